@@ -1,0 +1,397 @@
+//! X.509 v3 certificates: the issuing CA (`Issuer`), self-signed CA creation, issuing from a
+//! profile, parsing PEM/DER input defensively, signature checks, and a plain summary
+//! (`CertificateInfo`) of what a certificate says.
+
+use std::time::SystemTime;
+
+use der::{Decode, Encode};
+use rand_core::CryptoRng;
+use x509_cert::Certificate;
+use x509_cert::builder::{Builder, CertificateBuilder};
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{
+    BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectAltName, SubjectKeyIdentifier,
+};
+use x509_cert::serial_number::SerialNumber;
+use x509_cert::time::Validity;
+
+use crate::algorithms::{ContentAlgorithm, DigestAlgorithm, decode_capabilities, oid};
+use crate::encoding::{self, MAX_OBJECT_SIZE, rfc5280_time};
+use crate::error::{Error, Result};
+use crate::keys::{PrivateKey, PublicKey};
+use crate::profile::{BoundProfile, Profile};
+use crate::signer::RsaSigner;
+
+const CERT_LABELS: &[&str] = &["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
+
+/// Random bytes in a serial number: 19 bytes (152 bits), positive, at most 20 octets encoded.
+const SERIAL_RANDOM_BYTES: usize = 19;
+
+/// A validity period, chosen by the caller (this crate never reads the clock).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Period {
+    /// First instant the certificate is valid.
+    pub not_before: SystemTime,
+    /// Last instant the certificate is valid.
+    pub not_after: SystemTime,
+}
+
+impl Period {
+    fn to_validity(self) -> Result<Validity> {
+        if self.not_after <= self.not_before {
+            return Err(Error::Invalid {
+                what: "validity period",
+                why: "notAfter is not after notBefore".into(),
+            });
+        }
+        Ok(Validity::new(
+            rfc5280_time(self.not_before)?,
+            rfc5280_time(self.not_after)?,
+        ))
+    }
+}
+
+/// Reads one certificate from PEM (`CERTIFICATE`) or DER.
+pub fn parse_certificate(input: &[u8]) -> Result<Certificate> {
+    let der_bytes = encoding::der_or_pem(
+        "certificate",
+        input,
+        MAX_OBJECT_SIZE,
+        CERT_LABELS,
+        "CERTIFICATE",
+    )?;
+    Certificate::from_der(&der_bytes).map_err(Error::der("certificate"))
+}
+
+/// Reads every certificate in a PEM bundle (or one DER certificate).
+pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>> {
+    encoding::check_size("certificate bundle", input, 64 * MAX_OBJECT_SIZE)?;
+    if !encoding::looks_like_pem(input) {
+        return Ok(vec![parse_certificate(input)?]);
+    }
+    let text = std::str::from_utf8(input).map_err(|_| Error::Pem {
+        what: "certificate bundle",
+        detail: "not UTF-8 text".into(),
+    })?;
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let block = &rest[start..];
+        let end_marker = block.find("-----END ").ok_or_else(|| Error::Pem {
+            what: "certificate bundle",
+            detail: "a BEGIN line has no END line".into(),
+        })?;
+        let after_end = block[end_marker..]
+            .find("-----\n")
+            .map(|i| end_marker + i + 6)
+            .or_else(|| {
+                block[end_marker + 9..]
+                    .find("-----")
+                    .map(|i| end_marker + 9 + i + 5)
+            })
+            .unwrap_or(block.len());
+        out.push(parse_certificate(block[..after_end].as_bytes())?);
+        rest = &block[after_end..];
+    }
+    if out.is_empty() {
+        return Err(Error::Pem {
+            what: "certificate bundle",
+            detail: "no certificate found".into(),
+        });
+    }
+    Ok(out)
+}
+
+/// Encodes a certificate as PEM.
+pub fn to_pem(cert: &Certificate) -> Result<String> {
+    Ok(encoding::pem_encode("CERTIFICATE", &to_der(cert)?))
+}
+
+/// Encodes a certificate as DER.
+pub fn to_der(cert: &Certificate) -> Result<Vec<u8>> {
+    cert.to_der().map_err(Error::der("certificate"))
+}
+
+/// The public key a certificate certifies.
+pub fn public_key(cert: &Certificate) -> Result<PublicKey> {
+    PublicKey::from_spki(&cert.tbs_certificate().subject_public_key_info())
+}
+
+/// Checks that `cert` was signed by the holder of `issuer`'s key (signature only: no dates,
+/// names or revocation; path validation is the verifier's job).
+pub fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<()> {
+    let digest = DigestAlgorithm::from_rsa_signature_oid(&cert.signature_algorithm().oid)?;
+    let tbs = cert
+        .tbs_certificate()
+        .to_der()
+        .map_err(Error::der("certificate"))?;
+    let sig = cert
+        .signature()
+        .as_bytes()
+        .ok_or(Error::BadSignature("certificate"))?;
+    public_key(issuer)?.verify(digest, &tbs, sig, "certificate")
+}
+
+/// A random positive serial number of 152 bits.
+pub fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> Result<SerialNumber> {
+    SerialNumber::generate_with_prefix(&[], SERIAL_RANDOM_BYTES, rng)
+        .map_err(Error::der("serial number"))
+}
+
+/// A certification authority: its certificate and private key.
+pub struct Issuer {
+    cert: Certificate,
+    key: PrivateKey,
+    digest: DigestAlgorithm,
+}
+
+impl core::fmt::Debug for Issuer {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Issuer")
+            .field(
+                "subject",
+                &self.cert.tbs_certificate().subject().to_string(),
+            )
+            .field("key", &self.key)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+impl Issuer {
+    /// An issuer from an existing CA certificate and its key. Refuses a certificate that is
+    /// not a CA, or a key that does not match it. Signs with SHA-256 until told otherwise.
+    pub fn new(cert: Certificate, key: PrivateKey) -> Result<Self> {
+        let info = CertificateInfo::from_certificate(&cert)?;
+        if !info.is_ca {
+            return Err(Error::Invalid {
+                what: "issuer certificate",
+                why: "basicConstraints does not say CA:TRUE".into(),
+            });
+        }
+        if public_key(&cert)? != key.public_key() {
+            return Err(Error::Invalid {
+                what: "issuer key",
+                why: "the private key does not match the CA certificate".into(),
+            });
+        }
+        Ok(Self {
+            cert,
+            key,
+            digest: DigestAlgorithm::Sha256,
+        })
+    }
+
+    /// Creates a self-signed CA certificate for `key` and returns the issuer.
+    pub fn self_signed<R: CryptoRng + ?Sized>(
+        key: PrivateKey,
+        profile: &Profile,
+        period: Period,
+        digest: DigestAlgorithm,
+        rng: &mut R,
+    ) -> Result<Self> {
+        if !profile.is_ca() {
+            return Err(Error::Invalid {
+                what: "profile",
+                why: "a self-signed certificate must use the CA profile".into(),
+            });
+        }
+        let cert = build(profile, None, &key.public_key(), &key, period, digest, rng)?;
+        Ok(Self { cert, key, digest })
+    }
+
+    /// Uses `digest` for the signatures this issuer makes from now on.
+    pub fn with_digest(mut self, digest: DigestAlgorithm) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    /// The CA certificate.
+    pub fn certificate(&self) -> &Certificate {
+        &self.cert
+    }
+
+    /// The CA private key (to escrow it, or to sign CRLs and audit heads).
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
+    }
+
+    /// The digest this issuer signs with.
+    pub fn digest(&self) -> DigestAlgorithm {
+        self.digest
+    }
+
+    /// A signer over the CA key with the issuer's digest.
+    pub fn signer(&self) -> RsaSigner<'_> {
+        RsaSigner::new(&self.key, self.digest)
+    }
+
+    /// Issues a certificate for `subject_key` under `profile`, valid for `period`, with a
+    /// fresh random serial number.
+    pub fn issue<R: CryptoRng + ?Sized>(
+        &self,
+        profile: &Profile,
+        subject_key: &PublicKey,
+        period: Period,
+        rng: &mut R,
+    ) -> Result<Certificate> {
+        if profile.is_ca() {
+            return Err(Error::Invalid {
+                what: "profile",
+                why: "this authority does not issue subordinate CA certificates".into(),
+            });
+        }
+        build(
+            profile,
+            Some(&self.cert),
+            subject_key,
+            &self.key,
+            period,
+            self.digest,
+            rng,
+        )
+    }
+}
+
+fn build<R: CryptoRng + ?Sized>(
+    profile: &Profile,
+    issuer: Option<&Certificate>,
+    subject_key: &PublicKey,
+    signing_key: &PrivateKey,
+    period: Period,
+    digest: DigestAlgorithm,
+    rng: &mut R,
+) -> Result<Certificate> {
+    profile.validate()?;
+    let bound = BoundProfile {
+        profile,
+        issuer: issuer.map(|c| c.tbs_certificate().subject().clone()),
+    };
+    let builder = CertificateBuilder::new(
+        bound,
+        random_serial(rng)?,
+        period.to_validity()?,
+        subject_key.to_spki()?,
+    )
+    .map_err(Error::build("certificate"))?;
+    let signer = RsaSigner::new(signing_key, digest);
+    builder
+        .build::<_, rsa::pkcs1v15::Signature>(&signer)
+        .map_err(Error::build("certificate"))
+}
+
+/// What a certificate says, in plain types.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CertificateInfo {
+    /// Serial number, lower-case hex without leading zeros (as `openssl x509 -serial` prints,
+    /// but lower-case).
+    pub serial_hex: String,
+    /// Subject DN in RFC 4514 form.
+    pub subject: String,
+    /// Issuer DN in RFC 4514 form.
+    pub issuer: String,
+    /// notBefore.
+    pub not_before: SystemTime,
+    /// notAfter.
+    pub not_after: SystemTime,
+    /// rfc822Name entries of subjectAltName, plus legacy emailAddress subject attributes.
+    pub emails: Vec<String>,
+    /// basicConstraints CA flag.
+    pub is_ca: bool,
+    /// keyUsage allows digitalSignature or nonRepudiation (absent keyUsage allows all).
+    pub can_sign: bool,
+    /// keyUsage allows keyEncipherment (absent keyUsage allows all).
+    pub can_encrypt: bool,
+    /// extKeyUsage is absent or includes emailProtection.
+    pub email_protection: bool,
+    /// The SMIMECapabilities extension's content algorithms, in the order given.
+    pub capabilities: Vec<ContentAlgorithm>,
+    /// subjectKeyIdentifier, if present.
+    pub subject_key_id: Option<Vec<u8>>,
+    /// RSA modulus size in bits.
+    pub key_bits: usize,
+}
+
+impl CertificateInfo {
+    /// Summarises `cert`. Fails on malformed extensions it must read.
+    pub fn from_certificate(cert: &Certificate) -> Result<Self> {
+        let tbs = cert.tbs_certificate();
+        let mut info = CertificateInfo {
+            serial_hex: hex_lower(tbs.serial_number().as_bytes()),
+            subject: tbs.subject().to_string(),
+            issuer: tbs.issuer().to_string(),
+            not_before: tbs.validity().not_before.to_system_time(),
+            not_after: tbs.validity().not_after.to_system_time(),
+            emails: Vec::new(),
+            is_ca: false,
+            can_sign: true,
+            can_encrypt: true,
+            email_protection: true,
+            capabilities: Vec::new(),
+            subject_key_id: None,
+            key_bits: public_key(cert).map(|k| k.bits()).unwrap_or(0),
+        };
+        for atv in tbs.subject().iter() {
+            if atv.oid == oid::EMAIL_ADDRESS {
+                if let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>() {
+                    info.emails.push(s.to_string());
+                }
+            }
+        }
+        for ext in tbs.extensions().into_iter().flatten() {
+            let v = ext.extn_value.as_bytes();
+            let id = ext.extn_id;
+            if id == <BasicConstraints as der::oid::AssociatedOid>::OID {
+                info.is_ca = BasicConstraints::from_der(v)
+                    .map_err(Error::der("basicConstraints"))?
+                    .ca;
+            } else if id == <KeyUsage as der::oid::AssociatedOid>::OID {
+                let ku = KeyUsage::from_der(v).map_err(Error::der("keyUsage"))?;
+                info.can_sign = ku.digital_signature() || ku.non_repudiation();
+                info.can_encrypt = ku.key_encipherment();
+            } else if id == <ExtendedKeyUsage as der::oid::AssociatedOid>::OID {
+                let eku = ExtendedKeyUsage::from_der(v).map_err(Error::der("extKeyUsage"))?;
+                info.email_protection = eku.0.contains(&oid::KP_EMAIL_PROTECTION)
+                    || eku
+                        .0
+                        .contains(&der::oid::db::rfc5280::ANY_EXTENDED_KEY_USAGE);
+            } else if id == <SubjectAltName as der::oid::AssociatedOid>::OID {
+                let san = SubjectAltName::from_der(v).map_err(Error::der("subjectAltName"))?;
+                for name in san.0 {
+                    if let GeneralName::Rfc822Name(s) = name {
+                        info.emails.push(s.to_string());
+                    }
+                }
+            } else if id == <SubjectKeyIdentifier as der::oid::AssociatedOid>::OID {
+                let ski = SubjectKeyIdentifier::from_der(v)
+                    .map_err(Error::der("subjectKeyIdentifier"))?;
+                info.subject_key_id = Some(ski.0.as_bytes().to_vec());
+            } else if id == oid::SMIME_CAPABILITIES {
+                info.capabilities = decode_capabilities(v)?;
+            }
+        }
+        Ok(info)
+    }
+
+    /// True when `email` is one of the certificate's addresses (domain compared without case).
+    pub fn has_email(&self, email: &str) -> bool {
+        self.emails.iter().any(|e| emails_match(e, email))
+    }
+}
+
+/// Compares two addresses: local parts exactly, domains without case.
+pub fn emails_match(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => false,
+    }
+}
+
+/// Lower-case hex of a big-endian integer's bytes, leading zero bytes dropped.
+pub fn hex_lower(bytes: &[u8]) -> String {
+    let start = bytes
+        .iter()
+        .position(|b| *b != 0)
+        .unwrap_or(bytes.len().saturating_sub(1));
+    bytes[start..].iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,139 @@
+//! The one error type of the `pki` crate: typed, with a stable code per variant, and never
+//! carrying secret material (no key bytes, no passwords, no decrypted content).
+
+use const_oid::ObjectIdentifier;
+
+/// Result alias for this crate.
+pub type Result<T> = core::result::Result<T, Error>;
+
+/// Everything that can go wrong in the PKI core. Each variant has a stable code
+/// (`PKI-0xx`, see [`Error::code`]) that operators can look up.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The input is not valid DER for the structure that was expected.
+    #[error("PKI-001: {what} is not valid DER: {source}")]
+    Der {
+        /// What was being decoded ("certificate", "CRL", ...).
+        what: &'static str,
+        /// The decoder's description of the problem.
+        source: der::Error,
+    },
+    /// PEM armour was present but malformed.
+    #[error("PKI-002: {what} is not valid PEM: {detail}")]
+    Pem {
+        /// What was being decoded.
+        what: &'static str,
+        /// What was wrong with the armour.
+        detail: String,
+    },
+    /// PEM armour had a label other than the one expected.
+    #[error("PKI-003: expected PEM label \"{expected}\" for {what}, found \"{found}\"")]
+    PemLabel {
+        /// What was being decoded.
+        what: &'static str,
+        /// The label(s) that would have been accepted.
+        expected: &'static str,
+        /// The label that was found.
+        found: String,
+    },
+    /// The input exceeds the size limit for its kind.
+    #[error("PKI-004: {what} is {size} bytes, more than the limit of {limit} bytes")]
+    TooLarge {
+        /// What was being decoded.
+        what: &'static str,
+        /// Size of the input.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A key is of a kind or size this system does not accept.
+    #[error("PKI-010: unsupported key: {0}")]
+    UnsupportedKey(String),
+    /// An RSA private-key operation failed. Deliberately without detail: the reason
+    /// (say, a padding check) must not be observable.
+    #[error("PKI-011: the RSA {0} operation failed")]
+    Rsa(&'static str),
+    /// A signature does not verify.
+    #[error("PKI-020: the signature on the {0} does not verify")]
+    BadSignature(&'static str),
+    /// An algorithm identifier names an algorithm this system does not implement.
+    #[error("PKI-021: unsupported {what} algorithm {oid}")]
+    UnsupportedAlgorithm {
+        /// What kind of algorithm ("signature", "digest", "content encryption", ...).
+        what: &'static str,
+        /// The identifier that was found.
+        oid: ObjectIdentifier,
+    },
+    /// An algorithm name (CLI, JSON, config) is not one of the known names.
+    #[error("PKI-022: unknown {what} name \"{name}\" (known: {known})")]
+    UnknownAlgorithmName {
+        /// What kind of algorithm.
+        what: &'static str,
+        /// The name given.
+        name: String,
+        /// The names accepted.
+        known: String,
+    },
+    /// A certificate request is refused by policy.
+    #[error("PKI-030: certificate request refused: {0}")]
+    PolicyRefused(String),
+    /// The caller passed an argument that cannot be used.
+    #[error("PKI-031: invalid {what}: {why}")]
+    Invalid {
+        /// Which argument.
+        what: &'static str,
+        /// Why it is invalid.
+        why: String,
+    },
+    /// Building a certificate, request or CRL failed.
+    #[error("PKI-040: could not build the {what}: {detail}")]
+    Build {
+        /// What was being built.
+        what: &'static str,
+        /// The builder's description.
+        detail: String,
+    },
+    /// A PKCS#12 integrity check failed: the password is wrong or the file was altered.
+    #[error("PKI-050: wrong password, or the PKCS#12 file was altered (integrity check failed)")]
+    Pkcs12BadPassword,
+    /// A PKCS#12 file is well formed DER but uses something this system does not support, or is
+    /// inconsistent.
+    #[error("PKI-051: PKCS#12: {0}")]
+    Pkcs12(String),
+}
+
+impl Error {
+    /// The stable code of this error (`PKI-001`, ...), for logs, docs and scripts.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::Der { .. } => "PKI-001",
+            Error::Pem { .. } => "PKI-002",
+            Error::PemLabel { .. } => "PKI-003",
+            Error::TooLarge { .. } => "PKI-004",
+            Error::UnsupportedKey(_) => "PKI-010",
+            Error::Rsa(_) => "PKI-011",
+            Error::BadSignature(_) => "PKI-020",
+            Error::UnsupportedAlgorithm { .. } => "PKI-021",
+            Error::UnknownAlgorithmName { .. } => "PKI-022",
+            Error::PolicyRefused(_) => "PKI-030",
+            Error::Invalid { .. } => "PKI-031",
+            Error::Build { .. } => "PKI-040",
+            Error::Pkcs12BadPassword => "PKI-050",
+            Error::Pkcs12(_) => "PKI-051",
+        }
+    }
+
+    /// Shorthand for a DER error about `what`.
+    pub(crate) fn der(what: &'static str) -> impl FnOnce(der::Error) -> Error {
+        move |source| Error::Der { what, source }
+    }
+
+    /// Shorthand for a build error about `what`.
+    pub(crate) fn build(what: &'static str) -> impl FnOnce(x509_cert::builder::Error) -> Error {
+        move |e| Error::Build {
+            what,
+            detail: e.to_string(),
+        }
+    }
+}

@@ -1,0 +1,10 @@
+//! Integration tests of the `pki` crate, in one test binary: interop with the OpenSSL CLI in
+//! both directions, and bad input.
+
+mod support;
+
+mod certificates;
+mod crl;
+mod csr;
+mod keys;
+mod pkcs12;
