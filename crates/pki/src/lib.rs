@@ -12,6 +12,7 @@ pub mod csr;
 pub mod encoding;
 pub mod error;
 pub mod keys;
+pub mod pkcs12;
 pub mod profile;
 pub mod signer;
 
