@@ -15,6 +15,8 @@ pub mod keys;
 pub mod profile;
 pub mod signer;
 
+mod dsa;
+
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};
 pub use certificate::{CertificateInfo, Issuer, Period};
 pub use error::{Error, Result};
