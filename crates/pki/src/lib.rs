@@ -14,6 +14,7 @@ pub mod error;
 pub mod keys;
 pub mod profile;
 pub mod signer;
+pub mod verify;
 
 mod dsa;
 

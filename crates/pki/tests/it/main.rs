@@ -8,3 +8,4 @@ mod crl;
 mod csr;
 mod keys;
 mod pkcs12;
+mod verify;
