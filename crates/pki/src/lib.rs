@@ -12,6 +12,7 @@ pub mod csr;
 pub mod encoding;
 pub mod error;
 pub mod keys;
+pub mod negotiation;
 pub mod profile;
 pub mod signer;
 pub mod verify;
