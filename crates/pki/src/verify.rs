@@ -94,6 +94,10 @@ use crate::keys::PublicKey;
 pub const MAX_PATH_LEN: usize = 10;
 /// Most candidate paths evaluated for one signer (several CAs may share a name).
 pub const MAX_PATHS: usize = 16;
+/// Most steps of the path search for one signer: certificates from a message are
+/// attacker-controlled, and many with one name (and no key identifiers) would otherwise make
+/// the search exponential.
+const MAX_BUILD_STEPS: usize = 1024;
 /// How deep the validation of separate CRL-signing certificates may nest.
 const MAX_CRL_SIGNER_DEPTH: usize = 2;
 /// Smallest RSA key accepted without `allow_legacy`.
@@ -892,6 +896,7 @@ struct Paths {
     /// The deepest dead end: the issuer that could not be found.
     missing: Option<(usize, String)>,
     too_long: bool,
+    steps: usize,
 }
 
 impl Ctx<'_, '_> {
@@ -901,6 +906,7 @@ impl Ctx<'_, '_> {
             complete: Vec::new(),
             missing: None,
             too_long: false,
+            steps: 0,
         };
         self.build(&mut vec![leaf], &mut paths);
         if paths.complete.is_empty() {
@@ -943,7 +949,8 @@ impl Ctx<'_, '_> {
 
     /// Depth-first search for paths from `path`'s last certificate to an anchor.
     fn build(&self, path: &mut Vec<usize>, out: &mut Paths) {
-        if out.complete.len() >= MAX_PATHS {
+        out.steps += 1;
+        if out.complete.len() >= MAX_PATHS || out.steps > MAX_BUILD_STEPS {
             return;
         }
         let Some(&cur) = path.last() else { return };
