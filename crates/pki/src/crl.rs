@@ -413,6 +413,7 @@ pub struct Crl {
     index: HashMap<Vec<u8>, Revocation>,
     number: Option<u64>,
     delta_base: Option<u64>,
+    unknown_critical: Option<String>,
 }
 
 const CRL_LABELS: &[&str] = &["X509 CRL"];
@@ -420,6 +421,20 @@ const CRL_LABELS: &[&str] = &["X509 CRL"];
 impl Crl {
     /// Reads a CRL from PEM (`X509 CRL`) or DER.
     pub fn parse(input: &[u8]) -> Result<Self> {
+        Self::parse_with(input, true)
+    }
+
+    /// Reads a CRL like [`Crl::parse`], but keeps a CRL that carries an unknown critical
+    /// extension (on the CRL or on an entry) instead of refusing it, and records the first
+    /// one in [`Crl::unknown_critical_extension`]. Such a CRL must not be used to decide
+    /// anything (RFC 5280 §5.2, §5.3); a path validator reads it this way only to say *why*
+    /// the revocation status is unknown.
+    pub fn parse_lenient(input: &[u8]) -> Result<Self> {
+        Self::parse_with(input, false)
+    }
+
+    fn parse_with(input: &[u8], strict: bool) -> Result<Self> {
+        let mut unknown_critical = None;
         let der_bytes = encoding::der_or_pem("CRL", input, MAX_CRL_SIZE, CRL_LABELS, "X509 CRL")?;
         let list = CertificateList::from_der(&der_bytes).map_err(Error::der("CRL"))?;
         let mut number = None;
@@ -437,10 +452,11 @@ impl Crl {
                     why: "base CRL number too large".into(),
                 })?);
             } else if ext.critical {
-                return Err(Error::Invalid {
-                    what: "CRL",
-                    why: format!("unknown critical extension {}", ext.extn_id),
-                });
+                let why = format!("unknown critical extension {}", ext.extn_id);
+                if strict {
+                    return Err(Error::Invalid { what: "CRL", why });
+                }
+                unknown_critical.get_or_insert(why);
             }
         }
         let revoked = list
@@ -457,10 +473,14 @@ impl Crl {
                         .map_err(Error::der("CRL entry reason"))?;
                     reason = RevocationReason::from_x509(r);
                 } else if ext.critical {
-                    return Err(Error::Invalid {
-                        what: "CRL entry",
-                        why: format!("unknown critical extension {}", ext.extn_id),
-                    });
+                    let why = format!("unknown critical entry extension {}", ext.extn_id);
+                    if strict {
+                        return Err(Error::Invalid {
+                            what: "CRL entry",
+                            why: why.replacen("entry ", "", 1),
+                        });
+                    }
+                    unknown_critical.get_or_insert(why);
                 }
             }
             index.insert(
@@ -476,6 +496,7 @@ impl Crl {
             index,
             number,
             delta_base,
+            unknown_critical,
         })
     }
 
@@ -547,6 +568,23 @@ impl Crl {
             .tbs_cert_list
             .next_update
             .map(|t| t.to_system_time())
+    }
+
+    /// The first unknown critical extension of a CRL read with [`Crl::parse_lenient`]
+    /// (always `None` for [`Crl::parse`], which refuses such CRLs).
+    pub fn unknown_critical_extension(&self) -> Option<&str> {
+        self.unknown_critical.as_deref()
+    }
+
+    /// The issuer's distinguished name as it is encoded.
+    pub fn issuer_name(&self) -> &x509_cert::name::Name {
+        &self.list.tbs_cert_list.issuer
+    }
+
+    /// The decoded CRL, for checks this type does not make itself (a signature by a DSA
+    /// key, exact serial-number comparison).
+    pub fn certificate_list(&self) -> &CertificateList {
+        &self.list
     }
 
     /// Every entry (in no particular order).

@@ -101,6 +101,55 @@ pub enum Error {
     /// inconsistent.
     #[error("PKI-051: PKCS#12: {0}")]
     Pkcs12(String),
+    // --- path validation and negotiation (PKI-08x) ---
+    /// No content-encryption algorithm is supported by every recipient (at or above the
+    /// policy floor, when there is one).
+    #[error("PKI-080: no content-encryption algorithm is supported by every recipient ({detail})")]
+    NoCommonAlgorithm {
+        /// Each recipient with the algorithms it could use.
+        detail: String,
+    },
+    /// Encryption refused: some recipients support nothing at or above the policy floor.
+    #[error(
+        "PKI-081: encryption refused: these recipients have no algorithm at or above the policy floor {floor}: {} (the policy can skip them instead)",
+        .recipients.join(", ")
+    )]
+    BelowFloor {
+        /// The floor's name.
+        floor: &'static str,
+        /// The recipients below it.
+        recipients: Vec<String>,
+    },
+    /// Every recipient is below the policy floor, so skipping them leaves nobody.
+    #[error(
+        "PKI-082: no recipient is left: every one has only algorithms below the policy floor {floor} (skipped: {})",
+        .skipped.join(", ")
+    )]
+    NoRecipientAtFloor {
+        /// The floor's name.
+        floor: &'static str,
+        /// The recipients that were skipped.
+        skipped: Vec<String>,
+    },
+    /// The algorithm the caller forced is not supported by some recipients.
+    #[error(
+        "PKI-083: the requested algorithm {algorithm} is not supported by: {}",
+        .recipients.join(", ")
+    )]
+    AlgorithmNotSupported {
+        /// The forced algorithm's name.
+        algorithm: &'static str,
+        /// The recipients that lack it.
+        recipients: Vec<String>,
+    },
+    /// The algorithm the caller forced is below the policy floor.
+    #[error("PKI-084: the requested algorithm {algorithm} is below the policy floor {floor}")]
+    AlgorithmBelowFloor {
+        /// The forced algorithm's name.
+        algorithm: &'static str,
+        /// The floor's name.
+        floor: &'static str,
+    },
 }
 
 impl Error {
@@ -121,6 +170,11 @@ impl Error {
             Error::Build { .. } => "PKI-040",
             Error::Pkcs12BadPassword => "PKI-050",
             Error::Pkcs12(_) => "PKI-051",
+            Error::NoCommonAlgorithm { .. } => "PKI-080",
+            Error::BelowFloor { .. } => "PKI-081",
+            Error::NoRecipientAtFloor { .. } => "PKI-082",
+            Error::AlgorithmNotSupported { .. } => "PKI-083",
+            Error::AlgorithmBelowFloor { .. } => "PKI-084",
         }
     }
 

@@ -12,9 +12,13 @@ pub mod csr;
 pub mod encoding;
 pub mod error;
 pub mod keys;
+pub mod negotiation;
 pub mod pkcs12;
 pub mod profile;
 pub mod signer;
+pub mod verify;
+
+mod dsa;
 
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};
 pub use certificate::{CertificateInfo, Issuer, Period};

@@ -7,4 +7,6 @@ mod certificates;
 mod crl;
 mod csr;
 mod keys;
+mod negotiation;
 mod pkcs12;
+mod verify;
