@@ -107,9 +107,23 @@ pub fn to_pem(cert: &Certificate) -> Result<String> {
     Ok(encoding::pem_encode("CERTIFICATE", &to_der(cert)?))
 }
 
-/// Encodes a certificate as DER.
+/// Encodes a certificate as DER, each field as it was decoded (see [`signed_tbs_der`]), so a
+/// certificate read from elsewhere is written back byte for byte.
 pub fn to_der(cert: &Certificate) -> Result<Vec<u8>> {
-    cert.to_der().map_err(Error::der("certificate"))
+    let d = Error::der("certificate");
+    let encode = || -> der::Result<Vec<u8>> {
+        let tbs = signed_tbs_der(cert)?;
+        let mut tail = Vec::new();
+        cert.signature_algorithm().encode_to_vec(&mut tail)?;
+        cert.signature().encode_to_vec(&mut tail)?;
+        let len = der::Length::try_from(tbs.len() + tail.len())?;
+        let mut out = Vec::with_capacity(tbs.len() + tail.len() + 8);
+        der::Header::new(der::Tag::Sequence, len).encode_to_vec(&mut out)?;
+        out.extend_from_slice(&tbs);
+        out.extend_from_slice(&tail);
+        Ok(out)
+    };
+    encode().map_err(d)
 }
 
 /// The public key a certificate certifies.
@@ -121,10 +135,7 @@ pub fn public_key(cert: &Certificate) -> Result<PublicKey> {
 /// names or revocation; path validation is the verifier's job).
 pub fn verify_signed_by(cert: &Certificate, issuer: &Certificate) -> Result<()> {
     let digest = DigestAlgorithm::from_rsa_signature_oid(&cert.signature_algorithm().oid)?;
-    let tbs = cert
-        .tbs_certificate()
-        .to_der()
-        .map_err(Error::der("certificate"))?;
+    let tbs = signed_tbs_der(cert).map_err(Error::der("certificate"))?;
     let sig = cert
         .signature()
         .as_bytes()
@@ -394,4 +405,57 @@ pub fn hex_lower(bytes: &[u8]) -> String {
         .position(|b| *b != 0)
         .unwrap_or(bytes.len().saturating_sub(1));
     bytes[start..].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The TBSCertificate as it was signed. `x509-cert` re-encodes a validity time given as
+/// GeneralizedTime before 2050 as UTCTime (its RFC 5280 profile), which changes the signed
+/// bytes of certificates from CAs that wrote GeneralizedTime (PKITS 4.2.4, 4.2.7); this
+/// encoder writes every field as it was decoded.
+pub(crate) fn signed_tbs_der(cert: &Certificate) -> der::Result<Vec<u8>> {
+    use der::asn1::ContextSpecificRef;
+    use der::{Header, Length, Tag, TagMode, TagNumber};
+    use x509_cert::certificate::Version;
+
+    let tbs = cert.tbs_certificate();
+    let mut body = Vec::new();
+    if tbs.version() != Version::V1 {
+        ContextSpecificRef {
+            tag_number: TagNumber(0),
+            tag_mode: TagMode::Explicit,
+            value: &tbs.version(),
+        }
+        .encode_to_vec(&mut body)?;
+    }
+    tbs.serial_number().encode_to_vec(&mut body)?;
+    tbs.signature().encode_to_vec(&mut body)?;
+    tbs.issuer().encode_to_vec(&mut body)?;
+    let mut validity = Vec::new();
+    tbs.validity().not_before.encode_to_vec(&mut validity)?;
+    tbs.validity().not_after.encode_to_vec(&mut validity)?;
+    Header::new(Tag::Sequence, Length::try_from(validity.len())?).encode_to_vec(&mut body)?;
+    body.extend_from_slice(&validity);
+    tbs.subject().encode_to_vec(&mut body)?;
+    tbs.subject_public_key_info().encode_to_vec(&mut body)?;
+    for (number, id) in [(1, tbs.issuer_unique_id()), (2, tbs.subject_unique_id())] {
+        if let Some(id) = id {
+            ContextSpecificRef {
+                tag_number: TagNumber(number),
+                tag_mode: TagMode::Implicit,
+                value: id,
+            }
+            .encode_to_vec(&mut body)?;
+        }
+    }
+    if let Some(exts) = tbs.extensions() {
+        ContextSpecificRef {
+            tag_number: TagNumber(3),
+            tag_mode: TagMode::Explicit,
+            value: exts,
+        }
+        .encode_to_vec(&mut body)?;
+    }
+    let mut out = Vec::with_capacity(body.len() + 8);
+    Header::new(Tag::Sequence, Length::try_from(body.len())?).encode_to_vec(&mut out)?;
+    out.extend_from_slice(&body);
+    Ok(out)
 }

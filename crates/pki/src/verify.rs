@@ -85,7 +85,7 @@ use x509_cert::ext::pkix::{
 use x509_cert::name::Name;
 
 use crate::algorithms::{DigestAlgorithm, oid};
-use crate::certificate::hex_lower;
+use crate::certificate::{self, hex_lower};
 use crate::crl::{Crl, Revocation, RevocationReason};
 use crate::dsa::{self, DsaPublicKey};
 use crate::keys::PublicKey;
@@ -776,7 +776,7 @@ fn cert_signature(
     key: &SignerKey,
     allow_legacy: bool,
 ) -> Result<(), SigFailure> {
-    let tbs = signed_tbs_der(cert).map_err(|_| SigFailure::Bad)?;
+    let tbs = certificate::signed_tbs_der(cert).map_err(|_| SigFailure::Bad)?;
     check_signature(
         &cert.signature_algorithm().oid,
         &tbs,
@@ -786,58 +786,6 @@ fn cert_signature(
     )
 }
 
-/// The TBSCertificate as it was signed. `x509-cert` re-encodes a validity time given as
-/// GeneralizedTime before 2050 as UTCTime (its RFC 5280 profile), which changes the signed
-/// bytes of certificates from CAs that wrote GeneralizedTime (PKITS 4.2.4, 4.2.7); this
-/// encoder writes every field as it was decoded.
-fn signed_tbs_der(cert: &Certificate) -> der::Result<Vec<u8>> {
-    use der::asn1::ContextSpecificRef;
-    use der::{Header, Length, Tag, TagMode, TagNumber};
-    use x509_cert::certificate::Version;
-
-    let tbs = cert.tbs_certificate();
-    let mut body = Vec::new();
-    if tbs.version() != Version::V1 {
-        ContextSpecificRef {
-            tag_number: TagNumber(0),
-            tag_mode: TagMode::Explicit,
-            value: &tbs.version(),
-        }
-        .encode_to_vec(&mut body)?;
-    }
-    tbs.serial_number().encode_to_vec(&mut body)?;
-    tbs.signature().encode_to_vec(&mut body)?;
-    tbs.issuer().encode_to_vec(&mut body)?;
-    let mut validity = Vec::new();
-    tbs.validity().not_before.encode_to_vec(&mut validity)?;
-    tbs.validity().not_after.encode_to_vec(&mut validity)?;
-    Header::new(Tag::Sequence, Length::try_from(validity.len())?).encode_to_vec(&mut body)?;
-    body.extend_from_slice(&validity);
-    tbs.subject().encode_to_vec(&mut body)?;
-    tbs.subject_public_key_info().encode_to_vec(&mut body)?;
-    for (number, id) in [(1, tbs.issuer_unique_id()), (2, tbs.subject_unique_id())] {
-        if let Some(id) = id {
-            ContextSpecificRef {
-                tag_number: TagNumber(number),
-                tag_mode: TagMode::Implicit,
-                value: id,
-            }
-            .encode_to_vec(&mut body)?;
-        }
-    }
-    if let Some(exts) = tbs.extensions() {
-        ContextSpecificRef {
-            tag_number: TagNumber(3),
-            tag_mode: TagMode::Explicit,
-            value: exts,
-        }
-        .encode_to_vec(&mut body)?;
-    }
-    let mut out = Vec::with_capacity(body.len() + 8);
-    Header::new(Tag::Sequence, Length::try_from(body.len())?).encode_to_vec(&mut out)?;
-    out.extend_from_slice(&body);
-    Ok(out)
-}
 
 fn crl_signature(crl: &Crl, key: &SignerKey, allow_legacy: bool) -> Result<(), SigFailure> {
     let list = crl.certificate_list();
