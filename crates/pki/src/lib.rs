@@ -13,7 +13,9 @@ pub mod encoding;
 pub mod error;
 pub mod keys;
 pub mod profile;
+pub mod signed;
 pub mod signer;
+pub mod smime;
 
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};
 pub use certificate::{CertificateInfo, Issuer, Period};
