@@ -8,3 +8,5 @@ mod crl;
 mod csr;
 mod keys;
 mod pkcs12;
+mod signed;
+mod smime;
