@@ -371,6 +371,8 @@ pub fn check(
     let content: &[u8] = match (parsed.econtent, detached_content) {
         (Some(c), None) => c,
         (None, Some(c)) => c,
+        // A certificates-only message has nothing to check the content against.
+        (None, None) if parsed.signer_infos.is_empty() => &[],
         (None, None) => return Err(Error::DetachedContentMissing),
         (Some(_), Some(_)) => return Err(Error::ContentGivenTwice),
     };
@@ -412,7 +414,7 @@ fn malformed(kind: ErrorKind) -> Error {
     }
 }
 
-fn expect<'a>(tlv: Option<&ber::Tlv<'a>>, tag: u8) -> Result<ber::Tlv<'a>> {
+fn want_tag<'a>(tlv: Option<&ber::Tlv<'a>>, tag: u8) -> Result<ber::Tlv<'a>> {
     let tlv = tlv.ok_or_else(|| {
         malformed(ErrorKind::TagUnexpected {
             expected: Some(tag_of(tag)),
@@ -433,9 +435,9 @@ impl<'a> Parsed<'a> {
         let d = Error::der(WHAT);
         // ContentInfo ::= SEQUENCE { contentType, [0] EXPLICIT content }
         let (ci, _) = ber::next_tlv(der_bytes).map_err(d)?;
-        let ci = expect(Some(&ci), 0x30)?;
+        let ci = want_tag(Some(&ci), 0x30)?;
         let parts = ber::children(ci.content).map_err(Error::der(WHAT))?;
-        let ct = expect(parts.first(), 0x06)?;
+        let ct = want_tag(parts.first(), 0x06)?;
         let ct = ObjectIdentifier::from_der(ct.full).map_err(Error::der(WHAT))?;
         if ct != ID_SIGNED_DATA {
             return Err(Error::CmsContentType {
@@ -443,29 +445,29 @@ impl<'a> Parsed<'a> {
                 found: content_type_name(&ct),
             });
         }
-        let explicit = expect(parts.get(1), 0xa0)?;
+        let explicit = want_tag(parts.get(1), 0xa0)?;
         let (sd, rest) = ber::next_tlv(explicit.content).map_err(Error::der(WHAT))?;
         if !rest.is_empty() || parts.len() != 2 {
             return Err(malformed(ErrorKind::Length { tag: Tag::Sequence }));
         }
-        let sd = expect(Some(&sd), 0x30)?;
+        let sd = want_tag(Some(&sd), 0x30)?;
         let fields = ber::children(sd.content).map_err(Error::der(WHAT))?;
         let mut it = fields.iter().peekable();
-        expect(it.next(), 0x02)?; // version
-        expect(it.next(), 0x31)?; // digestAlgorithms
-        let eci = expect(it.next(), 0x30)?;
+        want_tag(it.next(), 0x02)?; // version
+        want_tag(it.next(), 0x31)?; // digestAlgorithms
+        let eci = want_tag(it.next(), 0x30)?;
         let eci_parts = ber::children(eci.content).map_err(Error::der(WHAT))?;
-        let econtent_type = ObjectIdentifier::from_der(expect(eci_parts.first(), 0x06)?.full)
+        let econtent_type = ObjectIdentifier::from_der(want_tag(eci_parts.first(), 0x06)?.full)
             .map_err(Error::der(WHAT))?;
         let econtent = match eci_parts.get(1) {
             None => None,
             Some(_) => {
-                let wrapper = expect(eci_parts.get(1), 0xa0)?;
+                let wrapper = want_tag(eci_parts.get(1), 0xa0)?;
                 let (octets, rest) = ber::next_tlv(wrapper.content).map_err(Error::der(WHAT))?;
                 if !rest.is_empty() || eci_parts.len() > 2 {
                     return Err(malformed(ErrorKind::Length { tag: Tag::Sequence }));
                 }
-                Some(expect(Some(&octets), 0x04)?.content)
+                Some(want_tag(Some(&octets), 0x04)?.content)
             }
         };
         let mut certificates = Vec::new();
@@ -481,7 +483,7 @@ impl<'a> Parsed<'a> {
             }
         }
         it.next_if(|t| t.tag == 0xa1); // crls: not used here
-        let infos = expect(it.next(), 0x31)?;
+        let infos = want_tag(it.next(), 0x31)?;
         if it.next().is_some() {
             return Err(malformed(ErrorKind::Length { tag: Tag::Sequence }));
         }

@@ -20,6 +20,8 @@ pub const MAX_HEADER_SIZE: usize = 1024 * 1024;
 /// Most header fields accepted in one header section.
 pub const MAX_HEADER_FIELDS: usize = 10_000;
 
+/// Longest multipart boundary read.
+const MAX_BOUNDARY: usize = 200;
 /// Length of the base64 lines we write (RFC 2045 §6.8 allows at most 76).
 const BASE64_LINE: usize = 76;
 
@@ -627,9 +629,12 @@ fn pkcs7_body(entity: &Entity, ct: &ContentType, out: &mut SmimeMessage) -> Resu
 /// the line end before each delimiter belonging to the delimiter. The close delimiter must be
 /// there.
 fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Result<Vec<&'a [u8]>> {
-    if boundary.is_empty() || boundary.len() > 70 {
+    // RFC 2046 allows 1 to 70 characters; longer ones are read (some senders write them) up to
+    // a bound.
+    if boundary.is_empty() || boundary.len() > MAX_BOUNDARY {
         return Err(Error::Mime(format!(
-            "the boundary \"{boundary}\" must be 1 to 70 characters"
+            "the boundary parameter must be 1 to {MAX_BOUNDARY} characters, it is {}",
+            boundary.len()
         )));
     }
     let dash: Vec<u8> = [b"--".as_slice(), boundary.as_bytes()].concat();
