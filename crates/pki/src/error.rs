@@ -150,6 +150,41 @@ pub enum Error {
         /// The floor's name.
         floor: &'static str,
     },
+    // --- CMS signed data and S/MIME (PKI-07x) ---
+    /// A CMS message has a content type other than the one the operation needs.
+    #[error("PKI-070: the CMS message is {found}, not {expected}")]
+    CmsContentType {
+        /// The content type the operation needs ("signed-data", ...).
+        expected: &'static str,
+        /// The content type that was found (name and OID).
+        found: String,
+    },
+    /// A signature is detached and no content was given to check it against.
+    #[error(
+        "PKI-071: the signature is detached (it carries no content) and no content was given \
+         to check it against"
+    )]
+    DetachedContentMissing,
+    /// Content was given to check a signature that already encapsulates its own content.
+    #[error(
+        "PKI-072: content was given separately, but the signed message encapsulates its own \
+         content"
+    )]
+    ContentGivenTwice,
+    /// A MIME message is malformed (headers, boundaries, parts).
+    #[error("PKI-073: malformed MIME message: {0}")]
+    Mime(String),
+    /// A MIME body that says it is base64 does not decode.
+    #[error("PKI-074: the {part} is not valid base64: {detail}")]
+    MimeBase64 {
+        /// Which body part.
+        part: &'static str,
+        /// The decoder's description.
+        detail: String,
+    },
+    /// A MIME message is not the kind of S/MIME message the operation needs.
+    #[error("PKI-075: not an S/MIME message of the expected kind: {0}")]
+    NotSmime(String),
 }
 
 impl Error {
@@ -175,6 +210,13 @@ impl Error {
             Error::NoRecipientAtFloor { .. } => "PKI-082",
             Error::AlgorithmNotSupported { .. } => "PKI-083",
             Error::AlgorithmBelowFloor { .. } => "PKI-084",
+            // --- CMS signed data and S/MIME (PKI-07x) ---
+            Error::CmsContentType { .. } => "PKI-070",
+            Error::DetachedContentMissing => "PKI-071",
+            Error::ContentGivenTwice => "PKI-072",
+            Error::Mime(_) => "PKI-073",
+            Error::MimeBase64 { .. } => "PKI-074",
+            Error::NotSmime(_) => "PKI-075",
         }
     }
 

@@ -15,7 +15,9 @@ pub mod keys;
 pub mod negotiation;
 pub mod pkcs12;
 pub mod profile;
+pub mod signed;
 pub mod signer;
+pub mod smime;
 pub mod verify;
 
 mod dsa;

@@ -786,7 +786,6 @@ fn cert_signature(
     )
 }
 
-
 fn crl_signature(crl: &Crl, key: &SignerKey, allow_legacy: bool) -> Result<(), SigFailure> {
     let list = crl.certificate_list();
     let tbs = list.tbs_cert_list.to_der().map_err(|_| SigFailure::Bad)?;

@@ -9,4 +9,6 @@ mod csr;
 mod keys;
 mod negotiation;
 mod pkcs12;
+mod signed;
+mod smime;
 mod verify;

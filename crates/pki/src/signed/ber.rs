@@ -1,0 +1,473 @@
+//! BER to DER normalisation of CMS input: indefinite lengths become definite, constructed
+//! strings (the chunked OCTET STRINGs that streaming encoders such as `openssl cms -stream`
+//! and the RFC 4134 examples write) become primitive, lengths become minimal and BOOLEAN TRUE
+//! becomes 0xFF. The order of SET OF elements is kept as received, so that signed attributes
+//! are verified over the bytes the signer produced (as OpenSSL does). Well-formed DER comes
+//! out byte for byte as it went in.
+
+use der::{ErrorKind, Length};
+
+/// Deepest nesting accepted (CMS SignedData with certificates needs about 12).
+const MAX_DEPTH: usize = 40;
+
+/// Universal tag numbers of the string types that BER allows in constructed form.
+const STRING_TAGS: &[u8] = &[3, 4, 7, 12, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30];
+
+/// One parsed element.
+enum Node<'a> {
+    /// A primitive element: tag bytes and content.
+    Prim { tag: Tag<'a>, content: Content<'a> },
+    /// A constructed element: tag bytes, children, and the DER length of their encodings.
+    Cons {
+        tag: &'a [u8],
+        children: Vec<Node<'a>>,
+        len: usize,
+    },
+}
+
+/// Tag bytes of a primitive element: borrowed from the input, or a single byte when a
+/// constructed string was flattened.
+enum Tag<'a> {
+    Borrowed(&'a [u8]),
+    Byte(u8),
+}
+
+enum Content<'a> {
+    Borrowed(&'a [u8]),
+    Owned(Vec<u8>),
+}
+
+impl Content<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Content::Borrowed(b) => b,
+            Content::Owned(v) => v,
+        }
+    }
+}
+
+impl Node<'_> {
+    fn tag_len(&self) -> usize {
+        match self {
+            Node::Prim {
+                tag: Tag::Borrowed(t),
+                ..
+            } => t.len(),
+            Node::Prim {
+                tag: Tag::Byte(_), ..
+            } => 1,
+            Node::Cons { tag, .. } => tag.len(),
+        }
+    }
+
+    fn content_len(&self) -> usize {
+        match self {
+            Node::Prim { content, .. } => content.bytes().len(),
+            Node::Cons { len, .. } => *len,
+        }
+    }
+
+    fn encoded_len(&self) -> usize {
+        let n = self.content_len();
+        self.tag_len() + length_of_length(n) + n
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Node::Prim { tag, content } => {
+                match tag {
+                    Tag::Borrowed(t) => out.extend_from_slice(t),
+                    Tag::Byte(b) => out.push(*b),
+                }
+                write_length(out, content.bytes().len());
+                out.extend_from_slice(content.bytes());
+            }
+            Node::Cons { tag, children, len } => {
+                out.extend_from_slice(tag);
+                write_length(out, *len);
+                for c in children {
+                    c.write(out);
+                }
+            }
+        }
+    }
+}
+
+fn length_of_length(n: usize) -> usize {
+    if n < 0x80 {
+        1
+    } else {
+        1 + (usize::BITS as usize / 8 - n.leading_zeros() as usize / 8)
+    }
+}
+
+fn write_length(out: &mut Vec<u8>, n: usize) {
+    if n < 0x80 {
+        out.push(n as u8);
+    } else {
+        let bytes = n.to_be_bytes();
+        let skip = n.leading_zeros() as usize / 8;
+        out.push(0x80 | (bytes.len() - skip) as u8);
+        out.extend_from_slice(&bytes[skip..]);
+    }
+}
+
+fn err(kind: ErrorKind, pos: usize) -> der::Error {
+    der::Error::new(kind, Length::try_from(pos).unwrap_or(Length::MAX))
+}
+
+fn incomplete(pos: usize, wanted: usize, have: usize) -> der::Error {
+    let l = |n: usize| Length::try_from(n).unwrap_or(Length::MAX);
+    err(
+        ErrorKind::Incomplete {
+            expected_len: l(wanted),
+            actual_len: l(have),
+        },
+        pos,
+    )
+}
+
+struct Parser<'a> {
+    input: &'a [u8],
+    pos: usize,
+}
+
+/// A length: definite (a number of bytes) or indefinite (ended by an end-of-contents marker).
+enum Len {
+    Definite(usize),
+    Indefinite,
+}
+
+impl<'a> Parser<'a> {
+    fn byte(&mut self) -> der::Result<u8> {
+        let b = *self
+            .input
+            .get(self.pos)
+            .ok_or_else(|| incomplete(self.pos, self.pos + 1, self.input.len()))?;
+        self.pos += 1;
+        Ok(b)
+    }
+
+    fn tag(&mut self) -> der::Result<&'a [u8]> {
+        let start = self.pos;
+        let first = self.byte()?;
+        if first & 0x1f == 0x1f {
+            // High tag number form: base-128 digits, the last without its top bit.
+            loop {
+                let b = self.byte()?;
+                if self.pos - start > 5 {
+                    return Err(err(ErrorKind::TagNumberInvalid, start));
+                }
+                if b & 0x80 == 0 {
+                    break;
+                }
+            }
+        }
+        Ok(&self.input[start..self.pos])
+    }
+
+    fn length(&mut self) -> der::Result<Len> {
+        let start = self.pos;
+        let first = self.byte()?;
+        match first {
+            0..=0x7f => Ok(Len::Definite(first as usize)),
+            0x80 => Ok(Len::Indefinite),
+            0xff => Err(err(ErrorKind::Overlength, start)),
+            _ => {
+                let n = (first & 0x7f) as usize;
+                if n > 4 {
+                    return Err(err(ErrorKind::Overlength, start));
+                }
+                let mut len = 0usize;
+                for _ in 0..n {
+                    len = (len << 8) | self.byte()? as usize;
+                }
+                Ok(Len::Definite(len))
+            }
+        }
+    }
+
+    /// True when the next two bytes are an end-of-contents marker.
+    fn at_eoc(&self) -> bool {
+        self.input.get(self.pos..self.pos + 2) == Some(&[0, 0][..])
+    }
+
+    fn element(&mut self, depth: usize) -> der::Result<Node<'a>> {
+        if depth > MAX_DEPTH {
+            return Err(err(ErrorKind::NestingDepth, self.pos));
+        }
+        let start = self.pos;
+        let tag = self.tag()?;
+        let constructed = tag[0] & 0x20 != 0;
+        let len = self.length()?;
+        if !constructed {
+            let Len::Definite(n) = len else {
+                return Err(err(ErrorKind::IndefiniteLength, start));
+            };
+            let end = self.end_of(n)?;
+            let mut content = Content::Borrowed(&self.input[self.pos..end]);
+            // BOOLEAN: DER wants TRUE as 0xFF.
+            if tag == [0x01] && content.bytes().len() == 1 && content.bytes()[0] != 0 {
+                content = Content::Owned(vec![0xff]);
+            }
+            self.pos = end;
+            return Ok(Node::Prim {
+                tag: Tag::Borrowed(tag),
+                content,
+            });
+        }
+        let mut children = Vec::new();
+        match len {
+            Len::Definite(n) => {
+                let end = self.end_of(n)?;
+                while self.pos < end {
+                    children.push(self.element(depth + 1)?);
+                }
+                if self.pos != end {
+                    return Err(err(
+                        ErrorKind::Length {
+                            tag: der::Tag::Null,
+                        },
+                        start,
+                    ));
+                }
+            }
+            Len::Indefinite => loop {
+                if self.at_eoc() {
+                    self.pos += 2;
+                    break;
+                }
+                if self.pos >= self.input.len() {
+                    return Err(incomplete(self.pos, self.pos + 2, self.input.len()));
+                }
+                children.push(self.element(depth + 1)?);
+            },
+        }
+        // A constructed string (universal class): concatenate its segments.
+        let number = tag[0] & 0x1f;
+        if tag.len() == 1 && tag[0] & 0xc0 == 0 && STRING_TAGS.contains(&number) {
+            let content = flatten(number, &children, start)?;
+            return Ok(Node::Prim {
+                tag: Tag::Byte(number),
+                content: Content::Owned(content),
+            });
+        }
+        let len = children.iter().map(Node::encoded_len).sum();
+        Ok(Node::Cons { tag, children, len })
+    }
+
+    fn end_of(&self, n: usize) -> der::Result<usize> {
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or_else(|| err(ErrorKind::Overflow, self.pos))?;
+        if end > self.input.len() {
+            return Err(incomplete(self.pos, end, self.input.len()));
+        }
+        Ok(end)
+    }
+}
+
+/// The content of a constructed string of universal type `number`: its segments (which must be
+/// of the same type, themselves flattened already) concatenated. For BIT STRING each segment
+/// starts with its unused-bits count; only the last may be non-zero.
+fn flatten(number: u8, children: &[Node<'_>], pos: usize) -> der::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    if number == 3 {
+        out.push(0);
+    }
+    for (i, child) in children.iter().enumerate() {
+        let Node::Prim { tag, content } = child else {
+            return Err(err(
+                ErrorKind::Value {
+                    tag: der::Tag::Null,
+                },
+                pos,
+            ));
+        };
+        let tag_byte = match tag {
+            Tag::Borrowed(t) if t.len() == 1 => t[0],
+            Tag::Byte(b) => *b,
+            Tag::Borrowed(_) => 0xff,
+        };
+        if tag_byte != number {
+            return Err(err(
+                ErrorKind::Value {
+                    tag: der::Tag::Null,
+                },
+                pos,
+            ));
+        }
+        let bytes = content.bytes();
+        if number == 3 {
+            let (&unused, data) = bytes.split_first().ok_or_else(|| {
+                err(
+                    ErrorKind::Value {
+                        tag: der::Tag::Null,
+                    },
+                    pos,
+                )
+            })?;
+            if unused != 0 && i + 1 != children.len() {
+                return Err(err(
+                    ErrorKind::Value {
+                        tag: der::Tag::Null,
+                    },
+                    pos,
+                ));
+            }
+            out[0] = unused;
+            out.extend_from_slice(data);
+        } else {
+            out.extend_from_slice(bytes);
+        }
+    }
+    Ok(out)
+}
+
+/// Re-encodes one BER element (the whole of `input`) as DER, keeping SET OF order.
+pub(crate) fn to_der(input: &[u8]) -> der::Result<Vec<u8>> {
+    let mut p = Parser { input, pos: 0 };
+    let node = p.element(0)?;
+    if p.pos != input.len() {
+        let l = |n: usize| Length::try_from(n).unwrap_or(Length::MAX);
+        return Err(err(
+            ErrorKind::TrailingData {
+                decoded: l(p.pos),
+                remaining: l(input.len() - p.pos),
+            },
+            p.pos,
+        ));
+    }
+    let mut out = Vec::with_capacity(node.encoded_len());
+    node.write(&mut out);
+    Ok(out)
+}
+
+/// One element of DER (definite lengths only): its first tag byte, its whole encoding and its
+/// content. Used to walk normalised CMS without decoding into owned types.
+#[derive(Clone, Copy)]
+pub(crate) struct Tlv<'a> {
+    /// The first identifier octet.
+    pub tag: u8,
+    /// The whole element: identifier, length and content octets.
+    pub full: &'a [u8],
+    /// The content octets.
+    pub content: &'a [u8],
+}
+
+/// Splits the first DER element off `input`; returns it and the rest.
+pub(crate) fn next_tlv(input: &[u8]) -> der::Result<(Tlv<'_>, &[u8])> {
+    let mut p = Parser { input, pos: 0 };
+    let tag = p.tag()?;
+    let Len::Definite(n) = p.length()? else {
+        return Err(err(ErrorKind::IndefiniteLength, 0));
+    };
+    let start = p.pos;
+    let end = p.end_of(n)?;
+    Ok((
+        Tlv {
+            tag: tag[0],
+            full: &input[..end],
+            content: &input[start..end],
+        },
+        &input[end..],
+    ))
+}
+
+/// Every element of a DER sequence of elements (the content of a SEQUENCE or SET).
+pub(crate) fn children(mut content: &[u8]) -> der::Result<Vec<Tlv<'_>>> {
+    let mut out = Vec::new();
+    while !content.is_empty() {
+        let (tlv, rest) = next_tlv(content)?;
+        out.push(tlv);
+        content = rest;
+    }
+    Ok(out)
+}
+
+/// The contentType OID at the start of a ContentInfo (DER or BER), without reading the rest.
+pub(crate) fn outer_content_type(input: &[u8]) -> der::Result<der::asn1::ObjectIdentifier> {
+    use der::Decode;
+    let mut p = Parser { input, pos: 0 };
+    let tag = p.tag()?;
+    if tag != [0x30] {
+        return Err(err(
+            ErrorKind::TagUnexpected {
+                expected: Some(der::Tag::Sequence),
+                actual: super::tag_of(tag[0]),
+            },
+            0,
+        ));
+    }
+    p.length()?;
+    let (oid, _) = next_tlv(&input[p.pos..])?;
+    der::asn1::ObjectIdentifier::from_der(oid.full)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(s: &str) -> Vec<u8> {
+        hex::decode(s.replace(' ', "")).unwrap()
+    }
+
+    #[test]
+    fn der_passes_through_unchanged() {
+        let der = h("30 0a 06 03 2a 03 04 04 03 61 62 63");
+        assert_eq!(to_der(&der).unwrap(), der);
+        // A SET whose elements are out of DER order keeps its order.
+        let set = h("31 06 02 01 05 02 01 01");
+        assert_eq!(to_der(&set).unwrap(), set);
+    }
+
+    #[test]
+    fn indefinite_lengths_and_chunked_strings_are_normalised() {
+        // SEQUENCE (indef) { [0] (indef) { OCTET STRING (constructed, indef) { "ab", "c" } } }
+        let ber = h("30 80 a0 80 24 80 04 02 61 62 04 01 63 00 00 00 00 00 00");
+        assert_eq!(to_der(&ber).unwrap(), h("30 07 a0 05 04 03 61 62 63"));
+        // Long-form length for a short value; BOOLEAN TRUE as 0x01.
+        assert_eq!(to_der(&h("04 81 01 41")).unwrap(), h("04 01 41"));
+        assert_eq!(to_der(&h("01 01 01")).unwrap(), h("01 01 ff"));
+        // Constructed BIT STRING.
+        let bits = h("23 80 03 02 00 aa 03 02 04 b0 00 00");
+        assert_eq!(to_der(&bits).unwrap(), h("03 03 04 aa b0"));
+    }
+
+    #[test]
+    fn long_content_gets_a_long_form_length() {
+        let mut ber = h("24 80 04 81 c8");
+        ber.extend(std::iter::repeat_n(7u8, 200));
+        ber.extend(h("04 01 07 00 00"));
+        let der = to_der(&ber).unwrap();
+        assert_eq!(&der[..3], &h("04 81 c9")[..]);
+        assert_eq!(der.len(), 3 + 201);
+    }
+
+    #[test]
+    fn bad_input_is_an_error_not_a_panic() {
+        for bad in [
+            "",
+            "30",
+            "30 05 02 01",
+            "30 80 02 01 01",
+            "04 80 00 00",
+            "30 85 01 00 00 00 00",
+            "30 03 02 01 01 00",
+            "24 80 02 01 01 00 00",
+            "1f ff ff ff ff ff 7f 00",
+        ] {
+            assert!(to_der(&h(bad)).is_err(), "{bad}");
+        }
+        // Deep nesting is refused.
+        let mut deep = Vec::new();
+        for _ in 0..100 {
+            deep.extend([0x30, 0x80]);
+        }
+        for _ in 0..100 {
+            deep.extend([0, 0]);
+        }
+        assert_eq!(to_der(&deep).unwrap_err().kind(), ErrorKind::NestingDepth);
+    }
+}
