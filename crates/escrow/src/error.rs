@@ -1,0 +1,284 @@
+//! The crate's one error type, with a stable operator-visible code per variant.
+//!
+//! No variant ever carries secret material: passwords, key-file contents, master or private key
+//! bytes never reach an error (only ids, paths, counts and fixed descriptions do).
+
+use std::path::PathBuf;
+
+use crate::store::{KeyId, MethodId};
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the escrow store.
+///
+/// Match on [`Error::code`] (stable) rather than on the message text (may improve).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No unlock method of the store (or backup) accepted the password or key file given.
+    #[error("the password or key file does not unlock this store")]
+    BadSecret,
+
+    /// A key file could not be used: unreadable, not a key file, truncated, or corrupted.
+    #[error("key file {path}: {problem}")]
+    KeyFileInvalid {
+        /// Where the file was read from.
+        path: PathBuf,
+        /// What is wrong with it (never includes the file's content).
+        problem: String,
+    },
+
+    /// An escrowed key's ciphertext failed authentication: the row was altered or moved.
+    #[error(
+        "escrowed key {id} failed authentication: its row was altered or moved to another owner; \
+         it is not returned"
+    )]
+    Tampered {
+        /// The id of the row that failed.
+        id: KeyId,
+    },
+
+    /// The database was written by a newer version of this software.
+    #[error(
+        "the store's schema is at version {found} but this program only knows versions up to \
+         {supported}: upgrade the program (the store was not changed)"
+    )]
+    SchemaTooNew {
+        /// The highest migration recorded in the store.
+        found: u32,
+        /// The highest migration this binary embeds.
+        supported: u32,
+    },
+
+    /// A migration that was already applied to the store differs from the one embedded now.
+    #[error(
+        "migration {version} ({name}) was changed after it was applied to this store; landed \
+         migrations must never be edited"
+    )]
+    MigrationChanged {
+        /// The migration number.
+        version: u32,
+        /// The migration's file name.
+        name: String,
+    },
+
+    /// Applying a migration failed; the store is left at the previous version.
+    #[error("applying migration {version} ({name}) failed: {source}")]
+    MigrationFailed {
+        /// The migration number.
+        version: u32,
+        /// The migration's file name.
+        name: String,
+        /// The SQLite error.
+        source: rusqlite::Error,
+    },
+
+    /// `init` or `restore` was pointed at a place that already holds a store or other files.
+    #[error("{path} is not empty: refusing to create a store over existing data")]
+    NotEmpty {
+        /// The data directory or file that already exists.
+        path: PathBuf,
+    },
+
+    /// `open` was pointed at a directory that holds no store.
+    #[error("no escrow store in {path} (run init first, or check the path)")]
+    NoStore {
+        /// The data directory.
+        path: PathBuf,
+    },
+
+    /// Removing this unlock method would leave the master key with no way to unwrap it.
+    #[error("refusing to remove the last unlock method: add another one first")]
+    LastUnlockMethod,
+
+    /// No unlock method has the given id (or it has another kind than the operation needs).
+    #[error("no {kind} unlock method with id {id}")]
+    UnknownUnlockMethod {
+        /// The id asked for.
+        id: MethodId,
+        /// The kind of method the operation needed ("password", "key file", or "unlock").
+        kind: &'static str,
+    },
+
+    /// `init` was called without any unlock method: the store could never be opened.
+    #[error("at least one unlock method (a password or a key file) is required")]
+    NoUnlockMethod,
+
+    /// A key file would overwrite an existing file.
+    #[error("{path} already exists: refusing to overwrite a file (it may be another key file)")]
+    FileExists {
+        /// The file that exists.
+        path: PathBuf,
+    },
+
+    /// A backup file is not a valid backup: wrong format, corrupted, truncated or altered.
+    #[error("backup {path}: {problem}")]
+    BackupInvalid {
+        /// The backup file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: String,
+    },
+
+    /// The store's own data is inconsistent (a malformed row outside the encrypted payloads).
+    #[error("the store is corrupted: {what}")]
+    Corrupt {
+        /// What was found wrong.
+        what: String,
+    },
+
+    /// An argument was refused (empty owner, oversized key, empty password, bad parameters...).
+    #[error("invalid {what}: {why}")]
+    Invalid {
+        /// The argument.
+        what: &'static str,
+        /// Why it was refused.
+        why: String,
+    },
+
+    /// A file-system operation failed.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done ("create", "read", "write", "rename", ...).
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+
+    /// SQLite reported an error.
+    #[error("database error: {0}")]
+    Database(#[from] rusqlite::Error),
+
+    /// The operating system's random number generator failed.
+    #[error("the operating system's random number generator failed: {0}")]
+    Random(getrandom::Error),
+
+    /// A cryptographic primitive failed where it cannot fail on valid input (a bug).
+    #[error("internal cryptographic error: {0}")]
+    Crypto(&'static str),
+}
+
+impl Error {
+    /// The short stable code shown to operators and explained in the docs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadSecret => "ESCROW-001",
+            Error::KeyFileInvalid { .. } => "ESCROW-002",
+            Error::Tampered { .. } => "ESCROW-003",
+            Error::SchemaTooNew { .. } => "ESCROW-004",
+            Error::MigrationChanged { .. } => "ESCROW-005",
+            Error::MigrationFailed { .. } => "ESCROW-006",
+            Error::NotEmpty { .. } => "ESCROW-007",
+            Error::NoStore { .. } => "ESCROW-008",
+            Error::LastUnlockMethod => "ESCROW-009",
+            Error::UnknownUnlockMethod { .. } => "ESCROW-010",
+            Error::NoUnlockMethod => "ESCROW-011",
+            Error::FileExists { .. } => "ESCROW-012",
+            Error::BackupInvalid { .. } => "ESCROW-013",
+            Error::Corrupt { .. } => "ESCROW-014",
+            Error::Invalid { .. } => "ESCROW-015",
+            Error::Io { .. } => "ESCROW-016",
+            Error::Database(_) => "ESCROW-017",
+            Error::Random(_) => "ESCROW-018",
+            Error::Crypto(_) => "ESCROW-019",
+        }
+    }
+
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn key_file(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::KeyFileInvalid {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn backup(path: impl Into<PathBuf>, problem: impl Into<String>) -> Self {
+        Error::BackupInvalid {
+            path: path.into(),
+            problem: problem.into(),
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, why: impl Into<String>) -> Self {
+        Error::Invalid {
+            what,
+            why: why.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl Into<String>) -> Self {
+        Error::Corrupt { what: what.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_well_formed() {
+        let errors = [
+            Error::BadSecret,
+            Error::key_file("k", "x"),
+            Error::Tampered { id: KeyId(1) },
+            Error::SchemaTooNew {
+                found: 2,
+                supported: 1,
+            },
+            Error::MigrationChanged {
+                version: 1,
+                name: "n".into(),
+            },
+            Error::MigrationFailed {
+                version: 1,
+                name: "n".into(),
+                source: rusqlite::Error::InvalidQuery,
+            },
+            Error::NotEmpty { path: "p".into() },
+            Error::NoStore { path: "p".into() },
+            Error::LastUnlockMethod,
+            Error::UnknownUnlockMethod {
+                id: MethodId(1),
+                kind: "password",
+            },
+            Error::NoUnlockMethod,
+            Error::FileExists { path: "p".into() },
+            Error::backup("b", "x"),
+            Error::corrupt("x"),
+            Error::invalid("owner", "empty"),
+            Error::io("read", "p", std::io::Error::other("x")),
+            Error::Database(rusqlite::Error::InvalidQuery),
+            Error::Random(getrandom::Error::UNSUPPORTED),
+            Error::Crypto("x"),
+        ];
+        let mut codes: Vec<_> = errors.iter().map(Error::code).collect();
+        for code in &codes {
+            assert!(code.starts_with("ESCROW-") && code.len() == 10, "{code}");
+        }
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), errors.len());
+    }
+
+    #[test]
+    fn wrong_secret_message_is_the_documented_one() {
+        assert_eq!(
+            Error::BadSecret.to_string(),
+            "the password or key file does not unlock this store"
+        );
+    }
+}

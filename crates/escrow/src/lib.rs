@@ -1,0 +1,75 @@
+//! The key-escrow store: every private key the authority issued, encrypted in SQLite under a
+//! master key that is itself stored only wrapped by start-up passwords and key files.
+//!
+//! # Shape
+//!
+//! - [`Store::init`] creates a store (a random 256-bit master key, wrapped by a password
+//!   through Argon2id and/or by a key file written twice), [`Store::open`] opens one locked,
+//!   [`Store::unlock`] (or `unlock_with_password` / `unlock_with_key_file`) gives an
+//!   [`UnlockedStore`] that can [`escrow`](UnlockedStore::escrow) keys, return an owner's
+//!   whole history with [`keys_of`](UnlockedStore::keys_of), manage unlock methods and write
+//!   encrypted [`backup`](UnlockedStore::backup)s, which [`verify_backup`] and [`restore`]
+//!   check with the same password or key file.
+//! - Private keys are AES-256-GCM ciphertext under a subkey of the master key
+//!   (`HKDF-SHA256(master, info = "kms-escrow/v1/escrowed-key-encryption")`), with a random
+//!   96-bit nonce per row and the key's id, owner and usage as associated data: a row that is
+//!   edited or moved to another owner is reported as [`Error::Tampered`], never returned.
+//! - The schema lives in the workspace's `migrations/NNNN_name.sql` files, embedded at build
+//!   time and applied in order at open; a store newer than the binary is refused.
+//!
+//! Secrets live in types that are wiped on drop and print as `[redacted]`.
+//!
+//! # Error codes
+//!
+//! Every [`Error`] has a stable code ([`Error::code`]) for operators and scripts:
+//!
+//! | code | meaning |
+//! |---|---|
+//! | `ESCROW-001` | the password or key file does not unlock this store (or backup) |
+//! | `ESCROW-002` | a key file is unreadable, truncated, corrupted or of an unknown version |
+//! | `ESCROW-003` | an escrowed key failed authentication: its row was altered or moved |
+//! | `ESCROW-004` | the store's schema is newer than this program |
+//! | `ESCROW-005` | a migration already applied to the store was edited afterwards |
+//! | `ESCROW-006` | applying a migration failed (the store stays at the previous version) |
+//! | `ESCROW-007` | init/restore target already holds a store or files |
+//! | `ESCROW-008` | no store in the given directory |
+//! | `ESCROW-009` | refusing to remove the last unlock method |
+//! | `ESCROW-010` | no unlock method with that id (and kind) |
+//! | `ESCROW-011` | init without any unlock method |
+//! | `ESCROW-012` | refusing to overwrite an existing file (key file, backup) |
+//! | `ESCROW-013` | a backup file is not valid: wrong format, corrupted, truncated or altered |
+//! | `ESCROW-014` | the store's own metadata is inconsistent |
+//! | `ESCROW-015` | an argument was refused (empty owner, oversized key, bad parameters) |
+//! | `ESCROW-016` | a file-system operation failed |
+//! | `ESCROW-017` | SQLite reported an error |
+//! | `ESCROW-018` | the OS random number generator failed |
+//! | `ESCROW-019` | internal cryptographic error (a bug) |
+
+mod backup;
+mod crypto;
+mod error;
+mod fsutil;
+mod keyfile;
+mod master;
+mod migrate;
+mod secret;
+mod store;
+
+#[cfg(test)]
+mod leak_tests;
+
+pub use backup::{BackupReport, restore, verify_backup};
+pub use error::{Error, Result};
+pub use keyfile::KeyFile;
+pub use master::{Argon2Params, Credential, MethodKind};
+pub use secret::{Password, SecretBytes};
+pub use store::{
+    DB_FILE_NAME, EscrowedKey, InitOptions, KeyCounts, KeyFileTargets, KeyId, KeyInfo, KeyUsage,
+    MAX_CERT_LEN, MAX_KEY_LEN, MAX_OWNER_LEN, MethodId, NewKey, Store, UnlockMethodInfo,
+    UnlockedStore,
+};
+
+/// The newest schema version (migration number) this build knows.
+pub fn schema_version_supported() -> u32 {
+    migrate::latest()
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the escrow store, in one test binary (one module per concern).
+
+mod backup;
+mod common;
+mod crash;
+mod methods;
+mod migrations;
+mod store;
+mod tamper;
