@@ -101,6 +101,29 @@ pub enum Error {
     /// inconsistent.
     #[error("PKI-051: PKCS#12: {0}")]
     Pkcs12(String),
+    // --- CMS enveloped data (PKI-06x) ---
+    /// An enveloped message could not be decrypted. Deliberately one error for every cause
+    /// that depends on the key (RSA padding, key length, content padding, GCM tag), so that
+    /// none of them can be told apart (RFC 3218 §2.3).
+    #[error("PKI-060: could not decrypt: wrong key or damaged message")]
+    DecryptFailed,
+    /// None of the keys given is a recipient of the message.
+    #[error("PKI-061: none of the keys given is a recipient of this message (it is for: {recipients})")]
+    NotARecipient {
+        /// The recipients the message names (issuer and serial, or key identifier).
+        recipients: String,
+    },
+    /// The message is not an EnvelopedData or AuthEnvelopedData this system can read.
+    #[error("PKI-062: unsupported or malformed enveloped message: {0}")]
+    Envelope(String),
+    /// Content-encryption parameters are malformed or name something refused.
+    #[error("PKI-063: invalid {algorithm} content-encryption parameters: {detail}")]
+    ContentParameters {
+        /// The algorithm (family) whose parameters are wrong.
+        algorithm: &'static str,
+        /// What is wrong with them.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -121,6 +144,11 @@ impl Error {
             Error::Build { .. } => "PKI-040",
             Error::Pkcs12BadPassword => "PKI-050",
             Error::Pkcs12(_) => "PKI-051",
+            // --- CMS enveloped data (PKI-06x) ---
+            Error::DecryptFailed => "PKI-060",
+            Error::NotARecipient { .. } => "PKI-061",
+            Error::Envelope(_) => "PKI-062",
+            Error::ContentParameters { .. } => "PKI-063",
         }
     }
 

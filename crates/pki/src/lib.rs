@@ -7,6 +7,7 @@
 
 pub mod algorithms;
 pub mod certificate;
+pub mod content;
 pub mod crl;
 pub mod csr;
 pub mod encoding;
