@@ -580,7 +580,10 @@ impl ContentEncryption {
             Cipher::Aes256Cbc => cbc_encrypt(aes::Aes256::new_from_slice(k), iv, plaintext),
             Cipher::Cast5 { .. } => cbc_encrypt(cast5::Cast5::new_from_slice(k), iv, plaintext),
             Cipher::Rc2 { effective_bits } => cbc_encrypt(
-                Ok(rc2::Rc2::new_with_eff_key_len(k, usize::from(effective_bits))),
+                Ok(rc2::Rc2::new_with_eff_key_len(
+                    k,
+                    usize::from(effective_bits),
+                )),
                 iv,
                 plaintext,
             ),
@@ -625,9 +628,7 @@ impl ContentEncryption {
             Cipher::Aes128Cbc => cbc_decrypt(aes::Aes128::new_from_slice(key), iv, ciphertext),
             Cipher::Aes192Cbc => cbc_decrypt(aes::Aes192::new_from_slice(key), iv, ciphertext),
             Cipher::Aes256Cbc => cbc_decrypt(aes::Aes256::new_from_slice(key), iv, ciphertext),
-            Cipher::Cast5 { .. } => {
-                cbc_decrypt(cast5::Cast5::new_from_slice(key), iv, ciphertext)
-            }
+            Cipher::Cast5 { .. } => cbc_decrypt(cast5::Cast5::new_from_slice(key), iv, ciphertext),
             Cipher::Rc2 { effective_bits } => cbc_decrypt(
                 Ok(rc2::Rc2::new_with_eff_key_len(
                     key,
@@ -882,7 +883,12 @@ mod tests {
         let mut p = vec![0x30, 0x0e, 0x02, 0x02, 0x01, 0x00];
         p.extend_from_slice(&iv);
         let ce = ContentEncryption::from_algorithm_identifier(&ai(oid::RC2_CBC, Some(&p))).unwrap();
-        assert_eq!(ce.cipher, Cipher::Rc2 { effective_bits: 256 });
+        assert_eq!(
+            ce.cipher,
+            Cipher::Rc2 {
+                effective_bits: 256
+            }
+        );
         assert_eq!(
             ce.algorithm_for_key_len(32),
             Some(ContentAlgorithm::Rc2_128)
@@ -899,8 +905,8 @@ mod tests {
         let ce = ContentEncryption::from_algorithm_identifier(&ai(oid::RC2_CBC, Some(&p))).unwrap();
         assert_eq!(ce.algorithm_for_key_len(16), Some(ContentAlgorithm::Rc2_40));
         // The bare IV means 32 effective bits: refused, clearly.
-        let e = ContentEncryption::from_algorithm_identifier(&ai(oid::RC2_CBC, Some(&iv)))
-            .unwrap_err();
+        let e =
+            ContentEncryption::from_algorithm_identifier(&ai(oid::RC2_CBC, Some(&iv))).unwrap_err();
         assert_eq!(e.code(), "PKI-063");
         assert!(e.to_string().contains("32 effective key bits"), "{e}");
         // So does SEQUENCE { iv } without a version.
@@ -924,8 +930,14 @@ mod tests {
             ContentEncryption::from_algorithm_identifier(&ai(oid::CAST5_CBC, Some(&iv))).unwrap();
         assert_eq!(bare.algorithm(), None);
         assert_eq!(bare.possible_algorithms().len(), 3);
-        assert_eq!(bare.algorithm_for_key_len(5), Some(ContentAlgorithm::Cast40));
-        assert_eq!(bare.algorithm_for_key_len(8), Some(ContentAlgorithm::Cast64));
+        assert_eq!(
+            bare.algorithm_for_key_len(5),
+            Some(ContentAlgorithm::Cast40)
+        );
+        assert_eq!(
+            bare.algorithm_for_key_len(8),
+            Some(ContentAlgorithm::Cast64)
+        );
         assert_eq!(
             bare.algorithm_for_key_len(16),
             Some(ContentAlgorithm::Cast128)
@@ -954,7 +966,10 @@ mod tests {
             (oid::AES128_CBC, None),
             (oid::AES128_CBC, Some(&[0x04, 0x02, 1, 2][..])),
             (oid::DES_CBC, Some(&[0x05, 0x00][..])),
-            (oid::AES256_GCM, Some(&[0x04, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..])),
+            (
+                oid::AES256_GCM,
+                Some(&[0x04, 0x0c, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0][..]),
+            ),
             (oid::CAST5_CBC, Some(&[0x02, 0x01, 0x05][..])),
         ] {
             let e = ContentEncryption::from_algorithm_identifier(&ai(o, p)).unwrap_err();
@@ -984,7 +999,11 @@ mod tests {
                     assert_eq!(e.unwrap_err().code(), "PKI-060", "{alg}");
                 }
             }
-            let e = ce.decrypt(&key.as_bytes()[1..], &sealed.ciphertext, sealed.tag.as_deref());
+            let e = ce.decrypt(
+                &key.as_bytes()[1..],
+                &sealed.ciphertext,
+                sealed.tag.as_deref(),
+            );
             assert_eq!(e.unwrap_err().code(), "PKI-060", "{alg}");
         }
     }

@@ -108,7 +108,9 @@ pub enum Error {
     #[error("PKI-060: could not decrypt: wrong key or damaged message")]
     DecryptFailed,
     /// None of the keys given is a recipient of the message.
-    #[error("PKI-061: none of the keys given is a recipient of this message (it is for: {recipients})")]
+    #[error(
+        "PKI-061: none of the keys given is a recipient of this message (it is for: {recipients})"
+    )]
     NotARecipient {
         /// The recipients the message names (issuer and serial, or key identifier).
         recipients: String,

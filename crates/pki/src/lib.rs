@@ -11,6 +11,7 @@ pub mod content;
 pub mod crl;
 pub mod csr;
 pub mod encoding;
+pub mod enveloped;
 pub mod error;
 pub mod keys;
 pub mod profile;

@@ -6,5 +6,6 @@ mod support;
 mod certificates;
 mod crl;
 mod csr;
+mod enveloped;
 mod keys;
 mod pkcs12;
