@@ -1037,3 +1037,72 @@ fn cert_ski(cert: &Certificate) -> Result<Option<Vec<u8>>> {
 fn hex_lower_all(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn ber_indefinite_lengths_and_constructed_strings_become_der() {
+        // SEQUENCE(indef) { OID 2.5, [0](indef, constructed) { 04 02 'ab', 04 01 'c' },
+        // OCTET STRING(constructed, definite) { 04 01 'd' } }
+        let ber = hex("3080060155a08004026162040163000024030401640000");
+        let der_bytes = ber_to_der(&ber).unwrap();
+        assert_eq!(
+            der_bytes,
+            hex("300b06015580036162630401 64".replace(' ', "").as_str())
+        );
+        // DER is left as it is.
+        assert_eq!(ber_to_der(&der_bytes).unwrap(), der_bytes);
+        // A [0] holding something other than OCTET STRINGs keeps its structure.
+        let explicit = hex("a08030030201010000");
+        assert_eq!(ber_to_der(&explicit).unwrap(), hex("a0053003020101"));
+    }
+
+    #[test]
+    fn bad_ber_is_an_error_not_a_panic() {
+        for bad in [
+            &b""[..],
+            &[0x30][..],
+            &[0x30, 0x80][..],
+            &[0x30, 0x80, 0x04][..],
+            &[0x04, 0x80, 0x00, 0x00][..],
+            &[0x30, 0x85, 1, 2, 3, 4, 5][..],
+            &[0x30, 0x03, 0x04, 0x05, 0x00][..],
+            &[0x1f, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81][..],
+        ] {
+            assert!(ber_to_der(bad).is_err(), "{bad:02x?}");
+        }
+        // Nesting deeper than any CMS message is refused.
+        let mut deep = vec![];
+        for _ in 0..100 {
+            deep.extend([0x30, 0x80]);
+        }
+        for _ in 0..100 {
+            deep.extend([0, 0]);
+        }
+        assert!(ber_to_der(&deep).is_err());
+    }
+
+    #[test]
+    fn debug_of_decrypted_content_shows_only_its_length() {
+        let d = Decrypted {
+            content: b"secret".to_vec(),
+            content_type: ID_DATA,
+            algorithm: ContentAlgorithm::Aes128,
+            authenticated: false,
+            key_index: 0,
+            recipient: RecipientId::Other("KEK"),
+        };
+        let s = format!("{d:?}");
+        assert!(s.contains("content_len: 6") && !s.contains("secret"), "{s}");
+        assert_eq!(d.recipient.to_string(), "a KEK recipient");
+    }
+}
