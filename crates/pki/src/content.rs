@@ -899,7 +899,7 @@ mod tests {
         let ce = ContentEncryption::from_algorithm_identifier(&ai(oid::RC2_CBC, Some(&p))).unwrap();
         assert_eq!(ce.cipher, Cipher::Rc2 { effective_bits: 56 });
         assert_eq!(ce.algorithm_for_key_len(7), Some(ContentAlgorithm::Rc2_40));
-        // A 16-octet key with 40 effective bits (RFC 4134 §5.2) is rc2-40.
+        // A 16-octet key limited to 40 effective bits is rc2-40: the weaker of the two counts.
         let mut p = vec![0x30, 0x0e, 0x02, 0x02, 0x00, 0xa0];
         p.extend_from_slice(&iv);
         let ce = ContentEncryption::from_algorithm_identifier(&ai(oid::RC2_CBC, Some(&p))).unwrap();

@@ -439,9 +439,9 @@ fn rfc4134_enveloped_data_examples_decrypt_with_bobs_key() {
     let out = decrypt(&rfc4134("5.1.bin"), &keys).unwrap();
     assert_eq!(out.content, ex_content);
     assert_eq!(out.algorithm, ContentAlgorithm::TripleDes);
-    // §5.2: RC2 and a second, KEK (mail list) recipient we skip. Its parameters say
-    // rc2ParameterVersion 160, i.e. 40 effective key bits (despite the section title
-    // "RC2/128": the key is 128 bits long but only 40 of them count).
+    // §5.2: RC2 and a second, KEK (mail list) recipient we skip. Despite the section title
+    // "RC2/128", the parameters say rc2ParameterVersion 160 (40 effective key bits) and the
+    // wrapped key is 5 octets (c3 56 74 be 35, as `openssl pkeyutl -decrypt` shows): RC2-40.
     let der = rfc4134("5.2.bin");
     let out = decrypt(&der, &keys).unwrap();
     assert_eq!(out.content, ex_content);
