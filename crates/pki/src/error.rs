@@ -185,6 +185,31 @@ pub enum Error {
     /// A MIME message is not the kind of S/MIME message the operation needs.
     #[error("PKI-075: not an S/MIME message of the expected kind: {0}")]
     NotSmime(String),
+    // --- CMS enveloped data (PKI-06x) ---
+    /// An enveloped message could not be decrypted. Deliberately one error for every cause
+    /// that depends on the key (RSA padding, key length, content padding, GCM tag), so that
+    /// none of them can be told apart (RFC 3218 §2.3).
+    #[error("PKI-060: could not decrypt: wrong key or damaged message")]
+    DecryptFailed,
+    /// None of the keys given is a recipient of the message.
+    #[error(
+        "PKI-061: none of the keys given is a recipient of this message (it is for: {recipients})"
+    )]
+    NotARecipient {
+        /// The recipients the message names (issuer and serial, or key identifier).
+        recipients: String,
+    },
+    /// The message is not an EnvelopedData or AuthEnvelopedData this system can read.
+    #[error("PKI-062: unsupported or malformed enveloped message: {0}")]
+    Envelope(String),
+    /// Content-encryption parameters are malformed or name something refused.
+    #[error("PKI-063: invalid {algorithm} content-encryption parameters: {detail}")]
+    ContentParameters {
+        /// The algorithm (family) whose parameters are wrong.
+        algorithm: &'static str,
+        /// What is wrong with them.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -217,6 +242,11 @@ impl Error {
             Error::Mime(_) => "PKI-073",
             Error::MimeBase64 { .. } => "PKI-074",
             Error::NotSmime(_) => "PKI-075",
+            // --- CMS enveloped data (PKI-06x) ---
+            Error::DecryptFailed => "PKI-060",
+            Error::NotARecipient { .. } => "PKI-061",
+            Error::Envelope(_) => "PKI-062",
+            Error::ContentParameters { .. } => "PKI-063",
         }
     }
 

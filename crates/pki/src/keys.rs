@@ -266,6 +266,11 @@ impl PublicKey {
         Ok(Sha1::digest(spki.subject_public_key.raw_bytes()).into())
     }
 
+    /// The key of the `rsa` crate, for the other modules of this crate.
+    pub(crate) fn rsa(&self) -> &rsa::PublicKey {
+        &self.0
+    }
+
     /// Verifies an RSA PKCS#1 v1.5 `signature` over `message` with `digest`.
     pub fn verify(
         &self,

@@ -7,9 +7,11 @@
 
 pub mod algorithms;
 pub mod certificate;
+pub mod content;
 pub mod crl;
 pub mod csr;
 pub mod encoding;
+pub mod enveloped;
 pub mod error;
 pub mod keys;
 pub mod negotiation;

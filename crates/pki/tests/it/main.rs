@@ -6,6 +6,7 @@ mod support;
 mod certificates;
 mod crl;
 mod csr;
+mod enveloped;
 mod keys;
 mod negotiation;
 mod pkcs12;
