@@ -1,0 +1,10 @@
+//! The client library behind `lockbox` and `sectool`: message work done on the user's side
+//! (encrypt, decrypt, sign, verify, re-encrypt), so mail keeps flowing while the authority
+//! is down.
+
+#![forbid(unsafe_code)]
+
+pub mod files;
+pub mod keyring;
+pub mod message;
+pub mod secret;

@@ -1,0 +1,680 @@
+//! `lockbox` end to end: encrypt and decrypt, sign and verify against the OpenSSL CLI,
+//! negotiation and the policy floor, every verify verdict with its exit code, and bad input.
+
+use pki::ContentAlgorithm as A;
+use pki::crl::RevocationReason;
+
+use crate::fixtures::*;
+
+const LEGACY: [&str; 4] = ["-provider", "legacy", "-provider", "default"];
+
+fn inner_body(eml: &[u8]) -> String {
+    String::from_utf8_lossy(eml).replace("\r\n", "\n")
+}
+
+#[test]
+fn encrypt_negotiates_and_openssl_decrypts_for_each_recipient() {
+    let w = World::new();
+    w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.user("bob", "bob", "bob-enc", &[A::Aes128, A::TripleDes]);
+    w.message("msg.eml");
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-enc.pem",
+            "--to",
+            "bob-enc.pem",
+            "--in",
+            "msg.eml",
+            "--out",
+            "enc.eml",
+            "--json",
+        ],
+        None,
+    );
+    ok(&out);
+    let j = json(&out);
+    assert_eq!(j["algorithm"], "aes128");
+    assert_eq!(j["forced_weaker"], serde_json::json!(["bob@example.test"]));
+    let enc = String::from_utf8(w.read("enc.eml")).unwrap();
+    // The outer header fields stay outside, unencrypted; the body does not show.
+    assert!(enc.contains("Subject: quarterly figures\r\n"), "{enc}");
+    assert!(
+        enc.contains("application/pkcs7-mime") && enc.contains("enveloped-data"),
+        "{enc}"
+    );
+    assert!(!enc.contains("The numbers are in"), "{enc}");
+    for who in ["alice", "bob"] {
+        w.openssl_ok(&[
+            "cms",
+            "-decrypt",
+            "-in",
+            "enc.eml",
+            "-recip",
+            &format!("{who}-enc.pem"),
+            "-inkey",
+            &format!("{who}-enc.key"),
+            "-out",
+            &format!("{who}.txt"),
+        ]);
+        let plain = inner_body(&w.read(&format!("{who}.txt")));
+        assert!(
+            plain.contains(
+                "Content-Type: text/plain; charset=utf-8\n\nThe numbers are in.\nSee you Monday.\n"
+            ),
+            "{plain}"
+        );
+    }
+}
+
+#[test]
+fn openssl_encrypted_mail_decrypts_with_lockbox_for_every_algorithm() {
+    let w = World::new();
+    w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.message("msg.eml");
+    for (flag, name) in [
+        ("-des3", "3des"),
+        ("-aes-256-cbc", "aes256"),
+        ("-aes-128-gcm", "aes128-gcm"),
+        ("-des", "des"),
+        ("-rc2-40-cbc", "rc2-40"),
+        ("-cast5-cbc", "cast128"),
+    ] {
+        let mut args = vec!["cms", "-encrypt"];
+        args.extend(LEGACY);
+        args.extend([flag, "-in", "msg.eml", "-out", "enc.eml", "alice-enc.pem"]);
+        w.openssl_ok(&args);
+        let out = w.lockbox(
+            &[
+                "decrypt",
+                "--p12",
+                "alice.p12",
+                "--password-stdin",
+                "--in",
+                "enc.eml",
+                "--out",
+                "dec.eml",
+                "--json",
+            ],
+            Some(PASSWORD),
+        );
+        ok(&out);
+        assert_eq!(json(&out)["algorithm"], name);
+        assert!(inner_body(&w.read("dec.eml")).contains("The numbers are in."));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(w.path("dec.eml"))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777;
+            assert_eq!(mode, 0o600, "decrypted mail is private to its owner");
+        }
+    }
+}
+
+#[test]
+fn cast40_and_cast64_recipients_get_cast40_and_the_cast40_one_is_named() {
+    let w = World::new();
+    w.user("carol", "carol", "carol-enc", &[A::Cast40]);
+    w.user("dave", "bob", "bob-enc", &[A::Cast64, A::Cast40]);
+    w.message("msg.eml");
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "carol-enc.pem",
+            "--to",
+            "dave-enc.pem",
+            "--in",
+            "msg.eml",
+            "--out",
+            "enc.eml",
+            "--json",
+        ],
+        None,
+    );
+    ok(&out);
+    let j = json(&out);
+    assert_eq!(j["algorithm"], "cast40");
+    assert_eq!(
+        j["forced_weaker"],
+        serde_json::json!(["carol@example.test"])
+    );
+    // OpenSSL reads the 40-bit CAST5 message (bare IV parameters).
+    let mut args = vec!["cms", "-decrypt"];
+    args.extend(LEGACY);
+    args.extend([
+        "-in",
+        "enc.eml",
+        "-recip",
+        "dave-enc.pem",
+        "-inkey",
+        "dave-enc.key",
+        "-out",
+        "dave.txt",
+    ]);
+    w.openssl_ok(&args);
+    assert!(inner_body(&w.read("dave.txt")).contains("The numbers are in."));
+}
+
+#[test]
+fn the_policy_floor_refuses_or_skips_as_asked() {
+    let w = World::new();
+    w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.user("carol", "carol", "carol-enc", &[A::Cast40, A::Des]);
+    w.message("msg.eml");
+    let base = [
+        "encrypt",
+        "--to",
+        "alice-enc.pem",
+        "--to",
+        "carol-enc.pem",
+        "--min-algorithm",
+        "3des",
+        "--in",
+        "msg.eml",
+        "--out",
+        "enc.eml",
+    ];
+    let out = w.lockbox(&base, None);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(
+        text(&out).contains("carol@example.test") && text(&out).contains("PKI-081"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        !w.path("enc.eml").exists(),
+        "nothing is written when encryption is refused"
+    );
+    let mut skip = base.to_vec();
+    skip.extend(["--below-floor", "skip", "--json"]);
+    let out = w.lockbox(&skip, None);
+    ok(&out);
+    let j = json(&out);
+    assert_eq!(j["skipped"], serde_json::json!(["carol@example.test"]));
+    assert_eq!(j["recipients"], serde_json::json!(["alice@example.test"]));
+    assert_eq!(j["algorithm"], "aes256-gcm");
+    // Carol cannot open it; Alice can.
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "carol.p12",
+            "--password-stdin",
+            "--in",
+            "enc.eml",
+            "--out",
+            "x.eml",
+        ],
+        Some(PASSWORD),
+    );
+    assert_eq!(code(&out), 1);
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "enc.eml",
+            "--out",
+            "x.eml",
+        ],
+        Some(PASSWORD),
+    );
+    ok(&out);
+    // A forced algorithm a recipient lacks is refused, naming them.
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-enc.pem",
+            "--to",
+            "carol-enc.pem",
+            "--algorithm",
+            "aes128",
+            "--in",
+            "msg.eml",
+            "--out",
+            "enc2.eml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("carol@example.test"), "{}", text(&out));
+}
+
+#[test]
+fn signatures_verify_both_ways_with_every_verdict_and_exit_code() {
+    let w = World::new();
+    let alice = w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.message("msg.eml");
+    w.crl("empty.crl", 1, &[], at() - days(1));
+    w.crl(
+        "revoked.crl",
+        2,
+        &[(&alice.sign, RevocationReason::KeyCompromise)],
+        at() - days(1),
+    );
+
+    for (digest, opaque) in [
+        ("sha256", false),
+        ("sha1", true),
+        ("md5", false),
+        ("sha512", true),
+    ] {
+        let mut args = vec![
+            "sign",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--digest",
+            digest,
+            "--in",
+            "msg.eml",
+            "--out",
+            "signed.eml",
+        ];
+        if opaque {
+            args.push("--opaque");
+        }
+        ok(&w.lockbox(&args, Some(PASSWORD)));
+        // OpenSSL verifies what lockbox signed.
+        w.openssl_ok(&[
+            "cms",
+            "-verify",
+            "-in",
+            "signed.eml",
+            "-CAfile",
+            "ca.pem",
+            "-attime",
+            &(AT_UNIX + 3600).to_string(),
+            "-purpose",
+            "smimesign",
+            "-out",
+            "/dev/null",
+        ]);
+        let verify = |crl: &str, at: &str| {
+            w.lockbox(
+                &[
+                    "verify",
+                    "--ca",
+                    "ca.pem",
+                    "--crl",
+                    crl,
+                    "--at",
+                    at,
+                    "--in",
+                    "signed.eml",
+                    "--json",
+                ],
+                None,
+            )
+        };
+        let out = verify("empty.crl", AT);
+        assert_eq!(code(&out), 0, "{digest}: {}", text(&out));
+        assert_eq!(json(&out)["signers"][0]["signer"], "alice@example.test");
+        assert_eq!(code(&verify("revoked.crl", AT)), 11, "revoked");
+        assert_eq!(
+            code(&verify("empty.crl", "2027-06-01T00:00:00Z")),
+            12,
+            "expired"
+        );
+        assert_eq!(
+            code(&verify("empty.crl", "2025-06-01T00:00:00Z")),
+            13,
+            "not yet valid"
+        );
+    }
+
+    // Revoked: the JSON says so with the reason; no CRL at all: revocation status unknown.
+    let out = w.lockbox(
+        &[
+            "verify",
+            "--ca",
+            "ca.pem",
+            "--crl",
+            "revoked.crl",
+            "--at",
+            AT,
+            "--in",
+            "signed.eml",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(json(&out)["verdict"], "revoked");
+    assert!(
+        json(&out)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("keyCompromise"),
+        "{}",
+        text(&out)
+    );
+    let out = w.lockbox(
+        &["verify", "--ca", "ca.pem", "--at", AT, "--in", "signed.eml"],
+        None,
+    );
+    assert_eq!(code(&out), 15, "{}", text(&out));
+    // A stale CRL is no better than none.
+    let out = w.lockbox(
+        &[
+            "verify",
+            "--ca",
+            "ca.pem",
+            "--crl",
+            "empty.crl",
+            "--at",
+            "2026-02-01T00:00:00Z",
+            "--in",
+            "signed.eml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 15, "{}", text(&out));
+
+    // Untrusted: an impostor CA with the same name but another key as the anchor.
+    let impostor = pki::Issuer::self_signed(
+        key("ca2-4096"),
+        &pki::Profile::Ca {
+            subject: "CN=Lockbox Test CA,O=Example Org".parse().unwrap(),
+            path_len: Some(0),
+        },
+        pki::Period {
+            not_before: at() - days(30),
+            not_after: at() + days(3650),
+        },
+        pki::DigestAlgorithm::Sha256,
+        &mut pki::os_rng(),
+    )
+    .unwrap();
+    w.write(
+        "other-ca.pem",
+        pki::certificate::to_pem(impostor.certificate()).unwrap(),
+    );
+    let out = w.lockbox(
+        &[
+            "verify",
+            "--ca",
+            "other-ca.pem",
+            "--crl",
+            "empty.crl",
+            "--at",
+            AT,
+            "--in",
+            "signed.eml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 14, "{}", text(&out));
+
+    // Tampered: one byte of the signed body changed (detached signature).
+    ok(&w.lockbox(
+        &[
+            "sign",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "msg.eml",
+            "--out",
+            "signed.eml",
+        ],
+        Some(PASSWORD),
+    ));
+    let tampered = String::from_utf8(w.read("signed.eml"))
+        .unwrap()
+        .replace("The numbers are in.", "The numbers are up.");
+    w.write("tampered.eml", tampered);
+    let out = w.lockbox(
+        &[
+            "verify",
+            "--ca",
+            "ca.pem",
+            "--crl",
+            "empty.crl",
+            "--at",
+            AT,
+            "--in",
+            "tampered.eml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 10, "{}", text(&out));
+    assert!(
+        !w.openssl(&[
+            "cms",
+            "-verify",
+            "-in",
+            "tampered.eml",
+            "-CAfile",
+            "ca.pem",
+            "-attime",
+            &(AT_UNIX + 3600).to_string(),
+            "-out",
+            "/dev/null"
+        ])
+        .status
+        .success()
+    );
+
+    // What OpenSSL signs, lockbox verifies, and writes the signed content.
+    w.openssl_ok(&[
+        "cms",
+        "-sign",
+        "-md",
+        "sha256",
+        "-in",
+        "msg.eml",
+        "-signer",
+        "alice-sign.pem",
+        "-inkey",
+        "alice-sign.key",
+        "-out",
+        "ossl-signed.eml",
+    ]);
+    let out = w.lockbox(
+        &[
+            "verify",
+            "--ca",
+            "ca.pem",
+            "--crl",
+            "empty.crl",
+            "--at",
+            AT,
+            "--in",
+            "ossl-signed.eml",
+            "--out",
+            "content.eml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert!(inner_body(&w.read("content.eml")).contains("The numbers are in."));
+}
+
+#[test]
+fn decrypt_picks_the_old_key_from_a_bundle_with_the_whole_history() {
+    let w = World::new();
+    // Alice's old encryption certificate and key, and her current ones, in one PKCS#12.
+    let old = w.user("alice-old", "alice", "alice-enc-old", &A::RANKING);
+    let cur = w.user("alice", "alice", "alice-enc", &A::RANKING);
+    let keys = [key("alice-enc-old"), key("alice-enc")];
+    let p12 = pki::pkcs12::export(
+        &[
+            pki::pkcs12::Pkcs12Entry {
+                key: &keys[0],
+                certificate: &old.enc,
+                friendly_name: None,
+            },
+            pki::pkcs12::Pkcs12Entry {
+                key: &keys[1],
+                certificate: &cur.enc,
+                friendly_name: None,
+            },
+        ],
+        &[],
+        PASSWORD,
+        &pki::pkcs12::ExportOptions::default().with_iterations(2048),
+        &mut pki::os_rng(),
+    )
+    .unwrap();
+    w.write("history.p12", p12);
+    w.message("msg.eml");
+    ok(&w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-old-enc.pem",
+            "--in",
+            "msg.eml",
+            "--out",
+            "old.eml",
+        ],
+        None,
+    ));
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "history.p12",
+            "--password-stdin",
+            "--in",
+            "old.eml",
+            "--out",
+            "dec.eml",
+            "--json",
+        ],
+        Some(PASSWORD),
+    );
+    ok(&out);
+    assert_eq!(json(&out)["recipient"], "alice-old@example.test");
+}
+
+#[test]
+fn bad_input_is_refused_clearly() {
+    let w = World::new();
+    w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.message("msg.eml");
+    // Usage errors exit 2.
+    assert_eq!(
+        code(&w.lockbox(&["encrypt", "--in", "msg.eml", "--out", "x"], None)),
+        2
+    );
+    assert_eq!(code(&w.lockbox(&["frobnicate"], None)), 2);
+    // Unknown algorithm name: the known names are listed.
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-enc.pem",
+            "--algorithm",
+            "blowfish",
+            "--in",
+            "msg.eml",
+            "--out",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("cast40"), "{}", text(&out));
+    // Wrong PKCS#12 password.
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "msg.eml",
+            "--out",
+            "x",
+        ],
+        Some("wrong"),
+    );
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("PKI-050"), "{}", text(&out));
+    // Decrypting a plain message, verifying an unsigned one.
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "msg.eml",
+            "--out",
+            "x",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(text(&out).contains("not encrypted"), "{}", text(&out));
+    let out = w.lockbox(&["verify", "--ca", "ca.pem", "--in", "msg.eml"], None);
+    assert_eq!(code(&out), 1);
+    assert!(text(&out).contains("not signed"), "{}", text(&out));
+    // A signing certificate is not an encryption recipient.
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-sign.pem",
+            "--in",
+            "msg.eml",
+            "--out",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    // A truncated encrypted message.
+    ok(&w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-enc.pem",
+            "--in",
+            "msg.eml",
+            "--out",
+            "enc.eml",
+        ],
+        None,
+    ));
+    let enc = w.read("enc.eml");
+    w.write("trunc.eml", &enc[..enc.len() * 2 / 3]);
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "trunc.eml",
+            "--out",
+            "x",
+        ],
+        Some(PASSWORD),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(!w.path("x").exists());
+    // No password on stdin.
+    let out = w.lockbox(
+        &[
+            "decrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "enc.eml",
+            "--out",
+            "x",
+        ],
+        None,
+    );
+    assert!(text(&out).contains("no password"), "{}", text(&out));
+}

@@ -1,0 +1,4 @@
+//! End-to-end tests of the client binaries, run as processes against the OpenSSL CLI.
+
+mod fixtures;
+mod lockbox;
