@@ -77,21 +77,16 @@ pub fn parse_certificates(input: &[u8]) -> Result<Vec<Certificate>> {
     let mut rest = text;
     while let Some(start) = rest.find("-----BEGIN ") {
         let block = &rest[start..];
-        let end_marker = block.find("-----END ").ok_or_else(|| Error::Pem {
+        let end_line = block.find("-----END ").ok_or_else(|| Error::Pem {
             what: "certificate bundle",
             detail: "a BEGIN line has no END line".into(),
         })?;
-        let after_end = block[end_marker..]
-            .find("-----\n")
-            .map(|i| end_marker + i + 6)
-            .or_else(|| {
-                block[end_marker + 9..]
-                    .find("-----")
-                    .map(|i| end_marker + 9 + i + 5)
-            })
-            .unwrap_or(block.len());
-        out.push(parse_certificate(block[..after_end].as_bytes())?);
-        rest = &block[after_end..];
+        // The block ends with the END line (and its line ending, if any).
+        let block_end = block[end_line..]
+            .find('\n')
+            .map_or(block.len(), |i| end_line + i + 1);
+        out.push(parse_certificate(&block.as_bytes()[..block_end])?);
+        rest = &block[block_end..];
     }
     if out.is_empty() {
         return Err(Error::Pem {
@@ -128,7 +123,7 @@ pub fn to_der(cert: &Certificate) -> Result<Vec<u8>> {
 
 /// The public key a certificate certifies.
 pub fn public_key(cert: &Certificate) -> Result<PublicKey> {
-    PublicKey::from_spki(&cert.tbs_certificate().subject_public_key_info())
+    PublicKey::from_spki(cert.tbs_certificate().subject_public_key_info())
 }
 
 /// Checks that `cert` was signed by the holder of `issuer`'s key (signature only: no dates,
@@ -343,10 +338,10 @@ impl CertificateInfo {
             key_bits: public_key(cert).map(|k| k.bits()).unwrap_or(0),
         };
         for atv in tbs.subject().iter() {
-            if atv.oid == oid::EMAIL_ADDRESS {
-                if let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>() {
-                    info.emails.push(s.to_string());
-                }
+            if atv.oid == oid::EMAIL_ADDRESS
+                && let Ok(s) = atv.value.decode_as::<der::asn1::Ia5String>()
+            {
+                info.emails.push(s.to_string());
             }
         }
         for ext in tbs.extensions().into_iter().flatten() {

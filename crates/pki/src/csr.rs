@@ -107,12 +107,12 @@ pub fn verify(input: &[u8], policy: &CsrPolicy) -> Result<VerifiedRequest> {
     }
 
     let emails = request_emails(&req)?;
-    if let Some(expected) = &policy.email {
-        if let Some(other) = emails.iter().find(|e| !emails_match(e, expected)) {
-            return Err(Error::PolicyRefused(format!(
-                "the request names {other}, but it is for {expected}"
-            )));
-        }
+    if let Some(expected) = &policy.email
+        && let Some(other) = emails.iter().find(|e| !emails_match(e, expected))
+    {
+        return Err(Error::PolicyRefused(format!(
+            "the request names {other}, but it is for {expected}"
+        )));
     }
     Ok(VerifiedRequest {
         public_key,

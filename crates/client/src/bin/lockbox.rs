@@ -153,7 +153,7 @@ fn read_password() -> anyhow::Result<zeroize::Zeroizing<String>> {
     secret::read_password(std::io::stdin().lock())
 }
 
-fn keyring(p12: &PathBuf) -> anyhow::Result<Keyring> {
+fn keyring(p12: &std::path::Path) -> anyhow::Result<Keyring> {
     let bytes = files::read(p12, "PKCS#12 file")?;
     let password = read_password()?;
     Keyring::from_pkcs12(&bytes, &password).map_err(|e| anyhow::anyhow!("{}: {e:#}", p12.display()))
