@@ -1,7 +1,9 @@
-//! BER to DER normalisation of CMS input: indefinite lengths become definite, constructed
-//! strings (the chunked OCTET STRINGs that streaming encoders such as `openssl cms -stream`
-//! and the RFC 4134 examples write) become primitive, lengths become minimal and BOOLEAN TRUE
-//! becomes 0xFF. The order of SET OF elements is kept as received, so that signed attributes
+//! BER to DER normalisation of CMS input, for every CMS reader of the crate: indefinite
+//! lengths become definite, constructed strings (the chunked OCTET STRINGs that streaming
+//! encoders such as `openssl cms -stream` and the RFC 4134 examples write) become primitive,
+//! lengths become minimal and BOOLEAN TRUE becomes 0xFF. EnvelopedData's `[0] IMPLICIT`
+//! encryptedContent can be flattened too, on request (`to_der_implicit_strings`), since only
+//! the caller knows that a `[0]` is an implicitly tagged string. The order of SET OF elements is kept as received, so that signed attributes
 //! are verified over the bytes the signer produced (as OpenSSL does). Well-formed DER comes
 //! out byte for byte as it went in.
 
@@ -130,6 +132,9 @@ fn incomplete(pos: usize, wanted: usize, have: usize) -> der::Error {
 struct Parser<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Treat a constructed `[0]` made only of OCTET STRINGs as a chunked `[0] IMPLICIT
+    /// OCTET STRING` and flatten it (EnvelopedData's encryptedContent).
+    implicit_strings: bool,
 }
 
 /// A length: definite (a number of bytes) or indefinite (ended by an end-of-contents marker).
@@ -252,6 +257,26 @@ impl<'a> Parser<'a> {
                 content: Content::Owned(content),
             });
         }
+        // `[0] IMPLICIT OCTET STRING` in chunks, when the caller says `[0]` is one.
+        if self.implicit_strings
+            && tag == [0xa0]
+            && !children.is_empty()
+            && children.iter().all(|c| {
+                matches!(
+                    c,
+                    Node::Prim {
+                        tag: Tag::Borrowed([0x04]) | Tag::Byte(0x04),
+                        ..
+                    }
+                )
+            })
+        {
+            let content = flatten(4, &children, start)?;
+            return Ok(Node::Prim {
+                tag: Tag::Byte(0x80),
+                content: Content::Owned(content),
+            });
+        }
         let len = children.iter().map(Node::encoded_len).sum();
         Ok(Node::Cons { tag, children, len })
     }
@@ -325,9 +350,30 @@ fn flatten(number: u8, children: &[Node<'_>], pos: usize) -> der::Result<Vec<u8>
     Ok(out)
 }
 
+/// The der crate's tag for an identifier octet (single-byte tags only).
+pub(crate) fn tag_of(byte: u8) -> der::Tag {
+    use der::Decode;
+    der::Tag::from_der(&[byte]).unwrap_or(der::Tag::Null)
+}
+
 /// Re-encodes one BER element (the whole of `input`) as DER, keeping SET OF order.
 pub(crate) fn to_der(input: &[u8]) -> der::Result<Vec<u8>> {
-    let mut p = Parser { input, pos: 0 };
+    convert(input, false)
+}
+
+/// As [`to_der`], and also flattens a constructed `[0]` made only of OCTET STRINGs into a
+/// primitive `[0]`: the chunked `[0] IMPLICIT OCTET STRING` encryptedContent of EnvelopedData.
+/// (Not for SignedData, whose `[0]` is EXPLICIT.)
+pub(crate) fn to_der_implicit_strings(input: &[u8]) -> der::Result<Vec<u8>> {
+    convert(input, true)
+}
+
+fn convert(input: &[u8], implicit_strings: bool) -> der::Result<Vec<u8>> {
+    let mut p = Parser {
+        input,
+        pos: 0,
+        implicit_strings,
+    };
     let node = p.element(0)?;
     if p.pos != input.len() {
         let l = |n: usize| Length::try_from(n).unwrap_or(Length::MAX);
@@ -358,7 +404,11 @@ pub(crate) struct Tlv<'a> {
 
 /// Splits the first DER element off `input`; returns it and the rest.
 pub(crate) fn next_tlv(input: &[u8]) -> der::Result<(Tlv<'_>, &[u8])> {
-    let mut p = Parser { input, pos: 0 };
+    let mut p = Parser {
+        input,
+        pos: 0,
+        implicit_strings: false,
+    };
     let tag = p.tag()?;
     let Len::Definite(n) = p.length()? else {
         return Err(err(ErrorKind::IndefiniteLength, 0));
@@ -389,13 +439,17 @@ pub(crate) fn children(mut content: &[u8]) -> der::Result<Vec<Tlv<'_>>> {
 /// The contentType OID at the start of a ContentInfo (DER or BER), without reading the rest.
 pub(crate) fn outer_content_type(input: &[u8]) -> der::Result<der::asn1::ObjectIdentifier> {
     use der::Decode;
-    let mut p = Parser { input, pos: 0 };
+    let mut p = Parser {
+        input,
+        pos: 0,
+        implicit_strings: false,
+    };
     let tag = p.tag()?;
     if tag != [0x30] {
         return Err(err(
             ErrorKind::TagUnexpected {
                 expected: Some(der::Tag::Sequence),
-                actual: super::tag_of(tag[0]),
+                actual: tag_of(tag[0]),
             },
             0,
         ));

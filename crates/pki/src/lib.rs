@@ -22,6 +22,7 @@ pub mod signer;
 pub mod smime;
 pub mod verify;
 
+mod ber;
 mod dsa;
 
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};

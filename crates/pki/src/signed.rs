@@ -6,7 +6,7 @@
 //! Input may be BER (streaming encoders write indefinite lengths and chunked OCTET STRINGs):
 //! it is normalised to DER first, keeping the received order of the signed attributes.
 
-pub(crate) mod ber;
+use crate::ber;
 
 use std::time::SystemTime;
 
@@ -198,11 +198,6 @@ fn enc(source: der::Error) -> Error {
         what: "CMS signed data (while encoding)",
         source,
     }
-}
-
-/// The der crate's tag for an identifier octet (single-byte tags only).
-pub(crate) fn tag_of(byte: u8) -> Tag {
-    Tag::from_der(&[byte]).unwrap_or(Tag::Null)
 }
 
 fn attribute(oid: ObjectIdentifier, value: Any) -> Result<Attribute> {
@@ -417,14 +412,14 @@ fn malformed(kind: ErrorKind) -> Error {
 fn want_tag<'a>(tlv: Option<&ber::Tlv<'a>>, tag: u8) -> Result<ber::Tlv<'a>> {
     let tlv = tlv.ok_or_else(|| {
         malformed(ErrorKind::TagUnexpected {
-            expected: Some(tag_of(tag)),
+            expected: Some(ber::tag_of(tag)),
             actual: Tag::Null,
         })
     })?;
     if tlv.tag != tag {
         return Err(malformed(ErrorKind::TagUnexpected {
-            expected: Some(tag_of(tag)),
-            actual: tag_of(tlv.tag),
+            expected: Some(ber::tag_of(tag)),
+            actual: ber::tag_of(tlv.tag),
         }));
     }
     Ok(*tlv)
