@@ -3,63 +3,22 @@
 //! cipher. `benches/enveloped_openssl.sh` measures `openssl speed -evp` and `openssl cms`
 //! on the same input for the ratios in the issue notes.
 
-use std::time::{Duration, UNIX_EPOCH};
-
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pki::ContentAlgorithm;
 use pki::content::{Cast5Params, ContentEncryption, ContentKey};
 use pki::enveloped::{self, EncryptOptions};
-use pki::{Certificate, ContentAlgorithm, DigestAlgorithm, Issuer, Period, PrivateKey, Profile};
+
+mod common;
 
 const MIB: usize = 1024 * 1024;
-
-fn key(name: &str) -> PrivateKey {
-    let path = format!("{}/../../keys/{name}.key.pem", env!("CARGO_MANIFEST_DIR"));
-    PrivateKey::from_pem_or_der(&std::fs::read(path).unwrap()).unwrap()
-}
-
-/// Alice's encryption certificate from a throwaway CA.
-fn alice() -> Certificate {
-    let now = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-    let period = Period {
-        not_before: now,
-        not_after: now + Duration::from_secs(365 * 86_400),
-    };
-    let ca = Issuer::self_signed(
-        key("ca-3072"),
-        &Profile::Ca {
-            subject: "CN=Bench CA".parse().unwrap(),
-            path_len: None,
-        },
-        period,
-        DigestAlgorithm::Sha256,
-        &mut pki::os_rng(),
-    )
-    .unwrap();
-    let profile = Profile::SmimeEncryption(pki::SmimeSubject {
-        subject: "CN=Alice,O=Bench".parse().unwrap(),
-        email: "alice@example.test".into(),
-        capabilities: ContentAlgorithm::RANKING.to_vec(),
-        revocation: pki::RevocationUrls {
-            crl: None,
-            delta_crl: None,
-        },
-    });
-    ca.issue(
-        &profile,
-        &key("alice-enc").public_key(),
-        period,
-        &mut pki::os_rng(),
-    )
-    .unwrap()
-}
 
 fn content() -> Vec<u8> {
     (0..MIB).map(|i| (i * 31 + i / 977) as u8).collect()
 }
 
 fn messages(c: &mut Criterion) {
-    let cert = alice();
-    let keys = vec![(key("alice-enc"), cert.clone())];
+    let (key, cert) = common::alice(&common::ca(), false);
+    let keys = vec![(key, cert.clone())];
     let recipients = [cert];
     let data = content();
     let mut rng = pki::os_rng();

@@ -2,40 +2,17 @@
 //! CRL of 100 000 entries, generate an RSA-2048 key. `benches/openssl_baseline.sh` measures
 //! the same three things with the OpenSSL CLI for the ratios in the issue notes.
 
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use pki::crl::{CrlBuilder, CrlEntry, RevocationReason};
-use pki::{ContentAlgorithm, DigestAlgorithm, Issuer, KeySize, Period, PrivateKey, Profile};
+use pki::{ContentAlgorithm, KeySize, PrivateKey, Profile};
 
-fn key(name: &str) -> PrivateKey {
-    let path = format!("{}/../../keys/{name}.key.pem", env!("CARGO_MANIFEST_DIR"));
-    PrivateKey::from_pem_or_der(&std::fs::read(path).unwrap()).unwrap()
-}
-
-fn setup() -> (Issuer, Period) {
-    let now = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-    let period = Period {
-        not_before: now,
-        not_after: now + Duration::from_secs(365 * 86_400),
-    };
-    let ca = Issuer::self_signed(
-        key("ca-3072"),
-        &Profile::Ca {
-            subject: "CN=Bench CA".parse().unwrap(),
-            path_len: None,
-        },
-        period,
-        DigestAlgorithm::Sha256,
-        &mut pki::os_rng(),
-    )
-    .unwrap();
-    (ca, period)
-}
+mod common;
 
 fn issue(c: &mut Criterion) {
-    let (ca, period) = setup();
-    let user = key("alice-enc").public_key();
+    let (ca, period) = (common::ca(), common::period());
+    let user = common::key("alice-enc").public_key();
     let profile = Profile::SmimeEncryption(pki::SmimeSubject {
         subject: "CN=Alice,O=Bench".parse().unwrap(),
         email: "alice@example.test".into(),
@@ -52,7 +29,7 @@ fn issue(c: &mut Criterion) {
 }
 
 fn crl(c: &mut Criterion) {
-    let (ca, period) = setup();
+    let (ca, period) = (common::ca(), common::period());
     let entries: Vec<CrlEntry> = (0..100_000u32)
         .map(|i| {
             let mut serial = vec![0x4a; 15];

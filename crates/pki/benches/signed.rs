@@ -5,16 +5,10 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use pki::ContentAlgorithm;
 use pki::signed::{self, SignOptions};
-use pki::{
-    Certificate, ContentAlgorithm, DigestAlgorithm, Issuer, Period, PrivateKey, Profile,
-    RevocationUrls, SmimeSubject,
-};
 
-fn key(name: &str) -> PrivateKey {
-    let path = format!("{}/../../keys/{name}.key.pem", env!("CARGO_MANIFEST_DIR"));
-    PrivateKey::from_pem_or_der(&std::fs::read(path).unwrap()).unwrap()
-}
+mod common;
 
 /// The benchmark content: this line repeated and cut at `size` bytes (the OpenSSL script
 /// writes the same bytes).
@@ -27,42 +21,8 @@ fn content(size: usize) -> Vec<u8> {
         .collect()
 }
 
-fn signer() -> (PrivateKey, Certificate) {
-    let now = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
-    let period = Period {
-        not_before: now,
-        not_after: now + Duration::from_secs(365 * 86_400),
-    };
-    let ca = Issuer::self_signed(
-        key("ca-3072"),
-        &Profile::Ca {
-            subject: "CN=Bench CA".parse().unwrap(),
-            path_len: None,
-        },
-        period,
-        DigestAlgorithm::Sha256,
-        &mut pki::os_rng(),
-    )
-    .unwrap();
-    let k = key("alice-sign");
-    let cert = ca
-        .issue(
-            &Profile::SmimeSigning(SmimeSubject {
-                subject: "CN=Alice,O=Bench".parse().unwrap(),
-                email: "alice@example.test".into(),
-                capabilities: ContentAlgorithm::RANKING.to_vec(),
-                revocation: RevocationUrls::default(),
-            }),
-            &k.public_key(),
-            period,
-            &mut pki::os_rng(),
-        )
-        .unwrap();
-    (k, cert)
-}
-
 fn sign_and_check(c: &mut Criterion) {
-    let (k, cert) = signer();
+    let (k, cert) = common::alice(&common::ca(), true);
     let options = SignOptions {
         capabilities: ContentAlgorithm::RANKING.to_vec(),
         ..SignOptions::new(UNIX_EPOCH + Duration::from_secs(1_767_225_600))
