@@ -920,7 +920,11 @@ impl ScanReport {
 
 /// `cast5 (40/64/128)` for the possible CAST5 variants of a bare-IV message.
 fn algorithm_family(possible: &[ContentAlgorithm]) -> String {
-    let bits: Vec<String> = possible.iter().map(|a| a.key_bits().to_string()).collect();
+    let bits: Vec<String> = possible
+        .iter()
+        .rev()
+        .map(|a| a.key_bits().to_string())
+        .collect();
     let family = if possible.iter().all(|a| a.name().starts_with("cast")) {
         "cast5"
     } else if possible.iter().all(|a| a.name().starts_with("rc2")) {
