@@ -50,7 +50,12 @@ enum Command {
         #[arg(long = "in", value_name = "SOURCE")]
         input: PathBuf,
         /// A new mailbox of the same kind (must not exist, or be an empty directory).
-        #[arg(long = "out", value_name = "DEST", required_unless_present = "in_place", conflicts_with = "in_place")]
+        #[arg(
+            long = "out",
+            value_name = "DEST",
+            required_unless_present = "in_place",
+            conflicts_with = "in_place"
+        )]
         output: Option<PathBuf>,
         /// Rewrite SOURCE itself; each original is kept under a backup name until the run ends.
         #[arg(long)]
@@ -106,9 +111,11 @@ fn progress(json: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:40}] {percent:>3}% {per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{elapsed_precise} [{bar:40}] {percent:>3}% {per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar
 }
@@ -149,9 +156,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let password = secret::read_password(std::io::stdin().lock())?;
             let keyring = Keyring::from_pkcs12(&bytes, &password)
                 .map_err(|e| anyhow::anyhow!("{}: {e:#}", p12.display()))?;
-            let jobs = jobs.unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, |n| n.get())
-            });
+            let jobs =
+                jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if jobs == 0 {
                 anyhow::bail!("--jobs must be at least 1");
             }

@@ -77,7 +77,10 @@ pub struct Previous {
 impl Previous {
     /// The last mbox record (the highest message number written).
     pub fn last_mbox(&self) -> Option<&Record> {
-        self.records.iter().filter(|r| r.n.is_some()).max_by_key(|r| r.n)
+        self.records
+            .iter()
+            .filter(|r| r.n.is_some())
+            .max_by_key(|r| r.n)
     }
 }
 
@@ -118,9 +121,8 @@ impl Journal {
         let mut reader = BufReader::new(file);
         let mut line = Vec::new();
         reader.read_until(b'\n', &mut line)?;
-        let found: Header = serde_json::from_slice(&line).map_err(|e| {
-            anyhow::anyhow!("{} is not a sectool journal: {e}", path.display())
-        })?;
+        let found: Header = serde_json::from_slice(&line)
+            .map_err(|e| anyhow::anyhow!("{} is not a sectool journal: {e}", path.display()))?;
         if &found != header {
             anyhow::bail!(
                 "the journal {} is for another run (source {}, {}{}); remove it to start afresh",

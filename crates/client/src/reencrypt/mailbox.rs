@@ -177,9 +177,7 @@ impl MboxReader {
 
     fn line(&mut self, buf: &mut Vec<u8>) -> std::io::Result<usize> {
         buf.clear();
-        let n = (&mut self.input)
-            .take(MAX_INPUT)
-            .read_until(b'\n', buf)?;
+        let n = (&mut self.input).take(MAX_INPUT).read_until(b'\n', buf)?;
         self.pos += n as u64;
         Ok(n)
     }
@@ -313,6 +311,25 @@ pub fn write_atomic_in(tmp_dir: &Path, path: &Path, bytes: &[u8], mode: u32) -> 
         && let Ok(d) = File::open(dir)
     {
         let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Removes the temporary files [`write_atomic_in`] leaves when a run is killed between
+/// creating and renaming one (`.sectool-*` files anywhere under `root`).
+pub fn remove_stale_temps(root: &Path) -> anyhow::Result<()> {
+    let entries = match std::fs::read_dir(root) {
+        Ok(e) => e,
+        Err(_) => return Ok(()),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let ty = entry.file_type()?;
+        if ty.is_dir() {
+            remove_stale_temps(&entry.path())?;
+        } else if ty.is_file() && entry.file_name().to_string_lossy().starts_with(".sectool-") {
+            std::fs::remove_file(entry.path())?;
+        }
     }
     Ok(())
 }

@@ -4,11 +4,42 @@
 //! the other recipients whose certificates are given) with the target algorithm. Everything
 //! else keeps its bytes. Parallel over a bounded queue, streaming, journaled for `--resume`.
 //!
-//! Failure policy: a message that cannot be processed (unreadable, no key for it, corrupt) is
-//! never dropped: it is copied unchanged to the destination (left as it is in place) and
-//! reported with its reason; the run goes on and ends with [`Report::failed`] > 0. Errors
+//! # What changes
+//!
+//! * An EnvelopedData / AuthEnvelopedData message is decrypted; its inner entity is encrypted
+//!   again *as it is* (so a signature inside still verifies) for the owner's newest encryption
+//!   certificate plus each `--to` certificate the message was already encrypted for (matched
+//!   by issuer and serial or key identifier: `--to` never adds a reader to a message that did
+//!   not have them). Other recipients of the old message are dropped and named in the report.
+//!   The header fields outside the encrypted part are kept byte for byte; the `Content-*`
+//!   fields are those of the new `application/pkcs7-mime` body. A message stored with bare LF
+//!   line ends is written with bare LF.
+//! * A message already at the target (same algorithm, same recipient keys) keeps its bytes;
+//!   so do plain messages, signed messages, and encrypted-then-signed ones (re-encrypting
+//!   would break the outer signature; they are named in the report).
+//!
+//! # Failure policy
+//!
+//! A message that cannot be processed (unreadable, no key for it, damaged) is never dropped:
+//! it is copied unchanged to the destination (left as it is in place) and reported with its
+//! reason; the run goes on and ends with [`Report::failed`] > 0 (`sectool` exits 4). Errors
 //! that make the run itself unsafe (cannot write the destination or the journal, the source
 //! is not a mailbox) stop it; what was journaled stays done and `--resume` continues.
+//!
+//! # Durability and `--resume`
+//!
+//! Every destination file is written atomically (temporary file, fsync, rename, directory
+//! fsync) before the journal line that records it ([`journal`]); an mbox destination is
+//! appended to and fsynced before the journal lines that record its new length. On resume a
+//! tree or Maildir run skips the journaled paths; an mbox run truncates the destination to the
+//! last journaled length and continues reading the source at the journaled offset, so nothing
+//! is lost or written twice. In place, a tree's original is hard-linked to
+//! `SOURCE.sectool-backup/PATH` before the new file is renamed over it, and the backups are
+//! removed only when the whole run has finished; an mbox is rewritten to
+//! `SOURCE.sectool-new` and swapped in at the end. The mailbox must not change during a run.
+//!
+//! Memory: one message per worker plus a bounded queue (at most four per worker between the
+//! mbox reader and writer); a tree's or Maildir's list of file names is held whole.
 
 pub mod journal;
 pub mod mailbox;
@@ -115,7 +146,11 @@ fn failed(why: String) -> (Record, Change) {
 impl<'a> Reencryptor<'a> {
     /// A re-encryptor for the owner of `keyring` (its newest encryption certificate is the
     /// new recipient), also for those of `to` that a message was already encrypted for.
-    pub fn new(keyring: &'a Keyring, to: &'a [Certificate], target: Target) -> anyhow::Result<Self> {
+    pub fn new(
+        keyring: &'a Keyring,
+        to: &'a [Certificate],
+        target: Target,
+    ) -> anyhow::Result<Self> {
         let (_, own) = keyring.encryption_key()?;
         Ok(Self {
             keyring,
@@ -132,7 +167,10 @@ impl<'a> Reencryptor<'a> {
             Err(e) => return failed(format!("unreadable: {e}")),
         };
         match (parsed.kind, parsed.der.as_deref()) {
-            (SmimeKind::Pkcs7Mime(t @ (SmimeType::EnvelopedData | SmimeType::AuthEnvelopedData)), Some(der)) => {
+            (
+                SmimeKind::Pkcs7Mime(t @ (SmimeType::EnvelopedData | SmimeType::AuthEnvelopedData)),
+                Some(der),
+            ) => {
                 let _ = t;
                 self.reencrypt(message, &parsed.outer_headers, der)
             }
@@ -193,7 +231,9 @@ impl<'a> Reencryptor<'a> {
         let d = match enveloped::decrypt(der, &self.keyring.keys, &mut pki::os_rng()) {
             Ok(d) => d,
             Err(pki::Error::DecryptFailed) => {
-                return failed("cannot decrypt: the key does not open it (damaged or wrong key)".into());
+                return failed(
+                    "cannot decrypt: the key does not open it (damaged or wrong key)".into(),
+                );
             }
             Err(e) => return failed(format!("cannot decrypt: {e}")),
         };
@@ -394,7 +434,8 @@ impl Report {
     }
 
     fn sort(&mut self) {
-        self.notes.sort_by(|a, b| natural(&a.message).cmp(&natural(&b.message)));
+        self.notes
+            .sort_by(|a, b| natural(&a.message).cmp(&natural(&b.message)));
         self.failures
             .sort_by(|a, b| natural(&a.message).cmp(&natural(&b.message)));
     }
@@ -462,13 +503,24 @@ pub fn run(keyring: &Keyring, opts: &Options) -> anyhow::Result<Report> {
         let (j, p) = Journal::resume(&journal_path, &header)?;
         (Some(j), p)
     } else {
-        if !opts.resume && !in_place && dest_has_content(&dest, layout)? {
+        if !in_place && dest_has_content(&dest, layout)? {
             anyhow::bail!(
-                "the destination {} already exists and is not empty; give a new --out (or --resume an interrupted run)",
-                dest.display()
+                "the destination {} already exists and is not empty{}; give a new --out",
+                dest.display(),
+                if opts.resume {
+                    format!(
+                        " and there is no journal ({}) to resume",
+                        journal_path.display()
+                    )
+                } else {
+                    String::new()
+                }
             );
         }
-        (Some(Journal::create(&journal_path, &header)?), Previous::default())
+        (
+            Some(Journal::create(&journal_path, &header)?),
+            Previous::default(),
+        )
     };
     for r in &previous.records {
         report.add(r);
@@ -503,6 +555,11 @@ pub fn run(keyring: &Keyring, opts: &Options) -> anyhow::Result<Report> {
                     }
                 }
             }
+        }
+        // Temporary files of an interrupted run (killed between create and rename).
+        let temps_in = if in_place { &source } else { &dest };
+        if layout != Layout::Mbox {
+            mailbox::remove_stale_temps(temps_in)?;
         }
         if let Some(j) = journal {
             j.finish()?;
@@ -544,8 +601,9 @@ fn swap_mbox(source: &Path, new: &Path) -> anyhow::Result<()> {
         std::fs::hard_link(source, &orig).or_else(|_| std::fs::copy(source, &orig).map(|_| ()))?;
     }
     journal::sync_parent(source);
-    std::fs::rename(new, source)
-        .map_err(|e| anyhow::anyhow!("cannot move {} to {}: {e}", new.display(), source.display()))?;
+    std::fs::rename(new, source).map_err(|e| {
+        anyhow::anyhow!("cannot move {} to {}: {e}", new.display(), source.display())
+    })?;
     journal::sync_parent(source);
     std::fs::remove_file(&orig)?;
     journal::sync_parent(source);
@@ -654,7 +712,12 @@ fn collect<T>(
 
 fn file_one(ctx: &Ctx<'_>, rel: &Path) -> anyhow::Result<Record> {
     let src = ctx.source.join(rel);
-    let bytes = match crate::files::read(&src, "message") {
+    let backup = sibling(ctx.source, ".sectool-backup").join(rel);
+    // In place, a backup left by an interrupted run is the original: start from it, so the
+    // outcome (and the report) is what it would have been.
+    let had_backup = ctx.in_place && !ctx.dry_run && backup.is_file();
+    let read_from = if had_backup { &backup } else { &src };
+    let bytes = match crate::files::read(read_from, "message") {
         Ok(b) => b,
         // Unreadable files are reported; there is nothing to copy.
         Err(e) => return Ok(failed(format!("{e:#}")).0),
@@ -672,8 +735,10 @@ fn file_one(ctx: &Ctx<'_>, rel: &Path) -> anyhow::Result<Record> {
         }
     };
     if ctx.in_place {
+        if let (Change::Keep, true) = (&change, had_backup) {
+            mailbox::write_atomic_in(&tmp_dir(ctx.source, &src), &src, &bytes, mode)?;
+        }
         if let Change::New(new) = &change {
-            let backup = sibling(ctx.source, ".sectool-backup").join(rel);
             if let Some(dir) = backup.parent() {
                 std::fs::create_dir_all(dir)?;
             }
@@ -741,7 +806,9 @@ fn run_mbox(
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            f.set_permissions(std::fs::Permissions::from_mode(mailbox::mode_of(ctx.source)))?;
+            f.set_permissions(std::fs::Permissions::from_mode(mailbox::mode_of(
+                ctx.source,
+            )))?;
         }
         // Anything after the last journaled message is from the interrupted run: cut it.
         f.set_len(dest_len)?;
@@ -844,7 +911,10 @@ fn run_mbox(
             Ok(())
         })?;
         if !pending.is_empty() {
-            anyhow::bail!("internal error: {} mbox messages were not written in order", pending.len());
+            anyhow::bail!(
+                "internal error: {} mbox messages were not written in order",
+                pending.len()
+            );
         }
         Ok(())
     })
@@ -885,22 +955,23 @@ impl ScanReport {
             Err(e) => return self.unreadable(id, format!("{e}")),
         };
         match (parsed.kind, parsed.der.as_deref()) {
-            (SmimeKind::Pkcs7Mime(SmimeType::EnvelopedData | SmimeType::AuthEnvelopedData), Some(der)) => {
-                match enveloped::inspect(der) {
-                    Ok(info) => {
-                        self.encrypted += 1;
-                        let alg = match info.algorithm {
-                            Some(a) => a.name().to_string(),
-                            None => algorithm_family(&info.possible_algorithms),
-                        };
-                        *self.by_algorithm.entry(alg).or_default() += 1;
-                        for r in &info.recipients {
-                            *self.by_recipient.entry(r.to_string()).or_default() += 1;
-                        }
+            (
+                SmimeKind::Pkcs7Mime(SmimeType::EnvelopedData | SmimeType::AuthEnvelopedData),
+                Some(der),
+            ) => match enveloped::inspect(der) {
+                Ok(info) => {
+                    self.encrypted += 1;
+                    let alg = match info.algorithm {
+                        Some(a) => a.name().to_string(),
+                        None => algorithm_family(&info.possible_algorithms),
+                    };
+                    *self.by_algorithm.entry(alg).or_default() += 1;
+                    for r in &info.recipients {
+                        *self.by_recipient.entry(r.to_string()).or_default() += 1;
                     }
-                    Err(e) => self.unreadable(id, format!("{e}")),
                 }
-            }
+                Err(e) => self.unreadable(id, format!("{e}")),
+            },
             (SmimeKind::MultipartSigned | SmimeKind::Pkcs7Mime(SmimeType::SignedData), _) => {
                 self.signed += 1
             }
@@ -971,4 +1042,3 @@ pub fn scan(source: &Path, progress: &ProgressBar) -> anyhow::Result<ScanReport>
     progress.finish_and_clear();
     Ok(report)
 }
-

@@ -167,7 +167,11 @@ fn ordinary(s: &Setup, n: usize, size: usize, start: usize) -> Vec<Msg> {
         let (kind, bytes) = match i % 10 {
             6 => (
                 Kind::SignedInside,
-                encrypt_eml(&sign_eml(&plain, &s.keyring), std::slice::from_ref(cert), alg),
+                encrypt_eml(
+                    &sign_eml(&plain, &s.keyring),
+                    std::slice::from_ref(cert),
+                    alg,
+                ),
             ),
             7 => (Kind::Plain, plain),
             8 => (Kind::Signed, sign_eml(&plain, &s.keyring)),
@@ -182,7 +186,12 @@ fn ordinary(s: &Setup, n: usize, size: usize, start: usize) -> Vec<Msg> {
         } else {
             kind
         };
-        out.push(finish(s, format!("{:02}/msg-{i:05}.eml", i % 3), kind, bytes));
+        out.push(finish(
+            s,
+            format!("{:02}/msg-{i:05}.eml", i % 3),
+            kind,
+            bytes,
+        ));
     }
     out
 }
@@ -209,27 +218,64 @@ fn finish(s: &Setup, name: String, kind: Kind, bytes: Vec<u8>) -> Msg {
 /// Alice and Carol, one for Alice's old key and Bob.
 fn specials(s: &Setup) -> Vec<Msg> {
     let mut out = Vec::new();
-    let truncated = encrypt_eml(&eml(90_001, 800), std::slice::from_ref(&s.alice.enc), A::Des);
+    let truncated = encrypt_eml(
+        &eml(90_001, 800),
+        std::slice::from_ref(&s.alice.enc),
+        A::Des,
+    );
     let truncated = truncated[..truncated.len() * 3 / 5].to_vec();
-    out.push(finish(s, "special/truncated.eml".into(), Kind::Corrupt, truncated));
-    let mut garbage = encrypt_eml(&eml(90_002, 800), std::slice::from_ref(&s.alice.enc), A::Des);
+    out.push(finish(
+        s,
+        "special/truncated.eml".into(),
+        Kind::Corrupt,
+        truncated,
+    ));
+    let mut garbage = encrypt_eml(
+        &eml(90_002, 800),
+        std::slice::from_ref(&s.alice.enc),
+        A::Des,
+    );
     let body = garbage.windows(4).position(|w| w == b"\r\n\r\n").unwrap() + 4;
     garbage.truncate(body);
     garbage.extend_from_slice(b"This is not base64 at all !!!\r\n");
-    out.push(finish(s, "special/garbage.eml".into(), Kind::Corrupt, garbage));
+    out.push(finish(
+        s,
+        "special/garbage.eml".into(),
+        Kind::Corrupt,
+        garbage,
+    ));
     let for_bob = encrypt_eml(&eml(90_003, 800), std::slice::from_ref(&s.bob), A::Aes256);
-    out.push(finish(s, "special/for-bob.eml".into(), Kind::NoKey, for_bob));
+    out.push(finish(
+        s,
+        "special/for-bob.eml".into(),
+        Kind::NoKey,
+        for_bob,
+    ));
     let ets = sign_eml(
-        &encrypt_eml(&eml(90_004, 800), std::slice::from_ref(&s.alice.enc_old), A::Des),
+        &encrypt_eml(
+            &eml(90_004, 800),
+            std::slice::from_ref(&s.alice.enc_old),
+            A::Des,
+        ),
         &s.keyring,
     );
-    out.push(finish(s, "special/enc-then-signed.eml".into(), Kind::EncThenSigned, ets));
+    out.push(finish(
+        s,
+        "special/enc-then-signed.eml".into(),
+        Kind::EncThenSigned,
+        ets,
+    ));
     let both = encrypt_eml(
         &eml(90_005, 800),
         &[s.alice.enc_old.clone(), s.carol.clone()],
         A::TripleDes,
     );
-    let mut m = finish(s, "special/alice-and-carol.eml".into(), Kind::Encrypted, both);
+    let mut m = finish(
+        s,
+        "special/alice-and-carol.eml".into(),
+        Kind::Encrypted,
+        both,
+    );
     m.carol = true;
     out.push(m);
     let with_bob = encrypt_eml(
@@ -237,7 +283,12 @@ fn specials(s: &Setup) -> Vec<Msg> {
         &[s.alice.enc_old.clone(), s.bob.clone()],
         A::Cast40,
     );
-    out.push(finish(s, "special/alice-and-bob.eml".into(), Kind::Encrypted, with_bob));
+    out.push(finish(
+        s,
+        "special/alice-and-bob.eml".into(),
+        Kind::Encrypted,
+        with_bob,
+    ));
     out
 }
 
@@ -300,7 +351,9 @@ fn write_mbox(path: &Path, msgs: &[Msg]) -> Vec<Vec<u8>> {
     let mut records = Vec::new();
     for m in msgs {
         let mut r = b"From alice@example.test Thu Jan  1 00:00:00 2026\n".to_vec();
-        r.extend(kms_client::reencrypt::mailbox::escape_from(&to_lf(&m.bytes)));
+        r.extend(kms_client::reencrypt::mailbox::escape_from(&to_lf(
+            &m.bytes,
+        )));
         if !r.ends_with(b"\n") {
             r.extend(b"\n");
         }
@@ -339,7 +392,13 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
 }
 
 fn reencrypt(s: &Setup, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["reencrypt", "--p12", "alice.p12", "--password-stdin", "--json"];
+    let mut args = vec![
+        "reencrypt",
+        "--p12",
+        "alice.p12",
+        "--password-stdin",
+        "--json",
+    ];
     args.extend(extra);
     s.w.sectool(&args, Some(PASSWORD))
 }
@@ -407,8 +466,14 @@ fn sectool_reencrypts_a_tree_to_aes256_and_openssl_reads_every_message() {
     assert_eq!(report["total"], msgs.len(), "{report}");
     assert_eq!(report["reencrypted"], rewritten, "{report}");
     assert_eq!(report["failed"], 3, "{report}");
-    assert_eq!(report["to"]["aes256"], rewritten + msgs.iter().filter(|m| m.kind == Kind::AtTarget).count());
-    assert_eq!(report["transitions"]["des -> aes256"].as_u64().unwrap() > 0, true);
+    assert_eq!(
+        report["to"]["aes256"],
+        rewritten + msgs.iter().filter(|m| m.kind == Kind::AtTarget).count()
+    );
+    assert_eq!(
+        report["transitions"]["des -> aes256"].as_u64().unwrap() > 0,
+        true
+    );
     let failures = report["failures"].to_string();
     for name in ["truncated.eml", "garbage.eml", "for-bob.eml"] {
         assert!(failures.contains(name), "{failures}");
@@ -448,21 +513,49 @@ fn sectool_reencrypts_a_tree_to_aes256_and_openssl_reads_every_message() {
             .find(|l| l.starts_with("Subject:"))
             .map(str::to_string)
             .unwrap();
-        assert!(String::from_utf8_lossy(&out_bytes).contains(&subject), "{}", m.name);
-        let info = enveloped::inspect(smime::parse(&out_bytes).unwrap().der.as_ref().unwrap()).unwrap();
+        assert!(
+            String::from_utf8_lossy(&out_bytes).contains(&subject),
+            "{}",
+            m.name
+        );
+        let info =
+            enveloped::inspect(smime::parse(&out_bytes).unwrap().der.as_ref().unwrap()).unwrap();
         assert_eq!(info.algorithm, Some(A::Aes256), "{}", m.name);
-        assert_eq!(info.recipients.len(), if m.carol { 2 } else { 1 }, "{}", m.name);
+        assert_eq!(
+            info.recipients.len(),
+            if m.carol { 2 } else { 1 },
+            "{}",
+            m.name
+        );
         // OpenSSL decrypts it with Alice's current key to what our library read from the
         // original.
         s.w.openssl_ok(&[
-            "cms", "-decrypt", "-binary", "-in", &path, "-recip", "alice-enc.pem", "-inkey",
-            "alice-enc.key", "-out", "dec.eml",
+            "cms",
+            "-decrypt",
+            "-binary",
+            "-in",
+            &path,
+            "-recip",
+            "alice-enc.pem",
+            "-inkey",
+            "alice-enc.key",
+            "-out",
+            "dec.eml",
         ]);
         assert_eq!(Some(s.w.read("dec.eml")), m.content, "{}", m.name);
         if m.carol {
             s.w.openssl_ok(&[
-                "cms", "-decrypt", "-binary", "-in", &path, "-recip", "carol-enc.pem", "-inkey",
-                "carol-enc.key", "-out", "dec-carol.eml",
+                "cms",
+                "-decrypt",
+                "-binary",
+                "-in",
+                &path,
+                "-recip",
+                "carol-enc.pem",
+                "-inkey",
+                "carol-enc.key",
+                "-out",
+                "dec-carol.eml",
             ]);
             assert_eq!(Some(s.w.read("dec-carol.eml")), m.content);
         }
@@ -503,17 +596,34 @@ fn sectool_mbox_and_maildir() {
 
     // mbox
     let records = write_mbox(&s.w.path("mail.mbox"), &msgs);
-    let out = reencrypt(&s, &["--in", "mail.mbox", "--out", "new.mbox", "--algorithm", "aes256"]);
+    let out = reencrypt(
+        &s,
+        &[
+            "--in",
+            "mail.mbox",
+            "--out",
+            "new.mbox",
+            "--algorithm",
+            "aes256",
+        ],
+    );
     assert_eq!(code(&out), 4, "{}", text(&out));
     let report = json(&out);
     assert_eq!(report["failed"], 3, "{report}");
-    assert!(report["failures"].to_string().contains("mbox message 31"), "{report}");
+    assert!(
+        report["failures"].to_string().contains("mbox message 31"),
+        "{report}"
+    );
     let dest = read_mbox(&s.w.path("new.mbox"));
     assert_eq!(dest.len(), msgs.len());
     assert!(!s.w.path("new.mbox.sectool-journal").exists());
     for ((m, rec), d) in msgs.iter().zip(&records).zip(&dest) {
         if m.kind.rewritten() {
-            assert!(d.raw().starts_with(b"From alice@example.test "), "{}", m.name);
+            assert!(
+                d.raw().starts_with(b"From alice@example.test "),
+                "{}",
+                m.name
+            );
             check_rewritten_lib(&s, m, &d.message, A::Aes256);
             assert!(!d.message.contains(&b'\r'), "LF mbox stays LF");
         } else {
@@ -536,7 +646,17 @@ fn sectool_mbox_and_maildir() {
         std::fs::write(md.join(&name), &m.bytes).unwrap();
         names.push(name);
     }
-    let out = reencrypt(&s, &["--in", "Maildir", "--out", "Maildir2", "--algorithm", "aes256"]);
+    let out = reencrypt(
+        &s,
+        &[
+            "--in",
+            "Maildir",
+            "--out",
+            "Maildir2",
+            "--algorithm",
+            "aes256",
+        ],
+    );
     assert_eq!(code(&out), 4, "{}", text(&out));
     assert!(s.w.path("Maildir2/tmp").is_dir());
     let mut want: Vec<PathBuf> = names.iter().map(PathBuf::from).collect();
@@ -575,7 +695,10 @@ fn sectool_in_place_on_a_tree_keeps_every_message_and_leaves_no_backup() {
     }
     // In place on an mbox: a new mbox beside it, swapped in at the end.
     let records = write_mbox(&s.w.path("in.mbox"), &msgs);
-    let out = reencrypt(&s, &["--in", "in.mbox", "--in-place", "--algorithm", "3des"]);
+    let out = reencrypt(
+        &s,
+        &["--in", "in.mbox", "--in-place", "--algorithm", "3des"],
+    );
     assert_eq!(code(&out), 4, "{}", text(&out));
     let dest = read_mbox(&s.w.path("in.mbox"));
     assert_eq!(dest.len(), msgs.len());
@@ -599,19 +722,47 @@ fn sectool_dry_run_writes_nothing_and_min_algorithm_raises_only_weaker_ones() {
     let s = setup();
     let plain = |i| eml(i, 700);
     let mut msgs = Vec::new();
-    for (i, alg) in [A::Des, A::Cast40, A::Rc2_40, A::Cast64, A::TripleDes, A::Aes128, A::Aes256]
-        .into_iter()
-        .enumerate()
+    for (i, alg) in [
+        A::Des,
+        A::Cast40,
+        A::Rc2_40,
+        A::Cast64,
+        A::TripleDes,
+        A::Aes128,
+        A::Aes256,
+    ]
+    .into_iter()
+    .enumerate()
     {
         let b = encrypt_eml(&plain(3000 + i), std::slice::from_ref(&s.alice.enc), alg);
-        msgs.push(finish(&s, format!("new-{}.eml", alg.name()), Kind::Encrypted, b));
+        msgs.push(finish(
+            &s,
+            format!("new-{}.eml", alg.name()),
+            Kind::Encrypted,
+            b,
+        ));
     }
-    let b = encrypt_eml(&plain(3100), std::slice::from_ref(&s.alice.enc_old), A::Aes128);
+    let b = encrypt_eml(
+        &plain(3100),
+        std::slice::from_ref(&s.alice.enc_old),
+        A::Aes128,
+    );
     msgs.push(finish(&s, "old-aes128.eml".into(), Kind::Encrypted, b));
     msgs.push(finish(&s, "plain.eml".into(), Kind::Plain, plain(3200)));
     write_tree(&s.w.path("src"), &msgs);
 
-    let out = reencrypt(&s, &["--in", "src", "--out", "dry", "--algorithm", "aes256", "--dry-run"]);
+    let out = reencrypt(
+        &s,
+        &[
+            "--in",
+            "src",
+            "--out",
+            "dry",
+            "--algorithm",
+            "aes256",
+            "--dry-run",
+        ],
+    );
     ok(&out);
     let report = json(&out);
     assert_eq!(report["dry_run"], true);
@@ -619,7 +770,10 @@ fn sectool_dry_run_writes_nothing_and_min_algorithm_raises_only_weaker_ones() {
     assert!(!s.w.path("dry").exists());
     assert!(!s.w.path("dry.sectool-journal").exists());
 
-    let out = reencrypt(&s, &["--in", "src", "--out", "raised", "--min-algorithm", "3des"]);
+    let out = reencrypt(
+        &s,
+        &["--in", "src", "--out", "raised", "--min-algorithm", "3des"],
+    );
     ok(&out);
     let report = json(&out);
     assert_eq!(
@@ -640,7 +794,11 @@ fn sectool_dry_run_writes_nothing_and_min_algorithm_raises_only_weaker_ones() {
                 &s,
                 m,
                 &bytes,
-                if a.is_at_least(A::TripleDes) { a } else { A::TripleDes },
+                if a.is_at_least(A::TripleDes) {
+                    a
+                } else {
+                    A::TripleDes
+                },
             ),
             None => assert_eq!(bytes, m.bytes),
         }
@@ -679,18 +837,48 @@ fn sectool_killed_and_resumed_loses_and_duplicates_nothing_in_a_tree_and_an_mbox
     let records = write_mbox(&s.w.path("src.mbox"), &msgs);
     let args = |src: &'static str, dest: &'static str| {
         vec![
-            "reencrypt", "--p12", "alice.p12", "--password-stdin", "--json", "--jobs", "1",
-            "--algorithm", "aes256", "--in", src, "--out", dest,
+            "reencrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--json",
+            "--jobs",
+            "1",
+            "--algorithm",
+            "aes256",
+            "--in",
+            src,
+            "--out",
+            dest,
         ]
     };
 
     // Tree.
     let child = s.w.sectool_spawn(&args("src", "dest"), Some(PASSWORD));
     kill_when_journaled(child, &s.w.path("dest.sectool-journal"), 12);
-    let out = reencrypt(&s, &["--in", "src", "--out", "dest", "--algorithm", "aes256"]);
-    assert_eq!(code(&out), 1, "without --resume the journal is refused: {}", text(&out));
+    let out = reencrypt(
+        &s,
+        &["--in", "src", "--out", "dest", "--algorithm", "aes256"],
+    );
+    assert_eq!(
+        code(&out),
+        1,
+        "without --resume the journal is refused: {}",
+        text(&out)
+    );
     assert!(text(&out).contains("--resume"));
-    let out = reencrypt(&s, &["--in", "src", "--out", "dest", "--algorithm", "aes256", "--resume"]);
+    let out = reencrypt(
+        &s,
+        &[
+            "--in",
+            "src",
+            "--out",
+            "dest",
+            "--algorithm",
+            "aes256",
+            "--resume",
+        ],
+    );
     ok(&out);
     let report = json(&out);
     assert!(report["resumed"].as_u64().unwrap() >= 11, "{report}");
@@ -702,7 +890,11 @@ fn sectool_killed_and_resumed_loses_and_duplicates_nothing_in_a_tree_and_an_mbox
     );
     let mut names: Vec<PathBuf> = msgs.iter().map(|m| PathBuf::from(&m.name)).collect();
     names.sort();
-    assert_eq!(files_under(&s.w.path("dest")), names, "no temporary file left behind");
+    assert_eq!(
+        files_under(&s.w.path("dest")),
+        names,
+        "no temporary file left behind"
+    );
     for m in &msgs {
         let bytes = s.w.read(&format!("dest/{}", m.name));
         if m.kind.rewritten() {
@@ -713,11 +905,20 @@ fn sectool_killed_and_resumed_loses_and_duplicates_nothing_in_a_tree_and_an_mbox
     }
 
     // mbox.
-    let child = s.w.sectool_spawn(&args("src.mbox", "dest.mbox"), Some(PASSWORD));
+    let child =
+        s.w.sectool_spawn(&args("src.mbox", "dest.mbox"), Some(PASSWORD));
     kill_when_journaled(child, &s.w.path("dest.mbox.sectool-journal"), 12);
     let out = reencrypt(
         &s,
-        &["--in", "src.mbox", "--out", "dest.mbox", "--algorithm", "aes256", "--resume"],
+        &[
+            "--in",
+            "src.mbox",
+            "--out",
+            "dest.mbox",
+            "--algorithm",
+            "aes256",
+            "--resume",
+        ],
     );
     ok(&out);
     let report = json(&out);
@@ -733,4 +934,54 @@ fn sectool_killed_and_resumed_loses_and_duplicates_nothing_in_a_tree_and_an_mbox
         }
     }
     assert!(!s.w.path("dest.mbox.sectool-journal").exists());
+
+    // In place on a tree: the originals of rewritten files are kept as backups until the
+    // resumed run ends, and the report is the same as an uninterrupted run's.
+    let child = s.w.sectool_spawn(
+        &[
+            "reencrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--jobs",
+            "1",
+            "--algorithm",
+            "aes256",
+            "--in",
+            "src",
+            "--in-place",
+        ],
+        Some(PASSWORD),
+    );
+    kill_when_journaled(child, &s.w.path("src.sectool-journal"), 12);
+    assert!(s.w.path("src.sectool-backup").is_dir());
+    let out = reencrypt(
+        &s,
+        &[
+            "--in",
+            "src",
+            "--in-place",
+            "--algorithm",
+            "aes256",
+            "--resume",
+        ],
+    );
+    ok(&out);
+    let report = json(&out);
+    assert_eq!(
+        report["reencrypted"],
+        msgs.iter().filter(|m| m.kind.rewritten()).count(),
+        "{report}"
+    );
+    assert_eq!(files_under(&s.w.path("src")), names);
+    assert!(!s.w.path("src.sectool-backup").exists());
+    assert!(!s.w.path("src.sectool-journal").exists());
+    for m in &msgs {
+        let bytes = s.w.read(&format!("src/{}", m.name));
+        if m.kind.rewritten() {
+            check_rewritten_lib(&s, m, &bytes, A::Aes256);
+        } else {
+            assert_eq!(bytes, m.bytes, "{}", m.name);
+        }
+    }
 }
