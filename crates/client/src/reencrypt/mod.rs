@@ -434,10 +434,8 @@ impl Report {
     }
 
     fn sort(&mut self) {
-        self.notes
-            .sort_by(|a, b| natural(&a.message).cmp(&natural(&b.message)));
-        self.failures
-            .sort_by(|a, b| natural(&a.message).cmp(&natural(&b.message)));
+        self.notes.sort_by_key(|n| natural(&n.message));
+        self.failures.sort_by_key(|n| natural(&n.message));
     }
 }
 
@@ -476,14 +474,12 @@ pub fn run(keyring: &Keyring, opts: &Options) -> anyhow::Result<Report> {
         layout: layout.name().into(),
         in_place,
     };
-    if !in_place {
-        if dest == source || dest.starts_with(&source) || source.starts_with(&dest) {
-            anyhow::bail!(
-                "the destination {} overlaps the source {}; give another --out, or --in-place",
-                dest.display(),
-                source.display()
-            );
-        }
+    if !in_place && (dest == source || dest.starts_with(&source) || source.starts_with(&dest)) {
+        anyhow::bail!(
+            "the destination {} overlaps the source {}; give another --out, or --in-place",
+            dest.display(),
+            source.display()
+        );
     }
     let mut report = Report {
         source: header.source.clone(),

@@ -470,10 +470,7 @@ fn sectool_reencrypts_a_tree_to_aes256_and_openssl_reads_every_message() {
         report["to"]["aes256"],
         rewritten + msgs.iter().filter(|m| m.kind == Kind::AtTarget).count()
     );
-    assert_eq!(
-        report["transitions"]["des -> aes256"].as_u64().unwrap() > 0,
-        true
-    );
+    assert!(report["transitions"]["des -> aes256"].as_u64().unwrap() > 0);
     let failures = report["failures"].to_string();
     for name in ["truncated.eml", "garbage.eml", "for-bob.eml"] {
         assert!(failures.contains(name), "{failures}");
@@ -770,11 +767,64 @@ fn sectool_dry_run_writes_nothing_and_min_algorithm_raises_only_weaker_ones() {
     assert!(!s.w.path("dry").exists());
     assert!(!s.w.path("dry.sectool-journal").exists());
 
+    // Human output, bad usage, a wrong password.
+    let out = s.w.sectool(
+        &[
+            "reencrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "src",
+            "--out",
+            "dry",
+            "--dry-run",
+            "--algorithm",
+            "aes256",
+        ],
+        Some(PASSWORD),
+    );
+    assert!(
+        ok(&out).contains("7 would be re-encrypted"),
+        "{}",
+        text(&out)
+    );
+    let out = reencrypt(&s, &["--in", "src"]);
+    assert_eq!(
+        code(&out),
+        2,
+        "neither --out nor --in-place: {}",
+        text(&out)
+    );
+    let out = reencrypt(&s, &["--in", "src", "--out", "x", "--algorithm", "rot13"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let out = s.w.sectool(
+        &[
+            "reencrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "src",
+            "--out",
+            "x",
+        ],
+        Some("wrong password"),
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    assert!(text(&out).contains("alice.p12"), "{}", text(&out));
+    assert!(!s.w.path("x").exists() && !s.w.path("x.sectool-journal").exists());
+
     let out = reencrypt(
         &s,
         &["--in", "src", "--out", "raised", "--min-algorithm", "3des"],
     );
     ok(&out);
+    // A finished run leaves no journal: --resume has nothing to continue, and the destination
+    // is not overwritten.
+    let again = reencrypt(&s, &["--in", "src", "--out", "raised", "--resume"]);
+    assert_eq!(code(&again), 1, "{}", text(&again));
+    assert!(text(&again).contains("no journal"), "{}", text(&again));
     let report = json(&out);
     assert_eq!(
         report["transitions"],
