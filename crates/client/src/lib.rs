@@ -7,4 +7,5 @@
 pub mod files;
 pub mod keyring;
 pub mod message;
+pub mod reencrypt;
 pub mod secret;

@@ -257,3 +257,119 @@ pub fn ok(out: &Output) -> String {
     assert!(out.status.success(), "exit {}: {}", code(out), text(out));
     text(out)
 }
+
+/// A user whose PKCS#12 holds a key history, as a recovery bundle does.
+pub struct HistoryUser {
+    pub email: String,
+    pub sign: Certificate,
+    /// The current encryption certificate (issued last).
+    pub enc: Certificate,
+    /// The previous encryption certificate.
+    pub enc_old: Certificate,
+}
+
+impl World {
+    /// Like [`World::user`], plus an older encryption certificate from `old_enc_key` issued a
+    /// year earlier; writes `{name}-enc-old.pem` / `.key` and a `{name}.p12` holding the
+    /// signing key and both encryption keys.
+    pub fn user_with_history(
+        &self,
+        name: &str,
+        key_stem: &str,
+        old_enc_key: &str,
+        enc_key: &str,
+        caps: &[ContentAlgorithm],
+    ) -> HistoryUser {
+        let u = self.user(name, key_stem, enc_key, caps);
+        let s = SmimeSubject {
+            subject: format!("CN={name},O=Example Org").parse().unwrap(),
+            email: u.email.clone(),
+            capabilities: caps.to_vec(),
+            revocation: RevocationUrls {
+                crl: Some("http://ca.example.test/crl".into()),
+                delta_crl: None,
+            },
+        };
+        let mut rng = pki::os_rng();
+        let old_key = key(old_enc_key);
+        let enc_old = self
+            .ca
+            .issue(
+                &Profile::SmimeEncryption(s),
+                &old_key.public_key(),
+                Period {
+                    not_before: at() - days(400),
+                    not_after: at() + days(365),
+                },
+                &mut rng,
+            )
+            .unwrap();
+        self.write(
+            &format!("{name}-enc-old.pem"),
+            pki::certificate::to_pem(&enc_old).unwrap(),
+        );
+        self.write(
+            &format!("{name}-enc-old.key"),
+            old_key.to_pkcs8_pem().unwrap().as_bytes(),
+        );
+        let sign_key = key(&format!("{key_stem}-sign"));
+        let enc_key_pair = key(enc_key);
+        let p12 = pki::pkcs12::export(
+            &[
+                Pkcs12Entry {
+                    key: &sign_key,
+                    certificate: &u.sign,
+                    friendly_name: Some("signing"),
+                },
+                Pkcs12Entry {
+                    key: &old_key,
+                    certificate: &enc_old,
+                    friendly_name: Some("encryption (old)"),
+                },
+                Pkcs12Entry {
+                    key: &enc_key_pair,
+                    certificate: &u.enc,
+                    friendly_name: Some("encryption"),
+                },
+            ],
+            &[self.ca.certificate().clone()],
+            PASSWORD,
+            &ExportOptions::default().with_iterations(2048),
+            &mut rng,
+        )
+        .unwrap();
+        self.write(&format!("{name}.p12"), p12);
+        HistoryUser {
+            email: u.email,
+            sign: u.sign,
+            enc: u.enc,
+            enc_old,
+        }
+    }
+
+    /// Runs `sectool ARGS` in the test directory with `stdin` as its standard input.
+    pub fn sectool(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let child = self.sectool_spawn(args, stdin);
+        child.wait_with_output().unwrap()
+    }
+
+    /// Starts `sectool ARGS` and writes `stdin`; the caller waits for (or kills) it.
+    pub fn sectool_spawn(&self, args: &[&str], stdin: Option<&str>) -> std::process::Child {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sectool"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        {
+            let mut input = child.stdin.take().unwrap();
+            if let Some(s) = stdin {
+                // The run may exit (bad usage) before it reads its input.
+                let _ = input.write_all(s.as_bytes());
+            }
+        }
+        child
+    }
+}
