@@ -1,0 +1,309 @@
+//! `kmsd`: creates the authority (`init`) and serves it (`serve`).
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use authority::{Config, InitParams, SystemClock};
+use clap::{Parser, Subcommand};
+use escrow::{Credential, InitOptions, KeyFileTargets, Password, Store};
+use kmsd::AppState;
+
+#[derive(Parser)]
+#[command(
+    name = "kmsd",
+    version,
+    about = "The key management server and S/MIME certification authority",
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the store, the CA and the first administrator.
+    Init {
+        /// Data directory (created).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The CA's name, e.g. "CN=Example CA,O=Example".
+        #[arg(long)]
+        ca_subject: String,
+        /// The first administrator's name.
+        #[arg(long)]
+        admin: String,
+        /// Read the administrator's password from standard input (one line).
+        #[arg(long, required = true)]
+        admin_password_stdin: bool,
+        /// Write a key file here to unlock with (instead of a generated start-up password).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// A second copy of the key file (keep it on another disk).
+        #[arg(long, requires = "key_file")]
+        key_file_copy: Option<PathBuf>,
+        /// Base URL written into certificates (CRL distribution points).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+    },
+    /// Serve the API and the public URLs.
+    Serve {
+        /// Data directory (with --dev: ./kms-dev-data unless given).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the API (and public URLs).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Also serve only the public URLs (CA, CRLs, health) here, plain HTTP.
+        #[arg(long)]
+        public_listen: Option<SocketAddr>,
+        /// Unlock at start with the start-up password read from standard input.
+        #[arg(long, conflicts_with_all = ["password_file", "key_file"])]
+        password_stdin: bool,
+        /// Unlock at start with the start-up password in this file.
+        #[arg(long, conflicts_with = "key_file")]
+        password_file: Option<PathBuf>,
+        /// Unlock at start with this key file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Development mode: create a throw-away authority on first run, reuse it later.
+        #[arg(long)]
+        dev: bool,
+        /// Allow the API on a non-loopback address over plain HTTP (TLS is not built in yet).
+        #[arg(long)]
+        insecure_http: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kmsd: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_stdin_line(what: &str) -> anyhow::Result<Password> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    line.clear();
+    if p.is_empty() {
+        bail!("the {what} on standard input is empty");
+    }
+    Ok(Password::new(p))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            data_dir,
+            ca_subject,
+            admin,
+            admin_password_stdin: _,
+            key_file,
+            key_file_copy,
+            public_url,
+        } => {
+            let admin_password = read_stdin_line("administrator password")?;
+            let startup = if key_file.is_none() {
+                Some(Password::generate()?)
+            } else {
+                None
+            };
+            init(
+                &data_dir,
+                &ca_subject,
+                &admin,
+                &admin_password,
+                startup.as_ref().map(|p| Password::new(p.expose())),
+                key_file.map(|path| KeyFileTargets {
+                    path,
+                    copy: key_file_copy,
+                }),
+                &public_url,
+            )?;
+            println!("created the authority in {}", data_dir.display());
+            if let Some(p) = startup {
+                println!(
+                    "start-up password (shown once; keep it safe): {}",
+                    p.expose()
+                );
+            }
+            Ok(())
+        }
+        Command::Serve {
+            data_dir,
+            listen,
+            public_listen,
+            password_stdin,
+            password_file,
+            key_file,
+            dev,
+            insecure_http,
+        } => {
+            if !listen.ip().is_loopback() && !insecure_http {
+                bail!(
+                    "refusing to serve the API over plain HTTP on {listen}: use a loopback \
+                     address, or say --insecure-http"
+                );
+            }
+            let data_dir = match (data_dir, dev) {
+                (Some(d), _) => d,
+                (None, true) => PathBuf::from("kms-dev-data"),
+                (None, false) => bail!("give --data-dir (or --dev)"),
+            };
+            let mut credential = None;
+            if dev {
+                let kf = data_dir.join("dev.keyfile");
+                if !data_dir.join(escrow::DB_FILE_NAME).exists() {
+                    let admin_password = Password::generate()?;
+                    init(
+                        &data_dir,
+                        "CN=KMS Development CA,O=Development only",
+                        "admin",
+                        &admin_password,
+                        None,
+                        Some(KeyFileTargets {
+                            path: kf.clone(),
+                            copy: None,
+                        }),
+                        &format!("http://{}", public_listen.unwrap_or(listen)),
+                    )?;
+                    println!(
+                        "DEVELOPMENT MODE: for trying the product only. The key file that \
+                         unlocks this authority lies next to its data in {}.",
+                        data_dir.display()
+                    );
+                    println!(
+                        "administrator: admin, password (shown once): {}",
+                        admin_password.expose()
+                    );
+                    std::io::stdout().flush().ok();
+                }
+                credential = Some(Credential::key_file(&kf)?);
+            } else if password_stdin {
+                credential = Some(Credential::Password(read_stdin_line("start-up password")?));
+            } else if let Some(f) = password_file {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                );
+                credential = Some(Credential::password(text.trim_end_matches(['\r', '\n'])));
+            } else if let Some(k) = key_file {
+                credential = Some(Credential::key_file(&k)?);
+            }
+            serve(&data_dir, listen, public_listen, credential)
+        }
+    }
+}
+
+fn init(
+    data_dir: &Path,
+    ca_subject: &str,
+    admin: &str,
+    admin_password: &Password,
+    startup: Option<Password>,
+    key_file: Option<KeyFileTargets>,
+    public_url: &str,
+) -> anyhow::Result<()> {
+    authority::init(
+        InitParams {
+            data_dir,
+            ca_subject,
+            admin_name: admin,
+            admin_password,
+            unlock: InitOptions {
+                password: startup,
+                key_file,
+                ..Default::default()
+            },
+            public_url,
+            ca_key: None,
+        },
+        config(),
+        Arc::new(SystemClock),
+    )
+    .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    Ok(())
+}
+
+fn config() -> Config {
+    Config::default()
+}
+
+fn serve(
+    data_dir: &Path,
+    listen: SocketAddr,
+    public_listen: Option<SocketAddr>,
+    credential: Option<Credential>,
+) -> anyhow::Result<()> {
+    let store = Store::open(data_dir)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let clock = Arc::new(SystemClock);
+    let state = Arc::new(AppState::locked(store, config(), clock)?);
+    match credential {
+        Some(c) => {
+            state.unlock(&c).map_err(|_| {
+                anyhow::anyhow!("the password or key file does not unlock this authority")
+            })?;
+        }
+        None => tracing::warn!("starting locked: POST /api/v1/unlock (kmsctl unlock) to unlock"),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let api = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(address = %api.local_addr()?, "serving the API");
+        if let Some(addr) = public_listen {
+            let public = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            let app = kmsd::public_router(state.clone());
+            tracing::info!(address = %addr, "serving the public URLs");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(public, app).await {
+                    tracing::error!(error = %e, "public listener failed");
+                }
+            });
+        }
+        kmsd::spawn_crl_schedule(state.clone(), Duration::from_secs(3600));
+        axum::serve(api, kmsd::router(state))
+            .with_graceful_shutdown(async {
+                let _ = tokio::signal::ctrl_c().await;
+            })
+            .await?;
+        Ok(())
+    })
+}
