@@ -8,3 +8,4 @@ pub mod files;
 pub mod keyring;
 pub mod message;
 pub mod secret;
+pub mod server;
