@@ -1,6 +1,8 @@
 //! The router in-process (`tower::ServiceExt::oneshot`): bad input gets a 4xx JSON error and
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
+mod e2e;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;
