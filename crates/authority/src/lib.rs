@@ -1036,6 +1036,59 @@ impl Authority {
     }
 
     // ---------------------------------------------------------------------------------
+    // The authority's own TLS certificate.
+
+    /// Issues a TLS server certificate for the authority itself (for `key`, naming
+    /// `dns_names` and `ip_addresses`), records it so it can be revoked like any other, and
+    /// returns it (DER). Called by the operator's `kmsd init`, not through the API.
+    pub fn issue_tls_certificate(
+        &self,
+        key: &PublicKey,
+        dns_names: &[String],
+        ip_addresses: &[std::net::IpAddr],
+    ) -> Result<Vec<u8>> {
+        let now_t = self.now();
+        let now = unix(now_t);
+        let mut st = self.lock();
+        let public_url = setting(st.store.store().connection(), "public_url")?;
+        let cn = dns_names
+            .first()
+            .cloned()
+            .or_else(|| ip_addresses.first().map(|ip| ip.to_string()))
+            .ok_or_else(|| {
+                Error::invalid("TLS names", "give at least one DNS name or IP address")
+            })?;
+        let subject = Name::from_str(&format!("CN={}", escape_dn(&cn)))
+            .map_err(|e| Error::invalid("TLS name", e.to_string()))?;
+        let profile = Profile::TlsServer {
+            subject,
+            dns_names: dns_names.to_vec(),
+            ip_addresses: ip_addresses
+                .iter()
+                .map(|ip| match ip {
+                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                })
+                .collect(),
+            revocation: RevocationUrls {
+                crl: Some(format!("{public_url}/crl")),
+                delta_crl: Some(format!("{public_url}/crl/delta")),
+            },
+        };
+        let cert = st
+            .issuer
+            .issue(&profile, key, self.period(now_t), &mut pki::os_rng())?;
+        let info = CertificateInfo::from_certificate(&cert)?;
+        let der = certificate::to_der(&cert)?;
+        st.store.connection_mut().execute(
+            "INSERT INTO certificates (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
+             VALUES (?1, NULL, 'tls', ?2, ?3, ?4, NULL, ?5)",
+            params![normalise_serial(&info.serial_hex)?, der, unix(info.not_before), unix(info.not_after), now],
+        )?;
+        Ok(der)
+    }
+
+    // ---------------------------------------------------------------------------------
     // Renewal.
 
     /// Renews a user's certificates. Without `new_key`: new signing and encryption

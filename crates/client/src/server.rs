@@ -13,11 +13,25 @@ use zeroize::Zeroizing;
 /// Largest answer read from the server.
 const MAX_ANSWER: u64 = 1024 * 1024;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into()
+/// An HTTP agent; with `ca_pem`, HTTPS servers are trusted only when their certificate
+/// chains to those CA certificates (the authority's own CA), not to the public roots.
+pub fn agent(ca_pem: Option<&[u8]>) -> anyhow::Result<ureq::Agent> {
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(pem) = ca_pem {
+        let certs = pki::certificate::parse_certificates(pem)
+            .context("reading the CA certificate for HTTPS")?
+            .iter()
+            .map(|c| {
+                pki::certificate::to_der(c).map(|d| ureq::tls::Certificate::from_der(&d).to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
 }
 
 fn base(server: &str) -> anyhow::Result<&str> {
@@ -73,7 +87,13 @@ pub struct Enrolled {
 /// Enrolls `email` at `server` with the one-time `token`: generates the signing key here
 /// (it never leaves this machine), sends its request, decrypts the escrowed encryption key
 /// with the token, and returns the user's PKCS#12 under `password`.
-pub fn enroll(server: &str, email: &str, token: &str, password: &str) -> anyhow::Result<Enrolled> {
+pub fn enroll(
+    server: &str,
+    ca_pem: Option<&[u8]>,
+    email: &str,
+    token: &str,
+    password: &str,
+) -> anyhow::Result<Enrolled> {
     let base = base(server)?;
     let mut rng = pki::os_rng();
     let signing_key = PrivateKey::generate(&mut rng, KeySize::Rsa2048)?;
@@ -83,7 +103,7 @@ pub fn enroll(server: &str, email: &str, token: &str, password: &str) -> anyhow:
     ))
     .map_err(|e| anyhow!("subject: {e}"))?;
     let csr = pki::csr::build(&signing_key, subject, email, DigestAlgorithm::Sha256)?;
-    let resp = agent()
+    let resp = agent(ca_pem)?
         .post(format!("{base}/api/v1/enroll"))
         .send_json(json!({ "token": token, "csr": pki::csr::to_pem(&csr) }))
         .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
@@ -147,9 +167,9 @@ pub fn enroll(server: &str, email: &str, token: &str, password: &str) -> anyhow:
 }
 
 /// A recipient's current encryption certificate from the authority's directory.
-pub fn lookup(server: &str, email: &str) -> anyhow::Result<Certificate> {
+pub fn lookup(server: &str, ca_pem: Option<&[u8]>, email: &str) -> anyhow::Result<Certificate> {
     let base = base(server)?;
-    let resp = agent()
+    let resp = agent(ca_pem)?
         .get(format!("{base}/api/v1/directory/{}", path_segment(email)))
         .call()
         .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;

@@ -27,6 +27,10 @@ struct Cli {
     /// The server's base URL, e.g. http://127.0.0.1:8080.
     #[arg(long, env = "KMS_URL", global = true)]
     server: Option<String>,
+    /// Trust the server's HTTPS certificate when it chains to this CA certificate (PEM), e.g.
+    /// the authority's own CA from its public /ca URL.
+    #[arg(long, env = "KMS_CA_CERT", global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
     /// Print the server's JSON answer (for scripts).
     #[arg(long, global = true)]
     json: bool,
@@ -185,7 +189,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(server: Option<String>) -> anyhow::Result<Self> {
+    fn new(server: Option<String>, ca_cert: Option<&Path>) -> anyhow::Result<Self> {
         let base = server
             .ok_or_else(|| anyhow!("no server: give --server URL or set KMS_URL"))?
             .trim_end_matches('/')
@@ -193,10 +197,27 @@ impl Client {
         if !base.starts_with("http://") && !base.starts_with("https://") {
             bail!("the server URL must start with http:// or https://");
         }
-        let agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .into();
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut roots = Vec::new();
+            for item in ureq::tls::parse_pem(&pem) {
+                if let ureq::tls::PemItem::Certificate(c) =
+                    item.map_err(|e| anyhow!("{}: {e}", path.display()))?
+                {
+                    roots.push(c);
+                }
+            }
+            if roots.is_empty() {
+                bail!("{} holds no PEM certificate", path.display());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                    .build(),
+            );
+        }
+        let agent = config.build().into();
         Ok(Client { base, agent })
     }
 
@@ -367,7 +388,7 @@ fn print(json_mode: bool, v: &Value, human: impl FnOnce(&Value)) {
 }
 
 fn run(cli: Cli) -> Result<(), Failure> {
-    let client = Client::new(cli.server)?;
+    let client = Client::new(cli.server, cli.ca_cert.as_deref())?;
     let js = cli.json;
     match cli.command {
         Command::Login { admin, .. } => {

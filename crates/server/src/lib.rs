@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};

@@ -52,6 +52,10 @@ enum Command {
         /// Base URL written into certificates (CRL distribution points).
         #[arg(long, default_value = "http://127.0.0.1:8080")]
         public_url: String,
+        /// A DNS name or IP address for the server's TLS certificate; repeatable
+        /// (default: localhost, 127.0.0.1 and ::1).
+        #[arg(long = "tls-name", value_name = "NAME")]
+        tls_names: Vec<String>,
     },
     /// Serve the API and the public URLs.
     Serve {
@@ -76,8 +80,12 @@ enum Command {
         /// Development mode: create a throw-away authority on first run, reuse it later.
         #[arg(long)]
         dev: bool,
-        /// Allow the API on a non-loopback address over plain HTTP (TLS is not built in yet).
+        /// Serve the API over plain HTTP instead of HTTPS (loopback only, unless
+        /// --insecure-http). --dev implies it.
         #[arg(long)]
+        http: bool,
+        /// Allow plain HTTP for the API on a non-loopback address.
+        #[arg(long, requires = "http")]
         insecure_http: bool,
     },
 }
@@ -131,6 +139,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             key_file,
             key_file_copy,
             public_url,
+            tls_names,
         } => {
             let admin_password = read_stdin_line("administrator password")?;
             let startup = if key_file.is_none() {
@@ -138,7 +147,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 None
             };
-            init(
+            let auth = init(
                 &data_dir,
                 &ca_subject,
                 &admin,
@@ -150,6 +159,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 }),
                 &public_url,
             )?;
+            write_tls_files(&auth, &data_dir, &tls_names)?;
             println!("created the authority in {}", data_dir.display());
             if let Some(p) = startup {
                 println!(
@@ -167,9 +177,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             password_file,
             key_file,
             dev,
+            http,
             insecure_http,
         } => {
-            if !listen.ip().is_loopback() && !insecure_http {
+            let http = http || dev;
+            if http && !listen.ip().is_loopback() && !insecure_http {
                 bail!(
                     "refusing to serve the API over plain HTTP on {listen}: use a loopback \
                      address, or say --insecure-http"
@@ -220,7 +232,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(k) = key_file {
                 credential = Some(Credential::key_file(&k)?);
             }
-            serve(&data_dir, listen, public_listen, credential)
+            serve(&data_dir, listen, public_listen, credential, !http)
         }
     }
 }
@@ -233,7 +245,7 @@ fn init(
     startup: Option<Password>,
     key_file: Option<KeyFileTargets>,
     public_url: &str,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<authority::Authority> {
     authority::init(
         InitParams {
             data_dir,
@@ -251,7 +263,72 @@ fn init(
         config(),
         Arc::new(SystemClock),
     )
-    .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+}
+
+/// Makes the server's TLS key, has the authority certify it, and writes `tls.key` (0600)
+/// and `tls.crt` (certificate, then the CA) into the data directory.
+fn write_tls_files(
+    auth: &authority::Authority,
+    data_dir: &Path,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let names: Vec<String> = if names.is_empty() {
+        vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+    } else {
+        names.to_vec()
+    };
+    let (ips, dns): (Vec<_>, Vec<_>) = names
+        .iter()
+        .partition(|n| n.parse::<std::net::IpAddr>().is_ok());
+    let ips: Vec<std::net::IpAddr> = ips.iter().filter_map(|n| n.parse().ok()).collect();
+    let dns: Vec<String> = dns.into_iter().cloned().collect();
+    let key = pki::PrivateKey::generate(&mut pki::os_rng(), pki::KeySize::Rsa2048)?;
+    let cert_der = auth
+        .issue_tls_certificate(&key.public_key(), &dns, &ips)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let cert = pki::certificate::parse_certificate(&cert_der)?;
+    let ca = pki::certificate::parse_certificate(&auth.published().ca_der)?;
+    let chain = format!(
+        "{}{}",
+        pki::certificate::to_pem(&cert)?,
+        pki::certificate::to_pem(&ca)?
+    );
+    write_new(
+        &data_dir.join(kmsd::tls::KEY_FILE),
+        key.to_pkcs8_pem()?.as_bytes(),
+        0o600,
+    )?;
+    write_new(
+        &data_dir.join(kmsd::tls::CERT_FILE),
+        chain.as_bytes(),
+        0o644,
+    )?;
+    Ok(())
+}
+
+/// Creates `path` (refusing to overwrite) with `mode`: a temporary file, fsync, rename.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        bail!("{} exists already", path.display());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f")
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
     Ok(())
 }
 
@@ -264,7 +341,15 @@ fn serve(
     listen: SocketAddr,
     public_listen: Option<SocketAddr>,
     credential: Option<Credential>,
+    https: bool,
 ) -> anyhow::Result<()> {
+    let tls = if https {
+        Some(kmsd::tls::server_config(data_dir).context(
+            "loading the TLS certificate made by kmsd init (or serve with --http on loopback)",
+        )?)
+    } else {
+        None
+    };
     let store = Store::open(data_dir)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
@@ -285,7 +370,7 @@ fn serve(
         let api = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("listening on {listen}"))?;
-        tracing::info!(address = %api.local_addr()?, "serving the API");
+        tracing::info!(address = %api.local_addr()?, https = tls.is_some(), "serving the API");
         if let Some(addr) = public_listen {
             let public = tokio::net::TcpListener::bind(addr)
                 .await
@@ -299,11 +384,24 @@ fn serve(
             });
         }
         kmsd::spawn_crl_schedule(state.clone(), Duration::from_secs(3600));
-        axum::serve(api, kmsd::router(state))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await?;
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match tls {
+            Some(config) => {
+                axum::serve(
+                    kmsd::tls::TlsListener::new(api, config)?,
+                    kmsd::router(state),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await?
+            }
+            None => {
+                axum::serve(api, kmsd::router(state))
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
         Ok(())
     })
 }

@@ -364,3 +364,25 @@ fn crl_is_refreshed_before_next_update() {
         .unwrap();
     assert!(n2 > n1);
 }
+
+#[test]
+fn tls_certificate_for_the_authority() {
+    let f = fixture();
+    let key = key("server-tls.key.pem");
+    let der = f
+        .auth
+        .issue_tls_certificate(
+            &key.public_key(),
+            &["localhost".to_string()],
+            &["127.0.0.1".parse().unwrap()],
+        )
+        .unwrap();
+    let cert = pki::certificate::parse_certificate(&der).unwrap();
+    let ca = pki::certificate::parse_certificate(&f.auth.published().ca_der).unwrap();
+    pki::certificate::verify_signed_by(&cert, &ca).unwrap();
+    assert!(
+        f.auth
+            .issue_tls_certificate(&key.public_key(), &[], &[])
+            .is_err()
+    );
+}

@@ -57,6 +57,9 @@ enum Command {
         /// The authority's URL, for --to-email.
         #[arg(long, value_name = "URL")]
         server: Option<String>,
+        /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
         /// `auto` negotiates the strongest algorithm every recipient supports; or a name:
         /// aes256-gcm, aes128-gcm, aes256, aes192, aes128, 3des, cast128, rc2-128, cast64,
         /// rc2-64, des, cast40, rc2-40.
@@ -87,6 +90,9 @@ enum Command {
         /// Your e-mail address.
         #[arg(long)]
         email: String,
+        /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
         /// A file holding the one-time enrollment token (or set KMS_ENROLL_TOKEN).
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
@@ -193,6 +199,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Enroll {
             server,
             email,
+            ca_cert,
             token_file,
             output,
             password_stdin: _,
@@ -210,7 +217,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ),
             };
             let password = read_password()?;
-            let e = kms_client::server::enroll(&server, &email, &token, &password)?;
+            let ca = ca_cert
+                .map(|p| files::read(&p, "CA certificate"))
+                .transpose()?;
+            let e = kms_client::server::enroll(&server, ca.as_deref(), &email, &token, &password)?;
             files::write_atomic(&output, &e.pkcs12, true)?;
             if cli.json {
                 println!(
@@ -230,6 +240,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             to,
             to_email,
             server,
+            ca_cert,
             algorithm: alg,
             min_algorithm,
             below_floor,
@@ -245,9 +256,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
                 );
             }
+            let ca = ca_cert
+                .map(|p| files::read(&p, "CA certificate"))
+                .transpose()?;
             for email in &to_email {
                 let server = server.as_deref().unwrap_or_default();
-                certs.push(kms_client::server::lookup(server, email)?);
+                certs.push(kms_client::server::lookup(server, ca.as_deref(), email)?);
             }
             let policy = Policy {
                 floor: min_algorithm.as_deref().map(algorithm).transpose()?,

@@ -1,5 +1,7 @@
 //! End to end: a real `kmsd` on a loopback port, driven only through the `kmsctl` and
-//! `lockbox` binaries, checked with the OpenSSL CLI.
+//! `lockbox` binaries, checked with the OpenSSL CLI; once over plain HTTP on loopback and
+//! once over HTTPS with the TLS certificate `kmsd init` issued from the authority's own CA
+//! (trusted through the CA certificate fetched from the plain-HTTP public listener).
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -75,13 +77,25 @@ fn free_port() -> u16 {
         .port()
 }
 
-fn start(data: &Path, port: u16, key_file: Option<&Path>, log: &Path) -> Server {
+fn start(
+    data: &Path,
+    ports: (u16, u16),
+    https: bool,
+    key_file: Option<&Path>,
+    log: &Path,
+) -> Server {
+    let (port, public_port) = ports;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsd"));
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(data)
         .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"));
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--public-listen")
+        .arg(format!("127.0.0.1:{public_port}"));
+    if !https {
+        cmd.arg("--http");
+    }
     if let Some(k) = key_file {
         cmd.arg("--key-file").arg(k);
     }
@@ -94,7 +108,9 @@ fn start(data: &Path, port: u16, key_file: Option<&Path>, log: &Path) -> Server 
         .unwrap();
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        || TcpStream::connect(("127.0.0.1", public_port)).is_err()
+    {
         assert!(Instant::now() < deadline, "kmsd did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -106,13 +122,27 @@ fn openssl(args: &[&str]) -> Output {
 }
 
 #[test]
-fn enroll_encrypt_sign_revoke_through_the_binaries() {
+fn over_http_on_loopback() {
+    scenario(false);
+}
+
+#[test]
+fn over_https_with_the_authoritys_own_certificate() {
+    scenario(true);
+}
+
+fn scenario(https: bool) {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let data = t.join("data");
     let key_file = t.join("kmsd.keyfile");
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}");
+    let ports = (free_port(), free_port());
+    let url = format!(
+        "{}://127.0.0.1:{}",
+        if https { "https" } else { "http" },
+        ports.0
+    );
+    let public_url = format!("http://127.0.0.1:{}", ports.1);
     let kmsctl_bin = sibling_bin("kmsctl");
     let lockbox_bin = sibling_bin("lockbox");
     let p = |name: &str| t.join(name).to_str().unwrap().to_string();
@@ -127,7 +157,7 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
                 "--admin",
                 "admin",
             ])
-            .args(["--admin-password-stdin", "--public-url", &url])
+            .args(["--admin-password-stdin", "--public-url", &public_url])
             .arg("--data-dir")
             .arg(&data)
             .arg("--key-file")
@@ -138,17 +168,37 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
     );
     ok(out, "kmsd init");
 
+    let ca_pem = t.join("ca.pem");
     let kmsctl = || {
         let mut c = Command::new(&kmsctl_bin);
         c.env("KMS_URL", &url)
             .env("KMS_SESSION_FILE", t.join("session.json"));
+        if https {
+            c.env("KMS_CA_CERT", &ca_pem);
+        } else {
+            c.env_remove("KMS_CA_CERT");
+        }
         c
+    };
+    // lockbox enroll and encrypt --to-email take --ca-cert for HTTPS.
+    let tls_args: Vec<String> = if https {
+        vec!["--ca-cert".into(), ca_pem.to_str().unwrap().into()]
+    } else {
+        Vec::new()
     };
     let lockbox = || Command::new(&lockbox_bin);
 
     // Started without a secret: locked.
     {
-        let _server = start(&data, port, None, &t.join("kmsd-locked.log"));
+        let _server = start(&data, ports, https, None, &t.join("kmsd-locked.log"));
+        // The CA certificate comes from the plain-HTTP public listener, before any trust.
+        let out = run(
+            Command::new(&kmsctl_bin)
+                .args(["--server", &public_url, "ca-cert", "--out"])
+                .arg(&ca_pem),
+            None,
+        );
+        ok(out, "ca-cert from the public listener while locked");
         let out = run(
             kmsctl().args(["login", "--admin", "admin", "--password-stdin"]),
             Some(ADMIN_PW),
@@ -159,13 +209,6 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        ok(
-            run(
-                kmsctl().args(["ca-cert", "--out", &p("ca-locked.pem")]),
-                None,
-            ),
-            "ca-cert while locked",
-        );
         let out = run(
             kmsctl().arg("unlock").arg("--key-file").arg(&key_file),
             None,
@@ -173,7 +216,20 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
         ok(out, "kmsctl unlock");
     }
 
-    let _server = start(&data, port, Some(&key_file), &t.join("kmsd.log"));
+    let _server = start(&data, ports, https, Some(&key_file), &t.join("kmsd.log"));
+    if https {
+        // Without the authority's CA the server's certificate is not trusted.
+        let out = run(
+            kmsctl()
+                .env_remove("KMS_CA_CERT")
+                .args(["ca-cert", "--out"])
+                .arg(t.join("untrusted.pem")),
+            None,
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(err.contains("certificate") || err.contains("tls"), "{err}");
+    }
     let out = run(
         kmsctl().args(["login", "--admin", "admin", "--password-stdin"]),
         Some("wrong password"),
@@ -225,6 +281,7 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
                     "alice@example.com",
                     "--password-stdin",
                 ])
+                .args(&tls_args)
                 .arg("--token-file")
                 .arg(&tokens[0])
                 .args(["--out", &p("alice.p12")]),
@@ -245,6 +302,7 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
                     "bob@example.com",
                     "--password-stdin",
                 ])
+                .args(&tls_args)
                 .args(["--out", &p("bob.p12")]),
             Some(BOB_PW),
         ),
@@ -262,6 +320,7 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
                 "bob@example.com",
                 "--password-stdin",
             ])
+            .args(&tls_args)
             .args(["--out", &p("bob2.p12")]),
         Some(BOB_PW),
     );
@@ -284,6 +343,7 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
                     "--to-email",
                     "bob@example.com",
                 ])
+                .args(&tls_args)
                 .args(["--in", &p("msg.eml"), "--out", &p("msg.enc.eml")]),
             None,
         ),
@@ -316,8 +376,12 @@ fn enroll_encrypt_sign_revoke_through_the_binaries() {
         "sign",
     );
     ok(
-        run(kmsctl().args(["ca-cert", "--out", &p("ca.pem")]), None),
+        run(kmsctl().args(["ca-cert", "--out", &p("ca-api.pem")]), None),
         "ca-cert",
+    );
+    assert_eq!(
+        std::fs::read(t.join("ca-api.pem")).unwrap(),
+        std::fs::read(&ca_pem).unwrap()
     );
     ok(
         run(kmsctl().args(["crl", "--out", &p("crl1.der")]), None),
