@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+pub mod settings;
 pub mod tls;
 
 use std::path::PathBuf;

@@ -14,6 +14,7 @@ use authority::{Config, InitParams, SystemClock};
 use clap::{Parser, Subcommand};
 use escrow::{Credential, InitOptions, KeyFileTargets, Password, Store};
 use kmsd::AppState;
+use kmsd::settings::FileSettings;
 
 #[derive(Parser)]
 #[command(
@@ -62,9 +63,9 @@ enum Command {
         /// Data directory (with --dev: ./kms-dev-data unless given).
         #[arg(long)]
         data_dir: Option<PathBuf>,
-        /// Address of the API (and public URLs).
-        #[arg(long, default_value = "127.0.0.1:8080")]
-        listen: SocketAddr,
+        /// Address of the API (and public URLs) [default: kmsd.toml's, else 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
         /// Also serve only the public URLs (CA, CRLs, health) here, plain HTTP.
         #[arg(long)]
         public_listen: Option<SocketAddr>,
@@ -160,6 +161,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 &public_url,
             )?;
             write_tls_files(&auth, &data_dir, &tls_names)?;
+            write_new(
+                &data_dir.join(kmsd::settings::FILE_NAME),
+                kmsd::settings::TEMPLATE.as_bytes(),
+                0o644,
+            )?;
             println!("created the authority in {}", data_dir.display());
             if let Some(p) = startup {
                 println!(
@@ -181,17 +187,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             insecure_http,
         } => {
             let http = http || dev;
+            let data_dir = match (data_dir, dev) {
+                (Some(d), _) => d,
+                (None, true) => PathBuf::from("kms-dev-data"),
+                (None, false) => bail!("give --data-dir (or --dev)"),
+            };
+            let file = FileSettings::load(&data_dir)?;
+            let listen = listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            let public_listen = public_listen.or(file.public_listen);
+            let config = file.apply(Config::default());
             if http && !listen.ip().is_loopback() && !insecure_http {
                 bail!(
                     "refusing to serve the API over plain HTTP on {listen}: use a loopback \
                      address, or say --insecure-http"
                 );
             }
-            let data_dir = match (data_dir, dev) {
-                (Some(d), _) => d,
-                (None, true) => PathBuf::from("kms-dev-data"),
-                (None, false) => bail!("give --data-dir (or --dev)"),
-            };
             let mut credential = None;
             if dev {
                 let kf = data_dir.join("dev.keyfile");
@@ -232,7 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(k) = key_file {
                 credential = Some(Credential::key_file(&k)?);
             }
-            serve(&data_dir, listen, public_listen, credential, !http)
+            serve(&data_dir, listen, public_listen, credential, !http, config)
         }
     }
 }
@@ -342,6 +354,7 @@ fn serve(
     public_listen: Option<SocketAddr>,
     credential: Option<Credential>,
     https: bool,
+    config: Config,
 ) -> anyhow::Result<()> {
     let tls = if https {
         Some(kmsd::tls::server_config(data_dir).context(
@@ -354,7 +367,7 @@ fn serve(
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let clock = Arc::new(SystemClock);
-    let state = Arc::new(AppState::locked(store, config(), clock)?);
+    let state = Arc::new(AppState::locked(store, config, clock)?);
     match credential {
         Some(c) => {
             state.unlock(&c).map_err(|_| {
@@ -384,8 +397,21 @@ fn serve(
             });
         }
         kmsd::spawn_crl_schedule(state.clone(), Duration::from_secs(3600));
+        // Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+            }
+            tracing::info!("shutting down");
         };
         match tls {
             Some(config) => {
