@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod openapi;
 pub mod settings;
 pub mod tls;
 
@@ -225,11 +226,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/ca", get(ca_pem))
         .route("/crl", get(crl))
         .route("/crl/delta", get(delta_crl))
+        .route("/openapi.json", get(openapi_json))
         .fallback(api_not_found)
         .with_state(state.clone());
     public_router(state)
         .nest("/api/v1", api)
         .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::document())
 }
 
 async fn api_not_found() -> ApiError {

@@ -397,6 +397,8 @@ async fn locked_serves_public_urls_and_unlock_only() {
             assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/pkix-crl");
         }
     }
+    let (s, v) = call(&app, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!((s, &v["openapi"]), (StatusCode::OK, &json!("3.1.0")));
     let (s, v) = call(&app, "GET", "/healthz", None, None).await;
     assert_eq!((s, &v["locked"]), (StatusCode::OK, &json!(true)));
     for (m, p) in [
