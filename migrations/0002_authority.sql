@@ -51,7 +51,10 @@ CREATE TABLE tokens (
     user_id    INTEGER NOT NULL REFERENCES users (id),
     created_at INTEGER NOT NULL,
     expires_at INTEGER NOT NULL,
-    used_at    INTEGER
+    used_at    INTEGER,
+    -- set by a renewal with a new key: the escrowed encryption key (already certified) that
+    -- this token's enrollment hands to the user instead of making another
+    pending_key_id INTEGER REFERENCES escrowed_keys (id)
 );
 
 CREATE INDEX tokens_user ON tokens (user_id);

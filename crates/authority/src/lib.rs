@@ -317,7 +317,8 @@ pub enum RevokeTarget {
 pub struct Renewal {
     /// The user.
     pub email: String,
-    /// New certificates (empty with a new key: they come with the next enrollment).
+    /// New certificates (with a new key: the new encryption certificate; the signing
+    /// certificate comes with the next enrollment).
     pub certificates: Vec<CertSummary>,
     /// With a new key: the token to enroll again with.
     pub enrollment_token: Option<EnrollmentToken>,
@@ -755,10 +756,10 @@ impl Authority {
         let now = unix(now_t);
         let token_hash = secret::hash_token(token);
         // Check the token and the request before spending a key.
-        let (user_id, user) = {
+        let (user_id, user, pending) = {
             let st = self.lock();
             let conn = st.store.store().connection();
-            let (user_id, expires_at, used_at) =
+            let (user_id, expires_at, used_at, pending) =
                 token_row(conn, &token_hash)?.ok_or(Error::TokenRefused {
                     why: "unknown token",
                 })?;
@@ -776,7 +777,7 @@ impl Authority {
             if user.status != "active" {
                 return Err(Error::UserDisabled { email: user.email });
             }
-            (user_id, user)
+            (user_id, user, pending)
         };
         let policy = pki::csr::CsrPolicy {
             email: Some(user.email.clone()),
@@ -784,14 +785,20 @@ impl Authority {
         };
         let request =
             pki::csr::verify(csr, &policy).map_err(|e| Error::RequestRefused(e.to_string()))?;
-        let enc_key = self.pool.take()?;
+        // A renewal with a new key made and certified the encryption key already.
+        let enc_key = match pending {
+            Some(_) => None,
+            None => Some(self.pool.take()?),
+        };
 
         let mut st = self.lock();
         // Re-check under the lock: a concurrent enrollment may have used the token.
         match token_row(st.store.store().connection(), &token_hash)? {
-            Some((_, _, None)) => {}
+            Some((_, _, None, _)) => {}
             _ => {
-                self.pool.add(vec![enc_key]);
+                if let Some(k) = enc_key {
+                    self.pool.add(vec![k]);
+                }
                 return Err(Error::TokenRefused {
                     why: "this token was used already (or replaced by a newer one)",
                 });
@@ -806,38 +813,74 @@ impl Authority {
             period,
             &mut rng,
         )?;
-        let encryption = st.issuer.issue(
-            &Profile::SmimeEncryption(subject),
-            &enc_key.public_key(),
-            period,
-            &mut rng,
-        )?;
         let signing_der = certificate::to_der(&signing)?;
-        let enc_der = certificate::to_der(&encryption)?;
-        let key_der = enc_key.to_pkcs8_der()?;
-        let key_id = st.store.escrow(&NewKey {
-            owner: &user.email,
-            usage: KeyUsage::Encryption,
-            private_key_der: key_der.as_bytes(),
-            certificate_der: Some(&enc_der),
-            created_at: now,
-        })?;
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
-            params![&token_hash[..], now],
-        )?;
-        // Earlier current certificates are replaced by these.
-        tx.execute(
-            "UPDATE certificates SET superseded_at = ?2 WHERE user_id = ?1 AND superseded_at IS NULL",
-            params![user_id, now],
-        )?;
-        insert_cert(&tx, user_id, "signing", &signing, None, now)?;
-        insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
-        tx.commit()?;
+        let (key_der, enc_der) = match (enc_key, pending) {
+            (Some(enc_key), _) => {
+                let encryption = st.issuer.issue(
+                    &Profile::SmimeEncryption(subject),
+                    &enc_key.public_key(),
+                    period,
+                    &mut rng,
+                )?;
+                let enc_der = certificate::to_der(&encryption)?;
+                let key_der = enc_key.to_pkcs8_der()?;
+                let key_id = st.store.escrow(&NewKey {
+                    owner: &user.email,
+                    usage: KeyUsage::Encryption,
+                    private_key_der: key_der.as_bytes(),
+                    certificate_der: Some(&enc_der),
+                    created_at: now,
+                })?;
+                let tx = st
+                    .store
+                    .connection_mut()
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
+                    params![&token_hash[..], now],
+                )?;
+                // Earlier current certificates are replaced by these.
+                tx.execute(
+                    "UPDATE certificates SET superseded_at = ?2
+                     WHERE user_id = ?1 AND superseded_at IS NULL",
+                    params![user_id, now],
+                )?;
+                insert_cert(&tx, user_id, "signing", &signing, None, now)?;
+                insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
+                tx.commit()?;
+                (key_der, enc_der)
+            }
+            (None, Some(key_id)) => {
+                let escrowed = st.store.key(escrow::KeyId(key_id))?.ok_or_else(|| {
+                    Error::Corrupt(format!("pending escrowed key {key_id} is missing"))
+                })?;
+                let key_der = der::SecretDocument::try_from(escrowed.private_key_der.expose())
+                    .map_err(|e| Error::Corrupt(format!("escrowed key {key_id}: {e}")))?;
+                let enc_der: Vec<u8> = st.store.store().connection().query_row(
+                    "SELECT der FROM certificates WHERE escrowed_key_id = ?1
+                     ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+                    [key_id],
+                    |r| r.get(0),
+                )?;
+                let tx = st
+                    .store
+                    .connection_mut()
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
+                    params![&token_hash[..], now],
+                )?;
+                tx.execute(
+                    "UPDATE certificates SET superseded_at = ?2
+                     WHERE user_id = ?1 AND kind = 'signing' AND superseded_at IS NULL",
+                    params![user_id, now],
+                )?;
+                insert_cert(&tx, user_id, "signing", &signing, None, now)?;
+                tx.commit()?;
+                (key_der, enc_der)
+            }
+            (None, None) => unreachable!("a key is taken when no key is pending"),
+        };
         let ca_cert = certificate::to_der(st.issuer.certificate())?;
         drop(st);
 
@@ -1092,20 +1135,13 @@ impl Authority {
     // Renewal.
 
     /// Renews a user's certificates. Without `new_key`: new signing and encryption
-    /// certificates for the current keys. With `new_key`: a new enrollment token; the next
-    /// enrollment makes and escrows a new encryption key (old keys stay escrowed) and
-    /// certifies the client's new signing key.
+    /// certificates for the current keys. With `new_key`: a new encryption key, escrowed and
+    /// certified now (old keys stay escrowed), and a new enrollment token with which the
+    /// user collects it and has a new signing key certified.
     pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
         actor.require_officer()?;
         if new_key {
-            let token = self.new_token(actor, email)?;
-            let st = self.lock();
-            let (_, user) = find_user(st.store.store().connection(), email)?;
-            return Ok(Renewal {
-                email: user.email,
-                certificates: Vec::new(),
-                enrollment_token: Some(token),
-            });
+            return self.roll_over(actor, email);
         }
         let now_t = self.now();
         let now = unix(now_t);
@@ -1162,6 +1198,68 @@ impl Authority {
             email: user.email,
             certificates,
             enrollment_token: None,
+        })
+    }
+
+    /// Renewal with a new key: makes, certifies and escrows a new encryption key now (the
+    /// directory serves its certificate at once; the old keys stay escrowed), and returns a
+    /// new enrollment token with which the user collects the key and a new signing
+    /// certificate for a new signing key.
+    fn roll_over(&self, actor: &Admin, email: &str) -> Result<Renewal> {
+        let now_t = self.now();
+        let now = unix(now_t);
+        let (user_id, user) = {
+            let st = self.lock();
+            find_user(st.store.store().connection(), email)?
+        };
+        if user.status != "active" {
+            return Err(Error::UserDisabled { email: user.email });
+        }
+        let enc_key = self.pool.take()?;
+        let token = Token::generate()?;
+        let expires_at = now + secs(self.config.token_ttl);
+        let mut st = self.lock();
+        let subject = self.smime_subject(&st, &user)?;
+        let encryption = st.issuer.issue(
+            &Profile::SmimeEncryption(subject),
+            &enc_key.public_key(),
+            self.period(now_t),
+            &mut pki::os_rng(),
+        )?;
+        let enc_der = certificate::to_der(&encryption)?;
+        let key_der = enc_key.to_pkcs8_der()?;
+        let key_id = st.store.escrow(&NewKey {
+            owner: &user.email,
+            usage: KeyUsage::Encryption,
+            private_key_der: key_der.as_bytes(),
+            certificate_der: Some(&enc_der),
+            created_at: now,
+        })?;
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+            params![user_id, now],
+        )?;
+        tx.execute(
+            "UPDATE certificates SET superseded_at = ?2
+             WHERE user_id = ?1 AND kind = 'encryption' AND superseded_at IS NULL",
+            params![user_id, now],
+        )?;
+        let summary = insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
+        tx.execute(
+            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at, pending_key_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&token.hash()[..], user_id, now, expires_at, key_id.0],
+        )?;
+        tx.commit()?;
+        tracing::info!(admin = %actor.name, user = %user.email, "encryption key rolled over");
+        Ok(Renewal {
+            email: user.email,
+            certificates: vec![summary],
+            enrollment_token: Some(EnrollmentToken { token, expires_at }),
         })
     }
 
@@ -1294,12 +1392,15 @@ fn user_by_id(conn: &Connection, id: i64) -> Result<UserInfo> {
     .ok_or_else(|| Error::Corrupt(format!("token for missing user {id}")))
 }
 
-fn token_row(conn: &Connection, hash: &[u8; 32]) -> Result<Option<(i64, i64, Option<i64>)>> {
+/// (user id, expires at, used at, pending escrowed key id)
+type TokenRow = (i64, i64, Option<i64>, Option<i64>);
+
+fn token_row(conn: &Connection, hash: &[u8; 32]) -> Result<Option<TokenRow>> {
     Ok(conn
         .query_row(
-            "SELECT user_id, expires_at, used_at FROM tokens WHERE token_hash = ?1",
+            "SELECT user_id, expires_at, used_at, pending_key_id FROM tokens WHERE token_hash = ?1",
             [&hash[..]],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
         .optional()?)
 }

@@ -142,7 +142,8 @@ struct RenewArgs {
     /// The user to renew.
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     email: Option<String>,
-    /// Roll the encryption key over: issues a new enrollment token (old keys stay escrowed).
+    /// Roll the encryption key over: a new escrowed key now, and an enrollment token with
+    /// which the user collects it (old keys stay escrowed).
     #[arg(long, conflicts_with = "all")]
     new_key: bool,
     /// Renew every active enrolled user.
@@ -565,7 +566,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     let email = r["email"].as_str().unwrap_or("");
                     if let Some(t) = r["enrollment_token"].as_str() {
                         println!(
-                            "{email}: new key on the next enrollment; enrollment token (shown once): {t}"
+                            "{email}: new encryption key escrowed and certified; collect it with this enrollment token (shown once): {t}"
                         );
                     } else {
                         for c in r["certificates"].as_array().into_iter().flatten() {

@@ -107,7 +107,7 @@ pub fn document() -> Value {
                 Some(json!({ "type": "object", "properties": { "email": s, "serial": s, "reason": { "enum": ["unspecified", "keyCompromise", "caCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn"] } }, "description": "exactly one of email, serial" })),
                 obj(json!({ "revoked": { "type": "array", "items": s }, "reason": s }), &["revoked"]),
                 &[bad, nouser, ("409", "nothing to revoke (AUTH-013)")]) },
-            "/api/v1/renew": { "post": op("Renew a user's certificates (new_key: a new enrollment token), or all users'", true,
+            "/api/v1/renew": { "post": op("Renew a user's certificates, or all users'; new_key: a new escrowed encryption key now, and an enrollment token to collect it", true,
                 Some(json!({ "type": "object", "properties": { "email": s, "all": { "type": "boolean" }, "new_key": { "type": "boolean" } } })),
                 obj(json!({ "renewed": { "type": "array" }, "failed": { "type": "array" } }), &["renewed", "failed"]),
                 &[bad, nouser]) },

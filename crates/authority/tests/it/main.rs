@@ -253,13 +253,27 @@ fn tokens_expire_and_renewal_keeps_old_keys() {
     );
 
     let r = f.auth.renew(&admin, "bob@example.com", true).unwrap();
+    assert_eq!(r.certificates.len(), 1);
+    // The new encryption certificate is served at once; the user collects its key.
+    let served = f.auth.directory("bob@example.com").unwrap().certificate;
     let t = r.enrollment_token.unwrap();
-    f.auth
+    let e = f
+        .auth
         .enroll(
             t.token.expose(),
             &csr("bob-sign.key.pem", "bob@example.com"),
         )
         .unwrap();
+    assert_eq!(e.encryption_cert, served);
+    let epki = pkcs8::EncryptedPrivateKeyInfoRef::try_from(e.encrypted_key.as_slice()).unwrap();
+    let k = PrivateKey::from_der(
+        epki.decrypt(t.token.expose().as_bytes())
+            .unwrap()
+            .as_bytes(),
+    )
+    .unwrap();
+    let cert = pki::certificate::parse_certificate(&served).unwrap();
+    assert_eq!(k.public_key(), pki::certificate::public_key(&cert).unwrap());
     let detail = f.auth.user(&admin, "bob@example.com").unwrap();
     assert_eq!(detail.escrowed_keys, 2);
     assert_eq!(

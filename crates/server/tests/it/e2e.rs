@@ -483,6 +483,61 @@ fn scenario(https: bool) {
         String::from_utf8_lossy(&bob.stderr)
     );
 
+    // Bob's encryption key rolls over: a new escrowed key, served by the directory at once,
+    // collected with a new token.
+    let out = ok(
+        run(
+            kmsctl().args(["--json", "renew", "bob@example.com", "--new-key"]),
+            None,
+        ),
+        "renew --new-key",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let token = v["renewed"][0]["enrollment_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        run(
+            lockbox()
+                .env("KMS_ENROLL_TOKEN", &token)
+                .args(["enroll", "--server", &url, "--email", "bob@example.com"])
+                .arg("--password-stdin")
+                .args(&tls_args)
+                .args(["--out", &p("bob-new.p12")]),
+            Some(BOB_PW),
+        ),
+        "enroll bob with the new key",
+    );
+    ok(
+        run(
+            lockbox()
+                .args(["encrypt", "--server", &url, "--to-email", "bob@example.com"])
+                .args(&tls_args)
+                .args(["--in", &p("msg.eml"), "--out", &p("msg2.enc.eml")]),
+            None,
+        ),
+        "encrypt to the new key",
+    );
+    ok(
+        run(
+            lockbox()
+                .args(["decrypt", "--p12", &p("bob-new.p12"), "--password-stdin"])
+                .args(["--in", &p("msg2.enc.eml"), "--out", &p("msg2.dec.eml")]),
+            Some(BOB_PW),
+        ),
+        "decrypt with the new key",
+    );
+    let out = ok(
+        run(
+            kmsctl().args(["--json", "user", "show", "bob@example.com"]),
+            None,
+        ),
+        "user show",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["escrowed_keys"], 2, "the old key stays escrowed");
+
     ok(run(kmsctl().arg("logout"), None), "logout");
     let out = run(kmsctl().args(["user", "list"]), None);
     assert_eq!(out.status.code(), Some(6));
