@@ -9,3 +9,4 @@ pub mod keyring;
 pub mod message;
 pub mod reencrypt;
 pub mod secret;
+pub mod server;

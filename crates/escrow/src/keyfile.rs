@@ -66,6 +66,16 @@ impl KeyFile {
         Self::parse(&bytes).map_err(|problem| Error::key_file(path, problem))
     }
 
+    /// Checks the bytes of a key file received some other way than from a file (an unlock
+    /// request carrying the file's content); `origin` names where they came from in errors.
+    pub fn from_bytes(bytes: &[u8], origin: &str) -> Result<Self> {
+        let origin = Path::new(origin);
+        if bytes.len() as u64 > MAX_FILE_LEN {
+            return Err(Error::key_file(origin, "too large to be a key file"));
+        }
+        Self::parse(bytes).map_err(|problem| Error::key_file(origin, problem))
+    }
+
     /// A fresh key file (random id and secret).
     pub(crate) fn generate() -> Result<Self> {
         Ok(KeyFile {

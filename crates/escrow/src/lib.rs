@@ -62,6 +62,8 @@ pub use backup::{BackupReport, restore, verify_backup};
 pub use error::{Error, Result};
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};
+/// The SQLite binding the store uses, for crates that add tables of their own.
+pub use rusqlite;
 pub use secret::{Password, SecretBytes};
 pub use store::{
     DB_FILE_NAME, EscrowedKey, InitOptions, KeyCounts, KeyFileTargets, KeyId, KeyInfo, KeyUsage,

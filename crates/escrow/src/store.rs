@@ -370,6 +370,13 @@ impl Store {
         })
     }
 
+    /// The store's database connection, for reading the tables other crates add with their
+    /// own migrations (`migrations/0002_*.sql` and later). Nothing secret can be read through
+    /// it: escrowed keys are ciphertext without the master key.
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// The data directory.
     pub fn data_dir(&self) -> &Path {
         &self.dir
@@ -477,6 +484,14 @@ impl UnlockedStore {
     /// The locked view (metadata, ids).
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The database connection, writable, for the tables other crates add with their own
+    /// migrations. Callers must not write `escrowed_keys` or `unlock_methods` through it: use
+    /// [`UnlockedStore::escrow`] and the unlock-method calls, which keep the encryption and the
+    /// associated data right (a row written otherwise fails authentication when read).
+    pub fn connection_mut(&mut self) -> &mut Connection {
+        &mut self.store.conn
     }
 
     pub(crate) fn master(&self) -> &MasterKey {

@@ -49,8 +49,17 @@ enum Command {
     /// Encrypt a message for one or more recipients ("lockbox" hybrid encryption).
     Encrypt {
         /// A recipient's encryption certificate (PEM or DER); repeat for more recipients.
-        #[arg(long = "to", value_name = "CERT", required = true)]
+        #[arg(long = "to", value_name = "CERT", required_unless_present = "to_email")]
         to: Vec<PathBuf>,
+        /// A recipient looked up in the authority's directory (needs --server); repeatable.
+        #[arg(long = "to-email", value_name = "EMAIL", requires = "server")]
+        to_email: Vec<String>,
+        /// The authority's URL, for --to-email.
+        #[arg(long, value_name = "URL")]
+        server: Option<String>,
+        /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
         /// `auto` negotiates the strongest algorithm every recipient supports; or a name:
         /// aes256-gcm, aes128-gcm, aes256, aes192, aes128, 3des, cast128, rc2-128, cast64,
         /// rc2-64, des, cast40, rc2-40.
@@ -71,6 +80,28 @@ enum Command {
         /// Where to write the encrypted message.
         #[arg(long = "out", value_name = "FILE")]
         output: PathBuf,
+    },
+    /// Enroll with the authority: makes the signing key here, collects both certificates
+    /// and the escrowed encryption key, and writes the PKCS#12 under your password.
+    Enroll {
+        /// The authority's URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// Your e-mail address.
+        #[arg(long)]
+        email: String,
+        /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        /// A file holding the one-time enrollment token (or set KMS_ENROLL_TOKEN).
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// Where to write the PKCS#12 file (created readable by its owner only).
+        #[arg(long = "out", value_name = "FILE")]
+        output: PathBuf,
+        /// Read the PKCS#12 password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
     /// Decrypt a message with a key from a PKCS#12 file (any of the keys it holds).
     Decrypt {
@@ -165,8 +196,51 @@ fn algorithm(name: &str) -> anyhow::Result<ContentAlgorithm> {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Enroll {
+            server,
+            email,
+            ca_cert,
+            token_file,
+            output,
+            password_stdin: _,
+        } => {
+            let token = match (token_file, std::env::var("KMS_ENROLL_TOKEN")) {
+                (Some(f), _) => zeroize::Zeroizing::new(
+                    String::from_utf8(files::read(&f, "token file")?)
+                        .map_err(|_| anyhow::anyhow!("{}: not text", f.display()))?
+                        .trim()
+                        .to_string(),
+                ),
+                (None, Ok(t)) => zeroize::Zeroizing::new(t.trim().to_string()),
+                (None, Err(_)) => anyhow::bail!(
+                    "no enrollment token: give --token-file FILE or set KMS_ENROLL_TOKEN"
+                ),
+            };
+            let password = read_password()?;
+            let ca = ca_cert
+                .map(|p| files::read(&p, "CA certificate"))
+                .transpose()?;
+            let e = kms_client::server::enroll(&server, ca.as_deref(), &email, &token, &password)?;
+            files::write_atomic(&output, &e.pkcs12, true)?;
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "ok": true, "pkcs12": output, "signing_serial": e.signing_serial,
+                            "encryption_serial": e.encryption_serial })
+                );
+            } else {
+                println!(
+                    "enrolled {email}: keys and certificates in {}",
+                    output.display()
+                );
+            }
+            Ok(0)
+        }
         Command::Encrypt {
             to,
+            to_email,
+            server,
+            ca_cert,
             algorithm: alg,
             min_algorithm,
             below_floor,
@@ -181,6 +255,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     pki::certificate::parse_certificate(&bytes)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
                 );
+            }
+            let ca = ca_cert
+                .map(|p| files::read(&p, "CA certificate"))
+                .transpose()?;
+            for email in &to_email {
+                let server = server.as_deref().unwrap_or_default();
+                certs.push(kms_client::server::lookup(server, ca.as_deref(), email)?);
             }
             let policy = Policy {
                 floor: min_algorithm.as_deref().map(algorithm).transpose()?,

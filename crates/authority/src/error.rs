@@ -1,0 +1,151 @@
+//! The crate's one error type, with a stable operator-visible code (`AUTH-0xx`) per variant.
+//!
+//! No variant carries secret material (tokens, passwords, key bytes): only names, e-mail
+//! addresses, serial numbers and fixed descriptions.
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the authority. Match on [`Error::code`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The administrator name or password is wrong (which one is not said).
+    #[error("wrong administrator name or password")]
+    BadCredentials,
+    /// Too many failed sign-ins: the account is locked for a while.
+    #[error("administrator {name} is locked out after too many failed sign-ins; try again later")]
+    AccountLocked {
+        /// The administrator.
+        name: String,
+    },
+    /// The session token is unknown, signed out or expired.
+    #[error("not signed in, or the session expired: sign in again")]
+    NotSignedIn,
+    /// The administrator's role does not allow this operation.
+    #[error("this needs the {needed} role; {name} is {role}")]
+    Forbidden {
+        /// Who asked.
+        name: String,
+        /// Their role.
+        role: String,
+        /// The role needed.
+        needed: &'static str,
+    },
+    /// No user with this e-mail address.
+    #[error("no user {email}")]
+    UnknownUser {
+        /// The address asked for.
+        email: String,
+    },
+    /// A user with this e-mail address exists already.
+    #[error("user {email} exists already")]
+    UserExists {
+        /// The address.
+        email: String,
+    },
+    /// The user is disabled.
+    #[error("user {email} is disabled")]
+    UserDisabled {
+        /// The address.
+        email: String,
+    },
+    /// The enrollment token is unknown, used or expired.
+    #[error("enrollment token refused: {why}")]
+    TokenRefused {
+        /// Unknown, already used, or expired.
+        why: &'static str,
+    },
+    /// An argument was refused.
+    #[error("invalid {what}: {why}")]
+    Invalid {
+        /// What was wrong.
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
+    /// The certificate request was refused (bad signature, wrong address, weak key, ...).
+    #[error("certificate request refused: {0}")]
+    RequestRefused(String),
+    /// No certificate with this serial number.
+    #[error("no certificate with serial {serial}")]
+    UnknownCertificate {
+        /// The serial asked for (hex).
+        serial: String,
+    },
+    /// The user has no current certificate of this kind (not enrolled, or all revoked).
+    #[error("{email} has no current {kind} certificate (not enrolled yet, or revoked)")]
+    NotEnrolled {
+        /// The address.
+        email: String,
+        /// `signing` or `encryption`.
+        kind: &'static str,
+    },
+    /// Nothing to revoke: the certificate is revoked already, or the user has none active.
+    #[error("nothing to revoke: {0}")]
+    NothingToRevoke(String),
+    /// The password or key file does not unlock the store.
+    #[error("the password or key file does not unlock this authority")]
+    BadSecret,
+    /// `init` found an existing store or files.
+    #[error("cannot initialise: {0}")]
+    AlreadyInitialised(String),
+    /// The escrow store failed (its own code is in the message).
+    #[error("escrow store: [{code}] {0}", code = .0.code())]
+    Escrow(escrow::Error),
+    /// A PKI operation failed (a bug or corrupted data, not bad input).
+    #[error("PKI operation failed: {0}")]
+    Pki(#[from] pki::Error),
+    /// SQLite reported an error.
+    #[error("database: {0}")]
+    Database(#[from] escrow::rusqlite::Error),
+    /// The store's own data is inconsistent.
+    #[error("inconsistent authority data: {0}")]
+    Corrupt(String),
+}
+
+impl Error {
+    /// The stable code of this error.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::BadCredentials => "AUTH-001",
+            Error::AccountLocked { .. } => "AUTH-002",
+            Error::NotSignedIn => "AUTH-003",
+            Error::Forbidden { .. } => "AUTH-004",
+            Error::UnknownUser { .. } => "AUTH-005",
+            Error::UserExists { .. } => "AUTH-006",
+            Error::UserDisabled { .. } => "AUTH-007",
+            Error::TokenRefused { .. } => "AUTH-008",
+            Error::Invalid { .. } => "AUTH-009",
+            Error::RequestRefused(_) => "AUTH-010",
+            Error::UnknownCertificate { .. } => "AUTH-011",
+            Error::NotEnrolled { .. } => "AUTH-012",
+            Error::NothingToRevoke(_) => "AUTH-013",
+            Error::BadSecret => "AUTH-014",
+            Error::AlreadyInitialised(_) => "AUTH-015",
+            Error::Escrow(_) => "AUTH-016",
+            Error::Pki(_) => "AUTH-017",
+            Error::Database(_) => "AUTH-018",
+            Error::Corrupt(_) => "AUTH-019",
+        }
+    }
+
+    pub(crate) fn invalid(what: &'static str, why: impl Into<String>) -> Self {
+        Error::Invalid {
+            what,
+            why: why.into(),
+        }
+    }
+}
+
+impl From<escrow::Error> for Error {
+    fn from(e: escrow::Error) -> Self {
+        match e {
+            escrow::Error::BadSecret => Error::BadSecret,
+            escrow::Error::NotEmpty { .. } | escrow::Error::FileExists { .. } => {
+                Error::AlreadyInitialised(e.to_string())
+            }
+            other => Error::Escrow(other),
+        }
+    }
+}

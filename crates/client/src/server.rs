@@ -1,0 +1,185 @@
+//! Talking to the authority: enrollment (make the signing key and request, collect the
+//! certificates and the escrowed encryption key, build the user's PKCS#12) and directory
+//! look-ups of recipients' encryption certificates.
+
+use std::str::FromStr;
+
+use anyhow::{Context, anyhow, bail};
+use pki::pkcs12::{ExportOptions, Pkcs12Entry};
+use pki::{Certificate, DigestAlgorithm, KeySize, Name, PrivateKey};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+/// Largest answer read from the server.
+const MAX_ANSWER: u64 = 1024 * 1024;
+
+/// An HTTP agent; with `ca_pem`, HTTPS servers are trusted only when their certificate
+/// chains to those CA certificates (the authority's own CA), not to the public roots.
+pub fn agent(ca_pem: Option<&[u8]>) -> anyhow::Result<ureq::Agent> {
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if let Some(pem) = ca_pem {
+        let certs = pki::certificate::parse_certificates(pem)
+            .context("reading the CA certificate for HTTPS")?
+            .iter()
+            .map(|c| {
+                pki::certificate::to_der(c).map(|d| ureq::tls::Certificate::from_der(&d).to_owned())
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        config = config.tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
+                .build(),
+        );
+    }
+    Ok(config.build().into())
+}
+
+fn base(server: &str) -> anyhow::Result<&str> {
+    let b = server.trim_end_matches('/');
+    if !b.starts_with("http://") && !b.starts_with("https://") {
+        bail!("the server URL must start with http:// or https://");
+    }
+    Ok(b)
+}
+
+fn answer(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
+    let status = resp.status();
+    let bytes = resp
+        .body_mut()
+        .with_config()
+        .limit(MAX_ANSWER)
+        .read_to_vec()
+        .map_err(|e| anyhow!("reading the server's answer: {e}"))?;
+    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    if !status.is_success() {
+        let msg = v["error"]["message"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        let code = v["error"]["code"].as_str().unwrap_or("");
+        bail!("{msg} [{code}]");
+    }
+    Ok(v)
+}
+
+fn path_segment(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@+".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// What an enrollment produced.
+pub struct Enrolled {
+    /// The PKCS#12 file (signing key + certificate, encryption key + certificate, CA).
+    pub pkcs12: Vec<u8>,
+    /// Serial of the signing certificate (hex).
+    pub signing_serial: String,
+    /// Serial of the encryption certificate (hex).
+    pub encryption_serial: String,
+}
+
+/// Enrolls `email` at `server` with the one-time `token`: generates the signing key here
+/// (it never leaves this machine), sends its request, decrypts the escrowed encryption key
+/// with the token, and returns the user's PKCS#12 under `password`.
+pub fn enroll(
+    server: &str,
+    ca_pem: Option<&[u8]>,
+    email: &str,
+    token: &str,
+    password: &str,
+) -> anyhow::Result<Enrolled> {
+    let base = base(server)?;
+    let mut rng = pki::os_rng();
+    let signing_key = PrivateKey::generate(&mut rng, KeySize::Rsa2048)?;
+    let subject = Name::from_str(&format!(
+        "CN={}",
+        email.replace([',', '+', '=', '\\', '"', '<', '>', ';'], "_")
+    ))
+    .map_err(|e| anyhow!("subject: {e}"))?;
+    let csr = pki::csr::build(&signing_key, subject, email, DigestAlgorithm::Sha256)?;
+    let resp = agent(ca_pem)?
+        .post(format!("{base}/api/v1/enroll"))
+        .send_json(json!({ "token": token, "csr": pki::csr::to_pem(&csr) }))
+        .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
+    let v = answer(resp).context("enrollment refused")?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        v[name]
+            .as_str()
+            .map(String::from)
+            .ok_or_else(|| anyhow!("the server's answer has no {name}"))
+    };
+    let signing_cert =
+        pki::certificate::parse_certificate(field("signing_certificate")?.as_bytes())?;
+    let enc_cert =
+        pki::certificate::parse_certificate(field("encryption_certificate")?.as_bytes())?;
+    let ca_cert = pki::certificate::parse_certificate(field("ca_certificate")?.as_bytes())?;
+    pki::certificate::verify_signed_by(&signing_cert, &ca_cert)
+        .context("the signing certificate is not signed by the CA the server sent")?;
+    pki::certificate::verify_signed_by(&enc_cert, &ca_cert)
+        .context("the encryption certificate is not signed by the CA the server sent")?;
+    if pki::certificate::public_key(&signing_cert)? != signing_key.public_key() {
+        bail!("the signing certificate the server sent is not for the key made here");
+    }
+    let encrypted_pem = Zeroizing::new(field("encrypted_key")?);
+    let (label, der) = pem_rfc7468::decode_vec(encrypted_pem.as_bytes())
+        .map_err(|e| anyhow!("the encrypted key is not PEM: {e}"))?;
+    if label != "ENCRYPTED PRIVATE KEY" {
+        bail!("the encrypted key is labelled {label}, not ENCRYPTED PRIVATE KEY");
+    }
+    let epki = pkcs8::EncryptedPrivateKeyInfoRef::try_from(der.as_slice())
+        .map_err(|e| anyhow!("the encrypted key is malformed: {e}"))?;
+    let key_doc = epki
+        .decrypt(token.as_bytes())
+        .map_err(|_| anyhow!("the encryption key does not decrypt with this token"))?;
+    let enc_key = PrivateKey::from_der(key_doc.as_bytes())?;
+    if pki::certificate::public_key(&enc_cert)? != enc_key.public_key() {
+        bail!("the encryption key the server sent does not match its certificate");
+    }
+    let pkcs12 = pki::pkcs12::export(
+        &[
+            Pkcs12Entry {
+                key: &signing_key,
+                certificate: &signing_cert,
+                friendly_name: Some(&format!("{email} (signing)")),
+            },
+            Pkcs12Entry {
+                key: &enc_key,
+                certificate: &enc_cert,
+                friendly_name: Some(&format!("{email} (encryption)")),
+            },
+        ],
+        std::slice::from_ref(&ca_cert),
+        password,
+        &ExportOptions::modern(),
+        &mut rng,
+    )?;
+    Ok(Enrolled {
+        pkcs12,
+        signing_serial: pki::CertificateInfo::from_certificate(&signing_cert)?.serial_hex,
+        encryption_serial: pki::CertificateInfo::from_certificate(&enc_cert)?.serial_hex,
+    })
+}
+
+/// A recipient's current encryption certificate from the authority's directory.
+pub fn lookup(server: &str, ca_pem: Option<&[u8]>, email: &str) -> anyhow::Result<Certificate> {
+    let base = base(server)?;
+    let resp = agent(ca_pem)?
+        .get(format!("{base}/api/v1/directory/{}", path_segment(email)))
+        .call()
+        .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
+    let v = answer(resp).with_context(|| format!("directory look-up of {email}"))?;
+    let pem = v["certificate"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the directory answer for {email} has no certificate"))?;
+    let cert = pki::certificate::parse_certificate(pem.as_bytes())?;
+    if !pki::CertificateInfo::from_certificate(&cert)?.has_email(email) {
+        bail!("the directory returned a certificate that is not for {email}");
+    }
+    Ok(cert)
+}

@@ -1,0 +1,622 @@
+//! `kmsctl`: the administrator's command line. Reaches the authority only through its HTTP
+//! API (server URL from `--server` or `KMS_URL`).
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 bad usage, 5 the authority is locked,
+//! 6 not signed in or the session expired.
+
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, anyhow, bail};
+use base64ct::Encoding;
+use clap::{Args, Parser, Subcommand};
+use serde_json::{Value, json};
+use zeroize::Zeroizing;
+
+#[derive(Parser)]
+#[command(
+    name = "kmsctl",
+    version,
+    about = "Administer the key management server over its HTTP API",
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad usage, 5 the authority is locked, \
+                  6 not signed in or the session expired.\n\
+                  Environment: KMS_URL (server), KMS_SESSION_FILE (where the session token is kept)."
+)]
+struct Cli {
+    /// The server's base URL, e.g. http://127.0.0.1:8080.
+    #[arg(long, env = "KMS_URL", global = true)]
+    server: Option<String>,
+    /// Trust the server's HTTPS certificate when it chains to this CA certificate (PEM), e.g.
+    /// the authority's own CA from its public /ca URL.
+    #[arg(long, env = "KMS_CA_CERT", global = true, value_name = "FILE")]
+    ca_cert: Option<PathBuf>,
+    /// Print the server's JSON answer (for scripts).
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Sign in; the session token is kept in a 0600 file.
+    Login {
+        /// Administrator name.
+        #[arg(long)]
+        admin: String,
+        /// Read the password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Sign out and forget the session.
+    Logout,
+    /// Unlock a locked authority.
+    Unlock {
+        /// Read the start-up password from standard input.
+        #[arg(
+            long,
+            conflicts_with = "key_file",
+            required_unless_present = "key_file"
+        )]
+        password_stdin: bool,
+        /// Unlock with this key file (its content is sent to the server).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
+    /// Users and their enrollment tokens.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Revoke a user's certificates, or one certificate by serial.
+    Revoke(RevokeArgs),
+    /// Renew a user's certificates (or everyone's).
+    Renew(RenewArgs),
+    /// Download the CRL.
+    Crl {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+        /// PEM instead of DER.
+        #[arg(long)]
+        pem: bool,
+        /// The delta CRL instead of the full one.
+        #[arg(long)]
+        delta: bool,
+    },
+    /// Download the CA certificate (PEM).
+    CaCert {
+        /// Where to write it.
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add a user; prints their one-time enrollment token.
+    Add {
+        /// E-mail address.
+        email: String,
+        /// Display name.
+        #[arg(long)]
+        name: String,
+        /// Content algorithms the user's client supports, e.g. aes256-gcm,aes128,3des.
+        #[arg(long)]
+        caps: Option<String>,
+    },
+    /// List users.
+    List,
+    /// Show a user and their certificates.
+    Show {
+        /// E-mail address.
+        email: String,
+    },
+    /// Disable a user (outstanding tokens stop working).
+    Disable {
+        /// E-mail address.
+        email: String,
+    },
+    /// Issue a new enrollment token (earlier ones stop working).
+    Token {
+        /// E-mail address.
+        email: String,
+    },
+}
+
+#[derive(Args)]
+struct RevokeArgs {
+    /// Revoke every unrevoked certificate of this user.
+    #[arg(required_unless_present = "serial", conflicts_with = "serial")]
+    email: Option<String>,
+    /// Revoke one certificate by serial (hex).
+    #[arg(long)]
+    serial: Option<String>,
+    /// RFC 5280 reason: unspecified, keyCompromise, caCompromise, affiliationChanged,
+    /// superseded, cessationOfOperation, certificateHold, privilegeWithdrawn.
+    #[arg(long)]
+    reason: Option<String>,
+}
+
+#[derive(Args)]
+struct RenewArgs {
+    /// The user to renew.
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    email: Option<String>,
+    /// Roll the encryption key over: a new escrowed key now, and an enrollment token with
+    /// which the user collects it (old keys stay escrowed).
+    #[arg(long, conflicts_with = "all")]
+    new_key: bool,
+    /// Renew every active enrolled user.
+    #[arg(long)]
+    all: bool,
+}
+
+/// A failure with its exit code.
+struct Failure {
+    code: u8,
+    error: anyhow::Error,
+}
+
+impl From<anyhow::Error> for Failure {
+    fn from(error: anyhow::Error) -> Self {
+        Failure { code: 1, error }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("kmsctl: error: {:#}", f.error);
+            ExitCode::from(f.code)
+        }
+    }
+}
+
+struct Client {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Client {
+    fn new(server: Option<String>, ca_cert: Option<&Path>) -> anyhow::Result<Self> {
+        let base = server
+            .ok_or_else(|| anyhow!("no server: give --server URL or set KMS_URL"))?
+            .trim_end_matches('/')
+            .to_string();
+        if !base.starts_with("http://") && !base.starts_with("https://") {
+            bail!("the server URL must start with http:// or https://");
+        }
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(path) = ca_cert {
+            let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let mut roots = Vec::new();
+            for item in ureq::tls::parse_pem(&pem) {
+                if let ureq::tls::PemItem::Certificate(c) =
+                    item.map_err(|e| anyhow!("{}: {e}", path.display()))?
+                {
+                    roots.push(c);
+                }
+            }
+            if roots.is_empty() {
+                bail!("{} holds no PEM certificate", path.display());
+            }
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                    .build(),
+            );
+        }
+        let agent = config.build().into();
+        Ok(Client { base, agent })
+    }
+
+    /// Sends a request; a non-2xx answer becomes a Failure with the server's message and
+    /// the exit code its error code implies.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Vec<u8>, Failure> {
+        let url = format!("{}{}", self.base, path);
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let result = match (method, body) {
+            ("GET", _) => {
+                let mut r = self.agent.get(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.call()
+            }
+            (_, body) => {
+                let mut r = self.agent.post(&url);
+                if let Some(a) = &auth {
+                    r = r.header("Authorization", a);
+                }
+                r.send_json(body.unwrap_or_else(|| json!({})))
+            }
+        };
+        let mut resp =
+            result.map_err(|e| anyhow!("cannot reach the server at {}: {e}", self.base))?;
+        let status = resp.status();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| anyhow!("reading the server's answer: {e}"))?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let code = v["error"]["code"].as_str().unwrap_or("").to_string();
+        let message = v["error"]["message"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| format!("the server answered {status}"));
+        let exit = match code.as_str() {
+            "KMS-423" => 5,
+            "AUTH-003" => 6,
+            _ => 1,
+        };
+        Err(Failure {
+            code: exit,
+            error: anyhow!("{message} [{code}]"),
+        })
+    }
+
+    fn json(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let bytes = self.call(method, path, token, body)?;
+        Ok(serde_json::from_slice(&bytes).context("the server's answer is not JSON")?)
+    }
+}
+
+fn session_file() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("KMS_SESSION_FILE") {
+        return Ok(PathBuf::from(p));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))
+        .ok_or_else(|| anyhow!("cannot find a config directory: set KMS_SESSION_FILE"))?;
+    Ok(base.join("kmsctl").join("session.json"))
+}
+
+/// Writes `data` to `path` with mode 0600: a temporary file in the same directory, fsync,
+/// rename.
+fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp{}",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
+        std::process::id()
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming to {}", path.display()))?;
+    Ok(())
+}
+
+fn session_token() -> Result<Zeroizing<String>, Failure> {
+    let path = session_file()?;
+    let text = Zeroizing::new(std::fs::read_to_string(&path).map_err(|_| Failure {
+        code: 6,
+        error: anyhow!(
+            "not signed in (no session in {}): run kmsctl login",
+            path.display()
+        ),
+    })?);
+    let v: Value = serde_json::from_str(&text).map_err(|_| Failure {
+        code: 6,
+        error: anyhow!(
+            "the session file {} is damaged: run kmsctl login",
+            path.display()
+        ),
+    })?;
+    Ok(Zeroizing::new(
+        v["token"].as_str().unwrap_or("").to_string(),
+    ))
+}
+
+fn read_stdin_line(what: &str) -> anyhow::Result<Zeroizing<String>> {
+    let mut line = Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let p = Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string());
+    if p.is_empty() {
+        bail!("the {what} on standard input is empty");
+    }
+    Ok(p)
+}
+
+fn enc(s: &str) -> String {
+    // Path segment encoding for e-mail addresses and the like.
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~@+".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn print(json_mode: bool, v: &Value, human: impl FnOnce(&Value)) {
+    if json_mode {
+        // A closed pipe (`| head`) is not an error worth a panic.
+        let _ = writeln!(
+            std::io::stdout(),
+            "{}",
+            serde_json::to_string_pretty(v).unwrap_or_default()
+        );
+    } else {
+        human(v);
+    }
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let client = Client::new(cli.server, cli.ca_cert.as_deref())?;
+    let js = cli.json;
+    match cli.command {
+        Command::Login { admin, .. } => {
+            let password = read_stdin_line("password")?;
+            let v = client.json(
+                "POST",
+                "/api/v1/login",
+                None,
+                Some(json!({"name": admin, "password": password.as_str()})),
+            )?;
+            let path = session_file()?;
+            let saved = Zeroizing::new(serde_json::to_vec(&json!({"server": client.base, "token": v["token"], "expires_at": v["expires_at"]})).map_err(anyhow::Error::from)?);
+            write_private(&path, &saved)?;
+            let out =
+                json!({"admin": v["admin"], "expires_at": v["expires_at"], "session_file": path});
+            print(js, &out, |_| {
+                println!("signed in as {admin}; session kept in {}", path.display())
+            });
+        }
+        Command::Logout => {
+            let token = session_token()?;
+            let result = client.json("POST", "/api/v1/logout", Some(&token), None);
+            let _ = std::fs::remove_file(session_file()?);
+            let v = result?;
+            print(js, &v, |_| println!("signed out"));
+        }
+        Command::Unlock { key_file, .. } => {
+            let body = match key_file {
+                Some(path) => {
+                    let bytes = Zeroizing::new(
+                        std::fs::read(&path)
+                            .with_context(|| format!("reading {}", path.display()))?,
+                    );
+                    json!({"key_file": base64ct::Base64::encode_string(&bytes)})
+                }
+                None => json!({"password": read_stdin_line("start-up password")?.as_str()}),
+            };
+            let v = client.json("POST", "/api/v1/unlock", None, Some(body))?;
+            print(js, &v, |_| println!("the authority is unlocked"));
+        }
+        Command::User(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                UserCommand::Add { email, name, caps } => {
+                    let caps: Vec<String> = caps
+                        .map(|c| {
+                            c.split(',')
+                                .map(|s| s.trim().to_string())
+                                .filter(|s| !s.is_empty())
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    let v = client.json(
+                        "POST",
+                        "/api/v1/users",
+                        Some(&token),
+                        Some(json!({"email": email, "name": name, "capabilities": caps})),
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "added {} ({})",
+                            v["user"]["email"].as_str().unwrap_or(""),
+                            v["user"]["capabilities"]
+                        );
+                        println!(
+                            "enrollment token (shown once): {}",
+                            v["enrollment_token"].as_str().unwrap_or("")
+                        );
+                    });
+                }
+                UserCommand::List => {
+                    let v = client.json("GET", "/api/v1/users", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for u in v["users"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}\t{}",
+                                u["email"].as_str().unwrap_or(""),
+                                u["status"].as_str().unwrap_or(""),
+                                u["name"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+                UserCommand::Show { email } => {
+                    let v = client.json(
+                        "GET",
+                        &format!("/api/v1/users/{}", enc(&email)),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "{} <{}> {} caps={} escrowed keys={}",
+                            v["name"].as_str().unwrap_or(""),
+                            v["email"].as_str().unwrap_or(""),
+                            v["status"].as_str().unwrap_or(""),
+                            v["capabilities"],
+                            v["escrowed_keys"]
+                        );
+                        for c in v["certificates"].as_array().into_iter().flatten() {
+                            let state = if let Some(r) = c["revoked"].as_str() {
+                                format!("revoked ({r})")
+                            } else if c["superseded"].as_bool() == Some(true) {
+                                "superseded".into()
+                            } else {
+                                "current".into()
+                            };
+                            println!(
+                                "  {} {} {}",
+                                c["kind"].as_str().unwrap_or(""),
+                                c["serial"].as_str().unwrap_or(""),
+                                state
+                            );
+                        }
+                    });
+                }
+                UserCommand::Disable { email } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/users/{}/disable", enc(&email)),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |_| println!("disabled {email}"));
+                }
+                UserCommand::Token { email } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/users/{}/token", enc(&email)),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "enrollment token for {email} (shown once): {}",
+                            v["enrollment_token"].as_str().unwrap_or("")
+                        )
+                    });
+                }
+            }
+        }
+        Command::Revoke(a) => {
+            let token = session_token()?;
+            let mut body = json!({});
+            if let Some(e) = a.email {
+                body["email"] = json!(e);
+            }
+            if let Some(s) = a.serial {
+                body["serial"] = json!(s);
+            }
+            if let Some(r) = a.reason {
+                body["reason"] = json!(r);
+            }
+            let v = client.json("POST", "/api/v1/revoke", Some(&token), Some(body))?;
+            print(js, &v, |v| {
+                for s in v["revoked"].as_array().into_iter().flatten() {
+                    println!(
+                        "revoked {} ({})",
+                        s.as_str().unwrap_or(""),
+                        v["reason"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+        Command::Renew(a) => {
+            let token = session_token()?;
+            let body = match a.email {
+                Some(e) => json!({"email": e, "new_key": a.new_key}),
+                None => json!({"all": true}),
+            };
+            let v = client.json("POST", "/api/v1/renew", Some(&token), Some(body))?;
+            print(js, &v, |v| {
+                for r in v["renewed"].as_array().into_iter().flatten() {
+                    let email = r["email"].as_str().unwrap_or("");
+                    if let Some(t) = r["enrollment_token"].as_str() {
+                        println!(
+                            "{email}: new encryption key escrowed and certified; collect it with this enrollment token (shown once): {t}"
+                        );
+                    } else {
+                        for c in r["certificates"].as_array().into_iter().flatten() {
+                            println!(
+                                "{email}: new {} certificate {}",
+                                c["kind"].as_str().unwrap_or(""),
+                                c["serial"].as_str().unwrap_or("")
+                            );
+                        }
+                    }
+                }
+                for f in v["failed"].as_array().into_iter().flatten() {
+                    eprintln!(
+                        "{}: not renewed: {}",
+                        f["email"].as_str().unwrap_or(""),
+                        f["message"].as_str().unwrap_or("")
+                    );
+                }
+            });
+        }
+        Command::Crl { out, pem, delta } => {
+            let der = client.call("GET", if delta { "/crl/delta" } else { "/crl" }, None, None)?;
+            let data = if pem {
+                pem_encode("X509 CRL", &der).into_bytes()
+            } else {
+                der
+            };
+            std::fs::write(&out, &data).with_context(|| format!("writing {}", out.display()))?;
+            print(js, &json!({"written": out, "bytes": data.len()}), |_| {
+                println!("wrote {}", out.display())
+            });
+        }
+        Command::CaCert { out } => {
+            let pem = client.call("GET", "/ca", None, None)?;
+            std::fs::write(&out, &pem).with_context(|| format!("writing {}", out.display()))?;
+            print(js, &json!({"written": out}), |_| {
+                println!("wrote {}", out.display())
+            });
+        }
+    }
+    Ok(())
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    let b64 = base64ct::Base64::encode_string(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or(""));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}

@@ -1,0 +1,88 @@
+//! The server's one error type: maps authority errors to HTTP status codes, once.
+//!
+//! 4xx bodies say what was wrong (`{"error": {"code", "message"}}`); 5xx bodies are generic
+//! and the detail goes to the log.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// An error answered to an HTTP client.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    /// A 4xx error with a code and a message for the client.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 400 with `KMS-400`.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "KMS-400", message)
+    }
+
+    /// The authority is locked.
+    pub fn locked() -> Self {
+        Self::new(
+            StatusCode::LOCKED,
+            "KMS-423",
+            "the authority is locked: unlock it first (POST /api/v1/unlock, or kmsctl unlock)",
+        )
+    }
+
+    /// A 500 whose detail is logged, not sent.
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %detail, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "KMS-500",
+            "internal error (see the server log)",
+        )
+    }
+
+    /// The status code.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+}
+
+impl From<authority::Error> for ApiError {
+    fn from(e: authority::Error) -> Self {
+        use authority::Error as E;
+        let status = match &e {
+            E::BadCredentials | E::NotSignedIn => StatusCode::UNAUTHORIZED,
+            E::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::Forbidden { .. }
+            | E::TokenRefused { .. }
+            | E::BadSecret
+            | E::UserDisabled { .. } => StatusCode::FORBIDDEN,
+            E::UnknownUser { .. } | E::UnknownCertificate { .. } | E::NotEnrolled { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            E::UserExists { .. } | E::NothingToRevoke(_) | E::AlreadyInitialised(_) => {
+                StatusCode::CONFLICT
+            }
+            E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            E::RequestRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            _ => return ApiError::internal(format!("[{}] {e}", e.code())),
+        };
+        ApiError::new(status, e.code(), e.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        (self.status, Json(body)).into_response()
+    }
+}

@@ -1,0 +1,539 @@
+//! `kmsd`: the authority's HTTP service. Routes, the locked/unlocked state, sessions by
+//! bearer token, the public URLs (CA certificate, CRLs, health) and the CRL schedule. The
+//! service logic is `authority`; this crate only translates HTTP.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod openapi;
+pub mod settings;
+pub mod tls;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authority::{Authority, Clock, Config, Published, RevokeTarget};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Request, State};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use escrow::{Credential, KeyFile, Password, Store};
+use pki::crl::RevocationReason;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+pub use error::ApiError;
+
+/// Largest request body accepted (a CSR is a few KiB).
+pub const MAX_BODY: usize = 64 * 1024;
+
+enum Mode {
+    Locked(Store),
+    Unlocked(Arc<Authority>),
+}
+
+/// The service state: locked (only public URLs and unlock) or unlocked.
+pub struct AppState {
+    mode: Mutex<Mode>,
+    locked_published: Mutex<Published>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+}
+
+impl AppState {
+    /// A locked service over `store`.
+    pub fn locked(store: Store, config: Config, clock: Arc<dyn Clock>) -> anyhow::Result<Self> {
+        let published = authority::published(&store)?;
+        Ok(AppState {
+            mode: Mutex::new(Mode::Locked(store)),
+            locked_published: Mutex::new(published),
+            config,
+            clock,
+        })
+    }
+
+    /// An unlocked service.
+    pub fn unlocked(auth: Authority, config: Config, clock: Arc<dyn Clock>) -> Self {
+        let published = auth.published();
+        AppState {
+            mode: Mutex::new(Mode::Unlocked(Arc::new(auth))),
+            locked_published: Mutex::new(published),
+            config,
+            clock,
+        }
+    }
+
+    /// The authority, or 423 while locked.
+    pub fn authority(&self) -> Result<Arc<Authority>, ApiError> {
+        match &*self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+            Mode::Unlocked(a) => Ok(a.clone()),
+            Mode::Locked(_) => Err(ApiError::locked()),
+        }
+    }
+
+    fn is_locked(&self) -> bool {
+        self.authority().is_err()
+    }
+
+    fn published(&self) -> Published {
+        match self.authority() {
+            Ok(a) => a.published(),
+            Err(_) => self
+                .locked_published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        }
+    }
+
+    /// Unlocks with `credential`; a wrong secret changes nothing.
+    pub fn unlock(&self, credential: &Credential) -> Result<(), ApiError> {
+        let mut mode = self.mode.lock().unwrap_or_else(|p| p.into_inner());
+        let auth = match &*mode {
+            Mode::Unlocked(_) => {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "KMS-409",
+                    "the authority is unlocked already",
+                ));
+            }
+            Mode::Locked(store) => {
+                authority::unlock(store, credential, self.config.clone(), self.clock.clone())?
+            }
+        };
+        *mode = Mode::Unlocked(Arc::new(auth));
+        tracing::info!("authority unlocked");
+        Ok(())
+    }
+
+    /// Re-signs the CRLs when due (called on a schedule).
+    pub fn tick(&self) {
+        if let Ok(a) = self.authority() {
+            if let Err(e) = a.refresh_crl_if_due() {
+                tracing::error!(error = %e, "scheduled CRL refresh failed");
+            }
+        }
+    }
+}
+
+/// Runs blocking authority work (Argon2, RSA, SQLite) off the async workers.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(ApiError::internal)?
+}
+
+/// JSON body extractor whose rejections are our JSON errors.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => {
+                let status = rejection.status();
+                let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    "KMS-413"
+                } else if status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+                    "KMS-415"
+                } else {
+                    "KMS-400"
+                };
+                let status = if status.is_client_error() {
+                    status
+                } else {
+                    StatusCode::BAD_REQUEST
+                };
+                Err(ApiError::new(status, code, rejection.body_text()))
+            }
+        }
+    }
+}
+
+/// A signed-in administrator (from `Authorization: Bearer <session>`), with the authority.
+pub struct AdminAuth {
+    auth: Arc<Authority>,
+    admin: authority::Admin,
+    token: String,
+}
+
+fn bearer(parts: &Parts) -> Option<String> {
+    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+impl FromRequestParts<Arc<AppState>> for AdminAuth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = state.authority()?;
+        let token = bearer(parts).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "AUTH-003",
+                "not signed in: send Authorization: Bearer <session token> (kmsctl login)",
+            )
+        })?;
+        let (a, t) = (auth.clone(), token.clone());
+        let admin = blocking(move || Ok(a.authenticate(&t)?)).await?;
+        Ok(AdminAuth { auth, admin, token })
+    }
+}
+
+/// The public routes (also served alone on the plain-HTTP public listener).
+pub fn public_router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/ca", get(ca_pem))
+        .route("/ca.der", get(ca_der))
+        .route("/crl", get(crl))
+        .route("/crl/delta", get(delta_crl))
+        .route("/healthz", get(healthz))
+        .with_state(state)
+}
+
+/// Every route: the public ones and the API.
+pub fn router(state: Arc<AppState>) -> Router {
+    let api = Router::new()
+        .route("/unlock", post(unlock))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/users", post(add_user).get(list_users))
+        .route("/users/{email}", get(show_user))
+        .route("/users/{email}/disable", post(disable_user))
+        .route("/users/{email}/token", post(new_token))
+        .route("/enroll", post(enroll))
+        .route("/directory/{email}", get(directory))
+        .route("/revoke", post(revoke))
+        .route("/renew", post(renew))
+        .route("/ca", get(ca_pem))
+        .route("/crl", get(crl))
+        .route("/crl/delta", get(delta_crl))
+        .route("/openapi.json", get(openapi_json))
+        .fallback(api_not_found)
+        .with_state(state.clone());
+    public_router(state)
+        .nest("/api/v1", api)
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+async fn openapi_json() -> Json<Value> {
+    Json(openapi::document())
+}
+
+async fn api_not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "KMS-404", "no such API route")
+}
+
+// ------------------------------------------------------------------------------------------
+// Public.
+
+async fn ca_pem(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
+    let pem = s.published().ca_pem().map_err(ApiError::internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+async fn ca_der(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/pkix-cert")],
+        s.published().ca_der,
+    )
+        .into_response()
+}
+
+async fn crl(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/pkix-crl")],
+        s.published().crl_der,
+    )
+        .into_response()
+}
+
+async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/pkix-crl")],
+        s.published().delta_crl_der,
+    )
+        .into_response()
+}
+
+async fn healthz(State(s): State<Arc<AppState>>) -> Json<Value> {
+    Json(json!({ "status": "ok", "locked": s.is_locked() }))
+}
+
+// ------------------------------------------------------------------------------------------
+// Unlock and sessions.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UnlockRequest {
+    password: Option<String>,
+    /// The key file's content, base64 (standard alphabet).
+    key_file: Option<String>,
+}
+
+async fn unlock(
+    State(s): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<UnlockRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let credential = match (req.password, req.key_file) {
+        (Some(p), None) => Credential::Password(Password::new(p)),
+        (None, Some(k)) => {
+            let bytes = zeroize::Zeroizing::new(
+                <base64ct::Base64 as base64ct::Encoding>::decode_vec(k.trim())
+                    .map_err(|_| ApiError::bad_request("key_file is not base64"))?,
+            );
+            Credential::KeyFile(
+                KeyFile::from_bytes(&bytes, "uploaded key file")
+                    .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?,
+            )
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of \"password\" or \"key_file\"",
+            ));
+        }
+    };
+    blocking(move || s.unlock(&credential)).await?;
+    Ok(Json(json!({ "status": "unlocked" })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginRequest {
+    name: String,
+    password: String,
+}
+
+async fn login(
+    State(s): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<LoginRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let auth = s.authority()?;
+    let session =
+        blocking(move || Ok(auth.login(&req.name, &Password::new(req.password))?)).await?;
+    Ok(Json(json!({
+        "token": session.token.expose(),
+        "expires_at": session.expires_at,
+        "admin": session.admin,
+    })))
+}
+
+async fn logout(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    blocking(move || Ok(a.auth.logout(&a.token)?)).await?;
+    Ok(Json(json!({ "status": "signed out" })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Users and tokens.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddUserRequest {
+    email: String,
+    name: String,
+    #[serde(default)]
+    capabilities: Vec<String>,
+}
+
+async fn add_user(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<AddUserRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let caps = if req.capabilities.is_empty() {
+        Vec::new()
+    } else {
+        pki::ContentAlgorithm::parse_list(&req.capabilities.join(","))
+            .map_err(|e| ApiError::bad_request(format!("capabilities: {e}")))?
+    };
+    let (user, token) =
+        blocking(move || Ok(a.auth.add_user(&a.admin, &req.email, &req.name, &caps)?)).await?;
+    Ok(Json(json!({
+        "user": user,
+        "enrollment_token": token.token.expose(),
+        "token_expires_at": token.expires_at,
+    })))
+}
+
+async fn list_users(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let users = blocking(move || Ok(a.auth.list_users(&a.admin)?)).await?;
+    Ok(Json(json!({ "users": users })))
+}
+
+async fn show_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+    let user = blocking(move || Ok(a.auth.user(&a.admin, &email)?)).await?;
+    Ok(Json(json!(user)))
+}
+
+async fn disable_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+    let user = blocking(move || Ok(a.auth.disable_user(&a.admin, &email)?)).await?;
+    Ok(Json(json!({ "user": user })))
+}
+
+async fn new_token(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+    let token = blocking(move || Ok(a.auth.new_token(&a.admin, &email)?)).await?;
+    Ok(Json(json!({
+        "enrollment_token": token.token.expose(),
+        "token_expires_at": token.expires_at,
+    })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Enrollment and the directory.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EnrollRequest {
+    token: String,
+    /// The signing key's PKCS#10 request, PEM.
+    csr: String,
+}
+
+async fn enroll(
+    State(s): State<Arc<AppState>>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let auth = s.authority()?;
+    let e = blocking(move || Ok(auth.enroll(&req.token, req.csr.as_bytes())?)).await?;
+    Ok(Json(json!({
+        "signing_certificate": cert_pem(&e.signing_cert)?,
+        "encryption_certificate": cert_pem(&e.encryption_cert)?,
+        "ca_certificate": cert_pem(&e.ca_cert)?,
+        "encrypted_key": pem_rfc7468::encode_string("ENCRYPTED PRIVATE KEY", pem_rfc7468::LineEnding::LF, &e.encrypted_key)
+            .map_err(ApiError::internal)?,
+    })))
+}
+
+fn cert_pem(der: &[u8]) -> Result<String, ApiError> {
+    let cert = pki::certificate::parse_certificate(der).map_err(ApiError::internal)?;
+    pki::certificate::to_pem(&cert).map_err(ApiError::internal)
+}
+
+async fn directory(
+    State(s): State<Arc<AppState>>,
+    Path(email): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let auth = s.authority()?;
+    let entry = blocking(move || Ok(auth.directory(&email)?)).await?;
+    Ok(Json(json!({
+        "email": entry.email,
+        "capabilities": entry.capabilities,
+        "certificate": cert_pem(&entry.certificate)?,
+    })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Revocation and renewal.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RevokeRequest {
+    email: Option<String>,
+    serial: Option<String>,
+    reason: Option<String>,
+}
+
+async fn revoke(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<RevokeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let reason = match req.reason.as_deref() {
+        None => RevocationReason::Unspecified,
+        Some(r) => r
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("reason: {e}")))?,
+    };
+    let target = match (req.email, req.serial) {
+        (Some(e), None) => RevokeTarget::User(e),
+        (None, Some(s)) => RevokeTarget::Serial(s),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of \"email\" or \"serial\"",
+            ));
+        }
+    };
+    let serials = blocking(move || Ok(a.auth.revoke(&a.admin, &target, reason)?)).await?;
+    Ok(Json(json!({ "revoked": serials, "reason": reason.name() })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenewRequest {
+    email: Option<String>,
+    #[serde(default)]
+    all: bool,
+    #[serde(default)]
+    new_key: bool,
+}
+
+fn renewal_json(r: &authority::Renewal) -> Value {
+    let mut v = json!({ "email": r.email, "certificates": r.certificates });
+    if let Some(t) = &r.enrollment_token {
+        v["enrollment_token"] = json!(t.token.expose());
+        v["token_expires_at"] = json!(t.expires_at);
+    }
+    v
+}
+
+async fn renew(a: AdminAuth, ApiJson(req): ApiJson<RenewRequest>) -> Result<Json<Value>, ApiError> {
+    match (req.email, req.all) {
+        (Some(email), false) => {
+            let new_key = req.new_key;
+            let r = blocking(move || Ok(a.auth.renew(&a.admin, &email, new_key)?)).await?;
+            Ok(Json(json!({ "renewed": [renewal_json(&r)], "failed": [] })))
+        }
+        (None, true) if !req.new_key => {
+            let (done, failed) = blocking(move || Ok(a.auth.renew_all(&a.admin)?)).await?;
+            let failed: Vec<Value> = failed
+                .iter()
+                .map(|(email, e)| json!({ "email": email, "code": e.code(), "message": e.to_string() }))
+                .collect();
+            Ok(Json(json!({
+                "renewed": done.iter().map(renewal_json).collect::<Vec<_>>(),
+                "failed": failed,
+            })))
+        }
+        (None, true) => Err(ApiError::bad_request(
+            "\"all\" renews certificates only; new keys are per user",
+        )),
+        _ => Err(ApiError::bad_request(
+            "give exactly one of \"email\" or \"all\": true",
+        )),
+    }
+}
+
+/// Where the server keeps its data and how it starts.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Data directory.
+    pub data_dir: PathBuf,
+}
+
+/// Spawns the CRL schedule: checks every `every` whether the CRLs need re-signing.
+pub fn spawn_crl_schedule(state: Arc<AppState>, every: Duration) {
+    tokio::spawn(async move {
+        let mut interval = tokio::time::interval(every);
+        loop {
+            interval.tick().await;
+            let s = state.clone();
+            let _ = tokio::task::spawn_blocking(move || s.tick()).await;
+        }
+    });
+}

@@ -1,0 +1,433 @@
+//! `kmsd`: creates the authority (`init`) and serves it (`serve`).
+//!
+//! Exit codes: 0 success, 1 the operation failed, 2 bad usage.
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use authority::{Config, InitParams, SystemClock};
+use clap::{Parser, Subcommand};
+use escrow::{Credential, InitOptions, KeyFileTargets, Password, Store};
+use kmsd::AppState;
+use kmsd::settings::FileSettings;
+
+#[derive(Parser)]
+#[command(
+    name = "kmsd",
+    version,
+    about = "The key management server and S/MIME certification authority",
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad usage."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the store, the CA and the first administrator.
+    Init {
+        /// Data directory (created).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The CA's name, e.g. "CN=Example CA,O=Example".
+        #[arg(long)]
+        ca_subject: String,
+        /// The first administrator's name.
+        #[arg(long)]
+        admin: String,
+        /// Read the administrator's password from standard input (one line).
+        #[arg(long, required = true)]
+        admin_password_stdin: bool,
+        /// Write a key file here to unlock with (instead of a generated start-up password).
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// A second copy of the key file (keep it on another disk).
+        #[arg(long, requires = "key_file")]
+        key_file_copy: Option<PathBuf>,
+        /// Base URL written into certificates (CRL distribution points).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        public_url: String,
+        /// A DNS name or IP address for the server's TLS certificate; repeatable
+        /// (default: localhost, 127.0.0.1 and ::1).
+        #[arg(long = "tls-name", value_name = "NAME")]
+        tls_names: Vec<String>,
+    },
+    /// Serve the API and the public URLs.
+    Serve {
+        /// Data directory (with --dev: ./kms-dev-data unless given).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the API (and public URLs) [default: kmsd.toml's, else 127.0.0.1:8080].
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Also serve only the public URLs (CA, CRLs, health) here, plain HTTP.
+        #[arg(long)]
+        public_listen: Option<SocketAddr>,
+        /// Unlock at start with the start-up password read from standard input.
+        #[arg(long, conflicts_with_all = ["password_file", "key_file"])]
+        password_stdin: bool,
+        /// Unlock at start with the start-up password in this file.
+        #[arg(long, conflicts_with = "key_file")]
+        password_file: Option<PathBuf>,
+        /// Unlock at start with this key file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Development mode: create a throw-away authority on first run, reuse it later.
+        #[arg(long)]
+        dev: bool,
+        /// Serve the API over plain HTTP instead of HTTPS (loopback only, unless
+        /// --insecure-http). --dev implies it.
+        #[arg(long)]
+        http: bool,
+        /// Allow plain HTTP for the API on a non-loopback address.
+        #[arg(long, requires = "http")]
+        insecure_http: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("kmsd: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn read_stdin_line(what: &str) -> anyhow::Result<Password> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let p = line.trim_end_matches(['\r', '\n']).to_string();
+    line.clear();
+    if p.is_empty() {
+        bail!("the {what} on standard input is empty");
+    }
+    Ok(Password::new(p))
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init {
+            data_dir,
+            ca_subject,
+            admin,
+            admin_password_stdin: _,
+            key_file,
+            key_file_copy,
+            public_url,
+            tls_names,
+        } => {
+            let admin_password = read_stdin_line("administrator password")?;
+            let startup = if key_file.is_none() {
+                Some(Password::generate()?)
+            } else {
+                None
+            };
+            let auth = init(
+                &data_dir,
+                &ca_subject,
+                &admin,
+                &admin_password,
+                startup.as_ref().map(|p| Password::new(p.expose())),
+                key_file.map(|path| KeyFileTargets {
+                    path,
+                    copy: key_file_copy,
+                }),
+                &public_url,
+            )?;
+            write_tls_files(&auth, &data_dir, &tls_names)?;
+            write_new(
+                &data_dir.join(kmsd::settings::FILE_NAME),
+                kmsd::settings::TEMPLATE.as_bytes(),
+                0o644,
+            )?;
+            println!("created the authority in {}", data_dir.display());
+            if let Some(p) = startup {
+                println!(
+                    "start-up password (shown once; keep it safe): {}",
+                    p.expose()
+                );
+            }
+            Ok(())
+        }
+        Command::Serve {
+            data_dir,
+            listen,
+            public_listen,
+            password_stdin,
+            password_file,
+            key_file,
+            dev,
+            http,
+            insecure_http,
+        } => {
+            let http = http || dev;
+            let data_dir = match (data_dir, dev) {
+                (Some(d), _) => d,
+                (None, true) => PathBuf::from("kms-dev-data"),
+                (None, false) => bail!("give --data-dir (or --dev)"),
+            };
+            let file = FileSettings::load(&data_dir)?;
+            let listen = listen
+                .or(file.listen)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+            let public_listen = public_listen.or(file.public_listen);
+            let config = file.apply(Config::default());
+            if http && !listen.ip().is_loopback() && !insecure_http {
+                bail!(
+                    "refusing to serve the API over plain HTTP on {listen}: use a loopback \
+                     address, or say --insecure-http"
+                );
+            }
+            let mut credential = None;
+            if dev {
+                let kf = data_dir.join("dev.keyfile");
+                if !data_dir.join(escrow::DB_FILE_NAME).exists() {
+                    let admin_password = Password::generate()?;
+                    init(
+                        &data_dir,
+                        "CN=KMS Development CA,O=Development only",
+                        "admin",
+                        &admin_password,
+                        None,
+                        Some(KeyFileTargets {
+                            path: kf.clone(),
+                            copy: None,
+                        }),
+                        &format!("http://{}", public_listen.unwrap_or(listen)),
+                    )?;
+                    println!(
+                        "DEVELOPMENT MODE: for trying the product only. The key file that \
+                         unlocks this authority lies next to its data in {}.",
+                        data_dir.display()
+                    );
+                    println!(
+                        "administrator: admin, password (shown once): {}",
+                        admin_password.expose()
+                    );
+                    std::io::stdout().flush().ok();
+                }
+                credential = Some(Credential::key_file(&kf)?);
+            } else if password_stdin {
+                credential = Some(Credential::Password(read_stdin_line("start-up password")?));
+            } else if let Some(f) = password_file {
+                let text = zeroize::Zeroizing::new(
+                    std::fs::read_to_string(&f)
+                        .with_context(|| format!("reading {}", f.display()))?,
+                );
+                credential = Some(Credential::password(text.trim_end_matches(['\r', '\n'])));
+            } else if let Some(k) = key_file {
+                credential = Some(Credential::key_file(&k)?);
+            }
+            serve(&data_dir, listen, public_listen, credential, !http, config)
+        }
+    }
+}
+
+fn init(
+    data_dir: &Path,
+    ca_subject: &str,
+    admin: &str,
+    admin_password: &Password,
+    startup: Option<Password>,
+    key_file: Option<KeyFileTargets>,
+    public_url: &str,
+) -> anyhow::Result<authority::Authority> {
+    authority::init(
+        InitParams {
+            data_dir,
+            ca_subject,
+            admin_name: admin,
+            admin_password,
+            unlock: InitOptions {
+                password: startup,
+                key_file,
+                ..Default::default()
+            },
+            public_url,
+            ca_key: None,
+        },
+        config(),
+        Arc::new(SystemClock),
+    )
+    .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+}
+
+/// Makes the server's TLS key, has the authority certify it, and writes `tls.key` (0600)
+/// and `tls.crt` (certificate, then the CA) into the data directory.
+fn write_tls_files(
+    auth: &authority::Authority,
+    data_dir: &Path,
+    names: &[String],
+) -> anyhow::Result<()> {
+    let names: Vec<String> = if names.is_empty() {
+        vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
+    } else {
+        names.to_vec()
+    };
+    let (ips, dns): (Vec<_>, Vec<_>) = names
+        .iter()
+        .partition(|n| n.parse::<std::net::IpAddr>().is_ok());
+    let ips: Vec<std::net::IpAddr> = ips.iter().filter_map(|n| n.parse().ok()).collect();
+    let dns: Vec<String> = dns.into_iter().cloned().collect();
+    let key = pki::PrivateKey::generate(&mut pki::os_rng(), pki::KeySize::Rsa2048)?;
+    let cert_der = auth
+        .issue_tls_certificate(&key.public_key(), &dns, &ips)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let cert = pki::certificate::parse_certificate(&cert_der)?;
+    let ca = pki::certificate::parse_certificate(&auth.published().ca_der)?;
+    let chain = format!(
+        "{}{}",
+        pki::certificate::to_pem(&cert)?,
+        pki::certificate::to_pem(&ca)?
+    );
+    write_new(
+        &data_dir.join(kmsd::tls::KEY_FILE),
+        key.to_pkcs8_pem()?.as_bytes(),
+        0o600,
+    )?;
+    write_new(
+        &data_dir.join(kmsd::tls::CERT_FILE),
+        chain.as_bytes(),
+        0o644,
+    )?;
+    Ok(())
+}
+
+/// Creates `path` (refusing to overwrite) with `mode`: a temporary file, fsync, rename.
+fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    if path.exists() {
+        bail!("{} exists already", path.display());
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("f")
+    ));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)
+        .with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(data)
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
+    Ok(())
+}
+
+fn config() -> Config {
+    Config::default()
+}
+
+fn serve(
+    data_dir: &Path,
+    listen: SocketAddr,
+    public_listen: Option<SocketAddr>,
+    credential: Option<Credential>,
+    https: bool,
+    config: Config,
+) -> anyhow::Result<()> {
+    let tls = if https {
+        Some(kmsd::tls::server_config(data_dir).context(
+            "loading the TLS certificate made by kmsd init (or serve with --http on loopback)",
+        )?)
+    } else {
+        None
+    };
+    let store = Store::open(data_dir)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    let clock = Arc::new(SystemClock);
+    let state = Arc::new(AppState::locked(store, config, clock)?);
+    match credential {
+        Some(c) => {
+            state.unlock(&c).map_err(|_| {
+                anyhow::anyhow!("the password or key file does not unlock this authority")
+            })?;
+        }
+        None => tracing::warn!("starting locked: POST /api/v1/unlock (kmsctl unlock) to unlock"),
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let api = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("listening on {listen}"))?;
+        tracing::info!(address = %api.local_addr()?, https = tls.is_some(), "serving the API");
+        if let Some(addr) = public_listen {
+            let public = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr}"))?;
+            let app = kmsd::public_router(state.clone());
+            tracing::info!(address = %addr, "serving the public URLs");
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(public, app).await {
+                    tracing::error!(error = %e, "public listener failed");
+                }
+            });
+        }
+        kmsd::spawn_crl_schedule(state.clone(), Duration::from_secs(3600));
+        // Ctrl-C or SIGTERM: stop accepting, finish the requests in flight.
+        let shutdown = async {
+            let term = async {
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(mut s) => {
+                        s.recv().await;
+                    }
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            };
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term => {}
+            }
+            tracing::info!("shutting down");
+        };
+        match tls {
+            Some(config) => {
+                axum::serve(
+                    kmsd::tls::TlsListener::new(api, config)?,
+                    kmsd::router(state),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await?
+            }
+            None => {
+                axum::serve(api, kmsd::router(state))
+                    .with_graceful_shutdown(shutdown)
+                    .await?
+            }
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,143 @@
+//! The API's OpenAPI 3.1 description, served at `/api/v1/openapi.json`. Written by hand next
+//! to the routes; a test checks that every route of the router is described.
+
+use serde_json::{Value, json};
+
+fn error_responses(codes: &[(&str, &str)]) -> Value {
+    let mut m = serde_json::Map::new();
+    for (status, why) in codes {
+        m.insert(
+            (*status).into(),
+            json!({ "description": why, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
+        );
+    }
+    Value::Object(m)
+}
+
+fn op(
+    summary: &str,
+    secured: bool,
+    body: Option<Value>,
+    ok: Value,
+    errors: &[(&str, &str)],
+) -> Value {
+    let mut responses = error_responses(errors);
+    responses["200"] =
+        json!({ "description": "success", "content": { "application/json": { "schema": ok } } });
+    if secured {
+        responses["401"] = json!({ "description": "not signed in (AUTH-003)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+        responses["423"] = json!({ "description": "the authority is locked (KMS-423)", "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } });
+    }
+    let mut o = json!({ "summary": summary, "responses": responses });
+    if secured {
+        o["security"] = json!([{ "session": [] }]);
+    }
+    if let Some(b) = body {
+        o["requestBody"] =
+            json!({ "required": true, "content": { "application/json": { "schema": b } } });
+    }
+    o
+}
+
+fn obj(props: Value, required: &[&str]) -> Value {
+    json!({ "type": "object", "additionalProperties": false, "properties": props, "required": required })
+}
+
+fn email_param() -> Value {
+    json!([{ "name": "email", "in": "path", "required": true, "schema": { "type": "string", "format": "email" } }])
+}
+
+/// The document.
+pub fn document() -> Value {
+    let s = json!({ "type": "string" });
+    let user = json!({ "$ref": "#/components/schemas/User" });
+    let bad = ("400", "malformed request (KMS-400, AUTH-009)");
+    let nouser = ("404", "no such user (AUTH-005)");
+    let mut users_item = serde_json::Map::new();
+    users_item.insert(
+        "get".into(),
+        op(
+            "A user and their certificates",
+            true,
+            None,
+            json!({ "type": "object" }),
+            &[nouser],
+        ),
+    );
+    users_item.insert("parameters".into(), email_param());
+    json!({
+        "openapi": "3.1.0",
+        "info": { "title": "kmsd", "version": env!("CARGO_PKG_VERSION"),
+                  "description": "Key management server and S/MIME certification authority. Errors are {\"error\": {\"code\", \"message\"}}; request bodies are limited to 64 KiB (413, KMS-413)." },
+        "components": {
+            "securitySchemes": { "session": { "type": "http", "scheme": "bearer", "description": "session token from POST /api/v1/login" } },
+            "schemas": {
+                "Error": obj(json!({ "error": obj(json!({ "code": s, "message": s }), &["code", "message"]) }), &["error"]),
+                "User": obj(json!({ "email": s, "name": s, "capabilities": { "type": "array", "items": s }, "status": { "enum": ["active", "disabled"] }, "created_at": { "type": "integer" } }), &["email", "name", "capabilities", "status", "created_at"]),
+            }
+        },
+        "paths": {
+            "/api/v1/unlock": { "post": op("Unlock the authority", false,
+                Some(json!({ "type": "object", "properties": { "password": s, "key_file": { "type": "string", "contentEncoding": "base64" } }, "description": "exactly one of password, key_file" })),
+                json!({ "type": "object" }), &[bad, ("403", "wrong password or key file (AUTH-014)"), ("409", "unlocked already")]) },
+            "/api/v1/login": { "post": op("Sign in", false, Some(obj(json!({ "name": s, "password": s }), &["name", "password"])),
+                obj(json!({ "token": s, "expires_at": { "type": "integer" }, "admin": { "type": "object" } }), &["token", "expires_at"]),
+                &[bad, ("401", "wrong name or password (AUTH-001)"), ("429", "locked out (AUTH-002)"), ("423", "the authority is locked")]) },
+            "/api/v1/logout": { "post": op("Sign out", true, None, json!({ "type": "object" }), &[]) },
+            "/api/v1/users": {
+                "post": op("Add a user; returns the one-time enrollment token", true,
+                    Some(obj(json!({ "email": s, "name": s, "capabilities": { "type": "array", "items": s } }), &["email", "name"])),
+                    obj(json!({ "user": user, "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["user", "enrollment_token"]),
+                    &[bad, ("409", "the user exists (AUTH-006)")]),
+                "get": op("List users", true, None, obj(json!({ "users": { "type": "array", "items": user } }), &["users"]), &[]),
+            },
+            "/api/v1/users/{email}": Value::Object(users_item),
+            "/api/v1/users/{email}/disable": { "parameters": email_param(), "post": op("Disable a user", true, None, json!({ "type": "object" }), &[nouser]) },
+            "/api/v1/users/{email}/token": { "parameters": email_param(), "post": op("A new enrollment token", true, None,
+                obj(json!({ "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["enrollment_token"]), &[nouser, ("403", "the user is disabled (AUTH-007)")]) },
+            "/api/v1/enroll": { "post": op("Enroll with a one-time token and the signing key's PKCS#10 request (PEM)", false,
+                Some(obj(json!({ "token": s, "csr": s }), &["token", "csr"])),
+                obj(json!({ "signing_certificate": s, "encryption_certificate": s, "ca_certificate": s, "encrypted_key": { "type": "string", "description": "PEM ENCRYPTED PRIVATE KEY (PKCS#8, PBES2 PBKDF2-SHA256 AES-256-CBC) under the token" } }),
+                    &["signing_certificate", "encryption_certificate", "ca_certificate", "encrypted_key"]),
+                &[bad, ("403", "token unknown, used or expired (AUTH-008), user disabled (AUTH-007)"), ("422", "request refused (AUTH-010)"), ("423", "the authority is locked")]) },
+            "/api/v1/directory/{email}": { "parameters": email_param(), "get": op("A user's current encryption certificate and capabilities", false, None,
+                obj(json!({ "email": s, "capabilities": { "type": "array", "items": s }, "certificate": s }), &["email", "capabilities", "certificate"]),
+                &[("404", "no such user (AUTH-005), or not enrolled / all revoked (AUTH-012)"), ("403", "the user is disabled (AUTH-007)")]) },
+            "/api/v1/revoke": { "post": op("Revoke a user's certificates or one by serial", true,
+                Some(json!({ "type": "object", "properties": { "email": s, "serial": s, "reason": { "enum": ["unspecified", "keyCompromise", "caCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn"] } }, "description": "exactly one of email, serial" })),
+                obj(json!({ "revoked": { "type": "array", "items": s }, "reason": s }), &["revoked"]),
+                &[bad, nouser, ("409", "nothing to revoke (AUTH-013)")]) },
+            "/api/v1/renew": { "post": op("Renew a user's certificates, or all users'; new_key: a new escrowed encryption key now, and an enrollment token to collect it", true,
+                Some(json!({ "type": "object", "properties": { "email": s, "all": { "type": "boolean" }, "new_key": { "type": "boolean" } } })),
+                obj(json!({ "renewed": { "type": "array" }, "failed": { "type": "array" } }), &["renewed", "failed"]),
+                &[bad, nouser]) },
+            "/api/v1/ca": { "get": { "summary": "CA certificate (PEM)", "responses": { "200": { "description": "PEM", "content": { "application/x-pem-file": {} } } } } },
+            "/api/v1/crl": { "get": { "summary": "Full CRL (DER)", "responses": { "200": { "description": "DER", "content": { "application/pkix-crl": {} } } } } },
+            "/api/v1/crl/delta": { "get": { "summary": "Delta CRL (DER)", "responses": { "200": { "description": "DER", "content": { "application/pkix-crl": {} } } } } },
+            "/api/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn describes_every_api_route() {
+        let doc = super::document();
+        let paths = doc["paths"].as_object().unwrap();
+        let src = include_str!("lib.rs");
+        // Every `.route("/...", ...)` inside the API router.
+        let api = &src[src.find("let api = Router::new()").unwrap()..];
+        let api = &api[..api.find(".fallback").unwrap()];
+        let mut n = 0;
+        for part in api.split(".route(\"").skip(1) {
+            let path = &part[..part.find('"').unwrap()];
+            assert!(
+                paths.contains_key(&format!("/api/v1{path}")),
+                "{path} is not described"
+            );
+            n += 1;
+        }
+        assert!(n >= 14);
+    }
+}

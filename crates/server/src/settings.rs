@@ -1,0 +1,140 @@
+//! `kmsd.toml` in the data directory: listen addresses and the authority's tunables.
+//! Command-line flags win over the file; the file wins over the built-in defaults. Unknown
+//! keys are refused, so a misspelt setting is an error rather than silently ignored.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use authority::Config;
+use serde::Deserialize;
+
+/// The file's name in the data directory.
+pub const FILE_NAME: &str = "kmsd.toml";
+
+/// What `kmsd init` writes: every setting, commented out at its default.
+pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these; delete the leading '#' to set one.
+
+# Address of the API (HTTPS unless `kmsd serve --http`).
+# listen = "127.0.0.1:8080"
+# Plain-HTTP listener serving only /ca, /ca.der, /crl, /crl/delta and /healthz.
+# public_listen = "127.0.0.1:8081"
+
+# How long an enrollment token stays valid.
+# token_ttl_hours = 168
+# How long an administrator's session stays valid.
+# session_ttl_minutes = 480
+# Validity of user certificates.
+# cert_validity_days = 365
+# nextUpdate of every CRL (the CRL is re-signed before it).
+# crl_validity_hours = 168
+# Encryption keys generated ahead of enrollments.
+# key_pool_size = 4
+# Failed sign-ins in a row before an administrator is locked out for 15 minutes.
+# max_failed_logins = 5
+"#;
+
+/// The file's contents.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    /// API address.
+    pub listen: Option<SocketAddr>,
+    /// Public listener address.
+    pub public_listen: Option<SocketAddr>,
+    /// Enrollment token lifetime.
+    pub token_ttl_hours: Option<u64>,
+    /// Session lifetime.
+    pub session_ttl_minutes: Option<u64>,
+    /// Certificate validity.
+    pub cert_validity_days: Option<u64>,
+    /// CRL validity.
+    pub crl_validity_hours: Option<u64>,
+    /// Key pool size.
+    pub key_pool_size: Option<usize>,
+    /// Lock-out threshold.
+    pub max_failed_logins: Option<u32>,
+}
+
+impl FileSettings {
+    /// Reads `kmsd.toml` from `data_dir`; no file means all defaults.
+    pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
+        let path = data_dir.join(FILE_NAME);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+        };
+        Self::parse(&text).with_context(|| format!("in {}", path.display()))
+    }
+
+    /// Parses and checks the settings.
+    pub fn parse(text: &str) -> anyhow::Result<Self> {
+        let s: FileSettings = toml::from_str(text)?;
+        for (name, v) in [
+            ("token_ttl_hours", s.token_ttl_hours),
+            ("session_ttl_minutes", s.session_ttl_minutes),
+            ("cert_validity_days", s.cert_validity_days),
+            ("crl_validity_hours", s.crl_validity_hours),
+        ] {
+            if v == Some(0) || v.is_some_and(|v| v > 100 * 365 * 24 * 60) {
+                bail!("{name} must be a positive number of sensible size");
+            }
+        }
+        if s.crl_validity_hours.is_some_and(|h| h < 2) {
+            bail!("crl_validity_hours must be at least 2");
+        }
+        if s.key_pool_size.is_some_and(|n| n > 1000) {
+            bail!("key_pool_size must be at most 1000");
+        }
+        if s.max_failed_logins == Some(0) {
+            bail!("max_failed_logins must be at least 1");
+        }
+        Ok(s)
+    }
+
+    /// The authority configuration: `base` with this file's values.
+    pub fn apply(&self, mut base: Config) -> Config {
+        if let Some(h) = self.token_ttl_hours {
+            base.token_ttl = Duration::from_secs(h * 3600);
+        }
+        if let Some(m) = self.session_ttl_minutes {
+            base.session_ttl = Duration::from_secs(m * 60);
+        }
+        if let Some(d) = self.cert_validity_days {
+            base.cert_validity = Duration::from_secs(d * 86400);
+        }
+        if let Some(h) = self.crl_validity_hours {
+            base.crl_validity = Duration::from_secs(h * 3600);
+            // Re-sign when a third of the validity is left.
+            base.crl_refresh_margin = Duration::from_secs(h * 3600 / 3);
+        }
+        if let Some(n) = self.key_pool_size {
+            base.key_pool_size = n;
+        }
+        if let Some(n) = self.max_failed_logins {
+            base.max_failed_logins = n;
+        }
+        base
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_parses_to_defaults_and_typos_are_refused() {
+        let s = FileSettings::parse(TEMPLATE).unwrap();
+        assert!(s.listen.is_none() && s.key_pool_size.is_none());
+        let s =
+            FileSettings::parse("listen = \"127.0.0.1:9000\"\ncrl_validity_hours = 48\n").unwrap();
+        assert_eq!(s.listen.unwrap().port(), 9000);
+        let c = s.apply(Config::default());
+        assert_eq!(c.crl_validity, Duration::from_secs(48 * 3600));
+        assert!(FileSettings::parse("lisen = \"127.0.0.1:9000\"").is_err());
+        assert!(FileSettings::parse("token_ttl_hours = 0").is_err());
+        assert!(FileSettings::parse("listen = 5").is_err());
+    }
+}

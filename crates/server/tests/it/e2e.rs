@@ -1,0 +1,544 @@
+//! End to end: a real `kmsd` on a loopback port, driven only through the `kmsctl` and
+//! `lockbox` binaries, checked with the OpenSSL CLI; once over plain HTTP on loopback and
+//! once over HTTPS with the TLS certificate `kmsd init` issued from the authority's own CA
+//! (trusted through the CA certificate fetched from the plain-HTTP public listener).
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const ADMIN_PW: &str = "e2e admin password";
+const ALICE_PW: &str = "alice p12 password";
+const BOB_PW: &str = "bob p12 password";
+
+/// A binary of another workspace package, next to this test's own directory
+/// (`target/<profile>/`); built on demand when `cargo test -p kmsd` ran alone.
+fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let pkg = if name == "lockbox" { "client" } else { name };
+        let status = Command::new(cargo)
+            .args(["build", "-p", pkg, "--bin", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building {name} failed");
+    }
+    assert!(path.exists(), "{} not found", path.display());
+    path
+}
+
+fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut si = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            si.write_all(s.as_bytes()).unwrap();
+            si.write_all(b"\n").unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}): {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start(
+    data: &Path,
+    ports: (u16, u16),
+    https: bool,
+    key_file: Option<&Path>,
+    log: &Path,
+) -> Server {
+    let (port, public_port) = ports;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsd"));
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--public-listen")
+        .arg(format!("127.0.0.1:{public_port}"));
+    if !https {
+        cmd.arg("--http");
+    }
+    if let Some(k) = key_file {
+        cmd.arg("--key-file").arg(k);
+    }
+    let log = std::fs::File::create(log).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        || TcpStream::connect(("127.0.0.1", public_port)).is_err()
+    {
+        assert!(Instant::now() < deadline, "kmsd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl").args(args).output().unwrap()
+}
+
+#[test]
+fn over_http_on_loopback() {
+    scenario(false);
+}
+
+#[test]
+fn over_https_with_the_authoritys_own_certificate() {
+    scenario(true);
+}
+
+fn scenario(https: bool) {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let data = t.join("data");
+    let key_file = t.join("kmsd.keyfile");
+    let ports = (free_port(), free_port());
+    let url = format!(
+        "{}://127.0.0.1:{}",
+        if https { "https" } else { "http" },
+        ports.0
+    );
+    let public_url = format!("http://127.0.0.1:{}", ports.1);
+    let kmsctl_bin = sibling_bin("kmsctl");
+    let lockbox_bin = sibling_bin("lockbox");
+    let p = |name: &str| t.join(name).to_str().unwrap().to_string();
+
+    // init
+    let out = run(
+        Command::new(env!("CARGO_BIN_EXE_kmsd"))
+            .args([
+                "init",
+                "--ca-subject",
+                "CN=E2E CA,O=Example",
+                "--admin",
+                "admin",
+            ])
+            .args(["--admin-password-stdin", "--public-url", &public_url])
+            .arg("--data-dir")
+            .arg(&data)
+            .arg("--key-file")
+            .arg(&key_file)
+            .arg("--key-file-copy")
+            .arg(t.join("kmsd.keyfile.copy")),
+        Some(ADMIN_PW),
+    );
+    ok(out, "kmsd init");
+
+    let ca_pem = t.join("ca.pem");
+    let kmsctl = || {
+        let mut c = Command::new(&kmsctl_bin);
+        c.env("KMS_URL", &url)
+            .env("KMS_SESSION_FILE", t.join("session.json"));
+        if https {
+            c.env("KMS_CA_CERT", &ca_pem);
+        } else {
+            c.env_remove("KMS_CA_CERT");
+        }
+        c
+    };
+    // lockbox enroll and encrypt --to-email take --ca-cert for HTTPS.
+    let tls_args: Vec<String> = if https {
+        vec!["--ca-cert".into(), ca_pem.to_str().unwrap().into()]
+    } else {
+        Vec::new()
+    };
+    let lockbox = || Command::new(&lockbox_bin);
+
+    // Started without a secret: locked.
+    {
+        let _server = start(&data, ports, https, None, &t.join("kmsd-locked.log"));
+        // The CA certificate comes from the plain-HTTP public listener, before any trust.
+        let out = run(
+            Command::new(&kmsctl_bin)
+                .args(["--server", &public_url, "ca-cert", "--out"])
+                .arg(&ca_pem),
+            None,
+        );
+        ok(out, "ca-cert from the public listener while locked");
+        let out = run(
+            kmsctl().args(["login", "--admin", "admin", "--password-stdin"]),
+            Some(ADMIN_PW),
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(5),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = run(
+            kmsctl().arg("unlock").arg("--key-file").arg(&key_file),
+            None,
+        );
+        ok(out, "kmsctl unlock");
+    }
+
+    let _server = start(&data, ports, https, Some(&key_file), &t.join("kmsd.log"));
+    if https {
+        // Without the authority's CA the server's certificate is not trusted.
+        let out = run(
+            kmsctl()
+                .env_remove("KMS_CA_CERT")
+                .args(["ca-cert", "--out"])
+                .arg(t.join("untrusted.pem")),
+            None,
+        );
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+        assert!(err.contains("certificate") || err.contains("tls"), "{err}");
+    }
+    let out = run(
+        kmsctl().args(["login", "--admin", "admin", "--password-stdin"]),
+        Some("wrong password"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let out = run(kmsctl().args(["user", "list"]), None);
+    assert_eq!(out.status.code(), Some(6), "not signed in yet");
+    ok(
+        run(
+            kmsctl().args(["login", "--admin", "admin", "--password-stdin"]),
+            Some(ADMIN_PW),
+        ),
+        "login",
+    );
+
+    let mut tokens = Vec::new();
+    for (email, name, caps) in [
+        ("alice@example.com", "Alice", "aes256-gcm,aes256,3des"),
+        ("bob@example.com", "Bob", "aes256,aes128,3des"),
+    ] {
+        let out = ok(
+            run(
+                kmsctl().args([
+                    "--json", "user", "add", email, "--name", name, "--caps", caps,
+                ]),
+                None,
+            ),
+            "user add",
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let token = v["enrollment_token"].as_str().unwrap().to_string();
+        let file = t.join(format!("{name}.token"));
+        std::fs::write(&file, &token).unwrap();
+        tokens.push(file);
+    }
+    let out = run(kmsctl().args(["user", "show", "nobody@example.com"]), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUTH-005"));
+
+    // Enroll both (the token comes from a file for Alice and from the environment for Bob).
+    ok(
+        run(
+            lockbox()
+                .args([
+                    "enroll",
+                    "--server",
+                    &url,
+                    "--email",
+                    "alice@example.com",
+                    "--password-stdin",
+                ])
+                .args(&tls_args)
+                .arg("--token-file")
+                .arg(&tokens[0])
+                .args(["--out", &p("alice.p12")]),
+            Some(ALICE_PW),
+        ),
+        "enroll alice",
+    );
+    let bob_token = std::fs::read_to_string(&tokens[1]).unwrap();
+    ok(
+        run(
+            lockbox()
+                .env("KMS_ENROLL_TOKEN", &bob_token)
+                .args([
+                    "enroll",
+                    "--server",
+                    &url,
+                    "--email",
+                    "bob@example.com",
+                    "--password-stdin",
+                ])
+                .args(&tls_args)
+                .args(["--out", &p("bob.p12")]),
+            Some(BOB_PW),
+        ),
+        "enroll bob",
+    );
+    // A used token is refused.
+    let out = run(
+        lockbox()
+            .env("KMS_ENROLL_TOKEN", &bob_token)
+            .args([
+                "enroll",
+                "--server",
+                &url,
+                "--email",
+                "bob@example.com",
+                "--password-stdin",
+            ])
+            .args(&tls_args)
+            .args(["--out", &p("bob2.p12")]),
+        Some(BOB_PW),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AUTH-008"));
+    assert!(!t.join("bob2.p12").exists());
+
+    // Alice encrypts to Bob, found in the directory; Bob decrypts.
+    let plain =
+        "From: alice@example.com\r\nTo: bob@example.com\r\nSubject: hi\r\n\r\nhello Bob\r\n";
+    std::fs::write(t.join("msg.eml"), plain).unwrap();
+    let out = ok(
+        run(
+            lockbox()
+                .args([
+                    "--json",
+                    "encrypt",
+                    "--server",
+                    &url,
+                    "--to-email",
+                    "bob@example.com",
+                ])
+                .args(&tls_args)
+                .args(["--in", &p("msg.eml"), "--out", &p("msg.enc.eml")]),
+            None,
+        ),
+        "encrypt",
+    );
+    assert!(out.contains("aes256"), "{out}");
+    ok(
+        run(
+            lockbox()
+                .args(["decrypt", "--p12", &p("bob.p12"), "--password-stdin"])
+                .args(["--in", &p("msg.enc.eml"), "--out", &p("msg.dec.eml")]),
+            Some(BOB_PW),
+        ),
+        "decrypt",
+    );
+    assert!(
+        std::fs::read_to_string(t.join("msg.dec.eml"))
+            .unwrap()
+            .contains("hello Bob")
+    );
+
+    // Alice signs; it verifies against the published CRL.
+    ok(
+        run(
+            lockbox()
+                .args(["sign", "--p12", &p("alice.p12"), "--password-stdin"])
+                .args(["--in", &p("msg.eml"), "--out", &p("msg.signed.eml")]),
+            Some(ALICE_PW),
+        ),
+        "sign",
+    );
+    ok(
+        run(kmsctl().args(["ca-cert", "--out", &p("ca-api.pem")]), None),
+        "ca-cert",
+    );
+    assert_eq!(
+        std::fs::read(t.join("ca-api.pem")).unwrap(),
+        std::fs::read(&ca_pem).unwrap()
+    );
+    ok(
+        run(kmsctl().args(["crl", "--out", &p("crl1.der")]), None),
+        "crl",
+    );
+    let verify = |crl: &str| {
+        run(
+            lockbox().args([
+                "verify",
+                "--ca",
+                &p("ca.pem"),
+                "--crl",
+                crl,
+                "--in",
+                &p("msg.signed.eml"),
+            ]),
+            None,
+        )
+    };
+    let out = verify(&p("crl1.der"));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // Revoke Alice; the new CRL makes her signature fail.
+    ok(
+        run(
+            kmsctl().args(["revoke", "alice@example.com", "--reason", "keyCompromise"]),
+            None,
+        ),
+        "revoke",
+    );
+    ok(
+        run(kmsctl().args(["crl", "--out", &p("crl2.der")]), None),
+        "crl after revoke",
+    );
+    ok(
+        run(
+            kmsctl().args(["crl", "--pem", "--out", &p("crl2.pem")]),
+            None,
+        ),
+        "crl pem",
+    );
+    let out = verify(&p("crl2.der"));
+    assert_eq!(
+        out.status.code(),
+        Some(11),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = run(kmsctl().args(["revoke", "alice@example.com"]), None);
+    assert_eq!(out.status.code(), Some(1), "nothing left to revoke");
+
+    // OpenSSL agrees: Alice's certificate is revoked, Bob's is fine.
+    for (who, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
+        let out = openssl(&[
+            "pkcs12",
+            "-in",
+            &p(&format!("{who}.p12")),
+            "-nokeys",
+            "-clcerts",
+            "-passin",
+            &format!("pass:{pw}"),
+            "-out",
+            &p(&format!("{who}.pem")),
+        ]);
+        assert!(
+            out.status.success(),
+            "openssl pkcs12: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let check = |who: &str| {
+        openssl(&[
+            "verify",
+            "-crl_check",
+            "-CAfile",
+            &p("ca.pem"),
+            "-CRLfile",
+            &p("crl2.pem"),
+            &p(&format!("{who}.pem")),
+        ])
+    };
+    let alice = check("alice");
+    assert!(!alice.status.success());
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&alice.stdout),
+        String::from_utf8_lossy(&alice.stderr)
+    );
+    assert!(text.contains("revoked"), "{text}");
+    let bob = check("bob");
+    assert!(
+        bob.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bob.stderr)
+    );
+
+    // Bob's encryption key rolls over: a new escrowed key, served by the directory at once,
+    // collected with a new token.
+    let out = ok(
+        run(
+            kmsctl().args(["--json", "renew", "bob@example.com", "--new-key"]),
+            None,
+        ),
+        "renew --new-key",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let token = v["renewed"][0]["enrollment_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(
+        run(
+            lockbox()
+                .env("KMS_ENROLL_TOKEN", &token)
+                .args(["enroll", "--server", &url, "--email", "bob@example.com"])
+                .arg("--password-stdin")
+                .args(&tls_args)
+                .args(["--out", &p("bob-new.p12")]),
+            Some(BOB_PW),
+        ),
+        "enroll bob with the new key",
+    );
+    ok(
+        run(
+            lockbox()
+                .args(["encrypt", "--server", &url, "--to-email", "bob@example.com"])
+                .args(&tls_args)
+                .args(["--in", &p("msg.eml"), "--out", &p("msg2.enc.eml")]),
+            None,
+        ),
+        "encrypt to the new key",
+    );
+    ok(
+        run(
+            lockbox()
+                .args(["decrypt", "--p12", &p("bob-new.p12"), "--password-stdin"])
+                .args(["--in", &p("msg2.enc.eml"), "--out", &p("msg2.dec.eml")]),
+            Some(BOB_PW),
+        ),
+        "decrypt with the new key",
+    );
+    let out = ok(
+        run(
+            kmsctl().args(["--json", "user", "show", "bob@example.com"]),
+            None,
+        ),
+        "user show",
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["escrowed_keys"], 2, "the old key stays escrowed");
+
+    ok(run(kmsctl().arg("logout"), None), "logout");
+    let out = run(kmsctl().args(["user", "list"]), None);
+    assert_eq!(out.status.code(), Some(6));
+}

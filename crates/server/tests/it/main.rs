@@ -1,0 +1,456 @@
+//! The router in-process (`tower::ServiceExt::oneshot`): bad input gets a 4xx JSON error and
+//! changes nothing; the locked authority serves only the public URLs and unlock.
+
+mod e2e;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use authority::{Config, InitParams, ManualClock};
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::http::{Request, StatusCode, header};
+use escrow::{Argon2Params, InitOptions, Password, Store};
+use kmsd::AppState;
+use pki::{DigestAlgorithm, Name, PrivateKey};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ADMIN_PW: &str = "admin password 1";
+const STARTUP_PW: &str = "start-up password";
+
+fn key(name: &str) -> PrivateKey {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../keys")
+        .join(name);
+    PrivateKey::from_pem_or_der(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn config() -> Config {
+    Config {
+        admin_argon2: Argon2Params::new(64, 1, 1),
+        key_pool_size: 0,
+        enrollment_pbkdf2_iterations: 1000,
+        ..Config::default()
+    }
+}
+
+struct Fixture {
+    _tmp: tempfile::TempDir,
+    dir: std::path::PathBuf,
+    clock: Arc<ManualClock>,
+    app: Router,
+}
+
+fn fixture() -> Fixture {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let clock = Arc::new(ManualClock::new(
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000),
+    ));
+    let auth = authority::init(
+        InitParams {
+            data_dir: &dir,
+            ca_subject: "CN=Test CA,O=Example",
+            admin_name: "admin",
+            admin_password: &Password::new(ADMIN_PW),
+            unlock: InitOptions {
+                password: Some(Password::new(STARTUP_PW)),
+                key_file: None,
+                argon2: Argon2Params::new(64, 1, 1),
+            },
+            public_url: "http://127.0.0.1:9999",
+            ca_key: Some(key("ca-3072.key.pem")),
+        },
+        config(),
+        clock.clone(),
+    )
+    .unwrap();
+    auth.add_pool_keys(vec![key("spare-1.key.pem"), key("spare-2.key.pem")]);
+    let app = kmsd::router(Arc::new(AppState::unlocked(auth, config(), clock.clone())));
+    Fixture {
+        _tmp: tmp,
+        dir,
+        clock,
+        app,
+    }
+}
+
+async fn call(
+    app: &Router,
+    method: &str,
+    uri: &str,
+    token: Option<&str>,
+    body: Option<Body>,
+) -> (StatusCode, Value) {
+    let mut req = Request::builder().method(method).uri(uri);
+    if let Some(t) = token {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {t}"));
+    }
+    let body = match body {
+        Some(b) => {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+            b
+        }
+        None => Body::empty(),
+    };
+    let resp = app.clone().oneshot(req.body(body).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+    let v = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    (status, v)
+}
+
+fn j(v: Value) -> Option<Body> {
+    Some(Body::from(v.to_string()))
+}
+
+fn code(v: &Value) -> &str {
+    v["error"]["code"].as_str().unwrap_or("")
+}
+
+async fn login(app: &Router) -> String {
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        None,
+        j(json!({"name": "admin", "password": ADMIN_PW})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+fn csr(key_name: &str, email: &str) -> String {
+    pki::csr::to_pem(
+        &pki::csr::build(
+            &key(key_name),
+            Name::from_str("CN=x").unwrap(),
+            email,
+            DigestAlgorithm::Sha256,
+        )
+        .unwrap(),
+    )
+}
+
+async fn user_count(app: &Router, t: &str) -> usize {
+    let (_, v) = call(app, "GET", "/api/v1/users", Some(t), None).await;
+    v["users"].as_array().unwrap().len()
+}
+
+#[tokio::test]
+async fn bad_input_gets_4xx_json_and_changes_nothing() {
+    let f = fixture();
+    let app = &f.app;
+    // Wrong admin password.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        None,
+        j(json!({"name": "admin", "password": "wrong one"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(code(&v), "AUTH-001");
+    let t = login(app).await;
+
+    // No session, a bad session.
+    let (s, v) = call(app, "GET", "/api/v1/users", None, None).await;
+    assert_eq!((s, code(&v)), (StatusCode::UNAUTHORIZED, "AUTH-003"));
+    let (s, _) = call(app, "GET", "/api/v1/users", Some("nope"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+
+    // Malformed JSON, missing fields, unknown fields, oversized body.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        Some(Body::from("{\"email\": ")),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["error"]["message"].as_str().unwrap().len() > 5);
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "a@example.com"})),
+    )
+    .await;
+    assert!(s.is_client_error());
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "a@example.com", "name": "A", "admin": true})),
+    )
+    .await;
+    assert!(s.is_client_error());
+    let big = json!({"email": "a@example.com", "name": "x".repeat(100_000)});
+    let (s, v) = call(app, "POST", "/api/v1/users", Some(&t), j(big)).await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    assert_eq!(code(&v), "KMS-413");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "not-an-address", "name": "A"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"));
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "a@example.com", "name": "A", "capabilities": ["rot13"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert_eq!(user_count(app, &t).await, 0);
+
+    // Unknown user.
+    let (s, v) = call(
+        app,
+        "GET",
+        "/api/v1/users/nobody@example.com",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-005"));
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/users/nobody@example.com/token",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"email": "nobody@example.com"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"email": "x@example.com", "reason": "bored"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Enrollment: unknown token, good, reused, expired.
+    let (s, v) = call(app, "POST", "/api/v1/users", Some(&t), j(json!({"email": "alice@example.com", "name": "Alice", "capabilities": ["aes256", "3des"]}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let token = v["enrollment_token"].as_str().unwrap().to_string();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": "0".repeat(64), "csr": csr("alice-sign.key.pem", "alice@example.com")})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-008"));
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": token, "csr": "garbage"})),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "AUTH-010")
+    );
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": token, "csr": csr("alice-sign.key.pem", "alice@example.com")})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        v["encrypted_key"]
+            .as_str()
+            .unwrap()
+            .starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    );
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": token, "csr": csr("alice-sign.key.pem", "alice@example.com")})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-008"));
+    let (_, v) = call(
+        app,
+        "GET",
+        "/api/v1/users/alice@example.com",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 2);
+
+    let (_, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "bob@example.com", "name": "Bob"})),
+    )
+    .await;
+    let token = v["enrollment_token"].as_str().unwrap().to_string();
+    f.clock.advance(Duration::from_secs(8 * 86400));
+    let t = login(app).await;
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": token, "csr": csr("bob-sign.key.pem", "bob@example.com")})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-008"));
+    assert!(v["error"]["message"].as_str().unwrap().contains("expired"));
+    let (_, v) = call(app, "GET", "/api/v1/users/bob@example.com", Some(&t), None).await;
+    assert_eq!(v["certificates"].as_array().unwrap().len(), 0);
+
+    // Directory and revocation.
+    let (s, v) = call(
+        app,
+        "GET",
+        "/api/v1/directory/alice@example.com",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["capabilities"], json!(["aes256", "3des"]));
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"email": "alice@example.com", "reason": "keyCompromise"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["revoked"].as_array().unwrap().len(), 2);
+    let (s, v) = call(
+        app,
+        "GET",
+        "/api/v1/directory/alice@example.com",
+        None,
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-012"));
+
+    // Unknown route, logout.
+    let (s, v) = call(app, "GET", "/api/v1/nothing", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "KMS-404"));
+    let (s, _) = call(app, "POST", "/api/v1/logout", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(app, "GET", "/api/v1/users", Some(&t), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn locked_serves_public_urls_and_unlock_only() {
+    let f = fixture();
+    drop(f.app);
+    let store = Store::open(&f.dir).unwrap();
+    let app = kmsd::router(Arc::new(
+        AppState::locked(store, config(), f.clock.clone()).unwrap(),
+    ));
+    for path in ["/ca", "/ca.der", "/crl", "/crl/delta", "/healthz"] {
+        let resp = app
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        if path == "/crl" {
+            assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/pkix-crl");
+        }
+    }
+    let (s, v) = call(&app, "GET", "/api/v1/openapi.json", None, None).await;
+    assert_eq!((s, &v["openapi"]), (StatusCode::OK, &json!("3.1.0")));
+    let (s, v) = call(&app, "GET", "/healthz", None, None).await;
+    assert_eq!((s, &v["locked"]), (StatusCode::OK, &json!(true)));
+    for (m, p) in [
+        ("POST", "/api/v1/login"),
+        ("GET", "/api/v1/users"),
+        ("GET", "/api/v1/directory/a@example.com"),
+    ] {
+        let body = (m == "POST")
+            .then(|| Body::from(json!({"name": "admin", "password": ADMIN_PW}).to_string()));
+        let (s, v) = call(&app, m, p, None, body).await;
+        assert_eq!(s, StatusCode::LOCKED, "{p}");
+        assert!(v["error"]["message"].as_str().unwrap().contains("locked"));
+    }
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/unlock",
+        None,
+        j(json!({"password": "wrong"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-014"));
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/unlock",
+        None,
+        j(json!({"key_file": "!!"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(&app, "GET", "/api/v1/users", None, None).await;
+    assert_eq!(s, StatusCode::LOCKED);
+    let (s, v) = call(
+        &app,
+        "POST",
+        "/api/v1/unlock",
+        None,
+        j(json!({"password": STARTUP_PW})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let t = login(&app).await;
+    assert_eq!(user_count(&app, &t).await, 0);
+    let (s, _) = call(
+        &app,
+        "POST",
+        "/api/v1/unlock",
+        None,
+        j(json!({"password": STARTUP_PW})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let _ = SystemTime::now();
+}
