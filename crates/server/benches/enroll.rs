@@ -1,7 +1,7 @@
 //! Enrollment throughput and latency over loopback HTTP, with the key pool warm.
 //!
 //! `cargo bench -p kmsd --bench enroll` (set `ENROLL_N` for the number of enrollments,
-//! default 40). Starts the router in-process on 127.0.0.1, adds N users, pre-fills the
+//! default 40, and `ENROLL_CLIENTS` for concurrent clients, default 1). Starts the router in-process on 127.0.0.1, adds N users, pre-fills the
 //! encryption-key pool (with copies of a committed test key, so key generation is not
 //! measured: that is the pool's background job), then times N sequential
 //! `POST /api/v1/enroll` calls (each: CSR check, two certificates issued, the key escrowed
@@ -126,14 +126,36 @@ fn main() {
         work.push((email, token, csr));
     }
 
-    let mut times = Vec::new();
+    // ENROLL_CLIENTS concurrent clients (default 1) share the work.
+    let clients: usize = std::env::var("ENROLL_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1)
+        .max(1);
     let start = Instant::now();
-    for (_, token, csr) in &work {
-        let t = Instant::now();
-        let v = post("/api/v1/enroll", None, json!({"token": token, "csr": csr}));
-        assert!(v["encrypted_key"].is_string());
-        times.push(t.elapsed());
-    }
+    let times: Vec<Duration> = std::thread::scope(|scope| {
+        let handles: Vec<_> = work
+            .chunks(work.len().div_ceil(clients))
+            .map(|chunk| {
+                let post = &post;
+                scope.spawn(move || {
+                    let mut times = Vec::new();
+                    for (_, token, csr) in chunk {
+                        let t = Instant::now();
+                        let v = post("/api/v1/enroll", None, json!({"token": token, "csr": csr}));
+                        assert!(v["encrypted_key"].is_string());
+                        times.push(t.elapsed());
+                    }
+                    times
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    println!("clients: {clients}");
     report("enroll over loopback HTTP", times, start.elapsed(), 2);
 
     let mut times = Vec::new();

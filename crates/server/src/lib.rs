@@ -31,6 +31,9 @@ pub use error::ApiError;
 /// Largest request body accepted (a CSR is a few KiB).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Password derivations (sign-in, unlock) running at once; the rest wait their turn.
+const KDF_CONCURRENCY: usize = 2;
+
 enum Mode {
     Locked(Store),
     Unlocked(Arc<Authority>),
@@ -39,6 +42,9 @@ enum Mode {
 /// The service state: locked (only public URLs and unlock) or unlocked.
 pub struct AppState {
     mode: Mutex<Mode>,
+    /// Password checks (Argon2id, 64 MiB and more each) run at most this many at a time, so
+    /// a flood of sign-in or unlock attempts cannot exhaust memory.
+    kdf_permits: tokio::sync::Semaphore,
     locked_published: Mutex<Published>,
     config: Config,
     clock: Arc<dyn Clock>,
@@ -50,6 +56,7 @@ impl AppState {
         let published = authority::published(&store)?;
         Ok(AppState {
             mode: Mutex::new(Mode::Locked(store)),
+            kdf_permits: tokio::sync::Semaphore::new(KDF_CONCURRENCY),
             locked_published: Mutex::new(published),
             config,
             clock,
@@ -61,6 +68,7 @@ impl AppState {
         let published = auth.published();
         AppState {
             mode: Mutex::new(Mode::Unlocked(Arc::new(auth))),
+            kdf_permits: tokio::sync::Semaphore::new(KDF_CONCURRENCY),
             locked_published: Mutex::new(published),
             config,
             clock,
@@ -311,7 +319,9 @@ async fn unlock(
             ));
         }
     };
-    blocking(move || s.unlock(&credential)).await?;
+    let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
+    let state = s.clone();
+    blocking(move || state.unlock(&credential)).await?;
     Ok(Json(json!({ "status": "unlocked" })))
 }
 
@@ -327,6 +337,7 @@ async fn login(
     ApiJson(req): ApiJson<LoginRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let auth = s.authority()?;
+    let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
     let session =
         blocking(move || Ok(auth.login(&req.name, &Password::new(req.password))?)).await?;
     Ok(Json(json!({

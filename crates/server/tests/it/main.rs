@@ -454,3 +454,147 @@ async fn locked_serves_public_urls_and_unlock_only() {
     assert_eq!(s, StatusCode::CONFLICT);
     let _ = SystemTime::now();
 }
+
+#[tokio::test]
+async fn revoke_by_serial_renew_all_and_disable() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    let mut tokens = Vec::new();
+    for (email, key) in [
+        ("alice@example.com", "alice-sign.key.pem"),
+        ("bob@example.com", "bob-sign.key.pem"),
+    ] {
+        let (_, v) = call(
+            app,
+            "POST",
+            "/api/v1/users",
+            Some(&t),
+            j(json!({"email": email, "name": "X"})),
+        )
+        .await;
+        tokens.push((
+            email,
+            key,
+            v["enrollment_token"].as_str().unwrap().to_string(),
+        ));
+    }
+    for (email, key, token) in &tokens {
+        let (s, v) = call(
+            app,
+            "POST",
+            "/api/v1/enroll",
+            None,
+            j(json!({"token": token, "csr": csr(key, email)})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    // Renew everyone: two new certificates each, none failed.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/renew",
+        Some(&t),
+        j(json!({"all": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["renewed"].as_array().unwrap().len(), 2);
+    assert_eq!(v["failed"].as_array().unwrap().len(), 0);
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/renew",
+        Some(&t),
+        j(json!({"all": true, "new_key": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = call(app, "POST", "/api/v1/renew", Some(&t), j(json!({}))).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Revoke one certificate by serial, written as OpenSSL prints it.
+    let (_, v) = call(
+        app,
+        "GET",
+        "/api/v1/users/alice@example.com",
+        Some(&t),
+        None,
+    )
+    .await;
+    let serial = v["certificates"][0]["serial"]
+        .as_str()
+        .unwrap()
+        .to_uppercase();
+    let colons: Vec<String> = serial
+        .as_bytes()
+        .chunks(2)
+        .map(|c| String::from_utf8(c.to_vec()).unwrap())
+        .collect();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"serial": colons.join(":"), "reason": "superseded"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"serial": serial})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-013"));
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"serial": "abcdef"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-011"));
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/revoke",
+        Some(&t),
+        j(json!({"serial": "abc", "email": "bob@example.com"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let resp = app
+        .clone()
+        .oneshot(Request::get("/crl").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let crl = pki::crl::Crl::parse(&to_bytes(resp.into_body(), 1 << 20).await.unwrap()).unwrap();
+    assert_eq!(crl.len(), 1);
+
+    // Disabled: no token, no directory entry.
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/users/bob@example.com/disable",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/bob@example.com/token",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-007"));
+    let (s, _) = call(app, "GET", "/api/v1/directory/bob@example.com", None, None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+}
