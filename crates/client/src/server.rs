@@ -178,8 +178,67 @@ pub fn lookup(server: &str, ca_pem: Option<&[u8]>, email: &str) -> anyhow::Resul
         .as_str()
         .ok_or_else(|| anyhow!("the directory answer for {email} has no certificate"))?;
     let cert = pki::certificate::parse_certificate(pem.as_bytes())?;
-    if !pki::CertificateInfo::from_certificate(&cert)?.has_email(email) {
+    let info = pki::CertificateInfo::from_certificate(&cert)?;
+    if !info.has_email(email) {
         bail!("the directory returned a certificate that is not for {email}");
     }
+    if !info.can_encrypt {
+        bail!("the directory returned a certificate for {email} that does not allow encryption");
+    }
+    match ca_pem {
+        Some(ca_pem) => check_directory_certificate(base, ca_pem, &cert, email)?,
+        None => eprintln!(
+            "lockbox: warning: the certificate for {email} was not checked against a trusted CA \
+             (give --ca-cert to check it and its revocation status)"
+        ),
+    }
     Ok(cert)
+}
+
+/// Fetches the authority's CRL (its signature is what makes it trustworthy, not the channel)
+/// and checks the directory certificate with [`validate_directory_certificate`].
+fn check_directory_certificate(
+    base: &str,
+    ca_pem: &[u8],
+    cert: &Certificate,
+    email: &str,
+) -> anyhow::Result<()> {
+    let resp = agent(Some(ca_pem))?
+        .get(format!("{base}/crl"))
+        .call()
+        .map_err(|e| anyhow!("cannot fetch the CRL from {base}: {e}"))?;
+    let crl = resp
+        .into_body()
+        .with_config()
+        .limit(pki::encoding::MAX_CRL_SIZE as u64)
+        .read_to_vec()
+        .map_err(|e| anyhow!("cannot read the CRL from {base}: {e}"))?;
+    validate_directory_certificate(ca_pem, &crl, cert, email, std::time::SystemTime::now())
+}
+
+/// A directory certificate must chain to the CA the user trusts (`ca_pem`), be within its
+/// validity at `now`, and not be revoked according to `crl` (DER or PEM, signed by that CA).
+/// Anything else is refused, so a forged or stale directory answer cannot redirect mail.
+pub fn validate_directory_certificate(
+    ca_pem: &[u8],
+    crl: &[u8],
+    cert: &Certificate,
+    email: &str,
+    now: std::time::SystemTime,
+) -> anyhow::Result<()> {
+    use pki::verify::{PathValidator, Purpose, VerifyOptions};
+    let anchors = pki::certificate::parse_certificates(ca_pem).context("--ca-cert")?;
+    let crl = pki::crl::Crl::parse(crl).context("the authority's CRL")?;
+    let options = VerifyOptions {
+        allow_legacy: false,
+        signing_time: None,
+        purpose: Purpose::Any,
+    };
+    let verdict = PathValidator::new(&anchors, &[], std::slice::from_ref(&crl))
+        .validate(cert, now, &options)
+        .verdict;
+    if !verdict.is_valid() {
+        bail!("the directory certificate for {email} is not usable: {verdict}");
+    }
+    Ok(())
 }

@@ -678,3 +678,54 @@ fn bad_input_is_refused_clearly() {
     );
     assert!(text(&out).contains("no password"), "{}", text(&out));
 }
+
+#[test]
+fn a_directory_answer_is_checked_against_the_trusted_ca_and_its_crl() {
+    use kms_client::server::validate_directory_certificate;
+    let w = World::new();
+    let alice = w.user("alice", "alice", "alice-enc", &A::RANKING);
+    let bob = w.user("bob", "bob", "bob-enc", &A::RANKING);
+    let ca = w.read("ca.pem");
+    let crl = std::fs::read(w.crl(
+        "c.crl",
+        3,
+        &[(&alice.enc, RevocationReason::KeyCompromise)],
+        at(),
+    ))
+    .unwrap();
+    let now = at() + days(1);
+    validate_directory_certificate(&ca, &crl, &bob.enc, "bob@example.test", now).unwrap();
+    let e = validate_directory_certificate(&ca, &crl, &alice.enc, "alice@example.test", now)
+        .unwrap_err();
+    assert!(format!("{e:#}").contains("revoked"), "{e:#}");
+    // Past its validity, or from a CA the user does not trust: refused.
+    let e =
+        validate_directory_certificate(&ca, &crl, &bob.enc, "bob@example.test", at() + days(400))
+            .unwrap_err();
+    assert!(format!("{e:#}").contains("not usable"), "{e:#}");
+    let other = pki::Issuer::self_signed(
+        key("ca2-4096"),
+        &pki::Profile::Ca {
+            subject: "CN=Lockbox Test CA,O=Example Org".parse().unwrap(),
+            path_len: None,
+        },
+        pki::Period {
+            not_before: at() - days(30),
+            not_after: at() + days(3650),
+        },
+        pki::DigestAlgorithm::Sha256,
+        &mut pki::os_rng(),
+    )
+    .unwrap();
+    let other_pem = pki::certificate::to_pem(other.certificate()).unwrap();
+    assert!(
+        validate_directory_certificate(
+            other_pem.as_bytes(),
+            &crl,
+            &bob.enc,
+            "bob@example.test",
+            now
+        )
+        .is_err()
+    );
+}

@@ -438,6 +438,29 @@ fn scenario(https: bool) {
     let out = run(kmsctl().args(["revoke", "alice@example.com"]), None);
     assert_eq!(out.status.code(), Some(1), "nothing left to revoke");
 
+    // The directory no longer offers a revoked recipient, and nothing is written. (lockbox also
+    // checks a directory answer against --ca-cert and the CRL itself, for a forged or stale
+    // answer: tested in the client crate.)
+    {
+        let out = run(
+            lockbox()
+                .args([
+                    "encrypt",
+                    "--server",
+                    &url,
+                    "--to-email",
+                    "alice@example.com",
+                ])
+                .args(&tls_args)
+                .args(["--in", &p("msg.eml"), "--out", &p("to-revoked.eml")]),
+            None,
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains("revoked"), "{stderr}");
+        assert!(!std::path::Path::new(&p("to-revoked.eml")).exists());
+    }
+
     // OpenSSL agrees: Alice's certificate is revoked, Bob's is fine.
     for (who, pw) in [("alice", ALICE_PW), ("bob", BOB_PW)] {
         let out = openssl(&[
