@@ -102,6 +102,24 @@ pub enum Error {
     /// The store's own data is inconsistent.
     #[error("inconsistent authority data: {0}")]
     Corrupt(String),
+    /// An administrator with this name exists already.
+    #[error("administrator {name} exists already")]
+    AdminExists {
+        /// The name.
+        name: String,
+    },
+    /// No administrator with this name.
+    #[error("no administrator {name}")]
+    UnknownAdmin {
+        /// The name asked for.
+        name: String,
+    },
+    /// The change would leave the authority without an administrator.
+    #[error("cannot remove {name}: the authority must keep at least one administrator")]
+    LastAdministrator {
+        /// The administrator who would have been removed.
+        name: String,
+    },
 }
 
 impl Error {
@@ -127,6 +145,9 @@ impl Error {
             Error::Pki(_) => "AUTH-017",
             Error::Database(_) => "AUTH-018",
             Error::Corrupt(_) => "AUTH-019",
+            Error::AdminExists { .. } => "AUTH-020",
+            Error::UnknownAdmin { .. } => "AUTH-021",
+            Error::LastAdministrator { .. } => "AUTH-022",
         }
     }
 

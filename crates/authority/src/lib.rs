@@ -33,6 +33,9 @@
 //! | `AUTH-017` | a PKI operation failed |
 //! | `AUTH-018` | SQLite reported an error |
 //! | `AUTH-019` | the authority's data is inconsistent |
+//! | `AUTH-020` | an administrator with that name exists already |
+//! | `AUTH-021` | no such administrator |
+//! | `AUTH-022` | the change would leave no administrator |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -171,16 +174,29 @@ pub enum Role {
     Auditor,
 }
 
-impl Role {
-    fn parse(s: &str) -> Result<Self> {
+impl FromStr for Role {
+    type Err = Error;
+    /// Parses `administrator`, `officer` or `auditor`.
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "administrator" => Ok(Role::Administrator),
             "officer" => Ok(Role::Officer),
             "auditor" => Ok(Role::Auditor),
-            _ => Err(Error::Corrupt(format!("unknown role {s}"))),
+            _ => Err(Error::invalid(
+                "role",
+                format!("{s:?}: use administrator, officer or auditor"),
+            )),
         }
     }
-    fn as_str(self) -> &'static str {
+}
+
+impl Role {
+    fn parse(s: &str) -> Result<Self> {
+        s.parse()
+            .map_err(|_| Error::Corrupt(format!("unknown role {s}")))
+    }
+    /// The role's name as written everywhere (`administrator`, `officer`, `auditor`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Administrator => "administrator",
             Role::Officer => "officer",
@@ -202,6 +218,18 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Refuses unless the role is `administrator` (managing administrators, recovery, policy).
+    fn require_administrator(&self) -> Result<()> {
+        match self.role {
+            Role::Administrator => Ok(()),
+            Role::Officer | Role::Auditor => Err(Error::Forbidden {
+                name: self.name.clone(),
+                role: self.role.as_str().into(),
+                needed: "administrator",
+            }),
+        }
+    }
+
     fn require_officer(&self) -> Result<()> {
         match self.role {
             Role::Administrator | Role::Officer => Ok(()),
@@ -212,6 +240,19 @@ impl Admin {
             }),
         }
     }
+}
+
+/// An administrator account as `admin list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdminInfo {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Locked out after failed sign-ins until then (Unix seconds), if now.
+    pub locked_until: Option<i64>,
 }
 
 /// A new session: the token (shown once) and when it expires.
@@ -597,6 +638,116 @@ impl Authority {
             return Err(Error::NotSignedIn);
         }
         Ok(())
+    }
+
+    /// Adds an administrator account (any role). Needs the `administrator` role.
+    pub fn add_admin(
+        &self,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+        password: &Password,
+    ) -> Result<AdminInfo> {
+        actor.require_administrator()?;
+        check_admin_name(name)?;
+        check_password(password.expose())?;
+        // The Argon2 hash runs without holding the state lock.
+        let hash = secret::hash_password(password.expose(), &self.config.admin_argon2)?;
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM admins WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::AdminExists { name: name.into() });
+        }
+        tx.execute(
+            "INSERT INTO admins (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role.as_str(), hash, now],
+        )?;
+        tx.commit()?;
+        tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "administrator added");
+        Ok(AdminInfo {
+            name: name.into(),
+            role,
+            created_at: now,
+            locked_until: None,
+        })
+    }
+
+    /// Removes an administrator account and ends its sessions. Needs the `administrator`
+    /// role; the last administrator cannot be removed.
+    pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        actor.require_administrator()?;
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT id, role, created_at, locked_until FROM admins WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (id, role, created_at, locked_until) =
+            row.ok_or_else(|| Error::UnknownAdmin { name: name.into() })?;
+        let role = Role::parse(&role)?;
+        if role == Role::Administrator {
+            let others: i64 = tx.query_row(
+                "SELECT count(*) FROM admins WHERE role = 'administrator' AND id != ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if others == 0 {
+                return Err(Error::LastAdministrator { name: name.into() });
+            }
+        }
+        tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [id])?;
+        tx.execute("DELETE FROM admins WHERE id = ?1", [id])?;
+        tx.commit()?;
+        tracing::info!(by = %actor.name, admin = name, "administrator removed");
+        Ok(AdminInfo {
+            name: name.into(),
+            role,
+            created_at,
+            locked_until,
+        })
+    }
+
+    /// Every administrator account. Any role may read it.
+    pub fn list_admins(&self, _actor: &Admin) -> Result<Vec<AdminInfo>> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let mut stmt =
+            conn.prepare("SELECT name, role, created_at, locked_until FROM admins ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<(String, String, i64, Option<i64>)>, _>>()?;
+        rows.into_iter()
+            .map(|(name, role, created_at, locked_until)| {
+                Ok(AdminInfo {
+                    name,
+                    role: Role::parse(&role)?,
+                    created_at,
+                    locked_until,
+                })
+            })
+            .collect()
     }
 
     // ---------------------------------------------------------------------------------

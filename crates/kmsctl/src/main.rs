@@ -64,6 +64,9 @@ enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// Administrator accounts and their roles (administrator, officer, auditor).
+    #[command(subcommand)]
+    Admin(AdminCommand),
     /// Users and their enrollment tokens.
     #[command(subcommand)]
     User(UserCommand),
@@ -89,6 +92,29 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add an administrator account (needs the administrator role).
+    Add {
+        /// Account name.
+        name: String,
+        /// administrator (everything), officer (users, tokens, revoke, renew) or auditor
+        /// (reads only).
+        #[arg(long)]
+        role: String,
+        /// Read the new account's password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove an administrator account and end its sessions (needs the administrator role).
+    Remove {
+        /// Account name.
+        name: String,
+    },
+    /// List administrator accounts.
+    List,
 }
 
 #[derive(Subcommand)]
@@ -429,6 +455,48 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             let v = client.json("POST", "/api/v1/unlock", None, Some(body))?;
             print(js, &v, |_| println!("the authority is unlocked"));
+        }
+        Command::Admin(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                AdminCommand::Add { name, role, .. } => {
+                    let password = read_stdin_line("password")?;
+                    let v = client.json(
+                        "POST",
+                        "/api/v1/admins",
+                        Some(&token),
+                        Some(json!({"name": name, "role": role, "password": password.as_str()})),
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "added {} ({})",
+                            v["admin"]["name"].as_str().unwrap_or(""),
+                            v["admin"]["role"].as_str().unwrap_or("")
+                        )
+                    });
+                }
+                AdminCommand::Remove { name } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/admins/{}/remove", enc(&name)),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |_| println!("removed {name}"));
+                }
+                AdminCommand::List => {
+                    let v = client.json("GET", "/api/v1/admins", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for a in v["admins"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}",
+                                a["name"].as_str().unwrap_or(""),
+                                a["role"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+            }
         }
         Command::User(cmd) => {
             let token = session_token()?;

@@ -66,12 +66,15 @@ impl From<authority::Error> for ApiError {
             | E::TokenRefused { .. }
             | E::BadSecret
             | E::UserDisabled { .. } => StatusCode::FORBIDDEN,
-            E::UnknownUser { .. } | E::UnknownCertificate { .. } | E::NotEnrolled { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            E::UserExists { .. } | E::NothingToRevoke(_) | E::AlreadyInitialised(_) => {
-                StatusCode::CONFLICT
-            }
+            E::UnknownUser { .. }
+            | E::UnknownCertificate { .. }
+            | E::NotEnrolled { .. }
+            | E::UnknownAdmin { .. } => StatusCode::NOT_FOUND,
+            E::UserExists { .. }
+            | E::NothingToRevoke(_)
+            | E::AlreadyInitialised(_)
+            | E::AdminExists { .. }
+            | E::LastAdministrator { .. } => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
             E::RequestRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),

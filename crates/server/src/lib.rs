@@ -223,6 +223,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/unlock", post(unlock))
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/admins", post(add_admin).get(list_admins))
+        .route("/admins/{name}/remove", post(remove_admin))
         .route("/users", post(add_user).get(list_users))
         .route("/users/{email}", get(show_user))
         .route("/users/{email}/disable", post(disable_user))
@@ -350,6 +352,38 @@ async fn login(
 async fn logout(a: AdminAuth) -> Result<Json<Value>, ApiError> {
     blocking(move || Ok(a.auth.logout(&a.token)?)).await?;
     Ok(Json(json!({ "status": "signed out" })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Administrators.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddAdminRequest {
+    name: String,
+    role: String,
+    password: String,
+}
+
+async fn add_admin(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<AddAdminRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let role: authority::Role = req.role.parse()?;
+    let password = Password::new(req.password);
+    let admin =
+        blocking(move || Ok(a.auth.add_admin(&a.admin, &req.name, role, &password)?)).await?;
+    Ok(Json(json!({ "admin": admin })))
+}
+
+async fn list_admins(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let admins = blocking(move || Ok(a.auth.list_admins(&a.admin)?)).await?;
+    Ok(Json(json!({ "admins": admins })))
+}
+
+async fn remove_admin(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
+    Ok(Json(json!({ "removed": admin })))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -65,7 +65,7 @@ pub fn document() -> Value {
         ),
     );
     users_item.insert("parameters".into(), email_param());
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "kmsd", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Key management server and S/MIME certification authority. Errors are {\"error\": {\"code\", \"message\"}}; request bodies are limited to 64 KiB (413, KMS-413)." },
@@ -116,7 +116,39 @@ pub fn document() -> Value {
             "/api/v1/crl/delta": { "get": { "summary": "Delta CRL (DER)", "responses": { "200": { "description": "DER", "content": { "application/pkix-crl": {} } } } } },
             "/api/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         }
-    })
+    });
+    extra_paths(&mut doc);
+    doc
+}
+
+/// Paths added with the roles, audit and approval work (kept apart: `json!` has a recursion
+/// limit).
+fn extra_paths(doc: &mut Value) {
+    let s = json!({ "type": "string" });
+    let bad = ("400", "malformed request (KMS-400, AUTH-009)");
+    let forbidden = (
+        "403",
+        "the role does not allow this (AUTH-004; the message names the role)",
+    );
+    let admin = obj(
+        json!({ "name": s, "role": { "enum": ["administrator", "officer", "auditor"] }, "created_at": { "type": "integer" }, "locked_until": { "type": ["integer", "null"] } }),
+        &["name", "role", "created_at"],
+    );
+    let paths = &mut doc["paths"];
+    paths["/api/v1/admins"] = json!({
+        "post": op("Add an administrator account (administrator role)", true,
+            Some(obj(json!({ "name": s, "role": { "enum": ["administrator", "officer", "auditor"] }, "password": s }), &["name", "role", "password"])),
+            obj(json!({ "admin": admin }), &["admin"]),
+            &[bad, forbidden, ("409", "the name exists (AUTH-020)")]),
+        "get": op("List administrator accounts", true, None,
+            obj(json!({ "admins": { "type": "array", "items": admin } }), &["admins"]), &[]),
+    });
+    paths["/api/v1/admins/{name}/remove"] = json!({
+        "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
+        "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,
+            obj(json!({ "removed": admin }), &["removed"]),
+            &[forbidden, ("404", "no such administrator (AUTH-021)"), ("409", "the last administrator (AUTH-022)")]),
+    });
 }
 
 #[cfg(test)]

@@ -598,3 +598,128 @@ async fn revoke_by_serial_renew_all_and_disable() {
     let (s, _) = call(app, "GET", "/api/v1/directory/bob@example.com", None, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
 }
+
+async fn login_as(app: &Router, name: &str, password: &str) -> String {
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        None,
+        j(json!({"name": name, "password": password})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn roles_limit_what_each_administrator_may_do() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    for (name, role) in [
+        ("olga", "officer"),
+        ("aude", "auditor"),
+        ("bob", "administrator"),
+    ] {
+        let (s, v) = call(
+            app,
+            "POST",
+            "/api/v1/admins",
+            Some(&t),
+            j(json!({"name": name, "role": role, "password": "password of ".to_string() + name})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["admin"]["role"], role);
+    }
+    // Bad role, duplicate name, short password.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "x", "role": "root", "password": "long enough"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "olga", "role": "auditor", "password": "long enough"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-020"), "{v}");
+
+    let officer = login_as(app, "olga", "password of olga").await;
+    let auditor = login_as(app, "aude", "password of aude").await;
+
+    // An officer cannot add an administrator; the refusal names the missing role.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&officer),
+        j(json!({"name": "eve", "role": "administrator", "password": "password of eve"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("administrator role"),
+        "{v}"
+    );
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/admins/bob/remove",
+        Some(&officer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // ... but may add users.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&officer),
+        j(json!({"email": "u@example.com", "name": "U"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // An auditor cannot add a user, but reads users and administrators.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&auditor),
+        j(json!({"email": "w@example.com", "name": "W"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("officer"),
+        "{v}"
+    );
+    assert_eq!(user_count(app, &auditor).await, 1);
+    let (s, v) = call(app, "GET", "/api/v1/admins", Some(&auditor), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["admins"].as_array().unwrap().len(), 4);
+
+    // Removing an administrator ends their sessions; the last one cannot be removed.
+    let bob = login_as(app, "bob", "password of bob").await;
+    let (s, v) = call(app, "POST", "/api/v1/admins/bob/remove", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(app, "GET", "/api/v1/users", Some(&bob), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = call(app, "POST", "/api/v1/admins/admin/remove", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-022"), "{v}");
+    let (s, v) = call(app, "POST", "/api/v1/admins/nobody/remove", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-021"), "{v}");
+}
