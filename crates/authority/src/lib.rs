@@ -40,6 +40,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod audit;
 mod clock;
 mod error;
 mod pool;
@@ -60,6 +61,7 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use secret::{Argon2Params, Token};
@@ -370,6 +372,26 @@ struct State {
     issuer: Issuer,
 }
 
+/// Audit entries between two CA signatures of the chain head.
+const AUDIT_CHECKPOINT_EVERY: i64 = 50;
+
+/// Records a refused unlock in the audit log of a locked store.
+pub fn audit_refused_unlock(store: &Store, clock: &dyn Clock, method: &str, error: &Error) {
+    let r = audit::append(
+        store.connection(),
+        &audit::Record {
+            at: unix(clock.now()),
+            actor: "-",
+            action: "unlock",
+            target: method,
+            refusal: Some(format!("[{}] {error}", error.code())),
+        },
+    );
+    if let Err(e) = r {
+        tracing::error!(error = %e, "cannot write the audit log");
+    }
+}
+
 /// The unlocked authority.
 pub struct Authority {
     state: Mutex<State>,
@@ -529,10 +551,163 @@ impl Authority {
     }
 
     // ---------------------------------------------------------------------------------
+    // The audit log. Every administrative action goes through one of the wrappers below,
+    // which appends its outcome (refusals included) to the chained log.
+
+    /// Appends `result`'s outcome to the audit log and hands `result` back.
+    fn audited<T>(&self, actor: &str, action: &str, target: &str, result: Result<T>) -> Result<T> {
+        let refusal = result.as_ref().err().map(|e| format!("[{}] {e}", e.code()));
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let r = audit::append(
+            conn,
+            &audit::Record {
+                at: unix(self.now()),
+                actor,
+                action,
+                target,
+                refusal,
+            },
+        )
+        .and_then(|_| {
+            if audit::unsigned_entries(conn)? >= AUDIT_CHECKPOINT_EVERY {
+                audit::sign_head(conn, st.issuer.key(), unix(self.now()))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+        result
+    }
+
+    /// Audit log entries from `since` (Unix seconds) on, oldest first (any role).
+    pub fn audit_list(&self, _actor: &Admin, since: Option<i64>) -> Result<Vec<AuditEntry>> {
+        let st = self.lock();
+        audit::list(st.store.store().connection(), since, 100_000)
+    }
+
+    /// Verifies the audit chain and its CA-signed checkpoints (any role).
+    pub fn audit_verify(&self, _actor: &Admin) -> Result<AuditReport> {
+        let st = self.lock();
+        let ca = certificate::public_key(st.issuer.certificate())?;
+        audit::verify(st.store.store().connection(), &ca)
+    }
+
+    /// Signs the audit chain head with the CA key now (administrator role); returns the
+    /// signed entry.
+    pub fn audit_sign(&self, actor: &Admin) -> Result<Option<i64>> {
+        let r = actor.require_administrator().and_then(|()| {
+            let st = self.lock();
+            audit::sign_head(
+                st.store.store().connection(),
+                st.issuer.key(),
+                unix(self.now()),
+            )
+        });
+        // The signature covers the entries before this one.
+        self.audited(&actor.name, "audit.sign", "-", r)
+    }
+
+    /// Signs an administrator in (see the audit log for refusals).
+    pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
+        let r = self.login_inner(name, password);
+        self.audited(name, "login", name, r)
+    }
+
+    /// Adds an administrator account (administrator role).
+    pub fn add_admin(
+        &self,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+        password: &Password,
+    ) -> Result<AdminInfo> {
+        let r = self.add_admin_inner(actor, name, role, password);
+        self.audited(
+            &actor.name,
+            &format!("admin.add:{}", role.as_str()),
+            name,
+            r,
+        )
+    }
+
+    /// Removes an administrator account (administrator role).
+    pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        let r = self.remove_admin_inner(actor, name);
+        self.audited(&actor.name, "admin.remove", name, r)
+    }
+
+    /// Adds a user and returns their first enrollment token (officer role).
+    pub fn add_user(
+        &self,
+        actor: &Admin,
+        email: &str,
+        name: &str,
+        capabilities: &[ContentAlgorithm],
+    ) -> Result<(UserInfo, EnrollmentToken)> {
+        let r = self.add_user_inner(actor, email, name, capabilities);
+        self.audited(&actor.name, "user.add", email, r)
+    }
+
+    /// Disables a user (officer role).
+    pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+        let r = self.disable_user_inner(actor, email);
+        self.audited(&actor.name, "user.disable", email, r)
+    }
+
+    /// A new enrollment token for a user (officer role).
+    pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+        let r = self.new_token_inner(actor, email);
+        self.audited(&actor.name, "user.token", email, r)
+    }
+
+    /// Enrolls with a one-time token and a PKCS#10 request.
+    pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+        let r = self.enroll_inner(token, csr);
+        let target = r
+            .as_ref()
+            .ok()
+            .and_then(|e| certificate::parse_certificate(&e.encryption_cert).ok())
+            .and_then(|c| CertificateInfo::from_certificate(&c).ok())
+            .and_then(|i| i.emails.into_iter().next())
+            .unwrap_or_else(|| "-".into());
+        self.audited("-", "enroll", &target, r)
+    }
+
+    /// Revokes a user's certificates or one certificate (officer role).
+    pub fn revoke(
+        &self,
+        actor: &Admin,
+        target: &RevokeTarget,
+        reason: RevocationReason,
+    ) -> Result<Vec<String>> {
+        let r = self.revoke_inner(actor, target, reason);
+        let t = match target {
+            RevokeTarget::User(e) => e.clone(),
+            RevokeTarget::Serial(s) => format!("serial {s}"),
+        };
+        self.audited(&actor.name, &format!("revoke:{reason:?}"), &t, r)
+    }
+
+    /// Renews a user's certificates, optionally with a new encryption key (officer role).
+    pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+        let r = self.renew_inner(actor, email, new_key);
+        let action = if new_key { "renew:new-key" } else { "renew" };
+        self.audited(&actor.name, action, email, r)
+    }
+
+    /// Renews every active enrolled user (officer role).
+    pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+        let r = self.renew_all_inner(actor);
+        self.audited(&actor.name, "renew:all", "-", r)
+    }
+
+    // ---------------------------------------------------------------------------------
     // Administrators and sessions.
 
     /// Signs an administrator in. Five failures in a row lock the account for a while.
-    pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
+    fn login_inner(&self, name: &str, password: &Password) -> Result<Session> {
         let now = unix(self.now());
         let row: Option<(i64, String, String, u32, Option<i64>)> = {
             let st = self.lock();
@@ -641,7 +816,7 @@ impl Authority {
     }
 
     /// Adds an administrator account (any role). Needs the `administrator` role.
-    pub fn add_admin(
+    fn add_admin_inner(
         &self,
         actor: &Admin,
         name: &str,
@@ -683,7 +858,7 @@ impl Authority {
 
     /// Removes an administrator account and ends its sessions. Needs the `administrator`
     /// role; the last administrator cannot be removed.
-    pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+    fn remove_admin_inner(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
         actor.require_administrator()?;
         let mut st = self.lock();
         let tx = st
@@ -754,7 +929,7 @@ impl Authority {
     // Users and tokens.
 
     /// Adds a user and returns their first enrollment token.
-    pub fn add_user(
+    fn add_user_inner(
         &self,
         actor: &Admin,
         email: &str,
@@ -860,7 +1035,7 @@ impl Authority {
 
     /// Disables a user: outstanding tokens stop working; certificates stay as they are
     /// (revoke them separately).
-    pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+    fn disable_user_inner(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
         actor.require_officer()?;
         let now = unix(self.now());
         let mut st = self.lock();
@@ -878,7 +1053,7 @@ impl Authority {
     }
 
     /// A new enrollment token for a user (earlier unused tokens stop working).
-    pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+    fn new_token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
         actor.require_officer()?;
         let now = unix(self.now());
         let token = Token::generate()?;
@@ -902,7 +1077,7 @@ impl Authority {
     // Enrollment and the directory.
 
     /// Enrolls the holder of `token` with their signing request `csr` (PEM or DER).
-    pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+    fn enroll_inner(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
         let now_t = self.now();
         let now = unix(now_t);
         let token_hash = secret::hash_token(token);
@@ -1075,7 +1250,7 @@ impl Authority {
     // Revocation and CRLs.
 
     /// Revokes and re-signs the CRLs at once. Returns the serials revoked.
-    pub fn revoke(
+    fn revoke_inner(
         &self,
         actor: &Admin,
         target: &RevokeTarget,
@@ -1289,7 +1464,7 @@ impl Authority {
     /// certificates for the current keys. With `new_key`: a new encryption key, escrowed and
     /// certified now (old keys stay escrowed), and a new enrollment token with which the
     /// user collects it and has a new signing key certified.
-    pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+    fn renew_inner(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
         actor.require_officer()?;
         if new_key {
             return self.roll_over(actor, email);
@@ -1416,7 +1591,7 @@ impl Authority {
 
     /// Renews every active, enrolled user (without new keys). Returns the renewals and the
     /// users that could not be renewed, with why.
-    pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+    fn renew_all_inner(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
         actor.require_officer()?;
         let users = self.list_users(actor)?;
         let mut done = Vec::new();

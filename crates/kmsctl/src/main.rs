@@ -67,6 +67,9 @@ enum Command {
     /// Administrator accounts and their roles (administrator, officer, auditor).
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Users and their enrollment tokens.
     #[command(subcommand)]
     User(UserCommand),
@@ -115,6 +118,43 @@ enum AdminCommand {
     },
     /// List administrator accounts.
     List,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List entries, oldest first.
+    List {
+        /// Only entries from this time on: Unix seconds, or an age such as 30m, 12h, 7d.
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+    },
+    /// Check the whole chain and its CA-signed checkpoints; names the first entry that was
+    /// altered, removed or reordered (exit 1 then).
+    Verify,
+    /// Sign the chain head with the CA key now (administrator role).
+    Sign,
+}
+
+/// `--since`: Unix seconds, or an age (`30s`, `30m`, `12h`, `7d`) before now.
+fn parse_since(t: &str) -> anyhow::Result<i64> {
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n);
+    }
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow!("--since {t:?}: give Unix seconds or an age like 30m, 12h, 7d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => bail!("--since {t:?}: give Unix seconds or an age like 30m, 12h, 7d"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Ok(now - n * secs)
 }
 
 #[derive(Subcommand)]
@@ -494,6 +534,64 @@ fn run(cli: Cli) -> Result<(), Failure> {
                                 a["role"].as_str().unwrap_or("")
                             );
                         }
+                    });
+                }
+            }
+        }
+        Command::Audit(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                AuditCommand::List { since } => {
+                    let path = match since {
+                        Some(t) => format!("/api/v1/audit?since={}", parse_since(&t)?),
+                        None => "/api/v1/audit".into(),
+                    };
+                    let v = client.json("GET", &path, Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for e in v["entries"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                                e["seq"],
+                                e["at"],
+                                e["actor"].as_str().unwrap_or(""),
+                                e["action"].as_str().unwrap_or(""),
+                                e["target"].as_str().unwrap_or(""),
+                                e["outcome"].as_str().unwrap_or(""),
+                                e["detail"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+                AuditCommand::Verify => {
+                    let v = client.json("GET", "/api/v1/audit/verify", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        if v["ok"].as_bool() == Some(true) {
+                            println!(
+                                "audit log intact: {} entries, {} signed checkpoints, signed through entry {}",
+                                v["entries"], v["checkpoints"], v["signed_through"]
+                            );
+                        }
+                    });
+                    if v["ok"].as_bool() != Some(true) {
+                        return Err(Failure {
+                            code: 1,
+                            error: anyhow!(
+                                "audit log damaged: {} (entry {})",
+                                v["problem"]["message"]
+                                    .as_str()
+                                    .unwrap_or("unknown problem"),
+                                v["problem"]["seq"]
+                            ),
+                        });
+                    }
+                }
+                AuditCommand::Sign => {
+                    let v = client.json("POST", "/api/v1/audit/sign", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        println!(
+                            "audit chain head signed through entry {}",
+                            v["signed_through"]
+                        )
                     });
                 }
             }

@@ -110,7 +110,18 @@ impl AppState {
                 ));
             }
             Mode::Locked(store) => {
-                authority::unlock(store, credential, self.config.clone(), self.clock.clone())?
+                match authority::unlock(store, credential, self.config.clone(), self.clock.clone())
+                {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let method = match credential {
+                            Credential::Password(_) => "password",
+                            _ => "key file",
+                        };
+                        authority::audit_refused_unlock(store, &*self.clock, method, &e);
+                        return Err(e.into());
+                    }
+                }
             }
         };
         *mode = Mode::Unlocked(Arc::new(auth));
@@ -225,6 +236,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(logout))
         .route("/admins", post(add_admin).get(list_admins))
         .route("/admins/{name}/remove", post(remove_admin))
+        .route("/audit", get(audit_list))
+        .route("/audit/verify", get(audit_verify))
+        .route("/audit/sign", post(audit_sign))
         .route("/users", post(add_user).get(list_users))
         .route("/users/{email}", get(show_user))
         .route("/users/{email}/disable", post(disable_user))
@@ -384,6 +398,35 @@ async fn list_admins(a: AdminAuth) -> Result<Json<Value>, ApiError> {
 async fn remove_admin(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
     Ok(Json(json!({ "removed": admin })))
+}
+
+// ------------------------------------------------------------------------------------------
+// The audit log.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    since: Option<i64>,
+}
+
+async fn audit_list(
+    a: AdminAuth,
+    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let axum::extract::Query(q) =
+        q.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+    let entries = blocking(move || Ok(a.auth.audit_list(&a.admin, q.since)?)).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+async fn audit_verify(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let report = blocking(move || Ok(a.auth.audit_verify(&a.admin)?)).await?;
+    Ok(Json(json!(report)))
+}
+
+async fn audit_sign(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let seq = blocking(move || Ok(a.auth.audit_sign(&a.admin)?)).await?;
+    Ok(Json(json!({ "signed_through": seq })))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -143,6 +143,26 @@ fn extra_paths(doc: &mut Value) {
         "get": op("List administrator accounts", true, None,
             obj(json!({ "admins": { "type": "array", "items": admin } }), &["admins"]), &[]),
     });
+    let entry = obj(
+        json!({ "seq": { "type": "integer" }, "at": { "type": "integer" }, "actor": s, "action": s, "target": s, "outcome": { "enum": ["ok", "refused"] }, "detail": s, "hash": s }),
+        &[
+            "seq", "at", "actor", "action", "target", "outcome", "detail", "hash",
+        ],
+    );
+    paths["/api/v1/audit"] = json!({
+        "parameters": [{ "name": "since", "in": "query", "required": false, "schema": { "type": "integer" }, "description": "Unix seconds" }],
+        "get": op("Audit log entries, oldest first (any role)", true, None,
+            obj(json!({ "entries": { "type": "array", "items": entry } }), &["entries"]), &[bad]),
+    });
+    paths["/api/v1/audit/verify"] = json!({
+        "get": op("Verify the audit chain and its CA-signed checkpoints (any role)", true, None,
+            json!({ "type": "object", "properties": { "entries": { "type": "integer" }, "checkpoints": { "type": "integer" }, "signed_through": { "type": ["integer", "null"] }, "ok": { "type": "boolean" }, "problem": { "type": ["object", "null"], "properties": { "seq": { "type": "integer" }, "kind": { "enum": ["altered", "removed", "reordered", "checkpoint"] }, "message": s } } } }),
+            &[]),
+    });
+    paths["/api/v1/audit/sign"] = json!({
+        "post": op("Sign the audit chain head with the CA key now (administrator role)", true, None,
+            obj(json!({ "signed_through": { "type": ["integer", "null"] } }), &["signed_through"]), &[forbidden]),
+    });
     paths["/api/v1/admins/{name}/remove"] = json!({
         "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
         "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,

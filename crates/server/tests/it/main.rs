@@ -723,3 +723,186 @@ async fn roles_limit_what_each_administrator_may_do() {
     let (s, v) = call(app, "POST", "/api/v1/admins/nobody/remove", Some(&t), None).await;
     assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-021"), "{v}");
 }
+
+fn db(dir: &Path) -> escrow::rusqlite::Connection {
+    escrow::rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap()
+}
+
+async fn verify_audit(app: &Router, t: &str) -> Value {
+    let (s, v) = call(app, "GET", "/api/v1/audit/verify", Some(t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
+    let f = fixture();
+    let app = &f.app;
+    // 1: a failed sign-in; 2: a sign-in; 3..5: users; 6: a refusal (user exists).
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        None,
+        j(json!({"name": "admin", "password": "wrong one"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let t = login(app).await;
+    for u in ["a", "b", "c", "a"] {
+        call(
+            app,
+            "POST",
+            "/api/v1/users",
+            Some(&t),
+            j(json!({"email": format!("{u}@example.com"), "name": u})),
+        )
+        .await;
+    }
+    let (s, v) = call(app, "GET", "/api/v1/audit", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let entries = v["entries"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("login", "admin", "refused"),
+            ("login", "admin", "ok"),
+            ("user.add", "a@example.com", "ok"),
+            ("user.add", "b@example.com", "ok"),
+            ("user.add", "c@example.com", "ok"),
+            ("user.add", "a@example.com", "refused"),
+        ]
+    );
+    assert!(entries[5]["detail"].as_str().unwrap().contains("AUTH-006"));
+    // --since filters by time.
+    let (_, v) = call(app, "GET", "/api/v1/audit?since=4000000000", Some(&t), None).await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 0);
+    let (s, v) = call(app, "GET", "/api/v1/audit?since=soon", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "KMS-400"));
+    // Sign the head (entry 6), then add two more entries (7: audit.sign, 8: a user).
+    let (s, v) = call(app, "POST", "/api/v1/audit/sign", Some(&t), None).await;
+    assert_eq!(
+        (s, v["signed_through"].as_i64()),
+        (StatusCode::OK, Some(6)),
+        "{v}"
+    );
+    call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "d@example.com", "name": "d"})),
+    )
+    .await;
+    let v = verify_audit(app, &t).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        (v["entries"].as_i64(), v["signed_through"].as_i64()),
+        (Some(8), Some(6))
+    );
+
+    // The table is append-only for honest code.
+    let conn = db(&f.dir);
+    assert!(
+        conn.execute("UPDATE audit_log SET actor = 'x' WHERE seq = 3", [])
+            .is_err()
+    );
+    assert!(
+        conn.execute("DELETE FROM audit_log WHERE seq = 3", [])
+            .is_err()
+    );
+    // Verification does not rely on the triggers.
+    conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+        .unwrap();
+
+    // Edited: entry 4's target.
+    conn.execute(
+        "UPDATE audit_log SET target = 'z@example.com' WHERE seq = 4",
+        [],
+    )
+    .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(v["ok"], false);
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(4), Some("altered")),
+        "{v}"
+    );
+    assert!(
+        v["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("entry 4"),
+        "{v}"
+    );
+    conn.execute(
+        "UPDATE audit_log SET target = 'b@example.com' WHERE seq = 4",
+        [],
+    )
+    .unwrap();
+    assert_eq!(verify_audit(app, &t).await["ok"], true);
+
+    // Removed: entry 5.
+    conn.execute_batch(
+        "CREATE TEMP TABLE keep AS SELECT * FROM audit_log WHERE seq = 5;
+         DELETE FROM audit_log WHERE seq = 5;",
+    )
+    .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(6), Some("removed")),
+        "{v}"
+    );
+    assert!(
+        v["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("entry 5 is missing"),
+        "{v}"
+    );
+    conn.execute_batch("INSERT INTO audit_log SELECT * FROM keep; DROP TABLE keep;")
+        .unwrap();
+    assert_eq!(verify_audit(app, &t).await["ok"], true);
+
+    // Reordered: entries 3 and 4 swap places.
+    conn.execute_batch(
+        "UPDATE audit_log SET seq = -1 WHERE seq = 3;
+         UPDATE audit_log SET seq = 3 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+    )
+    .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(3), Some("reordered")),
+        "{v}"
+    );
+    conn.execute_batch(
+        "UPDATE audit_log SET seq = -1 WHERE seq = 3;
+         UPDATE audit_log SET seq = 3 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+    )
+    .unwrap();
+    assert_eq!(verify_audit(app, &t).await["ok"], true);
+
+    // The tail removed, back to before the signed head: the CA checkpoint names it.
+    conn.execute("DELETE FROM audit_log WHERE seq >= 6", [])
+        .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(6), Some("removed")),
+        "{v}"
+    );
+}
