@@ -443,6 +443,18 @@ async fn locked_serves_public_urls_and_unlock_only() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let t = login(&app).await;
     assert_eq!(user_count(&app, &t).await, 0);
+    // The refused unlock is in the audit log.
+    let (_, v) = call(&app, "GET", "/api/v1/audit", Some(&t), None).await;
+    let first = &v["entries"][0];
+    assert_eq!(
+        (first["action"].as_str(), first["outcome"].as_str()),
+        (Some("unlock"), Some("refused")),
+        "{v}"
+    );
+    assert!(
+        first["detail"].as_str().unwrap().contains("AUTH-014"),
+        "{v}"
+    );
     let (s, _) = call(
         &app,
         "POST",
