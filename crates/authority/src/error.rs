@@ -114,6 +114,30 @@ pub enum Error {
         /// The name asked for.
         name: String,
     },
+    /// A quorum operation is waiting for more approvals (not an error to the caller: the
+    /// request was opened or counted).
+    #[error("{operation} {target} needs {needed} approvals; request {request_id} has {have} ({approved_by}): waiting for {missing} more (kmsctl approve {request_id})", have = .approved_by.len(), approved_by = .approved_by.join(", "), missing = *.needed as usize - .approved_by.len().min(*.needed as usize))]
+    ApprovalPending {
+        /// The request.
+        request_id: i64,
+        /// The operation.
+        operation: String,
+        /// Its target.
+        target: String,
+        /// Administrators whose approval counts.
+        approved_by: Vec<String>,
+        /// Approvals needed.
+        needed: i64,
+    },
+    /// An approval or cancellation was refused (own request twice, expired, closed, ...).
+    #[error("approval refused: {0}")]
+    ApprovalRefused(String),
+    /// No approval request with this id.
+    #[error("no approval request {id}")]
+    UnknownRequest {
+        /// The id asked for.
+        id: i64,
+    },
     /// The change would leave the authority without an administrator.
     #[error("cannot remove {name}: the authority must keep at least one administrator")]
     LastAdministrator {
@@ -148,6 +172,9 @@ impl Error {
             Error::AdminExists { .. } => "AUTH-020",
             Error::UnknownAdmin { .. } => "AUTH-021",
             Error::LastAdministrator { .. } => "AUTH-022",
+            Error::ApprovalPending { .. } => "AUTH-023",
+            Error::ApprovalRefused(_) => "AUTH-024",
+            Error::UnknownRequest { .. } => "AUTH-025",
         }
     }
 

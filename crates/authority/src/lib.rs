@@ -36,10 +36,14 @@
 //! | `AUTH-020` | an administrator with that name exists already |
 //! | `AUTH-021` | no such administrator |
 //! | `AUTH-022` | the change would leave no administrator |
+//! | `AUTH-023` | a quorum operation waits for approvals (exit code 3 in kmsctl) |
+//! | `AUTH-024` | an approval was refused (twice by the same administrator, expired, closed) |
+//! | `AUTH-025` | no such approval request |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod approvals;
 mod audit;
 mod clock;
 mod error;
@@ -61,6 +65,7 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use approvals::{ApprovalRequest, OPERATIONS, Policy};
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
@@ -101,6 +106,10 @@ pub struct Config {
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
     pub enrollment_pbkdf2_iterations: u32,
+    /// How long an approval request stays open.
+    pub approval_ttl: Duration,
+    /// PBKDF2 iterations of recovery bundles (PKCS#12).
+    pub recovery_pkcs12_iterations: u32,
 }
 
 impl Default for Config {
@@ -117,6 +126,8 @@ impl Default for Config {
             lockout: Duration::from_secs(15 * 60),
             key_pool_size: 4,
             enrollment_pbkdf2_iterations: 10_000,
+            approval_ttl: Duration::from_secs(24 * 3600),
+            recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
         }
     }
 }
@@ -241,6 +252,24 @@ impl Admin {
                 needed: "officer or administrator",
             }),
         }
+    }
+}
+
+/// A recovery bundle: every encryption key a user ever had, with its certificate.
+pub struct Recovery {
+    /// PKCS#12 (DER) under the caller's password.
+    pub pkcs12: Vec<u8>,
+    /// Keys in it.
+    pub keys: usize,
+    /// A new enrollment token, when asked for.
+    pub token: Option<EnrollmentToken>,
+}
+
+impl std::fmt::Debug for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovery")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
     }
 }
 
@@ -609,6 +638,254 @@ impl Authority {
         self.audited(&actor.name, "audit.sign", "-", r)
     }
 
+    // ---------------------------------------------------------------------------------
+    // Quorum policies and approvals.
+
+    /// Ok when `actor` may carry out `op` on `target` now: the policy needs one approval, or
+    /// the open request for exactly this target has enough approvals (the actor's counted).
+    /// Otherwise opens or reuses that request, counts the actor's approval and returns
+    /// [`Error::ApprovalPending`].
+    fn gate(&self, actor: &Admin, op: &str, target: &str) -> Result<()> {
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let needed = approvals::quorum(conn, op)?;
+        if needed <= 1 {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let id = match approvals::open_request(&tx, op, target, now)? {
+            Some(id) => id,
+            None => approvals::create(
+                &tx,
+                op,
+                target,
+                &actor.name,
+                now,
+                now + secs(self.config.approval_ttl),
+            )?,
+        };
+        approvals::add_approval(&tx, id, &actor.name, now)?;
+        let approved_by = approvals::approvers(&tx, id)?;
+        if approved_by.len() as i64 >= needed {
+            approvals::close(&tx, id, "done", now)?;
+            tx.commit()?;
+            return Ok(());
+        }
+        tx.commit()?;
+        Err(Error::ApprovalPending {
+            request_id: id,
+            operation: op.into(),
+            target: target.into(),
+            approved_by,
+            needed,
+        })
+    }
+
+    /// The quorum policies (any role).
+    pub fn policies(&self, _actor: &Admin) -> Result<Vec<Policy>> {
+        let st = self.lock();
+        approvals::policies(st.store.store().connection())
+    }
+
+    /// Sets an operation's quorum (administrator role, under the `policy-change` quorum).
+    pub fn set_policy(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+        let r = self.set_policy_inner(actor, operation, quorum);
+        self.audited(
+            &actor.name,
+            "policy.set",
+            &format!("{operation}={quorum}"),
+            r,
+        )
+    }
+
+    fn set_policy_inner(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+        actor.require_administrator()?;
+        let operation = approvals::check_operation(operation)?;
+        let admins = {
+            let st = self.lock();
+            approvals::administrators(st.store.store().connection())?
+        };
+        if quorum < 1 || quorum > admins {
+            return Err(Error::invalid(
+                "quorum",
+                format!(
+                    "{quorum}: give 1 to {admins} (the number of administrators able to approve)"
+                ),
+            ));
+        }
+        self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
+        let st = self.lock();
+        st.store.store().connection().execute(
+            "INSERT INTO policies (operation, quorum) VALUES (?1, ?2)
+             ON CONFLICT (operation) DO UPDATE SET quorum = excluded.quorum",
+            params![operation, quorum],
+        )?;
+        Ok(Policy { operation, quorum })
+    }
+
+    /// Open approval requests (any role).
+    pub fn approvals(&self, _actor: &Admin) -> Result<Vec<ApprovalRequest>> {
+        let st = self.lock();
+        approvals::list(st.store.store().connection(), unix(self.now()))
+    }
+
+    /// Approves a request (administrator role). Refused, and audited, when the actor
+    /// approved it already, or it expired or was closed.
+    pub fn approve(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        let r = self.approve_inner(actor, id);
+        self.audited(&actor.name, "approve", &format!("request {id}"), r)
+    }
+
+    fn approve_inner(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        actor.require_administrator()?;
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let req = approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })?;
+        match req.status.as_str() {
+            "pending" => {}
+            "expired" => {
+                return Err(Error::ApprovalRefused(format!(
+                    "request {id} expired; run the command again to open a new one"
+                )));
+            }
+            other => {
+                return Err(Error::ApprovalRefused(format!("request {id} is {other}")));
+            }
+        }
+        if !approvals::add_approval(conn, id, &actor.name, now)? {
+            return Err(Error::ApprovalRefused(format!(
+                "{} approved request {id} already; another administrator must approve it",
+                actor.name
+            )));
+        }
+        approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
+    }
+
+    /// Cancels an open request (administrator role).
+    pub fn cancel_approval(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        let r = (|| {
+            actor.require_administrator()?;
+            let now = unix(self.now());
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let req = approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })?;
+            if req.status != "pending" {
+                return Err(Error::ApprovalRefused(format!(
+                    "request {id} is {}",
+                    req.status
+                )));
+            }
+            approvals::close(conn, id, "cancelled", now)?;
+            approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
+        })();
+        self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Key recovery.
+
+    /// Every encryption key `email` ever had, each with its certificate, in one PKCS#12
+    /// under `password` (administrator role, under the `recover-key` quorum). Signing keys
+    /// are never escrowed, so never in it. With `reenroll`, also a new enrollment token.
+    pub fn recover_key(
+        &self,
+        actor: &Admin,
+        email: &str,
+        password: &Password,
+        reenroll: bool,
+    ) -> Result<Recovery> {
+        let email = email.trim().to_ascii_lowercase();
+        let r = self.recover_key_inner(actor, &email, password, reenroll);
+        self.audited(&actor.name, "recover-key", &email, r)
+    }
+
+    fn recover_key_inner(
+        &self,
+        actor: &Admin,
+        email: &str,
+        password: &Password,
+        reenroll: bool,
+    ) -> Result<Recovery> {
+        actor.require_administrator()?;
+        if password.expose().chars().count() < 8 {
+            return Err(Error::invalid(
+                "bundle password",
+                "use at least 8 characters",
+            ));
+        }
+        {
+            let st = self.lock();
+            find_user(st.store.store().connection(), email)?;
+        }
+        self.gate(actor, "recover-key", email)?;
+        let pkcs12 = {
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let mut keys = Vec::new();
+            for k in st.store.keys_of(email)? {
+                if k.info.usage != KeyUsage::Encryption {
+                    continue;
+                }
+                let cert_der = match &k.certificate_der {
+                    Some(c) => c.clone(),
+                    None => conn
+                        .query_row(
+                            "SELECT der FROM certificates WHERE escrowed_key_id = ?1
+                             ORDER BY issued_at DESC LIMIT 1",
+                            [k.info.id.0],
+                            |r| r.get::<_, Vec<u8>>(0),
+                        )
+                        .optional()?
+                        .ok_or_else(|| {
+                            Error::Corrupt(format!(
+                                "escrowed key {} has no certificate",
+                                k.info.id.0
+                            ))
+                        })?,
+                };
+                let key = PrivateKey::from_der(k.private_key_der.expose())?;
+                let cert = certificate::parse_certificate(&cert_der)?;
+                keys.push((key, cert, format!("{email} encryption key {}", k.info.id.0)));
+            }
+            if keys.is_empty() {
+                return Err(Error::NotEnrolled {
+                    email: email.into(),
+                    kind: "encryption",
+                });
+            }
+            let entries: Vec<pki::pkcs12::Pkcs12Entry<'_>> = keys
+                .iter()
+                .map(|(key, certificate, name)| pki::pkcs12::Pkcs12Entry {
+                    key,
+                    certificate,
+                    friendly_name: Some(name),
+                })
+                .collect();
+            let bytes = pki::pkcs12::export(
+                &entries,
+                std::slice::from_ref(st.issuer.certificate()),
+                password.expose(),
+                &pki::pkcs12::ExportOptions::modern()
+                    .with_iterations(self.config.recovery_pkcs12_iterations),
+                &mut pki::os_rng(),
+            )?;
+            (bytes, keys.len())
+        };
+        let token = if reenroll {
+            Some(self.new_token_inner(actor, email)?)
+        } else {
+            None
+        };
+        tracing::warn!(by = %actor.name, user = email, keys = pkcs12.1, "encryption keys recovered");
+        Ok(Recovery {
+            pkcs12: pkcs12.0,
+            keys: pkcs12.1,
+            token,
+        })
+    }
+
     /// Signs an administrator in (see the audit log for refusals).
     pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
         let r = self.login_inner(name, password);
@@ -826,6 +1103,11 @@ impl Authority {
         actor.require_administrator()?;
         check_admin_name(name)?;
         check_password(password.expose())?;
+        self.gate(
+            actor,
+            "admin-change",
+            &format!("add {name} as {}", role.as_str()),
+        )?;
         // The Argon2 hash runs without holding the state lock.
         let hash = secret::hash_password(password.expose(), &self.config.admin_argon2)?;
         let now = unix(self.now());
@@ -860,6 +1142,7 @@ impl Authority {
     /// role; the last administrator cannot be removed.
     fn remove_admin_inner(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
         actor.require_administrator()?;
+        self.gate(actor, "admin-change", &format!("remove {name}"))?;
         let mut st = self.lock();
         let tx = st
             .store
@@ -883,6 +1166,18 @@ impl Authority {
             )?;
             if others == 0 {
                 return Err(Error::LastAdministrator { name: name.into() });
+            }
+            let max_quorum: i64 =
+                tx.query_row("SELECT coalesce(max(quorum), 1) FROM policies", [], |r| {
+                    r.get(0)
+                })?;
+            if others < max_quorum {
+                return Err(Error::invalid(
+                    "administrator removal",
+                    format!(
+                        "a quorum policy needs {max_quorum} administrators; lower it first (kmsctl policy set)"
+                    ),
+                ));
             }
         }
         tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [id])?;

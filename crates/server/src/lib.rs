@@ -236,6 +236,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/logout", post(logout))
         .route("/admins", post(add_admin).get(list_admins))
         .route("/admins/{name}/remove", post(remove_admin))
+        .route("/policies", get(list_policies))
+        .route("/policies/{operation}", post(set_policy))
+        .route("/approvals", get(list_approvals))
+        .route("/approvals/{id}/approve", post(approve))
+        .route("/approvals/{id}/cancel", post(cancel_approval))
+        .route("/users/{email}/recover", post(recover_key))
         .route("/audit", get(audit_list))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/sign", post(audit_sign))
@@ -398,6 +404,80 @@ async fn list_admins(a: AdminAuth) -> Result<Json<Value>, ApiError> {
 async fn remove_admin(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
     Ok(Json(json!({ "removed": admin })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Quorum policies, approvals, key recovery.
+
+async fn list_policies(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let p = blocking(move || Ok(a.auth.policies(&a.admin)?)).await?;
+    Ok(Json(json!({ "policies": p })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetPolicyRequest {
+    quorum: i64,
+}
+
+async fn set_policy(
+    a: AdminAuth,
+    Path(operation): Path<String>,
+    ApiJson(req): ApiJson<SetPolicyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let p = blocking(move || Ok(a.auth.set_policy(&a.admin, &operation, req.quorum)?)).await?;
+    Ok(Json(json!({ "policy": p })))
+}
+
+async fn list_approvals(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let r = blocking(move || Ok(a.auth.approvals(&a.admin)?)).await?;
+    Ok(Json(json!({ "requests": r })))
+}
+
+fn request_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a number")))
+}
+
+async fn approve(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = request_id(&id)?;
+    let r = blocking(move || Ok(a.auth.approve(&a.admin, id)?)).await?;
+    Ok(Json(json!({ "request": r })))
+}
+
+async fn cancel_approval(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = request_id(&id)?;
+    let r = blocking(move || Ok(a.auth.cancel_approval(&a.admin, id)?)).await?;
+    Ok(Json(json!({ "request": r })))
+}
+
+/// The bundle password travels in the body (HTTPS in production) and is never logged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverRequest {
+    password: String,
+    #[serde(default)]
+    reenroll: bool,
+}
+
+async fn recover_key(
+    a: AdminAuth,
+    Path(email): Path<String>,
+    ApiJson(req): ApiJson<RecoverRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let password = Password::new(req.password);
+    let reenroll = req.reenroll;
+    let r =
+        blocking(move || Ok(a.auth.recover_key(&a.admin, &email, &password, reenroll)?)).await?;
+    let mut body = json!({
+        "pkcs12": <base64ct::Base64 as base64ct::Encoding>::encode_string(&r.pkcs12),
+        "keys": r.keys,
+    });
+    if let Some(t) = &r.token {
+        body["enrollment_token"] = json!(t.token.expose());
+        body["token_expires_at"] = json!(t.expires_at);
+    }
+    Ok(Json(body))
 }
 
 // ------------------------------------------------------------------------------------------

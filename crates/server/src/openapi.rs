@@ -163,6 +163,42 @@ fn extra_paths(doc: &mut Value) {
         "post": op("Sign the audit chain head with the CA key now (administrator role)", true, None,
             obj(json!({ "signed_through": { "type": ["integer", "null"] } }), &["signed_through"]), &[forbidden]),
     });
+    let pending = (
+        "202",
+        "waiting for approvals (AUTH-023): the body also has status \"pending\", request_id, approved_by, needed",
+    );
+    let request = json!({ "type": "object", "properties": { "id": { "type": "integer" }, "operation": s, "target": s, "requested_by": s, "status": { "enum": ["pending", "done", "cancelled", "expired"] }, "approved_by": { "type": "array", "items": s }, "needed": { "type": "integer" }, "expires_at": { "type": "integer" } } });
+    let id_param =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
+    let refused = ("409", "approval refused (AUTH-024)");
+    let noreq = ("404", "no such request (AUTH-025)");
+    paths["/api/v1/policies"] = json!({
+        "get": op("Quorum policies (any role)", true, None, obj(json!({ "policies": { "type": "array" } }), &["policies"]), &[]),
+    });
+    paths["/api/v1/policies/{operation}"] = json!({
+        "parameters": [{ "name": "operation", "in": "path", "required": true, "schema": { "enum": ["recover-key", "admin-change", "policy-change", "restore"] } }],
+        "post": op("Set an operation's quorum (administrator role, under the policy-change quorum)", true,
+            Some(obj(json!({ "quorum": { "type": "integer", "minimum": 1 } }), &["quorum"])),
+            obj(json!({ "policy": { "type": "object" } }), &["policy"]), &[bad, forbidden, pending]),
+    });
+    paths["/api/v1/approvals"] = json!({
+        "get": op("Open approval requests (any role)", true, None, obj(json!({ "requests": { "type": "array", "items": request } }), &["requests"]), &[]),
+    });
+    paths["/api/v1/approvals/{id}/approve"] = json!({
+        "parameters": id_param,
+        "post": op("Approve a request (administrator role)", true, None, obj(json!({ "request": request }), &["request"]), &[bad, forbidden, noreq, refused]),
+    });
+    paths["/api/v1/approvals/{id}/cancel"] = json!({
+        "parameters": id_param,
+        "post": op("Cancel a request (administrator role)", true, None, obj(json!({ "request": request }), &["request"]), &[bad, forbidden, noreq, refused]),
+    });
+    paths["/api/v1/users/{email}/recover"] = json!({
+        "parameters": email_param(),
+        "post": op("Recover every encryption key the user ever had, as one PKCS#12 under the given password (administrator role, under the recover-key quorum)", true,
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "reenroll": { "type": "boolean" } }, "required": ["password"] })),
+            obj(json!({ "pkcs12": { "type": "string", "contentEncoding": "base64" }, "keys": { "type": "integer" }, "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["pkcs12", "keys"]),
+            &[bad, forbidden, pending, ("404", "no such user (AUTH-005) or no escrowed key (AUTH-012)")]),
+    });
     paths["/api/v1/admins/{name}/remove"] = json!({
         "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
         "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,

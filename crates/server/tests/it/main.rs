@@ -33,6 +33,7 @@ fn config() -> Config {
         admin_argon2: Argon2Params::new(64, 1, 1),
         key_pool_size: 0,
         enrollment_pbkdf2_iterations: 1000,
+        recovery_pkcs12_iterations: 1000,
         ..Config::default()
     }
 }
@@ -917,4 +918,245 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
         (Some(6), Some("removed")),
         "{v}"
     );
+}
+
+#[tokio::test]
+async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    // A quorum cannot exceed the administrators able to approve.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/recover-key",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    for (name, role) in [
+        ("bob", "administrator"),
+        ("carol", "administrator"),
+        ("olga", "officer"),
+    ] {
+        let (s, v) = call(
+            app,
+            "POST",
+            "/api/v1/admins",
+            Some(&t),
+            j(json!({"name": name, "role": role, "password": format!("password of {name}")})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/recover-key",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/nonsense",
+        Some(&t),
+        j(json!({"quorum": 1})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    let bob = login_as(app, "bob", "password of bob").await;
+    let carol = login_as(app, "carol", "password of carol").await;
+    let olga = login_as(app, "olga", "password of olga").await;
+
+    // Alice enrolls, then rolls her encryption key over: two escrowed keys.
+    let (_, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "alice@example.com", "name": "Alice"})),
+    )
+    .await;
+    let token = v["enrollment_token"].as_str().unwrap().to_string();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": token, "csr": csr("alice-sign.key.pem", "alice@example.com")})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/renew",
+        Some(&t),
+        j(json!({"email": "alice@example.com", "new_key": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let recover = json!({"password": "bundle password"});
+    // An officer may not recover keys at all.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&olga),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    // One administrator alone: a pending request.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v), v["status"].as_str()),
+        (StatusCode::ACCEPTED, "AUTH-023", Some("pending")),
+        "{v}"
+    );
+    let id = v["request_id"].as_i64().unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("1 more"),
+        "{v}"
+    );
+    // Again: the same request, still pending.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, v["request_id"].as_i64()),
+        (StatusCode::ACCEPTED, Some(id)),
+        "{v}"
+    );
+    // Approving one's own request again is refused.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-024"), "{v}");
+    let (s, v) = call(app, "POST", "/api/v1/approvals/999/approve", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-025"), "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/approvals", Some(&olga), None).await;
+    assert_eq!(v["requests"][0]["target"], "alice@example.com", "{v}");
+    // An approval by an administrator removed afterwards does not count.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&carol),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(app, "POST", "/api/v1/admins/carol/remove", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, v["request_id"].as_i64()),
+        (StatusCode::ACCEPTED, Some(id)),
+        "{v}"
+    );
+    // Bob approves; the opener runs the command again and gets the bundle.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(json!({"password": "bundle password", "reenroll": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["keys"], 2);
+    assert!(v["enrollment_token"].as_str().is_some());
+    let der = <base64ct::Base64 as base64ct::Encoding>::decode_vec(v["pkcs12"].as_str().unwrap())
+        .unwrap();
+    let p12 = pki::pkcs12::parse(&der, "bundle password").unwrap();
+    assert_eq!(p12.keys.len(), 2);
+    assert!(p12.keys.iter().all(|k| k.certificate.is_some()));
+    // The request is used up: the next recovery needs new approvals.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id2 = v["request_id"].as_i64().unwrap();
+    assert_ne!(id2, id);
+    // Approving a closed request is refused; an expired one too.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-024"), "{v}");
+    f.clock.advance(Duration::from_secs(2 * 86400));
+    let bob = login_as(app, "bob", "password of bob").await;
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id2}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-024"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+    // Every refusal is audited.
+    let t = login(app).await;
+    let (_, v) = call(app, "GET", "/api/v1/audit", Some(&t), None).await;
+    let refused_approvals = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "approve" && e["outcome"] == "refused")
+        .count();
+    assert_eq!(refused_approvals, 4, "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/audit/verify", Some(&t), None).await;
+    assert_eq!(v["ok"], true, "{v}");
 }
