@@ -102,6 +102,48 @@ pub enum Error {
     /// The store's own data is inconsistent.
     #[error("inconsistent authority data: {0}")]
     Corrupt(String),
+    /// An administrator with this name exists already.
+    #[error("administrator {name} exists already")]
+    AdminExists {
+        /// The name.
+        name: String,
+    },
+    /// No administrator with this name.
+    #[error("no administrator {name}")]
+    UnknownAdmin {
+        /// The name asked for.
+        name: String,
+    },
+    /// A quorum operation is waiting for more approvals (not an error to the caller: the
+    /// request was opened or counted).
+    #[error("{operation} {target} needs {needed} approvals; request {request_id} has {have} ({approved_by}): waiting for {missing} more (kmsctl approve {request_id})", have = .approved_by.len(), approved_by = .approved_by.join(", "), missing = *.needed as usize - .approved_by.len().min(*.needed as usize))]
+    ApprovalPending {
+        /// The request.
+        request_id: i64,
+        /// The operation.
+        operation: String,
+        /// Its target.
+        target: String,
+        /// Administrators whose approval counts.
+        approved_by: Vec<String>,
+        /// Approvals needed.
+        needed: i64,
+    },
+    /// An approval or cancellation was refused (own request twice, expired, closed, ...).
+    #[error("approval refused: {0}")]
+    ApprovalRefused(String),
+    /// No approval request with this id.
+    #[error("no approval request {id}")]
+    UnknownRequest {
+        /// The id asked for.
+        id: i64,
+    },
+    /// The change would leave the authority without an administrator.
+    #[error("cannot remove {name}: the authority must keep at least one administrator")]
+    LastAdministrator {
+        /// The administrator who would have been removed.
+        name: String,
+    },
 }
 
 impl Error {
@@ -127,6 +169,12 @@ impl Error {
             Error::Pki(_) => "AUTH-017",
             Error::Database(_) => "AUTH-018",
             Error::Corrupt(_) => "AUTH-019",
+            Error::AdminExists { .. } => "AUTH-020",
+            Error::UnknownAdmin { .. } => "AUTH-021",
+            Error::LastAdministrator { .. } => "AUTH-022",
+            Error::ApprovalPending { .. } => "AUTH-023",
+            Error::ApprovalRefused(_) => "AUTH-024",
+            Error::UnknownRequest { .. } => "AUTH-025",
         }
     }
 

@@ -33,10 +33,18 @@
 //! | `AUTH-017` | a PKI operation failed |
 //! | `AUTH-018` | SQLite reported an error |
 //! | `AUTH-019` | the authority's data is inconsistent |
+//! | `AUTH-020` | an administrator with that name exists already |
+//! | `AUTH-021` | no such administrator |
+//! | `AUTH-022` | the change would leave no administrator |
+//! | `AUTH-023` | a quorum operation waits for approvals (exit code 3 in kmsctl) |
+//! | `AUTH-024` | an approval was refused (twice by the same administrator, expired, closed) |
+//! | `AUTH-025` | no such approval request |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod approvals;
+mod audit;
 mod clock;
 mod error;
 mod pool;
@@ -57,6 +65,8 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use approvals::{ApprovalRequest, OPERATIONS, Policy};
+pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use secret::{Argon2Params, Token};
@@ -96,6 +106,10 @@ pub struct Config {
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
     pub enrollment_pbkdf2_iterations: u32,
+    /// How long an approval request stays open.
+    pub approval_ttl: Duration,
+    /// PBKDF2 iterations of recovery bundles (PKCS#12).
+    pub recovery_pkcs12_iterations: u32,
 }
 
 impl Default for Config {
@@ -112,6 +126,8 @@ impl Default for Config {
             lockout: Duration::from_secs(15 * 60),
             key_pool_size: 4,
             enrollment_pbkdf2_iterations: 10_000,
+            approval_ttl: Duration::from_secs(24 * 3600),
+            recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
         }
     }
 }
@@ -171,16 +187,29 @@ pub enum Role {
     Auditor,
 }
 
-impl Role {
-    fn parse(s: &str) -> Result<Self> {
+impl FromStr for Role {
+    type Err = Error;
+    /// Parses `administrator`, `officer` or `auditor`.
+    fn from_str(s: &str) -> Result<Self> {
         match s {
             "administrator" => Ok(Role::Administrator),
             "officer" => Ok(Role::Officer),
             "auditor" => Ok(Role::Auditor),
-            _ => Err(Error::Corrupt(format!("unknown role {s}"))),
+            _ => Err(Error::invalid(
+                "role",
+                format!("{s:?}: use administrator, officer or auditor"),
+            )),
         }
     }
-    fn as_str(self) -> &'static str {
+}
+
+impl Role {
+    fn parse(s: &str) -> Result<Self> {
+        s.parse()
+            .map_err(|_| Error::Corrupt(format!("unknown role {s}")))
+    }
+    /// The role's name as written everywhere (`administrator`, `officer`, `auditor`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Role::Administrator => "administrator",
             Role::Officer => "officer",
@@ -202,6 +231,18 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Refuses unless the role is `administrator` (managing administrators, recovery, policy).
+    fn require_administrator(&self) -> Result<()> {
+        match self.role {
+            Role::Administrator => Ok(()),
+            Role::Officer | Role::Auditor => Err(Error::Forbidden {
+                name: self.name.clone(),
+                role: self.role.as_str().into(),
+                needed: "administrator",
+            }),
+        }
+    }
+
     fn require_officer(&self) -> Result<()> {
         match self.role {
             Role::Administrator | Role::Officer => Ok(()),
@@ -212,6 +253,37 @@ impl Admin {
             }),
         }
     }
+}
+
+/// A recovery bundle: every encryption key a user ever had, with its certificate.
+pub struct Recovery {
+    /// PKCS#12 (DER) under the caller's password.
+    pub pkcs12: Vec<u8>,
+    /// Keys in it.
+    pub keys: usize,
+    /// A new enrollment token, when asked for.
+    pub token: Option<EnrollmentToken>,
+}
+
+impl std::fmt::Debug for Recovery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Recovery")
+            .field("keys", &self.keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An administrator account as `admin list` shows it.
+#[derive(Clone, Debug, Serialize)]
+pub struct AdminInfo {
+    /// Name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Locked out after failed sign-ins until then (Unix seconds), if now.
+    pub locked_until: Option<i64>,
 }
 
 /// A new session: the token (shown once) and when it expires.
@@ -327,6 +399,26 @@ pub struct Renewal {
 struct State {
     store: UnlockedStore,
     issuer: Issuer,
+}
+
+/// Audit entries between two CA signatures of the chain head.
+const AUDIT_CHECKPOINT_EVERY: i64 = 50;
+
+/// Records a refused unlock in the audit log of a locked store.
+pub fn audit_refused_unlock(store: &Store, clock: &dyn Clock, method: &str, error: &Error) {
+    let r = audit::append(
+        store.connection(),
+        &audit::Record {
+            at: unix(clock.now()),
+            actor: "-",
+            action: "unlock",
+            target: method,
+            refusal: Some(format!("[{}] {error}", error.code())),
+        },
+    );
+    if let Err(e) = r {
+        tracing::error!(error = %e, "cannot write the audit log");
+    }
 }
 
 /// The unlocked authority.
@@ -488,10 +580,411 @@ impl Authority {
     }
 
     // ---------------------------------------------------------------------------------
+    // The audit log. Every administrative action goes through one of the wrappers below,
+    // which appends its outcome (refusals included) to the chained log.
+
+    /// Appends `result`'s outcome to the audit log and hands `result` back.
+    fn audited<T>(&self, actor: &str, action: &str, target: &str, result: Result<T>) -> Result<T> {
+        let refusal = result.as_ref().err().map(|e| format!("[{}] {e}", e.code()));
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let r = audit::append(
+            conn,
+            &audit::Record {
+                at: unix(self.now()),
+                actor,
+                action,
+                target,
+                refusal,
+            },
+        )
+        .and_then(|_| {
+            if audit::unsigned_entries(conn)? >= AUDIT_CHECKPOINT_EVERY {
+                audit::sign_head(conn, st.issuer.key(), unix(self.now()))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+        result
+    }
+
+    /// Audit log entries from `since` (Unix seconds) on, oldest first (any role).
+    pub fn audit_list(&self, _actor: &Admin, since: Option<i64>) -> Result<Vec<AuditEntry>> {
+        let st = self.lock();
+        audit::list(st.store.store().connection(), since, 100_000)
+    }
+
+    /// Verifies the audit chain and its CA-signed checkpoints (any role).
+    pub fn audit_verify(&self, _actor: &Admin) -> Result<AuditReport> {
+        let st = self.lock();
+        let ca = certificate::public_key(st.issuer.certificate())?;
+        audit::verify(st.store.store().connection(), &ca)
+    }
+
+    /// Signs the audit chain head with the CA key now (administrator role); returns the
+    /// signed entry.
+    pub fn audit_sign(&self, actor: &Admin) -> Result<Option<i64>> {
+        let r = actor.require_administrator().and_then(|()| {
+            let st = self.lock();
+            audit::sign_head(
+                st.store.store().connection(),
+                st.issuer.key(),
+                unix(self.now()),
+            )
+        });
+        // The signature covers the entries before this one.
+        self.audited(&actor.name, "audit.sign", "-", r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Quorum policies and approvals.
+
+    /// Ok when `actor` may carry out `op` on `target` now: the policy needs one approval, or
+    /// the open request for exactly this target has enough approvals (the actor's counted).
+    /// Otherwise opens or reuses that request, counts the actor's approval and returns
+    /// [`Error::ApprovalPending`].
+    fn gate(&self, actor: &Admin, op: &str, target: &str) -> Result<()> {
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let needed = approvals::quorum(conn, op)?;
+        if needed <= 1 {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let id = match approvals::open_request(&tx, op, target, now)? {
+            Some(id) => id,
+            None => approvals::create(
+                &tx,
+                op,
+                target,
+                &actor.name,
+                now,
+                now + secs(self.config.approval_ttl),
+            )?,
+        };
+        approvals::add_approval(&tx, id, &actor.name, now)?;
+        let approved_by = approvals::approvers(&tx, id)?;
+        if approved_by.len() as i64 >= needed {
+            approvals::close(&tx, id, "done", now)?;
+            tx.commit()?;
+            return Ok(());
+        }
+        tx.commit()?;
+        Err(Error::ApprovalPending {
+            request_id: id,
+            operation: op.into(),
+            target: target.into(),
+            approved_by,
+            needed,
+        })
+    }
+
+    /// The quorum policies (any role).
+    pub fn policies(&self, _actor: &Admin) -> Result<Vec<Policy>> {
+        let st = self.lock();
+        approvals::policies(st.store.store().connection())
+    }
+
+    /// Sets an operation's quorum (administrator role, under the `policy-change` quorum).
+    pub fn set_policy(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+        let r = self.set_policy_inner(actor, operation, quorum);
+        self.audited(
+            &actor.name,
+            "policy.set",
+            &format!("{operation}={quorum}"),
+            r,
+        )
+    }
+
+    fn set_policy_inner(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+        actor.require_administrator()?;
+        let operation = approvals::check_operation(operation)?;
+        let admins = {
+            let st = self.lock();
+            approvals::administrators(st.store.store().connection())?
+        };
+        if quorum < 1 || quorum > admins {
+            return Err(Error::invalid(
+                "quorum",
+                format!(
+                    "{quorum}: give 1 to {admins} (the number of administrators able to approve)"
+                ),
+            ));
+        }
+        self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
+        let st = self.lock();
+        st.store.store().connection().execute(
+            "INSERT INTO policies (operation, quorum) VALUES (?1, ?2)
+             ON CONFLICT (operation) DO UPDATE SET quorum = excluded.quorum",
+            params![operation, quorum],
+        )?;
+        Ok(Policy { operation, quorum })
+    }
+
+    /// Open approval requests (any role).
+    pub fn approvals(&self, _actor: &Admin) -> Result<Vec<ApprovalRequest>> {
+        let st = self.lock();
+        approvals::list(st.store.store().connection(), unix(self.now()))
+    }
+
+    /// Approves a request (administrator role). Refused, and audited, when the actor
+    /// approved it already, or it expired or was closed.
+    pub fn approve(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        let r = self.approve_inner(actor, id);
+        self.audited(&actor.name, "approve", &format!("request {id}"), r)
+    }
+
+    fn approve_inner(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        actor.require_administrator()?;
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let req = approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })?;
+        match req.status.as_str() {
+            "pending" => {}
+            "expired" => {
+                return Err(Error::ApprovalRefused(format!(
+                    "request {id} expired; run the command again to open a new one"
+                )));
+            }
+            other => {
+                return Err(Error::ApprovalRefused(format!("request {id} is {other}")));
+            }
+        }
+        if !approvals::add_approval(conn, id, &actor.name, now)? {
+            return Err(Error::ApprovalRefused(format!(
+                "{} approved request {id} already; another administrator must approve it",
+                actor.name
+            )));
+        }
+        approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
+    }
+
+    /// Cancels an open request (administrator role).
+    pub fn cancel_approval(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        let r = (|| {
+            actor.require_administrator()?;
+            let now = unix(self.now());
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let req = approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })?;
+            if req.status != "pending" {
+                return Err(Error::ApprovalRefused(format!(
+                    "request {id} is {}",
+                    req.status
+                )));
+            }
+            approvals::close(conn, id, "cancelled", now)?;
+            approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
+        })();
+        self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Key recovery.
+
+    /// Every encryption key `email` ever had, each with its certificate, in one PKCS#12
+    /// under `password` (administrator role, under the `recover-key` quorum). Signing keys
+    /// are never escrowed, so never in it. With `reenroll`, also a new enrollment token.
+    pub fn recover_key(
+        &self,
+        actor: &Admin,
+        email: &str,
+        password: &Password,
+        reenroll: bool,
+    ) -> Result<Recovery> {
+        let email = email.trim().to_ascii_lowercase();
+        let r = self.recover_key_inner(actor, &email, password, reenroll);
+        self.audited(&actor.name, "recover-key", &email, r)
+    }
+
+    fn recover_key_inner(
+        &self,
+        actor: &Admin,
+        email: &str,
+        password: &Password,
+        reenroll: bool,
+    ) -> Result<Recovery> {
+        actor.require_administrator()?;
+        if password.expose().chars().count() < 8 {
+            return Err(Error::invalid(
+                "bundle password",
+                "use at least 8 characters",
+            ));
+        }
+        {
+            let st = self.lock();
+            find_user(st.store.store().connection(), email)?;
+        }
+        self.gate(actor, "recover-key", email)?;
+        let pkcs12 = {
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let mut keys = Vec::new();
+            for k in st.store.keys_of(email)? {
+                if k.info.usage != KeyUsage::Encryption {
+                    continue;
+                }
+                let cert_der = match &k.certificate_der {
+                    Some(c) => c.clone(),
+                    None => conn
+                        .query_row(
+                            "SELECT der FROM certificates WHERE escrowed_key_id = ?1
+                             ORDER BY issued_at DESC LIMIT 1",
+                            [k.info.id.0],
+                            |r| r.get::<_, Vec<u8>>(0),
+                        )
+                        .optional()?
+                        .ok_or_else(|| {
+                            Error::Corrupt(format!(
+                                "escrowed key {} has no certificate",
+                                k.info.id.0
+                            ))
+                        })?,
+                };
+                let key = PrivateKey::from_der(k.private_key_der.expose())?;
+                let cert = certificate::parse_certificate(&cert_der)?;
+                keys.push((key, cert, format!("{email} encryption key {}", k.info.id.0)));
+            }
+            if keys.is_empty() {
+                return Err(Error::NotEnrolled {
+                    email: email.into(),
+                    kind: "encryption",
+                });
+            }
+            let entries: Vec<pki::pkcs12::Pkcs12Entry<'_>> = keys
+                .iter()
+                .map(|(key, certificate, name)| pki::pkcs12::Pkcs12Entry {
+                    key,
+                    certificate,
+                    friendly_name: Some(name),
+                })
+                .collect();
+            let bytes = pki::pkcs12::export(
+                &entries,
+                std::slice::from_ref(st.issuer.certificate()),
+                password.expose(),
+                &pki::pkcs12::ExportOptions::modern()
+                    .with_iterations(self.config.recovery_pkcs12_iterations),
+                &mut pki::os_rng(),
+            )?;
+            (bytes, keys.len())
+        };
+        let token = if reenroll {
+            Some(self.new_token_inner(actor, email)?)
+        } else {
+            None
+        };
+        tracing::warn!(by = %actor.name, user = email, keys = pkcs12.1, "encryption keys recovered");
+        Ok(Recovery {
+            pkcs12: pkcs12.0,
+            keys: pkcs12.1,
+            token,
+        })
+    }
+
+    /// Signs an administrator in (see the audit log for refusals).
+    pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
+        let r = self.login_inner(name, password);
+        self.audited(name, "login", name, r)
+    }
+
+    /// Adds an administrator account (administrator role).
+    pub fn add_admin(
+        &self,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+        password: &Password,
+    ) -> Result<AdminInfo> {
+        let r = self.add_admin_inner(actor, name, role, password);
+        self.audited(
+            &actor.name,
+            &format!("admin.add:{}", role.as_str()),
+            name,
+            r,
+        )
+    }
+
+    /// Removes an administrator account (administrator role).
+    pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        let r = self.remove_admin_inner(actor, name);
+        self.audited(&actor.name, "admin.remove", name, r)
+    }
+
+    /// Adds a user and returns their first enrollment token (officer role).
+    pub fn add_user(
+        &self,
+        actor: &Admin,
+        email: &str,
+        name: &str,
+        capabilities: &[ContentAlgorithm],
+    ) -> Result<(UserInfo, EnrollmentToken)> {
+        let r = self.add_user_inner(actor, email, name, capabilities);
+        self.audited(&actor.name, "user.add", email, r)
+    }
+
+    /// Disables a user (officer role).
+    pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+        let r = self.disable_user_inner(actor, email);
+        self.audited(&actor.name, "user.disable", email, r)
+    }
+
+    /// A new enrollment token for a user (officer role).
+    pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+        let r = self.new_token_inner(actor, email);
+        self.audited(&actor.name, "user.token", email, r)
+    }
+
+    /// Enrolls with a one-time token and a PKCS#10 request.
+    pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+        let r = self.enroll_inner(token, csr);
+        let target = r
+            .as_ref()
+            .ok()
+            .and_then(|e| certificate::parse_certificate(&e.encryption_cert).ok())
+            .and_then(|c| CertificateInfo::from_certificate(&c).ok())
+            .and_then(|i| i.emails.into_iter().next())
+            .unwrap_or_else(|| "-".into());
+        self.audited("-", "enroll", &target, r)
+    }
+
+    /// Revokes a user's certificates or one certificate (officer role).
+    pub fn revoke(
+        &self,
+        actor: &Admin,
+        target: &RevokeTarget,
+        reason: RevocationReason,
+    ) -> Result<Vec<String>> {
+        let r = self.revoke_inner(actor, target, reason);
+        let t = match target {
+            RevokeTarget::User(e) => e.clone(),
+            RevokeTarget::Serial(s) => format!("serial {s}"),
+        };
+        self.audited(&actor.name, &format!("revoke:{reason:?}"), &t, r)
+    }
+
+    /// Renews a user's certificates, optionally with a new encryption key (officer role).
+    pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+        let r = self.renew_inner(actor, email, new_key);
+        let action = if new_key { "renew:new-key" } else { "renew" };
+        self.audited(&actor.name, action, email, r)
+    }
+
+    /// Renews every active enrolled user (officer role).
+    pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+        let r = self.renew_all_inner(actor);
+        self.audited(&actor.name, "renew:all", "-", r)
+    }
+
+    // ---------------------------------------------------------------------------------
     // Administrators and sessions.
 
     /// Signs an administrator in. Five failures in a row lock the account for a while.
-    pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
+    fn login_inner(&self, name: &str, password: &Password) -> Result<Session> {
         let now = unix(self.now());
         let row: Option<(i64, String, String, u32, Option<i64>)> = {
             let st = self.lock();
@@ -599,11 +1092,139 @@ impl Authority {
         Ok(())
     }
 
+    /// Adds an administrator account (any role). Needs the `administrator` role.
+    fn add_admin_inner(
+        &self,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+        password: &Password,
+    ) -> Result<AdminInfo> {
+        actor.require_administrator()?;
+        check_admin_name(name)?;
+        check_password(password.expose())?;
+        self.gate(
+            actor,
+            "admin-change",
+            &format!("add {name} as {}", role.as_str()),
+        )?;
+        // The Argon2 hash runs without holding the state lock.
+        let hash = secret::hash_password(password.expose(), &self.config.admin_argon2)?;
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM admins WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::AdminExists { name: name.into() });
+        }
+        tx.execute(
+            "INSERT INTO admins (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role.as_str(), hash, now],
+        )?;
+        tx.commit()?;
+        tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "administrator added");
+        Ok(AdminInfo {
+            name: name.into(),
+            role,
+            created_at: now,
+            locked_until: None,
+        })
+    }
+
+    /// Removes an administrator account and ends its sessions. Needs the `administrator`
+    /// role; the last administrator cannot be removed.
+    fn remove_admin_inner(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        actor.require_administrator()?;
+        self.gate(actor, "admin-change", &format!("remove {name}"))?;
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT id, role, created_at, locked_until FROM admins WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (id, role, created_at, locked_until) =
+            row.ok_or_else(|| Error::UnknownAdmin { name: name.into() })?;
+        let role = Role::parse(&role)?;
+        if role == Role::Administrator {
+            let others: i64 = tx.query_row(
+                "SELECT count(*) FROM admins WHERE role = 'administrator' AND id != ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if others == 0 {
+                return Err(Error::LastAdministrator { name: name.into() });
+            }
+            let max_quorum: i64 =
+                tx.query_row("SELECT coalesce(max(quorum), 1) FROM policies", [], |r| {
+                    r.get(0)
+                })?;
+            if others < max_quorum {
+                return Err(Error::invalid(
+                    "administrator removal",
+                    format!(
+                        "a quorum policy needs {max_quorum} administrators; lower it first (kmsctl policy set)"
+                    ),
+                ));
+            }
+        }
+        tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [id])?;
+        tx.execute("DELETE FROM admins WHERE id = ?1", [id])?;
+        tx.commit()?;
+        tracing::info!(by = %actor.name, admin = name, "administrator removed");
+        Ok(AdminInfo {
+            name: name.into(),
+            role,
+            created_at,
+            locked_until,
+        })
+    }
+
+    /// Every administrator account. Any role may read it.
+    pub fn list_admins(&self, _actor: &Admin) -> Result<Vec<AdminInfo>> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let mut stmt =
+            conn.prepare("SELECT name, role, created_at, locked_until FROM admins ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<(String, String, i64, Option<i64>)>, _>>()?;
+        rows.into_iter()
+            .map(|(name, role, created_at, locked_until)| {
+                Ok(AdminInfo {
+                    name,
+                    role: Role::parse(&role)?,
+                    created_at,
+                    locked_until,
+                })
+            })
+            .collect()
+    }
+
     // ---------------------------------------------------------------------------------
     // Users and tokens.
 
     /// Adds a user and returns their first enrollment token.
-    pub fn add_user(
+    fn add_user_inner(
         &self,
         actor: &Admin,
         email: &str,
@@ -709,7 +1330,7 @@ impl Authority {
 
     /// Disables a user: outstanding tokens stop working; certificates stay as they are
     /// (revoke them separately).
-    pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+    fn disable_user_inner(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
         actor.require_officer()?;
         let now = unix(self.now());
         let mut st = self.lock();
@@ -727,7 +1348,7 @@ impl Authority {
     }
 
     /// A new enrollment token for a user (earlier unused tokens stop working).
-    pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+    fn new_token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
         actor.require_officer()?;
         let now = unix(self.now());
         let token = Token::generate()?;
@@ -751,7 +1372,7 @@ impl Authority {
     // Enrollment and the directory.
 
     /// Enrolls the holder of `token` with their signing request `csr` (PEM or DER).
-    pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+    fn enroll_inner(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
         let now_t = self.now();
         let now = unix(now_t);
         let token_hash = secret::hash_token(token);
@@ -924,7 +1545,7 @@ impl Authority {
     // Revocation and CRLs.
 
     /// Revokes and re-signs the CRLs at once. Returns the serials revoked.
-    pub fn revoke(
+    fn revoke_inner(
         &self,
         actor: &Admin,
         target: &RevokeTarget,
@@ -1138,7 +1759,7 @@ impl Authority {
     /// certificates for the current keys. With `new_key`: a new encryption key, escrowed and
     /// certified now (old keys stay escrowed), and a new enrollment token with which the
     /// user collects it and has a new signing key certified.
-    pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+    fn renew_inner(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
         actor.require_officer()?;
         if new_key {
             return self.roll_over(actor, email);
@@ -1265,7 +1886,7 @@ impl Authority {
 
     /// Renews every active, enrolled user (without new keys). Returns the renewals and the
     /// users that could not be renewed, with why.
-    pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+    fn renew_all_inner(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
         actor.require_officer()?;
         let users = self.list_users(actor)?;
         let mut done = Vec::new();

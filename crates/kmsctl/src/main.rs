@@ -1,8 +1,8 @@
 //! `kmsctl`: the administrator's command line. Reaches the authority only through its HTTP
 //! API (server URL from `--server` or `KMS_URL`).
 //!
-//! Exit codes: 0 success, 1 the operation failed, 2 bad usage, 5 the authority is locked,
-//! 6 not signed in or the session expired.
+//! Exit codes: 0 success, 1 the operation failed, 2 bad usage, 3 waiting for approvals, 5 the
+//! authority is locked, 6 not signed in or the session expired.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -19,7 +19,8 @@ use zeroize::Zeroizing;
     name = "kmsctl",
     version,
     about = "Administer the key management server over its HTTP API",
-    after_help = "Exit codes: 0 success, 1 failure, 2 bad usage, 5 the authority is locked, \
+    after_help = "Exit codes: 0 success, 1 failure, 2 bad usage, 3 waiting for approvals (a quorum \
+                  operation was opened or counted, not yet carried out), 5 the authority is locked, \
                   6 not signed in or the session expired.\n\
                   Environment: KMS_URL (server), KMS_SESSION_FILE (where the session token is kept)."
 )]
@@ -64,6 +65,38 @@ enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// Administrator accounts and their roles (administrator, officer, auditor).
+    #[command(subcommand)]
+    Admin(AdminCommand),
+    /// Quorum policies: how many administrators must approve an operation.
+    #[command(subcommand)]
+    Policy(PolicyCommand),
+    /// Approval requests of quorum operations.
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
+    /// Approve an approval request (then its opener runs the same command again).
+    Approve {
+        /// Request id (kmsctl approvals list).
+        id: i64,
+    },
+    /// Recover every encryption key a user ever had into one PKCS#12 file (under the
+    /// recover-key quorum; exit 3 while approvals are missing).
+    RecoverKey {
+        /// The user's e-mail address.
+        email: String,
+        /// Where to write the PKCS#12 (mode 0600).
+        #[arg(long)]
+        out: PathBuf,
+        /// Read the bundle's password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Also issue a new enrollment token so the user can enroll again.
+        #[arg(long)]
+        reenroll: bool,
+    },
+    /// The tamper-evident audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Users and their enrollment tokens.
     #[command(subcommand)]
     User(UserCommand),
@@ -89,6 +122,90 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Add an administrator account (needs the administrator role).
+    Add {
+        /// Account name.
+        name: String,
+        /// administrator (everything), officer (users, tokens, revoke, renew) or auditor
+        /// (reads only).
+        #[arg(long)]
+        role: String,
+        /// Read the new account's password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Remove an administrator account and end its sessions (needs the administrator role).
+    Remove {
+        /// Account name.
+        name: String,
+    },
+    /// List administrator accounts.
+    List,
+}
+
+#[derive(Subcommand)]
+enum PolicyCommand {
+    /// Set an operation's quorum (needs the current policy-change quorum).
+    Set {
+        /// recover-key, admin-change, policy-change or restore.
+        operation: String,
+        /// Distinct administrators who must approve (1 to the number of administrators).
+        quorum: i64,
+    },
+    /// List the policies.
+    List,
+}
+
+#[derive(Subcommand)]
+enum ApprovalsCommand {
+    /// Open requests.
+    List,
+    /// Cancel an open request.
+    Cancel {
+        /// Request id.
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// List entries, oldest first.
+    List {
+        /// Only entries from this time on: Unix seconds, or an age such as 30m, 12h, 7d.
+        #[arg(long, value_name = "T")]
+        since: Option<String>,
+    },
+    /// Check the whole chain and its CA-signed checkpoints; names the first entry that was
+    /// altered, removed or reordered (exit 1 then).
+    Verify,
+    /// Sign the chain head with the CA key now (administrator role).
+    Sign,
+}
+
+/// `--since`: Unix seconds, or an age (`30s`, `30m`, `12h`, `7d`) before now.
+fn parse_since(t: &str) -> anyhow::Result<i64> {
+    if let Ok(n) = t.parse::<i64>() {
+        return Ok(n);
+    }
+    let (num, unit) = t.split_at(t.len().saturating_sub(1));
+    let n: i64 = num
+        .parse()
+        .map_err(|_| anyhow!("--since {t:?}: give Unix seconds or an age like 30m, 12h, 7d"))?;
+    let secs = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => bail!("--since {t:?}: give Unix seconds or an age like 30m, 12h, 7d"),
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Ok(now - n * secs)
 }
 
 #[derive(Subcommand)]
@@ -155,11 +272,17 @@ struct RenewArgs {
 struct Failure {
     code: u8,
     error: anyhow::Error,
+    /// Printed on standard output with `--json` (a pending approval's request_id, status).
+    json: Option<Value>,
 }
 
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
-        Failure { code: 1, error }
+        Failure {
+            code: 1,
+            error,
+            json: None,
+        }
     }
 }
 
@@ -175,9 +298,13 @@ fn main() -> ExitCode {
             };
         }
     };
+    let js = cli.json;
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
+            if let (true, Some(v)) = (js, &f.json) {
+                print(true, v, |_| {});
+            }
             eprintln!("kmsctl: error: {:#}", f.error);
             ExitCode::from(f.code)
         }
@@ -258,10 +385,31 @@ impl Client {
             .limit(16 * 1024 * 1024)
             .read_to_vec()
             .map_err(|e| anyhow!("reading the server's answer: {e}"))?;
-        if status.is_success() {
+        let v: Value = if status.is_success() && status.as_u16() != 202 {
             return Ok(bytes);
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        if v["status"] == "pending" {
+            // A quorum operation was opened or counted: exit 3, and say what is missing.
+            return Err(Failure {
+                code: 3,
+                error: anyhow!(
+                    "{}",
+                    v["error"]["message"]
+                        .as_str()
+                        .unwrap_or("waiting for approvals")
+                ),
+                json: Some(json!({
+                    "status": "pending",
+                    "request_id": v["request_id"],
+                    "operation": v["operation"],
+                    "target": v["target"],
+                    "approved_by": v["approved_by"],
+                    "needed": v["needed"],
+                })),
+            });
         }
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
         let code = v["error"]["code"].as_str().unwrap_or("").to_string();
         let message = v["error"]["message"]
             .as_str()
@@ -275,6 +423,7 @@ impl Client {
         Err(Failure {
             code: exit,
             error: anyhow!("{message} [{code}]"),
+            json: None,
         })
     }
 
@@ -336,6 +485,7 @@ fn session_token() -> Result<Zeroizing<String>, Failure> {
             "not signed in (no session in {}): run kmsctl login",
             path.display()
         ),
+        json: None,
     })?);
     let v: Value = serde_json::from_str(&text).map_err(|_| Failure {
         code: 6,
@@ -343,6 +493,7 @@ fn session_token() -> Result<Zeroizing<String>, Failure> {
             "the session file {} is damaged: run kmsctl login",
             path.display()
         ),
+        json: None,
     })?;
     Ok(Zeroizing::new(
         v["token"].as_str().unwrap_or("").to_string(),
@@ -429,6 +580,223 @@ fn run(cli: Cli) -> Result<(), Failure> {
             };
             let v = client.json("POST", "/api/v1/unlock", None, Some(body))?;
             print(js, &v, |_| println!("the authority is unlocked"));
+        }
+        Command::Admin(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                AdminCommand::Add { name, role, .. } => {
+                    let password = read_stdin_line("password")?;
+                    let v = client.json(
+                        "POST",
+                        "/api/v1/admins",
+                        Some(&token),
+                        Some(json!({"name": name, "role": role, "password": password.as_str()})),
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "added {} ({})",
+                            v["admin"]["name"].as_str().unwrap_or(""),
+                            v["admin"]["role"].as_str().unwrap_or("")
+                        )
+                    });
+                }
+                AdminCommand::Remove { name } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/admins/{}/remove", enc(&name)),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |_| println!("removed {name}"));
+                }
+                AdminCommand::List => {
+                    let v = client.json("GET", "/api/v1/admins", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for a in v["admins"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}",
+                                a["name"].as_str().unwrap_or(""),
+                                a["role"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+            }
+        }
+        Command::Policy(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                PolicyCommand::Set { operation, quorum } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/policies/{}", enc(&operation)),
+                        Some(&token),
+                        Some(json!({"quorum": quorum})),
+                    )?;
+                    print(js, &v, |_| {
+                        println!("{operation} now needs {quorum} approvals")
+                    });
+                }
+                PolicyCommand::List => {
+                    let v = client.json("GET", "/api/v1/policies", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for p in v["policies"].as_array().into_iter().flatten() {
+                            println!("{}\t{}", p["operation"].as_str().unwrap_or(""), p["quorum"]);
+                        }
+                    });
+                }
+            }
+        }
+        Command::Approvals(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                ApprovalsCommand::List => {
+                    let v = client.json("GET", "/api/v1/approvals", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for r in v["requests"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{} {}\tby {}\t{}/{} approvals ({})\texpires {}",
+                                r["id"],
+                                r["operation"].as_str().unwrap_or(""),
+                                r["target"].as_str().unwrap_or(""),
+                                r["requested_by"].as_str().unwrap_or(""),
+                                r["approved_by"].as_array().map_or(0, Vec::len),
+                                r["needed"],
+                                r["approved_by"]
+                                    .as_array()
+                                    .into_iter()
+                                    .flatten()
+                                    .filter_map(Value::as_str)
+                                    .collect::<Vec<_>>()
+                                    .join(", "),
+                                r["expires_at"]
+                            );
+                        }
+                    });
+                }
+                ApprovalsCommand::Cancel { id } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/approvals/{id}/cancel"),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |_| println!("request {id} cancelled"));
+                }
+            }
+        }
+        Command::Approve { id } => {
+            let token = session_token()?;
+            let v = client.json(
+                "POST",
+                &format!("/api/v1/approvals/{id}/approve"),
+                Some(&token),
+                None,
+            )?;
+            print(js, &v, |v| {
+                let r = &v["request"];
+                println!(
+                    "approved request {id} ({} {}): {}/{} approvals",
+                    r["operation"].as_str().unwrap_or(""),
+                    r["target"].as_str().unwrap_or(""),
+                    r["approved_by"].as_array().map_or(0, Vec::len),
+                    r["needed"]
+                )
+            });
+        }
+        Command::RecoverKey {
+            email,
+            out,
+            reenroll,
+            ..
+        } => {
+            let token = session_token()?;
+            let password = read_stdin_line("bundle password")?;
+            let v = client.json(
+                "POST",
+                &format!("/api/v1/users/{}/recover", enc(&email)),
+                Some(&token),
+                Some(json!({"password": password.as_str(), "reenroll": reenroll})),
+            )?;
+            let p12 = Zeroizing::new(
+                base64ct::Base64::decode_vec(v["pkcs12"].as_str().unwrap_or(""))
+                    .map_err(|_| anyhow!("the server's bundle is not base64"))?,
+            );
+            write_private(&out, &p12)?;
+            let mut shown = json!({"written": out, "keys": v["keys"], "status": "done"});
+            if let Some(t) = v.get("enrollment_token") {
+                shown["enrollment_token"] = t.clone();
+                shown["token_expires_at"] = v["token_expires_at"].clone();
+            }
+            print(js, &shown, |s| {
+                println!(
+                    "wrote {} ({} encryption keys of {email})",
+                    out.display(),
+                    s["keys"]
+                );
+                if let Some(t) = s["enrollment_token"].as_str() {
+                    println!("enrollment token for {email} (shown once): {t}");
+                }
+            });
+        }
+        Command::Audit(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                AuditCommand::List { since } => {
+                    let path = match since {
+                        Some(t) => format!("/api/v1/audit?since={}", parse_since(&t)?),
+                        None => "/api/v1/audit".into(),
+                    };
+                    let v = client.json("GET", &path, Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for e in v["entries"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                                e["seq"],
+                                e["at"],
+                                e["actor"].as_str().unwrap_or(""),
+                                e["action"].as_str().unwrap_or(""),
+                                e["target"].as_str().unwrap_or(""),
+                                e["outcome"].as_str().unwrap_or(""),
+                                e["detail"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+                AuditCommand::Verify => {
+                    let v = client.json("GET", "/api/v1/audit/verify", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        if v["ok"].as_bool() == Some(true) {
+                            println!(
+                                "audit log intact: {} entries, {} signed checkpoints, signed through entry {}",
+                                v["entries"], v["checkpoints"], v["signed_through"]
+                            );
+                        }
+                    });
+                    if v["ok"].as_bool() != Some(true) {
+                        return Err(Failure {
+                            code: 1,
+                            error: anyhow!(
+                                "audit log damaged: {} (entry {})",
+                                v["problem"]["message"]
+                                    .as_str()
+                                    .unwrap_or("unknown problem"),
+                                v["problem"]["seq"]
+                            ),
+                            json: None,
+                        });
+                    }
+                }
+                AuditCommand::Sign => {
+                    let v = client.json("POST", "/api/v1/audit/sign", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        println!(
+                            "audit chain head signed through entry {}",
+                            v["signed_through"]
+                        )
+                    });
+                }
+            }
         }
         Command::User(cmd) => {
             let token = session_token()?;

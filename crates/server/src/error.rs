@@ -14,6 +14,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Fields added to the body (a pending approval's `request_id`, `status`, ...).
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
 }
 
 impl ApiError {
@@ -23,6 +25,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            extra: None,
         }
     }
 
@@ -59,6 +62,26 @@ impl ApiError {
 impl From<authority::Error> for ApiError {
     fn from(e: authority::Error) -> Self {
         use authority::Error as E;
+        if let E::ApprovalPending {
+            request_id,
+            operation,
+            target,
+            approved_by,
+            needed,
+        } = &e
+        {
+            // Not a failure: the request was opened or counted. 202 with the details.
+            let mut extra = serde_json::Map::new();
+            extra.insert("status".into(), json!("pending"));
+            extra.insert("request_id".into(), json!(request_id));
+            extra.insert("operation".into(), json!(operation));
+            extra.insert("target".into(), json!(target));
+            extra.insert("approved_by".into(), json!(approved_by));
+            extra.insert("needed".into(), json!(needed));
+            let mut err = ApiError::new(StatusCode::ACCEPTED, e.code(), e.to_string());
+            err.extra = Some(extra);
+            return err;
+        }
         let status = match &e {
             E::BadCredentials | E::NotSignedIn => StatusCode::UNAUTHORIZED,
             E::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -66,12 +89,17 @@ impl From<authority::Error> for ApiError {
             | E::TokenRefused { .. }
             | E::BadSecret
             | E::UserDisabled { .. } => StatusCode::FORBIDDEN,
-            E::UnknownUser { .. } | E::UnknownCertificate { .. } | E::NotEnrolled { .. } => {
-                StatusCode::NOT_FOUND
-            }
-            E::UserExists { .. } | E::NothingToRevoke(_) | E::AlreadyInitialised(_) => {
-                StatusCode::CONFLICT
-            }
+            E::UnknownUser { .. }
+            | E::UnknownCertificate { .. }
+            | E::NotEnrolled { .. }
+            | E::UnknownAdmin { .. }
+            | E::UnknownRequest { .. } => StatusCode::NOT_FOUND,
+            E::UserExists { .. }
+            | E::NothingToRevoke(_)
+            | E::AlreadyInitialised(_)
+            | E::AdminExists { .. }
+            | E::LastAdministrator { .. }
+            | E::ApprovalRefused(_) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
             E::RequestRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
@@ -82,7 +110,10 @@ impl From<authority::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({ "error": { "code": self.code, "message": self.message } });
+        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
+        if let (Some(extra), Some(obj)) = (self.extra, body.as_object_mut()) {
+            obj.extend(extra);
+        }
         (self.status, Json(body)).into_response()
     }
 }

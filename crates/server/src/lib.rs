@@ -110,7 +110,18 @@ impl AppState {
                 ));
             }
             Mode::Locked(store) => {
-                authority::unlock(store, credential, self.config.clone(), self.clock.clone())?
+                match authority::unlock(store, credential, self.config.clone(), self.clock.clone())
+                {
+                    Ok(a) => a,
+                    Err(e) => {
+                        let method = match credential {
+                            Credential::Password(_) => "password",
+                            _ => "key file",
+                        };
+                        authority::audit_refused_unlock(store, &*self.clock, method, &e);
+                        return Err(e.into());
+                    }
+                }
             }
         };
         *mode = Mode::Unlocked(Arc::new(auth));
@@ -223,6 +234,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/unlock", post(unlock))
         .route("/login", post(login))
         .route("/logout", post(logout))
+        .route("/admins", post(add_admin).get(list_admins))
+        .route("/admins/{name}/remove", post(remove_admin))
+        .route("/policies", get(list_policies))
+        .route("/policies/{operation}", post(set_policy))
+        .route("/approvals", get(list_approvals))
+        .route("/approvals/{id}/approve", post(approve))
+        .route("/approvals/{id}/cancel", post(cancel_approval))
+        .route("/users/{email}/recover", post(recover_key))
+        .route("/audit", get(audit_list))
+        .route("/audit/verify", get(audit_verify))
+        .route("/audit/sign", post(audit_sign))
         .route("/users", post(add_user).get(list_users))
         .route("/users/{email}", get(show_user))
         .route("/users/{email}/disable", post(disable_user))
@@ -350,6 +372,141 @@ async fn login(
 async fn logout(a: AdminAuth) -> Result<Json<Value>, ApiError> {
     blocking(move || Ok(a.auth.logout(&a.token)?)).await?;
     Ok(Json(json!({ "status": "signed out" })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Administrators.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddAdminRequest {
+    name: String,
+    role: String,
+    password: String,
+}
+
+async fn add_admin(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<AddAdminRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let role: authority::Role = req.role.parse()?;
+    let password = Password::new(req.password);
+    let admin =
+        blocking(move || Ok(a.auth.add_admin(&a.admin, &req.name, role, &password)?)).await?;
+    Ok(Json(json!({ "admin": admin })))
+}
+
+async fn list_admins(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let admins = blocking(move || Ok(a.auth.list_admins(&a.admin)?)).await?;
+    Ok(Json(json!({ "admins": admins })))
+}
+
+async fn remove_admin(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
+    Ok(Json(json!({ "removed": admin })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Quorum policies, approvals, key recovery.
+
+async fn list_policies(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let p = blocking(move || Ok(a.auth.policies(&a.admin)?)).await?;
+    Ok(Json(json!({ "policies": p })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetPolicyRequest {
+    quorum: i64,
+}
+
+async fn set_policy(
+    a: AdminAuth,
+    Path(operation): Path<String>,
+    ApiJson(req): ApiJson<SetPolicyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let p = blocking(move || Ok(a.auth.set_policy(&a.admin, &operation, req.quorum)?)).await?;
+    Ok(Json(json!({ "policy": p })))
+}
+
+async fn list_approvals(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let r = blocking(move || Ok(a.auth.approvals(&a.admin)?)).await?;
+    Ok(Json(json!({ "requests": r })))
+}
+
+fn request_id(id: &str) -> Result<i64, ApiError> {
+    id.parse()
+        .map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a number")))
+}
+
+async fn approve(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = request_id(&id)?;
+    let r = blocking(move || Ok(a.auth.approve(&a.admin, id)?)).await?;
+    Ok(Json(json!({ "request": r })))
+}
+
+async fn cancel_approval(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+    let id = request_id(&id)?;
+    let r = blocking(move || Ok(a.auth.cancel_approval(&a.admin, id)?)).await?;
+    Ok(Json(json!({ "request": r })))
+}
+
+/// The bundle password travels in the body (HTTPS in production) and is never logged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecoverRequest {
+    password: String,
+    #[serde(default)]
+    reenroll: bool,
+}
+
+async fn recover_key(
+    a: AdminAuth,
+    Path(email): Path<String>,
+    ApiJson(req): ApiJson<RecoverRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let password = Password::new(req.password);
+    let reenroll = req.reenroll;
+    let r =
+        blocking(move || Ok(a.auth.recover_key(&a.admin, &email, &password, reenroll)?)).await?;
+    let mut body = json!({
+        "pkcs12": <base64ct::Base64 as base64ct::Encoding>::encode_string(&r.pkcs12),
+        "keys": r.keys,
+    });
+    if let Some(t) = &r.token {
+        body["enrollment_token"] = json!(t.token.expose());
+        body["token_expires_at"] = json!(t.expires_at);
+    }
+    Ok(Json(body))
+}
+
+// ------------------------------------------------------------------------------------------
+// The audit log.
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditQuery {
+    since: Option<i64>,
+}
+
+async fn audit_list(
+    a: AdminAuth,
+    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let axum::extract::Query(q) =
+        q.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
+    let entries = blocking(move || Ok(a.auth.audit_list(&a.admin, q.since)?)).await?;
+    Ok(Json(json!({ "entries": entries })))
+}
+
+async fn audit_verify(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let report = blocking(move || Ok(a.auth.audit_verify(&a.admin)?)).await?;
+    Ok(Json(json!(report)))
+}
+
+async fn audit_sign(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let seq = blocking(move || Ok(a.auth.audit_sign(&a.admin)?)).await?;
+    Ok(Json(json!({ "signed_through": seq })))
 }
 
 // ------------------------------------------------------------------------------------------

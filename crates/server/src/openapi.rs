@@ -65,7 +65,7 @@ pub fn document() -> Value {
         ),
     );
     users_item.insert("parameters".into(), email_param());
-    json!({
+    let mut doc = json!({
         "openapi": "3.1.0",
         "info": { "title": "kmsd", "version": env!("CARGO_PKG_VERSION"),
                   "description": "Key management server and S/MIME certification authority. Errors are {\"error\": {\"code\", \"message\"}}; request bodies are limited to 64 KiB (413, KMS-413)." },
@@ -116,7 +116,95 @@ pub fn document() -> Value {
             "/api/v1/crl/delta": { "get": { "summary": "Delta CRL (DER)", "responses": { "200": { "description": "DER", "content": { "application/pkix-crl": {} } } } } },
             "/api/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
         }
-    })
+    });
+    extra_paths(&mut doc);
+    doc
+}
+
+/// Paths added with the roles, audit and approval work (kept apart: `json!` has a recursion
+/// limit).
+fn extra_paths(doc: &mut Value) {
+    let s = json!({ "type": "string" });
+    let bad = ("400", "malformed request (KMS-400, AUTH-009)");
+    let forbidden = (
+        "403",
+        "the role does not allow this (AUTH-004; the message names the role)",
+    );
+    let admin = obj(
+        json!({ "name": s, "role": { "enum": ["administrator", "officer", "auditor"] }, "created_at": { "type": "integer" }, "locked_until": { "type": ["integer", "null"] } }),
+        &["name", "role", "created_at"],
+    );
+    let paths = &mut doc["paths"];
+    paths["/api/v1/admins"] = json!({
+        "post": op("Add an administrator account (administrator role)", true,
+            Some(obj(json!({ "name": s, "role": { "enum": ["administrator", "officer", "auditor"] }, "password": s }), &["name", "role", "password"])),
+            obj(json!({ "admin": admin }), &["admin"]),
+            &[bad, forbidden, ("409", "the name exists (AUTH-020)")]),
+        "get": op("List administrator accounts", true, None,
+            obj(json!({ "admins": { "type": "array", "items": admin } }), &["admins"]), &[]),
+    });
+    let entry = obj(
+        json!({ "seq": { "type": "integer" }, "at": { "type": "integer" }, "actor": s, "action": s, "target": s, "outcome": { "enum": ["ok", "refused"] }, "detail": s, "hash": s }),
+        &[
+            "seq", "at", "actor", "action", "target", "outcome", "detail", "hash",
+        ],
+    );
+    paths["/api/v1/audit"] = json!({
+        "parameters": [{ "name": "since", "in": "query", "required": false, "schema": { "type": "integer" }, "description": "Unix seconds" }],
+        "get": op("Audit log entries, oldest first (any role)", true, None,
+            obj(json!({ "entries": { "type": "array", "items": entry } }), &["entries"]), &[bad]),
+    });
+    paths["/api/v1/audit/verify"] = json!({
+        "get": op("Verify the audit chain and its CA-signed checkpoints (any role)", true, None,
+            json!({ "type": "object", "properties": { "entries": { "type": "integer" }, "checkpoints": { "type": "integer" }, "signed_through": { "type": ["integer", "null"] }, "ok": { "type": "boolean" }, "problem": { "type": ["object", "null"], "properties": { "seq": { "type": "integer" }, "kind": { "enum": ["altered", "removed", "reordered", "checkpoint"] }, "message": s } } } }),
+            &[]),
+    });
+    paths["/api/v1/audit/sign"] = json!({
+        "post": op("Sign the audit chain head with the CA key now (administrator role)", true, None,
+            obj(json!({ "signed_through": { "type": ["integer", "null"] } }), &["signed_through"]), &[forbidden]),
+    });
+    let pending = (
+        "202",
+        "waiting for approvals (AUTH-023): the body also has status \"pending\", request_id, approved_by, needed",
+    );
+    let request = json!({ "type": "object", "properties": { "id": { "type": "integer" }, "operation": s, "target": s, "requested_by": s, "status": { "enum": ["pending", "done", "cancelled", "expired"] }, "approved_by": { "type": "array", "items": s }, "needed": { "type": "integer" }, "expires_at": { "type": "integer" } } });
+    let id_param =
+        json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "integer" } }]);
+    let refused = ("409", "approval refused (AUTH-024)");
+    let noreq = ("404", "no such request (AUTH-025)");
+    paths["/api/v1/policies"] = json!({
+        "get": op("Quorum policies (any role)", true, None, obj(json!({ "policies": { "type": "array" } }), &["policies"]), &[]),
+    });
+    paths["/api/v1/policies/{operation}"] = json!({
+        "parameters": [{ "name": "operation", "in": "path", "required": true, "schema": { "enum": ["recover-key", "admin-change", "policy-change", "restore"] } }],
+        "post": op("Set an operation's quorum (administrator role, under the policy-change quorum)", true,
+            Some(obj(json!({ "quorum": { "type": "integer", "minimum": 1 } }), &["quorum"])),
+            obj(json!({ "policy": { "type": "object" } }), &["policy"]), &[bad, forbidden, pending]),
+    });
+    paths["/api/v1/approvals"] = json!({
+        "get": op("Open approval requests (any role)", true, None, obj(json!({ "requests": { "type": "array", "items": request } }), &["requests"]), &[]),
+    });
+    paths["/api/v1/approvals/{id}/approve"] = json!({
+        "parameters": id_param,
+        "post": op("Approve a request (administrator role)", true, None, obj(json!({ "request": request }), &["request"]), &[bad, forbidden, noreq, refused]),
+    });
+    paths["/api/v1/approvals/{id}/cancel"] = json!({
+        "parameters": id_param,
+        "post": op("Cancel a request (administrator role)", true, None, obj(json!({ "request": request }), &["request"]), &[bad, forbidden, noreq, refused]),
+    });
+    paths["/api/v1/users/{email}/recover"] = json!({
+        "parameters": email_param(),
+        "post": op("Recover every encryption key the user ever had, as one PKCS#12 under the given password (administrator role, under the recover-key quorum)", true,
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "reenroll": { "type": "boolean" } }, "required": ["password"] })),
+            obj(json!({ "pkcs12": { "type": "string", "contentEncoding": "base64" }, "keys": { "type": "integer" }, "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["pkcs12", "keys"]),
+            &[bad, forbidden, pending, ("404", "no such user (AUTH-005) or no escrowed key (AUTH-012)")]),
+    });
+    paths["/api/v1/admins/{name}/remove"] = json!({
+        "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
+        "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,
+            obj(json!({ "removed": admin }), &["removed"]),
+            &[forbidden, ("404", "no such administrator (AUTH-021)"), ("409", "the last administrator (AUTH-022)")]),
+    });
 }
 
 #[cfg(test)]

@@ -561,7 +561,136 @@ fn scenario(https: bool) {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["escrowed_keys"], 2, "the old key stays escrowed");
 
+    if !https {
+        recovery(t, &kmsctl);
+    }
+
     ok(run(kmsctl().arg("logout"), None), "logout");
     let out = run(kmsctl().args(["user", "list"]), None);
     assert_eq!(out.status.code(), Some(6));
+}
+
+/// Key recovery under a quorum of two: one administrator alone waits (exit 3); with a second
+/// one's approval the bundle arrives and OpenSSL opens, with the keys from it, Bob's messages
+/// encrypted before (`msg.enc.eml`) and after (`msg2.enc.eml`) his key was renewed.
+fn recovery(t: &Path, kmsctl: &dyn Fn() -> Command) {
+    let p = |name: &str| t.join(name).to_str().unwrap().to_string();
+    const CAROL_PW: &str = "carol's admin password";
+    const BUNDLE_PW: &str = "recovery bundle password";
+    ok(
+        run(
+            kmsctl().args([
+                "admin",
+                "add",
+                "carol",
+                "--role",
+                "administrator",
+                "--password-stdin",
+            ]),
+            Some(CAROL_PW),
+        ),
+        "admin add carol",
+    );
+    ok(
+        run(kmsctl().args(["policy", "set", "recover-key", "2"]), None),
+        "policy set",
+    );
+    let recover = || {
+        run(
+            kmsctl().args([
+                "--json",
+                "recover-key",
+                "bob@example.com",
+                "--out",
+                &p("bob-recovered.p12"),
+                "--password-stdin",
+            ]),
+            Some(BUNDLE_PW),
+        )
+    };
+    let out = recover();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["status"], "pending");
+    let id = v["request_id"].as_i64().unwrap().to_string();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("1 more"));
+    assert!(!t.join("bob-recovered.p12").exists());
+
+    // Carol signs in with her own session and approves.
+    let carol = || {
+        let mut c = kmsctl();
+        c.env("KMS_SESSION_FILE", t.join("carol-session.json"));
+        c
+    };
+    ok(
+        run(
+            carol().args(["login", "--admin", "carol", "--password-stdin"]),
+            Some(CAROL_PW),
+        ),
+        "login carol",
+    );
+    let out = ok(
+        run(carol().args(["approvals", "list"]), None),
+        "approvals list",
+    );
+    assert!(out.contains("bob@example.com"), "{out}");
+    ok(run(carol().args(["approve", &id]), None), "approve");
+
+    let out = ok(recover(), "recover-key after approval");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["keys"], 2, "{v}");
+
+    // openssl reads the bundle; every key in it is tried on each message.
+    let out = openssl(&[
+        "pkcs12",
+        "-in",
+        &p("bob-recovered.p12"),
+        "-nocerts",
+        "-nodes",
+        "-passin",
+        &format!("pass:{BUNDLE_PW}"),
+        "-out",
+        &p("bob-recovered-keys.pem"),
+    ]);
+    assert!(
+        out.status.success(),
+        "openssl pkcs12: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pem = std::fs::read_to_string(t.join("bob-recovered-keys.pem")).unwrap();
+    let keys: Vec<String> = pem
+        .split("-----BEGIN PRIVATE KEY-----")
+        .skip(1)
+        .map(|k| format!("-----BEGIN PRIVATE KEY-----{k}"))
+        .collect();
+    assert_eq!(keys.len(), 2, "{pem}");
+    for (i, k) in keys.iter().enumerate() {
+        std::fs::write(t.join(format!("recovered-{i}.key")), k).unwrap();
+    }
+    for msg in ["msg.enc.eml", "msg2.enc.eml"] {
+        let opened = (0..keys.len()).any(|i| {
+            let out = openssl(&[
+                "cms",
+                "-decrypt",
+                "-in",
+                &p(msg),
+                "-inkey",
+                &p(&format!("recovered-{i}.key")),
+            ]);
+            out.status.success() && String::from_utf8_lossy(&out.stdout).contains("hello Bob")
+        });
+        assert!(opened, "no recovered key opens {msg}");
+    }
+    // The request is used up: the next recovery needs approvals again.
+    assert_eq!(recover().status.code(), Some(3));
+    let out = ok(
+        run(kmsctl().args(["audit", "verify"]), None),
+        "audit verify",
+    );
+    assert!(out.contains("intact"), "{out}");
 }

@@ -33,6 +33,7 @@ fn config() -> Config {
         admin_argon2: Argon2Params::new(64, 1, 1),
         key_pool_size: 0,
         enrollment_pbkdf2_iterations: 1000,
+        recovery_pkcs12_iterations: 1000,
         ..Config::default()
     }
 }
@@ -443,6 +444,18 @@ async fn locked_serves_public_urls_and_unlock_only() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let t = login(&app).await;
     assert_eq!(user_count(&app, &t).await, 0);
+    // The refused unlock is in the audit log.
+    let (_, v) = call(&app, "GET", "/api/v1/audit", Some(&t), None).await;
+    let first = &v["entries"][0];
+    assert_eq!(
+        (first["action"].as_str(), first["outcome"].as_str()),
+        (Some("unlock"), Some("refused")),
+        "{v}"
+    );
+    assert!(
+        first["detail"].as_str().unwrap().contains("AUTH-014"),
+        "{v}"
+    );
     let (s, _) = call(
         &app,
         "POST",
@@ -597,4 +610,553 @@ async fn revoke_by_serial_renew_all_and_disable() {
     assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-007"));
     let (s, _) = call(app, "GET", "/api/v1/directory/bob@example.com", None, None).await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+}
+
+async fn login_as(app: &Router, name: &str, password: &str) -> String {
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        None,
+        j(json!({"name": name, "password": password})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn roles_limit_what_each_administrator_may_do() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    for (name, role) in [
+        ("olga", "officer"),
+        ("aude", "auditor"),
+        ("bob", "administrator"),
+    ] {
+        let (s, v) = call(
+            app,
+            "POST",
+            "/api/v1/admins",
+            Some(&t),
+            j(json!({"name": name, "role": role, "password": "password of ".to_string() + name})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["admin"]["role"], role);
+    }
+    // Bad role, duplicate name, short password.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "x", "role": "root", "password": "long enough"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "olga", "role": "auditor", "password": "long enough"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-020"), "{v}");
+
+    let officer = login_as(app, "olga", "password of olga").await;
+    let auditor = login_as(app, "aude", "password of aude").await;
+
+    // An officer cannot add an administrator; the refusal names the missing role.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&officer),
+        j(json!({"name": "eve", "role": "administrator", "password": "password of eve"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("administrator role"),
+        "{v}"
+    );
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/admins/bob/remove",
+        Some(&officer),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    // ... but may add users.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&officer),
+        j(json!({"email": "u@example.com", "name": "U"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    // An auditor cannot add a user, but reads users and administrators.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&auditor),
+        j(json!({"email": "w@example.com", "name": "W"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("officer"),
+        "{v}"
+    );
+    assert_eq!(user_count(app, &auditor).await, 1);
+    let (s, v) = call(app, "GET", "/api/v1/admins", Some(&auditor), None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["admins"].as_array().unwrap().len(), 4);
+
+    // Removing an administrator ends their sessions; the last one cannot be removed.
+    let bob = login_as(app, "bob", "password of bob").await;
+    let (s, v) = call(app, "POST", "/api/v1/admins/bob/remove", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(app, "GET", "/api/v1/users", Some(&bob), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, v) = call(app, "POST", "/api/v1/admins/admin/remove", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-022"), "{v}");
+    let (s, v) = call(app, "POST", "/api/v1/admins/nobody/remove", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-021"), "{v}");
+}
+
+fn db(dir: &Path) -> escrow::rusqlite::Connection {
+    escrow::rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap()
+}
+
+async fn verify_audit(app: &Router, t: &str) -> Value {
+    let (s, v) = call(app, "GET", "/api/v1/audit/verify", Some(t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
+#[tokio::test]
+async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
+    let f = fixture();
+    let app = &f.app;
+    // 1: a failed sign-in; 2: a sign-in; 3..5: users; 6: a refusal (user exists).
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/login",
+        None,
+        j(json!({"name": "admin", "password": "wrong one"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let t = login(app).await;
+    for u in ["a", "b", "c", "a"] {
+        call(
+            app,
+            "POST",
+            "/api/v1/users",
+            Some(&t),
+            j(json!({"email": format!("{u}@example.com"), "name": u})),
+        )
+        .await;
+    }
+    let (s, v) = call(app, "GET", "/api/v1/audit", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let entries = v["entries"].as_array().unwrap();
+    let summary: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap(),
+                e["target"].as_str().unwrap(),
+                e["outcome"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("login", "admin", "refused"),
+            ("login", "admin", "ok"),
+            ("user.add", "a@example.com", "ok"),
+            ("user.add", "b@example.com", "ok"),
+            ("user.add", "c@example.com", "ok"),
+            ("user.add", "a@example.com", "refused"),
+        ]
+    );
+    assert!(entries[5]["detail"].as_str().unwrap().contains("AUTH-006"));
+    // --since filters by time.
+    let (_, v) = call(app, "GET", "/api/v1/audit?since=4000000000", Some(&t), None).await;
+    assert_eq!(v["entries"].as_array().unwrap().len(), 0);
+    let (s, v) = call(app, "GET", "/api/v1/audit?since=soon", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "KMS-400"));
+    // Sign the head (entry 6), then add two more entries (7: audit.sign, 8: a user).
+    let (s, v) = call(app, "POST", "/api/v1/audit/sign", Some(&t), None).await;
+    assert_eq!(
+        (s, v["signed_through"].as_i64()),
+        (StatusCode::OK, Some(6)),
+        "{v}"
+    );
+    call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "d@example.com", "name": "d"})),
+    )
+    .await;
+    let v = verify_audit(app, &t).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(
+        (v["entries"].as_i64(), v["signed_through"].as_i64()),
+        (Some(8), Some(6))
+    );
+
+    // The table is append-only for honest code.
+    let conn = db(&f.dir);
+    assert!(
+        conn.execute("UPDATE audit_log SET actor = 'x' WHERE seq = 3", [])
+            .is_err()
+    );
+    assert!(
+        conn.execute("DELETE FROM audit_log WHERE seq = 3", [])
+            .is_err()
+    );
+    // Verification does not rely on the triggers.
+    conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
+        .unwrap();
+
+    // Edited: entry 4's target.
+    conn.execute(
+        "UPDATE audit_log SET target = 'z@example.com' WHERE seq = 4",
+        [],
+    )
+    .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(v["ok"], false);
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(4), Some("altered")),
+        "{v}"
+    );
+    assert!(
+        v["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("entry 4"),
+        "{v}"
+    );
+    conn.execute(
+        "UPDATE audit_log SET target = 'b@example.com' WHERE seq = 4",
+        [],
+    )
+    .unwrap();
+    assert_eq!(verify_audit(app, &t).await["ok"], true);
+
+    // Removed: entry 5.
+    conn.execute_batch(
+        "CREATE TEMP TABLE keep AS SELECT * FROM audit_log WHERE seq = 5;
+         DELETE FROM audit_log WHERE seq = 5;",
+    )
+    .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(6), Some("removed")),
+        "{v}"
+    );
+    assert!(
+        v["problem"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("entry 5 is missing"),
+        "{v}"
+    );
+    conn.execute_batch("INSERT INTO audit_log SELECT * FROM keep; DROP TABLE keep;")
+        .unwrap();
+    assert_eq!(verify_audit(app, &t).await["ok"], true);
+
+    // Reordered: entries 3 and 4 swap places.
+    conn.execute_batch(
+        "UPDATE audit_log SET seq = -1 WHERE seq = 3;
+         UPDATE audit_log SET seq = 3 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+    )
+    .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(3), Some("reordered")),
+        "{v}"
+    );
+    conn.execute_batch(
+        "UPDATE audit_log SET seq = -1 WHERE seq = 3;
+         UPDATE audit_log SET seq = 3 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+    )
+    .unwrap();
+    assert_eq!(verify_audit(app, &t).await["ok"], true);
+
+    // The tail removed, back to before the signed head: the CA checkpoint names it.
+    conn.execute("DELETE FROM audit_log WHERE seq >= 6", [])
+        .unwrap();
+    let v = verify_audit(app, &t).await;
+    assert_eq!(
+        (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
+        (Some(6), Some("removed")),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    // A quorum cannot exceed the administrators able to approve.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/recover-key",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    for (name, role) in [
+        ("bob", "administrator"),
+        ("carol", "administrator"),
+        ("olga", "officer"),
+    ] {
+        let (s, v) = call(
+            app,
+            "POST",
+            "/api/v1/admins",
+            Some(&t),
+            j(json!({"name": name, "role": role, "password": format!("password of {name}")})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/recover-key",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/nonsense",
+        Some(&t),
+        j(json!({"quorum": 1})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    let bob = login_as(app, "bob", "password of bob").await;
+    let carol = login_as(app, "carol", "password of carol").await;
+    let olga = login_as(app, "olga", "password of olga").await;
+
+    // Alice enrolls, then rolls her encryption key over: two escrowed keys.
+    let (_, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "alice@example.com", "name": "Alice"})),
+    )
+    .await;
+    let token = v["enrollment_token"].as_str().unwrap().to_string();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": token, "csr": csr("alice-sign.key.pem", "alice@example.com")})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/renew",
+        Some(&t),
+        j(json!({"email": "alice@example.com", "new_key": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+
+    let recover = json!({"password": "bundle password"});
+    // An officer may not recover keys at all.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&olga),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    // One administrator alone: a pending request.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v), v["status"].as_str()),
+        (StatusCode::ACCEPTED, "AUTH-023", Some("pending")),
+        "{v}"
+    );
+    let id = v["request_id"].as_i64().unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("1 more"),
+        "{v}"
+    );
+    // Again: the same request, still pending.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, v["request_id"].as_i64()),
+        (StatusCode::ACCEPTED, Some(id)),
+        "{v}"
+    );
+    // Approving one's own request again is refused.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-024"), "{v}");
+    let (s, v) = call(app, "POST", "/api/v1/approvals/999/approve", Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-025"), "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/approvals", Some(&olga), None).await;
+    assert_eq!(v["requests"][0]["target"], "alice@example.com", "{v}");
+    // An approval by an administrator removed afterwards does not count.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&carol),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _) = call(app, "POST", "/api/v1/admins/carol/remove", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(
+        (s, v["request_id"].as_i64()),
+        (StatusCode::ACCEPTED, Some(id)),
+        "{v}"
+    );
+    // Bob approves; the opener runs the command again and gets the bundle.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(json!({"password": "bundle password", "reenroll": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["keys"], 2);
+    assert!(v["enrollment_token"].as_str().is_some());
+    let der = <base64ct::Base64 as base64ct::Encoding>::decode_vec(v["pkcs12"].as_str().unwrap())
+        .unwrap();
+    let p12 = pki::pkcs12::parse(&der, "bundle password").unwrap();
+    assert_eq!(p12.keys.len(), 2);
+    assert!(p12.keys.iter().all(|k| k.certificate.is_some()));
+    // The request is used up: the next recovery needs new approvals.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users/alice@example.com/recover",
+        Some(&t),
+        j(recover.clone()),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    let id2 = v["request_id"].as_i64().unwrap();
+    assert_ne!(id2, id);
+    // Approving a closed request is refused; an expired one too.
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-024"), "{v}");
+    f.clock.advance(Duration::from_secs(2 * 86400));
+    let bob = login_as(app, "bob", "password of bob").await;
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id2}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-024"), "{v}");
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("expired"),
+        "{v}"
+    );
+    // Every refusal is audited.
+    let t = login(app).await;
+    let (_, v) = call(app, "GET", "/api/v1/audit", Some(&t), None).await;
+    let refused_approvals = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "approve" && e["outcome"] == "refused")
+        .count();
+    assert_eq!(refused_approvals, 4, "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/audit/verify", Some(&t), None).await;
+    assert_eq!(v["ok"], true, "{v}");
 }

@@ -1,0 +1,351 @@
+//! The tamper-evident audit log: appending chained entries, listing them, signing the chain
+//! head with the CA key, and verifying the whole chain (`migrations/0003_audit.sql`).
+//!
+//! Entry `n`'s hash is SHA-256 over `"kms-audit-v1"`, entry `n-1`'s hash (32 zero bytes for
+//! the first) and the entry's fields, each length-prefixed (`seq`, `at`, `actor`, `action`,
+//! `target`, `outcome`, `detail`). Verification walks the rows in `seq` order and does not
+//! trust the stored hashes: an edited row fails its own hash, a removed or reordered row breaks
+//! the link to its predecessor or leaves a gap in `seq`, and a rewritten tail no longer matches
+//! the CA-signed checkpoints.
+
+use escrow::rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use pki::{DigestAlgorithm, PrivateKey, PublicKey};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::Result;
+
+const GENESIS: [u8; 32] = [0; 32];
+
+/// One audit log entry as listed.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditEntry {
+    /// Position in the chain, from 1.
+    pub seq: i64,
+    /// Unix seconds.
+    pub at: i64,
+    /// Administrator name, or `-`.
+    pub actor: String,
+    /// What was asked (`user.add`, `admin.remove`, `login`, `unlock`, ...).
+    pub action: String,
+    /// What it was asked on.
+    pub target: String,
+    /// `ok` or `refused`.
+    pub outcome: String,
+    /// For refusals, the error code and message.
+    pub detail: String,
+    /// The entry's chain hash (hex).
+    pub hash: String,
+}
+
+/// The first problem verification found.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditProblem {
+    /// The entry the problem shows at.
+    pub seq: i64,
+    /// `altered`, `removed`, `reordered`, `checkpoint`.
+    pub kind: &'static str,
+    /// A sentence for people.
+    pub message: String,
+}
+
+/// What `audit verify` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct AuditReport {
+    /// Entries checked.
+    pub entries: i64,
+    /// Signed checkpoints checked.
+    pub checkpoints: i64,
+    /// The last entry covered by a valid CA signature.
+    pub signed_through: Option<i64>,
+    /// True when no problem was found.
+    pub ok: bool,
+    /// The first problem, if any.
+    pub problem: Option<AuditProblem>,
+}
+
+fn field(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_be_bytes());
+    h.update(bytes);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn entry_hash(
+    prev: &[u8],
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &str,
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(b"kms-audit-v1");
+    field(&mut h, prev);
+    field(&mut h, &seq.to_be_bytes());
+    field(&mut h, &at.to_be_bytes());
+    for s in [actor, action, target, outcome, detail] {
+        field(&mut h, s.as_bytes());
+    }
+    h.finalize().into()
+}
+
+fn checkpoint_message(seq: i64, hash: &[u8]) -> Vec<u8> {
+    let mut m = b"kms-audit-head".to_vec();
+    m.extend_from_slice(&seq.to_be_bytes());
+    m.extend_from_slice(hash);
+    m
+}
+
+/// What to append.
+pub(crate) struct Record<'a> {
+    pub at: i64,
+    pub actor: &'a str,
+    pub action: &'a str,
+    pub target: &'a str,
+    /// `None` for success, the refusal's text otherwise.
+    pub refusal: Option<String>,
+}
+
+/// Appends one entry in its own immediate transaction; returns its `seq`.
+pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
+    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let last: Option<(i64, Vec<u8>)> = tx
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()?;
+    let (seq, prev) = match last {
+        Some((s, h)) => (s + 1, h),
+        None => (1, GENESIS.to_vec()),
+    };
+    let (outcome, detail) = match &r.refusal {
+        None => ("ok", String::new()),
+        Some(d) => ("refused", d.clone()),
+    };
+    let hash = entry_hash(
+        &prev, seq, r.at, r.actor, r.action, r.target, outcome, &detail,
+    );
+    tx.execute(
+        "INSERT INTO audit_log (seq, at, actor, action, target, outcome, detail, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            seq,
+            r.at,
+            r.actor,
+            r.action,
+            r.target,
+            outcome,
+            detail,
+            prev,
+            &hash[..]
+        ],
+    )?;
+    tx.commit()?;
+    Ok(seq)
+}
+
+/// Entries from `since` (Unix seconds) on, oldest first, at most `limit`.
+pub(crate) fn list(conn: &Connection, since: Option<i64>, limit: i64) -> Result<Vec<AuditEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, at, actor, action, target, outcome, detail, hash FROM audit_log
+         WHERE at >= ?1 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt
+        .query_map(params![since.unwrap_or(i64::MIN), limit], |r| {
+            Ok(AuditEntry {
+                seq: r.get(0)?,
+                at: r.get(1)?,
+                actor: r.get(2)?,
+                action: r.get(3)?,
+                target: r.get(4)?,
+                outcome: r.get(5)?,
+                detail: r.get(6)?,
+                hash: hex::encode(r.get::<_, Vec<u8>>(7)?),
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
+/// Signs the current chain head with the CA key, unless it is signed already. Returns the
+/// signed `seq` (None for an empty log).
+pub(crate) fn sign_head(conn: &Connection, key: &PrivateKey, now: i64) -> Result<Option<i64>> {
+    let head: Option<(i64, Vec<u8>)> = conn
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((seq, hash)) = head else {
+        return Ok(None);
+    };
+    let signature = key.sign(DigestAlgorithm::Sha256, &checkpoint_message(seq, &hash))?;
+    conn.execute(
+        "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, signature, signed_at)
+         VALUES (?1, ?2, ?3, ?4)",
+        params![seq, hash, signature, now],
+    )?;
+    Ok(Some(seq))
+}
+
+/// Entries after the last signed checkpoint.
+pub(crate) fn unsigned_entries(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM audit_log
+         WHERE seq > coalesce((SELECT max(seq) FROM audit_checkpoints), 0)",
+        [],
+        |r| r.get(0),
+    )?)
+}
+
+/// Walks the whole chain and the checkpoints (signatures checked with `ca_key`).
+pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
+    let mut report = AuditReport {
+        entries: 0,
+        checkpoints: 0,
+        signed_through: None,
+        ok: true,
+        problem: None,
+    };
+    // Recomputed hashes by seq, for the checkpoints.
+    let mut computed: std::collections::HashMap<i64, [u8; 32]> = Default::default();
+    {
+        let mut stmt = conn.prepare(
+            "SELECT seq, at, actor, action, target, outcome, detail, prev_hash, hash
+             FROM audit_log ORDER BY seq",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut expected_seq = 1i64;
+        let mut prev = GENESIS;
+        // Stored hashes seen so far (a reordered row links to an earlier entry's hash).
+        let mut seen: std::collections::HashMap<Vec<u8>, i64> = Default::default();
+        while let Some(r) = rows.next()? {
+            let seq: i64 = r.get(0)?;
+            let at: i64 = r.get(1)?;
+            let actor: String = r.get(2)?;
+            let action: String = r.get(3)?;
+            let target: String = r.get(4)?;
+            let outcome: String = r.get(5)?;
+            let detail: String = r.get(6)?;
+            let prev_hash: Vec<u8> = r.get(7)?;
+            let hash: Vec<u8> = r.get(8)?;
+            report.entries += 1;
+            let fail = |kind, message: String| AuditProblem { seq, kind, message };
+            let problem = if seq > expected_seq {
+                Some(fail(
+                    "removed",
+                    format!(
+                        "entry {expected_seq}{} is missing: removed before entry {seq}",
+                        if seq > expected_seq + 1 {
+                            format!(" to {}", seq - 1)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                ))
+            } else if prev_hash[..] != prev[..] {
+                let why = match seen.get(&prev_hash) {
+                    Some(p) => format!(
+                        "entry {seq} was written after entry {p}, not after entry {}: entries were reordered",
+                        seq - 1
+                    ),
+                    None => format!(
+                        "entry {seq} does not follow entry {}: an entry before it was removed, replaced or reordered",
+                        seq - 1
+                    ),
+                };
+                Some(fail("reordered", why))
+            } else {
+                let h = entry_hash(
+                    &prev_hash, seq, at, &actor, &action, &target, &outcome, &detail,
+                );
+                if h[..] != hash[..] {
+                    Some(fail(
+                        "altered",
+                        format!("entry {seq} ({action} by {actor}) was altered"),
+                    ))
+                } else {
+                    computed.insert(seq, h);
+                    prev = h;
+                    None
+                }
+            };
+            if let Some(p) = problem {
+                report.ok = false;
+                report.problem = Some(p);
+                break;
+            }
+            seen.insert(hash, seq);
+            expected_seq = seq + 1;
+        }
+    }
+    // Checkpoints: each must be validly signed and match the recomputed chain; the last one
+    // must still be in the log (a removed tail).
+    let mut stmt =
+        conn.prepare("SELECT seq, hash, signature FROM audit_checkpoints ORDER BY seq")?;
+    let cps = stmt
+        .query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, Vec<u8>>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    for (seq, hash, sig) in cps {
+        report.checkpoints += 1;
+        if ca_key
+            .verify(
+                DigestAlgorithm::Sha256,
+                &checkpoint_message(seq, &hash),
+                &sig,
+                "audit checkpoint",
+            )
+            .is_err()
+        {
+            if report.problem.is_none() {
+                report.ok = false;
+                report.problem = Some(AuditProblem {
+                    seq,
+                    kind: "checkpoint",
+                    message: format!(
+                        "the CA signature of the checkpoint at entry {seq} is not valid"
+                    ),
+                });
+            }
+            continue;
+        }
+        if report.problem.is_some() {
+            continue;
+        }
+        match computed.get(&seq) {
+            Some(h) if h[..] == hash[..] => report.signed_through = Some(seq),
+            Some(_) => {
+                report.ok = false;
+                report.problem = Some(AuditProblem {
+                    seq,
+                    kind: "altered",
+                    message: format!(
+                        "the chain up to entry {seq} differs from the one the CA signed: entries up to {seq} were rewritten"
+                    ),
+                });
+            }
+            None => {
+                report.ok = false;
+                report.problem = Some(AuditProblem {
+                    seq,
+                    kind: "removed",
+                    message: format!(
+                        "entry {seq} was signed by the CA but is no longer in the log: entries were removed"
+                    ),
+                });
+            }
+        }
+    }
+    Ok(report)
+}
