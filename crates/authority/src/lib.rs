@@ -106,6 +106,8 @@ pub struct Config {
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
     pub enrollment_pbkdf2_iterations: u32,
+    /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one).
+    pub backup_keep: usize,
     /// How long an approval request stays open.
     pub approval_ttl: Duration,
     /// PBKDF2 iterations of recovery bundles (PKCS#12).
@@ -126,6 +128,7 @@ impl Default for Config {
             lockout: Duration::from_secs(15 * 60),
             key_pool_size: 4,
             enrollment_pbkdf2_iterations: 10_000,
+            backup_keep: 7,
             approval_ttl: Duration::from_secs(24 * 3600),
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
         }
@@ -271,6 +274,34 @@ impl std::fmt::Debug for Recovery {
             .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
+}
+
+/// A backup file in `DATA_DIR/backups`.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupInfo {
+    /// File name.
+    pub name: String,
+    /// Full path.
+    pub path: String,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// What `backup verify` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupCheck {
+    /// The file.
+    pub path: String,
+    /// Escrowed keys, every one decrypted and authenticated.
+    pub keys: u64,
+    /// Distinct key owners.
+    pub owners: u64,
+    /// Unlock methods carried.
+    pub unlock_methods: u64,
+    /// Size of the database inside.
+    pub database_bytes: u64,
+    /// The audit chain inside the backup.
+    pub audit: AuditReport,
 }
 
 /// An administrator account as `admin list` shows it.
@@ -781,6 +812,119 @@ impl Authority {
             approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
         })();
         self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Backups.
+
+    fn backup_dir(st: &State) -> std::path::PathBuf {
+        st.store.store().data_dir().join("backups")
+    }
+
+    fn backup_files(dir: &Path) -> Result<Vec<BackupInfo>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::Corrupt(format!("reading {}: {e}", dir.display()))),
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("kms-") && name.ends_with(".kmsbak") {
+                out.push(BackupInfo {
+                    path: e.path().display().to_string(),
+                    bytes: e.metadata().map(|m| m.len()).unwrap_or(0),
+                    name,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Takes an encrypted backup into `DATA_DIR/backups` now and keeps the newest
+    /// [`Config::backup_keep`] (administrator role; `None` for the scheduler).
+    pub fn backup_now(&self, actor: Option<&Admin>) -> Result<BackupInfo> {
+        let r = (|| {
+            if let Some(a) = actor {
+                a.require_administrator()?;
+            }
+            let st = self.lock();
+            let dir = Self::backup_dir(&st);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Corrupt(format!("creating {}: {e}", dir.display())))?;
+            let now = self.now();
+            let secs = unix(now);
+            let mut n = 0;
+            let path = loop {
+                let p = dir.join(format!("kms-{secs:012}-{n}.kmsbak"));
+                if !p.exists() {
+                    break p;
+                }
+                n += 1;
+            };
+            st.store.backup(&path)?;
+            let files = Self::backup_files(&dir)?;
+            let keep = self.config.backup_keep.max(1);
+            if files.len() > keep {
+                for old in &files[..files.len() - keep] {
+                    if let Err(e) = std::fs::remove_file(&old.path) {
+                        tracing::warn!(file = %old.path, error = %e, "cannot remove an old backup");
+                    }
+                }
+            }
+            Ok(BackupInfo {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                path: path.display().to_string(),
+            })
+        })();
+        let who = actor.map_or("-", |a| a.name.as_str());
+        let target = r.as_ref().map_or("-".to_string(), |b| b.name.clone());
+        self.audited(who, "backup", &target, r)
+    }
+
+    /// The backups in `DATA_DIR/backups`, oldest first (any role).
+    pub fn backups(&self, _actor: &Admin) -> Result<Vec<BackupInfo>> {
+        let st = self.lock();
+        Self::backup_files(&Self::backup_dir(&st))
+    }
+
+    /// Checks a backup of this store completely with the master key in memory: every chunk,
+    /// SQLite's integrity check, every escrowed key, and the audit chain inside (any role).
+    /// `name` is a file in `DATA_DIR/backups` or a path.
+    pub fn verify_backup(&self, actor: &Admin, name: &str) -> Result<BackupCheck> {
+        let r = (|| {
+            let st = self.lock();
+            let dir = Self::backup_dir(&st);
+            let path = if name.contains('/') {
+                std::path::PathBuf::from(name)
+            } else {
+                dir.join(name)
+            };
+            if !path.is_file() {
+                return Err(Error::invalid(
+                    "backup",
+                    format!("{} is not a file (kmsctl backup list)", path.display()),
+                ));
+            }
+            let ca = certificate::public_key(st.issuer.certificate())?;
+            let (report, audit) = st
+                .store
+                .verify_own_backup(&path, |conn| audit::verify(conn, &ca))?;
+            Ok(BackupCheck {
+                path: path.display().to_string(),
+                keys: report.keys,
+                owners: report.owners,
+                unlock_methods: report.unlock_methods,
+                database_bytes: report.database_bytes,
+                audit: audit?,
+            })
+        })();
+        self.audited(&actor.name, "backup.verify", name, r)
     }
 
     // ---------------------------------------------------------------------------------

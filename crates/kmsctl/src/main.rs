@@ -94,6 +94,9 @@ enum Command {
         #[arg(long)]
         reenroll: bool,
     },
+    /// Encrypted backups of the store, kept in the server's DATA_DIR/backups.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -145,6 +148,19 @@ enum AdminCommand {
     },
     /// List administrator accounts.
     List,
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Take a backup now; prints its path on the server.
+    Now,
+    /// List the backups.
+    List,
+    /// Check a backup on the server: every chunk, every key, the audit chain inside.
+    Verify {
+        /// A name from `backup list`, or a path on the server.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -620,6 +636,56 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             );
                         }
                     });
+                }
+            }
+        }
+        Command::Backup(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                BackupCommand::Now => {
+                    let v = client.json("POST", "/api/v1/backups", Some(&token), None)?;
+                    print(js, &v, |v| println!("{}", v["path"].as_str().unwrap_or("")));
+                }
+                BackupCommand::List => {
+                    let v = client.json("GET", "/api/v1/backups", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for b in v["backups"].as_array().into_iter().flatten() {
+                            println!("{}\t{}", b["name"].as_str().unwrap_or(""), b["bytes"]);
+                        }
+                    });
+                }
+                BackupCommand::Verify { name } => {
+                    let v = client.json(
+                        "POST",
+                        "/api/v1/backups/verify",
+                        Some(&token),
+                        Some(json!({"name": name})),
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "{}: {} keys of {} owners decrypted, {} unlock methods, audit chain {} ({} entries)",
+                            v["path"].as_str().unwrap_or(""),
+                            v["keys"],
+                            v["owners"],
+                            v["unlock_methods"],
+                            if v["audit"]["ok"] == true {
+                                "intact"
+                            } else {
+                                "DAMAGED"
+                            },
+                            v["audit"]["entries"]
+                        )
+                    });
+                    if v["audit"]["ok"] != true {
+                        return Err(Failure {
+                            code: 1,
+                            error: anyhow!(
+                                "the audit chain in the backup is damaged: {}",
+                                v["audit"]["problem"]["message"].as_str().unwrap_or("")
+                            ),
+                            json: None,
+                        });
+                    }
                 }
             }
         }

@@ -242,6 +242,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/cancel", post(cancel_approval))
         .route("/users/{email}/recover", post(recover_key))
+        .route("/backups", post(backup_now).get(list_backups))
+        .route("/backups/verify", post(verify_backup))
         .route("/audit", get(audit_list))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/sign", post(audit_sign))
@@ -478,6 +480,33 @@ async fn recover_key(
         body["token_expires_at"] = json!(t.expires_at);
     }
     Ok(Json(body))
+}
+
+// ------------------------------------------------------------------------------------------
+// Backups.
+
+async fn backup_now(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let b = blocking(move || Ok(a.auth.backup_now(Some(&a.admin))?)).await?;
+    Ok(Json(json!({ "backup": b, "path": b.path })))
+}
+
+async fn list_backups(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let b = blocking(move || Ok(a.auth.backups(&a.admin)?)).await?;
+    Ok(Json(json!({ "backups": b })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBackupRequest {
+    name: String,
+}
+
+async fn verify_backup(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<VerifyBackupRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let r = blocking(move || Ok(a.auth.verify_backup(&a.admin, &req.name)?)).await?;
+    Ok(Json(json!(r)))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -199,6 +199,21 @@ fn extra_paths(doc: &mut Value) {
             obj(json!({ "pkcs12": { "type": "string", "contentEncoding": "base64" }, "keys": { "type": "integer" }, "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["pkcs12", "keys"]),
             &[bad, forbidden, pending, ("404", "no such user (AUTH-005) or no escrowed key (AUTH-012)")]),
     });
+    let backup = obj(
+        json!({ "name": s, "path": s, "bytes": { "type": "integer" } }),
+        &["name", "path", "bytes"],
+    );
+    paths["/api/v1/backups"] = json!({
+        "post": op("Take an encrypted backup into DATA_DIR/backups now (administrator role)", true, None,
+            obj(json!({ "backup": backup, "path": s }), &["backup", "path"]), &[forbidden]),
+        "get": op("Backups in DATA_DIR/backups, oldest first", true, None,
+            obj(json!({ "backups": { "type": "array", "items": backup } }), &["backups"]), &[]),
+    });
+    paths["/api/v1/backups/verify"] = json!({
+        "post": op("Check a backup completely with the master key in memory: chunks, SQLite integrity, every key, the audit chain inside", true,
+            Some(obj(json!({ "name": s }), &["name"])),
+            json!({ "type": "object" }), &[bad]),
+    });
     paths["/api/v1/admins/{name}/remove"] = json!({
         "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
         "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,
