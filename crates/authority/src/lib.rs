@@ -108,6 +108,8 @@ pub struct Config {
     pub enrollment_pbkdf2_iterations: u32,
     /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one).
     pub backup_keep: usize,
+    /// Scheduled backups: one when the newest in `DATA_DIR/backups` is this old (None: off).
+    pub backup_interval: Option<Duration>,
     /// How long an approval request stays open.
     pub approval_ttl: Duration,
     /// PBKDF2 iterations of recovery bundles (PKCS#12).
@@ -129,6 +131,7 @@ impl Default for Config {
             key_pool_size: 4,
             enrollment_pbkdf2_iterations: 10_000,
             backup_keep: 7,
+            backup_interval: None,
             approval_ttl: Duration::from_secs(24 * 3600),
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
         }
@@ -885,6 +888,25 @@ impl Authority {
         let who = actor.map_or("-", |a| a.name.as_str());
         let target = r.as_ref().map_or("-".to_string(), |b| b.name.clone());
         self.audited(who, "backup", &target, r)
+    }
+
+    /// Takes a scheduled backup when [`Config::backup_interval`] says one is due.
+    pub fn backup_if_due(&self) -> Result<Option<BackupInfo>> {
+        let Some(every) = self.config.backup_interval else {
+            return Ok(None);
+        };
+        let newest = {
+            let st = self.lock();
+            Self::backup_files(&Self::backup_dir(&st))?
+                .iter()
+                .filter_map(|b| b.name.strip_prefix("kms-")?.get(..12)?.parse::<i64>().ok())
+                .max()
+        };
+        let now = unix(self.now());
+        if newest.is_some_and(|t| now - t < secs(every)) {
+            return Ok(None);
+        }
+        self.backup_now(None).map(Some)
     }
 
     /// The backups in `DATA_DIR/backups`, oldest first (any role).

@@ -101,7 +101,9 @@ impl From<authority::Error> for ApiError {
             | E::LastAdministrator { .. }
             | E::ApprovalRefused(_) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
-            E::RequestRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::RequestRefused(_) | E::Escrow(escrow::Error::BackupInvalid { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
         };
         ApiError::new(status, e.code(), e.to_string())

@@ -135,6 +135,11 @@ impl AppState {
             if let Err(e) = a.refresh_crl_if_due() {
                 tracing::error!(error = %e, "scheduled CRL refresh failed");
             }
+            match a.backup_if_due() {
+                Ok(Some(b)) => tracing::info!(path = %b.path, "scheduled backup taken"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+            }
         }
     }
 }
