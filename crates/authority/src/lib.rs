@@ -307,6 +307,29 @@ pub struct BackupCheck {
     pub audit: AuditReport,
 }
 
+/// A start-up secret (unlock method) as listed: no secret material.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnlockMethod {
+    /// Its id.
+    pub id: i64,
+    /// `password` or `key-file`.
+    pub kind: &'static str,
+    /// A human label.
+    pub label: String,
+    /// For a key file: the public id written in it (hex).
+    pub key_file_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What adding an unlock method made.
+pub struct NewUnlockMethod {
+    /// The method.
+    pub method: UnlockMethod,
+    /// For a key file: its bytes, to be stored by the caller (secret).
+    pub key_file: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
 /// An administrator account as `admin list` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct AdminInfo {
@@ -815,6 +838,103 @@ impl Authority {
             approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
         })();
         self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Start-up secrets (unlock methods).
+
+    fn methods(st: &State) -> Result<Vec<UnlockMethod>> {
+        Ok(st
+            .store
+            .unlock_methods()?
+            .into_iter()
+            .map(|m| UnlockMethod {
+                id: m.id.0,
+                kind: match m.kind {
+                    escrow::MethodKind::Password => "password",
+                    escrow::MethodKind::KeyFile => "key-file",
+                    _ => "other",
+                },
+                label: m.label,
+                key_file_id: m.key_file_id,
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    /// The start-up secrets that unlock the store (any role).
+    pub fn unlock_methods(&self, _actor: &Admin) -> Result<Vec<UnlockMethod>> {
+        Self::methods(&self.lock())
+    }
+
+    /// Adds a start-up password, or (`password` None) a new key file whose bytes are
+    /// returned (administrator role, under the `admin-change` quorum).
+    pub fn add_unlock_method(
+        &self,
+        actor: &Admin,
+        password: Option<&Password>,
+    ) -> Result<NewUnlockMethod> {
+        let kind = if password.is_some() {
+            "password"
+        } else {
+            "key-file"
+        };
+        let r = (|| {
+            actor.require_administrator()?;
+            if let Some(p) = password {
+                if p.expose().chars().count() < 12 {
+                    return Err(Error::invalid(
+                        "start-up password",
+                        "use at least 12 characters",
+                    ));
+                }
+            }
+            self.gate(actor, "admin-change", &format!("add unlock method {kind}"))?;
+            let mut st = self.lock();
+            let (id, key_file) = match password {
+                Some(p) => (st.store.add_password(p, &self.config.admin_argon2)?, None),
+                None => {
+                    // Written beside the store (0600), read back, removed: the caller keeps it.
+                    let dir = st.store.store().data_dir().to_path_buf();
+                    let tmp = dir.join(format!(".new-key-file-{}", std::process::id()));
+                    let _ = std::fs::remove_file(&tmp);
+                    let id = st.store.add_key_file(&tmp, None)?;
+                    let bytes = std::fs::read(&tmp).map(zeroize::Zeroizing::new);
+                    let _ = std::fs::remove_file(&tmp);
+                    let bytes = bytes
+                        .map_err(|e| Error::Corrupt(format!("reading the new key file: {e}")))?;
+                    (id, Some(bytes))
+                }
+            };
+            let method = Self::methods(&st)?
+                .into_iter()
+                .find(|m| m.id == id.0)
+                .ok_or_else(|| Error::Corrupt("the new unlock method is missing".into()))?;
+            Ok(NewUnlockMethod { method, key_file })
+        })();
+        self.audited(&actor.name, "unlock-method.add", kind, r)
+    }
+
+    /// Removes a start-up secret (administrator role, under the `admin-change` quorum); the
+    /// last one cannot be removed.
+    pub fn remove_unlock_method(&self, actor: &Admin, id: i64) -> Result<()> {
+        let r = (|| {
+            actor.require_administrator()?;
+            {
+                let st = self.lock();
+                if !Self::methods(&st)?.iter().any(|m| m.id == id) {
+                    return Err(Error::invalid(
+                        "unlock method",
+                        format!("no unlock method {id}"),
+                    ));
+                }
+            }
+            self.gate(actor, "admin-change", &format!("remove unlock method {id}"))?;
+            let mut st = self.lock();
+            st.store.remove_unlock_method(escrow::MethodId(id))?;
+            Ok(())
+        })();
+        self.audited(&actor.name, "unlock-method.remove", &id.to_string(), r)
     }
 
     // ---------------------------------------------------------------------------------

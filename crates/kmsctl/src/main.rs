@@ -94,6 +94,9 @@ enum Command {
         #[arg(long)]
         reenroll: bool,
     },
+    /// Start-up secrets (passwords, key files) that unlock the store.
+    #[command(subcommand)]
+    UnlockMethod(UnlockMethodCommand),
     /// Encrypted backups of the store, kept in the server's DATA_DIR/backups.
     #[command(subcommand)]
     Backup(BackupCommand),
@@ -148,6 +151,30 @@ enum AdminCommand {
     },
     /// List administrator accounts.
     List,
+}
+
+#[derive(Subcommand)]
+enum UnlockMethodCommand {
+    /// List them (no secret material).
+    List,
+    /// Add a start-up password or a new key file (under the admin-change quorum).
+    Add {
+        /// Read the new start-up password from standard input.
+        #[arg(
+            long,
+            conflicts_with = "key_file_out",
+            required_unless_present = "key_file_out"
+        )]
+        password_stdin: bool,
+        /// Make a new key file and write it here (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key_file_out: Option<PathBuf>,
+    },
+    /// Remove one (under the admin-change quorum; never the last).
+    Remove {
+        /// Its id (unlock-method list).
+        id: i64,
+    },
 }
 
 #[derive(Subcommand)]
@@ -636,6 +663,71 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             );
                         }
                     });
+                }
+            }
+        }
+        Command::UnlockMethod(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                UnlockMethodCommand::List => {
+                    let v = client.json("GET", "/api/v1/unlock-methods", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for m in v["methods"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}\t{}",
+                                m["id"],
+                                m["kind"].as_str().unwrap_or(""),
+                                m["label"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+                UnlockMethodCommand::Add { key_file_out, .. } => {
+                    if let Some(out) = &key_file_out {
+                        if out.exists() {
+                            return Err(anyhow!("{} exists already", out.display()).into());
+                        }
+                    }
+                    let body = match &key_file_out {
+                        Some(_) => json!({"key_file": true}),
+                        None => json!({"password": read_stdin_line("start-up password")?.as_str()}),
+                    };
+                    // The answer may carry a key file: kept in zeroizing memory.
+                    let raw = Zeroizing::new(client.call(
+                        "POST",
+                        "/api/v1/unlock-methods",
+                        Some(&token),
+                        Some(body),
+                    )?);
+                    let v: Value =
+                        serde_json::from_slice(&raw).context("the server's answer is not JSON")?;
+                    if let Some(out) = &key_file_out {
+                        let bytes = Zeroizing::new(
+                            base64ct::Base64::decode_vec(v["key_file"].as_str().unwrap_or(""))
+                                .map_err(|_| anyhow!("the server's key file is not base64"))?,
+                        );
+                        write_private(out, &bytes)?;
+                    }
+                    let shown = json!({"method": v["method"], "key_file": key_file_out});
+                    print(js, &shown, |s| {
+                        println!(
+                            "added unlock method {} ({})",
+                            s["method"]["id"],
+                            s["method"]["label"].as_str().unwrap_or("")
+                        );
+                        if let Some(out) = &key_file_out {
+                            println!("key file written to {} (keep a copy apart)", out.display());
+                        }
+                    });
+                }
+                UnlockMethodCommand::Remove { id } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/unlock-methods/{id}/remove"),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |_| println!("removed unlock method {id}"));
                 }
             }
         }

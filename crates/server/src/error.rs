@@ -99,7 +99,8 @@ impl From<authority::Error> for ApiError {
             | E::AlreadyInitialised(_)
             | E::AdminExists { .. }
             | E::LastAdministrator { .. }
-            | E::ApprovalRefused(_) => StatusCode::CONFLICT,
+            | E::ApprovalRefused(_)
+            | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
             E::RequestRefused(_) | E::Escrow(escrow::Error::BackupInvalid { .. }) => {
                 StatusCode::UNPROCESSABLE_ENTITY

@@ -214,6 +214,20 @@ fn extra_paths(doc: &mut Value) {
             Some(obj(json!({ "name": s }), &["name"])),
             json!({ "type": "object" }), &[bad]),
     });
+    paths["/api/v1/unlock-methods"] = json!({
+        "get": op("Start-up secrets that unlock the store (no secret material)", true, None,
+            obj(json!({ "methods": { "type": "array" } }), &["methods"]), &[]),
+        "post": op("Add a start-up password or a new key file (administrator role, under the admin-change quorum)", true,
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "key_file": { "type": "boolean" } }, "description": "exactly one of password, key_file: true" })),
+            json!({ "type": "object", "properties": { "method": { "type": "object" }, "key_file": { "type": "string", "contentEncoding": "base64", "description": "the new key file (secret): store it" } } }),
+            &[bad, forbidden, pending]),
+    });
+    paths["/api/v1/unlock-methods/{id}/remove"] = json!({
+        "parameters": id_param,
+        "post": op("Remove a start-up secret (administrator role, under the admin-change quorum)", true, None,
+            obj(json!({ "removed": { "type": "integer" } }), &["removed"]),
+            &[bad, forbidden, pending, ("409", "the last unlock method (AUTH-016 / ESCROW)")]),
+    });
     paths["/api/v1/admins/{name}/remove"] = json!({
         "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
         "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,

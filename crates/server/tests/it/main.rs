@@ -1243,3 +1243,116 @@ async fn scheduled_backups_are_kept_n_deep_and_verify() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn unlock_methods_are_managed_under_the_admin_change_quorum() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    let (s, v) = call(app, "GET", "/api/v1/unlock-methods", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let methods = v["methods"].as_array().unwrap().clone();
+    assert_eq!(methods.len(), 1, "{v}");
+    assert_eq!(methods[0]["kind"], "password");
+    let password_id = methods[0]["id"].as_i64().unwrap();
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/unlock-methods",
+        Some(&t),
+        j(json!({"password": "x", "key_file": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // A new key file comes back once; it is a valid key file.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/unlock-methods",
+        Some(&t),
+        j(json!({"key_file": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let bytes =
+        <base64ct::Base64 as base64ct::Encoding>::decode_vec(v["key_file"].as_str().unwrap())
+            .unwrap();
+    escrow::KeyFile::from_bytes(&bytes, "test").unwrap();
+    assert!(!std::fs::read_dir(&f.dir).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("new-key-file")
+    }));
+    // With an admin-change quorum of two, one administrator alone only opens a request.
+    call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "bob", "role": "administrator", "password": "password of bob"})),
+    )
+    .await;
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/admin-change",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let path = format!("/api/v1/unlock-methods/{password_id}/remove");
+    let (s, v) = call(app, "POST", &path, Some(&t), None).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{v}"
+    );
+    let id = v["request_id"].as_i64().unwrap();
+    let bob = login_as(app, "bob", "password of bob").await;
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(app, "POST", &path, Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/unlock-methods", Some(&t), None).await;
+    let methods = v["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 1, "{v}");
+    assert_eq!(methods[0]["kind"], "key-file");
+    // The last one cannot go.
+    let last = format!("/api/v1/unlock-methods/{}/remove", methods[0]["id"]);
+    call(app, "POST", &last, Some(&t), None).await;
+    let (_, v) = call(app, "GET", "/api/v1/approvals", Some(&t), None).await;
+    let id = v["requests"][0]["id"].as_i64().unwrap();
+    call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    let (s, v) = call(app, "POST", &last, Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-016"), "{v}");
+    // An officer may not touch them.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "olga", "role": "officer", "password": "password of olga"})),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "adding an administrator is under the quorum too: {v}"
+    );
+}
