@@ -881,13 +881,11 @@ impl Authority {
         };
         let r = (|| {
             actor.require_administrator()?;
-            if let Some(p) = password {
-                if p.expose().chars().count() < 12 {
-                    return Err(Error::invalid(
-                        "start-up password",
-                        "use at least 12 characters",
-                    ));
-                }
+            if password.is_some_and(|p| p.expose().chars().count() < 12) {
+                return Err(Error::invalid(
+                    "start-up password",
+                    "use at least 12 characters",
+                ));
             }
             self.gate(actor, "admin-change", &format!("add unlock method {kind}"))?;
             let mut st = self.lock();

@@ -683,10 +683,8 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     });
                 }
                 UnlockMethodCommand::Add { key_file_out, .. } => {
-                    if let Some(out) = &key_file_out {
-                        if out.exists() {
-                            return Err(anyhow!("{} exists already", out.display()).into());
-                        }
+                    if let Some(out) = key_file_out.as_ref().filter(|o| o.exists()) {
+                        return Err(anyhow!("{} exists already", out.display()).into());
                     }
                     let body = match &key_file_out {
                         Some(_) => json!({"key_file": true}),
