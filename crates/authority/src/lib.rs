@@ -471,6 +471,7 @@ pub fn audit_refused_unlock(store: &Store, clock: &dyn Clock, method: &str, erro
             action: "unlock",
             target: method,
             refusal: Some(format!("[{}] {error}", error.code())),
+            pending: false,
         },
     );
     if let Err(e) = r {
@@ -653,6 +654,7 @@ impl Authority {
                 action,
                 target,
                 refusal,
+                pending: matches!(result, Err(Error::ApprovalPending { .. })),
             },
         )
         .and_then(|_| {

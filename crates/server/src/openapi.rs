@@ -144,7 +144,7 @@ fn extra_paths(doc: &mut Value) {
             obj(json!({ "admins": { "type": "array", "items": admin } }), &["admins"]), &[]),
     });
     let entry = obj(
-        json!({ "seq": { "type": "integer" }, "at": { "type": "integer" }, "actor": s, "action": s, "target": s, "outcome": { "enum": ["ok", "refused"] }, "detail": s, "hash": s }),
+        json!({ "seq": { "type": "integer" }, "at": { "type": "integer" }, "actor": s, "action": s, "target": s, "outcome": { "enum": ["ok", "refused", "pending"] }, "detail": s, "hash": s }),
         &[
             "seq", "at", "actor", "action", "target", "outcome", "detail", "hash",
         ],

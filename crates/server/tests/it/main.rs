@@ -1164,6 +1164,13 @@ async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
         .filter(|e| e["action"] == "approve" && e["outcome"] == "refused")
         .count();
     assert_eq!(refused_approvals, 4, "{v}");
+    let pending = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "recover-key" && e["outcome"] == "pending")
+        .count();
+    assert!(pending >= 3, "{v}");
     let (_, v) = call(app, "GET", "/api/v1/audit/verify", Some(&t), None).await;
     assert_eq!(v["ok"], true, "{v}");
 }
