@@ -13,8 +13,9 @@ CREATE TABLE audit_log (
     actor     TEXT    NOT NULL,      -- administrator name, or '-' when nobody signed in
     action    TEXT    NOT NULL,      -- e.g. user.add, admin.remove, login, unlock
     target    TEXT    NOT NULL,
-    outcome   TEXT    NOT NULL CHECK (outcome IN ('ok', 'refused')),
-    detail    TEXT    NOT NULL,      -- for refusals: the error code and message
+    -- 'pending': a quorum operation was opened or counted, not yet carried out
+    outcome   TEXT    NOT NULL CHECK (outcome IN ('ok', 'refused', 'pending')),
+    detail    TEXT    NOT NULL,      -- for refusals and pending ones: the code and message
     prev_hash BLOB    NOT NULL CHECK (length(prev_hash) = 32),
     hash      BLOB    NOT NULL CHECK (length(hash) = 32)
 );

@@ -30,7 +30,7 @@ pub struct AuditEntry {
     pub action: String,
     /// What it was asked on.
     pub target: String,
-    /// `ok` or `refused`.
+    /// `ok`, `refused`, or `pending` (a quorum operation waiting for approvals).
     pub outcome: String,
     /// For refusals, the error code and message.
     pub detail: String,
@@ -106,6 +106,8 @@ pub(crate) struct Record<'a> {
     pub target: &'a str,
     /// `None` for success, the refusal's text otherwise.
     pub refusal: Option<String>,
+    /// The refusal only means "waiting for approvals".
+    pub pending: bool,
 }
 
 /// Appends one entry in its own immediate transaction; returns its `seq`.
@@ -124,6 +126,7 @@ pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
     };
     let (outcome, detail) = match &r.refusal {
         None => ("ok", String::new()),
+        Some(d) if r.pending => ("pending", d.clone()),
         Some(d) => ("refused", d.clone()),
     };
     let hash = entry_hash(

@@ -106,6 +106,10 @@ pub struct Config {
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
     pub enrollment_pbkdf2_iterations: u32,
+    /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one).
+    pub backup_keep: usize,
+    /// Scheduled backups: one when the newest in `DATA_DIR/backups` is this old (None: off).
+    pub backup_interval: Option<Duration>,
     /// How long an approval request stays open.
     pub approval_ttl: Duration,
     /// PBKDF2 iterations of recovery bundles (PKCS#12).
@@ -126,6 +130,8 @@ impl Default for Config {
             lockout: Duration::from_secs(15 * 60),
             key_pool_size: 4,
             enrollment_pbkdf2_iterations: 10_000,
+            backup_keep: 7,
+            backup_interval: None,
             approval_ttl: Duration::from_secs(24 * 3600),
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
         }
@@ -273,6 +279,57 @@ impl std::fmt::Debug for Recovery {
     }
 }
 
+/// A backup file in `DATA_DIR/backups`.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupInfo {
+    /// File name.
+    pub name: String,
+    /// Full path.
+    pub path: String,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// What `backup verify` found.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupCheck {
+    /// The file.
+    pub path: String,
+    /// Escrowed keys, every one decrypted and authenticated.
+    pub keys: u64,
+    /// Distinct key owners.
+    pub owners: u64,
+    /// Unlock methods carried.
+    pub unlock_methods: u64,
+    /// Size of the database inside.
+    pub database_bytes: u64,
+    /// The audit chain inside the backup.
+    pub audit: AuditReport,
+}
+
+/// A start-up secret (unlock method) as listed: no secret material.
+#[derive(Clone, Debug, Serialize)]
+pub struct UnlockMethod {
+    /// Its id.
+    pub id: i64,
+    /// `password` or `key-file`.
+    pub kind: &'static str,
+    /// A human label.
+    pub label: String,
+    /// For a key file: the public id written in it (hex).
+    pub key_file_id: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// What adding an unlock method made.
+pub struct NewUnlockMethod {
+    /// The method.
+    pub method: UnlockMethod,
+    /// For a key file: its bytes, to be stored by the caller (secret).
+    pub key_file: Option<zeroize::Zeroizing<Vec<u8>>>,
+}
+
 /// An administrator account as `admin list` shows it.
 #[derive(Clone, Debug, Serialize)]
 pub struct AdminInfo {
@@ -414,6 +471,7 @@ pub fn audit_refused_unlock(store: &Store, clock: &dyn Clock, method: &str, erro
             action: "unlock",
             target: method,
             refusal: Some(format!("[{}] {error}", error.code())),
+            pending: false,
         },
     );
     if let Err(e) = r {
@@ -596,6 +654,7 @@ impl Authority {
                 action,
                 target,
                 refusal,
+                pending: matches!(result, Err(Error::ApprovalPending { .. })),
             },
         )
         .and_then(|_| {
@@ -781,6 +840,233 @@ impl Authority {
             approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
         })();
         self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Start-up secrets (unlock methods).
+
+    fn methods(st: &State) -> Result<Vec<UnlockMethod>> {
+        Ok(st
+            .store
+            .unlock_methods()?
+            .into_iter()
+            .map(|m| UnlockMethod {
+                id: m.id.0,
+                kind: match m.kind {
+                    escrow::MethodKind::Password => "password",
+                    escrow::MethodKind::KeyFile => "key-file",
+                    _ => "other",
+                },
+                label: m.label,
+                key_file_id: m.key_file_id,
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    /// The start-up secrets that unlock the store (any role).
+    pub fn unlock_methods(&self, _actor: &Admin) -> Result<Vec<UnlockMethod>> {
+        Self::methods(&self.lock())
+    }
+
+    /// Adds a start-up password, or (`password` None) a new key file whose bytes are
+    /// returned (administrator role, under the `admin-change` quorum).
+    pub fn add_unlock_method(
+        &self,
+        actor: &Admin,
+        password: Option<&Password>,
+    ) -> Result<NewUnlockMethod> {
+        let kind = if password.is_some() {
+            "password"
+        } else {
+            "key-file"
+        };
+        let r = (|| {
+            actor.require_administrator()?;
+            if password.is_some_and(|p| p.expose().chars().count() < 12) {
+                return Err(Error::invalid(
+                    "start-up password",
+                    "use at least 12 characters",
+                ));
+            }
+            self.gate(actor, "admin-change", &format!("add unlock method {kind}"))?;
+            let mut st = self.lock();
+            let (id, key_file) = match password {
+                Some(p) => (st.store.add_password(p, &self.config.admin_argon2)?, None),
+                None => {
+                    // Written beside the store (0600), read back, removed: the caller keeps it.
+                    let dir = st.store.store().data_dir().to_path_buf();
+                    let tmp = dir.join(format!(".new-key-file-{}", std::process::id()));
+                    let _ = std::fs::remove_file(&tmp);
+                    let id = st.store.add_key_file(&tmp, None)?;
+                    let bytes = std::fs::read(&tmp).map(zeroize::Zeroizing::new);
+                    let _ = std::fs::remove_file(&tmp);
+                    let bytes = bytes
+                        .map_err(|e| Error::Corrupt(format!("reading the new key file: {e}")))?;
+                    (id, Some(bytes))
+                }
+            };
+            let method = Self::methods(&st)?
+                .into_iter()
+                .find(|m| m.id == id.0)
+                .ok_or_else(|| Error::Corrupt("the new unlock method is missing".into()))?;
+            Ok(NewUnlockMethod { method, key_file })
+        })();
+        self.audited(&actor.name, "unlock-method.add", kind, r)
+    }
+
+    /// Removes a start-up secret (administrator role, under the `admin-change` quorum); the
+    /// last one cannot be removed.
+    pub fn remove_unlock_method(&self, actor: &Admin, id: i64) -> Result<()> {
+        let r = (|| {
+            actor.require_administrator()?;
+            {
+                let st = self.lock();
+                if !Self::methods(&st)?.iter().any(|m| m.id == id) {
+                    return Err(Error::invalid(
+                        "unlock method",
+                        format!("no unlock method {id}"),
+                    ));
+                }
+            }
+            self.gate(actor, "admin-change", &format!("remove unlock method {id}"))?;
+            let mut st = self.lock();
+            st.store.remove_unlock_method(escrow::MethodId(id))?;
+            Ok(())
+        })();
+        self.audited(&actor.name, "unlock-method.remove", &id.to_string(), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Backups.
+
+    fn backup_dir(st: &State) -> std::path::PathBuf {
+        st.store.store().data_dir().join("backups")
+    }
+
+    fn backup_files(dir: &Path) -> Result<Vec<BackupInfo>> {
+        let mut out = Vec::new();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::Corrupt(format!("reading {}: {e}", dir.display()))),
+        };
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if name.starts_with("kms-") && name.ends_with(".kmsbak") {
+                out.push(BackupInfo {
+                    path: e.path().display().to_string(),
+                    bytes: e.metadata().map(|m| m.len()).unwrap_or(0),
+                    name,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// Takes an encrypted backup into `DATA_DIR/backups` now and keeps the newest
+    /// [`Config::backup_keep`] (administrator role; `None` for the scheduler).
+    pub fn backup_now(&self, actor: Option<&Admin>) -> Result<BackupInfo> {
+        let r = (|| {
+            if let Some(a) = actor {
+                a.require_administrator()?;
+            }
+            let st = self.lock();
+            let dir = Self::backup_dir(&st);
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| Error::Corrupt(format!("creating {}: {e}", dir.display())))?;
+            let now = self.now();
+            let secs = unix(now);
+            let mut n = 0;
+            let path = loop {
+                let p = dir.join(format!("kms-{secs:012}-{n}.kmsbak"));
+                if !p.exists() {
+                    break p;
+                }
+                n += 1;
+            };
+            st.store.backup(&path)?;
+            let files = Self::backup_files(&dir)?;
+            let keep = self.config.backup_keep.max(1);
+            if files.len() > keep {
+                for old in &files[..files.len() - keep] {
+                    if let Err(e) = std::fs::remove_file(&old.path) {
+                        tracing::warn!(file = %old.path, error = %e, "cannot remove an old backup");
+                    }
+                }
+            }
+            Ok(BackupInfo {
+                name: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                bytes: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+                path: path.display().to_string(),
+            })
+        })();
+        let who = actor.map_or("-", |a| a.name.as_str());
+        let target = r.as_ref().map_or("-".to_string(), |b| b.name.clone());
+        self.audited(who, "backup", &target, r)
+    }
+
+    /// Takes a scheduled backup when [`Config::backup_interval`] says one is due.
+    pub fn backup_if_due(&self) -> Result<Option<BackupInfo>> {
+        let Some(every) = self.config.backup_interval else {
+            return Ok(None);
+        };
+        let newest = {
+            let st = self.lock();
+            Self::backup_files(&Self::backup_dir(&st))?
+                .iter()
+                .filter_map(|b| b.name.strip_prefix("kms-")?.get(..12)?.parse::<i64>().ok())
+                .max()
+        };
+        let now = unix(self.now());
+        if newest.is_some_and(|t| now - t < secs(every)) {
+            return Ok(None);
+        }
+        self.backup_now(None).map(Some)
+    }
+
+    /// The backups in `DATA_DIR/backups`, oldest first (any role).
+    pub fn backups(&self, _actor: &Admin) -> Result<Vec<BackupInfo>> {
+        let st = self.lock();
+        Self::backup_files(&Self::backup_dir(&st))
+    }
+
+    /// Checks a backup of this store completely with the master key in memory: every chunk,
+    /// SQLite's integrity check, every escrowed key, and the audit chain inside (any role).
+    /// `name` is a file in `DATA_DIR/backups` or a path.
+    pub fn verify_backup(&self, actor: &Admin, name: &str) -> Result<BackupCheck> {
+        let r = (|| {
+            let st = self.lock();
+            let dir = Self::backup_dir(&st);
+            let path = if name.contains('/') {
+                std::path::PathBuf::from(name)
+            } else {
+                dir.join(name)
+            };
+            if !path.is_file() {
+                return Err(Error::invalid(
+                    "backup",
+                    format!("{} is not a file (kmsctl backup list)", path.display()),
+                ));
+            }
+            let ca = certificate::public_key(st.issuer.certificate())?;
+            let (report, audit) = st
+                .store
+                .verify_own_backup(&path, |conn| audit::verify(conn, &ca))?;
+            Ok(BackupCheck {
+                path: path.display().to_string(),
+                keys: report.keys,
+                owners: report.owners,
+                unlock_methods: report.unlock_methods,
+                database_bytes: report.database_bytes,
+                audit: audit?,
+            })
+        })();
+        self.audited(&actor.name, "backup.verify", name, r)
     }
 
     // ---------------------------------------------------------------------------------

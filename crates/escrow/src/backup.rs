@@ -344,11 +344,18 @@ impl UnlockedStore {
 }
 
 /// Reads and authenticates the whole backup at `path`, decrypting the database into `out`.
+/// Where `decrypt_backup` gets the master key: from an unlock secret, or from the unlocked
+/// store the backup was made of.
+enum KeySource<'a> {
+    Credential(&'a Credential),
+    Master(&'a MasterKey, &'a [u8]),
+}
+
 fn decrypt_backup(
     path: &Path,
-    credential: &Credential,
+    source: KeySource<'_>,
     out: &mut File,
-) -> Result<(Header, MasterKey)> {
+) -> Result<(Header, Option<MasterKey>)> {
     let bad = |problem: String| Error::backup(path, problem);
     let file = File::open(path).map_err(|e| Error::io("open", path, e))?;
     let mut r = BufReader::with_capacity(1 << 16, file);
@@ -395,7 +402,22 @@ fn decrypt_backup(
         return Err(bad("the header is malformed (chunk size or length)".into()));
     }
 
-    let (master, _) = master::unlock(&header.wraps, &header.store_id, credential)?;
+    let owned = match source {
+        KeySource::Credential(credential) => {
+            Some(master::unlock(&header.wraps, &header.store_id, credential)?.0)
+        }
+        KeySource::Master(_, store_id) => {
+            if store_id != header.store_id {
+                return Err(bad("the backup is of another store".into()));
+            }
+            None
+        }
+    };
+    let master = match (&owned, &source) {
+        (Some(m), _) => m,
+        (None, KeySource::Master(m, _)) => *m,
+        (None, KeySource::Credential(_)) => unreachable!("a credential always yields a key"),
+    };
     let cipher = master.backup_cipher(&header.salt);
     let aad = chunk_aad(&header_hash);
     let n = header.chunk_count();
@@ -422,7 +444,7 @@ fn decrypt_backup(
     }
     out.sync_all()
         .map_err(|e| Error::io("fsync", "the temporary restore file", e))?;
-    Ok((header, master))
+    Ok((header, owned))
 }
 
 /// Checks a decrypted database against its header and decrypts every key in it.
@@ -480,10 +502,45 @@ pub fn verify_backup(path: &Path, credential: &Credential) -> Result<BackupRepor
         .suffix(".db")
         .tempfile()
         .map_err(|e| Error::io("create a temporary file in", std::env::temp_dir(), e))?;
-    let (header, master) = decrypt_backup(path, credential, temp.as_file_mut())?;
+    let (header, master) =
+        decrypt_backup(path, KeySource::Credential(credential), temp.as_file_mut())?;
+    let master = master.ok_or_else(|| Error::backup(path, "no master key"))?;
     let report = check_database(path, temp.path(), &header, &master)?;
     tracing::info!(path = %path.display(), keys = report.keys, "verified backup");
     Ok(report)
+}
+
+impl UnlockedStore {
+    /// Checks a backup of this very store completely, as [`verify_backup`] does, with the
+    /// master key already in memory (no password or key file needed), and hands the checked
+    /// copy of the database to `inspect` (read-only use) before it is removed.
+    pub fn verify_own_backup<T>(
+        &self,
+        path: &Path,
+        inspect: impl FnOnce(&Connection) -> T,
+    ) -> Result<(BackupReport, T)> {
+        let mut temp = tempfile::Builder::new()
+            .prefix(".escrow-verify-")
+            .suffix(".db")
+            .tempfile()
+            .map_err(|e| Error::io("create a temporary file in", std::env::temp_dir(), e))?;
+        let store_id: Vec<u8> = self.store().connection().query_row(
+            "SELECT store_id FROM store_meta WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let (header, _) = decrypt_backup(
+            path,
+            KeySource::Master(self.master(), &store_id),
+            temp.as_file_mut(),
+        )?;
+        let report = check_database(path, temp.path(), &header, self.master())?;
+        let conn = Connection::open(temp.path())?;
+        let t = inspect(&conn);
+        drop(conn);
+        tracing::info!(path = %path.display(), keys = report.keys, "verified backup");
+        Ok((report, t))
+    }
 }
 
 /// Restores the backup at `path` into `new_data_dir` (missing or empty), after checking it
@@ -501,7 +558,9 @@ pub fn restore(path: &Path, credential: &Credential, new_data_dir: &Path) -> Res
     }
     let parent = fsutil::parent_dir(new_data_dir);
     let mut temp = fsutil::temp_in(&parent, ".escrow-restore-", ".db")?;
-    let (header, master) = decrypt_backup(path, credential, temp.as_file_mut())?;
+    let (header, master) =
+        decrypt_backup(path, KeySource::Credential(credential), temp.as_file_mut())?;
+    let master = master.ok_or_else(|| Error::backup(path, "no master key"))?;
     let report = check_database(path, temp.path(), &header, &master)?;
 
     fsutil::create_private_dir(new_data_dir)?;

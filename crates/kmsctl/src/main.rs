@@ -94,6 +94,12 @@ enum Command {
         #[arg(long)]
         reenroll: bool,
     },
+    /// Start-up secrets (passwords, key files) that unlock the store.
+    #[command(subcommand)]
+    UnlockMethod(UnlockMethodCommand),
+    /// Encrypted backups of the store, kept in the server's DATA_DIR/backups.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -145,6 +151,43 @@ enum AdminCommand {
     },
     /// List administrator accounts.
     List,
+}
+
+#[derive(Subcommand)]
+enum UnlockMethodCommand {
+    /// List them (no secret material).
+    List,
+    /// Add a start-up password or a new key file (under the admin-change quorum).
+    Add {
+        /// Read the new start-up password from standard input.
+        #[arg(
+            long,
+            conflicts_with = "key_file_out",
+            required_unless_present = "key_file_out"
+        )]
+        password_stdin: bool,
+        /// Make a new key file and write it here (mode 0600).
+        #[arg(long, value_name = "FILE")]
+        key_file_out: Option<PathBuf>,
+    },
+    /// Remove one (under the admin-change quorum; never the last).
+    Remove {
+        /// Its id (unlock-method list).
+        id: i64,
+    },
+}
+
+#[derive(Subcommand)]
+enum BackupCommand {
+    /// Take a backup now; prints its path on the server.
+    Now,
+    /// List the backups.
+    List,
+    /// Check a backup on the server: every chunk, every key, the audit chain inside.
+    Verify {
+        /// A name from `backup list`, or a path on the server.
+        name: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -620,6 +663,119 @@ fn run(cli: Cli) -> Result<(), Failure> {
                             );
                         }
                     });
+                }
+            }
+        }
+        Command::UnlockMethod(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                UnlockMethodCommand::List => {
+                    let v = client.json("GET", "/api/v1/unlock-methods", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for m in v["methods"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}\t{}",
+                                m["id"],
+                                m["kind"].as_str().unwrap_or(""),
+                                m["label"].as_str().unwrap_or("")
+                            );
+                        }
+                    });
+                }
+                UnlockMethodCommand::Add { key_file_out, .. } => {
+                    if let Some(out) = key_file_out.as_ref().filter(|o| o.exists()) {
+                        return Err(anyhow!("{} exists already", out.display()).into());
+                    }
+                    let body = match &key_file_out {
+                        Some(_) => json!({"key_file": true}),
+                        None => json!({"password": read_stdin_line("start-up password")?.as_str()}),
+                    };
+                    // The answer may carry a key file: kept in zeroizing memory.
+                    let raw = Zeroizing::new(client.call(
+                        "POST",
+                        "/api/v1/unlock-methods",
+                        Some(&token),
+                        Some(body),
+                    )?);
+                    let v: Value =
+                        serde_json::from_slice(&raw).context("the server's answer is not JSON")?;
+                    if let Some(out) = &key_file_out {
+                        let bytes = Zeroizing::new(
+                            base64ct::Base64::decode_vec(v["key_file"].as_str().unwrap_or(""))
+                                .map_err(|_| anyhow!("the server's key file is not base64"))?,
+                        );
+                        write_private(out, &bytes)?;
+                    }
+                    let shown = json!({"method": v["method"], "key_file": key_file_out});
+                    print(js, &shown, |s| {
+                        println!(
+                            "added unlock method {} ({})",
+                            s["method"]["id"],
+                            s["method"]["label"].as_str().unwrap_or("")
+                        );
+                        if let Some(out) = &key_file_out {
+                            println!("key file written to {} (keep a copy apart)", out.display());
+                        }
+                    });
+                }
+                UnlockMethodCommand::Remove { id } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/unlock-methods/{id}/remove"),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |_| println!("removed unlock method {id}"));
+                }
+            }
+        }
+        Command::Backup(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                BackupCommand::Now => {
+                    let v = client.json("POST", "/api/v1/backups", Some(&token), None)?;
+                    print(js, &v, |v| println!("{}", v["path"].as_str().unwrap_or("")));
+                }
+                BackupCommand::List => {
+                    let v = client.json("GET", "/api/v1/backups", Some(&token), None)?;
+                    print(js, &v, |v| {
+                        for b in v["backups"].as_array().into_iter().flatten() {
+                            println!("{}\t{}", b["name"].as_str().unwrap_or(""), b["bytes"]);
+                        }
+                    });
+                }
+                BackupCommand::Verify { name } => {
+                    let v = client.json(
+                        "POST",
+                        "/api/v1/backups/verify",
+                        Some(&token),
+                        Some(json!({"name": name})),
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "{}: {} keys of {} owners decrypted, {} unlock methods, audit chain {} ({} entries)",
+                            v["path"].as_str().unwrap_or(""),
+                            v["keys"],
+                            v["owners"],
+                            v["unlock_methods"],
+                            if v["audit"]["ok"] == true {
+                                "intact"
+                            } else {
+                                "DAMAGED"
+                            },
+                            v["audit"]["entries"]
+                        )
+                    });
+                    if v["audit"]["ok"] != true {
+                        return Err(Failure {
+                            code: 1,
+                            error: anyhow!(
+                                "the audit chain in the backup is damaged: {}",
+                                v["audit"]["problem"]["message"].as_str().unwrap_or("")
+                            ),
+                            json: None,
+                        });
+                    }
                 }
             }
         }

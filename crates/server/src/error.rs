@@ -99,9 +99,12 @@ impl From<authority::Error> for ApiError {
             | E::AlreadyInitialised(_)
             | E::AdminExists { .. }
             | E::LastAdministrator { .. }
-            | E::ApprovalRefused(_) => StatusCode::CONFLICT,
+            | E::ApprovalRefused(_)
+            | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
-            E::RequestRefused(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            E::RequestRefused(_) | E::Escrow(escrow::Error::BackupInvalid { .. }) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
         };
         ApiError::new(status, e.code(), e.to_string())

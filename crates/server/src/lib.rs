@@ -135,6 +135,11 @@ impl AppState {
             if let Err(e) = a.refresh_crl_if_due() {
                 tracing::error!(error = %e, "scheduled CRL refresh failed");
             }
+            match a.backup_if_due() {
+                Ok(Some(b)) => tracing::info!(path = %b.path, "scheduled backup taken"),
+                Ok(None) => {}
+                Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+            }
         }
     }
 }
@@ -242,6 +247,13 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/approvals/{id}/approve", post(approve))
         .route("/approvals/{id}/cancel", post(cancel_approval))
         .route("/users/{email}/recover", post(recover_key))
+        .route(
+            "/unlock-methods",
+            post(add_unlock_method).get(list_unlock_methods),
+        )
+        .route("/unlock-methods/{id}/remove", post(remove_unlock_method))
+        .route("/backups", post(backup_now).get(list_backups))
+        .route("/backups/verify", post(verify_backup))
         .route("/audit", get(audit_list))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/sign", post(audit_sign))
@@ -478,6 +490,81 @@ async fn recover_key(
         body["token_expires_at"] = json!(t.expires_at);
     }
     Ok(Json(body))
+}
+
+// ------------------------------------------------------------------------------------------
+// Start-up secrets.
+
+async fn list_unlock_methods(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let m = blocking(move || Ok(a.auth.unlock_methods(&a.admin)?)).await?;
+    Ok(Json(json!({ "methods": m })))
+}
+
+/// Exactly one of `password` (a new start-up password) or `key_file: true` (a new key file,
+/// returned base64 in the answer: the caller stores it).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AddUnlockMethodRequest {
+    password: Option<String>,
+    #[serde(default)]
+    key_file: bool,
+}
+
+async fn add_unlock_method(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<AddUnlockMethodRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let password = match (req.password, req.key_file) {
+        (Some(p), false) => Some(Password::new(p)),
+        (None, true) => None,
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of \"password\" or \"key_file\": true",
+            ));
+        }
+    };
+    let r = blocking(move || Ok(a.auth.add_unlock_method(&a.admin, password.as_ref())?)).await?;
+    let mut body = json!({ "method": r.method });
+    if let Some(k) = &r.key_file {
+        body["key_file"] = json!(<base64ct::Base64 as base64ct::Encoding>::encode_string(k));
+    }
+    Ok(Json(body))
+}
+
+async fn remove_unlock_method(
+    a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = request_id(&id)?;
+    blocking(move || Ok(a.auth.remove_unlock_method(&a.admin, id)?)).await?;
+    Ok(Json(json!({ "removed": id })))
+}
+
+// ------------------------------------------------------------------------------------------
+// Backups.
+
+async fn backup_now(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let b = blocking(move || Ok(a.auth.backup_now(Some(&a.admin))?)).await?;
+    Ok(Json(json!({ "backup": b, "path": b.path })))
+}
+
+async fn list_backups(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let b = blocking(move || Ok(a.auth.backups(&a.admin)?)).await?;
+    Ok(Json(json!({ "backups": b })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBackupRequest {
+    name: String,
+}
+
+async fn verify_backup(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<VerifyBackupRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let r = blocking(move || Ok(a.auth.verify_backup(&a.admin, &req.name)?)).await?;
+    Ok(Json(json!(r)))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -58,6 +58,25 @@ enum Command {
         #[arg(long = "tls-name", value_name = "NAME")]
         tls_names: Vec<String>,
     },
+    /// Restore a backup into a new data directory (offline; the whole backup is checked
+    /// before anything is written). The restored store opens with the same secrets.
+    Restore {
+        /// The backup file (from `kmsctl backup now`, in DATA_DIR/backups).
+        file: PathBuf,
+        /// The new data directory (missing or empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Open the backup with this key file.
+        #[arg(
+            long,
+            conflicts_with = "password_stdin",
+            required_unless_present = "password_stdin"
+        )]
+        key_file: Option<PathBuf>,
+        /// Open the backup with the start-up password read from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
     /// Serve the API and the public URLs.
     Serve {
         /// Data directory (with --dev: ./kms-dev-data unless given).
@@ -132,6 +151,28 @@ fn read_stdin_line(what: &str) -> anyhow::Result<Password> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Restore {
+            file,
+            data_dir,
+            key_file,
+            ..
+        } => {
+            let credential = match key_file {
+                Some(k) => Credential::key_file(&k)?,
+                None => Credential::Password(read_stdin_line("start-up password")?),
+            };
+            let report = escrow::restore(&file, &credential, &data_dir)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+            println!(
+                "restored {} into {}: {} keys of {} owners, {} unlock methods",
+                file.display(),
+                data_dir.display(),
+                report.keys,
+                report.owners,
+                report.unlock_methods
+            );
+            Ok(())
+        }
         Command::Init {
             data_dir,
             ca_subject,

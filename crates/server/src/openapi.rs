@@ -144,7 +144,7 @@ fn extra_paths(doc: &mut Value) {
             obj(json!({ "admins": { "type": "array", "items": admin } }), &["admins"]), &[]),
     });
     let entry = obj(
-        json!({ "seq": { "type": "integer" }, "at": { "type": "integer" }, "actor": s, "action": s, "target": s, "outcome": { "enum": ["ok", "refused"] }, "detail": s, "hash": s }),
+        json!({ "seq": { "type": "integer" }, "at": { "type": "integer" }, "actor": s, "action": s, "target": s, "outcome": { "enum": ["ok", "refused", "pending"] }, "detail": s, "hash": s }),
         &[
             "seq", "at", "actor", "action", "target", "outcome", "detail", "hash",
         ],
@@ -198,6 +198,35 @@ fn extra_paths(doc: &mut Value) {
             Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "reenroll": { "type": "boolean" } }, "required": ["password"] })),
             obj(json!({ "pkcs12": { "type": "string", "contentEncoding": "base64" }, "keys": { "type": "integer" }, "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["pkcs12", "keys"]),
             &[bad, forbidden, pending, ("404", "no such user (AUTH-005) or no escrowed key (AUTH-012)")]),
+    });
+    let backup = obj(
+        json!({ "name": s, "path": s, "bytes": { "type": "integer" } }),
+        &["name", "path", "bytes"],
+    );
+    paths["/api/v1/backups"] = json!({
+        "post": op("Take an encrypted backup into DATA_DIR/backups now (administrator role)", true, None,
+            obj(json!({ "backup": backup, "path": s }), &["backup", "path"]), &[forbidden]),
+        "get": op("Backups in DATA_DIR/backups, oldest first", true, None,
+            obj(json!({ "backups": { "type": "array", "items": backup } }), &["backups"]), &[]),
+    });
+    paths["/api/v1/backups/verify"] = json!({
+        "post": op("Check a backup completely with the master key in memory: chunks, SQLite integrity, every key, the audit chain inside", true,
+            Some(obj(json!({ "name": s }), &["name"])),
+            json!({ "type": "object" }), &[bad]),
+    });
+    paths["/api/v1/unlock-methods"] = json!({
+        "get": op("Start-up secrets that unlock the store (no secret material)", true, None,
+            obj(json!({ "methods": { "type": "array" } }), &["methods"]), &[]),
+        "post": op("Add a start-up password or a new key file (administrator role, under the admin-change quorum)", true,
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "key_file": { "type": "boolean" } }, "description": "exactly one of password, key_file: true" })),
+            json!({ "type": "object", "properties": { "method": { "type": "object" }, "key_file": { "type": "string", "contentEncoding": "base64", "description": "the new key file (secret): store it" } } }),
+            &[bad, forbidden, pending]),
+    });
+    paths["/api/v1/unlock-methods/{id}/remove"] = json!({
+        "parameters": id_param,
+        "post": op("Remove a start-up secret (administrator role, under the admin-change quorum)", true, None,
+            obj(json!({ "removed": { "type": "integer" } }), &["removed"]),
+            &[bad, forbidden, pending, ("409", "the last unlock method (AUTH-016 / ESCROW)")]),
     });
     paths["/api/v1/admins/{name}/remove"] = json!({
         "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],

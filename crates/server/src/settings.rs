@@ -33,6 +33,10 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # key_pool_size = 4
 # Failed sign-ins in a row before an administrator is locked out for 15 minutes.
 # max_failed_logins = 5
+# Scheduled encrypted backups into DATA_DIR/backups, every this many hours (0: off).
+# backup_interval_hours = 0
+# Backups kept in DATA_DIR/backups.
+# backup_keep = 7
 "#;
 
 /// The file's contents.
@@ -55,6 +59,10 @@ pub struct FileSettings {
     pub key_pool_size: Option<usize>,
     /// Lock-out threshold.
     pub max_failed_logins: Option<u32>,
+    /// Hours between scheduled backups (0: off).
+    pub backup_interval_hours: Option<u64>,
+    /// Backups kept.
+    pub backup_keep: Option<usize>,
 }
 
 impl FileSettings {
@@ -88,6 +96,12 @@ impl FileSettings {
         if s.key_pool_size.is_some_and(|n| n > 1000) {
             bail!("key_pool_size must be at most 1000");
         }
+        if s.backup_keep == Some(0) || s.backup_keep.is_some_and(|n| n > 10_000) {
+            bail!("backup_keep must be 1 to 10000");
+        }
+        if s.backup_interval_hours.is_some_and(|h| h > 100 * 365 * 24) {
+            bail!("backup_interval_hours must be of sensible size");
+        }
         if s.max_failed_logins == Some(0) {
             bail!("max_failed_logins must be at least 1");
         }
@@ -116,6 +130,12 @@ impl FileSettings {
         if let Some(n) = self.max_failed_logins {
             base.max_failed_logins = n;
         }
+        if let Some(h) = self.backup_interval_hours {
+            base.backup_interval = (h > 0).then(|| Duration::from_secs(h * 3600));
+        }
+        if let Some(n) = self.backup_keep {
+            base.backup_keep = n;
+        }
         base
     }
 }
@@ -136,5 +156,13 @@ mod tests {
         assert!(FileSettings::parse("lisen = \"127.0.0.1:9000\"").is_err());
         assert!(FileSettings::parse("token_ttl_hours = 0").is_err());
         assert!(FileSettings::parse("listen = 5").is_err());
+        let c = FileSettings::parse("backup_interval_hours = 24\nbackup_keep = 3\n")
+            .unwrap()
+            .apply(Config::default());
+        assert_eq!(
+            (c.backup_interval, c.backup_keep),
+            (Some(Duration::from_secs(86400)), 3)
+        );
+        assert!(FileSettings::parse("backup_keep = 0").is_err());
     }
 }

@@ -563,6 +563,113 @@ fn scenario(https: bool) {
 
     if !https {
         recovery(t, &kmsctl);
+        // Restore drill: back up, lose the data directory, restore, unlock with the same key
+        // file, recover a key, open an old message.
+        let out = ok(
+            run(kmsctl().args(["--json", "backup", "now"]), None),
+            "backup now",
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        let backup = PathBuf::from(v["path"].as_str().unwrap());
+        assert!(backup.starts_with(data.join("backups")), "{v}");
+        let name = backup.file_name().unwrap().to_str().unwrap().to_string();
+        let out = ok(run(kmsctl().args(["backup", "list"]), None), "backup list");
+        assert!(out.contains(&name), "{out}");
+        let out = ok(
+            run(kmsctl().args(["--json", "backup", "verify", &name]), None),
+            "backup verify",
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["audit"]["ok"], true, "{v}");
+        assert!(v["keys"].as_u64().unwrap() >= 4, "{v}");
+        let kept = t.join("kept.kmsbak");
+        std::fs::copy(&backup, &kept).unwrap();
+        drop(_server);
+        std::fs::remove_dir_all(&data).unwrap();
+        let out = run(
+            Command::new(env!("CARGO_BIN_EXE_kmsd"))
+                .arg("restore")
+                .arg(&kept)
+                .arg("--data-dir")
+                .arg(&data)
+                .arg("--key-file")
+                .arg(t.join("kmsd.keyfile.copy")),
+            None,
+        );
+        ok(out, "kmsd restore");
+        let _server = start(
+            &data,
+            ports,
+            https,
+            Some(&key_file),
+            &t.join("kmsd-restored.log"),
+        );
+        ok(
+            run(
+                kmsctl().args(["login", "--admin", "admin", "--password-stdin"]),
+                Some(ADMIN_PW),
+            ),
+            "login after restore",
+        );
+        let out = ok(
+            run(kmsctl().args(["audit", "verify"]), None),
+            "audit verify after restore",
+        );
+        assert!(out.contains("intact"), "{out}");
+        ok(
+            run(kmsctl().args(["policy", "set", "recover-key", "1"]), None),
+            "policy set 1",
+        );
+        ok(
+            run(
+                kmsctl().args([
+                    "recover-key",
+                    "bob@example.com",
+                    "--out",
+                    &p("bob-restored.p12"),
+                    "--password-stdin",
+                ]),
+                Some("restored bundle password"),
+            ),
+            "recover-key after restore",
+        );
+        let out = openssl(&[
+            "pkcs12",
+            "-in",
+            &p("bob-restored.p12"),
+            "-nocerts",
+            "-nodes",
+            "-passin",
+            "pass:restored bundle password",
+            "-out",
+            &p("bob-restored-keys.pem"),
+        ]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let pem = std::fs::read_to_string(t.join("bob-restored-keys.pem")).unwrap();
+        let opened = pem
+            .split("-----BEGIN PRIVATE KEY-----")
+            .skip(1)
+            .enumerate()
+            .any(|(i, k)| {
+                let f = t.join(format!("restored-{i}.key"));
+                std::fs::write(&f, format!("-----BEGIN PRIVATE KEY-----{k}")).unwrap();
+                let out = openssl(&[
+                    "cms",
+                    "-decrypt",
+                    "-in",
+                    &p("msg.enc.eml"),
+                    "-inkey",
+                    f.to_str().unwrap(),
+                ]);
+                out.status.success() && String::from_utf8_lossy(&out.stdout).contains("hello Bob")
+            });
+        assert!(opened, "no restored key opens the old message");
+        ok(run(kmsctl().arg("logout"), None), "logout");
+        return;
     }
 
     ok(run(kmsctl().arg("logout"), None), "logout");

@@ -42,10 +42,15 @@ struct Fixture {
     _tmp: tempfile::TempDir,
     dir: std::path::PathBuf,
     clock: Arc<ManualClock>,
+    state: Arc<AppState>,
     app: Router,
 }
 
 fn fixture() -> Fixture {
+    fixture_with(config())
+}
+
+fn fixture_with(config: Config) -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let clock = Arc::new(ManualClock::new(
@@ -65,13 +70,15 @@ fn fixture() -> Fixture {
             public_url: "http://127.0.0.1:9999",
             ca_key: Some(key("ca-3072.key.pem")),
         },
-        config(),
+        config.clone(),
         clock.clone(),
     )
     .unwrap();
     auth.add_pool_keys(vec![key("spare-1.key.pem"), key("spare-2.key.pem")]);
-    let app = kmsd::router(Arc::new(AppState::unlocked(auth, config(), clock.clone())));
+    let state = Arc::new(AppState::unlocked(auth, config, clock.clone()));
+    let app = kmsd::router(state.clone());
     Fixture {
+        state,
         _tmp: tmp,
         dir,
         clock,
@@ -1157,6 +1164,202 @@ async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
         .filter(|e| e["action"] == "approve" && e["outcome"] == "refused")
         .count();
     assert_eq!(refused_approvals, 4, "{v}");
+    let pending = v["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "recover-key" && e["outcome"] == "pending")
+        .count();
+    assert!(pending >= 3, "{v}");
     let (_, v) = call(app, "GET", "/api/v1/audit/verify", Some(&t), None).await;
     assert_eq!(v["ok"], true, "{v}");
+}
+
+#[tokio::test]
+async fn scheduled_backups_are_kept_n_deep_and_verify() {
+    let f = fixture_with(Config {
+        backup_interval: Some(Duration::from_secs(3600)),
+        backup_keep: 2,
+        ..config()
+    });
+    let app = &f.app;
+    let t = login(app).await;
+    let names = |v: &Value| -> Vec<String> {
+        v["backups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    f.state.tick();
+    f.state.tick(); // not due again yet
+    let (_, v) = call(app, "GET", "/api/v1/backups", Some(&t), None).await;
+    assert_eq!(names(&v).len(), 1, "{v}");
+    for _ in 0..3 {
+        f.clock.advance(Duration::from_secs(3601));
+        f.state.tick();
+    }
+    let t = login(app).await;
+    let (_, v) = call(app, "GET", "/api/v1/backups", Some(&t), None).await;
+    let kept = names(&v);
+    assert_eq!(kept.len(), 2, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/backups/verify",
+        Some(&t),
+        j(json!({"name": kept[1]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["audit"]["ok"], true, "{v}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/backups/verify",
+        Some(&t),
+        j(json!({"name": "nope.kmsbak"})),
+    )
+    .await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    // A damaged backup is refused with a clear error.
+    let path = f.dir.join("backups").join(&kept[0]);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let n = bytes.len();
+    bytes[n - 10] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/backups/verify",
+        Some(&t),
+        j(json!({"name": kept[0]})),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::UNPROCESSABLE_ENTITY, "AUTH-016"),
+        "{v}"
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ESCROW-013"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
+async fn unlock_methods_are_managed_under_the_admin_change_quorum() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    let (s, v) = call(app, "GET", "/api/v1/unlock-methods", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let methods = v["methods"].as_array().unwrap().clone();
+    assert_eq!(methods.len(), 1, "{v}");
+    assert_eq!(methods[0]["kind"], "password");
+    let password_id = methods[0]["id"].as_i64().unwrap();
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/unlock-methods",
+        Some(&t),
+        j(json!({"password": "x", "key_file": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    // A new key file comes back once; it is a valid key file.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/unlock-methods",
+        Some(&t),
+        j(json!({"key_file": true})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let bytes =
+        <base64ct::Base64 as base64ct::Encoding>::decode_vec(v["key_file"].as_str().unwrap())
+            .unwrap();
+    escrow::KeyFile::from_bytes(&bytes, "test").unwrap();
+    assert!(!std::fs::read_dir(&f.dir).unwrap().any(|e| {
+        e.unwrap()
+            .file_name()
+            .to_string_lossy()
+            .contains("new-key-file")
+    }));
+    // With an admin-change quorum of two, one administrator alone only opens a request.
+    call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "bob", "role": "administrator", "password": "password of bob"})),
+    )
+    .await;
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/admin-change",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let path = format!("/api/v1/unlock-methods/{password_id}/remove");
+    let (s, v) = call(app, "POST", &path, Some(&t), None).await;
+    assert_eq!(
+        (s, v["status"].as_str()),
+        (StatusCode::ACCEPTED, Some("pending")),
+        "{v}"
+    );
+    let id = v["request_id"].as_i64().unwrap();
+    let bob = login_as(app, "bob", "password of bob").await;
+    let (s, v) = call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(app, "POST", &path, Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/unlock-methods", Some(&t), None).await;
+    let methods = v["methods"].as_array().unwrap();
+    assert_eq!(methods.len(), 1, "{v}");
+    assert_eq!(methods[0]["kind"], "key-file");
+    // The last one cannot go.
+    let last = format!("/api/v1/unlock-methods/{}/remove", methods[0]["id"]);
+    call(app, "POST", &last, Some(&t), None).await;
+    let (_, v) = call(app, "GET", "/api/v1/approvals", Some(&t), None).await;
+    let id = v["requests"][0]["id"].as_i64().unwrap();
+    call(
+        app,
+        "POST",
+        &format!("/api/v1/approvals/{id}/approve"),
+        Some(&bob),
+        None,
+    )
+    .await;
+    let (s, v) = call(app, "POST", &last, Some(&t), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-016"), "{v}");
+    // An officer may not touch them.
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(&t),
+        j(json!({"name": "olga", "role": "officer", "password": "password of olga"})),
+    )
+    .await;
+    assert_eq!(
+        s,
+        StatusCode::ACCEPTED,
+        "adding an administrator is under the quorum too: {v}"
+    );
 }
