@@ -1037,22 +1037,30 @@ impl Authority {
 
     /// Checks a backup of this store completely with the master key in memory: every chunk,
     /// SQLite's integrity check, every escrowed key, and the audit chain inside (any role).
-    /// `name` is a file in `DATA_DIR/backups` or a path.
+    /// `name` is a file in `DATA_DIR/backups`, by name or by path; nothing outside it.
     pub fn verify_backup(&self, actor: &Admin, name: &str) -> Result<BackupCheck> {
         let r = (|| {
             let st = self.lock();
             let dir = Self::backup_dir(&st);
-            let path = if name.contains('/') {
+            let candidate = if name.contains('/') {
                 std::path::PathBuf::from(name)
             } else {
                 dir.join(name)
             };
-            if !path.is_file() {
-                return Err(Error::invalid(
-                    "backup",
-                    format!("{} is not a file (kmsctl backup list)", path.display()),
-                ));
-            }
+            // Only files inside DATA_DIR/backups: the server must not open arbitrary paths
+            // for a caller (symlinks and `..` are resolved before the check).
+            let path = match (candidate.canonicalize(), dir.canonicalize()) {
+                (Ok(p), Ok(d)) if p.starts_with(&d) && p.is_file() => p,
+                _ => {
+                    return Err(Error::invalid(
+                        "backup",
+                        format!(
+                            "{name} is not a backup in {} (kmsctl backup list)",
+                            dir.display()
+                        ),
+                    ));
+                }
+            };
             let ca = certificate::public_key(st.issuer.certificate())?;
             let (report, audit) = st
                 .store

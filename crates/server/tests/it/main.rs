@@ -1223,6 +1223,34 @@ async fn scheduled_backups_are_kept_n_deep_and_verify() {
     )
     .await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    // Paths outside DATA_DIR/backups are refused, whether direct or through `..`; the full
+    // path of a real backup is accepted.
+    let inside = f.dir.join("backups").join(&kept[1]);
+    let escape = format!("{}/../escrow.db", f.dir.join("backups").display());
+    for outside in ["/etc/passwd".to_string(), escape] {
+        let (s, v) = call(
+            app,
+            "POST",
+            "/api/v1/backups/verify",
+            Some(&t),
+            j(json!({"name": outside})),
+        )
+        .await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::BAD_REQUEST, "AUTH-009"),
+            "{outside}: {v}"
+        );
+    }
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/backups/verify",
+        Some(&t),
+        j(json!({"name": inside.display().to_string()})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     // A damaged backup is refused with a clear error.
     let path = f.dir.join("backups").join(&kept[0]);
     let mut bytes = std::fs::read(&path).unwrap();
