@@ -458,6 +458,50 @@ struct State {
     issuer: Issuer,
 }
 
+/// An encryption key that was certified and escrowed together.
+struct Escrowed {
+    certificate: pki::Certificate,
+    certificate_der: Vec<u8>,
+    key_der: der::SecretDocument,
+    key_id: escrow::KeyId,
+}
+
+impl State {
+    /// Issues the encryption certificate for `key` and escrows the key with it, at once: the
+    /// one step enrollment and key roll-over share, so an issued encryption key is never left
+    /// unescrowed.
+    fn certify_and_escrow(
+        &mut self,
+        subject: SmimeSubject,
+        key: &PrivateKey,
+        period: Period,
+        now: i64,
+    ) -> Result<Escrowed> {
+        let owner = subject.email.clone();
+        let certificate = self.issuer.issue(
+            &Profile::SmimeEncryption(subject),
+            &key.public_key(),
+            period,
+            &mut pki::os_rng(),
+        )?;
+        let certificate_der = certificate::to_der(&certificate)?;
+        let key_der = key.to_pkcs8_der()?;
+        let key_id = self.store.escrow(&NewKey {
+            owner: &owner,
+            usage: KeyUsage::Encryption,
+            private_key_der: key_der.as_bytes(),
+            certificate_der: Some(&certificate_der),
+            created_at: now,
+        })?;
+        Ok(Escrowed {
+            certificate,
+            certificate_der,
+            key_der,
+            key_id,
+        })
+    }
+}
+
 /// Audit entries between two CA signatures of the chain head.
 const AUDIT_CHECKPOINT_EVERY: i64 = 50;
 
@@ -1731,21 +1775,12 @@ impl Authority {
         let signing_der = certificate::to_der(&signing)?;
         let (key_der, enc_der) = match (enc_key, pending) {
             (Some(enc_key), _) => {
-                let encryption = st.issuer.issue(
-                    &Profile::SmimeEncryption(subject),
-                    &enc_key.public_key(),
-                    period,
-                    &mut rng,
-                )?;
-                let enc_der = certificate::to_der(&encryption)?;
-                let key_der = enc_key.to_pkcs8_der()?;
-                let key_id = st.store.escrow(&NewKey {
-                    owner: &user.email,
-                    usage: KeyUsage::Encryption,
-                    private_key_der: key_der.as_bytes(),
-                    certificate_der: Some(&enc_der),
-                    created_at: now,
-                })?;
+                let Escrowed {
+                    certificate: encryption,
+                    certificate_der: enc_der,
+                    key_der,
+                    key_id,
+                } = st.certify_and_escrow(subject, &enc_key, period, now)?;
                 let tx = st
                     .store
                     .connection_mut()
@@ -2135,21 +2170,11 @@ impl Authority {
         let expires_at = now + secs(self.config.token_ttl);
         let mut st = self.lock();
         let subject = self.smime_subject(&st, &user)?;
-        let encryption = st.issuer.issue(
-            &Profile::SmimeEncryption(subject),
-            &enc_key.public_key(),
-            self.period(now_t),
-            &mut pki::os_rng(),
-        )?;
-        let enc_der = certificate::to_der(&encryption)?;
-        let key_der = enc_key.to_pkcs8_der()?;
-        let key_id = st.store.escrow(&NewKey {
-            owner: &user.email,
-            usage: KeyUsage::Encryption,
-            private_key_der: key_der.as_bytes(),
-            certificate_der: Some(&enc_der),
-            created_at: now,
-        })?;
+        let Escrowed {
+            certificate: encryption,
+            key_id,
+            ..
+        } = st.certify_and_escrow(subject, &enc_key, self.period(now_t), now)?;
         let tx = st
             .store
             .connection_mut()
