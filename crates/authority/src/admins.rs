@@ -1,0 +1,274 @@
+//! Administrators, their roles, sign-in with lock-out, and sessions.
+
+use super::*;
+
+impl Authority {
+    /// Signs an administrator in (see the audit log for refusals).
+    pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
+        let r = self.login_inner(name, password);
+        self.audited(name, "login", name, r)
+    }
+
+    /// Adds an administrator account (administrator role).
+    pub fn add_admin(
+        &self,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+        password: &Password,
+    ) -> Result<AdminInfo> {
+        let r = self.add_admin_inner(actor, name, role, password);
+        self.audited(
+            &actor.name,
+            &format!("admin.add:{}", role.as_str()),
+            name,
+            r,
+        )
+    }
+
+    /// Removes an administrator account (administrator role).
+    pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        let r = self.remove_admin_inner(actor, name);
+        self.audited(&actor.name, "admin.remove", name, r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Administrators and sessions.
+
+    /// Signs an administrator in. Five failures in a row lock the account for a while.
+    fn login_inner(&self, name: &str, password: &Password) -> Result<Session> {
+        let now = unix(self.now());
+        let row: Option<(i64, String, String, u32, Option<i64>)> = {
+            let st = self.lock();
+            st.store
+                .store()
+                .connection()
+                .query_row(
+                    "SELECT id, role, password_hash, failed_logins, locked_until FROM admins
+                     WHERE name = ?1",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()?
+        };
+        let Some((id, role, hash, _failed, locked_until)) = row else {
+            // Same cost as a real check, so timing does not tell which names exist.
+            let _ = secret::hash_password(password.expose(), &self.config.admin_argon2);
+            return Err(Error::BadCredentials);
+        };
+        if locked_until.is_some_and(|t| t > now) {
+            return Err(Error::AccountLocked { name: name.into() });
+        }
+        // The Argon2 check runs without holding the state lock.
+        let ok = secret::verify_password(password.expose(), &hash)?;
+        let mut st = self.lock();
+        let conn = st.store.connection_mut();
+        if !ok {
+            let failed: u32 = conn.query_row(
+                "UPDATE admins SET failed_logins = failed_logins + 1 WHERE id = ?1
+                 RETURNING failed_logins",
+                [id],
+                |r| r.get(0),
+            )?;
+            if failed >= self.config.max_failed_logins {
+                conn.execute(
+                    "UPDATE admins SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
+                    params![id, now + secs(self.config.lockout)],
+                )?;
+                tracing::warn!(
+                    admin = name,
+                    "administrator locked out after failed sign-ins"
+                );
+                return Err(Error::AccountLocked { name: name.into() });
+            }
+            return Err(Error::BadCredentials);
+        }
+        let token = Token::generate()?;
+        let expires_at = now + secs(self.config.session_ttl);
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE admins SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
+            [id],
+        )?;
+        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
+        tx.execute(
+            "INSERT INTO sessions (token_hash, admin_id, created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![&token.hash()[..], id, now, expires_at],
+        )?;
+        tx.commit()?;
+        Ok(Session {
+            token,
+            admin: Admin {
+                id,
+                name: name.into(),
+                role: Role::parse(&role)?,
+            },
+            expires_at,
+        })
+    }
+
+    /// The administrator a session token belongs to.
+    pub fn authenticate(&self, token: &str) -> Result<Admin> {
+        let now = unix(self.now());
+        let st = self.lock();
+        let row: Option<(i64, String, String)> = st
+            .store
+            .store()
+            .connection()
+            .query_row(
+                "SELECT a.id, a.name, a.role FROM sessions s JOIN admins a ON a.id = s.admin_id
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                params![&secret::hash_token(token)[..], now],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?;
+        let (id, name, role) = row.ok_or(Error::NotSignedIn)?;
+        Ok(Admin {
+            id,
+            name,
+            role: Role::parse(&role)?,
+        })
+    }
+
+    /// Ends a session.
+    pub fn logout(&self, token: &str) -> Result<()> {
+        let mut st = self.lock();
+        let n = st.store.connection_mut().execute(
+            "DELETE FROM sessions WHERE token_hash = ?1",
+            [&secret::hash_token(token)[..]],
+        )?;
+        if n == 0 {
+            return Err(Error::NotSignedIn);
+        }
+        Ok(())
+    }
+
+    /// Adds an administrator account (any role). Needs the `administrator` role.
+    fn add_admin_inner(
+        &self,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+        password: &Password,
+    ) -> Result<AdminInfo> {
+        actor.require_administrator()?;
+        check_admin_name(name)?;
+        check_password(password.expose())?;
+        self.gate(
+            actor,
+            "admin-change",
+            &format!("add {name} as {}", role.as_str()),
+        )?;
+        // The Argon2 hash runs without holding the state lock.
+        let hash = secret::hash_password(password.expose(), &self.config.admin_argon2)?;
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM admins WHERE name = ?1)",
+            [name],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::AdminExists { name: name.into() });
+        }
+        tx.execute(
+            "INSERT INTO admins (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![name, role.as_str(), hash, now],
+        )?;
+        tx.commit()?;
+        tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "administrator added");
+        Ok(AdminInfo {
+            name: name.into(),
+            role,
+            created_at: now,
+            locked_until: None,
+        })
+    }
+
+    /// Removes an administrator account and ends its sessions. Needs the `administrator`
+    /// role; the last administrator cannot be removed.
+    fn remove_admin_inner(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        actor.require_administrator()?;
+        self.gate(actor, "admin-change", &format!("remove {name}"))?;
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let row: Option<(i64, String, i64, Option<i64>)> = tx
+            .query_row(
+                "SELECT id, role, created_at, locked_until FROM admins WHERE name = ?1",
+                [name],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let (id, role, created_at, locked_until) =
+            row.ok_or_else(|| Error::UnknownAdmin { name: name.into() })?;
+        let role = Role::parse(&role)?;
+        if role == Role::Administrator {
+            let others: i64 = tx.query_row(
+                "SELECT count(*) FROM admins WHERE role = 'administrator' AND id != ?1",
+                [id],
+                |r| r.get(0),
+            )?;
+            if others == 0 {
+                return Err(Error::LastAdministrator { name: name.into() });
+            }
+            let max_quorum: i64 =
+                tx.query_row("SELECT coalesce(max(quorum), 1) FROM policies", [], |r| {
+                    r.get(0)
+                })?;
+            if others < max_quorum {
+                return Err(Error::invalid(
+                    "administrator removal",
+                    format!(
+                        "a quorum policy needs {max_quorum} administrators; lower it first (kmsctl policy set)"
+                    ),
+                ));
+            }
+        }
+        tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [id])?;
+        tx.execute("DELETE FROM admins WHERE id = ?1", [id])?;
+        tx.commit()?;
+        tracing::info!(by = %actor.name, admin = name, "administrator removed");
+        Ok(AdminInfo {
+            name: name.into(),
+            role,
+            created_at,
+            locked_until,
+        })
+    }
+
+    /// Every administrator account. Any role may read it.
+    pub fn list_admins(&self, _actor: &Admin) -> Result<Vec<AdminInfo>> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let mut stmt =
+            conn.prepare("SELECT name, role, created_at, locked_until FROM admins ORDER BY name")?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(0)?,
+                    r.get::<_, String>(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                ))
+            })?
+            .collect::<Result<Vec<(String, String, i64, Option<i64>)>, _>>()?;
+        rows.into_iter()
+            .map(|(name, role, created_at, locked_until)| {
+                Ok(AdminInfo {
+                    name,
+                    role: Role::parse(&role)?,
+                    created_at,
+                    locked_until,
+                })
+            })
+            .collect()
+    }
+}

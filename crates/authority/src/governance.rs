@@ -1,0 +1,312 @@
+//! The audit log's entry points, quorum policies and approvals, and the start-up secrets
+//! (unlock methods): the governance half of [`Authority`].
+
+use super::*;
+
+impl Authority {
+    // ---------------------------------------------------------------------------------
+    // The audit log. Every administrative action goes through one of the wrappers below,
+    // which appends its outcome (refusals included) to the chained log.
+
+    /// Appends `result`'s outcome to the audit log and hands `result` back.
+    pub(crate) fn audited<T>(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        result: Result<T>,
+    ) -> Result<T> {
+        let refusal = result.as_ref().err().map(|e| format!("[{}] {e}", e.code()));
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let r = audit::append(
+            conn,
+            &audit::Record {
+                at: unix(self.now()),
+                actor,
+                action,
+                target,
+                refusal,
+                pending: matches!(result, Err(Error::ApprovalPending { .. })),
+            },
+        )
+        .and_then(|_| {
+            if audit::unsigned_entries(conn)? >= AUDIT_CHECKPOINT_EVERY {
+                audit::sign_head(conn, st.issuer.key(), unix(self.now()))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = r {
+            tracing::error!(error = %e, action, "cannot write the audit log");
+        }
+        result
+    }
+
+    /// Audit log entries from `since` (Unix seconds) on, oldest first (any role).
+    pub fn audit_list(&self, _actor: &Admin, since: Option<i64>) -> Result<Vec<AuditEntry>> {
+        let st = self.lock();
+        audit::list(st.store.store().connection(), since, 100_000)
+    }
+
+    /// Verifies the audit chain and its CA-signed checkpoints (any role).
+    pub fn audit_verify(&self, _actor: &Admin) -> Result<AuditReport> {
+        let st = self.lock();
+        let ca = certificate::public_key(st.issuer.certificate())?;
+        audit::verify(st.store.store().connection(), &ca)
+    }
+
+    /// Signs the audit chain head with the CA key now (administrator role); returns the
+    /// signed entry.
+    pub fn audit_sign(&self, actor: &Admin) -> Result<Option<i64>> {
+        let r = actor.require_administrator().and_then(|()| {
+            let st = self.lock();
+            audit::sign_head(
+                st.store.store().connection(),
+                st.issuer.key(),
+                unix(self.now()),
+            )
+        });
+        // The signature covers the entries before this one.
+        self.audited(&actor.name, "audit.sign", "-", r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Quorum policies and approvals.
+
+    /// Ok when `actor` may carry out `op` on `target` now: the policy needs one approval, or
+    /// the open request for exactly this target has enough approvals (the actor's counted).
+    /// Otherwise opens or reuses that request, counts the actor's approval and returns
+    /// [`Error::ApprovalPending`].
+    pub(crate) fn gate(&self, actor: &Admin, op: &str, target: &str) -> Result<()> {
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let needed = approvals::quorum(conn, op)?;
+        if needed <= 1 {
+            return Ok(());
+        }
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let id = match approvals::open_request(&tx, op, target, now)? {
+            Some(id) => id,
+            None => approvals::create(
+                &tx,
+                op,
+                target,
+                &actor.name,
+                now,
+                now + secs(self.config.approval_ttl),
+            )?,
+        };
+        approvals::add_approval(&tx, id, &actor.name, now)?;
+        let approved_by = approvals::approvers(&tx, id)?;
+        if approved_by.len() as i64 >= needed {
+            approvals::close(&tx, id, "done", now)?;
+            tx.commit()?;
+            return Ok(());
+        }
+        tx.commit()?;
+        Err(Error::ApprovalPending {
+            request_id: id,
+            operation: op.into(),
+            target: target.into(),
+            approved_by,
+            needed,
+        })
+    }
+
+    /// The quorum policies (any role).
+    pub fn policies(&self, _actor: &Admin) -> Result<Vec<Policy>> {
+        let st = self.lock();
+        approvals::policies(st.store.store().connection())
+    }
+
+    /// Sets an operation's quorum (administrator role, under the `policy-change` quorum).
+    pub fn set_policy(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+        let r = self.set_policy_inner(actor, operation, quorum);
+        self.audited(
+            &actor.name,
+            "policy.set",
+            &format!("{operation}={quorum}"),
+            r,
+        )
+    }
+
+    fn set_policy_inner(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+        actor.require_administrator()?;
+        let operation = approvals::check_operation(operation)?;
+        let admins = {
+            let st = self.lock();
+            approvals::administrators(st.store.store().connection())?
+        };
+        if quorum < 1 || quorum > admins {
+            return Err(Error::invalid(
+                "quorum",
+                format!(
+                    "{quorum}: give 1 to {admins} (the number of administrators able to approve)"
+                ),
+            ));
+        }
+        self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
+        let st = self.lock();
+        st.store.store().connection().execute(
+            "INSERT INTO policies (operation, quorum) VALUES (?1, ?2)
+             ON CONFLICT (operation) DO UPDATE SET quorum = excluded.quorum",
+            params![operation, quorum],
+        )?;
+        Ok(Policy { operation, quorum })
+    }
+
+    /// Open approval requests (any role).
+    pub fn approvals(&self, _actor: &Admin) -> Result<Vec<ApprovalRequest>> {
+        let st = self.lock();
+        approvals::list(st.store.store().connection(), unix(self.now()))
+    }
+
+    /// Approves a request (administrator role). Refused, and audited, when the actor
+    /// approved it already, or it expired or was closed.
+    pub fn approve(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        let r = self.approve_inner(actor, id);
+        self.audited(&actor.name, "approve", &format!("request {id}"), r)
+    }
+
+    fn approve_inner(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        actor.require_administrator()?;
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let req = approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })?;
+        match req.status.as_str() {
+            "pending" => {}
+            "expired" => {
+                return Err(Error::ApprovalRefused(format!(
+                    "request {id} expired; run the command again to open a new one"
+                )));
+            }
+            other => {
+                return Err(Error::ApprovalRefused(format!("request {id} is {other}")));
+            }
+        }
+        if !approvals::add_approval(conn, id, &actor.name, now)? {
+            return Err(Error::ApprovalRefused(format!(
+                "{} approved request {id} already; another administrator must approve it",
+                actor.name
+            )));
+        }
+        approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
+    }
+
+    /// Cancels an open request (administrator role).
+    pub fn cancel_approval(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+        let r = (|| {
+            actor.require_administrator()?;
+            let now = unix(self.now());
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let req = approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })?;
+            if req.status != "pending" {
+                return Err(Error::ApprovalRefused(format!(
+                    "request {id} is {}",
+                    req.status
+                )));
+            }
+            approvals::close(conn, id, "cancelled", now)?;
+            approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
+        })();
+        self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Start-up secrets (unlock methods).
+
+    fn methods(st: &State) -> Result<Vec<UnlockMethod>> {
+        Ok(st
+            .store
+            .unlock_methods()?
+            .into_iter()
+            .map(|m| UnlockMethod {
+                id: m.id.0,
+                kind: match m.kind {
+                    escrow::MethodKind::Password => "password",
+                    escrow::MethodKind::KeyFile => "key-file",
+                    _ => "other",
+                },
+                label: m.label,
+                key_file_id: m.key_file_id,
+                created_at: m.created_at,
+            })
+            .collect())
+    }
+
+    /// The start-up secrets that unlock the store (any role).
+    pub fn unlock_methods(&self, _actor: &Admin) -> Result<Vec<UnlockMethod>> {
+        Self::methods(&self.lock())
+    }
+
+    /// Adds a start-up password, or (`password` None) a new key file whose bytes are
+    /// returned (administrator role, under the `admin-change` quorum).
+    pub fn add_unlock_method(
+        &self,
+        actor: &Admin,
+        password: Option<&Password>,
+    ) -> Result<NewUnlockMethod> {
+        let kind = if password.is_some() {
+            "password"
+        } else {
+            "key-file"
+        };
+        let r = (|| {
+            actor.require_administrator()?;
+            if password.is_some_and(|p| p.expose().chars().count() < 12) {
+                return Err(Error::invalid(
+                    "start-up password",
+                    "use at least 12 characters",
+                ));
+            }
+            self.gate(actor, "admin-change", &format!("add unlock method {kind}"))?;
+            let mut st = self.lock();
+            let (id, key_file) = match password {
+                Some(p) => (st.store.add_password(p, &self.config.admin_argon2)?, None),
+                None => {
+                    // Written beside the store (0600), read back, removed: the caller keeps it.
+                    let dir = st.store.store().data_dir().to_path_buf();
+                    let tmp = dir.join(format!(".new-key-file-{}", std::process::id()));
+                    let _ = std::fs::remove_file(&tmp);
+                    let id = st.store.add_key_file(&tmp, None)?;
+                    let bytes = std::fs::read(&tmp).map(zeroize::Zeroizing::new);
+                    let _ = std::fs::remove_file(&tmp);
+                    let bytes = bytes
+                        .map_err(|e| Error::Corrupt(format!("reading the new key file: {e}")))?;
+                    (id, Some(bytes))
+                }
+            };
+            let method = Self::methods(&st)?
+                .into_iter()
+                .find(|m| m.id == id.0)
+                .ok_or_else(|| Error::Corrupt("the new unlock method is missing".into()))?;
+            Ok(NewUnlockMethod { method, key_file })
+        })();
+        self.audited(&actor.name, "unlock-method.add", kind, r)
+    }
+
+    /// Removes a start-up secret (administrator role, under the `admin-change` quorum); the
+    /// last one cannot be removed.
+    pub fn remove_unlock_method(&self, actor: &Admin, id: i64) -> Result<()> {
+        let r = (|| {
+            actor.require_administrator()?;
+            {
+                let st = self.lock();
+                if !Self::methods(&st)?.iter().any(|m| m.id == id) {
+                    return Err(Error::invalid(
+                        "unlock method",
+                        format!("no unlock method {id}"),
+                    ));
+                }
+            }
+            self.gate(actor, "admin-change", &format!("remove unlock method {id}"))?;
+            let mut st = self.lock();
+            st.store.remove_unlock_method(escrow::MethodId(id))?;
+            Ok(())
+        })();
+        self.audited(&actor.name, "unlock-method.remove", &id.to_string(), r)
+    }
+}

@@ -1,0 +1,240 @@
+//! Certificate issuing beyond enrollment: renewal, key roll-over, renew-all, and the
+//! authority's own TLS server certificate.
+
+use super::*;
+
+impl Authority {
+    /// Renews a user's certificates, optionally with a new encryption key (officer role).
+    pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+        let r = self.renew_inner(actor, email, new_key);
+        let action = if new_key { "renew:new-key" } else { "renew" };
+        self.audited(&actor.name, action, email, r)
+    }
+
+    /// Renews every active enrolled user (officer role).
+    pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+        let r = self.renew_all_inner(actor);
+        self.audited(&actor.name, "renew:all", "-", r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // The authority's own TLS certificate.
+
+    /// Issues a TLS server certificate for the authority itself (for `key`, naming
+    /// `dns_names` and `ip_addresses`), records it so it can be revoked like any other, and
+    /// returns it (DER). Called by the operator's `kmsd init`, not through the API.
+    pub fn issue_tls_certificate(
+        &self,
+        key: &PublicKey,
+        dns_names: &[String],
+        ip_addresses: &[std::net::IpAddr],
+    ) -> Result<Vec<u8>> {
+        let now_t = self.now();
+        let now = unix(now_t);
+        let mut st = self.lock();
+        let public_url = setting(st.store.store().connection(), "public_url")?;
+        let cn = dns_names
+            .first()
+            .cloned()
+            .or_else(|| ip_addresses.first().map(|ip| ip.to_string()))
+            .ok_or_else(|| {
+                Error::invalid("TLS names", "give at least one DNS name or IP address")
+            })?;
+        let subject = Name::from_str(&format!("CN={}", escape_dn(&cn)))
+            .map_err(|e| Error::invalid("TLS name", e.to_string()))?;
+        let profile = Profile::TlsServer {
+            subject,
+            dns_names: dns_names.to_vec(),
+            ip_addresses: ip_addresses
+                .iter()
+                .map(|ip| match ip {
+                    std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                    std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                })
+                .collect(),
+            revocation: RevocationUrls {
+                crl: Some(format!("{public_url}/crl")),
+                delta_crl: Some(format!("{public_url}/crl/delta")),
+            },
+        };
+        let cert = st
+            .issuer
+            .issue(&profile, key, self.period(now_t), &mut pki::os_rng())?;
+        let info = CertificateInfo::from_certificate(&cert)?;
+        let der = certificate::to_der(&cert)?;
+        st.store.connection_mut().execute(
+            "INSERT INTO certificates (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
+             VALUES (?1, NULL, 'tls', ?2, ?3, ?4, NULL, ?5)",
+            params![normalise_serial(&info.serial_hex)?, der, unix(info.not_before), unix(info.not_after), now],
+        )?;
+        Ok(der)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Renewal.
+
+    /// Renews a user's certificates. Without `new_key`: new signing and encryption
+    /// certificates for the current keys. With `new_key`: a new encryption key, escrowed and
+    /// certified now (old keys stay escrowed), and a new enrollment token with which the
+    /// user collects it and has a new signing key certified.
+    fn renew_inner(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+        actor.require_officer()?;
+        if new_key {
+            return self.roll_over(actor, email);
+        }
+        let now_t = self.now();
+        let now = unix(now_t);
+        let mut st = self.lock();
+        let conn = st.store.store().connection();
+        let (id, user) = find_user(conn, email)?;
+        if user.status != "active" {
+            return Err(Error::UserDisabled { email: user.email });
+        }
+        let mut old = Vec::new();
+        for kind in ["signing", "encryption"] {
+            let (serial, der, key_id) =
+                current_cert_full(conn, id, kind, now)?.ok_or_else(|| Error::NotEnrolled {
+                    email: user.email.clone(),
+                    kind: if kind == "signing" {
+                        "signing"
+                    } else {
+                        "encryption"
+                    },
+                })?;
+            old.push((kind, serial, der, key_id));
+        }
+        let subject = self.smime_subject(&st, &user)?;
+        let period = self.period(now_t);
+        let mut issued = Vec::new();
+        for (kind, serial, der, key_id) in &old {
+            let cert = certificate::parse_certificate(der)?;
+            let key: PublicKey = certificate::public_key(&cert)?;
+            let profile = if *kind == "signing" {
+                Profile::SmimeSigning(subject.clone())
+            } else {
+                Profile::SmimeEncryption(subject.clone())
+            };
+            let new = st
+                .issuer
+                .issue(&profile, &key, period, &mut pki::os_rng())?;
+            issued.push((*kind, serial.clone(), new, *key_id));
+        }
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut certificates = Vec::new();
+        for (kind, old_serial, cert, key_id) in &issued {
+            tx.execute(
+                "UPDATE certificates SET superseded_at = ?2 WHERE serial = ?1",
+                params![old_serial, now],
+            )?;
+            certificates.push(insert_cert(&tx, id, kind, cert, *key_id, now)?);
+        }
+        tx.commit()?;
+        tracing::info!(admin = %actor.name, user = %user.email, "certificates renewed");
+        Ok(Renewal {
+            email: user.email,
+            certificates,
+            enrollment_token: None,
+        })
+    }
+
+    /// Renewal with a new key: makes, certifies and escrows a new encryption key now (the
+    /// directory serves its certificate at once; the old keys stay escrowed), and returns a
+    /// new enrollment token with which the user collects the key and a new signing
+    /// certificate for a new signing key.
+    fn roll_over(&self, actor: &Admin, email: &str) -> Result<Renewal> {
+        let now_t = self.now();
+        let now = unix(now_t);
+        let (user_id, user) = {
+            let st = self.lock();
+            find_user(st.store.store().connection(), email)?
+        };
+        if user.status != "active" {
+            return Err(Error::UserDisabled { email: user.email });
+        }
+        let enc_key = self.pool.take()?;
+        let token = Token::generate()?;
+        let expires_at = now + secs(self.config.token_ttl);
+        let mut st = self.lock();
+        let subject = self.smime_subject(&st, &user)?;
+        let Escrowed {
+            certificate: encryption,
+            key_id,
+            ..
+        } = st.certify_and_escrow(subject, &enc_key, self.period(now_t), now)?;
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+            params![user_id, now],
+        )?;
+        tx.execute(
+            "UPDATE certificates SET superseded_at = ?2
+             WHERE user_id = ?1 AND kind = 'encryption' AND superseded_at IS NULL",
+            params![user_id, now],
+        )?;
+        let summary = insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
+        tx.execute(
+            "INSERT INTO tokens (token_hash, user_id, created_at, expires_at, pending_key_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![&token.hash()[..], user_id, now, expires_at, key_id.0],
+        )?;
+        tx.commit()?;
+        tracing::info!(admin = %actor.name, user = %user.email, "encryption key rolled over");
+        Ok(Renewal {
+            email: user.email,
+            certificates: vec![summary],
+            enrollment_token: Some(EnrollmentToken { token, expires_at }),
+        })
+    }
+
+    /// Renews every active, enrolled user (without new keys). Returns the renewals and the
+    /// users that could not be renewed, with why.
+    fn renew_all_inner(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+        actor.require_officer()?;
+        let users = self.list_users(actor)?;
+        let mut done = Vec::new();
+        let mut failed = Vec::new();
+        for u in users.into_iter().filter(|u| u.status == "active") {
+            match self.renew(actor, &u.email, false) {
+                Ok(r) => done.push(r),
+                Err(e) => failed.push((u.email, e)),
+            }
+        }
+        Ok((done, failed))
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Helpers.
+
+    pub(crate) fn smime_subject(&self, st: &State, user: &UserInfo) -> Result<SmimeSubject> {
+        let public_url = setting(st.store.store().connection(), "public_url")?;
+        let subject = Name::from_str(&format!("CN={}", escape_dn(&user.name)))
+            .map_err(|e| Error::invalid("name", e.to_string()))?;
+        let capabilities = user
+            .capabilities
+            .iter()
+            .map(|c| ContentAlgorithm::from_str(c))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(SmimeSubject {
+            subject,
+            email: user.email.clone(),
+            capabilities,
+            revocation: RevocationUrls {
+                crl: Some(format!("{public_url}/crl")),
+                delta_crl: Some(format!("{public_url}/crl/delta")),
+            },
+        })
+    }
+
+    pub(crate) fn period(&self, now: SystemTime) -> Period {
+        Period {
+            not_before: now - Duration::from_secs(300),
+            not_after: now + self.config.cert_validity,
+        }
+    }
+}

@@ -1,0 +1,109 @@
+//! Key recovery: every encryption key a user ever had, in one PKCS#12, under the
+//! `recover-key` quorum.
+
+use super::*;
+
+impl Authority {
+    // ---------------------------------------------------------------------------------
+    // Key recovery.
+
+    /// Every encryption key `email` ever had, each with its certificate, in one PKCS#12
+    /// under `password` (administrator role, under the `recover-key` quorum). Signing keys
+    /// are never escrowed, so never in it. With `reenroll`, also a new enrollment token.
+    pub fn recover_key(
+        &self,
+        actor: &Admin,
+        email: &str,
+        password: &Password,
+        reenroll: bool,
+    ) -> Result<Recovery> {
+        let email = email.trim().to_ascii_lowercase();
+        let r = self.recover_key_inner(actor, &email, password, reenroll);
+        self.audited(&actor.name, "recover-key", &email, r)
+    }
+
+    fn recover_key_inner(
+        &self,
+        actor: &Admin,
+        email: &str,
+        password: &Password,
+        reenroll: bool,
+    ) -> Result<Recovery> {
+        actor.require_administrator()?;
+        if password.expose().chars().count() < 8 {
+            return Err(Error::invalid(
+                "bundle password",
+                "use at least 8 characters",
+            ));
+        }
+        {
+            let st = self.lock();
+            find_user(st.store.store().connection(), email)?;
+        }
+        self.gate(actor, "recover-key", email)?;
+        let pkcs12 = {
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let mut keys = Vec::new();
+            for k in st.store.keys_of(email)? {
+                if k.info.usage != KeyUsage::Encryption {
+                    continue;
+                }
+                let cert_der = match &k.certificate_der {
+                    Some(c) => c.clone(),
+                    None => conn
+                        .query_row(
+                            "SELECT der FROM certificates WHERE escrowed_key_id = ?1
+                             ORDER BY issued_at DESC LIMIT 1",
+                            [k.info.id.0],
+                            |r| r.get::<_, Vec<u8>>(0),
+                        )
+                        .optional()?
+                        .ok_or_else(|| {
+                            Error::Corrupt(format!(
+                                "escrowed key {} has no certificate",
+                                k.info.id.0
+                            ))
+                        })?,
+                };
+                let key = PrivateKey::from_der(k.private_key_der.expose())?;
+                let cert = certificate::parse_certificate(&cert_der)?;
+                keys.push((key, cert, format!("{email} encryption key {}", k.info.id.0)));
+            }
+            if keys.is_empty() {
+                return Err(Error::NotEnrolled {
+                    email: email.into(),
+                    kind: "encryption",
+                });
+            }
+            let entries: Vec<pki::pkcs12::Pkcs12Entry<'_>> = keys
+                .iter()
+                .map(|(key, certificate, name)| pki::pkcs12::Pkcs12Entry {
+                    key,
+                    certificate,
+                    friendly_name: Some(name),
+                })
+                .collect();
+            let bytes = pki::pkcs12::export(
+                &entries,
+                std::slice::from_ref(st.issuer.certificate()),
+                password.expose(),
+                &pki::pkcs12::ExportOptions::modern()
+                    .with_iterations(self.config.recovery_pkcs12_iterations),
+                &mut pki::os_rng(),
+            )?;
+            (bytes, keys.len())
+        };
+        let token = if reenroll {
+            Some(self.new_token_inner(actor, email)?)
+        } else {
+            None
+        };
+        tracing::warn!(by = %actor.name, user = email, keys = pkcs12.1, "encryption keys recovered");
+        Ok(Recovery {
+            pkcs12: pkcs12.0,
+            keys: pkcs12.1,
+            token,
+        })
+    }
+}

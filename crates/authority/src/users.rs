@@ -1,0 +1,354 @@
+//! Users, enrollment tokens, enrollment from a client's CSR, and the directory.
+
+use super::*;
+
+impl Authority {
+    /// Adds a user and returns their first enrollment token (officer role).
+    pub fn add_user(
+        &self,
+        actor: &Admin,
+        email: &str,
+        name: &str,
+        capabilities: &[ContentAlgorithm],
+    ) -> Result<(UserInfo, EnrollmentToken)> {
+        let r = self.add_user_inner(actor, email, name, capabilities);
+        self.audited(&actor.name, "user.add", email, r)
+    }
+
+    /// Disables a user (officer role).
+    pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+        let r = self.disable_user_inner(actor, email);
+        self.audited(&actor.name, "user.disable", email, r)
+    }
+
+    /// A new enrollment token for a user (officer role).
+    pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+        let r = self.new_token_inner(actor, email);
+        self.audited(&actor.name, "user.token", email, r)
+    }
+
+    /// Enrolls with a one-time token and a PKCS#10 request.
+    pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+        let r = self.enroll_inner(token, csr);
+        let target = r
+            .as_ref()
+            .ok()
+            .and_then(|e| certificate::parse_certificate(&e.encryption_cert).ok())
+            .and_then(|c| CertificateInfo::from_certificate(&c).ok())
+            .and_then(|i| i.emails.into_iter().next())
+            .unwrap_or_else(|| "-".into());
+        self.audited("-", "enroll", &target, r)
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Users and tokens.
+
+    /// Adds a user and returns their first enrollment token.
+    fn add_user_inner(
+        &self,
+        actor: &Admin,
+        email: &str,
+        name: &str,
+        capabilities: &[ContentAlgorithm],
+    ) -> Result<(UserInfo, EnrollmentToken)> {
+        actor.require_officer()?;
+        let email = email.trim().to_ascii_lowercase();
+        pki::profile::validate_email(&email)
+            .map_err(|e| Error::invalid("e-mail address", e.to_string()))?;
+        let name = name.trim();
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::invalid("name", "give 1 to 200 printable characters"));
+        }
+        let caps: Vec<ContentAlgorithm> = if capabilities.is_empty() {
+            ContentAlgorithm::parse_list(DEFAULT_CAPABILITIES)?
+        } else {
+            capabilities.to_vec()
+        };
+        let caps_text = caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(",");
+        let now = unix(self.now());
+        let token = Token::generate()?;
+        let expires_at = now + secs(self.config.token_ttl);
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let exists: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)",
+            [&email],
+            |r| r.get(0),
+        )?;
+        if exists {
+            return Err(Error::UserExists { email });
+        }
+        tx.execute(
+            "INSERT INTO users (email, name, capabilities, status, created_at)
+             VALUES (?1, ?2, ?3, 'active', ?4)",
+            params![email, name, caps_text, now],
+        )?;
+        let user_id = tx.last_insert_rowid();
+        insert_token(&tx, user_id, &token, now, expires_at)?;
+        tx.commit()?;
+        tracing::info!(admin = %actor.name, user = %email, "user added");
+        Ok((
+            UserInfo {
+                email,
+                name: name.into(),
+                capabilities: caps.iter().map(|c| c.name().to_string()).collect(),
+                status: "active".into(),
+                created_at: now,
+            },
+            EnrollmentToken { token, expires_at },
+        ))
+    }
+
+    /// Every user, by address.
+    pub fn list_users(&self, _actor: &Admin) -> Result<Vec<UserInfo>> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let mut stmt = conn.prepare(
+            "SELECT email, name, capabilities, status, created_at FROM users ORDER BY email",
+        )?;
+        let rows = stmt.query_map([], user_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// One user with their certificates.
+    pub fn user(&self, _actor: &Admin, email: &str) -> Result<UserDetail> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let (id, user) = find_user(conn, email)?;
+        let mut stmt = conn.prepare(
+            "SELECT c.serial, c.kind, c.not_before, c.not_after, r.reason, c.superseded_at
+             FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial
+             WHERE c.user_id = ?1 ORDER BY c.issued_at, c.rowid",
+        )?;
+        let certificates = stmt
+            .query_map([id], |r| {
+                Ok(CertSummary {
+                    serial: r.get(0)?,
+                    kind: r.get(1)?,
+                    not_before: r.get(2)?,
+                    not_after: r.get(3)?,
+                    revoked: r.get(4)?,
+                    superseded: r.get::<_, Option<i64>>(5)?.is_some(),
+                })
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let escrowed_keys = st
+            .store
+            .list()?
+            .iter()
+            .filter(|k| k.owner == user.email && k.usage == KeyUsage::Encryption)
+            .count();
+        Ok(UserDetail {
+            user,
+            certificates,
+            escrowed_keys,
+        })
+    }
+
+    /// Disables a user: outstanding tokens stop working; certificates stay as they are
+    /// (revoke them separately).
+    fn disable_user_inner(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+        actor.require_officer()?;
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let tx = st.store.connection_mut().transaction()?;
+        let (id, mut user) = find_user(&tx, email)?;
+        tx.execute("UPDATE users SET status = 'disabled' WHERE id = ?1", [id])?;
+        tx.execute(
+            "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+            params![id, now],
+        )?;
+        tx.commit()?;
+        user.status = "disabled".into();
+        tracing::info!(admin = %actor.name, user = %user.email, "user disabled");
+        Ok(user)
+    }
+
+    /// A new enrollment token for a user (earlier unused tokens stop working).
+    pub(crate) fn new_token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+        actor.require_officer()?;
+        let now = unix(self.now());
+        let token = Token::generate()?;
+        let expires_at = now + secs(self.config.token_ttl);
+        let mut st = self.lock();
+        let tx = st.store.connection_mut().transaction()?;
+        let (id, user) = find_user(&tx, email)?;
+        if user.status != "active" {
+            return Err(Error::UserDisabled { email: user.email });
+        }
+        tx.execute(
+            "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
+            params![id, now],
+        )?;
+        insert_token(&tx, id, &token, now, expires_at)?;
+        tx.commit()?;
+        Ok(EnrollmentToken { token, expires_at })
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Enrollment and the directory.
+
+    /// Enrolls the holder of `token` with their signing request `csr` (PEM or DER).
+    fn enroll_inner(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+        let now_t = self.now();
+        let now = unix(now_t);
+        let token_hash = secret::hash_token(token);
+        // Check the token and the request before spending a key.
+        let (user_id, user, pending) = {
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let (user_id, expires_at, used_at, pending) =
+                token_row(conn, &token_hash)?.ok_or(Error::TokenRefused {
+                    why: "unknown token",
+                })?;
+            if used_at.is_some() {
+                return Err(Error::TokenRefused {
+                    why: "this token was used already (or replaced by a newer one)",
+                });
+            }
+            if expires_at <= now {
+                return Err(Error::TokenRefused {
+                    why: "this token has expired",
+                });
+            }
+            let user = user_by_id(conn, user_id)?;
+            if user.status != "active" {
+                return Err(Error::UserDisabled { email: user.email });
+            }
+            (user_id, user, pending)
+        };
+        let policy = pki::csr::CsrPolicy {
+            email: Some(user.email.clone()),
+            ..Default::default()
+        };
+        let request =
+            pki::csr::verify(csr, &policy).map_err(|e| Error::RequestRefused(e.to_string()))?;
+        // A renewal with a new key made and certified the encryption key already.
+        let enc_key = match pending {
+            Some(_) => None,
+            None => Some(self.pool.take()?),
+        };
+
+        let mut st = self.lock();
+        // Re-check under the lock: a concurrent enrollment may have used the token.
+        match token_row(st.store.store().connection(), &token_hash)? {
+            Some((_, _, None, _)) => {}
+            _ => {
+                if let Some(k) = enc_key {
+                    self.pool.add(vec![k]);
+                }
+                return Err(Error::TokenRefused {
+                    why: "this token was used already (or replaced by a newer one)",
+                });
+            }
+        }
+        let subject = self.smime_subject(&st, &user)?;
+        let period = self.period(now_t);
+        let mut rng = pki::os_rng();
+        let signing = st.issuer.issue(
+            &Profile::SmimeSigning(subject.clone()),
+            &request.public_key,
+            period,
+            &mut rng,
+        )?;
+        let signing_der = certificate::to_der(&signing)?;
+        let (key_der, enc_der) = match (enc_key, pending) {
+            (Some(enc_key), _) => {
+                let Escrowed {
+                    certificate: encryption,
+                    certificate_der: enc_der,
+                    key_der,
+                    key_id,
+                } = st.certify_and_escrow(subject, &enc_key, period, now)?;
+                let tx = st
+                    .store
+                    .connection_mut()
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
+                    params![&token_hash[..], now],
+                )?;
+                // Earlier current certificates are replaced by these.
+                tx.execute(
+                    "UPDATE certificates SET superseded_at = ?2
+                     WHERE user_id = ?1 AND superseded_at IS NULL",
+                    params![user_id, now],
+                )?;
+                insert_cert(&tx, user_id, "signing", &signing, None, now)?;
+                insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
+                tx.commit()?;
+                (key_der, enc_der)
+            }
+            (None, Some(key_id)) => {
+                let escrowed = st.store.key(escrow::KeyId(key_id))?.ok_or_else(|| {
+                    Error::Corrupt(format!("pending escrowed key {key_id} is missing"))
+                })?;
+                let key_der = der::SecretDocument::try_from(escrowed.private_key_der.expose())
+                    .map_err(|e| Error::Corrupt(format!("escrowed key {key_id}: {e}")))?;
+                let enc_der: Vec<u8> = st.store.store().connection().query_row(
+                    "SELECT der FROM certificates WHERE escrowed_key_id = ?1
+                     ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+                    [key_id],
+                    |r| r.get(0),
+                )?;
+                let tx = st
+                    .store
+                    .connection_mut()
+                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                tx.execute(
+                    "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
+                    params![&token_hash[..], now],
+                )?;
+                tx.execute(
+                    "UPDATE certificates SET superseded_at = ?2
+                     WHERE user_id = ?1 AND kind = 'signing' AND superseded_at IS NULL",
+                    params![user_id, now],
+                )?;
+                insert_cert(&tx, user_id, "signing", &signing, None, now)?;
+                tx.commit()?;
+                (key_der, enc_der)
+            }
+            (None, None) => unreachable!("a key is taken when no key is pending"),
+        };
+        let ca_cert = certificate::to_der(st.issuer.certificate())?;
+        drop(st);
+
+        let encrypted_key = encrypt_key(
+            &key_der,
+            token.trim(),
+            self.config.enrollment_pbkdf2_iterations,
+        )?;
+        tracing::info!(user = %user.email, "user enrolled");
+        Ok(Enrollment {
+            signing_cert: signing_der,
+            encryption_cert: enc_der,
+            ca_cert,
+            encrypted_key,
+        })
+    }
+
+    /// The current encryption certificate and capabilities of a user.
+    pub fn directory(&self, email: &str) -> Result<DirectoryEntry> {
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let (id, user) = find_user(conn, email)?;
+        if user.status != "active" {
+            return Err(Error::UserDisabled { email: user.email });
+        }
+        let der = current_cert(conn, id, "encryption", now)?
+            .ok_or_else(|| Error::NotEnrolled {
+                email: user.email.clone(),
+                kind: "encryption",
+            })?
+            .1;
+        Ok(DirectoryEntry {
+            email: user.email,
+            capabilities: user.capabilities,
+            certificate: der,
+        })
+    }
+}
