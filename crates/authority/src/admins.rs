@@ -45,7 +45,7 @@ impl Authority {
                 .connection()
                 .query_row(
                     "SELECT id, role, password_hash, failed_logins, locked_until FROM admins
-                     WHERE name = ?1",
+                     WHERE name = ?1 AND removed_at IS NULL",
                     [name],
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
@@ -118,7 +118,7 @@ impl Authority {
             .connection()
             .query_row(
                 "SELECT a.id, a.name, a.role FROM sessions s JOIN admins a ON a.id = s.admin_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.removed_at IS NULL",
                 params![&secret::hash_token(token)[..], now],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
@@ -169,7 +169,7 @@ impl Authority {
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM admins WHERE name = ?1)",
+            "SELECT EXISTS (SELECT 1 FROM admins WHERE name = ?1 AND removed_at IS NULL)",
             [name],
             |r| r.get(0),
         )?;
@@ -191,7 +191,8 @@ impl Authority {
     }
 
     /// Removes an administrator account and ends its sessions. Needs the `administrator`
-    /// role; the last administrator cannot be removed.
+    /// role; the last administrator cannot be removed. The row stays, marked removed (its id
+    /// is never reused, so its approvals never count again, even if the name is added back).
     fn remove_admin_inner(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
         actor.require_administrator()?;
         self.gate(actor, "admin-change", &format!("remove {name}"))?;
@@ -202,7 +203,8 @@ impl Authority {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let row: Option<(i64, String, i64, Option<i64>)> = tx
             .query_row(
-                "SELECT id, role, created_at, locked_until FROM admins WHERE name = ?1",
+                "SELECT id, role, created_at, locked_until FROM admins
+                 WHERE name = ?1 AND removed_at IS NULL",
                 [name],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
@@ -212,7 +214,8 @@ impl Authority {
         let role = Role::parse(&role)?;
         if role == Role::Administrator {
             let others: i64 = tx.query_row(
-                "SELECT count(*) FROM admins WHERE role = 'administrator' AND id != ?1",
+                "SELECT count(*) FROM admins
+                 WHERE role = 'administrator' AND removed_at IS NULL AND id != ?1",
                 [id],
                 |r| r.get(0),
             )?;
@@ -233,7 +236,10 @@ impl Authority {
             }
         }
         tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [id])?;
-        tx.execute("DELETE FROM admins WHERE id = ?1", [id])?;
+        tx.execute(
+            "UPDATE admins SET removed_at = ?2 WHERE id = ?1",
+            params![id, unix(self.now())],
+        )?;
         tx.commit()?;
         tracing::info!(by = %actor.name, admin = name, "administrator removed");
         Ok(AdminInfo {
@@ -248,8 +254,10 @@ impl Authority {
     pub fn list_admins(&self, _actor: &Admin) -> Result<Vec<AdminInfo>> {
         let st = self.lock();
         let conn = st.store.store().connection();
-        let mut stmt =
-            conn.prepare("SELECT name, role, created_at, locked_until FROM admins ORDER BY name")?;
+        let mut stmt = conn.prepare(
+            "SELECT name, role, created_at, locked_until FROM admins WHERE removed_at IS NULL
+                 ORDER BY name",
+        )?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((

@@ -1,10 +1,12 @@
-//! Quorum policies and approval requests (`migrations/0004_approvals.sql`): how many distinct
-//! administrators must approve an operation, and the requests that collect their approvals.
+//! Quorum policies and approval requests (`migrations/0004_approvals.sql`,
+//! `0005_admin_ids.sql`): how many distinct administrators must approve an operation, and the
+//! requests that collect their approvals.
 //!
 //! A request is bound to its operation and its exact target (`recover-key` + the e-mail
-//! address, `policy-change` + `recover-key=2`, ...). Only approvals by accounts that still
-//! exist with the administrator role count, so removing an administrator withdraws their
-//! approvals.
+//! address, `policy-change` + `recover-key=2`, ...). Approvals are keyed by administrator
+//! *id*, and only approvals by accounts that are not removed and still hold the administrator
+//! role count: removing an administrator withdraws their approvals, and a removed name added
+//! again is a new account whose predecessor's approvals do not count for it.
 
 use escrow::rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;
@@ -82,17 +84,30 @@ pub(crate) fn policies(conn: &Connection) -> Result<Vec<Policy>> {
 
 pub(crate) fn administrators(conn: &Connection) -> Result<i64> {
     Ok(conn.query_row(
-        "SELECT count(*) FROM admins WHERE role = 'administrator'",
+        "SELECT count(*) FROM admins WHERE role = 'administrator' AND removed_at IS NULL",
         [],
         |r| r.get(0),
     )?)
 }
 
-/// Approvals that count: by accounts that still are administrators.
+/// True when account `admin_id` is not removed and holds the administrator role: the only
+/// accounts whose approvals are taken and counted.
+pub(crate) fn may_approve(conn: &Connection, admin_id: i64) -> Result<bool> {
+    Ok(conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM admins
+         WHERE id = ?1 AND role = 'administrator' AND removed_at IS NULL)",
+        [admin_id],
+        |r| r.get(0),
+    )?)
+}
+
+/// Approvals that count (names, for people): by accounts that are not removed and still are
+/// administrators.
 pub(crate) fn approvers(conn: &Connection, id: i64) -> Result<Vec<String>> {
     let mut stmt = conn.prepare(
-        "SELECT p.admin_name FROM approvals p JOIN admins a ON a.name = p.admin_name
-         WHERE p.request_id = ?1 AND a.role = 'administrator' ORDER BY p.approved_at, p.admin_name",
+        "SELECT a.name FROM admin_approvals p JOIN admins a ON a.id = p.admin_id
+         WHERE p.request_id = ?1 AND a.role = 'administrator' AND a.removed_at IS NULL
+         ORDER BY p.approved_at, a.id",
     )?;
     let names = stmt
         .query_map([id], |r| r.get(0))?
@@ -176,11 +191,12 @@ pub(crate) fn create(
     Ok(conn.last_insert_rowid())
 }
 
-/// Adds `by`'s approval; false when it was there already.
-pub(crate) fn add_approval(conn: &Connection, id: i64, by: &str, now: i64) -> Result<bool> {
+/// Adds the approval of account `admin_id`; false when it was there already.
+pub(crate) fn add_approval(conn: &Connection, id: i64, admin_id: i64, now: i64) -> Result<bool> {
     Ok(conn.execute(
-        "INSERT OR IGNORE INTO approvals (request_id, admin_name, approved_at) VALUES (?1, ?2, ?3)",
-        params![id, by, now],
+        "INSERT OR IGNORE INTO admin_approvals (request_id, admin_id, approved_at)
+         VALUES (?1, ?2, ?3)",
+        params![id, admin_id, now],
     )? == 1)
 }
 

@@ -97,7 +97,10 @@ impl Authority {
                 now + secs(self.config.approval_ttl),
             )?,
         };
-        approvals::add_approval(&tx, id, &actor.name, now)?;
+        if !approvals::may_approve(&tx, actor.id)? {
+            return Err(removed_approver(actor, id));
+        }
+        approvals::add_approval(&tx, id, actor.id, now)?;
         let approved_by = approvals::approvers(&tx, id)?;
         if approved_by.len() as i64 >= needed {
             approvals::close(&tx, id, "done", now)?;
@@ -186,7 +189,10 @@ impl Authority {
                 return Err(Error::ApprovalRefused(format!("request {id} is {other}")));
             }
         }
-        if !approvals::add_approval(conn, id, &actor.name, now)? {
+        if !approvals::may_approve(conn, actor.id)? {
+            return Err(removed_approver(actor, id));
+        }
+        if !approvals::add_approval(conn, id, actor.id, now)? {
             return Err(Error::ApprovalRefused(format!(
                 "{} approved request {id} already; another administrator must approve it",
                 actor.name
@@ -309,4 +315,13 @@ impl Authority {
         })();
         self.audited(&actor.name, "unlock-method.remove", &id.to_string(), r)
     }
+}
+
+/// The refusal of an approval by an account that was removed (or lost the administrator role)
+/// after its session began.
+fn removed_approver(actor: &Admin, id: i64) -> Error {
+    Error::ApprovalRefused(format!(
+        "{} (account {}) was removed or is no longer an administrator: its approval of request {id} does not count",
+        actor.name, actor.id
+    ))
 }

@@ -45,7 +45,7 @@
 //! | `AUTH-021` | no such administrator |
 //! | `AUTH-022` | the change would leave no administrator |
 //! | `AUTH-023` | a quorum operation waits for approvals (exit code 3 in kmsctl) |
-//! | `AUTH-024` | an approval was refused (twice by the same administrator, expired, closed) |
+//! | `AUTH-024` | an approval was refused (twice by the same administrator, expired, closed, by a removed administrator) |
 //! | `AUTH-025` | no such approval request |
 
 #![forbid(unsafe_code)]

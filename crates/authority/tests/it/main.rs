@@ -400,3 +400,137 @@ fn tls_certificate_for_the_authority() {
             .is_err()
     );
 }
+
+fn pending_id(r: authority::Result<authority::Policy>) -> (i64, Vec<String>) {
+    match r {
+        Err(Error::ApprovalPending {
+            request_id,
+            approved_by,
+            ..
+        }) => (request_id, approved_by),
+        other => panic!("expected a pending request, got {other:?}"),
+    }
+}
+
+fn refused<T: std::fmt::Debug>(r: authority::Result<T>) -> String {
+    match r {
+        Err(e @ Error::ApprovalRefused(_)) => e.to_string(),
+        other => panic!("expected an approval refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn approvals_are_keyed_by_account_and_removed_accounts_never_count() {
+    use authority::Role;
+    let f = fixture();
+    let a = &f.auth;
+    let admin = a.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
+    for name in ["bob", "carol"] {
+        a.add_admin(
+            &admin,
+            name,
+            Role::Administrator,
+            &Password::new(format!("password of {name}")),
+        )
+        .unwrap();
+    }
+    let bob = a
+        .login("bob", &Password::new("password of bob"))
+        .unwrap()
+        .admin;
+    let carol = a
+        .login("carol", &Password::new("password of carol"))
+        .unwrap()
+        .admin;
+    a.set_policy(&admin, "policy-change", 2).unwrap();
+
+    // A request, approved by its opener; approving it again is refused.
+    let (id, by) = pending_id(a.set_policy(&admin, "restore", 2));
+    assert_eq!(by, ["admin"]);
+    assert!(refused(a.approve(&admin, id)).contains("already"));
+    assert!(matches!(
+        a.approve(&admin, 999),
+        Err(Error::UnknownRequest { id: 999 })
+    ));
+    // Carol approves, then is removed: her approval stops counting, and her session's
+    // further approvals are refused.
+    assert_eq!(
+        a.approve(&carol, id).unwrap().approved_by,
+        ["admin", "carol"]
+    );
+    a.remove_admin(&admin, "carol").unwrap();
+    let (id_again, by) = pending_id(a.set_policy(&admin, "restore", 2));
+    assert_eq!((id_again, by), (id, vec!["admin".to_string()]));
+    // (A request for another target is another request: carol's approval is bound to `id`.)
+    let (other, by) = pending_id(a.set_policy(&admin, "recover-key", 2));
+    assert_ne!(other, id);
+    assert_eq!(by, ["admin"]);
+    assert!(refused(a.approve(&carol, other)).contains("removed"));
+    assert!(matches!(
+        a.login("carol", &Password::new("password of carol")),
+        Err(Error::BadCredentials)
+    ));
+
+    // "carol" added again is a new account: the old approval is not hers.
+    a.add_admin(
+        &admin,
+        "carol",
+        Role::Administrator,
+        &Password::new("new password of carol"),
+    )
+    .unwrap();
+    assert!(matches!(
+        a.add_admin(
+            &admin,
+            "carol",
+            Role::Officer,
+            &Password::new("another password")
+        ),
+        Err(Error::AdminExists { .. })
+    ));
+    let carol2 = a
+        .login("carol", &Password::new("new password of carol"))
+        .unwrap()
+        .admin;
+    assert_ne!(carol2.id, carol.id);
+    let names: Vec<String> = a
+        .list_admins(&admin)
+        .unwrap()
+        .into_iter()
+        .map(|i| i.name)
+        .collect();
+    assert_eq!(names, ["admin", "bob", "carol"]);
+    let open = a.approvals(&bob).unwrap();
+    let req = open.iter().find(|r| r.id == id).unwrap();
+    assert_eq!(req.approved_by, ["admin"]);
+    // The old session of the removed account is still refused.
+    assert!(refused(a.approve(&carol, id)).contains("removed"));
+    // The new account's approval counts: the opener carries the change out.
+    assert_eq!(
+        a.approve(&carol2, id).unwrap().approved_by,
+        ["admin", "carol"]
+    );
+    assert_eq!(a.set_policy(&admin, "restore", 2).unwrap().quorum, 2);
+    // A used request cannot be approved again.
+    assert!(refused(a.approve(&bob, id)).contains("done"));
+
+    // An expired request cannot be approved.
+    f.clock.advance(Duration::from_secs(2 * 86400));
+    let bob = a
+        .login("bob", &Password::new("password of bob"))
+        .unwrap()
+        .admin;
+    assert!(refused(a.approve(&bob, other)).contains("expired"));
+
+    // Each refusal is in the audit log.
+    let log = a.audit_list(&admin, None).unwrap();
+    let refusals: Vec<&authority::AuditEntry> = log
+        .iter()
+        .filter(|e| e.action == "approve" && e.outcome == "refused")
+        .collect();
+    assert_eq!(refusals.len(), 6, "{refusals:#?}");
+    assert!(refusals.iter().any(|e| e.actor == "carol"
+        && e.detail.contains("AUTH-024")
+        && e.detail.contains("removed")));
+    assert!(a.audit_verify(&admin).unwrap().ok);
+}
