@@ -5,8 +5,7 @@ use super::*;
 impl Authority {
     /// Signs an administrator in (see the audit log for refusals).
     pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
-        let r = self.login_inner(name, password);
-        self.audited(name, "login", name, r)
+        self.audit_op(name, "login", name, || self.login_inner(name, password))
     }
 
     /// Adds an administrator account (administrator role).
@@ -17,19 +16,19 @@ impl Authority {
         role: Role,
         password: &Password,
     ) -> Result<AdminInfo> {
-        let r = self.add_admin_inner(actor, name, role, password);
-        self.audited(
+        self.audit_op(
             &actor.name,
             &format!("admin.add:{}", role.as_str()),
             name,
-            r,
+            || self.add_admin_inner(actor, name, role, password),
         )
     }
 
     /// Removes an administrator account (administrator role).
     pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
-        let r = self.remove_admin_inner(actor, name);
-        self.audited(&actor.name, "admin.remove", name, r)
+        self.audit_op(&actor.name, "admin.remove", name, || {
+            self.remove_admin_inner(actor, name)
+        })
     }
 
     // ---------------------------------------------------------------------------------
@@ -96,7 +95,7 @@ impl Authority {
              VALUES (?1, ?2, ?3, ?4)",
             params![&token.hash()[..], id, now, expires_at],
         )?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         Ok(Session {
             token,
             admin: Admin {
@@ -180,7 +179,7 @@ impl Authority {
             "INSERT INTO admins (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, role.as_str(), hash, now],
         )?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "administrator added");
         Ok(AdminInfo {
             name: name.into(),
@@ -240,7 +239,7 @@ impl Authority {
             "UPDATE admins SET removed_at = ?2 WHERE id = ?1",
             params![id, unix(self.now())],
         )?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         tracing::info!(by = %actor.name, admin = name, "administrator removed");
         Ok(AdminInfo {
             name: name.into(),

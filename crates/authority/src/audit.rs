@@ -113,6 +113,14 @@ pub(crate) struct Record<'a> {
 /// Appends one entry in its own immediate transaction; returns its `seq`.
 pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
     let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let seq = append_in(&tx, r)?;
+    tx.commit()?;
+    Ok(seq)
+}
+
+/// Appends one entry inside the transaction open on `tx` (which must be a write
+/// transaction, so the chain head cannot move under it); returns its `seq`.
+pub(crate) fn append_in(tx: &Connection, r: &Record<'_>) -> Result<i64> {
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -147,8 +155,114 @@ pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
             &hash[..]
         ],
     )?;
-    tx.commit()?;
     Ok(seq)
+}
+
+// -------------------------------------------------------------------------------------
+// The operation in progress: its success entry commits with its own transaction.
+//
+// [`crate::Authority::audit_op`] declares, for the length of one operation on this thread,
+// who does what on which target; the operation commits its write transaction through
+// [`commit`], which appends the `ok` entry inside that transaction. So a successful action
+// and its entry are durable together or not at all. Operations run synchronously on one
+// thread (the server calls them in `spawn_blocking`), which is why the declaration is
+// thread-local; nested operations (renew-all renewing each user) stack.
+
+struct Intent {
+    actor: String,
+    action: String,
+    target: String,
+    /// The entry was committed with the operation's transaction.
+    written: bool,
+}
+
+thread_local! {
+    static INTENTS: std::cell::RefCell<Vec<Intent>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Ends the declared operation when dropped (also on panic).
+pub(crate) struct IntentGuard {
+    depth: usize,
+}
+
+/// Declares an operation for [`commit`] (see the section comment).
+pub(crate) fn begin(actor: &str, action: &str, target: &str) -> IntentGuard {
+    INTENTS.with(|i| {
+        let mut i = i.borrow_mut();
+        i.push(Intent {
+            actor: actor.into(),
+            action: action.into(),
+            target: target.into(),
+            written: false,
+        });
+        IntentGuard { depth: i.len() }
+    })
+}
+
+impl IntentGuard {
+    /// Ends the operation: whether its entry was committed with it, and its target (which
+    /// the operation may have named only once known, see [`set_target`]).
+    pub(crate) fn finish(self) -> (bool, String) {
+        let r = INTENTS.with(|i| {
+            i.borrow()
+                .get(self.depth - 1)
+                .map(|t| (t.written, t.target.clone()))
+                .unwrap_or_default()
+        });
+        drop(self);
+        r
+    }
+}
+
+impl Drop for IntentGuard {
+    fn drop(&mut self) {
+        INTENTS.with(|i| i.borrow_mut().truncate(self.depth - 1));
+    }
+}
+
+/// Names the target of the operation in progress once it is known (enrollment learns the
+/// e-mail address from the token).
+pub(crate) fn set_target(target: &str) {
+    INTENTS.with(|i| {
+        if let Some(t) = i.borrow_mut().last_mut() {
+            t.target = target.into();
+        }
+    });
+}
+
+/// Commits `tx`, the write transaction of the operation in progress, with that operation's
+/// `ok` entry appended inside it (at `at`). The first commit of an operation carries the
+/// entry; without a declared operation it is a plain commit. If the entry cannot be
+/// appended, nothing is committed.
+pub(crate) fn commit(tx: Transaction<'_>, at: i64) -> Result<()> {
+    let intent = INTENTS.with(|i| {
+        i.borrow()
+            .last()
+            .filter(|t| !t.written)
+            .map(|t| (t.actor.clone(), t.action.clone(), t.target.clone()))
+    });
+    if let Some((actor, action, target)) = &intent {
+        append_in(
+            &tx,
+            &Record {
+                at,
+                actor,
+                action,
+                target,
+                refusal: None,
+                pending: false,
+            },
+        )?;
+    }
+    tx.commit()?;
+    if intent.is_some() {
+        INTENTS.with(|i| {
+            if let Some(t) = i.borrow_mut().last_mut() {
+                t.written = true;
+            }
+        });
+    }
+    Ok(())
 }
 
 /// Entries from `since` (Unix seconds) on, oldest first, at most `limit`.

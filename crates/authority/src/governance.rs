@@ -5,10 +5,54 @@ use super::*;
 
 impl Authority {
     // ---------------------------------------------------------------------------------
-    // The audit log. Every administrative action goes through one of the wrappers below,
-    // which appends its outcome (refusals included) to the chained log.
+    // The audit log. Every administrative action goes through [`Authority::audit_op`]: its
+    // success entry commits inside the action's own write transaction (see `audit::commit`),
+    // and refusals and pending approvals, which change nothing, are appended on their own.
+    //
+    // Operations that write in more than one transaction, and how each is covered:
+    // - quorum operations: `gate` commits the approval bookkeeping first (the request and the
+    //   caller's approval; its `pending` entry is appended when the caller is told to wait),
+    //   then the action's transaction carries the `ok` entry;
+    // - enrollment and `renew --new-key`: the new encryption key is escrowed by the escrow
+    //   store in its own transaction (`certify_and_escrow`), then the token, certificates and
+    //   `ok` entry commit together; a crash between leaves an escrowed key that no certificate
+    //   or user ever received, and no entry for an action that did not happen;
+    // - revoke: the revocations and the entry commit together; the CRL is re-signed after
+    //   (a crash before leaves the CRL to the next refresh, which lists them);
+    // - renew-all: each user's renewal is its own operation with its own entry; the summary
+    //   entry follows;
+    // - start-up secrets (`unlock-method add|remove`) are written by the escrow store in its
+    //   own transaction; the entry is appended right after (the fallback below), so a crash
+    //   between those two leaves that one change without its entry;
+    // - backups and key recovery write no table (files, or nothing): their entry is appended
+    //   after the work and before the result is handed back.
 
-    /// Appends `result`'s outcome to the audit log and hands `result` back.
+    /// Runs `op`, one administrative action by `actor`, and audits it: on success the entry
+    /// committed with the action's transaction (or, for an action that committed none, one
+    /// appended now); on failure a `refused` or `pending` entry.
+    pub(crate) fn audit_op<T>(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        op: impl FnOnce() -> Result<T>,
+    ) -> Result<T> {
+        let guard = audit::begin(actor, action, target);
+        let result = op();
+        let (written, target) = guard.finish();
+        if written && result.is_ok() {
+            self.sign_audit_head_if_due();
+            return result;
+        }
+        // A failure after the entry committed (rare: e.g. the response could not be built)
+        // is recorded too, as a refusal after the `ok`.
+        self.audited(actor, action, &target, result)
+    }
+
+    /// Appends `result`'s outcome to the audit log on its own and hands `result` back: for
+    /// refusals and pending approvals (which change nothing), and as the fallback for actions
+    /// that commit no transaction of their own. Actions that write go through
+    /// [`Authority::audit_op`] instead, so that their entry commits with them.
     pub(crate) fn audited<T>(
         &self,
         actor: &str,
@@ -17,29 +61,40 @@ impl Authority {
         result: Result<T>,
     ) -> Result<T> {
         let refusal = result.as_ref().err().map(|e| format!("[{}] {e}", e.code()));
+        let r = {
+            let st = self.lock();
+            audit::append(
+                st.store.store().connection(),
+                &audit::Record {
+                    at: unix(self.now()),
+                    actor,
+                    action,
+                    target,
+                    refusal,
+                    pending: matches!(result, Err(Error::ApprovalPending { .. })),
+                },
+            )
+        };
+        match r {
+            Ok(_) => self.sign_audit_head_if_due(),
+            Err(e) => tracing::error!(error = %e, action, "cannot write the audit log"),
+        }
+        result
+    }
+
+    /// Signs the chain head with the CA key every [`AUDIT_CHECKPOINT_EVERY`] entries.
+    fn sign_audit_head_if_due(&self) {
         let st = self.lock();
         let conn = st.store.store().connection();
-        let r = audit::append(
-            conn,
-            &audit::Record {
-                at: unix(self.now()),
-                actor,
-                action,
-                target,
-                refusal,
-                pending: matches!(result, Err(Error::ApprovalPending { .. })),
-            },
-        )
-        .and_then(|_| {
-            if audit::unsigned_entries(conn)? >= AUDIT_CHECKPOINT_EVERY {
+        let r = audit::unsigned_entries(conn).and_then(|n| {
+            if n >= AUDIT_CHECKPOINT_EVERY {
                 audit::sign_head(conn, st.issuer.key(), unix(self.now()))?;
             }
             Ok(())
         });
         if let Err(e) = r {
-            tracing::error!(error = %e, action, "cannot write the audit log");
+            tracing::error!(error = %e, "cannot sign the audit log's head");
         }
-        result
     }
 
     /// Audit log entries from `since` (Unix seconds) on, oldest first (any role).
@@ -125,12 +180,11 @@ impl Authority {
 
     /// Sets an operation's quorum (administrator role, under the `policy-change` quorum).
     pub fn set_policy(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
-        let r = self.set_policy_inner(actor, operation, quorum);
-        self.audited(
+        self.audit_op(
             &actor.name,
             "policy.set",
             &format!("{operation}={quorum}"),
-            r,
+            || self.set_policy_inner(actor, operation, quorum),
         )
     }
 
@@ -150,12 +204,17 @@ impl Authority {
             ));
         }
         self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
-        let st = self.lock();
-        st.store.store().connection().execute(
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO policies (operation, quorum) VALUES (?1, ?2)
              ON CONFLICT (operation) DO UPDATE SET quorum = excluded.quorum",
             params![operation, quorum],
         )?;
+        audit::commit(tx, unix(self.now()))?;
         Ok(Policy { operation, quorum })
     }
 
@@ -168,8 +227,9 @@ impl Authority {
     /// Approves a request (administrator role). Refused, and audited, when the actor
     /// approved it already, or it expired or was closed.
     pub fn approve(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
-        let r = self.approve_inner(actor, id);
-        self.audited(&actor.name, "approve", &format!("request {id}"), r)
+        self.audit_op(&actor.name, "approve", &format!("request {id}"), || {
+            self.approve_inner(actor, id)
+        })
     }
 
     fn approve_inner(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
@@ -192,18 +252,20 @@ impl Authority {
         if !approvals::may_approve(conn, actor.id)? {
             return Err(removed_approver(actor, id));
         }
-        if !approvals::add_approval(conn, id, actor.id, now)? {
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        if !approvals::add_approval(&tx, id, actor.id, now)? {
             return Err(Error::ApprovalRefused(format!(
                 "{} approved request {id} already; another administrator must approve it",
                 actor.name
             )));
         }
+        audit::commit(tx, now)?;
         approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
     }
 
     /// Cancels an open request (administrator role).
     pub fn cancel_approval(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
-        let r = (|| {
+        let op = || {
             actor.require_administrator()?;
             let now = unix(self.now());
             let st = self.lock();
@@ -215,10 +277,17 @@ impl Authority {
                     req.status
                 )));
             }
-            approvals::close(conn, id, "cancelled", now)?;
+            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            approvals::close(&tx, id, "cancelled", now)?;
+            audit::commit(tx, now)?;
             approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
-        })();
-        self.audited(&actor.name, "approvals.cancel", &format!("request {id}"), r)
+        };
+        self.audit_op(
+            &actor.name,
+            "approvals.cancel",
+            &format!("request {id}"),
+            op,
+        )
     }
 
     // ---------------------------------------------------------------------------------

@@ -6,15 +6,17 @@ use super::*;
 impl Authority {
     /// Renews a user's certificates, optionally with a new encryption key (officer role).
     pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
-        let r = self.renew_inner(actor, email, new_key);
         let action = if new_key { "renew:new-key" } else { "renew" };
-        self.audited(&actor.name, action, email, r)
+        self.audit_op(&actor.name, action, email, || {
+            self.renew_inner(actor, email, new_key)
+        })
     }
 
     /// Renews every active enrolled user (officer role).
     pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
-        let r = self.renew_all_inner(actor);
-        self.audited(&actor.name, "renew:all", "-", r)
+        self.audit_op(&actor.name, "renew:all", "-", || {
+            self.renew_all_inner(actor)
+        })
     }
 
     // ---------------------------------------------------------------------------------
@@ -131,7 +133,7 @@ impl Authority {
             )?;
             certificates.push(insert_cert(&tx, id, kind, cert, *key_id, now)?);
         }
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %user.email, "certificates renewed");
         Ok(Renewal {
             email: user.email,
@@ -183,7 +185,7 @@ impl Authority {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![&token.hash()[..], user_id, now, expires_at, key_id.0],
         )?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %user.email, "encryption key rolled over");
         Ok(Renewal {
             email: user.email,

@@ -18,8 +18,9 @@ impl Authority {
         reenroll: bool,
     ) -> Result<Recovery> {
         let email = email.trim().to_ascii_lowercase();
-        let r = self.recover_key_inner(actor, &email, password, reenroll);
-        self.audited(&actor.name, "recover-key", &email, r)
+        self.audit_op(&actor.name, "recover-key", &email, || {
+            self.recover_key_inner(actor, &email, password, reenroll)
+        })
     }
 
     fn recover_key_inner(

@@ -10,12 +10,13 @@ impl Authority {
         target: &RevokeTarget,
         reason: RevocationReason,
     ) -> Result<Vec<String>> {
-        let r = self.revoke_inner(actor, target, reason);
         let t = match target {
             RevokeTarget::User(e) => e.clone(),
             RevokeTarget::Serial(s) => format!("serial {s}"),
         };
-        self.audited(&actor.name, &format!("revoke:{reason:?}"), &t, r)
+        self.audit_op(&actor.name, &format!("revoke:{reason:?}"), &t, || {
+            self.revoke_inner(actor, target, reason)
+        })
     }
 
     // ---------------------------------------------------------------------------------
@@ -85,7 +86,7 @@ impl Authority {
                 params![s, reason.name(), now, next_number],
             )?;
         }
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         self.rebuild_crl(&mut st)?;
         tracing::info!(admin = %actor.name, count = serials.len(), reason = reason.name(), "certificates revoked");
         Ok(serials)

@@ -11,33 +11,29 @@ impl Authority {
         name: &str,
         capabilities: &[ContentAlgorithm],
     ) -> Result<(UserInfo, EnrollmentToken)> {
-        let r = self.add_user_inner(actor, email, name, capabilities);
-        self.audited(&actor.name, "user.add", email, r)
+        self.audit_op(&actor.name, "user.add", email, || {
+            self.add_user_inner(actor, email, name, capabilities)
+        })
     }
 
     /// Disables a user (officer role).
     pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
-        let r = self.disable_user_inner(actor, email);
-        self.audited(&actor.name, "user.disable", email, r)
+        self.audit_op(&actor.name, "user.disable", email, || {
+            self.disable_user_inner(actor, email)
+        })
     }
 
     /// A new enrollment token for a user (officer role).
     pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
-        let r = self.new_token_inner(actor, email);
-        self.audited(&actor.name, "user.token", email, r)
+        self.audit_op(&actor.name, "user.token", email, || {
+            self.new_token_inner(actor, email)
+        })
     }
 
     /// Enrolls with a one-time token and a PKCS#10 request.
     pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
-        let r = self.enroll_inner(token, csr);
-        let target = r
-            .as_ref()
-            .ok()
-            .and_then(|e| certificate::parse_certificate(&e.encryption_cert).ok())
-            .and_then(|c| CertificateInfo::from_certificate(&c).ok())
-            .and_then(|i| i.emails.into_iter().next())
-            .unwrap_or_else(|| "-".into());
-        self.audited("-", "enroll", &target, r)
+        // The target (the user's address) is named by enroll_inner once the token is known.
+        self.audit_op("-", "enroll", "-", || self.enroll_inner(token, csr))
     }
 
     // ---------------------------------------------------------------------------------
@@ -88,7 +84,7 @@ impl Authority {
         )?;
         let user_id = tx.last_insert_rowid();
         insert_token(&tx, user_id, &token, now, expires_at)?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %email, "user added");
         Ok((
             UserInfo {
@@ -161,7 +157,7 @@ impl Authority {
             "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
             params![id, now],
         )?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         user.status = "disabled".into();
         tracing::info!(admin = %actor.name, user = %user.email, "user disabled");
         Ok(user)
@@ -184,7 +180,7 @@ impl Authority {
             params![id, now],
         )?;
         insert_token(&tx, id, &token, now, expires_at)?;
-        tx.commit()?;
+        audit::commit(tx, unix(self.now()))?;
         Ok(EnrollmentToken { token, expires_at })
     }
 
@@ -246,6 +242,7 @@ impl Authority {
             }
         }
         let subject = self.smime_subject(&st, &user)?;
+        audit::set_target(&user.email);
         let period = self.period(now_t);
         let mut rng = pki::os_rng();
         let signing = st.issuer.issue(
@@ -279,7 +276,7 @@ impl Authority {
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
                 insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
-                tx.commit()?;
+                audit::commit(tx, unix(self.now()))?;
                 (key_der, enc_der)
             }
             (None, Some(key_id)) => {
@@ -308,7 +305,7 @@ impl Authority {
                     params![user_id, now],
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
-                tx.commit()?;
+                audit::commit(tx, unix(self.now()))?;
                 (key_der, enc_der)
             }
             (None, None) => unreachable!("a key is taken when no key is pending"),

@@ -534,3 +534,67 @@ fn approvals_are_keyed_by_account_and_removed_accounts_never_count() {
         && e.detail.contains("removed")));
     assert!(a.audit_verify(&admin).unwrap().ok);
 }
+
+/// A successful action and its audit entry commit together: when the entry cannot be
+/// appended, the action leaves nothing behind.
+#[test]
+fn an_action_whose_audit_entry_fails_changes_nothing() {
+    use authority::Role;
+    let f = fixture();
+    let a = &f.auth;
+    let admin = a.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
+    let before = a.audit_list(&admin, None).unwrap().len();
+    let db = escrow::rusqlite::Connection::open(f.dir.join(escrow::DB_FILE_NAME)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log
+         BEGIN SELECT RAISE(ABORT, 'test: the audit log refuses entries'); END;",
+    )
+    .unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    let users = count("SELECT count(*) FROM users");
+    let admins = count("SELECT count(*) FROM admins");
+    let sessions = count("SELECT count(*) FROM sessions");
+    let policies = count("SELECT count(*) FROM policies");
+
+    let e = a
+        .add_user(&admin, "zoe@example.com", "Zoe", &[])
+        .unwrap_err();
+    assert_eq!(e.code(), "AUTH-018", "{e}");
+    assert!(
+        a.add_admin(
+            &admin,
+            "dave",
+            Role::Officer,
+            &Password::new("password of dave")
+        )
+        .is_err()
+    );
+    assert!(a.set_policy(&admin, "restore", 1).is_err());
+    assert!(a.login("admin", &Password::new(ADMIN_PW)).is_err());
+    assert_eq!(count("SELECT count(*) FROM users"), users);
+    assert_eq!(count("SELECT count(*) FROM admins"), admins);
+    assert_eq!(count("SELECT count(*) FROM sessions"), sessions);
+    assert_eq!(count("SELECT count(*) FROM policies"), policies);
+
+    // With the log writable again, the same actions succeed, each with its entry.
+    db.execute_batch("DROP TRIGGER test_refuse_audit").unwrap();
+    a.add_user(&admin, "zoe@example.com", "Zoe", &[]).unwrap();
+    a.add_admin(
+        &admin,
+        "dave",
+        Role::Officer,
+        &Password::new("password of dave"),
+    )
+    .unwrap();
+    let log = a.audit_list(&admin, None).unwrap();
+    let actions: Vec<(&str, &str)> = log[before..]
+        .iter()
+        .map(|e| (e.action.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        actions,
+        [("user.add", "ok"), ("admin.add:officer", "ok")],
+        "{log:#?}"
+    );
+    assert!(a.audit_verify(&admin).unwrap().ok);
+}
