@@ -97,6 +97,19 @@ impl Authority {
         }
     }
 
+    /// Records a refusal that never reached an operation (see [`crate::audit_refusal`]).
+    pub fn audit_refusal(&self, actor: &str, action: &str, target: &str, detail: &str) {
+        let st = self.lock();
+        crate::audit_refusal(
+            st.store.store(),
+            &*self.clock,
+            actor,
+            action,
+            target,
+            detail,
+        );
+    }
+
     /// Audit log entries from `since` (Unix seconds) on, oldest first (any role).
     pub fn audit_list(&self, _actor: &Admin, since: Option<i64>) -> Result<Vec<AuditEntry>> {
         let st = self.lock();

@@ -538,6 +538,33 @@ pub fn audit_refused_unlock(store: &Store, clock: &dyn Clock, method: &str, erro
     }
 }
 
+/// Records, in the audit log of a store (locked or not), a refusal that never reached an
+/// operation (no session, a malformed request, the authority locked, ...): `detail` is the
+/// refusal's code and message.
+pub fn audit_refusal(
+    store: &Store,
+    clock: &dyn Clock,
+    actor: &str,
+    action: &str,
+    target: &str,
+    detail: &str,
+) {
+    let r = audit::append(
+        store.connection(),
+        &audit::Record {
+            at: unix(clock.now()),
+            actor,
+            action,
+            target,
+            refusal: Some(detail.into()),
+            pending: false,
+        },
+    );
+    if let Err(e) = r {
+        tracing::error!(error = %e, "cannot write the audit log");
+    }
+}
+
 /// The unlocked authority.
 pub struct Authority {
     state: Mutex<State>,

@@ -16,6 +16,18 @@ pub struct ApiError {
     message: String,
     /// Fields added to the body (a pending approval's `request_id`, `status`, ...).
     extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// The authority's operation audited this refusal itself.
+    audited: bool,
+}
+
+/// Set on the response of a 4xx refusal the authority never saw (no session, a malformed
+/// request, the authority locked, ...), for the API's audit layer to record.
+#[derive(Clone, Debug)]
+pub(crate) struct UnauditedRefusal {
+    /// The error code.
+    pub code: &'static str,
+    /// The message sent.
+    pub message: String,
 }
 
 impl ApiError {
@@ -26,6 +38,7 @@ impl ApiError {
             code,
             message: message.into(),
             extra: None,
+            audited: false,
         }
     }
 
@@ -80,6 +93,7 @@ impl From<authority::Error> for ApiError {
             extra.insert("needed".into(), json!(needed));
             let mut err = ApiError::new(StatusCode::ACCEPTED, e.code(), e.to_string());
             err.extra = Some(extra);
+            err.audited = true;
             return err;
         }
         let status = match &e {
@@ -107,7 +121,11 @@ impl From<authority::Error> for ApiError {
             }
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
         };
-        ApiError::new(status, e.code(), e.to_string())
+        let mut err = ApiError::new(status, e.code(), e.to_string());
+        // The authority audits the refusals of its operations; a missing or expired session
+        // is found by `authenticate`, before any operation.
+        err.audited = !matches!(e, E::NotSignedIn);
+        err
     }
 }
 
@@ -117,6 +135,13 @@ impl IntoResponse for ApiError {
         if let (Some(extra), Some(obj)) = (self.extra, body.as_object_mut()) {
             obj.extend(extra);
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if !self.audited && self.status.is_client_error() {
+            response.extensions_mut().insert(UnauditedRefusal {
+                code: self.code,
+                message: self.message,
+            });
+        }
+        response
     }
 }

@@ -6,6 +6,7 @@
 
 mod error;
 mod openapi;
+mod refusals;
 pub mod settings;
 pub mod tls;
 
@@ -27,6 +28,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 pub use error::ApiError;
+pub use refusals::{Peer, UNAUTHENTICATED_PER_MINUTE as UNAUTHENTICATED_REFUSALS_PER_MINUTE};
 
 /// Largest request body accepted (a CSR is a few KiB).
 pub const MAX_BODY: usize = 64 * 1024;
@@ -48,6 +50,8 @@ pub struct AppState {
     locked_published: Mutex<Published>,
     config: Config,
     clock: Arc<dyn Clock>,
+    /// The flood cap of refusals audited without a signed-in actor.
+    refusals: refusals::Limiter,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
             locked_published: Mutex::new(published),
             config,
             clock,
+            refusals: Default::default(),
         })
     }
 
@@ -72,6 +77,17 @@ impl AppState {
             locked_published: Mutex::new(published),
             config,
             clock,
+            refusals: Default::default(),
+        }
+    }
+
+    /// Records a refusal the authority never saw in the audit log, locked or not.
+    fn audit_refusal(&self, actor: &str, action: &str, target: &str, detail: &str) {
+        match &*self.mode.lock().unwrap_or_else(|p| p.into_inner()) {
+            Mode::Unlocked(a) => a.audit_refusal(actor, action, target, detail),
+            Mode::Locked(store) => {
+                authority::audit_refusal(store, &*self.clock, actor, action, target, detail)
+            }
         }
     }
 
@@ -194,7 +210,11 @@ pub struct AdminAuth {
 }
 
 fn bearer(parts: &Parts) -> Option<String> {
-    let value = parts.headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    bearer_header(&parts.headers)
+}
+
+fn bearer_header(headers: &axum::http::HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
@@ -270,6 +290,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/crl/delta", get(delta_crl))
         .route("/openapi.json", get(openapi_json))
         .fallback(api_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            refusals::audit_refusals,
+        ))
         .with_state(state.clone());
     public_router(state)
         .nest("/api/v1", api)

@@ -458,15 +458,18 @@ fn serve(
             Some(config) => {
                 axum::serve(
                     kmsd::tls::TlsListener::new(api, config)?,
-                    kmsd::router(state),
+                    kmsd::router(state).into_make_service_with_connect_info::<kmsd::Peer>(),
                 )
                 .with_graceful_shutdown(shutdown)
                 .await?
             }
             None => {
-                axum::serve(api, kmsd::router(state))
-                    .with_graceful_shutdown(shutdown)
-                    .await?
+                axum::serve(
+                    api,
+                    kmsd::router(state).into_make_service_with_connect_info::<kmsd::Peer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await?
             }
         }
         Ok(())

@@ -2,6 +2,7 @@
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
 mod e2e;
+mod refusals;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -451,9 +452,15 @@ async fn locked_serves_public_urls_and_unlock_only() {
     assert_eq!(s, StatusCode::OK, "{v}");
     let t = login(&app).await;
     assert_eq!(user_count(&app, &t).await, 0);
-    // The refused unlock is in the audit log.
+    // The refused unlock is in the audit log, after the calls refused while locked (423).
     let (_, v) = call(&app, "GET", "/api/v1/audit", Some(&t), None).await;
-    let first = &v["entries"][0];
+    let entries = v["entries"].as_array().unwrap();
+    let locked_refusals = entries
+        .iter()
+        .filter(|e| e["detail"].as_str().unwrap().starts_with("[KMS-423]"))
+        .count();
+    assert_eq!(locked_refusals, 4, "{v}");
+    let first = entries.iter().find(|e| e["action"] == "unlock").unwrap();
     assert_eq!(
         (first["action"].as_str(), first["outcome"].as_str()),
         (Some("unlock"), Some("refused")),
@@ -809,11 +816,18 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     assert_eq!(v["entries"].as_array().unwrap().len(), 0);
     let (s, v) = call(app, "GET", "/api/v1/audit?since=soon", Some(&t), None).await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "KMS-400"));
-    // Sign the head (entry 6), then add two more entries (7: audit.sign, 8: a user).
+    // ... which never reached the authority, and is audited too (entry 7).
+    let (_, v) = call(app, "GET", "/api/v1/audit?since=1", Some(&t), None).await;
+    assert_eq!(
+        (&v["entries"][6]["action"], &v["entries"][6]["outcome"]),
+        (&json!("request"), &json!("refused")),
+        "{v}"
+    );
+    // Sign the head (entry 7), then add two more entries (8: audit.sign, 9: a user).
     let (s, v) = call(app, "POST", "/api/v1/audit/sign", Some(&t), None).await;
     assert_eq!(
         (s, v["signed_through"].as_i64()),
-        (StatusCode::OK, Some(6)),
+        (StatusCode::OK, Some(7)),
         "{v}"
     );
     call(
@@ -828,7 +842,7 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(
         (v["entries"].as_i64(), v["signed_through"].as_i64()),
-        (Some(8), Some(6))
+        (Some(9), Some(7))
     );
 
     // The table is append-only for honest code.
@@ -917,12 +931,12 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     assert_eq!(verify_audit(app, &t).await["ok"], true);
 
     // The tail removed, back to before the signed head: the CA checkpoint names it.
-    conn.execute("DELETE FROM audit_log WHERE seq >= 6", [])
+    conn.execute("DELETE FROM audit_log WHERE seq >= 7", [])
         .unwrap();
     let v = verify_audit(app, &t).await;
     assert_eq!(
         (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
-        (Some(6), Some("removed")),
+        (Some(7), Some("removed")),
         "{v}"
     );
 }
