@@ -1,7 +1,25 @@
 //! Scheduled and on-demand online backups of the store, kept N deep under
-//! `DATA_DIR/backups`, and their verification.
+//! `DATA_DIR/backups`, their verification, and restoring one over the live store (under the
+//! `restore` quorum).
 
 use super::*;
+
+/// What a restore over the live store did.
+#[derive(Clone, Debug, Serialize)]
+pub struct Restored {
+    /// The backup restored (a name in `DATA_DIR/backups`).
+    pub backup: String,
+    /// Escrowed keys in the restored store, every one decrypted and authenticated first.
+    pub keys: u64,
+    /// The safety backup of the store as it was just before (a name in `DATA_DIR/backups`).
+    pub safety_backup: String,
+    /// The audit chain head replaced by the restore: its `seq`...
+    pub replaced_head_seq: i64,
+    /// ... and its hash (hex). The entries after the backup are in the safety backup.
+    pub replaced_head_hash: String,
+    /// The `seq` of the `restore` entry in the restored log.
+    pub restore_entry: i64,
+}
 
 impl Authority {
     // ---------------------------------------------------------------------------------
@@ -75,6 +93,122 @@ impl Authority {
         let who = actor.map_or("-", |a| a.name.as_str());
         let target = r.as_ref().map_or("-".to_string(), |b| b.name.clone());
         self.audited(who, "backup", &target, r)
+    }
+
+    /// Restores the backup `name` (from `kmsctl backup list`: a file in `DATA_DIR/backups`,
+    /// by name only) over the live store (administrator role, under the `restore` quorum).
+    ///
+    /// Under the state lock, stopping at the first failure (which leaves the live store as it
+    /// was): the backup is checked completely with the master key in memory; a safety backup
+    /// of the live store is written to `DATA_DIR/backups` (`...-pre-restore.kmsbak`); the
+    /// checked database replaces the live one in one SQLite write transaction
+    /// ([`escrow::UnlockedStore::restore_own_backup`]). Then, in one transaction on the
+    /// restored store: every session is ended (the restored administrators sign in again;
+    /// sessions of the backup's time do not come back) and the `restore` entry is appended to
+    /// the restored audit chain, naming the replaced chain head (seq and hash) and the safety
+    /// backup, which holds the entries written after the backup. The chain stays verifiable:
+    /// the restored log is the backup's, followed by the `restore` entry.
+    ///
+    /// Everything written after the backup was taken (users, revocations, approvals, admin
+    /// changes) is gone from the live store; the CRL served is the backup's until the next
+    /// refresh. A crash between the copy and the `restore` entry leaves the restored store
+    /// without that entry; the safety backup is there either way.
+    pub fn restore_backup(&self, actor: &Admin, name: &str) -> Result<Restored> {
+        self.audit_op(&actor.name, "restore", name, || {
+            self.restore_backup_inner(actor, name)
+        })
+    }
+
+    fn restore_backup_inner(&self, actor: &Admin, name: &str) -> Result<Restored> {
+        actor.require_administrator()?;
+        let path = {
+            let st = self.lock();
+            Self::backup_path(&st, name, false)?
+        };
+        self.gate(actor, "restore", name)?;
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let dir = Self::backup_dir(&st);
+        let (head_seq, head_hash): (i64, Vec<u8>) = st
+            .store
+            .store()
+            .connection()
+            .query_row(
+                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?
+            .unwrap_or((0, vec![0; 32]));
+        let mut n = 0;
+        let safety = loop {
+            let p = dir.join(format!("kms-{now:012}-{n}-pre-restore.kmsbak"));
+            if !p.exists() {
+                break p;
+            }
+            n += 1;
+        };
+        let safety_name = safety
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (report, _) = st.store.restore_own_backup(&path, &safety)?;
+        let head_hex = hex::encode(&head_hash);
+        audit::set_target(&format!(
+            "{name} (replaced audit head {head_seq}:{head_hex}; safety backup {safety_name})"
+        ));
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM sessions", [])?;
+        audit::commit(tx, now)?;
+        let conn = st.store.store().connection();
+        let restore_entry: i64 =
+            conn.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
+        let published = read_published(conn)?;
+        *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
+        tracing::warn!(
+            by = %actor.name,
+            backup = name,
+            safety = %safety_name,
+            "live store restored from a backup; every session ended"
+        );
+        Ok(Restored {
+            backup: name.into(),
+            keys: report.keys,
+            safety_backup: safety_name,
+            replaced_head_seq: head_seq,
+            replaced_head_hash: head_hex,
+            restore_entry,
+        })
+    }
+
+    /// The file of backup `name` in `DATA_DIR/backups`; with `paths`, also a path to a file
+    /// inside it. Nothing outside it (symlinks and `..` are resolved before the check).
+    fn backup_path(st: &State, name: &str, paths: bool) -> Result<std::path::PathBuf> {
+        let dir = Self::backup_dir(st);
+        let refuse = || {
+            Error::invalid(
+                "backup",
+                format!(
+                    "{name} is not a backup in {} (kmsctl backup list)",
+                    dir.display()
+                ),
+            )
+        };
+        if !paths && (name.contains('/') || name.contains('\\')) {
+            return Err(refuse());
+        }
+        let candidate = if name.contains('/') {
+            std::path::PathBuf::from(name)
+        } else {
+            dir.join(name)
+        };
+        match (candidate.canonicalize(), dir.canonicalize()) {
+            (Ok(p), Ok(d)) if p.starts_with(&d) && p.is_file() => Ok(p),
+            _ => Err(refuse()),
+        }
     }
 
     /// Takes a scheduled backup when [`Config::backup_interval`] says one is due.

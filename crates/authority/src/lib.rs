@@ -82,6 +82,7 @@ use serde::Serialize;
 
 pub use approvals::{ApprovalRequest, OPERATIONS, Policy};
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
+pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use secret::{Argon2Params, Token};

@@ -543,6 +543,62 @@ impl UnlockedStore {
     }
 }
 
+impl UnlockedStore {
+    /// Restores a backup of this very store over the live database, in place, through the
+    /// open connection (so every handle on this store sees the restored content).
+    ///
+    /// In order, stopping at the first failure: the backup is checked completely with the
+    /// master key in memory (as [`UnlockedStore::verify_own_backup`]) into a temporary file in
+    /// the data directory; a safety backup of the live store is written to `safety` (which
+    /// must not exist); then SQLite's online backup copies the checked database over the
+    /// live one in one step (one write transaction: a failure leaves the live database as it
+    /// was); pending migrations are applied to the restored schema. Returns the reports of
+    /// the restored backup and of the safety backup.
+    pub fn restore_own_backup(
+        &mut self,
+        path: &Path,
+        safety: &Path,
+    ) -> Result<(BackupReport, BackupReport)> {
+        let dir = self.store().data_dir().to_path_buf();
+        let mut temp = fsutil::temp_in(&dir, ".escrow-restore-", ".db")?;
+        let store_id: Vec<u8> = self.store().connection().query_row(
+            "SELECT store_id FROM store_meta WHERE id = 1",
+            [],
+            |r| r.get(0),
+        )?;
+        let (header, _) = decrypt_backup(
+            path,
+            KeySource::Master(self.master(), &store_id),
+            temp.as_file_mut(),
+        )?;
+        let report = check_database(path, temp.path(), &header, self.master())?;
+        let safety_report = self.backup(safety)?;
+        let src = Connection::open(temp.path())?;
+        {
+            let conn = self.connection_mut();
+            let copy = Backup::new(&src, conn)?;
+            match copy.step(-1)? {
+                StepResult::Done => {}
+                other => {
+                    return Err(Error::corrupt(format!(
+                        "restoring {}: the database copy stopped ({other:?}); the live store is unchanged",
+                        path.display()
+                    )));
+                }
+            }
+        }
+        drop(src);
+        crate::migrate::migrate(self.connection_mut())?;
+        tracing::info!(
+            path = %path.display(),
+            safety = %safety.display(),
+            keys = report.keys,
+            "restored a backup over the live store"
+        );
+        Ok((report, safety_report))
+    }
+}
+
 /// Restores the backup at `path` into `new_data_dir` (missing or empty), after checking it
 /// completely with `credential` exactly as [`verify_backup`] does.
 ///

@@ -598,3 +598,102 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
     );
     assert!(a.audit_verify(&admin).unwrap().ok);
 }
+
+/// Restoring a backup over the live store: under the `restore` quorum, checked before
+/// anything is replaced, with a safety backup, and the audit chain kept verifiable with a
+/// `restore` entry naming what it replaced.
+#[test]
+fn restore_over_the_live_store() {
+    use authority::Role;
+    let f = fixture();
+    let a = &f.auth;
+    let s = a.login("admin", &Password::new(ADMIN_PW)).unwrap();
+    let admin = s.admin.clone();
+    a.add_user(&admin, "early@example.com", "Early", &[])
+        .unwrap();
+    let backup = a.backup_now(Some(&admin)).unwrap();
+    f.clock.advance(Duration::from_secs(10));
+    a.add_user(&admin, "late@example.com", "Late", &[]).unwrap();
+    let users = |a: &Authority| -> Vec<String> {
+        a.list_users(&admin)
+            .unwrap()
+            .into_iter()
+            .map(|u| u.email)
+            .collect()
+    };
+    assert_eq!(users(a), ["early@example.com", "late@example.com"]);
+
+    // Only names in DATA_DIR/backups; a damaged backup is refused before anything changes.
+    for bad in ["../escrow.db", "/etc/passwd", "nothing.kmsbak"] {
+        let e = a.restore_backup(&admin, bad).unwrap_err();
+        assert_eq!(e.code(), "AUTH-009", "{bad}: {e}");
+    }
+    let damaged = f.dir.join("backups").join("kms-000000000001-0.kmsbak");
+    let mut bytes = std::fs::read(&backup.path).unwrap();
+    let n = bytes.len();
+    bytes[n - 100] ^= 1;
+    std::fs::write(&damaged, bytes).unwrap();
+    let e = a
+        .restore_backup(&admin, "kms-000000000001-0.kmsbak")
+        .unwrap_err();
+    assert!(e.to_string().contains("ESCROW-013"), "{e}");
+    std::fs::remove_file(&damaged).unwrap();
+    assert_eq!(users(a), ["early@example.com", "late@example.com"]);
+    assert_eq!(a.backups(&admin).unwrap().len(), 1, "no safety backup yet");
+
+    // Under a quorum of 2.
+    a.add_admin(
+        &admin,
+        "bob",
+        Role::Administrator,
+        &Password::new("password of bob"),
+    )
+    .unwrap();
+    let bob = a
+        .login("bob", &Password::new("password of bob"))
+        .unwrap()
+        .admin;
+    a.set_policy(&admin, "restore", 2).unwrap();
+    let head_before = a.audit_list(&admin, None).unwrap().last().unwrap().clone();
+    let id = match a.restore_backup(&admin, &backup.name) {
+        Err(Error::ApprovalPending { request_id, .. }) => request_id,
+        other => panic!("expected pending, got {other:?}"),
+    };
+    assert_eq!(users(a).len(), 2);
+    a.approve(&bob, id).unwrap();
+    let head_before_restore = a.audit_list(&admin, None).unwrap().last().unwrap().clone();
+    assert!(head_before_restore.seq > head_before.seq);
+    let r = a.restore_backup(&admin, &backup.name).unwrap();
+
+    // The user added after the backup is gone; sessions ended; the chain verifies.
+    assert_eq!(users(a), ["early@example.com"]);
+    assert!(matches!(
+        a.authenticate(s.token.expose()),
+        Err(Error::NotSignedIn)
+    ));
+    assert_eq!(r.replaced_head_seq, head_before_restore.seq);
+    assert!(r.safety_backup.ends_with("-pre-restore.kmsbak"), "{r:?}");
+    let log = a.audit_list(&admin, None).unwrap();
+    let last = log.last().unwrap();
+    assert_eq!(
+        (last.seq, last.action.as_str(), last.outcome.as_str()),
+        (r.restore_entry, "restore", "ok")
+    );
+    assert!(
+        last.target.contains(&format!(
+            "replaced audit head {}:{}",
+            r.replaced_head_seq, r.replaced_head_hash
+        )) && last.target.contains(&r.safety_backup),
+        "{last:?}"
+    );
+    assert!(!log.iter().any(|e| e.target == "late@example.com"));
+    assert!(a.audit_verify(&admin).unwrap().ok);
+    // The safety backup holds what happened after the backup, and verifies.
+    let check = a.verify_backup(&admin, &r.safety_backup).unwrap();
+    assert!(check.audit.ok);
+    assert_eq!(check.audit.entries, r.replaced_head_seq);
+    // The restored store still works: a new user, a new backup.
+    a.add_user(&admin, "after@example.com", "After", &[])
+        .unwrap();
+    a.backup_now(Some(&admin)).unwrap();
+}
