@@ -274,6 +274,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/unlock-methods/{id}/remove", post(remove_unlock_method))
         .route("/backups", post(backup_now).get(list_backups))
         .route("/backups/verify", post(verify_backup))
+        .route("/backups/{name}/restore", post(restore_backup))
         .route("/audit", get(audit_list))
         .route("/audit/verify", get(audit_verify))
         .route("/audit/sign", post(audit_sign))
@@ -536,11 +537,25 @@ struct AddUnlockMethodRequest {
 
 async fn add_unlock_method(
     a: AdminAuth,
+    peer: Result<axum::extract::ConnectInfo<Peer>, axum::extract::rejection::ExtensionRejection>,
     ApiJson(req): ApiJson<AddUnlockMethodRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let password = match (req.password, req.key_file) {
         (Some(p), false) => Some(Password::new(p)),
-        (None, true) => None,
+        (None, true) => {
+            // The new key file is the secret itself and travels in the answer: only over
+            // HTTPS, or plain HTTP from this machine.
+            let safe = peer.is_ok_and(|p| p.0.tls || p.0.addr.ip().is_loopback());
+            if !safe {
+                return Err(ApiError::new(
+                    StatusCode::UPGRADE_REQUIRED,
+                    "KMS-426",
+                    "a new key file is sent only over HTTPS or to a client on this machine: \
+                     connect over HTTPS (kmsctl --server https://...)",
+                ));
+            }
+            None
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "give exactly one of \"password\" or \"key_file\": true",
@@ -588,6 +603,12 @@ async fn verify_backup(
     ApiJson(req): ApiJson<VerifyBackupRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let r = blocking(move || Ok(a.auth.verify_backup(&a.admin, &req.name)?)).await?;
+    Ok(Json(json!(r)))
+}
+
+/// Restores a backup over the live store (under the `restore` quorum); every session ends.
+async fn restore_backup(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+    let r = blocking(move || Ok(a.auth.restore_backup(&a.admin, &name)?)).await?;
     Ok(Json(json!(r)))
 }
 

@@ -19,17 +19,26 @@ use axum::response::Response;
 use crate::AppState;
 use crate::error::UnauditedRefusal;
 
-/// The client's address, as connect info for both listeners (plain TCP and
-/// [`crate::tls::TlsListener`]): `router(..).into_make_service_with_connect_info::<Peer>()`.
+/// The client's address and whether the connection is TLS, as connect info for both
+/// listeners (plain TCP and [`crate::tls::TlsListener`]):
+/// `router(..).into_make_service_with_connect_info::<Peer>()`.
 #[derive(Clone, Copy, Debug)]
-pub struct Peer(pub SocketAddr);
+pub struct Peer {
+    /// The client's address.
+    pub addr: SocketAddr,
+    /// The connection is HTTPS.
+    pub tls: bool,
+}
 
 impl
     axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
     for Peer
 {
     fn connect_info(s: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
-        Peer(*s.remote_addr())
+        Peer {
+            addr: *s.remote_addr(),
+            tls: false,
+        }
     }
 }
 
@@ -38,15 +47,16 @@ impl
     for Peer
 {
     fn connect_info(s: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        Peer(*s.remote_addr())
+        Peer {
+            addr: *s.remote_addr(),
+            tls: true,
+        }
     }
 }
 
 /// The client address of a request, when the server recorded it.
 pub(crate) fn peer(req: &axum::http::Extensions) -> Option<SocketAddr> {
-    req.get::<ConnectInfo<Peer>>()
-        .map(|c| c.0.0)
-        .or_else(|| req.get::<ConnectInfo<SocketAddr>>().map(|c| c.0))
+    req.get::<ConnectInfo<Peer>>().map(|c| c.0.addr)
 }
 
 /// Entries per minute for refusals without a signed-in actor.

@@ -1313,15 +1313,52 @@ async fn unlock_methods_are_managed_under_the_admin_change_quorum() {
     )
     .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    // A new key file comes back once; it is a valid key file.
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/unlock-methods",
-        Some(&t),
-        j(json!({"key_file": true})),
-    )
-    .await;
+    // The new key file travels in the answer: refused over plain HTTP unless the client is on
+    // this machine (and when the connection is not known at all).
+    let key_file_from = |peer: Option<(&str, bool)>| {
+        let mut req = Request::builder()
+            .method("POST")
+            .uri("/api/v1/unlock-methods")
+            .header(header::AUTHORIZATION, format!("Bearer {t}"))
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(json!({"key_file": true}).to_string()))
+            .unwrap();
+        if let Some((addr, tls)) = peer {
+            req.extensions_mut()
+                .insert(axum::extract::ConnectInfo(kmsd::Peer {
+                    addr: addr.parse().unwrap(),
+                    tls,
+                }));
+        }
+        let app = app.clone();
+        async move {
+            let resp = app.oneshot(req).await.unwrap();
+            let status = resp.status();
+            let bytes = to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+            (status, serde_json::from_slice::<Value>(&bytes).unwrap())
+        }
+    };
+    for peer in [None, Some(("192.0.2.1:5000", false))] {
+        let (s, v) = key_file_from(peer).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::UPGRADE_REQUIRED, "KMS-426"),
+            "{v}"
+        );
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains("HTTPS"),
+            "{v}"
+        );
+    }
+    let (_, v) = call(app, "GET", "/api/v1/unlock-methods", Some(&t), None).await;
+    assert_eq!(
+        v["methods"].as_array().unwrap().len(),
+        1,
+        "nothing added: {v}"
+    );
+    // A new key file comes back once (here over plain HTTP from loopback); it is a valid key
+    // file.
+    let (s, v) = key_file_from(Some(("127.0.0.1:5000", false))).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let bytes =
         <base64ct::Base64 as base64ct::Encoding>::decode_vec(v["key_file"].as_str().unwrap())

@@ -51,8 +51,10 @@ async fn call_from(
         req = req.header(header::CONTENT_TYPE, "application/json");
     }
     let mut req = req.body(Body::from(body.to_string())).unwrap();
-    req.extensions_mut()
-        .insert(ConnectInfo(SocketAddr::from_str(peer).unwrap()));
+    req.extensions_mut().insert(ConnectInfo(kmsd::Peer {
+        addr: SocketAddr::from_str(peer).unwrap(),
+        tls: false,
+    }));
     app.clone().oneshot(req).await.unwrap().status()
 }
 
