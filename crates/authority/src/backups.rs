@@ -19,6 +19,21 @@ pub struct Restored {
     pub replaced_head_hash: String,
     /// The `seq` of the `restore` entry in the restored log.
     pub restore_entry: i64,
+    /// Revocations made after the backup, carried into the restored store (a revoked
+    /// certificate never becomes valid again).
+    pub revocations_carried: u64,
+}
+
+/// A revocation of the live store, with its certificate, to carry over a restore.
+struct Carried {
+    serial: String,
+    reason: String,
+    revoked_at: i64,
+    kind: String,
+    der: Vec<u8>,
+    not_before: i64,
+    not_after: i64,
+    issued_at: i64,
 }
 
 impl Authority {
@@ -109,10 +124,13 @@ impl Authority {
     /// backup, which holds the entries written after the backup. The chain stays verifiable:
     /// the restored log is the backup's, followed by the `restore` entry.
     ///
-    /// Everything written after the backup was taken (users, revocations, approvals, admin
-    /// changes) is gone from the live store; the CRL served is the backup's until the next
-    /// refresh. A crash between the copy and the `restore` entry leaves the restored store
-    /// without that entry; the safety backup is there either way.
+    /// Everything written after the backup was taken (users, approvals, admin changes, ...)
+    /// is gone from the live store, except revocations: every certificate revoked in the live
+    /// store stays revoked (its certificate row is carried over too, without its user, if
+    /// the backup predates it), and the CRL is re-signed at once with a number above every
+    /// CRL published before. A crash between the copy and the `restore` entry leaves the
+    /// restored store without that entry and without the carried revocations; the safety
+    /// backup is there either way.
     pub fn restore_backup(&self, actor: &Admin, name: &str) -> Result<Restored> {
         self.audit_op(&actor.name, "restore", name, || {
             self.restore_backup_inner(actor, name)
@@ -140,6 +158,37 @@ impl Authority {
             )
             .optional()?
             .unwrap_or((0, vec![0; 32]));
+        let (carried, crl_numbers) = {
+            let conn = st.store.store().connection();
+            let mut stmt = conn.prepare(
+                "SELECT r.serial, r.reason, r.revoked_at, c.kind, c.der, c.not_before,
+                        c.not_after, c.issued_at
+                 FROM revocations r JOIN certificates c ON c.serial = r.serial",
+            )?;
+            let carried = stmt
+                .query_map([], |r| {
+                    Ok(Carried {
+                        serial: r.get(0)?,
+                        reason: r.get(1)?,
+                        revoked_at: r.get(2)?,
+                        kind: r.get(3)?,
+                        der: r.get(4)?,
+                        not_before: r.get(5)?,
+                        not_after: r.get(6)?,
+                        issued_at: r.get(7)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let numbers: (i64, i64) = conn
+                .query_row(
+                    "SELECT number, delta_number FROM crl_state WHERE id = 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?
+                .unwrap_or((0, 0));
+            (carried, numbers)
+        };
         let mut n = 0;
         let safety = loop {
             let p = dir.join(format!("kms-{now:012}-{n}-pre-restore.kmsbak"));
@@ -162,12 +211,39 @@ impl Authority {
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM sessions", [])?;
+        // CRL numbers only grow: the next CRL is numbered above every one published.
+        tx.execute(
+            "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
+             WHERE id = 1",
+            params![crl_numbers.0, crl_numbers.1],
+        )?;
+        let listed_in = next_crl_number(&tx)?;
+        let mut revocations_carried = 0u64;
+        for c in &carried {
+            tx.execute(
+                "INSERT OR IGNORE INTO certificates
+                     (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
+                 VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6)",
+                params![
+                    c.serial,
+                    c.kind,
+                    c.der,
+                    c.not_before,
+                    c.not_after,
+                    c.issued_at
+                ],
+            )?;
+            revocations_carried += tx.execute(
+                "INSERT OR IGNORE INTO revocations (serial, reason, revoked_at, crl_number)
+                 VALUES (?1, ?2, ?3, ?4)",
+                params![c.serial, c.reason, c.revoked_at, listed_in],
+            )? as u64;
+        }
         audit::commit(tx, now)?;
+        self.rebuild_crl(&mut st)?;
         let conn = st.store.store().connection();
         let restore_entry: i64 =
             conn.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
-        let published = read_published(conn)?;
-        *self.published.write().unwrap_or_else(|p| p.into_inner()) = published;
         tracing::warn!(
             by = %actor.name,
             backup = name,
@@ -181,6 +257,7 @@ impl Authority {
             replaced_head_seq: head_seq,
             replaced_head_hash: head_hex,
             restore_entry,
+            revocations_carried,
         })
     }
 

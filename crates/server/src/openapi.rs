@@ -216,8 +216,8 @@ fn extra_paths(doc: &mut Value) {
     });
     paths["/api/v1/backups/{name}/restore"] = json!({
         "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s, "description": "a name from GET /api/v1/backups (a file in DATA_DIR/backups)" }],
-        "post": op("Restore a backup over the live store (administrator role, under the restore quorum). The backup is checked completely first and a safety backup of the live store is taken; then the database is replaced in one step. Everything written after the backup is gone; every session ends (sign in again); the audit log is the backup's followed by a restore entry naming the replaced chain head and the safety backup, which holds the later entries", true, None,
-            obj(json!({ "backup": s, "keys": { "type": "integer" }, "safety_backup": s, "replaced_head_seq": { "type": "integer" }, "replaced_head_hash": s, "restore_entry": { "type": "integer" } }),
+        "post": op("Restore a backup over the live store (administrator role, under the restore quorum). The backup is checked completely first and a safety backup of the live store is taken; then the database is replaced in one step. Everything written after the backup is gone; every session ends (sign in again); the audit log is the backup's followed by a restore entry naming the replaced chain head and the safety backup, which holds the later entries. Revocations are kept and the CRL is re-signed with a higher number", true, None,
+            obj(json!({ "backup": s, "keys": { "type": "integer" }, "safety_backup": s, "replaced_head_seq": { "type": "integer" }, "replaced_head_hash": s, "restore_entry": { "type": "integer" }, "revocations_carried": { "type": "integer", "description": "revocations made after the backup, kept: a revoked certificate never becomes valid again" } }),
                 &["backup", "keys", "safety_backup", "replaced_head_seq", "replaced_head_hash", "restore_entry"]),
             &[bad, forbidden, pending, ("422", "the backup is damaged or not of this store (ESCROW-013); nothing changed")]),
     });

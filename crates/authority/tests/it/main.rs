@@ -613,7 +613,23 @@ fn restore_over_the_live_store() {
         .unwrap();
     let backup = a.backup_now(Some(&admin)).unwrap();
     f.clock.advance(Duration::from_secs(10));
-    a.add_user(&admin, "late@example.com", "Late", &[]).unwrap();
+    // After the backup: a user enrolls and has their certificates revoked.
+    let (_, token) = a.add_user(&admin, "late@example.com", "Late", &[]).unwrap();
+    a.enroll(
+        token.token.expose(),
+        &csr("alice-sign.key.pem", "late@example.com"),
+    )
+    .unwrap();
+    let revoked = a
+        .revoke(
+            &admin,
+            &RevokeTarget::User("late@example.com".into()),
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    assert_eq!(revoked.len(), 2);
+    let crl_before = Crl::parse(&a.published().crl_der).unwrap();
+    assert_eq!(crl_before.len(), 2);
     let users = |a: &Authority| -> Vec<String> {
         a.list_users(&admin)
             .unwrap()
@@ -667,6 +683,21 @@ fn restore_over_the_live_store() {
 
     // The user added after the backup is gone; sessions ended; the chain verifies.
     assert_eq!(users(a), ["early@example.com"]);
+    // ... but their certificates stay revoked, on a CRL numbered above the last one.
+    assert_eq!(r.revocations_carried, 2);
+    let crl = Crl::parse(&a.published().crl_der).unwrap();
+    assert!(crl.number().unwrap() > crl_before.number().unwrap());
+    let listed: Vec<String> = crl
+        .entries()
+        .map(|e| {
+            let hex: String = e.serial.iter().map(|b| format!("{b:02x}")).collect();
+            hex.trim_start_matches('0').to_string()
+        })
+        .collect();
+    for s in &revoked {
+        let s = s.trim_start_matches('0');
+        assert!(listed.iter().any(|l| l == s), "{s} not in {listed:?}");
+    }
     assert!(matches!(
         a.authenticate(s.token.expose()),
         Err(Error::NotSignedIn)
