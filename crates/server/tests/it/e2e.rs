@@ -565,6 +565,26 @@ fn scenario(https: bool) {
     // HTTPS scenario, the one deployments use.
     if https {
         recovery(t, &kmsctl);
+        // A new start-up key file, over HTTPS: written 0600; the restore below opens the
+        // backup with it.
+        let new_key_file = t.join("new.keyfile");
+        ok(
+            run(
+                kmsctl()
+                    .args(["unlock-method", "add", "--key-file-out"])
+                    .arg(&new_key_file),
+                None,
+            ),
+            "unlock-method add --key-file-out",
+        );
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&new_key_file)
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+        }
         // Restore drill: back up, lose the data directory, restore, unlock with the same key
         // file, recover a key, open an old message.
         let out = ok(
@@ -603,7 +623,7 @@ fn scenario(https: bool) {
                 .arg("--data-dir")
                 .arg(&data)
                 .arg("--key-file")
-                .arg(t.join("kmsd.keyfile.copy")),
+                .arg(&new_key_file),
             None,
         );
         ok(out, "kmsd restore");
