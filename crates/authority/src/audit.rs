@@ -235,34 +235,57 @@ pub(crate) fn set_target(target: &str) {
 /// entry; without a declared operation it is a plain commit. If the entry cannot be
 /// appended, nothing is committed.
 pub(crate) fn commit(tx: Transaction<'_>, at: i64) -> Result<()> {
+    let appended = append_intent(&tx, at)?;
+    tx.commit()?;
+    if appended {
+        mark_written();
+    }
+    Ok(())
+}
+
+/// Appends the `ok` entry of the operation in progress inside the write transaction open on
+/// `conn`, unless it was written already; true when it appended one. Call [`mark_written`]
+/// once that transaction committed. For writes whose transaction another crate opens (the
+/// escrow store's unlock methods take this as their `with` step).
+pub(crate) fn append_intent(conn: &Connection, at: i64) -> Result<bool> {
     let intent = INTENTS.with(|i| {
         i.borrow()
             .last()
             .filter(|t| !t.written)
             .map(|t| (t.actor.clone(), t.action.clone(), t.target.clone()))
     });
-    if let Some((actor, action, target)) = &intent {
-        append_in(
-            &tx,
-            &Record {
-                at,
-                actor,
-                action,
-                target,
-                refusal: None,
-                pending: false,
-            },
-        )?;
-    }
-    tx.commit()?;
-    if intent.is_some() {
-        INTENTS.with(|i| {
-            if let Some(t) = i.borrow_mut().last_mut() {
-                t.written = true;
-            }
-        });
-    }
-    Ok(())
+    let Some((actor, action, target)) = &intent else {
+        return Ok(false);
+    };
+    append_in(
+        conn,
+        &Record {
+            at,
+            actor,
+            action,
+            target,
+            refusal: None,
+            pending: false,
+        },
+    )?;
+    Ok(true)
+}
+
+/// [`append_intent`] with SQLite's error type, for the escrow store's `with` steps.
+pub(crate) fn append_intent_sql(conn: &Connection, at: i64) -> escrow::rusqlite::Result<bool> {
+    append_intent(conn, at).map_err(|e| match e {
+        crate::Error::Database(e) => e,
+        other => escrow::rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
+    })
+}
+
+/// Records that the operation in progress committed its entry (see [`append_intent`]).
+pub(crate) fn mark_written() {
+    INTENTS.with(|i| {
+        if let Some(t) = i.borrow_mut().last_mut() {
+            t.written = true;
+        }
+    });
 }
 
 /// Entries from `since` (Unix seconds) on, oldest first, at most `limit`.

@@ -22,8 +22,8 @@ impl Authority {
     // - renew-all: each user's renewal is its own operation with its own entry; the summary
     //   entry follows;
     // - start-up secrets (`unlock-method add|remove`) are written by the escrow store in its
-    //   own transaction; the entry is appended right after (the fallback below), so a crash
-    //   between those two leaves that one change without its entry;
+    //   own transaction, which appends the entry as its last step (`*_and` with
+    //   `audit::append_intent_sql`);
     // - backups and key recovery write no table (files, or nothing): their entry is appended
     //   after the work and before the result is handed back.
 
@@ -342,7 +342,7 @@ impl Authority {
         } else {
             "key-file"
         };
-        let r = (|| {
+        let op = || {
             actor.require_administrator()?;
             if password.is_some_and(|p| p.expose().chars().count() < 12) {
                 return Err(Error::invalid(
@@ -352,14 +352,21 @@ impl Authority {
             }
             self.gate(actor, "admin-change", &format!("add unlock method {kind}"))?;
             let mut st = self.lock();
+            let now = unix(self.now());
+            // The audit entry commits in the store's own transaction for the change.
+            let entry = |conn: &Connection| audit::append_intent_sql(conn, now).map(|_| ());
             let (id, key_file) = match password {
-                Some(p) => (st.store.add_password(p, &self.config.admin_argon2)?, None),
+                Some(p) => (
+                    st.store
+                        .add_password_and(p, &self.config.admin_argon2, entry)?,
+                    None,
+                ),
                 None => {
                     // Written beside the store (0600), read back, removed: the caller keeps it.
                     let dir = st.store.store().data_dir().to_path_buf();
                     let tmp = dir.join(format!(".new-key-file-{}", std::process::id()));
                     let _ = std::fs::remove_file(&tmp);
-                    let id = st.store.add_key_file(&tmp, None)?;
+                    let id = st.store.add_key_file_and(&tmp, None, entry)?;
                     let bytes = std::fs::read(&tmp).map(zeroize::Zeroizing::new);
                     let _ = std::fs::remove_file(&tmp);
                     let bytes = bytes
@@ -367,19 +374,20 @@ impl Authority {
                     (id, Some(bytes))
                 }
             };
+            audit::mark_written();
             let method = Self::methods(&st)?
                 .into_iter()
                 .find(|m| m.id == id.0)
                 .ok_or_else(|| Error::Corrupt("the new unlock method is missing".into()))?;
             Ok(NewUnlockMethod { method, key_file })
-        })();
-        self.audited(&actor.name, "unlock-method.add", kind, r)
+        };
+        self.audit_op(&actor.name, "unlock-method.add", kind, op)
     }
 
     /// Removes a start-up secret (administrator role, under the `admin-change` quorum); the
     /// last one cannot be removed.
     pub fn remove_unlock_method(&self, actor: &Admin, id: i64) -> Result<()> {
-        let r = (|| {
+        let op = || {
             actor.require_administrator()?;
             {
                 let st = self.lock();
@@ -392,10 +400,15 @@ impl Authority {
             }
             self.gate(actor, "admin-change", &format!("remove unlock method {id}"))?;
             let mut st = self.lock();
-            st.store.remove_unlock_method(escrow::MethodId(id))?;
+            let now = unix(self.now());
+            st.store
+                .remove_unlock_method_and(escrow::MethodId(id), |conn| {
+                    audit::append_intent_sql(conn, now).map(|_| ())
+                })?;
+            audit::mark_written();
             Ok(())
-        })();
-        self.audited(&actor.name, "unlock-method.remove", &id.to_string(), r)
+        };
+        self.audit_op(&actor.name, "unlock-method.remove", &id.to_string(), op)
     }
 }
 

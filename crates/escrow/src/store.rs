@@ -590,6 +590,18 @@ impl UnlockedStore {
 
     /// Adds a password unlock method (Argon2id with `params`).
     pub fn add_password(&mut self, password: &Password, params: &Argon2Params) -> Result<MethodId> {
+        self.add_password_and(password, params, |_| Ok(()))
+    }
+
+    /// [`UnlockedStore::add_password`], with `with` run inside the change's transaction
+    /// just before it commits (the caller's own record of the change, e.g. an audit entry):
+    /// both commit together, and an error from `with` leaves nothing changed.
+    pub fn add_password_and(
+        &mut self,
+        password: &Password,
+        params: &Argon2Params,
+        with: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<MethodId> {
         let kek = PreparedKek::for_password(password, params)?;
         let tx = self
             .store
@@ -597,6 +609,7 @@ impl UnlockedStore {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let id = next_id(&tx, "unlock_methods")?;
         insert_wrap(&tx, &kek.wrap(&self.store.store_id, id, &self.master)?)?;
+        with(&tx)?;
         tx.commit()?;
         tracing::info!(method_id = id, method = "password", "added unlock method");
         Ok(MethodId(id))
@@ -605,6 +618,18 @@ impl UnlockedStore {
     /// Adds a key-file unlock method: writes a new key file to `path` (and `copy`), which must
     /// not exist, then stores its wrap. If storing fails, the new files are removed.
     pub fn add_key_file(&mut self, path: &Path, copy: Option<&Path>) -> Result<MethodId> {
+        self.add_key_file_and(path, copy, |_| Ok(()))
+    }
+
+    /// [`UnlockedStore::add_key_file`], with `with` run inside the change's transaction just
+    /// before it commits (as in [`UnlockedStore::add_password_and`]); if it fails, nothing is
+    /// stored and the new files are removed.
+    pub fn add_key_file_and(
+        &mut self,
+        path: &Path,
+        copy: Option<&Path>,
+        with: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<MethodId> {
         let key_file = KeyFile::generate()?;
         let kek = PreparedKek::for_key_file(&key_file)?;
         let written = write_key_files(&key_file, path, copy)?;
@@ -615,6 +640,7 @@ impl UnlockedStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
             let id = next_id(&tx, "unlock_methods")?;
             insert_wrap(&tx, &kek.wrap(&self.store.store_id, id, &self.master)?)?;
+            with(&tx)?;
             tx.commit()?;
             Ok(id)
         })();
@@ -690,6 +716,16 @@ impl UnlockedStore {
     ///
     /// Note: an old copy of the database (or a backup) still opens with the removed secret.
     pub fn remove_unlock_method(&mut self, id: MethodId) -> Result<()> {
+        self.remove_unlock_method_and(id, |_| Ok(()))
+    }
+
+    /// [`UnlockedStore::remove_unlock_method`], with `with` run inside the change's
+    /// transaction just before it commits (as in [`UnlockedStore::add_password_and`]).
+    pub fn remove_unlock_method_and(
+        &mut self,
+        id: MethodId,
+        with: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+    ) -> Result<()> {
         let tx = self
             .store
             .conn
@@ -707,6 +743,7 @@ impl UnlockedStore {
             return Err(Error::LastUnlockMethod);
         }
         tx.execute("DELETE FROM unlock_methods WHERE id = ?1", [id.0])?;
+        with(&tx)?;
         tx.commit()?;
         tracing::info!(method_id = id.0, "removed unlock method");
         Ok(())

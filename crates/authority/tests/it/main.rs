@@ -555,6 +555,7 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
     let admins = count("SELECT count(*) FROM admins");
     let sessions = count("SELECT count(*) FROM sessions");
     let policies = count("SELECT count(*) FROM policies");
+    let methods = count("SELECT count(*) FROM unlock_methods");
 
     let e = a
         .add_user(&admin, "zoe@example.com", "Zoe", &[])
@@ -571,10 +572,17 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
     );
     assert!(a.set_policy(&admin, "restore", 1).is_err());
     assert!(a.login("admin", &Password::new(ADMIN_PW)).is_err());
+    // (The start-up secrets are written in the escrow store's own transaction.)
+    assert!(
+        a.add_unlock_method(&admin, Some(&Password::new("another start-up password")))
+            .is_err()
+    );
+    assert!(a.add_unlock_method(&admin, None).is_err());
     assert_eq!(count("SELECT count(*) FROM users"), users);
     assert_eq!(count("SELECT count(*) FROM admins"), admins);
     assert_eq!(count("SELECT count(*) FROM sessions"), sessions);
     assert_eq!(count("SELECT count(*) FROM policies"), policies);
+    assert_eq!(count("SELECT count(*) FROM unlock_methods"), methods);
 
     // With the log writable again, the same actions succeed, each with its entry.
     db.execute_batch("DROP TRIGGER test_refuse_audit").unwrap();
@@ -586,6 +594,10 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
         &Password::new("password of dave"),
     )
     .unwrap();
+    let m = a
+        .add_unlock_method(&admin, Some(&Password::new("another start-up password")))
+        .unwrap();
+    a.remove_unlock_method(&admin, m.method.id).unwrap();
     let log = a.audit_list(&admin, None).unwrap();
     let actions: Vec<(&str, &str)> = log[before..]
         .iter()
@@ -593,7 +605,12 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
         .collect();
     assert_eq!(
         actions,
-        [("user.add", "ok"), ("admin.add:officer", "ok")],
+        [
+            ("user.add", "ok"),
+            ("admin.add:officer", "ok"),
+            ("unlock-method.add", "ok"),
+            ("unlock-method.remove", "ok")
+        ],
         "{log:#?}"
     );
     assert!(a.audit_verify(&admin).unwrap().ok);
