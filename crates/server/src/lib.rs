@@ -145,8 +145,10 @@ impl AppState {
         Ok(())
     }
 
-    /// Re-signs the CRLs when due (called on a schedule).
+    /// Re-signs the CRLs when due, takes scheduled backups and writes the summary of
+    /// suppressed refusals (called on a schedule).
     pub fn tick(&self) {
+        refusals::flush(self);
         if let Ok(a) = self.authority() {
             if let Err(e) = a.refresh_crl_if_due() {
                 tracing::error!(error = %e, "scheduled CRL refresh failed");

@@ -7,7 +7,8 @@
 //! The actor is the session's administrator when the request carries a valid session, else
 //! `-`; the client address is in the target when known. Refusals without a signed-in actor can
 //! be sent by anyone, so they are capped: at most [`UNAUTHENTICATED_PER_MINUTE`] entries per
-//! minute, then one `suppressed K refusals` entry when the minute is over.
+//! minute, then one `suppressed K refusals` entry when the minute is over (written by the next
+//! such refusal, or by the server's schedule). Paths and messages are clipped to 300 characters.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -104,6 +105,47 @@ impl Limiter {
         w.written += 1;
         Verdict::Write(summary)
     }
+
+    /// The summary of a minute that is over, if refusals were suppressed in it (taken once).
+    fn take_summary(&self, now: i64) -> Option<(i64, u64)> {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.minute != now.div_euclid(60) && w.suppressed > 0 {
+            let s = (w.minute, w.suppressed);
+            w.suppressed = 0;
+            return Some(s);
+        }
+        None
+    }
+}
+
+/// Longest path and message kept in an entry (both can come from anyone).
+const MAX_TEXT: usize = 300;
+
+fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_TEXT) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+fn write_summary(state: &AppState, (minute, k): (i64, u64)) {
+    state.audit_refusal(
+        "-",
+        "request",
+        "-",
+        &format!(
+            "suppressed {k} refusals without a session in the minute from {}",
+            minute * 60
+        ),
+    );
+}
+
+/// Writes the summary of suppressed refusals once their minute is over, when no further
+/// refusal came to write it (called by the server's schedule).
+pub(crate) fn flush(state: &AppState) {
+    if let Some(s) = state.refusals.take_summary(authority_unix(&*state.clock)) {
+        write_summary(state, s);
+    }
 }
 
 /// The middleware (see the module doc).
@@ -117,7 +159,7 @@ pub(crate) async fn audit_refusals(
         .extensions()
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string());
-    let what = format!("{} {path}", req.method());
+    let what = format!("{} {}", req.method(), clip(&path));
     let token = crate::bearer_header(req.headers());
     let peer = peer(req.extensions()).map(|p| p.ip().to_string());
     let response = next.run(req).await;
@@ -128,7 +170,7 @@ pub(crate) async fn audit_refusals(
         Some(p) => format!("{what} from {p}"),
         None => what,
     };
-    let detail = format!("[{}] {}", refusal.code, refusal.message);
+    let detail = format!("[{}] {}", refusal.code, clip(&refusal.message));
     let r = tokio::task::spawn_blocking(move || {
         let actor = token
             .and_then(|t| state.authority().ok()?.authenticate(&t).ok())
@@ -140,16 +182,8 @@ pub(crate) async fn audit_refusals(
                 match state.refusals.admit(now) {
                     Verdict::Suppress => {}
                     Verdict::Write(summary) => {
-                        if let Some((minute, k)) = summary {
-                            state.audit_refusal(
-                                "-",
-                                "request",
-                                "-",
-                                &format!(
-                                    "suppressed {k} refusals without a session in the minute from {}",
-                                    minute * 60
-                                ),
-                            );
+                        if let Some(s) = summary {
+                            write_summary(&state, s);
                         }
                         state.audit_refusal("-", "request", &target, &detail);
                     }
@@ -190,5 +224,20 @@ mod tests {
             _ => panic!("expected the summary of 7"),
         }
         assert!(matches!(l.admit(t0 + 62), Verdict::Write(None)));
+        // (2 written above in this minute.) Without a further refusal, the schedule takes the
+        // summary once the minute is over.
+        for _ in 0..UNAUTHENTICATED_PER_MINUTE + 3 {
+            l.admit(t0 + 70);
+        }
+        assert_eq!(l.take_summary(t0 + 100), None, "the minute is not over");
+        assert_eq!(l.take_summary(t0 + 121), Some((t0 / 60 + 1, 5)));
+        assert_eq!(l.take_summary(t0 + 122), None);
+    }
+
+    #[test]
+    fn long_text_is_clipped() {
+        assert_eq!(clip("short"), "short");
+        let long = "é".repeat(1000);
+        assert_eq!(clip(&long).chars().count(), MAX_TEXT + 3);
     }
 }
