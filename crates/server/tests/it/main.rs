@@ -2,6 +2,7 @@
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
 mod e2e;
+mod e2e_views;
 mod views;
 
 use std::path::Path;
