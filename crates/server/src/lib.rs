@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod console;
 mod error;
 mod openapi;
 pub mod settings;
@@ -233,8 +234,14 @@ pub fn public_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Every route: the public ones and the API.
+/// Every route: the public ones, the API and the console, as served over plain HTTP
+/// (console cookies without `Secure`).
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, false)
+}
+
+/// Every route; `https` says whether the listener speaks TLS (console cookies `Secure`).
+pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
     let api = Router::new()
         .route("/unlock", post(unlock))
         .route("/login", post(login))
@@ -277,8 +284,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/openapi.json", get(openapi_json))
         .fallback(api_not_found)
         .with_state(state.clone());
-    public_router(state)
+    public_router(state.clone())
         .nest("/api/v1", api)
+        .merge(console::router(state, https))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 

@@ -458,7 +458,7 @@ fn serve(
             Some(config) => {
                 axum::serve(
                     kmsd::tls::TlsListener::new(api, config)?,
-                    kmsd::router(state),
+                    kmsd::router_with(state, true),
                 )
                 .with_graceful_shutdown(shutdown)
                 .await?
