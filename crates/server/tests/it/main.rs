@@ -2,7 +2,9 @@
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
 mod console;
+mod console_browser;
 mod e2e;
+mod support;
 
 use std::path::Path;
 use std::str::FromStr;
