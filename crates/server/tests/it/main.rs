@@ -4,7 +4,9 @@
 mod console;
 mod console_browser;
 mod e2e;
+mod e2e_views;
 mod support;
+mod views;
 
 use std::path::Path;
 use std::str::FromStr;
