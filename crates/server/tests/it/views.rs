@@ -530,3 +530,66 @@ async fn the_last_administrator_cannot_step_down() {
     assert_eq!(v["admins"][0]["role"], "administrator");
     let _: Value = v;
 }
+
+/// Measures the certificate and user searches over 100 000 certificates of 50 000 users
+/// (rows written straight into the database): `cargo test -p kmsd --test it
+/// search_timings -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement, not a check"]
+async fn search_timings() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    {
+        let mut conn = super::db(&f.dir);
+        let tx = conn.transaction().unwrap();
+        for u in 0..50_000i64 {
+            tx.execute(
+                "INSERT INTO users (email, name, capabilities, status, created_at)
+                 VALUES (?1, ?2, 'aes256', 'active', ?3)",
+                escrow::rusqlite::params![format!("user{u}@example.com"), format!("User {u}"), u],
+            )
+            .unwrap();
+            let id = tx.last_insert_rowid();
+            for (k, kind) in ["signing", "encryption"].iter().enumerate() {
+                let serial = format!("{:040x}", (u as u128) * 2 + k as u128 + 0x1000);
+                tx.execute(
+                    "INSERT INTO certificates (serial, user_id, kind, der, not_before, not_after, issued_at)
+                     VALUES (?1, ?2, ?3, x'3000', 0, 4000000000, ?4)",
+                    escrow::rusqlite::params![serial, id, kind, u],
+                )
+                .unwrap();
+                if u % 10 == 0 {
+                    tx.execute(
+                        "INSERT INTO revocations (serial, reason, revoked_at, crl_number)
+                         VALUES (?1, 'keyCompromise', ?2, 1)",
+                        escrow::rusqlite::params![serial, u],
+                    )
+                    .unwrap();
+                }
+            }
+        }
+        tx.commit().unwrap();
+    }
+    for uri in [
+        "/api/v1/certificates",
+        "/api/v1/certificates?offset=99950",
+        "/api/v1/certificates?serial=000000000000000000000000000000000000a",
+        "/api/v1/certificates?email=user4242",
+        "/api/v1/certificates?status=revoked&kind=encryption&sort=serial",
+        "/api/v1/users?q=User%2049999",
+        "/api/v1/users?status=active&sort=name&dir=desc&offset=40000",
+        "/api/v1/status",
+    ] {
+        let start = std::time::Instant::now();
+        let runs = 5;
+        let mut total = Value::Null;
+        for _ in 0..runs {
+            let (s, v) = call(app, "GET", uri, Some(&t), None).await;
+            assert_eq!(s, StatusCode::OK, "{uri}: {v}");
+            total = v["total"].clone();
+        }
+        let each = start.elapsed() / runs;
+        println!("{uri}: {each:?} per request (total {total})");
+    }
+}
