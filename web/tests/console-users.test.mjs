@@ -128,8 +128,71 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
     await screenshot(page, 'certificates-search');
     await page.getByRole('link', { name: serials[1] }).click();
     await page.waitForURL(/\/console\/certificates\//);
-    assert.equal(await text(page, '#cert-state'), 'revoked (keyCompromise)');
+    assert.match(await text(page, '#cert-state'), /^revoked \(keyCompromise\), since \d{4}-/);
     await screenshot(page, 'certificate-details');
+    const cert = await download(context, new URL(page.url()).pathname + '/download', 'cert.pem');
+    const fp = run('openssl', ['x509', '-in', cert.file, '-noout', '-fingerprint', '-sha256']);
+    assert.equal(fp.trim().split('=')[1], await text(page, '#fingerprint'));
+    // A serial prefix finds it too.
+    await page.goto(`${base()}/console/certificates?q=${serials[1].slice(0, 8)}`);
+    assert.ok((await page.locator('#found tbody th').allInnerTexts()).includes(serials[1]));
+  });
+
+  await t.test('renew, bulk renew, renew with a new key, new token, disable', async () => {
+    const dave = 'dave@example.com';
+    await page.goto(`${base()}/console/users`);
+    await page.getByLabel('E-mail address').fill(dave);
+    await page.getByLabel('Name', { exact: true }).fill('Dave');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.waitForLoadState();
+    const daveToken = await page.locator('#token').inputValue();
+    run(env('KMS_LOCKBOX'), [
+      'enroll', '--server', base(), '--email', dave,
+      '--out', join(scratch(), 'dave.p12'), '--password-stdin', '--ca-cert', caFile,
+    ], { input: 'dave p12 password\n', env: { KMS_ENROLL_TOKEN: daveToken } });
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByRole('button', { name: 'Renew', exact: true }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Renewed dave@example.com: new certificate\(s\)/);
+    let states = (await page.locator('#certificates .cert-state').allInnerTexts()).sort();
+    assert.deepEqual(states, ['current', 'current', 'superseded', 'superseded']);
+    await screenshot(page, 'user-renewed');
+
+    await page.goto(`${base()}/console/users?q=dave`);
+    await page.getByLabel(`Select ${dave}`).check();
+    await page.getByRole('button', { name: 'Renew the selected users' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Renewed 1 user\(s\)\./);
+    await screenshot(page, 'users-bulk-renewed');
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByLabel(/with a new key/).check();
+    await page.getByRole('button', { name: 'Renew', exact: true }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Renewed dave@example.com with a new key/);
+    assert.match(await page.locator('#token').inputValue(), /^[0-9a-f]{64}$/);
+    assert.ok(!page.url().includes('token='), 'no token in the URL');
+    await screenshot(page, 'user-renewed-new-key');
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByRole('button', { name: 'New enrollment token' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /New enrollment token for dave@example.com/);
+    assert.match(await page.locator('#token').inputValue(), /^[0-9a-f]{64}$/);
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /User dave@example.com disabled/);
+    assert.equal(await text(page, '#user-status'), 'disabled');
+    await page.goto(`${base()}/console/users?status=disabled`);
+    assert.deepEqual(await page.locator('table.list tbody th').allInnerTexts(), [dave]);
+    await screenshot(page, 'users-disabled-filter');
+
+    await page.goto(`${base()}/console`);
+    assert.ok(Number(await text(page, '#count-superseded')) >= 4, 'renewals replaced certificates');
+    assert.equal(await text(page, '#count-disabled'), '1');
   });
 
   await t.test('the downloaded CRL is signed by the downloaded CA and lists both', async () => {

@@ -168,6 +168,10 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
             "/console/certificates/{serial}/revoke",
             post(certificates::revoke),
         )
+        .route(
+            "/console/certificates/{serial}/download",
+            get(certificates::download_one),
+        )
         .route("/console/download/ca.crt", get(certificates::download_ca))
         .route(
             "/console/download/ca.der",
