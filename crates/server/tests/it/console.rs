@@ -671,6 +671,19 @@ async fn a_locked_authority_shows_the_unlock_form_and_unlocks() {
         unlock(
             vec![
                 ("csrf", None, leaked.into()),
+                ("key_file", Some("big.key"), vec![b'A'; 200 * 1024]),
+            ],
+            ORIGIN,
+        ),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(state.authority().is_err(), "still locked");
+    let r = send(
+        &app,
+        unlock(
+            vec![
+                ("csrf", None, leaked.into()),
                 ("password", None, b"wrong".to_vec()),
             ],
             ORIGIN,
