@@ -207,6 +207,25 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
     assert.ok(number && Number(number[1]) > crlBefore, 'the CRL file carries the new number');
   });
 
+  await t.test('an auditor (second browser context) sees the actions disabled, with the reason', async () => {
+    const kms = { KMS_URL: base(), KMS_CA_CERT: caFile, KMS_SESSION_FILE: join(scratch(), 'kmsctl-session.json') };
+    run(env('KMS_KMSCTL'), ['login', '--admin', admin, '--password-stdin'], { input: `${password}\n`, env: kms });
+    run(env('KMS_KMSCTL'), ['admin', 'add', 'audrey', '--role', 'auditor', '--password-stdin'],
+      { input: 'audrey password\n', env: kms });
+    const other = await newContext(browser);
+    const p2 = await other.newPage();
+    const csp2 = watch(p2);
+    await signIn(p2, 'audrey', 'audrey password');
+    assert.match(await text(p2, '.who'), /audrey \(auditor\)/);
+    await p2.goto(`${base()}/console/users/${EMAIL}`);
+    assert.ok(await p2.getByRole('button', { name: 'Disable user' }).isDisabled());
+    assert.match(await p2.locator('.why.refused').first().innerText(),
+      /Not available: needs the officer or administrator role; audrey is auditor/);
+    await screenshot(p2, 'auditor-user-page');
+    csp2.check();
+    await other.close();
+  });
+
   await t.test('sign out', async () => {
     await page.goto(`${base()}/console`);
     await page.getByRole('button', { name: 'Sign out' }).click();
