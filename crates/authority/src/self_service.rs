@@ -62,10 +62,7 @@ impl Authority {
         };
         // The Argon2 work runs without holding the state lock.
         if !secret::verify_password(current.expose(), &hash)? {
-            return Err(Error::invalid(
-                "current password",
-                "it is not this administrator's password",
-            ));
+            return Err(self.count_failed_password(actor)?);
         }
         let new_hash = secret::hash_password(new.expose(), &self.config.admin_argon2)?;
         let keep = keep_session.map(|t| secret::hash_token(t).to_vec());
@@ -93,6 +90,46 @@ impl Authority {
         tx.commit()?;
         tracing::info!(admin = %actor.name, "administrator changed their password");
         Ok(())
+    }
+
+    /// A wrong current password counts as a failed sign-in: after
+    /// [`Config::max_failed_logins`] in a row the account is locked out and every session of
+    /// it ends, so a stolen session cannot be used to guess the password. Returns the error
+    /// to answer.
+    fn count_failed_password(&self, actor: &Admin) -> Result<Error> {
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let failed: u32 = tx.query_row(
+            "UPDATE admins SET failed_logins = failed_logins + 1 WHERE id = ?1
+             RETURNING failed_logins",
+            [actor.id],
+            |r| r.get(0),
+        )?;
+        let err = if failed >= self.config.max_failed_logins {
+            tx.execute(
+                "UPDATE admins SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
+                params![actor.id, now + secs(self.config.lockout)],
+            )?;
+            tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [actor.id])?;
+            tracing::warn!(
+                admin = %actor.name,
+                "administrator locked out after wrong current passwords"
+            );
+            Error::AccountLocked {
+                name: actor.name.clone(),
+            }
+        } else {
+            Error::invalid(
+                "current password",
+                "it is not this administrator's password",
+            )
+        };
+        tx.commit()?;
+        Ok(err)
     }
 
     fn set_role_inner(&self, actor: &Admin, name: &str, role: Role) -> Result<AdminInfo> {

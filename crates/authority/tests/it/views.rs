@@ -599,6 +599,36 @@ fn own_password_change_checks_the_current_one_and_ends_other_sessions() {
 }
 
 #[test]
+fn guessing_the_current_password_locks_the_account_out() {
+    let f = fixture();
+    let (admin, here) = sign_in(&f, "admin", ADMIN_PW);
+    let new = Password::new("a new admin password");
+    for _ in 0..4 {
+        let e = f
+            .auth
+            .change_own_password(&admin, &Password::new("a guess"), &new, Some(&here))
+            .unwrap_err();
+        assert_eq!(e.code(), "AUTH-009");
+    }
+    // The fifth wrong guess in a row locks the account and ends its sessions.
+    let e = f
+        .auth
+        .change_own_password(&admin, &Password::new("a guess"), &new, Some(&here))
+        .unwrap_err();
+    assert_eq!(e.code(), "AUTH-002", "{e}");
+    assert_eq!(f.auth.authenticate(&here).unwrap_err().code(), "AUTH-003");
+    assert_eq!(
+        f.auth
+            .login("admin", &Password::new(ADMIN_PW))
+            .unwrap_err()
+            .code(),
+        "AUTH-002"
+    );
+    f.clock.advance(std::time::Duration::from_secs(16 * 60));
+    f.auth.login("admin", &Password::new(ADMIN_PW)).unwrap();
+}
+
+#[test]
 fn role_changes_keep_an_administrator_and_wait_for_the_quorum() {
     let f = fixture();
     let (admin, _) = sign_in(&f, "admin", ADMIN_PW);

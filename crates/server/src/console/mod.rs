@@ -24,8 +24,12 @@
 //!    authority checks the role again, the gate only explains.
 //! 4. Add the routes in [`router`] and a link in `base.html`'s navigation.
 
+mod admins;
+mod audit;
+mod backups;
 mod certificates;
 mod dashboard;
+mod recovery;
 mod signin;
 mod users;
 
@@ -198,6 +202,26 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
             get(certificates::download_ca_der),
         )
         .route("/console/download/crl.crl", get(certificates::download_crl))
+        .route(
+            "/console/recovery",
+            get(recovery::show).post(recovery::recover),
+        )
+        .route("/console/approvals/{id}/approve", post(recovery::approve))
+        .route("/console/approvals/{id}/cancel", post(recovery::cancel))
+        .route("/console/policies", post(recovery::set_policy))
+        .route("/console/backups", get(backups::show).post(backups::run))
+        .route("/console/backups/verify", post(backups::verify))
+        .route("/console/audit", get(audit::show))
+        .route("/console/audit/verify", post(audit::verify))
+        .route("/console/admins", get(admins::show).post(admins::add))
+        .route("/console/admins/{name}/remove", post(admins::remove))
+        .route("/console/admins/{name}/role", post(admins::set_role))
+        .route("/console/password", post(admins::change_password))
+        .route("/console/unlock-methods", post(admins::add_method))
+        .route(
+            "/console/unlock-methods/{id}/remove",
+            post(admins::remove_method),
+        )
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(middleware::map_response(page_headers));
     let assets = Router::new()

@@ -137,3 +137,8 @@ fn node_test(file: &str) {
 fn users_enrollment_revocation_and_crl_in_chromium() {
     node_test("console-users.test.mjs");
 }
+
+#[test]
+fn governance_recovery_backups_and_audit_in_chromium() {
+    node_test("console-governance.test.mjs");
+}

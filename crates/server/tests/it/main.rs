@@ -3,6 +3,7 @@
 
 mod console;
 mod console_browser;
+mod console_governance;
 mod e2e;
 mod e2e_views;
 mod support;
