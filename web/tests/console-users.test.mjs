@@ -128,8 +128,71 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
     await screenshot(page, 'certificates-search');
     await page.getByRole('link', { name: serials[1] }).click();
     await page.waitForURL(/\/console\/certificates\//);
-    assert.equal(await text(page, '#cert-state'), 'revoked (keyCompromise)');
+    assert.match(await text(page, '#cert-state'), /^revoked \(keyCompromise\), since \d{4}-/);
     await screenshot(page, 'certificate-details');
+    const cert = await download(context, new URL(page.url()).pathname + '/download', 'cert.pem');
+    const fp = run('openssl', ['x509', '-in', cert.file, '-noout', '-fingerprint', '-sha256']);
+    assert.equal(fp.trim().split('=')[1], await text(page, '#fingerprint'));
+    // A serial prefix finds it too.
+    await page.goto(`${base()}/console/certificates?q=${serials[1].slice(0, 8)}`);
+    assert.ok((await page.locator('#found tbody th').allInnerTexts()).includes(serials[1]));
+  });
+
+  await t.test('renew, bulk renew, renew with a new key, new token, disable', async () => {
+    const dave = 'dave@example.com';
+    await page.goto(`${base()}/console/users`);
+    await page.getByLabel('E-mail address').fill(dave);
+    await page.getByLabel('Name', { exact: true }).fill('Dave');
+    await page.getByRole('button', { name: 'Add user' }).click();
+    await page.waitForLoadState();
+    const daveToken = await page.locator('#token').inputValue();
+    run(env('KMS_LOCKBOX'), [
+      'enroll', '--server', base(), '--email', dave,
+      '--out', join(scratch(), 'dave.p12'), '--password-stdin', '--ca-cert', caFile,
+    ], { input: 'dave p12 password\n', env: { KMS_ENROLL_TOKEN: daveToken } });
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByRole('button', { name: 'Renew', exact: true }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Renewed dave@example.com: new certificate\(s\)/);
+    let states = (await page.locator('#certificates .cert-state').allInnerTexts()).sort();
+    assert.deepEqual(states, ['current', 'current', 'superseded', 'superseded']);
+    await screenshot(page, 'user-renewed');
+
+    await page.goto(`${base()}/console/users?q=dave`);
+    await page.getByLabel(`Select ${dave}`).check();
+    await page.getByRole('button', { name: 'Renew the selected users' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Renewed 1 user\(s\)\./);
+    await screenshot(page, 'users-bulk-renewed');
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByLabel(/with a new key/).check();
+    await page.getByRole('button', { name: 'Renew', exact: true }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Renewed dave@example.com with a new key/);
+    assert.match(await page.locator('#token').inputValue(), /^[0-9a-f]{64}$/);
+    assert.ok(!page.url().includes('token='), 'no token in the URL');
+    await screenshot(page, 'user-renewed-new-key');
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByRole('button', { name: 'New enrollment token' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /New enrollment token for dave@example.com/);
+    assert.match(await page.locator('#token').inputValue(), /^[0-9a-f]{64}$/);
+
+    await page.goto(`${base()}/console/users/${dave}`);
+    await page.getByRole('button', { name: 'Disable user' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /User dave@example.com disabled/);
+    assert.equal(await text(page, '#user-status'), 'disabled');
+    await page.goto(`${base()}/console/users?status=disabled`);
+    assert.deepEqual(await page.locator('table.list tbody th').allInnerTexts(), [dave]);
+    await screenshot(page, 'users-disabled-filter');
+
+    await page.goto(`${base()}/console`);
+    assert.ok(Number(await text(page, '#count-superseded')) >= 4, 'renewals replaced certificates');
+    assert.equal(await text(page, '#count-disabled'), '1');
   });
 
   await t.test('the downloaded CRL is signed by the downloaded CA and lists both', async () => {
@@ -142,6 +205,25 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
     assert.match(verified.stderr, /verify OK/);
     const number = out.match(/X509v3 CRL Number:\s*\n\s*(\d+)/);
     assert.ok(number && Number(number[1]) > crlBefore, 'the CRL file carries the new number');
+  });
+
+  await t.test('an auditor (second browser context) sees the actions disabled, with the reason', async () => {
+    const kms = { KMS_URL: base(), KMS_CA_CERT: caFile, KMS_SESSION_FILE: join(scratch(), 'kmsctl-session.json') };
+    run(env('KMS_KMSCTL'), ['login', '--admin', admin, '--password-stdin'], { input: `${password}\n`, env: kms });
+    run(env('KMS_KMSCTL'), ['admin', 'add', 'audrey', '--role', 'auditor', '--password-stdin'],
+      { input: 'audrey password\n', env: kms });
+    const other = await newContext(browser);
+    const p2 = await other.newPage();
+    const csp2 = watch(p2);
+    await signIn(p2, 'audrey', 'audrey password');
+    assert.match(await text(p2, '.who'), /audrey \(auditor\)/);
+    await p2.goto(`${base()}/console/users/${EMAIL}`);
+    assert.ok(await p2.getByRole('button', { name: 'Disable user' }).isDisabled());
+    assert.match(await p2.locator('.why.refused').first().innerText(),
+      /Not available: needs the officer or administrator role; audrey is auditor/);
+    await screenshot(p2, 'auditor-user-page');
+    csp2.check();
+    await other.close();
   });
 
   await t.test('sign out', async () => {

@@ -23,20 +23,61 @@ struct UnlockPage {
     layout: Layout,
 }
 
-/// What the dashboard shows.
+/// What the dashboard shows, formatted.
 pub(super) struct Status {
     pub ca_subject: String,
     pub ca_expires: String,
-    pub users: usize,
-    pub users_disabled: usize,
-    pub active_certificates: usize,
-    pub revoked_certificates: usize,
-    pub crl_number: String,
+    pub users: i64,
+    pub users_disabled: i64,
+    pub active_certificates: i64,
+    pub revoked_certificates: i64,
+    pub expired_certificates: i64,
+    pub superseded_certificates: i64,
+    pub crl_number: i64,
     pub crl_this_update: String,
     pub crl_next_update: String,
+    pub delta_crl_number: i64,
     pub last_backup: Option<String>,
-    pub backups: usize,
+    pub last_verification: Option<String>,
+    pub last_verification_ok: bool,
+    pub pending_count: i64,
     pub pending: Vec<ApprovalRequest>,
+}
+
+impl Status {
+    fn new(s: authority::Status, pending: Vec<ApprovalRequest>) -> Self {
+        Status {
+            ca_subject: s.ca_subject,
+            ca_expires: when(s.ca_not_after),
+            users: s.users.active + s.users.disabled,
+            users_disabled: s.users.disabled,
+            active_certificates: s.certificates.active,
+            revoked_certificates: s.certificates.revoked,
+            expired_certificates: s.certificates.expired,
+            superseded_certificates: s.certificates.superseded,
+            crl_number: s.crl.number,
+            crl_this_update: when(s.crl.this_update),
+            crl_next_update: when(s.crl.next_update),
+            delta_crl_number: s.crl.delta_number,
+            last_backup: s.last_backup.map(|b| match b.taken_at {
+                Some(t) => format!("{} ({}, {} bytes)", b.name, when(t), b.bytes),
+                None => format!("{} ({} bytes)", b.name, b.bytes),
+            }),
+            last_verification_ok: s.last_verification.as_ref().is_some_and(|v| v.ok),
+            last_verification: s.last_verification.map(|v| {
+                format!(
+                    "{} of {} by {}, {}: {}",
+                    if v.ok { "passed" } else { "FAILED" },
+                    v.backup,
+                    v.actor,
+                    when(v.at),
+                    v.summary
+                )
+            }),
+            pending_count: s.pending_approvals,
+            pending,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -73,47 +114,15 @@ pub(super) async fn show(
         return Ok(unlock_page(&console, &headers, StatusCode::OK, None));
     }
     let s = session?;
-    let published = s.published();
     let status = s
-        .call(move |auth, admin| {
-            let ca = pki::certificate::parse_certificate(&published.ca_der)?;
-            let ca = pki::certificate::CertificateInfo::from_certificate(&ca)?;
-            let crl = pki::crl::Crl::parse(&published.crl_der)?;
-            let users = auth.list_users(admin)?;
-            let (mut active, mut revoked) = (0, 0);
-            for u in &users {
-                for c in auth.user(admin, &u.email)?.certificates {
-                    if c.revoked.is_some() {
-                        revoked += 1;
-                    } else if !c.superseded {
-                        active += 1;
-                    }
-                }
-            }
-            let backups = auth.backups(admin)?;
+        .call(|auth, admin| {
+            let status = auth.status(admin)?;
             let pending = auth
                 .approvals(admin)?
                 .into_iter()
                 .filter(|r| r.status == "pending")
                 .collect();
-            Ok(Status {
-                ca_subject: ca.subject,
-                ca_expires: when(unix(ca.not_after)),
-                users: users.len(),
-                users_disabled: users.iter().filter(|u| u.status != "active").count(),
-                active_certificates: active,
-                revoked_certificates: revoked,
-                crl_number: crl.number().map_or("none".into(), |n| n.to_string()),
-                crl_this_update: when(unix(crl.this_update())),
-                crl_next_update: crl
-                    .next_update()
-                    .map_or("not set".into(), |t| when(unix(t))),
-                last_backup: backups
-                    .last()
-                    .map(|b| format!("{} ({} bytes)", b.name, b.bytes)),
-                backups: backups.len(),
-                pending,
-            })
+            Ok(Status::new(status, pending))
         })
         .await?;
     Ok(page(
@@ -123,13 +132,6 @@ pub(super) async fn show(
             s: status,
         },
     ))
-}
-
-fn unix(t: std::time::SystemTime) -> i64 {
-    match t.duration_since(std::time::UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    }
 }
 
 /// POST /console/unlock (multipart): unlocks with `password` or an uploaded `key_file`.

@@ -68,31 +68,25 @@ type HmacSha256 = hmac::Hmac<sha2::Sha256>;
 /// The console's state: the service, a per-process CSRF key, pending flash messages.
 pub struct Console {
     app: Arc<AppState>,
-    csrf_key: Zeroizing<[u8; 32]>,
+    csrf: CsrfKey,
     https: bool,
     flashes: Mutex<HashMap<[u8; 32], Flash>>,
 }
 
-impl Console {
-    fn new(app: Arc<AppState>, https: bool) -> anyhow::Result<Self> {
+/// CSRF tokens: HMAC-SHA256 under a per-process random key of a purpose (`session`, `pre`)
+/// and the secret the browser holds in a cookie; checked in constant time.
+struct CsrfKey(Zeroizing<[u8; 32]>);
+
+impl CsrfKey {
+    fn random() -> anyhow::Result<Self> {
         let mut key = Zeroizing::new([0u8; 32]);
         getrandom::fill(&mut key[..])
             .map_err(|e| anyhow::anyhow!("OS random number generator failed: {e}"))?;
-        Ok(Console {
-            app,
-            csrf_key: key,
-            https,
-            flashes: Mutex::new(HashMap::new()),
-        })
+        Ok(CsrfKey(key))
     }
 
-    /// The CSRF token bound to `secret` (a session token or the pre-session value).
-    fn csrf_for(&self, purpose: &str, secret: &str) -> String {
-        hex::encode(self.csrf_mac(purpose, secret).finalize().into_bytes())
-    }
-
-    fn csrf_mac(&self, purpose: &str, secret: &str) -> HmacSha256 {
-        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.csrf_key[..])
+    fn mac(&self, purpose: &str, secret: &str) -> HmacSha256 {
+        let mut mac = <HmacSha256 as KeyInit>::new_from_slice(&self.0[..])
             .expect("HMAC takes any key length");
         mac.update(purpose.as_bytes());
         mac.update(&[0]);
@@ -100,12 +94,38 @@ impl Console {
         mac
     }
 
-    /// Checks a posted CSRF token in constant time.
-    fn csrf_ok(&self, purpose: &str, secret: &str, posted: &str) -> bool {
+    /// The token bound to `secret` (a session token or the pre-session value).
+    fn token(&self, purpose: &str, secret: &str) -> String {
+        hex::encode(self.mac(purpose, secret).finalize().into_bytes())
+    }
+
+    /// Checks a posted token in constant time.
+    fn check(&self, purpose: &str, secret: &str, posted: &str) -> bool {
         match hex::decode(posted.trim()) {
-            Ok(tag) => self.csrf_mac(purpose, secret).verify_slice(&tag).is_ok(),
+            Ok(tag) => self.mac(purpose, secret).verify_slice(&tag).is_ok(),
             Err(_) => false,
         }
+    }
+}
+
+impl Console {
+    fn new(app: Arc<AppState>, https: bool) -> anyhow::Result<Self> {
+        Ok(Console {
+            app,
+            csrf: CsrfKey::random()?,
+            https,
+            flashes: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The CSRF token bound to `secret` (a session token or the pre-session value).
+    fn csrf_for(&self, purpose: &str, secret: &str) -> String {
+        self.csrf.token(purpose, secret)
+    }
+
+    /// Checks a posted CSRF token in constant time.
+    fn csrf_ok(&self, purpose: &str, secret: &str, posted: &str) -> bool {
+        self.csrf.check(purpose, secret, posted)
     }
 
     fn flash_key(token: &str) -> [u8; 32] {
@@ -171,6 +191,10 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route(
             "/console/certificates/{serial}/revoke",
             post(certificates::revoke),
+        )
+        .route(
+            "/console/certificates/{serial}/download",
+            get(certificates::download_one),
         )
         .route("/console/download/ca.crt", get(certificates::download_ca))
         .route(
@@ -783,6 +807,48 @@ mod tests {
         assert_eq!(when(0), "1970-01-01 00:00 UTC");
         assert_eq!(when(1_800_000_000), "2027-01-15 08:00 UTC");
         assert_eq!(when(951_782_400), "2000-02-29 00:00 UTC");
+    }
+
+    #[test]
+    fn gates_say_why() {
+        let who = |role| Admin {
+            id: 1,
+            name: "oscar".into(),
+            role,
+        };
+        assert!(Gate::officer(&who(Role::Officer)).allowed);
+        let g = Gate::administrator(&who(Role::Officer));
+        assert!(!g.allowed);
+        assert_eq!(g.why, "needs the administrator role; oscar is officer");
+        let g = Gate::officer(&who(Role::Auditor));
+        assert_eq!(
+            g.why,
+            "needs the officer or administrator role; oscar is auditor"
+        );
+        let g = Gate::administrator(&who(Role::Administrator)).quorum("recover-key", 2);
+        assert!(g.allowed);
+        assert!(
+            g.why
+                .starts_with("needs 2 approvals under the recover-key policy")
+        );
+        let g = Gate::administrator(&who(Role::Officer)).quorum("recover-key", 2);
+        assert!(!g.allowed && g.why.contains("administrator role"));
+        assert!(Gate::open().quorum("restore", 1).why.is_empty());
+    }
+
+    #[test]
+    fn csrf_tokens_are_bound_to_their_secret_and_purpose() {
+        let k = CsrfKey::random().unwrap();
+        let t = k.token("session", "abc");
+        assert_eq!(t.len(), 64);
+        assert!(k.check("session", "abc", &t));
+        assert!(k.check("session", "abc", &t.to_uppercase()));
+        assert!(!k.check("session", "abd", &t));
+        assert!(!k.check("pre", "abc", &t));
+        assert!(!k.check("session", "abc", ""));
+        assert!(!k.check("session", "abc", &t[..62]));
+        let other = CsrfKey::random().unwrap();
+        assert!(!other.check("session", "abc", &t), "the key is per process");
     }
 
     #[test]

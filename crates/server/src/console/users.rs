@@ -3,7 +3,7 @@
 //! RFC 5280 reason, renew (with or without a new key) and bulk renew.
 
 use askama::Template;
-use authority::{CertSummary, EnrollmentToken, RevokeTarget, UserInfo};
+use authority::{CertSummary, Direction, EnrollmentToken, RevokeTarget, UserInfo, UserQuery};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -88,34 +88,38 @@ fn list_href(q: &ListQuery, sort: &str, dir: &str, page: usize) -> String {
 }
 
 /// GET /console/users: search (`q` in address or name), filter (`status`), sort (`sort`,
-/// `dir`) and page (`page`), all on the server.
+/// `dir`) and page (`page`), all in the authority's query.
 pub(super) async fn list(s: Session, Query(q): Query<ListQuery>) -> Result<Response, ConsoleError> {
-    let mut users = s.call(|auth, admin| auth.list_users(admin)).await?;
-    let needle = q.q.trim().to_lowercase();
-    users.retain(|u| {
-        (needle.is_empty()
-            || u.email.to_lowercase().contains(&needle)
-            || u.name.to_lowercase().contains(&needle))
-            && (q.status.is_empty() || u.status == q.status)
-    });
     let sort = match q.sort.as_str() {
         "name" | "status" | "created" => q.sort.as_str(),
         _ => "email",
     };
     let desc = q.dir == "desc";
-    users.sort_by(|a, b| {
-        let o = match sort {
-            "name" => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-            "status" => a.status.cmp(&b.status),
-            "created" => a.created_at.cmp(&b.created_at),
-            _ => std::cmp::Ordering::Equal,
-        }
-        .then_with(|| a.email.cmp(&b.email));
-        if desc { o.reverse() } else { o }
-    });
-    let total = users.len();
+    let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let query = UserQuery {
+        text: Some(q.q.clone()),
+        status: Some(q.status.clone()),
+        sort: Some(
+            if sort == "created" {
+                "created_at"
+            } else {
+                sort
+            }
+            .to_string(),
+        ),
+        direction: Some(if desc {
+            Direction::Desc
+        } else {
+            Direction::Asc
+        }),
+        limit: Some(PAGE_SIZE as i64),
+        offset: Some(((page_no - 1) * PAGE_SIZE) as i64),
+    };
+    let found = s
+        .call(move |auth, admin| auth.search_users(admin, &query))
+        .await?;
+    let total = usize::try_from(found.total).unwrap_or(0);
     let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page_no = q.page.unwrap_or(1).clamp(1, pages);
     let dir = if desc { "desc" } else { "asc" };
     let columns = [
         ("email", "E-mail address"),
@@ -138,12 +142,7 @@ pub(super) async fn list(s: Session, Query(q): Query<ListQuery>) -> Result<Respo
         }
     })
     .collect();
-    let rows = users
-        .into_iter()
-        .skip((page_no - 1) * PAGE_SIZE)
-        .take(PAGE_SIZE)
-        .map(UserRow::from)
-        .collect();
+    let rows = found.items.into_iter().map(UserRow::from).collect();
     let t = UsersPage {
         layout: s.layout("Users", "users"),
         columns,

@@ -2,6 +2,7 @@
 //! token-less form posts are refused and change nothing; absent and expired sessions go to
 //! sign-in; an auditor's changes are refused with a message naming the role; the lock-out
 //! shows; security headers and cookie flags (Secure only over TLS); unlock while locked.
+//! The request helpers (`sign_in`, `get`, `post`, `Resp`) serve other pages' tests too.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,24 +17,24 @@ use tower::ServiceExt;
 
 use super::{ADMIN_PW, STARTUP_PW, config, fixture};
 
-const HOST: &str = "localhost";
-const ORIGIN: &str = "http://localhost";
+pub(crate) const HOST: &str = "localhost";
+pub(crate) const ORIGIN: &str = "http://localhost";
 
-struct Resp {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Resp {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Resp {
-    fn location(&self) -> &str {
+    pub(crate) fn location(&self) -> &str {
         self.headers
             .get(header::LOCATION)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
     }
 
-    fn set_cookies(&self) -> Vec<String> {
+    pub(crate) fn set_cookies(&self) -> Vec<String> {
         self.headers
             .get_all(header::SET_COOKIE)
             .iter()
@@ -42,7 +43,7 @@ impl Resp {
     }
 
     /// The value of the first `name="csrf"` field of the page.
-    fn csrf(&self) -> String {
+    pub(crate) fn csrf(&self) -> String {
         let at = self
             .body
             .find("name=\"csrf\" value=\"")
@@ -53,7 +54,7 @@ impl Resp {
 }
 
 /// The `name=value` of cookie `name` among `Set-Cookie` headers.
-fn cookie_pair(r: &Resp, name: &str) -> String {
+pub(crate) fn cookie_pair(r: &Resp, name: &str) -> String {
     r.set_cookies()
         .into_iter()
         .find(|c| c.starts_with(&format!("{name}=")))
@@ -61,7 +62,7 @@ fn cookie_pair(r: &Resp, name: &str) -> String {
         .unwrap_or_else(|| panic!("no {name} cookie in {:?}", r.set_cookies()))
 }
 
-async fn send(app: &Router, req: Request<Body>) -> Resp {
+pub(crate) async fn send(app: &Router, req: Request<Body>) -> Resp {
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let headers = resp.headers().clone();
@@ -73,7 +74,7 @@ async fn send(app: &Router, req: Request<Body>) -> Resp {
     }
 }
 
-async fn get(app: &Router, uri: &str, cookie: Option<&str>) -> Resp {
+pub(crate) async fn get(app: &Router, uri: &str, cookie: Option<&str>) -> Resp {
     let mut req = Request::get(uri).header(header::HOST, HOST);
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
@@ -82,7 +83,7 @@ async fn get(app: &Router, uri: &str, cookie: Option<&str>) -> Resp {
 }
 
 /// A form post; `origin` None sends neither Origin nor Referer.
-async fn post(
+pub(crate) async fn post(
     app: &Router,
     uri: &str,
     cookie: Option<&str>,
@@ -103,7 +104,7 @@ async fn post(
 }
 
 /// Signs in through the console's form; returns the session cookie (`kms_session=...`).
-async fn sign_in(app: &Router, name: &str, password: &str) -> String {
+pub(crate) async fn sign_in(app: &Router, name: &str, password: &str) -> String {
     let form = get(app, "/console/signin", None).await;
     assert_eq!(form.status, StatusCode::OK, "{}", form.body);
     let pre = cookie_pair(&form, "kms_pre");
@@ -124,7 +125,7 @@ async fn sign_in(app: &Router, name: &str, password: &str) -> String {
     cookie_pair(&r, "kms_session")
 }
 
-fn users(f: &super::Fixture) -> Vec<String> {
+pub(crate) fn users(f: &super::Fixture) -> Vec<String> {
     let auth = f.state.authority().unwrap();
     let admin = auth.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
     auth.list_users(&admin)
@@ -134,7 +135,7 @@ fn users(f: &super::Fixture) -> Vec<String> {
         .collect()
 }
 
-fn add_admin(f: &super::Fixture, name: &str, role: Role) {
+pub(crate) fn add_admin(f: &super::Fixture, name: &str, role: Role) {
     let auth = f.state.authority().unwrap();
     let admin = auth.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
     auth.add_admin(
@@ -665,6 +666,19 @@ async fn a_locked_authority_shows_the_unlock_form_and_unlocks() {
     .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.body.contains("The key file was refused"), "{}", r.body);
+    let r = send(
+        &app,
+        unlock(
+            vec![
+                ("csrf", None, leaked.into()),
+                ("key_file", Some("big.key"), vec![b'A'; 200 * 1024]),
+            ],
+            ORIGIN,
+        ),
+    )
+    .await;
+    assert!(r.status.is_client_error(), "{}", r.status);
+    assert!(state.authority().is_err(), "still locked");
     let r = send(
         &app,
         unlock(
