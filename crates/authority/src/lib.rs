@@ -63,7 +63,9 @@ mod pool;
 mod recovery;
 mod revocation;
 mod secret;
+mod self_service;
 mod users;
+mod views;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -86,6 +88,10 @@ pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use secret::{Argon2Params, Token};
+pub use views::{
+    AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
+    Page, Status, UserCounts, UserQuery, VerificationStatus,
+};
 
 use clock::{from_unix, unix};
 use pool::KeyPool;

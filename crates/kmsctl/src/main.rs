@@ -122,6 +122,11 @@ enum Command {
         #[arg(long)]
         delta: bool,
     },
+    /// The authority at a glance: CA, counts, CRLs, last backup and its check, approvals.
+    Status,
+    /// Certificates: search and show.
+    #[command(subcommand)]
+    Cert(CertCommand),
     /// Download the CA certificate (PEM).
     CaCert {
         /// Where to write it.
@@ -151,6 +156,67 @@ enum AdminCommand {
     },
     /// List administrator accounts.
     List,
+    /// Change your own password (reads the current and the new password from standard
+    /// input, one per line); ends your other sessions.
+    Passwd {
+        /// Read both passwords from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Give an administrator another role (under the admin-change quorum; exit 3 while
+    /// approvals are missing).
+    Role {
+        /// Account name.
+        name: String,
+        /// administrator, officer or auditor.
+        role: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Search certificates, newest first.
+    List {
+        /// Part of the owner's e-mail address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Serial in hex, or its start.
+        #[arg(long)]
+        serial: Option<String>,
+        /// active, revoked, expired or superseded.
+        #[arg(long)]
+        status: Option<String>,
+        /// signing, encryption or tls.
+        #[arg(long)]
+        kind: Option<String>,
+        /// Rows to show (1 to 500).
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Rows to skip.
+        #[arg(long, default_value_t = 0)]
+        offset: i64,
+    },
+    /// Show one certificate in full.
+    Show {
+        /// Serial (hex).
+        serial: String,
+        /// Also write the certificate (DER) here.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// `?a=b&c=d` from the pairs that have a value (values percent-encoded).
+fn query_string(pairs: &[(&str, Option<String>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
 }
 
 #[derive(Subcommand)]
@@ -663,6 +729,33 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     )?;
                     print(js, &v, |_| println!("removed {name}"));
                 }
+                AdminCommand::Passwd { .. } => {
+                    let current = read_stdin_line("current password")?;
+                    let new = read_stdin_line("new password")?;
+                    let v = client.json(
+                        "POST",
+                        "/api/v1/admins/me/password",
+                        Some(&token),
+                        Some(json!({"current": current.as_str(), "new": new.as_str()})),
+                    )?;
+                    print(js, &v, |_| {
+                        println!("password changed; your other sessions are ended")
+                    });
+                }
+                AdminCommand::Role { name, role } => {
+                    let v = client.json(
+                        "POST",
+                        &format!("/api/v1/admins/{}/role", enc(&name)),
+                        Some(&token),
+                        Some(json!({"role": role})),
+                    )?;
+                    print(js, &v, |v| {
+                        println!(
+                            "{name} is now {}",
+                            v["admin"]["role"].as_str().unwrap_or("")
+                        )
+                    });
+                }
                 AdminCommand::List => {
                     let v = client.json("GET", "/api/v1/admins", Some(&token), None)?;
                     print(js, &v, |v| {
@@ -1139,6 +1232,144 @@ fn run(cli: Cli) -> Result<(), Failure> {
                     );
                 }
             });
+        }
+        Command::Status => {
+            let token = session_token()?;
+            let v = client.json("GET", "/api/v1/status", Some(&token), None)?;
+            print(js, &v, |v| {
+                let n = |x: &Value| x.as_i64().unwrap_or(0);
+                println!(
+                    "CA\t{} (until {})",
+                    v["ca_subject"].as_str().unwrap_or(""),
+                    n(&v["ca_not_after"])
+                );
+                println!(
+                    "users\t{} active, {} disabled",
+                    n(&v["users"]["active"]),
+                    n(&v["users"]["disabled"])
+                );
+                let c = &v["certificates"];
+                println!(
+                    "certificates\t{} active, {} revoked, {} expired, {} superseded",
+                    n(&c["active"]),
+                    n(&c["revoked"]),
+                    n(&c["expired"]),
+                    n(&c["superseded"])
+                );
+                let crl = &v["crl"];
+                println!(
+                    "CRL\tnumber {} (delta {}), this update {}, next update {}",
+                    n(&crl["number"]),
+                    n(&crl["delta_number"]),
+                    n(&crl["this_update"]),
+                    n(&crl["next_update"])
+                );
+                match v["last_backup"].as_object() {
+                    Some(b) => println!(
+                        "last backup\t{} ({} bytes)",
+                        b["name"].as_str().unwrap_or(""),
+                        b["bytes"]
+                    ),
+                    None => println!("last backup\tnone"),
+                }
+                if let Some(c) = v["last_verification"].as_object() {
+                    println!(
+                        "last verification\t{} {}: {}",
+                        c["backup"].as_str().unwrap_or(""),
+                        if c["ok"] == true { "ok" } else { "FAILED" },
+                        c["summary"].as_str().unwrap_or("")
+                    );
+                }
+                println!("pending approvals\t{}", n(&v["pending_approvals"]));
+            });
+        }
+        Command::Cert(cmd) => {
+            let token = session_token()?;
+            match cmd {
+                CertCommand::List {
+                    email,
+                    serial,
+                    status,
+                    kind,
+                    limit,
+                    offset,
+                } => {
+                    let q = query_string(&[
+                        ("email", email),
+                        ("serial", serial),
+                        ("status", status),
+                        ("kind", kind),
+                        ("limit", Some(limit.to_string())),
+                        ("offset", Some(offset.to_string())),
+                    ]);
+                    let v = client.json(
+                        "GET",
+                        &format!("/api/v1/certificates{q}"),
+                        Some(&token),
+                        None,
+                    )?;
+                    print(js, &v, |v| {
+                        for c in v["certificates"].as_array().into_iter().flatten() {
+                            println!(
+                                "{}\t{}\t{}\t{}\t{}",
+                                c["serial"].as_str().unwrap_or(""),
+                                c["email"].as_str().unwrap_or("-"),
+                                c["kind"].as_str().unwrap_or(""),
+                                c["status"].as_str().unwrap_or(""),
+                                c["not_after"]
+                            );
+                        }
+                        let shown = v["certificates"].as_array().map_or(0, Vec::len);
+                        eprintln!("{shown} of {} shown", v["total"]);
+                    });
+                }
+                CertCommand::Show { serial, out } => {
+                    let v = client.json(
+                        "GET",
+                        &format!("/api/v1/certificates/{}", enc(&serial)),
+                        Some(&token),
+                        None,
+                    )?;
+                    if let Some(out) = &out {
+                        let der = client.call(
+                            "GET",
+                            &format!("/api/v1/certificates/{}/der", enc(&serial)),
+                            Some(&token),
+                            None,
+                        )?;
+                        std::fs::write(out, der)
+                            .with_context(|| format!("writing {}", out.display()))?;
+                    }
+                    print(js, &v, |v| {
+                        let list = |x: &Value| {
+                            x.as_array()
+                                .into_iter()
+                                .flatten()
+                                .filter_map(Value::as_str)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        };
+                        for (label, key) in [
+                            ("serial", "serial"),
+                            ("subject", "subject"),
+                            ("issuer", "issuer"),
+                            ("kind", "kind"),
+                            ("status", "status"),
+                            ("SHA-256", "sha256_fingerprint"),
+                        ] {
+                            println!("{label}\t{}", v[key].as_str().unwrap_or(""));
+                        }
+                        println!("validity\t{} to {}", v["not_before"], v["not_after"]);
+                        println!("key usage\t{}", list(&v["key_usage"]));
+                        println!("extended key usage\t{}", list(&v["extended_key_usage"]));
+                        println!("e-mail\t{}", list(&v["emails"]));
+                        println!("capabilities\t{}", list(&v["capabilities"]));
+                        if let Some(r) = v["revocation_reason"].as_str() {
+                            println!("revoked\t{r} at {}", v["revoked_at"]);
+                        }
+                    });
+                }
+            }
         }
         Command::Crl { out, pem, delta } => {
             let der = client.call("GET", if delta { "/crl/delta" } else { "/crl" }, None, None)?;

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod console;
 mod error;
 mod openapi;
 mod refusals;
@@ -255,14 +256,26 @@ pub fn public_router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// Every route: the public ones and the API.
+/// Every route: the public ones, the API and the console, as served over plain HTTP
+/// (console cookies without `Secure`).
 pub fn router(state: Arc<AppState>) -> Router {
+    router_with(state, false)
+}
+
+/// Every route; `https` says whether the listener speaks TLS (console cookies `Secure`).
+pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
     let api = Router::new()
         .route("/unlock", post(unlock))
         .route("/login", post(login))
         .route("/logout", post(logout))
         .route("/admins", post(add_admin).get(list_admins))
         .route("/admins/{name}/remove", post(remove_admin))
+        .route("/admins/me/password", post(change_own_password))
+        .route("/admins/{name}/role", post(set_role))
+        .route("/status", get(status))
+        .route("/certificates", get(search_certificates))
+        .route("/certificates/{serial}", get(show_certificate))
+        .route("/certificates/{serial}/der", get(certificate_der))
         .route("/policies", get(list_policies))
         .route("/policies/{operation}", post(set_policy))
         .route("/approvals", get(list_approvals))
@@ -298,8 +311,9 @@ pub fn router(state: Arc<AppState>) -> Router {
             refusals::audit_refusals,
         ))
         .with_state(state.clone());
-    public_router(state)
+    public_router(state.clone())
         .nest("/api/v1", api)
+        .merge(console::router(state, https))
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
@@ -617,20 +631,48 @@ async fn restore_backup(a: AdminAuth, Path(name): Path<String>) -> Result<Json<V
 // ------------------------------------------------------------------------------------------
 // The audit log.
 
+/// `since` alone (or nothing) lists oldest first, as before; any other filter searches, newest
+/// first and paged, with a total.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     since: Option<i64>,
+    until: Option<i64>,
+    actor: Option<String>,
+    action: Option<String>,
+    outcome: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
 }
 
 async fn audit_list(
     a: AdminAuth,
     q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let axum::extract::Query(q) =
-        q.map_err(|e| ApiError::bad_request(format!("query: {}", e.body_text())))?;
-    let entries = blocking(move || Ok(a.auth.audit_list(&a.admin, q.since)?)).await?;
-    Ok(Json(json!({ "entries": entries })))
+    let axum::extract::Query(q) = q.map_err(query_error)?;
+    let search = q.until.is_some()
+        || q.actor.is_some()
+        || q.action.is_some()
+        || q.outcome.is_some()
+        || q.limit.is_some()
+        || q.offset.is_some();
+    if !search {
+        let entries = blocking(move || Ok(a.auth.audit_list(&a.admin, q.since)?)).await?;
+        return Ok(Json(json!({ "entries": entries })));
+    }
+    let query = authority::AuditQuery {
+        actor: q.actor,
+        action: q.action,
+        outcome: q.outcome,
+        since: q.since,
+        until: q.until,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let page = blocking(move || Ok(a.auth.audit_search(&a.admin, &query)?)).await?;
+    Ok(Json(json!({
+        "total": page.total, "offset": page.offset, "limit": page.limit, "entries": page.items,
+    })))
 }
 
 async fn audit_verify(a: AdminAuth) -> Result<Json<Value>, ApiError> {
@@ -674,9 +716,45 @@ async fn add_user(
     })))
 }
 
-async fn list_users(a: AdminAuth) -> Result<Json<Value>, ApiError> {
-    let users = blocking(move || Ok(a.auth.list_users(&a.admin)?)).await?;
-    Ok(Json(json!({ "users": users })))
+/// `GET /users` without parameters lists every user; with any of them it searches (paged).
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct UserListQuery {
+    q: Option<String>,
+    status: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn list_users(
+    a: AdminAuth,
+    q: Result<axum::extract::Query<UserListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(query_error)?;
+    let plain = q.q.is_none()
+        && q.status.is_none()
+        && q.sort.is_none()
+        && q.dir.is_none()
+        && q.limit.is_none()
+        && q.offset.is_none();
+    if plain {
+        let users = blocking(move || Ok(a.auth.list_users(&a.admin)?)).await?;
+        return Ok(Json(json!({ "total": users.len(), "users": users })));
+    }
+    let query = authority::UserQuery {
+        text: q.q,
+        status: q.status,
+        sort: q.sort,
+        direction: direction(q.dir.as_deref())?,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let page = blocking(move || Ok(a.auth.search_users(&a.admin, &query)?)).await?;
+    Ok(Json(json!({
+        "total": page.total, "offset": page.offset, "limit": page.limit, "users": page.items,
+    })))
 }
 
 async fn show_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
@@ -819,6 +897,121 @@ async fn renew(a: AdminAuth, ApiJson(req): ApiJson<RenewRequest>) -> Result<Json
             "give exactly one of \"email\" or \"all\": true",
         )),
     }
+}
+
+// ------------------------------------------------------------------------------------------
+// Views: status, certificates; administrators' self-service.
+
+fn query_error(e: axum::extract::rejection::QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("query: {}", e.body_text()))
+}
+
+fn direction(dir: Option<&str>) -> Result<Option<authority::Direction>, ApiError> {
+    Ok(dir.map(str::parse).transpose()?)
+}
+
+async fn status(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+    let s = blocking(move || Ok(a.auth.status(&a.admin)?)).await?;
+    Ok(Json(json!(s)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertListQuery {
+    serial: Option<String>,
+    email: Option<String>,
+    status: Option<String>,
+    kind: Option<String>,
+    sort: Option<String>,
+    dir: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+async fn search_certificates(
+    a: AdminAuth,
+    q: Result<axum::extract::Query<CertListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let axum::extract::Query(q) = q.map_err(query_error)?;
+    let query = authority::CertQuery {
+        serial: q.serial,
+        email: q.email,
+        status: q.status,
+        kind: q.kind,
+        sort: q.sort,
+        direction: direction(q.dir.as_deref())?,
+        limit: q.limit,
+        offset: q.offset,
+    };
+    let page = blocking(move || Ok(a.auth.certificates(&a.admin, &query)?)).await?;
+    Ok(Json(json!({
+        "total": page.total, "offset": page.offset, "limit": page.limit,
+        "certificates": page.items,
+    })))
+}
+
+async fn show_certificate(
+    a: AdminAuth,
+    Path(serial): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
+    let mut v = json!(d);
+    v["pem"] = json!(cert_pem(&d.der)?);
+    Ok(Json(v))
+}
+
+async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Response, ApiError> {
+    let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
+    let disposition = format!("attachment; filename=\"{}.cer\"", d.summary.serial);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/pkix-cert".to_string()),
+            (header::CONTENT_DISPOSITION, disposition),
+        ],
+        d.der,
+    )
+        .into_response())
+}
+
+/// Both passwords travel in the body (HTTPS in production) and are never logged.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChangePasswordRequest {
+    current: String,
+    new: String,
+}
+
+async fn change_own_password(
+    State(s): State<Arc<AppState>>,
+    a: AdminAuth,
+    ApiJson(req): ApiJson<ChangePasswordRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let (current, new) = (Password::new(req.current), Password::new(req.new));
+    let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
+    blocking(move || {
+        Ok(a.auth
+            .change_own_password(&a.admin, &current, &new, Some(&a.token))?)
+    })
+    .await?;
+    Ok(Json(
+        json!({ "status": "password changed; other sessions ended" }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SetRoleRequest {
+    role: String,
+}
+
+async fn set_role(
+    a: AdminAuth,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<SetRoleRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let role: authority::Role = req.role.parse()?;
+    let admin = blocking(move || Ok(a.auth.set_role(&a.admin, &name, role)?)).await?;
+    Ok(Json(json!({ "admin": admin })))
 }
 
 /// Where the server keeps its data and how it starts.

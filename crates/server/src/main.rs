@@ -458,7 +458,8 @@ fn serve(
             Some(config) => {
                 axum::serve(
                     kmsd::tls::TlsListener::new(api, config)?,
-                    kmsd::router(state).into_make_service_with_connect_info::<kmsd::Peer>(),
+                    kmsd::router_with(state, true)
+                        .into_make_service_with_connect_info::<kmsd::Peer>(),
                 )
                 .with_graceful_shutdown(shutdown)
                 .await?

@@ -118,6 +118,7 @@ pub fn document() -> Value {
         }
     });
     extra_paths(&mut doc);
+    view_paths(&mut doc);
     doc
 }
 
@@ -240,6 +241,159 @@ fn extra_paths(doc: &mut Value) {
         "post": op("Remove an administrator account and end its sessions (administrator role)", true, None,
             obj(json!({ "removed": admin }), &["removed"]),
             &[forbidden, ("404", "no such administrator (AUTH-021)"), ("409", "the last administrator (AUTH-022)")]),
+    });
+}
+
+/// Paths of the read views (status, certificate, user and audit searches) and the
+/// administrators' self-service.
+fn view_paths(doc: &mut Value) {
+    let s = json!({ "type": "string" });
+    let int = json!({ "type": "integer" });
+    let bad = ("400", "malformed request or filter (KMS-400, AUTH-009)");
+    let forbidden = (
+        "403",
+        "the role does not allow this (AUTH-004; the message names the role)",
+    );
+    let pending = (
+        "202",
+        "waiting for approvals (AUTH-023): the body also has status \"pending\", request_id, approved_by, needed",
+    );
+    let qp = |name: &str, schema: Value, what: &str| json!({ "name": name, "in": "query", "required": false, "schema": schema, "description": what });
+    let paging = [
+        qp(
+            "limit",
+            json!({ "type": "integer", "minimum": 1, "maximum": 500 }),
+            "rows per page (default 50)",
+        ),
+        qp(
+            "offset",
+            json!({ "type": "integer", "minimum": 0 }),
+            "rows to skip",
+        ),
+    ];
+    let dir = qp("dir", json!({ "enum": ["asc", "desc"] }), "sort direction");
+    let page = |key: &str, item: Value| {
+        let mut props = serde_json::Map::new();
+        props.insert("total".into(), json!({ "type": "integer" }));
+        props.insert("offset".into(), json!({ "type": "integer" }));
+        props.insert("limit".into(), json!({ "type": "integer" }));
+        props.insert(key.into(), json!({ "type": "array", "items": item }));
+        json!({ "type": "object", "properties": props, "required": ["total", key] })
+    };
+    let cert_row = json!({ "type": "object", "properties": {
+        "serial": s, "email": { "type": ["string", "null"] }, "kind": { "enum": ["signing", "encryption", "tls"] },
+        "status": { "enum": ["active", "revoked", "expired", "superseded"] }, "not_before": int, "not_after": int,
+        "issued_at": int, "revocation_reason": { "type": ["string", "null"] } } });
+    let serial_param = json!([{ "name": "serial", "in": "path", "required": true, "schema": s, "description": "hex; colons and 0x allowed" }]);
+    let nocert = ("404", "no certificate with that serial (AUTH-011)");
+    let paths = &mut doc["paths"];
+    paths["/api/v1/status"] = json!({
+        "get": op("The authority at a glance: CA, user and certificate counts, CRLs, last backup and its verification, pending approvals (any role)", true, None,
+            json!({ "type": "object", "properties": {
+                "ca_subject": s, "ca_not_after": int,
+                "users": { "type": "object", "properties": { "active": int, "disabled": int } },
+                "certificates": { "type": "object", "properties": { "active": int, "revoked": int, "expired": int, "superseded": int } },
+                "crl": { "type": "object", "properties": { "number": int, "delta_number": int, "this_update": int, "next_update": int, "delta_this_update": int, "delta_next_update": int } },
+                "last_backup": { "type": ["object", "null"], "properties": { "name": s, "taken_at": { "type": ["integer", "null"] }, "bytes": int } },
+                "last_verification": { "type": ["object", "null"], "properties": { "at": int, "actor": s, "backup": s, "ok": { "type": "boolean" }, "summary": s } },
+                "pending_approvals": int } }),
+            &[]),
+    });
+    let mut cert_params = vec![
+        qp("serial", s.clone(), "serial in hex, or its start"),
+        qp("email", s.clone(), "part of the owner's address"),
+        qp(
+            "status",
+            json!({ "enum": ["active", "revoked", "expired", "superseded"] }),
+            "status",
+        ),
+        qp(
+            "kind",
+            json!({ "enum": ["signing", "encryption", "tls"] }),
+            "kind",
+        ),
+        qp(
+            "sort",
+            json!({ "enum": ["serial", "email", "kind", "status", "not_before", "not_after", "issued_at"] }),
+            "sort column (default issued_at, newest first)",
+        ),
+        dir.clone(),
+    ];
+    cert_params.extend(paging.iter().cloned());
+    paths["/api/v1/certificates"] = json!({
+        "parameters": cert_params,
+        "get": op("Search certificates (any role)", true, None, page("certificates", cert_row.clone()), &[bad]),
+    });
+    paths["/api/v1/certificates/{serial}"] = json!({
+        "parameters": serial_param,
+        "get": op("One certificate in full: subject, issuer, validity, key usage, extended key usage, SAN e-mails, SMIMECapabilities, status, revocation, SHA-256 fingerprint, PEM (any role)", true, None,
+            json!({ "type": "object", "properties": { "subject": s, "issuer": s, "key_usage": { "type": "array", "items": s },
+                "extended_key_usage": { "type": "array", "items": s }, "emails": { "type": "array", "items": s },
+                "capabilities": { "type": "array", "items": s }, "key_bits": int, "revoked_at": { "type": ["integer", "null"] },
+                "sha256_fingerprint": s, "pem": s } }),
+            &[bad, nocert]),
+    });
+    paths["/api/v1/certificates/{serial}/der"] = json!({
+        "parameters": serial_param,
+        "get": { "summary": "The certificate, DER (any role)", "security": [{ "session": [] }],
+                 "responses": { "200": { "description": "DER", "content": { "application/pkix-cert": {} } },
+                                "404": { "description": "no certificate with that serial (AUTH-011)" } } },
+    });
+    let mut user_params = vec![
+        qp(
+            "q",
+            s.clone(),
+            "part of the address or name; any parameter makes this a paged search",
+        ),
+        qp(
+            "status",
+            json!({ "enum": ["active", "disabled"] }),
+            "status",
+        ),
+        qp(
+            "sort",
+            json!({ "enum": ["email", "name", "status", "created_at"] }),
+            "sort column (default email)",
+        ),
+        dir,
+    ];
+    user_params.extend(paging.iter().cloned());
+    paths["/api/v1/users"]["get"]["parameters"] = json!(user_params);
+    paths["/api/v1/users"]["get"]["summary"] =
+        json!("List users; with any parameter, a paged search with a total (any role)");
+    let mut audit_params = vec![
+        qp("since", int.clone(), "Unix seconds, inclusive"),
+        qp(
+            "until",
+            int.clone(),
+            "Unix seconds, exclusive; any filter but since makes this a paged search, newest first",
+        ),
+        qp(
+            "actor",
+            s.clone(),
+            "exactly this administrator (- for nobody signed in)",
+        ),
+        qp("action", s.clone(), "actions starting with this"),
+        qp(
+            "outcome",
+            json!({ "enum": ["ok", "refused", "pending"] }),
+            "outcome",
+        ),
+    ];
+    audit_params.extend(paging.iter().cloned());
+    paths["/api/v1/audit"]["parameters"] = json!(audit_params);
+    paths["/api/v1/admins/me/password"] = json!({
+        "post": op("Change the signed-in administrator's own password; ends their other sessions (any role)", true,
+            Some(obj(json!({ "current": s, "new": s }), &["current", "new"])),
+            obj(json!({ "status": s }), &["status"]),
+            &[("400", "wrong current password, or the new one refused (AUTH-009)")]),
+    });
+    paths["/api/v1/admins/{name}/role"] = json!({
+        "parameters": [{ "name": "name", "in": "path", "required": true, "schema": s }],
+        "post": op("Change an administrator's role (administrator role, under the admin-change quorum; keeps an administrator)", true,
+            Some(obj(json!({ "role": { "enum": ["administrator", "officer", "auditor"] } }), &["role"])),
+            obj(json!({ "admin": { "type": "object" } }), &["admin"]),
+            &[bad, forbidden, pending, ("404", "no such administrator (AUTH-021)"), ("409", "the last administrator (AUTH-022)")]),
     });
 }
 

@@ -1,6 +1,8 @@
 //! Integration tests of the authority's service logic, in-process, with a manual clock,
 //! cheap Argon2 parameters and the committed test keys of `keys/` (no RSA key generation).
 
+mod views;
+
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::Arc;

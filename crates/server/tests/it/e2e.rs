@@ -3,123 +3,14 @@
 //! once over HTTPS with the TLS certificate `kmsd init` issued from the authority's own CA
 //! (trusted through the CA certificate fetched from the plain-HTTP public listener).
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+use super::support::{free_port, ok, openssl, run, sibling_bin, start};
 
 const ADMIN_PW: &str = "e2e admin password";
 const ALICE_PW: &str = "alice p12 password";
 const BOB_PW: &str = "bob p12 password";
-
-/// A binary of another workspace package, next to this test's own directory
-/// (`target/<profile>/`); built on demand when `cargo test -p kmsd` ran alone.
-fn sibling_bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let pkg = if name == "lockbox" { "client" } else { name };
-        let status = Command::new(cargo)
-            .args(["build", "-p", pkg, "--bin", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {name} failed");
-    }
-    assert!(path.exists(), "{} not found", path.display());
-    path
-}
-
-fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    {
-        let mut si = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            si.write_all(s.as_bytes()).unwrap();
-            si.write_all(b"\n").unwrap();
-        }
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn ok(out: Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn start(
-    data: &Path,
-    ports: (u16, u16),
-    https: bool,
-    key_file: Option<&Path>,
-    log: &Path,
-) -> Server {
-    let (port, public_port) = ports;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsd"));
-    cmd.arg("serve")
-        .arg("--data-dir")
-        .arg(data)
-        .arg("--listen")
-        .arg(format!("127.0.0.1:{port}"))
-        .arg("--public-listen")
-        .arg(format!("127.0.0.1:{public_port}"));
-    if !https {
-        cmd.arg("--http");
-    }
-    if let Some(k) = key_file {
-        cmd.arg("--key-file").arg(k);
-    }
-    let log = std::fs::File::create(log).unwrap();
-    let child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err()
-        || TcpStream::connect(("127.0.0.1", public_port)).is_err()
-    {
-        assert!(Instant::now() < deadline, "kmsd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    server
-}
-
-fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl").args(args).output().unwrap()
-}
 
 #[test]
 fn over_http_on_loopback() {

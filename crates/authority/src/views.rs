@@ -1,0 +1,749 @@
+//! Read queries for the console and the API: the status summary, certificate, user and audit
+//! searches (filtered, sorted and paged in SQL) and one certificate's details. Every role may
+//! read them; nothing here writes.
+
+use sha2::{Digest, Sha256};
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages};
+
+use super::*;
+
+/// Rows a page may hold at most.
+pub const MAX_PAGE: i64 = 500;
+/// Rows a page holds when the caller does not say.
+pub const DEFAULT_PAGE: i64 = 50;
+/// Longest search text accepted.
+const MAX_QUERY_TEXT: usize = 200;
+
+/// The authority at a glance (locked or unlocked is the server's business).
+#[derive(Clone, Debug, Serialize)]
+pub struct Status {
+    /// The CA certificate's subject, RFC 4514.
+    pub ca_subject: String,
+    /// The CA certificate's notAfter, Unix seconds.
+    pub ca_not_after: i64,
+    /// Users by status.
+    pub users: UserCounts,
+    /// Certificates by status.
+    pub certificates: CertCounts,
+    /// The CRLs as last signed.
+    pub crl: CrlStatus,
+    /// The newest backup in `DATA_DIR/backups`, if any.
+    pub last_backup: Option<BackupStatus>,
+    /// The newest `backup verify` in the audit log, if any.
+    pub last_verification: Option<VerificationStatus>,
+    /// Open approval requests.
+    pub pending_approvals: i64,
+}
+
+/// Users by status.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct UserCounts {
+    /// Active users.
+    pub active: i64,
+    /// Disabled users.
+    pub disabled: i64,
+}
+
+/// Certificates by status (each certificate in exactly one).
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct CertCounts {
+    /// Valid now, not revoked, not replaced.
+    pub active: i64,
+    /// Revoked.
+    pub revoked: i64,
+    /// Past notAfter, not revoked.
+    pub expired: i64,
+    /// Replaced by a renewal, still valid, not revoked.
+    pub superseded: i64,
+}
+
+/// The CRLs as last signed.
+#[derive(Clone, Debug, Serialize)]
+pub struct CrlStatus {
+    /// The full CRL's number.
+    pub number: i64,
+    /// The delta CRL's number.
+    pub delta_number: i64,
+    /// thisUpdate of both CRLs (they are signed together), Unix seconds.
+    pub this_update: i64,
+    /// nextUpdate of both CRLs, Unix seconds.
+    pub next_update: i64,
+    /// The delta CRL's thisUpdate, Unix seconds.
+    pub delta_this_update: i64,
+    /// The delta CRL's nextUpdate, Unix seconds.
+    pub delta_next_update: i64,
+}
+
+/// The newest backup file.
+#[derive(Clone, Debug, Serialize)]
+pub struct BackupStatus {
+    /// File name.
+    pub name: String,
+    /// When it was taken (from its name), Unix seconds.
+    pub taken_at: Option<i64>,
+    /// Bytes.
+    pub bytes: u64,
+}
+
+/// The newest backup verification, from the audit log.
+#[derive(Clone, Debug, Serialize)]
+pub struct VerificationStatus {
+    /// Unix seconds.
+    pub at: i64,
+    /// Who ran it.
+    pub actor: String,
+    /// The backup named.
+    pub backup: String,
+    /// True when the check passed.
+    pub ok: bool,
+    /// One line: what was checked, or why it failed.
+    pub summary: String,
+}
+
+/// A page of a search: the rows and how many match in all.
+#[derive(Clone, Debug, Serialize)]
+pub struct Page<T> {
+    /// Rows matching the filters, in all.
+    pub total: i64,
+    /// The first row's position (0-based).
+    pub offset: i64,
+    /// Rows asked for.
+    pub limit: i64,
+    /// This page's rows.
+    pub items: Vec<T>,
+}
+
+/// Sort direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Direction {
+    /// Smallest first.
+    #[default]
+    Asc,
+    /// Largest first.
+    Desc,
+}
+
+impl FromStr for Direction {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "asc" => Ok(Direction::Asc),
+            "desc" => Ok(Direction::Desc),
+            _ => Err(Error::invalid("sort direction", "use asc or desc")),
+        }
+    }
+}
+
+impl Direction {
+    fn sql(self) -> &'static str {
+        match self {
+            Direction::Asc => "ASC",
+            Direction::Desc => "DESC",
+        }
+    }
+}
+
+/// A certificate search.
+#[derive(Clone, Debug, Default)]
+pub struct CertQuery {
+    /// Serial (hex; a prefix matches; colons and `0x` allowed).
+    pub serial: Option<String>,
+    /// A part of the owner's e-mail address (case ignored).
+    pub email: Option<String>,
+    /// `active`, `revoked`, `expired` or `superseded`.
+    pub status: Option<String>,
+    /// `signing`, `encryption` or `tls`.
+    pub kind: Option<String>,
+    /// `serial`, `email`, `kind`, `status`, `not_before`, `not_after` or `issued_at`
+    /// (default `issued_at`).
+    pub sort: Option<String>,
+    /// Direction (default: newest first for times, else ascending).
+    pub direction: Option<Direction>,
+    /// Rows (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+/// A certificate in a search result.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertRow {
+    /// Serial, lower-case hex.
+    pub serial: String,
+    /// The owner's address (`None` for the server's TLS certificate).
+    pub email: Option<String>,
+    /// `signing`, `encryption` or `tls`.
+    pub kind: String,
+    /// `active`, `revoked`, `expired` or `superseded`.
+    pub status: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    /// Unix seconds.
+    pub not_after: i64,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Revocation reason (RFC 5280 name), when revoked.
+    pub revocation_reason: Option<String>,
+}
+
+/// One certificate in full.
+#[derive(Clone, Debug, Serialize)]
+pub struct CertDetail {
+    /// The search row (serial, owner, kind, status, times).
+    #[serde(flatten)]
+    pub summary: CertRow,
+    /// Subject DN, RFC 4514.
+    pub subject: String,
+    /// Issuer DN, RFC 4514.
+    pub issuer: String,
+    /// keyUsage bits by RFC 5280 name (`digitalSignature`, `keyEncipherment`, ...).
+    pub key_usage: Vec<String>,
+    /// extKeyUsage purposes by name (`emailProtection`, `serverAuth`, ...) or dotted OID.
+    pub extended_key_usage: Vec<String>,
+    /// rfc822Name entries of subjectAltName (and legacy emailAddress attributes).
+    pub emails: Vec<String>,
+    /// SMIMECapabilities, strongest first as written.
+    pub capabilities: Vec<String>,
+    /// RSA modulus size in bits.
+    pub key_bits: usize,
+    /// When it was revoked, Unix seconds.
+    pub revoked_at: Option<i64>,
+    /// SHA-256 over the DER, upper-case hex with colons (as `openssl x509 -fingerprint`).
+    pub sha256_fingerprint: String,
+    /// The certificate, DER.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+}
+
+/// A user search.
+#[derive(Clone, Debug, Default)]
+pub struct UserQuery {
+    /// A part of the e-mail address or name (case ignored).
+    pub text: Option<String>,
+    /// `active` or `disabled`.
+    pub status: Option<String>,
+    /// `email`, `name`, `status` or `created_at` (default `email`).
+    pub sort: Option<String>,
+    /// Direction (default ascending).
+    pub direction: Option<Direction>,
+    /// Rows (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+/// An audit log search; newest first.
+#[derive(Clone, Debug, Default)]
+pub struct AuditQuery {
+    /// Exactly this actor (`-` for nobody signed in).
+    pub actor: Option<String>,
+    /// Actions starting with this (`user.` finds `user.add`, `user.disable`, ...).
+    pub action: Option<String>,
+    /// `ok`, `refused` or `pending`.
+    pub outcome: Option<String>,
+    /// From this time on (Unix seconds, inclusive).
+    pub since: Option<i64>,
+    /// Before this time (Unix seconds, exclusive).
+    pub until: Option<i64>,
+    /// Rows (1 to [`MAX_PAGE`], default [`DEFAULT_PAGE`]).
+    pub limit: Option<i64>,
+    /// Rows to skip.
+    pub offset: Option<i64>,
+}
+
+/// The status of a certificate row (`c` is `certificates`, `r` a LEFT JOIN of
+/// `revocations`, `?1` now); each certificate gets exactly one.
+const CERT_STATUS_SQL: &str = "CASE WHEN r.serial IS NOT NULL THEN 'revoked'
+     WHEN c.not_after <= ?1 THEN 'expired'
+     WHEN c.superseded_at IS NOT NULL THEN 'superseded'
+     ELSE 'active' END";
+
+fn paging(limit: Option<i64>, offset: Option<i64>) -> Result<(i64, i64)> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::invalid(
+            "limit",
+            format!("{limit}: give 1 to {MAX_PAGE}"),
+        ));
+    }
+    let offset = offset.unwrap_or(0);
+    if !(0..=i64::from(u32::MAX)).contains(&offset) {
+        return Err(Error::invalid(
+            "offset",
+            format!("{offset}: give 0 or more"),
+        ));
+    }
+    Ok((limit, offset))
+}
+
+fn text_filter(what: &'static str, s: &Option<String>) -> Result<Option<String>> {
+    match s.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) if t.len() > MAX_QUERY_TEXT || t.chars().any(char::is_control) => {
+            Err(Error::invalid(
+                what,
+                format!("give at most {MAX_QUERY_TEXT} printable characters"),
+            ))
+        }
+        Some(t) => Ok(Some(t.to_string())),
+    }
+}
+
+/// `%text%` for LIKE with `\` as the escape character.
+fn like_contains(t: &str) -> String {
+    let mut out = String::with_capacity(t.len() + 2);
+    out.push('%');
+    for c in t.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn one_of(what: &'static str, v: &Option<String>, allowed: &[&str]) -> Result<Option<String>> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(s) if allowed.contains(&s) => Ok(Some(s.to_string())),
+        Some(s) => Err(Error::invalid(
+            what,
+            format!("{s:?}: use one of {}", allowed.join(", ")),
+        )),
+    }
+}
+
+/// A serial prefix: lower-case hex, colons and `0x` removed (leading zeros kept: a prefix is
+/// matched as typed).
+fn serial_prefix(s: &str) -> Result<String> {
+    let t: String = s
+        .trim()
+        .trim_start_matches("0x")
+        .chars()
+        .filter(|c| *c != ':')
+        .collect::<String>()
+        .to_ascii_lowercase();
+    if t.is_empty() || t.len() > 42 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(Error::invalid(
+            "serial",
+            "give the serial number (or its start) in hex",
+        ));
+    }
+    Ok(t)
+}
+
+fn key_usage_names(ku: &KeyUsage) -> Vec<String> {
+    [
+        (KeyUsages::DigitalSignature, "digitalSignature"),
+        (KeyUsages::NonRepudiation, "nonRepudiation"),
+        (KeyUsages::KeyEncipherment, "keyEncipherment"),
+        (KeyUsages::DataEncipherment, "dataEncipherment"),
+        (KeyUsages::KeyAgreement, "keyAgreement"),
+        (KeyUsages::KeyCertSign, "keyCertSign"),
+        (KeyUsages::CRLSign, "cRLSign"),
+        (KeyUsages::EncipherOnly, "encipherOnly"),
+        (KeyUsages::DecipherOnly, "decipherOnly"),
+    ]
+    .into_iter()
+    .filter(|(flag, _)| ku.0.contains(*flag))
+    .map(|(_, name)| name.to_string())
+    .collect()
+}
+
+fn eku_name(oid: &der::oid::ObjectIdentifier) -> String {
+    use der::oid::db::rfc5280;
+    let known = [
+        (rfc5280::ID_KP_SERVER_AUTH, "serverAuth"),
+        (rfc5280::ID_KP_CLIENT_AUTH, "clientAuth"),
+        (rfc5280::ID_KP_CODE_SIGNING, "codeSigning"),
+        (rfc5280::ID_KP_EMAIL_PROTECTION, "emailProtection"),
+        (rfc5280::ID_KP_TIME_STAMPING, "timeStamping"),
+        (rfc5280::ID_KP_OCSP_SIGNING, "OCSPSigning"),
+        (rfc5280::ANY_EXTENDED_KEY_USAGE, "anyExtendedKeyUsage"),
+    ];
+    known
+        .iter()
+        .find(|(o, _)| o == oid)
+        .map_or_else(|| oid.to_string(), |(_, n)| (*n).to_string())
+}
+
+/// Colon-separated upper-case hex, as OpenSSL prints fingerprints.
+fn fingerprint(der: &[u8]) -> String {
+    Sha256::digest(der)
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+    Ok(CertRow {
+        serial: r.get(0)?,
+        email: r.get(1)?,
+        kind: r.get(2)?,
+        status: r.get(3)?,
+        not_before: r.get(4)?,
+        not_after: r.get(5)?,
+        issued_at: r.get(6)?,
+        revocation_reason: r.get(7)?,
+    })
+}
+
+impl Admin {
+    /// Every role may read the views (auditors included); written out so that a new role
+    /// has to be decided on here.
+    fn require_reader(&self) -> Result<()> {
+        match self.role {
+            Role::Administrator | Role::Officer | Role::Auditor => Ok(()),
+        }
+    }
+}
+
+impl Authority {
+    /// The authority at a glance (any role).
+    pub fn status(&self, actor: &Admin) -> Result<Status> {
+        actor.require_reader()?;
+        let backups = self.backups(actor)?;
+        let now = unix(self.now());
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let ca = CertificateInfo::from_certificate(st.issuer.certificate())?;
+        let mut users = UserCounts::default();
+        {
+            let mut stmt = conn.prepare("SELECT status, count(*) FROM users GROUP BY status")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let (status, n): (String, i64) = (r.get(0)?, r.get(1)?);
+                match status.as_str() {
+                    "active" => users.active = n,
+                    _ => users.disabled += n,
+                }
+            }
+        }
+        let mut certificates = CertCounts::default();
+        {
+            let mut stmt = conn.prepare(&format!(
+                "SELECT {CERT_STATUS_SQL} AS status, count(*) FROM certificates c
+                 LEFT JOIN revocations r ON r.serial = c.serial GROUP BY status"
+            ))?;
+            let mut rows = stmt.query([now])?;
+            while let Some(r) = rows.next()? {
+                let (status, n): (String, i64) = (r.get(0)?, r.get(1)?);
+                match status.as_str() {
+                    "active" => certificates.active = n,
+                    "revoked" => certificates.revoked = n,
+                    "expired" => certificates.expired = n,
+                    _ => certificates.superseded = n,
+                }
+            }
+        }
+        let crl = conn
+            .query_row(
+                "SELECT number, delta_number, this_update, next_update FROM crl_state WHERE id = 1",
+                [],
+                |r| {
+                    let (this_update, next_update) = (r.get(2)?, r.get(3)?);
+                    Ok(CrlStatus {
+                        number: r.get(0)?,
+                        delta_number: r.get(1)?,
+                        this_update,
+                        next_update,
+                        delta_this_update: this_update,
+                        delta_next_update: next_update,
+                    })
+                },
+            )
+            .optional()?
+            .ok_or_else(|| Error::Corrupt("no CRL has been signed".into()))?;
+        let last_backup = backups.into_iter().next_back().map(|b| BackupStatus {
+            taken_at: b
+                .name
+                .strip_prefix("kms-")
+                .and_then(|n| n.get(..12))
+                .and_then(|t| t.parse().ok()),
+            name: b.name,
+            bytes: b.bytes,
+        });
+        let last_verification = conn
+            .query_row(
+                "SELECT at, actor, target, outcome, detail FROM audit_log
+                 WHERE action = 'backup.verify' AND outcome != 'pending'
+                 ORDER BY seq DESC LIMIT 1",
+                [],
+                |r| {
+                    let outcome: String = r.get(3)?;
+                    let detail: String = r.get(4)?;
+                    let ok = outcome == "ok";
+                    Ok(VerificationStatus {
+                        at: r.get(0)?,
+                        actor: r.get(1)?,
+                        backup: r.get(2)?,
+                        ok,
+                        summary: if ok && detail.is_empty() {
+                            "every key decrypted, database and audit chain intact".into()
+                        } else {
+                            detail
+                        },
+                    })
+                },
+            )
+            .optional()?;
+        let pending_approvals = approvals::list(conn, now)?
+            .iter()
+            .filter(|r| r.status == "pending")
+            .count() as i64;
+        Ok(Status {
+            ca_subject: ca.subject,
+            ca_not_after: unix(ca.not_after),
+            users,
+            certificates,
+            crl,
+            last_backup,
+            last_verification,
+            pending_approvals,
+        })
+    }
+
+    /// Certificates matching `q`, a page of them and the total (any role).
+    pub fn certificates(&self, actor: &Admin, q: &CertQuery) -> Result<Page<CertRow>> {
+        actor.require_reader()?;
+        let (limit, offset) = paging(q.limit, q.offset)?;
+        let serial = q.serial.as_deref().map(str::trim).filter(|s| !s.is_empty());
+        let serial = serial.map(serial_prefix).transpose()?;
+        let email = text_filter("e-mail", &q.email)?;
+        let status = one_of(
+            "status",
+            &q.status,
+            &["active", "revoked", "expired", "superseded"],
+        )?;
+        let kind = one_of("kind", &q.kind, &["signing", "encryption", "tls"])?;
+        let sort = one_of(
+            "sort",
+            &q.sort,
+            &[
+                "serial",
+                "email",
+                "kind",
+                "status",
+                "not_before",
+                "not_after",
+                "issued_at",
+            ],
+        )?
+        .unwrap_or_else(|| "issued_at".into());
+        let direction = q.direction.unwrap_or(match sort.as_str() {
+            "issued_at" | "not_before" | "not_after" => Direction::Desc,
+            _ => Direction::Asc,
+        });
+        // Columns of the inner selection, aliased `c`.
+        let column = match sort.as_str() {
+            "serial" => "c.serial",
+            "email" => "c.email",
+            "kind" => "c.kind",
+            "status" => "c.status",
+            "not_before" => "c.not_before",
+            "not_after" => "c.not_after",
+            _ => "c.issued_at",
+        };
+        let now = unix(self.now());
+        let email = email.as_deref().map(like_contains);
+        // ?1 now, ?2 serial prefix (GLOB can use the primary key), ?3 e-mail, ?4 status,
+        // ?5 kind.
+        let from = format!(
+            "FROM (SELECT c.serial, u.email, c.kind, {CERT_STATUS_SQL} AS status, c.not_before,
+                          c.not_after, c.issued_at, r.reason
+                   FROM certificates c
+                   LEFT JOIN users u ON u.id = c.user_id
+                   LEFT JOIN revocations r ON r.serial = c.serial
+                   WHERE (?2 IS NULL OR c.serial GLOB ?2 || '*')
+                     AND (?3 IS NULL OR u.email LIKE ?3 ESCAPE '\\')
+                     AND (?5 IS NULL OR c.kind = ?5)) c
+             WHERE (?4 IS NULL OR c.status = ?4)"
+        );
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let total: i64 = conn.query_row(
+            &format!("SELECT count(*) {from}"),
+            params![now, serial, email, status, kind],
+            |r| r.get(0),
+        )?;
+        let sql = format!(
+            "SELECT c.serial, c.email, c.kind, c.status, c.not_before, c.not_after, c.issued_at,
+                    c.reason {from}
+             ORDER BY {column} {dir}, c.serial {dir} LIMIT ?6 OFFSET ?7",
+            dir = direction.sql()
+        );
+        let mut stmt = conn.prepare(&sql)?;
+        let items = stmt
+            .query_map(
+                params![now, serial, email, status, kind, limit, offset],
+                cert_row,
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page {
+            total,
+            offset,
+            limit,
+            items,
+        })
+    }
+
+    /// One certificate in full, with its DER (any role).
+    pub fn certificate(&self, actor: &Admin, serial: &str) -> Result<CertDetail> {
+        actor.require_reader()?;
+        let serial = normalise_serial(serial)?;
+        let now = unix(self.now());
+        let (summary, der, revoked_at) = {
+            let st = self.lock();
+            st.store
+                .store()
+                .connection()
+                .query_row(
+                    &format!(
+                        "SELECT c.serial, u.email, c.kind, {CERT_STATUS_SQL}, c.not_before,
+                                c.not_after, c.issued_at, r.reason, c.der, r.revoked_at
+                         FROM certificates c
+                         LEFT JOIN users u ON u.id = c.user_id
+                         LEFT JOIN revocations r ON r.serial = c.serial
+                         WHERE c.serial = ?2"
+                    ),
+                    params![now, serial],
+                    |r| Ok((cert_row(r)?, r.get::<_, Vec<u8>>(8)?, r.get(9)?)),
+                )
+                .optional()?
+                .ok_or(Error::UnknownCertificate { serial })?
+        };
+        let cert = certificate::parse_certificate(&der)?;
+        let info = CertificateInfo::from_certificate(&cert)?;
+        let mut key_usage = Vec::new();
+        let mut extended_key_usage = Vec::new();
+        for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+            let v = ext.extn_value.as_bytes();
+            if ext.extn_id == <KeyUsage as der::oid::AssociatedOid>::OID {
+                let ku = <KeyUsage as der::Decode>::from_der(v)
+                    .map_err(|e| Error::Corrupt(format!("keyUsage: {e}")))?;
+                key_usage = key_usage_names(&ku);
+            } else if ext.extn_id == <ExtendedKeyUsage as der::oid::AssociatedOid>::OID {
+                let eku = <ExtendedKeyUsage as der::Decode>::from_der(v)
+                    .map_err(|e| Error::Corrupt(format!("extKeyUsage: {e}")))?;
+                extended_key_usage = eku.0.iter().map(eku_name).collect();
+            }
+        }
+        Ok(CertDetail {
+            summary,
+            subject: info.subject,
+            issuer: info.issuer,
+            key_usage,
+            extended_key_usage,
+            emails: info.emails,
+            capabilities: info
+                .capabilities
+                .iter()
+                .map(|c| c.name().to_string())
+                .collect(),
+            key_bits: info.key_bits,
+            revoked_at,
+            sha256_fingerprint: fingerprint(&der),
+            der,
+        })
+    }
+
+    /// Users matching `q`, a page of them and the total (any role).
+    pub fn search_users(&self, actor: &Admin, q: &UserQuery) -> Result<Page<UserInfo>> {
+        actor.require_reader()?;
+        let (limit, offset) = paging(q.limit, q.offset)?;
+        let text = text_filter("search text", &q.text)?.map(|t| like_contains(&t));
+        let status = one_of("status", &q.status, &["active", "disabled"])?;
+        let sort = one_of("sort", &q.sort, &["email", "name", "status", "created_at"])?
+            .unwrap_or_else(|| "email".into());
+        let direction = q.direction.unwrap_or_default();
+        let column = match sort.as_str() {
+            "name" => "name COLLATE NOCASE",
+            "status" => "status",
+            "created_at" => "created_at",
+            _ => "email",
+        };
+        let filter = "FROM users WHERE (?1 IS NULL OR email LIKE ?1 ESCAPE '\\'
+                                         OR name LIKE ?1 ESCAPE '\\')
+                        AND (?2 IS NULL OR status = ?2)";
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let total: i64 = conn.query_row(
+            &format!("SELECT count(*) {filter}"),
+            params![text, status],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT email, name, capabilities, status, created_at {filter}
+             ORDER BY {column} {dir}, email {dir} LIMIT ?3 OFFSET ?4",
+            dir = direction.sql()
+        ))?;
+        let items = stmt
+            .query_map(params![text, status, limit, offset], user_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page {
+            total,
+            offset,
+            limit,
+            items,
+        })
+    }
+
+    /// Audit log entries matching `q`, newest first, a page of them and the total (any role).
+    pub fn audit_search(&self, actor: &Admin, q: &AuditQuery) -> Result<Page<AuditEntry>> {
+        actor.require_reader()?;
+        let (limit, offset) = paging(q.limit, q.offset)?;
+        let who = text_filter("actor", &q.actor)?;
+        let action = text_filter("action", &q.action)?.map(|a| {
+            let mut p = like_contains(&a);
+            p.remove(0);
+            p
+        });
+        let outcome = one_of("outcome", &q.outcome, &["ok", "refused", "pending"])?;
+        if let (Some(s), Some(u)) = (q.since, q.until)
+            && s >= u
+        {
+            return Err(Error::invalid("time range", "since must be before until"));
+        }
+        let filter = "FROM audit_log WHERE (?1 IS NULL OR actor = ?1)
+                        AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\')
+                        AND (?3 IS NULL OR outcome = ?3)
+                        AND (?4 IS NULL OR at >= ?4)
+                        AND (?5 IS NULL OR at < ?5)";
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let total: i64 = conn.query_row(
+            &format!("SELECT count(*) {filter}"),
+            params![who, action, outcome, q.since, q.until],
+            |r| r.get(0),
+        )?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT seq, at, actor, action, target, outcome, detail, hash {filter}
+             ORDER BY seq DESC LIMIT ?6 OFFSET ?7"
+        ))?;
+        let items = stmt
+            .query_map(
+                params![who, action, outcome, q.since, q.until, limit, offset],
+                |r| {
+                    Ok(AuditEntry {
+                        seq: r.get(0)?,
+                        at: r.get(1)?,
+                        actor: r.get(2)?,
+                        action: r.get(3)?,
+                        target: r.get(4)?,
+                        outcome: r.get(5)?,
+                        detail: r.get(6)?,
+                        hash: hex::encode(r.get::<_, Vec<u8>>(7)?),
+                    })
+                },
+            )?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Page {
+            total,
+            offset,
+            limit,
+            items,
+        })
+    }
+}

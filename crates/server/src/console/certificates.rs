@@ -1,0 +1,247 @@
+//! Certificates and the CRL: search by serial or e-mail address, a certificate's details
+//! and revocation, and downloads of the CA certificate and the CRL.
+
+use askama::Template;
+use authority::{CertDetail, CertQuery, RevokeTarget};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use std::sync::Arc;
+
+use super::users::{CertRow, parse_reason, path_segment, reasons, user_href};
+use super::{Action, Console, ConsoleError, Flash, Gate, Layout, Session, page, when};
+
+/// A certificate found by a search, with its owner.
+pub(super) struct Found {
+    pub email: String,
+    pub owner_href: String,
+    pub href: String,
+    pub cert: CertRow,
+}
+
+#[derive(Template)]
+#[template(path = "certificates.html")]
+struct SearchPage {
+    layout: Layout,
+    q: String,
+    status: String,
+    searched: bool,
+    total: i64,
+    found: Vec<Found>,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct SearchQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    page: Option<i64>,
+}
+
+/// Rows per page of a search.
+const PAGE_SIZE: i64 = 50;
+
+/// Whether `q` reads as a serial number (hex, colons or `0x` allowed) rather than an address.
+fn is_serial(q: &str) -> bool {
+    let t = q.trim().trim_start_matches("0x");
+    !t.is_empty() && t.chars().all(|c| c.is_ascii_hexdigit() || c == ':')
+}
+
+fn row_state(status: &str, reason: Option<&str>) -> String {
+    match (status, reason) {
+        ("revoked", Some(r)) => format!("revoked ({r})"),
+        ("active", _) => "current".into(),
+        (s, _) => s.into(),
+    }
+}
+
+fn found(r: &authority::CertRow) -> Found {
+    let email = r.email.clone().unwrap_or_else(|| "(server TLS)".into());
+    Found {
+        owner_href: r.email.as_deref().map(user_href).unwrap_or_default(),
+        href: cert_href(&r.serial),
+        email,
+        cert: CertRow {
+            serial: r.serial.clone(),
+            kind: r.kind.clone(),
+            not_before: when(r.not_before),
+            not_after: when(r.not_after),
+            state: row_state(&r.status, r.revocation_reason.as_deref()),
+            revocable: r.status != "revoked",
+        },
+    }
+}
+
+fn cert_href(serial: &str) -> String {
+    format!("/console/certificates/{}", path_segment(serial))
+}
+
+/// GET /console/certificates?q=&status=&page=: search by serial (a prefix) or e-mail
+/// address (a part), optionally by status, a page at a time.
+pub(super) async fn search(
+    s: Session,
+    Query(q): Query<SearchQuery>,
+) -> Result<Response, ConsoleError> {
+    let query = q.q.trim().to_string();
+    let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let searched = !query.is_empty() || !q.status.is_empty();
+    let (total, rows) = if searched {
+        let cq = CertQuery {
+            serial: is_serial(&query).then(|| query.clone()),
+            email: (!is_serial(&query) && !query.is_empty()).then(|| query.clone()),
+            status: (!q.status.is_empty()).then(|| q.status.clone()),
+            limit: Some(PAGE_SIZE),
+            offset: Some((page_no - 1) * PAGE_SIZE),
+            ..CertQuery::default()
+        };
+        let p = s
+            .call(move |auth, admin| auth.certificates(admin, &cq))
+            .await?;
+        (p.total, p.items)
+    } else {
+        (0, Vec::new())
+    };
+    let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
+    let href = |n: i64| {
+        let pairs = [
+            ("q", query.as_str()),
+            ("status", q.status.as_str()),
+            ("page", &n.to_string()),
+        ];
+        format!(
+            "/console/certificates?{}",
+            serde_urlencoded::to_string(pairs).unwrap_or_default()
+        )
+    };
+    let t = SearchPage {
+        layout: s.layout("Certificates and CRL", "certificates"),
+        searched,
+        total,
+        prev_href: (page_no > 1).then(|| href(page_no - 1)),
+        next_href: (page_no < pages).then(|| href(page_no + 1)),
+        found: rows.iter().map(found).collect(),
+        status: q.status,
+        q: query,
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+#[derive(Template)]
+#[template(path = "certificate.html")]
+struct DetailPage {
+    layout: Layout,
+    found: Found,
+    d: CertDetail,
+    revoked_at: Option<String>,
+    reasons: Vec<&'static str>,
+    change: Gate,
+}
+
+/// GET /console/certificates/{serial}: one certificate in full.
+pub(super) async fn show(s: Session, Path(serial): Path<String>) -> Result<Response, ConsoleError> {
+    let d = s
+        .call(move |auth, admin| auth.certificate(admin, &serial))
+        .await?;
+    let t = DetailPage {
+        layout: s.layout(format!("Certificate {}", d.summary.serial), "certificates"),
+        found: found(&d.summary),
+        revoked_at: d.revoked_at.map(when),
+        d,
+        reasons: reasons(),
+        change: Gate::officer(&s.admin),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+/// GET /console/certificates/{serial}/download: the certificate, PEM.
+pub(super) async fn download_one(
+    s: Session,
+    Path(serial): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let d = s
+        .call(move |auth, admin| auth.certificate(admin, &serial))
+        .await?;
+    let pem = pki::certificate::parse_certificate(&d.der)
+        .and_then(|c| pki::certificate::to_pem(&c))
+        .map_err(ConsoleError::internal)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/x-pem-file".to_string()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{}.crt\"", d.summary.serial),
+            ),
+        ],
+        pem,
+    )
+        .into_response())
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevokeForm {
+    reason: String,
+}
+
+/// POST /console/certificates/{serial}/revoke: revokes one certificate.
+pub(super) async fn revoke(
+    Path(serial): Path<String>,
+    a: Action<RevokeForm>,
+) -> Result<Response, ConsoleError> {
+    let reason = parse_reason(&a.form.reason)?;
+    let target = RevokeTarget::Serial(serial.clone());
+    let serials = a
+        .session
+        .call(move |auth, admin| auth.revoke(admin, &target, reason))
+        .await?;
+    Ok(a.session.done(
+        Flash::ok(format!(
+            "Revoked certificate {} ({}). The CRL was re-signed.",
+            serials.join(", "),
+            reason.name()
+        )),
+        &cert_href(&serial),
+    ))
+}
+
+fn download(content_type: &'static str, file: &'static str, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (
+                header::CONTENT_DISPOSITION,
+                match file {
+                    "ca.crt" => "attachment; filename=\"ca.crt\"",
+                    "ca.der" => "attachment; filename=\"ca.der\"",
+                    _ => "attachment; filename=\"crl.crl\"",
+                },
+            ),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// GET /console/download/ca.crt: the CA certificate, PEM.
+pub(super) async fn download_ca(State(c): State<Arc<Console>>) -> Result<Response, ConsoleError> {
+    let pem = c.app.published().ca_pem().map_err(ConsoleError::internal)?;
+    Ok(download(
+        "application/x-pem-file",
+        "ca.crt",
+        pem.into_bytes(),
+    ))
+}
+
+/// GET /console/download/ca.der: the CA certificate, DER.
+pub(super) async fn download_ca_der(State(c): State<Arc<Console>>) -> Response {
+    download("application/pkix-cert", "ca.der", c.app.published().ca_der)
+}
+
+/// GET /console/download/crl.crl: the full CRL, DER.
+pub(super) async fn download_crl(State(c): State<Arc<Console>>) -> Response {
+    download("application/pkix-crl", "crl.crl", c.app.published().crl_der)
+}

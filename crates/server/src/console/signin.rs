@@ -1,0 +1,161 @@
+//! Sign-in (administrator name and password, the authority's lock-out shown plainly) and
+//! sign-out.
+
+use std::sync::Arc;
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use escrow::Password;
+use serde::Deserialize;
+
+use super::{
+    Action, Console, ConsoleError, Flash, Layout, PRE_COOKIE, SESSION_COOKIE, check_pre_session,
+    page, pre_session,
+};
+
+#[derive(Template)]
+#[template(path = "signin.html")]
+struct SignInPage {
+    layout: Layout,
+    name: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct SignInQuery {
+    reason: Option<String>,
+}
+
+/// The message for `?reason=` (fixed texts only: nothing from the URL is echoed).
+fn reason_flash(reason: Option<&str>) -> Option<Flash> {
+    match reason? {
+        "expired" => Some(Flash::info(
+            "Your session expired or was ended: sign in again.",
+        )),
+        "signed-out" => Some(Flash::ok("You are signed out.")),
+        "unlocked" => Some(Flash::ok("The authority is unlocked: sign in.")),
+        _ => None,
+    }
+}
+
+fn sign_in_page(
+    console: &Console,
+    headers: &HeaderMap,
+    status: StatusCode,
+    flash: Option<Flash>,
+    name: String,
+) -> Response {
+    let (pre, set) = pre_session(console, headers);
+    let mut layout = Layout::anonymous("Sign in", console.csrf_for("pre", &pre));
+    layout.flash = flash;
+    let mut resp = page(status, &SignInPage { layout, name });
+    if let Some(c) = set {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
+}
+
+/// GET /console/signin: the form (the dashboard's unlock form while the authority is locked).
+pub(super) async fn form(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<SignInQuery>,
+) -> Response {
+    if console.app.is_locked() {
+        return Redirect::to("/console").into_response();
+    }
+    sign_in_page(
+        &console,
+        &headers,
+        StatusCode::OK,
+        reason_flash(q.reason.as_deref()),
+        String::new(),
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct SignInForm {
+    csrf: Option<String>,
+    name: String,
+    password: String,
+}
+
+/// POST /console/signin: signs in through the authority (its lock-out applies) and sets
+/// the session cookie.
+pub(super) async fn submit(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ConsoleError> {
+    let form: SignInForm = serde_urlencoded::from_bytes(&body)
+        .map_err(|_| ConsoleError::bad_form("the sign-in form needs a name and a password"))?;
+    check_pre_session(&console, &headers, form.csrf.as_deref())?;
+    let auth = console
+        .app
+        .authority()
+        .map_err(|_| ConsoleError::SignIn("locked"))?;
+    let _permit = console
+        .app
+        .kdf_permits
+        .acquire()
+        .await
+        .map_err(ConsoleError::internal)?;
+    let name = form.name.trim().to_string();
+    let password = Password::new(form.password);
+    let n = name.clone();
+    let r = tokio::task::spawn_blocking(move || auth.login(&n, &password))
+        .await
+        .map_err(ConsoleError::internal)?;
+    match r {
+        Ok(session) => {
+            console.set_flash(
+                session.token.expose(),
+                Flash::ok(format!(
+                    "Signed in as {} ({}).",
+                    session.admin.name,
+                    session.admin.role.as_str()
+                )),
+            );
+            let mut resp = Redirect::to("/console").into_response();
+            resp.headers_mut().append(
+                header::SET_COOKIE,
+                console.cookie(SESSION_COOKIE, session.token.expose()),
+            );
+            resp.headers_mut()
+                .append(header::SET_COOKIE, console.cookie(PRE_COOKIE, ""));
+            Ok(resp)
+        }
+        Err(e @ authority::Error::BadCredentials) => Ok(sign_in_page(
+            &console,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            Some(Flash::error(format!("{} [{}]", e, e.code()))),
+            name,
+        )),
+        Err(e @ authority::Error::AccountLocked { .. }) => Ok(sign_in_page(
+            &console,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Flash::error(format!("{} [{}]", e, e.code()))),
+            name,
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub(super) struct NoFields {}
+
+/// POST /console/signout: ends the session at the authority and clears the cookie.
+pub(super) async fn sign_out(
+    State(console): State<Arc<Console>>,
+    a: Action<NoFields>,
+) -> Result<Response, ConsoleError> {
+    let token = a.session.token.clone();
+    a.session.call(move |auth, _| auth.logout(&token)).await?;
+    let mut resp = Redirect::to("/console/signin?reason=signed-out").into_response();
+    resp.headers_mut()
+        .append(header::SET_COOKIE, console.cookie(SESSION_COOKIE, ""));
+    Ok(resp)
+}

@@ -1,0 +1,453 @@
+//! Users: search, list with status (filtered, sorted and paged on the server), add (the
+//! enrollment token shown once, in the POST response), disable, new token, revoke with an
+//! RFC 5280 reason, renew (with or without a new key) and bulk renew.
+
+use askama::Template;
+use authority::{CertSummary, Direction, EnrollmentToken, RevokeTarget, UserInfo, UserQuery};
+use axum::extract::{Path, Query};
+use axum::http::StatusCode;
+use axum::response::Response;
+use pki::crl::RevocationReason;
+use serde::Deserialize;
+
+use super::{Action, ConsoleError, Flash, Gate, Layout, Session, form_values, page, when};
+
+/// Rows per page of the user list.
+const PAGE_SIZE: usize = 50;
+
+/// One user row as listed.
+pub(super) struct UserRow {
+    pub href: String,
+    pub email: String,
+    pub name: String,
+    pub status: String,
+    pub capabilities: String,
+    pub created: String,
+}
+
+impl From<UserInfo> for UserRow {
+    fn from(u: UserInfo) -> Self {
+        UserRow {
+            href: user_href(&u.email),
+            created: when(u.created_at),
+            capabilities: u.capabilities.join(", "),
+            email: u.email,
+            name: u.name,
+            status: u.status,
+        }
+    }
+}
+
+/// A sortable column header: its link and `aria-sort` value.
+pub(super) struct Column {
+    pub label: &'static str,
+    pub href: String,
+    pub aria_sort: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "users.html")]
+struct UsersPage {
+    layout: Layout,
+    q: String,
+    status: String,
+    columns: Vec<Column>,
+    rows: Vec<UserRow>,
+    total: usize,
+    page: usize,
+    pages: usize,
+    prev_href: Option<String>,
+    next_href: Option<String>,
+    change: Gate,
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct ListQuery {
+    #[serde(default)]
+    q: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    sort: String,
+    #[serde(default)]
+    dir: String,
+    #[serde(default)]
+    page: Option<usize>,
+}
+
+fn list_href(q: &ListQuery, sort: &str, dir: &str, page: usize) -> String {
+    let pairs = [
+        ("q", q.q.as_str()),
+        ("status", q.status.as_str()),
+        ("sort", sort),
+        ("dir", dir),
+        ("page", &page.to_string()),
+    ];
+    let query = serde_urlencoded::to_string(pairs).unwrap_or_default();
+    format!("/console/users?{query}")
+}
+
+/// GET /console/users: search (`q` in address or name), filter (`status`), sort (`sort`,
+/// `dir`) and page (`page`), all in the authority's query.
+pub(super) async fn list(s: Session, Query(q): Query<ListQuery>) -> Result<Response, ConsoleError> {
+    let sort = match q.sort.as_str() {
+        "name" | "status" | "created" => q.sort.as_str(),
+        _ => "email",
+    };
+    let desc = q.dir == "desc";
+    let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let query = UserQuery {
+        text: Some(q.q.clone()),
+        status: Some(q.status.clone()),
+        sort: Some(
+            if sort == "created" {
+                "created_at"
+            } else {
+                sort
+            }
+            .to_string(),
+        ),
+        direction: Some(if desc {
+            Direction::Desc
+        } else {
+            Direction::Asc
+        }),
+        limit: Some(PAGE_SIZE as i64),
+        offset: Some(((page_no - 1) * PAGE_SIZE) as i64),
+    };
+    let found = s
+        .call(move |auth, admin| auth.search_users(admin, &query))
+        .await?;
+    let total = usize::try_from(found.total).unwrap_or(0);
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let dir = if desc { "desc" } else { "asc" };
+    let columns = [
+        ("email", "E-mail address"),
+        ("name", "Name"),
+        ("status", "Status"),
+        ("created", "Added"),
+    ]
+    .into_iter()
+    .map(|(key, label)| {
+        let current = key == sort;
+        let next_dir = if current && !desc { "desc" } else { "asc" };
+        Column {
+            label,
+            href: list_href(&q, key, next_dir, 1),
+            aria_sort: match (current, desc) {
+                (false, _) => "none",
+                (true, false) => "ascending",
+                (true, true) => "descending",
+            },
+        }
+    })
+    .collect();
+    let rows = found.items.into_iter().map(UserRow::from).collect();
+    let t = UsersPage {
+        layout: s.layout("Users", "users"),
+        columns,
+        rows,
+        total,
+        page: page_no,
+        pages,
+        prev_href: (page_no > 1).then(|| list_href(&q, sort, dir, page_no - 1)),
+        next_href: (page_no < pages).then(|| list_href(&q, sort, dir, page_no + 1)),
+        change: Gate::officer(&s.admin),
+        q: q.q,
+        status: q.status,
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+/// A certificate row of a user's page.
+pub(super) struct CertRow {
+    pub serial: String,
+    pub kind: String,
+    pub not_before: String,
+    pub not_after: String,
+    pub state: String,
+    pub revocable: bool,
+}
+
+impl From<&CertSummary> for CertRow {
+    fn from(c: &CertSummary) -> Self {
+        CertRow {
+            serial: c.serial.clone(),
+            kind: c.kind.clone(),
+            not_before: when(c.not_before),
+            not_after: when(c.not_after),
+            state: match (&c.revoked, c.superseded) {
+                (Some(r), _) => format!("revoked ({r})"),
+                (None, true) => "superseded".into(),
+                (None, false) => "current".into(),
+            },
+            revocable: c.revoked.is_none(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "user.html")]
+struct UserPage {
+    layout: Layout,
+    user: UserRow,
+    certificates: Vec<CertRow>,
+    escrowed_keys: usize,
+    reasons: Vec<&'static str>,
+    change: Gate,
+}
+
+/// The reasons an operator may give, by RFC 5280 name.
+pub(super) fn reasons() -> Vec<&'static str> {
+    RevocationReason::OPERATOR_REASONS
+        .iter()
+        .map(|r| r.name())
+        .collect()
+}
+
+/// GET /console/users/{email}: the user, their certificates and what may be done.
+pub(super) async fn show(s: Session, Path(email): Path<String>) -> Result<Response, ConsoleError> {
+    let d = s.call(move |auth, admin| auth.user(admin, &email)).await?;
+    let t = UserPage {
+        layout: s.layout(format!("User {}", d.user.email), "users"),
+        certificates: d.certificates.iter().map(CertRow::from).collect(),
+        escrowed_keys: d.escrowed_keys,
+        user: d.user.into(),
+        reasons: reasons(),
+        change: Gate::officer(&s.admin),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+#[derive(Template)]
+#[template(path = "token.html")]
+struct TokenPage {
+    layout: Layout,
+    email: String,
+    token: String,
+    expires: String,
+}
+
+/// The one page that shows an enrollment token: the answer to the POST that made it (never
+/// a redirect, never a URL).
+fn token_page(s: &Session, email: &str, what: String, t: &EnrollmentToken) -> Response {
+    let mut layout = s.layout(format!("Enrollment token for {email}"), "users");
+    layout.flash = Some(Flash::ok(what));
+    page(
+        StatusCode::OK,
+        &TokenPage {
+            layout,
+            email: email.to_string(),
+            token: t.token.expose().to_string(),
+            expires: when(t.expires_at),
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub(super) struct AddForm {
+    email: String,
+    name: String,
+    #[serde(default)]
+    capabilities: String,
+}
+
+/// POST /console/users: adds a user; the answer shows their enrollment token once.
+pub(super) async fn add(a: Action<AddForm>) -> Result<Response, ConsoleError> {
+    let caps = if a.form.capabilities.trim().is_empty() {
+        Vec::new()
+    } else {
+        pki::ContentAlgorithm::parse_list(a.form.capabilities.trim())
+            .map_err(|e| ConsoleError::bad_form(format!("capabilities: {e}")))?
+    };
+    let (email, name) = (
+        a.form.email.trim().to_string(),
+        a.form.name.trim().to_string(),
+    );
+    let (user, token) = a
+        .session
+        .call(move |auth, admin| auth.add_user(admin, &email, &name, &caps))
+        .await?;
+    Ok(token_page(
+        &a.session,
+        &user.email,
+        format!("User {} added.", user.email),
+        &token,
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct NoFields {}
+
+/// POST /console/users/{email}/disable.
+pub(super) async fn disable(
+    Path(email): Path<String>,
+    a: Action<NoFields>,
+) -> Result<Response, ConsoleError> {
+    let e = email.clone();
+    let u = a
+        .session
+        .call(move |auth, admin| auth.disable_user(admin, &e))
+        .await?;
+    Ok(a.session.done(
+        Flash::ok(format!(
+            "User {} disabled: no new enrollment or renewal.",
+            u.email
+        )),
+        &user_href(&email),
+    ))
+}
+
+/// POST /console/users/{email}/token: a new enrollment token, shown once.
+pub(super) async fn new_token(
+    Path(email): Path<String>,
+    a: Action<NoFields>,
+) -> Result<Response, ConsoleError> {
+    let e = email.clone();
+    let t = a
+        .session
+        .call(move |auth, admin| auth.new_token(admin, &e))
+        .await?;
+    Ok(token_page(
+        &a.session,
+        &email,
+        format!("New enrollment token for {email}; earlier ones no longer work."),
+        &t,
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevokeForm {
+    reason: String,
+}
+
+/// Parses an operator's revocation reason.
+pub(super) fn parse_reason(r: &str) -> Result<RevocationReason, ConsoleError> {
+    let reason: RevocationReason = r
+        .parse()
+        .map_err(|e| ConsoleError::bad_form(format!("reason: {e}")))?;
+    if !RevocationReason::OPERATOR_REASONS.contains(&reason) {
+        return Err(ConsoleError::bad_form(format!(
+            "reason: {} is not for operators",
+            reason.name()
+        )));
+    }
+    Ok(reason)
+}
+
+/// POST /console/users/{email}/revoke: revokes every current certificate of the user.
+pub(super) async fn revoke(
+    Path(email): Path<String>,
+    a: Action<RevokeForm>,
+) -> Result<Response, ConsoleError> {
+    let reason = parse_reason(&a.form.reason)?;
+    let target = RevokeTarget::User(email.clone());
+    let serials = a
+        .session
+        .call(move |auth, admin| auth.revoke(admin, &target, reason))
+        .await?;
+    Ok(a.session.done(
+        Flash::ok(format!(
+            "Revoked {} certificate(s) of {email} ({}): {}. The CRL was re-signed.",
+            serials.len(),
+            reason.name(),
+            serials.join(", ")
+        )),
+        &user_href(&email),
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RenewForm {
+    #[serde(default)]
+    new_key: Option<String>,
+}
+
+/// POST /console/users/{email}/renew: new certificates for the same keys, or (with
+/// `new_key`) a new encryption key and a token to enroll a new signing key.
+pub(super) async fn renew(
+    Path(email): Path<String>,
+    a: Action<RenewForm>,
+) -> Result<Response, ConsoleError> {
+    let new_key = a.form.new_key.is_some();
+    let e = email.clone();
+    let r = a
+        .session
+        .call(move |auth, admin| auth.renew(admin, &e, new_key))
+        .await?;
+    let serials: Vec<&str> = r.certificates.iter().map(|c| c.serial.as_str()).collect();
+    let what = format!(
+        "Renewed {email}{}: new certificate(s) {}.",
+        if new_key { " with a new key" } else { "" },
+        serials.join(", ")
+    );
+    match &r.enrollment_token {
+        Some(t) => Ok(token_page(&a.session, &email, what, t)),
+        None => Ok(a.session.done(Flash::ok(what), &user_href(&email))),
+    }
+}
+
+/// POST /console/users/renew-all: renews the checked users (`email`, repeated), or every
+/// active user with `all`.
+pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Response, ConsoleError> {
+    let all = a.form.iter().any(|(k, _)| k == "all");
+    let chosen = form_values(&a.form, "email");
+    if !all && chosen.is_empty() {
+        return Ok(a.session.done(
+            Flash::error("Nothing renewed: tick at least one user, or choose Renew all."),
+            "/console/users",
+        ));
+    }
+    let (done, failed) = a
+        .session
+        .call(move |auth, admin| {
+            if all {
+                auth.renew_all(admin)
+            } else {
+                // The role is checked on the first; a refusal ends the batch.
+                let mut done = Vec::new();
+                let mut failed = Vec::new();
+                for email in chosen {
+                    match auth.renew(admin, &email, false) {
+                        Ok(r) => done.push(r),
+                        Err(e @ authority::Error::Forbidden { .. }) => return Err(e),
+                        Err(e) => failed.push((email, e)),
+                    }
+                }
+                Ok((done, failed))
+            }
+        })
+        .await?;
+    let mut text = format!("Renewed {} user(s).", done.len());
+    if !failed.is_empty() {
+        let f: Vec<String> = failed
+            .iter()
+            .map(|(email, e)| format!("{email}: {e} [{}]", e.code()))
+            .collect();
+        text.push_str(&format!(" Not renewed: {}.", f.join("; ")));
+    }
+    let flash = if failed.is_empty() {
+        Flash::ok(text)
+    } else {
+        Flash::error(text)
+    };
+    Ok(a.session.done(flash, "/console/users"))
+}
+
+/// The user page's URL.
+pub(super) fn user_href(email: &str) -> String {
+    format!("/console/users/{}", path_segment(email))
+}
+
+/// Percent-encodes a path segment (e-mail addresses may hold `/`, `?`, `#`, `%`).
+pub(super) fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"@.-_+~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,116 @@
+//! Helpers shared by the tests that run the real binaries (`e2e`, `console_browser`): the
+//! sibling binaries, running a command, starting `kmsd serve` on loopback ports.
+
+use std::io::Write;
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A binary of another workspace package, next to this test's own directory
+/// (`target/<profile>/`); built on demand when `cargo test -p kmsd` ran alone.
+pub(crate) fn sibling_bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap();
+    let path = dir.join(name);
+    if !path.exists() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let pkg = if name == "lockbox" { "client" } else { name };
+        let status = Command::new(cargo)
+            .args(["build", "-p", pkg, "--bin", name])
+            .status()
+            .unwrap();
+        assert!(status.success(), "building {name} failed");
+    }
+    assert!(path.exists(), "{} not found", path.display());
+    path
+}
+
+pub(crate) fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut si = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            si.write_all(s.as_bytes()).unwrap();
+            si.write_all(b"\n").unwrap();
+        }
+    }
+    child.wait_with_output().unwrap()
+}
+
+pub(crate) fn ok(out: Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} failed ({:?}): {}{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+pub(crate) struct Server(pub(crate) Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+pub(crate) fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub(crate) fn start(
+    data: &Path,
+    ports: (u16, u16),
+    https: bool,
+    key_file: Option<&Path>,
+    log: &Path,
+) -> Server {
+    let (port, public_port) = ports;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsd"));
+    cmd.arg("serve")
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("--public-listen")
+        .arg(format!("127.0.0.1:{public_port}"));
+    if !https {
+        cmd.arg("--http");
+    }
+    if let Some(k) = key_file {
+        cmd.arg("--key-file").arg(k);
+    }
+    let log = std::fs::File::create(log).unwrap();
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while TcpStream::connect(("127.0.0.1", port)).is_err()
+        || TcpStream::connect(("127.0.0.1", public_port)).is_err()
+    {
+        assert!(Instant::now() < deadline, "kmsd did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    server
+}
+
+pub(crate) fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl").args(args).output().unwrap()
+}
