@@ -1,13 +1,19 @@
 //! Backups: the list in `DATA_DIR/backups`, run one now, verify one (the result with its
-//! counts, and the audit chain inside the backup).
+//! counts, and the audit chain inside the backup), and restore one over the live store under
+//! the `restore` quorum.
 
 use askama::Template;
-use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
+use std::sync::Arc;
 
-use super::recovery::refusal_flash;
-use super::{Action, ConsoleError, Flash, Gate, Layout, Session, page, when};
+use axum::extract::State;
+
+use super::recovery::{quorum_of, refusal_flash};
+use super::{
+    Action, Console, ConsoleError, Flash, Gate, Layout, SESSION_COOKIE, Session, page, when,
+};
 
 pub(super) struct BackupRow {
     pub name: String,
@@ -22,13 +28,20 @@ struct BackupsPage {
     backups: Vec<BackupRow>,
     run: Gate,
     verify: Gate,
+    restore: Gate,
     last_check: Option<String>,
 }
 
 /// GET /console/backups: newest first.
 pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
-    let (mut list, status) = s
-        .call(|auth, admin| Ok((auth.backups(admin)?, auth.status(admin)?)))
+    let (mut list, status, policies) = s
+        .call(|auth, admin| {
+            Ok((
+                auth.backups(admin)?,
+                auth.status(admin)?,
+                auth.policies(admin)?,
+            ))
+        })
         .await?;
     list.reverse();
     let backups = list
@@ -59,6 +72,7 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
         backups,
         run: Gate::administrator(&s.admin),
         verify: Gate::open(),
+        restore: Gate::administrator(&s.admin).quorum("restore", quorum_of(&policies, "restore")),
         last_check,
     };
     Ok(page(StatusCode::OK, &t))
@@ -116,4 +130,44 @@ pub(super) async fn verify(a: Action<VerifyForm>) -> Result<Response, ConsoleErr
         )),
     };
     Ok(a.session.done(flash, "/console/backups"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct RestoreForm {
+    name: String,
+    /// The administrator typed the backup's name again: a restore replaces the live store.
+    confirm: String,
+}
+
+/// POST /console/backups/restore: restores one backup over the live store (administrator
+/// role, under the `restore` quorum). The authority checks the backup completely and keeps a
+/// safety backup first; every session ends, so success goes back to sign-in.
+pub(super) async fn restore(
+    State(console): State<Arc<Console>>,
+    a: Action<RestoreForm>,
+) -> Result<Response, ConsoleError> {
+    let name = a.form.name.trim().to_string();
+    if a.form.confirm.trim() != name {
+        return Ok(a.session.done(
+            Flash::error(format!(
+                "Not restored: type the backup's name ({name}) in the confirmation field; a \
+                 restore replaces everything written since that backup."
+            )),
+            "/console/backups",
+        ));
+    }
+    let n = name.clone();
+    let r = a
+        .session
+        .call(move |auth, admin| Ok(auth.restore_backup(admin, &n)))
+        .await?;
+    match r {
+        Ok(_) => {
+            let mut resp = Redirect::to("/console/signin?reason=restored").into_response();
+            resp.headers_mut()
+                .append(header::SET_COOKIE, console.cookie(SESSION_COOKIE, ""));
+            Ok(resp)
+        }
+        Err(e) => Ok(a.session.done(refusal_flash(&e), "/console/backups")),
+    }
 }

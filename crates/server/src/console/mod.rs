@@ -211,6 +211,7 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console/policies", post(recovery::set_policy))
         .route("/console/backups", get(backups::show).post(backups::run))
         .route("/console/backups/verify", post(backups::verify))
+        .route("/console/backups/restore", post(backups::restore))
         .route("/console/audit", get(audit::show))
         .route("/console/audit/verify", post(audit::verify))
         .route("/console/admins", get(admins::show).post(admins::add))

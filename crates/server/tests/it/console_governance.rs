@@ -471,3 +471,121 @@ async fn administrators_and_start_up_secrets_in_the_console() {
     assert!(page.contains("Your password was changed"), "{page}");
     login_as(app, "admin", "new password 1").await;
 }
+
+#[tokio::test]
+async fn restore_over_the_live_store_from_the_console_under_its_quorum() {
+    let f = super::fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    let bea_token = add_admin(app, &t, "bea", "administrator").await;
+    let olga = Browser {
+        app,
+        token: add_admin(app, &t, "olga", "officer").await,
+    };
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/restore",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let admin = Browser {
+        app,
+        token: t.clone(),
+    };
+    let bea = Browser {
+        app,
+        token: bea_token,
+    };
+
+    // A backup, then a user added after it.
+    let page = admin.act("/console/backups", &[]).await;
+    let cell = "<th scope=\"row\" class=\"mono\">";
+    let at = page.find(cell).expect("a backup row");
+    let name: String = page[at + cell.len()..]
+        .chars()
+        .take_while(|c| *c != '<')
+        .collect();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "late@example.com", "name": "Late"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let users = |v: &serde_json::Value| v.to_string().contains("late@example.com");
+
+    // The page explains the quorum; the officer sees it disabled and is refused anyway.
+    let page = admin.get("/console/backups").await.text();
+    assert!(
+        page.contains("needs 2 approvals under the restore policy"),
+        "{page}"
+    );
+    let page = olga.get("/console/backups").await.text();
+    assert!(
+        page.contains("Not available: needs the administrator role; olga is officer"),
+        "{page}"
+    );
+    let page = olga
+        .act(
+            "/console/backups/restore",
+            &[("name", name.as_str()), ("confirm", name.as_str())],
+        )
+        .await;
+    assert!(
+        page.contains("Refused: this needs the administrator role"),
+        "{page}"
+    );
+
+    // Without the name typed again, nothing happens.
+    let page = admin
+        .act(
+            "/console/backups/restore",
+            &[("name", name.as_str()), ("confirm", "yes")],
+        )
+        .await;
+    assert!(page.contains("Not restored: type the backup"), "{page}");
+
+    // The first administrator opens the request; nothing is restored yet.
+    let page = admin
+        .act(
+            "/console/backups/restore",
+            &[("name", name.as_str()), ("confirm", name.as_str())],
+        )
+        .await;
+    assert!(page.contains("Waiting for approvals: request"), "{page}");
+    let (_, v) = call(app, "GET", "/api/v1/users", Some(&t), None).await;
+    assert!(users(&v), "still there while approvals are missing: {v}");
+
+    // The second administrator runs the same restore: quorum met, carried out, back to
+    // sign-in with every session ended.
+    let a = bea
+        .post(
+            "/console/backups/restore",
+            &[("name", name.as_str()), ("confirm", name.as_str())],
+            true,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.text());
+    assert_eq!(
+        a.headers[header::LOCATION],
+        "/console/signin?reason=restored"
+    );
+    let old = admin.get("/console/backups").await;
+    assert_eq!(old.status, StatusCode::SEE_OTHER, "the old session ended");
+
+    let t = login(app).await;
+    let (_, v) = call(app, "GET", "/api/v1/users", Some(&t), None).await;
+    assert!(!users(&v), "the user added after the backup is gone: {v}");
+    let (_, v) = call(app, "GET", "/api/v1/audit/verify", Some(&t), None).await;
+    assert_eq!(v["ok"], true, "{v}");
+    let (_, v) = call(app, "GET", "/api/v1/audit", Some(&t), None).await;
+    assert!(
+        v.to_string().contains("\"restore\""),
+        "the restore is in the log: {v}"
+    );
+}
