@@ -13,10 +13,30 @@ impl Authority {
     }
 
     /// Renews every active enrolled user (officer role).
-    pub fn renew_all(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
+    pub fn renew_all(&self, actor: &Admin) -> Result<BatchRenewal> {
         self.audit_op(&actor.name, "renew:all", "-", || {
-            self.renew_all_inner(actor)
+            actor.require_officer()?;
+            let emails = self
+                .list_users(actor)?
+                .into_iter()
+                .filter(|u| u.status == "active")
+                .map(|u| u.email);
+            Ok(self.renew_each(actor, emails))
         })
+    }
+
+    /// Renews the users named (officer role): each renewal is its own audited operation; a
+    /// user who cannot be renewed is reported and the others go on.
+    pub fn renew_users(&self, actor: &Admin, emails: &[String]) -> Result<BatchRenewal> {
+        self.audit_op(
+            &actor.name,
+            "renew:batch",
+            &emails.len().to_string(),
+            || {
+                actor.require_officer()?;
+                Ok(self.renew_each(actor, emails.iter().cloned()))
+            },
+        )
     }
 
     // ---------------------------------------------------------------------------------
@@ -94,15 +114,18 @@ impl Authority {
         }
         let mut old = Vec::new();
         for kind in ["signing", "encryption"] {
-            let (serial, der, key_id) =
-                current_cert_full(conn, id, kind, now)?.ok_or_else(|| Error::NotEnrolled {
-                    email: user.email.clone(),
-                    kind: if kind == "signing" {
-                        "signing"
-                    } else {
-                        "encryption"
-                    },
-                })?;
+            let CurrentCert {
+                serial,
+                der,
+                escrowed_key_id: key_id,
+            } = current_cert_full(conn, id, kind, now)?.ok_or_else(|| Error::NotEnrolled {
+                email: user.email.clone(),
+                kind: if kind == "signing" {
+                    "signing"
+                } else {
+                    "encryption"
+                },
+            })?;
             old.push((kind, serial, der, key_id));
         }
         let subject = self.smime_subject(&st, &user)?;
@@ -194,20 +217,16 @@ impl Authority {
         })
     }
 
-    /// Renews every active, enrolled user (without new keys). Returns the renewals and the
-    /// users that could not be renewed, with why.
-    fn renew_all_inner(&self, actor: &Admin) -> Result<(Vec<Renewal>, Vec<(String, Error)>)> {
-        actor.require_officer()?;
-        let users = self.list_users(actor)?;
-        let mut done = Vec::new();
-        let mut failed = Vec::new();
-        for u in users.into_iter().filter(|u| u.status == "active") {
-            match self.renew(actor, &u.email, false) {
-                Ok(r) => done.push(r),
-                Err(e) => failed.push((u.email, e)),
+    /// Renews each of `emails` (without new keys), collecting who could not be renewed.
+    fn renew_each(&self, actor: &Admin, emails: impl Iterator<Item = String>) -> BatchRenewal {
+        let mut batch = BatchRenewal::default();
+        for email in emails {
+            match self.renew(actor, &email, false) {
+                Ok(r) => batch.renewed.push(r),
+                Err(e) => batch.failed.push((email, e)),
             }
         }
-        Ok((done, failed))
+        batch
     }
 
     // ---------------------------------------------------------------------------------

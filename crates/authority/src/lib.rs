@@ -475,6 +475,23 @@ pub struct Renewal {
     pub enrollment_token: Option<EnrollmentToken>,
 }
 
+/// What a batch renewal did: the users renewed, and those that could not be, with why.
+#[derive(Debug, Default)]
+pub struct BatchRenewal {
+    /// Renewals carried out.
+    pub renewed: Vec<Renewal>,
+    /// Users not renewed (their e-mail address) and the error.
+    pub failed: Vec<(String, Error)>,
+}
+
+/// A user's current certificate of one kind: serial, DER, and the escrowed key it
+/// certifies (encryption certificates).
+struct CurrentCert {
+    serial: String,
+    der: Vec<u8>,
+    escrowed_key_id: Option<i64>,
+}
+
 struct State {
     store: UnlockedStore,
     issuer: Issuer,
@@ -872,7 +889,7 @@ fn current_cert(
     kind: &str,
     now: i64,
 ) -> Result<Option<(String, Vec<u8>)>> {
-    Ok(current_cert_full(conn, user_id, kind, now)?.map(|(s, d, _)| (s, d)))
+    Ok(current_cert_full(conn, user_id, kind, now)?.map(|c| (c.serial, c.der)))
 }
 
 fn current_cert_full(
@@ -880,7 +897,7 @@ fn current_cert_full(
     user_id: i64,
     kind: &str,
     now: i64,
-) -> Result<Option<(String, Vec<u8>, Option<i64>)>> {
+) -> Result<Option<CurrentCert>> {
     Ok(conn
         .query_row(
             "SELECT c.serial, c.der, c.escrowed_key_id FROM certificates c
@@ -888,7 +905,13 @@ fn current_cert_full(
                AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.serial = c.serial)
              ORDER BY c.issued_at DESC, c.rowid DESC LIMIT 1",
             params![user_id, kind, now],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| {
+                Ok(CurrentCert {
+                    serial: r.get(0)?,
+                    der: r.get(1)?,
+                    escrowed_key_id: r.get(2)?,
+                })
+            },
         )
         .optional()?)
 }

@@ -880,13 +880,14 @@ async fn renew(a: AdminAuth, ApiJson(req): ApiJson<RenewRequest>) -> Result<Json
             Ok(Json(json!({ "renewed": [renewal_json(&r)], "failed": [] })))
         }
         (None, true) if !req.new_key => {
-            let (done, failed) = blocking(move || Ok(a.auth.renew_all(&a.admin)?)).await?;
-            let failed: Vec<Value> = failed
+            let batch = blocking(move || Ok(a.auth.renew_all(&a.admin)?)).await?;
+            let failed: Vec<Value> = batch
+                .failed
                 .iter()
                 .map(|(email, e)| json!({ "email": email, "code": e.code(), "message": e.to_string() }))
                 .collect();
             Ok(Json(json!({
-                "renewed": done.iter().map(renewal_json).collect::<Vec<_>>(),
+                "renewed": batch.renewed.iter().map(renewal_json).collect::<Vec<_>>(),
                 "failed": failed,
             })))
         }

@@ -398,23 +398,16 @@ pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Respon
             "/console/users",
         ));
     }
-    let (done, failed) = a
+    let authority::BatchRenewal {
+        renewed: done,
+        failed,
+    } = a
         .session
         .call(move |auth, admin| {
             if all {
                 auth.renew_all(admin)
             } else {
-                // The role is checked on the first; a refusal ends the batch.
-                let mut done = Vec::new();
-                let mut failed = Vec::new();
-                for email in chosen {
-                    match auth.renew(admin, &email, false) {
-                        Ok(r) => done.push(r),
-                        Err(e @ authority::Error::Forbidden { .. }) => return Err(e),
-                        Err(e) => failed.push((email, e)),
-                    }
-                }
-                Ok((done, failed))
+                auth.renew_users(admin, &chosen)
             }
         })
         .await?;
