@@ -1,102 +1,34 @@
 //! End to end for the view and self-service commands: a real `kmsd` on a loopback port,
 //! driven by `kmsctl status`, `cert list`, `cert show`, `admin passwd` and `admin role`.
 
-use std::io::Write;
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::{Command, Output};
 
 use serde_json::Value;
 
+use super::support::{self, Server, free_port, sibling_bin as bin, start};
+
 const ADMIN_PW: &str = "views admin password";
 
-fn bin(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let path = dir.join(name);
-    if !path.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", name, "--bin", name])
-            .status()
-            .unwrap();
-        assert!(status.success(), "building {name} failed");
-    }
-    path
-}
-
+/// Runs `cmd` with `stdin` (lines, each ending in a newline; empty for none).
 fn run(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let lines = stdin.strip_suffix('\n').unwrap_or(stdin);
+    support::run(cmd, (!stdin.is_empty()).then_some(lines))
 }
 
 fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} failed ({:?}): {}{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
+    support::ok(out.clone(), what)
 }
 
 fn json(out: &Output, what: &str) -> Value {
     serde_json::from_str(&ok(out, what)).unwrap()
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
+/// `kmsd serve` over plain HTTP on loopback, unlocked with `key_file`; its API URL.
 fn serve(data: &Path, key_file: &Path, log: &Path) -> (Server, String) {
-    let (p, public) = (port(), port());
-    let child = Command::new(env!("CARGO_BIN_EXE_kmsd"))
-        .arg("serve")
-        .arg("--data-dir")
-        .arg(data)
-        .args(["--listen", &format!("127.0.0.1:{p}")])
-        .args(["--public-listen", &format!("127.0.0.1:{public}")])
-        .arg("--http")
-        .arg("--key-file")
-        .arg(key_file)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    let server = Server(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", p)).is_err() {
-        assert!(Instant::now() < deadline, "kmsd did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (server, format!("http://127.0.0.1:{p}"))
+    let ports = (free_port(), free_port());
+    let server = start(data, ports, false, Some(key_file), log);
+    (server, format!("http://127.0.0.1:{}", ports.0))
 }
 
 #[test]
