@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::{call, j, login, login_as};
+use super::{call, create_admin, j, login, login_as};
 
 const ORIGIN: &str = "http://kms.test";
 
@@ -90,16 +90,7 @@ impl<'a> Browser<'a> {
 }
 
 async fn add_admin(app: &Router, t: &str, name: &str, role: &str) -> String {
-    let pw = format!("password of {name}");
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/admins",
-        Some(t),
-        j(json!({"name": name, "role": role, "password": pw})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    let pw = create_admin(app, t, name, role).await;
     login_as(app, name, &pw).await
 }
 

@@ -126,6 +126,22 @@ fn code(v: &Value) -> &str {
     v["error"]["code"].as_str().unwrap_or("")
 }
 
+/// Adds an administrator through the API, with the password `password of NAME`.
+async fn create_admin(app: &Router, token: &str, name: &str, role: &str) -> String {
+    let password = format!("password of {name}");
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/admins",
+        Some(token),
+        j(json!({"name": name, "role": role, "password": password})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["admin"]["role"], role, "{v}");
+    password
+}
+
 async fn login(app: &Router) -> String {
     let (s, v) = call(
         app,
@@ -655,16 +671,7 @@ async fn roles_limit_what_each_administrator_may_do() {
         ("aude", "auditor"),
         ("bob", "administrator"),
     ] {
-        let (s, v) = call(
-            app,
-            "POST",
-            "/api/v1/admins",
-            Some(&t),
-            j(json!({"name": name, "role": role, "password": "password of ".to_string() + name})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        assert_eq!(v["admin"]["role"], role);
+        create_admin(app, &t, name, role).await;
     }
     // Bad role, duplicate name, short password.
     let (s, v) = call(
@@ -967,15 +974,7 @@ async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
         ("carol", "administrator"),
         ("olga", "officer"),
     ] {
-        let (s, v) = call(
-            app,
-            "POST",
-            "/api/v1/admins",
-            Some(&t),
-            j(json!({"name": name, "role": role, "password": format!("password of {name}")})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        create_admin(app, &t, name, role).await;
     }
     let (s, v) = call(
         app,

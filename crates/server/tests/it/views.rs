@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::{ADMIN_PW, call, code, csr, fixture, j, login, login_as};
+use super::{ADMIN_PW, call, code, create_admin, csr, fixture, j, login, login_as};
 
 /// Alice and Bob enrolled over the API, Alice revoked; an auditor `aude`. Returns the
 /// administrator's and the auditor's session tokens.
@@ -393,15 +393,7 @@ async fn role_change_route_with_refusals_and_quorum() {
         ("me", "officer"),
         ("bea", "administrator"),
     ] {
-        let (s, v) = call(
-            app,
-            "POST",
-            "/api/v1/admins",
-            Some(&t),
-            j(json!({"name": name, "role": role, "password": format!("password of {name}")})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        create_admin(app, &t, name, role).await;
     }
     let aude = login_as(app, "aude", "password of aude").await;
     let (s, v) = call(
