@@ -313,7 +313,12 @@ pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
         .with_state(state.clone());
     public_router(state.clone())
         .nest("/api/v1", api)
-        .merge(console::router(state, https))
+        .merge(
+            console::router(state.clone(), https).layer(axum::middleware::from_fn_with_state(
+                state,
+                refusals::audit_refusals,
+            )),
+        )
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 

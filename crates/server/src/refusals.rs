@@ -1,7 +1,8 @@
 //! Auditing the refusals that never reach the authority: no or expired session (AUTH-003),
 //! malformed or oversized requests, unknown API routes, calls refused while the authority is
-//! locked (423). One middleware on the API router records every 4xx response marked
-//! [`UnauditedRefusal`] by the error type; refusals of the authority's own operations are
+//! locked (423), and the console's own refusals (forged or foreign form posts, malformed
+//! forms). One middleware on the API router and the console records every 4xx response marked
+//! [`UnauditedRefusal`] by the error types; refusals of the authority's own operations are
 //! audited by the authority and not marked.
 //!
 //! The actor is the session's administrator when the request carries a valid session, else
@@ -154,13 +155,14 @@ pub(crate) async fn audit_refusals(
     req: Request,
     next: Next,
 ) -> Response {
-    // The full path (this layer sits inside the /api/v1 nest).
+    // The full path (on the API this layer sits inside the /api/v1 nest).
     let path = req
         .extensions()
         .get::<axum::extract::OriginalUri>()
         .map_or_else(|| req.uri().path().to_string(), |u| u.path().to_string());
     let what = format!("{} {}", req.method(), clip(&path));
-    let token = crate::bearer_header(req.headers());
+    let token = crate::bearer_header(req.headers())
+        .or_else(|| crate::console::cookie_value(req.headers(), crate::console::SESSION_COOKIE));
     let peer = peer(req.extensions()).map(|p| p.ip().to_string());
     let response = next.run(req).await;
     let Some(refusal) = response.extensions().get::<UnauditedRefusal>().cloned() else {

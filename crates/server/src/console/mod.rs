@@ -48,6 +48,7 @@ use hmac::{KeyInit, Mac};
 use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
+use crate::error::UnauditedRefusal;
 use crate::{ApiError, AppState};
 
 /// Name of the cookie holding the authority's admin session token.
@@ -457,6 +458,10 @@ pub enum ConsoleError {
         code: &'static str,
         /// What went wrong (generic for 5xx).
         message: String,
+        /// The authority recorded this refusal already (its own operations audit their
+        /// refusals); the console's own refusals (CSRF, origin, malformed forms) are not, and
+        /// the audit layer records them.
+        audited: bool,
     },
     /// Not signed in (or the session expired): to the sign-in page with this reason.
     SignIn(&'static str),
@@ -469,6 +474,7 @@ impl ConsoleError {
             status,
             code,
             message: message.into(),
+            audited: false,
         }
     }
 
@@ -504,7 +510,12 @@ impl From<authority::Error> for ConsoleError {
             // ApiError::from logged the detail.
             return Self::page(status, "KMS-500", "internal error (see the server log)");
         }
-        Self::page(status, code, message)
+        ConsoleError::Page {
+            status,
+            code,
+            message,
+            audited: true,
+        }
     }
 }
 
@@ -528,7 +539,12 @@ impl IntoResponse for ConsoleError {
                 status,
                 code,
                 message,
+                audited,
             } => {
+                let refusal = (!audited && status.is_client_error()).then(|| UnauditedRefusal {
+                    code,
+                    message: message.clone(),
+                });
                 let t = ErrorPage {
                     layout: Layout::anonymous(
                         format!("{} {}", status.as_u16(), reason_phrase(status)),
@@ -538,10 +554,14 @@ impl IntoResponse for ConsoleError {
                     code,
                     message,
                 };
-                match t.render() {
+                let mut response = match t.render() {
                     Ok(html) => (status, Html(html)).into_response(),
                     Err(_) => (status, "error").into_response(),
+                };
+                if let Some(r) = refusal {
+                    response.extensions_mut().insert(r);
                 }
+                response
             }
         }
     }

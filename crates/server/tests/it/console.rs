@@ -281,6 +281,28 @@ async fn forged_foreign_and_tokenless_posts_are_refused_and_change_nothing() {
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = get(app, r.location(), Some(&session)).await;
     assert!(page.body.contains("User mallory@example.com disabled"));
+
+    // Each refused post is in the audit log, by the signed-in administrator, with the code.
+    let conn = super::db(&f.dir);
+    let refused: Vec<(String, String, String)> = conn
+        .prepare(
+            "SELECT actor, target, detail FROM audit_log
+             WHERE outcome = 'refused' AND action = 'request' ORDER BY seq",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(refused.len(), 8, "{refused:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|(actor, target, detail)| actor == "admin"
+                && target.starts_with("POST /console/")
+                && detail.starts_with("[KMS-403]")),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]
@@ -433,6 +455,21 @@ async fn an_auditor_is_refused_every_change_with_the_role_named() {
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+    // The auditor's refusals are in the audit log once each, by the authority (AUTH-004),
+    // not a second time by the console's refusal layer.
+    let conn = super::db(&f.dir);
+    let (by_authority, by_layer): (i64, i64) = conn
+        .query_row(
+            "SELECT count(*) FILTER (WHERE detail LIKE '[AUTH-004]%' AND action != 'request'),
+                    count(*) FILTER (WHERE action = 'request')
+             FROM audit_log WHERE actor = 'audrey' AND outcome = 'refused'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(by_authority >= 5, "{by_authority}");
+    assert_eq!(by_layer, 0);
 }
 
 #[tokio::test]
