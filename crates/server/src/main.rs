@@ -1,4 +1,5 @@
-//! `kmsd`: creates the authority (`init`) and serves it (`serve`).
+//! `kmsd`: creates the authority (`init`), rebuilds it from a backup (`restore`) and serves
+//! it (`serve`).
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 bad usage.
 
@@ -60,6 +61,12 @@ enum Command {
     },
     /// Restore a backup into a new data directory (offline; the whole backup is checked
     /// before anything is written). The restored store opens with the same secrets.
+    ///
+    /// Backups do not hold the server's TLS certificate and key: unless --no-tls-cert, the
+    /// restore then issues a new TLS server certificate from the restored CA, as `kmsd init`
+    /// does (RSA 2048, --tls-name names or localhost, 127.0.0.1 and ::1), recorded by the
+    /// authority so that it can be revoked, and writes DATA_DIR/tls.key (0600) and
+    /// DATA_DIR/tls.crt. Clients keep trusting the same CA certificate.
     Restore {
         /// The backup file (from `kmsctl backup now`, in DATA_DIR/backups).
         file: PathBuf,
@@ -76,6 +83,14 @@ enum Command {
         /// Open the backup with the start-up password read from standard input.
         #[arg(long)]
         password_stdin: bool,
+        /// A DNS name or IP address for the new TLS certificate; repeatable
+        /// (default: localhost, 127.0.0.1 and ::1).
+        #[arg(long = "tls-name", value_name = "NAME")]
+        tls_names: Vec<String>,
+        /// Do not issue a TLS certificate (put tls.crt and tls.key back yourself, or serve
+        /// with --http on loopback).
+        #[arg(long, conflicts_with = "tls_names")]
+        no_tls_cert: bool,
     },
     /// Serve the API and the public URLs.
     Serve {
@@ -155,8 +170,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             file,
             data_dir,
             key_file,
-            ..
+            password_stdin: _,
+            tls_names,
+            no_tls_cert,
         } => {
+            // Bad names are refused before anything is written.
+            let tls_names = TlsNames::parse(&tls_names)?;
             let credential = match key_file {
                 Some(k) => Credential::key_file(&k)?,
                 None => Credential::Password(read_stdin_line("start-up password")?),
@@ -171,7 +190,25 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.owners,
                 report.unlock_methods
             );
-            Ok(())
+            if no_tls_cert {
+                eprintln!(
+                    "kmsd: no TLS certificate issued (--no-tls-cert): put {} and {} into {} \
+                     before serving HTTPS",
+                    kmsd::tls::CERT_FILE,
+                    kmsd::tls::KEY_FILE,
+                    data_dir.display()
+                );
+                return Ok(());
+            }
+            restore_tls(&data_dir, &credential, &tls_names).with_context(|| {
+                format!(
+                    "the store is restored in {}, but no TLS certificate was issued (put {} \
+                     and {} there yourself)",
+                    data_dir.display(),
+                    kmsd::tls::CERT_FILE,
+                    kmsd::tls::KEY_FILE
+                )
+            })
         }
         Command::Init {
             data_dir,
@@ -183,6 +220,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             public_url,
             tls_names,
         } => {
+            // Bad names are refused before anything is written.
+            let tls_names = TlsNames::parse(&tls_names)?;
             let admin_password = read_stdin_line("administrator password")?;
             let startup = if key_file.is_none() {
                 Some(Password::generate()?)
@@ -319,28 +358,78 @@ fn init(
     .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
 }
 
+/// The names of the server's TLS certificate, split as `subjectAltName` wants them.
+struct TlsNames {
+    dns: Vec<String>,
+    ips: Vec<std::net::IpAddr>,
+}
+
+impl TlsNames {
+    /// Splits `--tls-name` values into DNS names and IP addresses (none given: localhost,
+    /// 127.0.0.1 and ::1); a name that is neither is refused.
+    fn parse(names: &[String]) -> anyhow::Result<Self> {
+        let defaults = ["localhost", "127.0.0.1", "::1"].map(String::from);
+        let names = if names.is_empty() {
+            &defaults[..]
+        } else {
+            names
+        };
+        let mut out = TlsNames {
+            dns: Vec::new(),
+            ips: Vec::new(),
+        };
+        for n in names {
+            if let Ok(ip) = n.parse::<std::net::IpAddr>() {
+                out.ips.push(ip);
+            } else if is_dns_name(n) {
+                out.dns.push(n.clone());
+            } else {
+                bail!("--tls-name {n:?} is neither a DNS name nor an IP address");
+            }
+        }
+        Ok(out)
+    }
+
+    /// The names, comma-separated, for messages.
+    fn describe(&self) -> String {
+        self.dns
+            .iter()
+            .cloned()
+            .chain(self.ips.iter().map(|ip| ip.to_string()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// A host name (letters, digits, hyphens; a leading `*.` wildcard), dot-separated labels of
+/// 1 to 63 characters, at most 253 in all.
+fn is_dns_name(n: &str) -> bool {
+    let n = n.strip_prefix("*.").unwrap_or(n);
+    !n.is_empty()
+        && n.len() <= 253
+        && n.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        })
+}
+
 /// Makes the server's TLS key, has the authority certify it, and writes `tls.key` (0600)
-/// and `tls.crt` (certificate, then the CA) into the data directory.
+/// and `tls.crt` (certificate, then the CA) into the data directory. Returns the new
+/// certificate's serial (hex).
 fn write_tls_files(
     auth: &authority::Authority,
     data_dir: &Path,
-    names: &[String],
-) -> anyhow::Result<()> {
-    let names: Vec<String> = if names.is_empty() {
-        vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]
-    } else {
-        names.to_vec()
-    };
-    let (ips, dns): (Vec<_>, Vec<_>) = names
-        .iter()
-        .partition(|n| n.parse::<std::net::IpAddr>().is_ok());
-    let ips: Vec<std::net::IpAddr> = ips.iter().filter_map(|n| n.parse().ok()).collect();
-    let dns: Vec<String> = dns.into_iter().cloned().collect();
+    names: &TlsNames,
+) -> anyhow::Result<String> {
     let key = pki::PrivateKey::generate(&mut pki::os_rng(), pki::KeySize::Rsa2048)?;
     let cert_der = auth
-        .issue_tls_certificate(&key.public_key(), &dns, &ips)
+        .issue_tls_certificate(&key.public_key(), &names.dns, &names.ips)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     let cert = pki::certificate::parse_certificate(&cert_der)?;
+    let serial = pki::certificate::CertificateInfo::from_certificate(&cert)?.serial_hex;
     let ca = pki::certificate::parse_certificate(&auth.published().ca_der)?;
     let chain = format!(
         "{}{}",
@@ -357,6 +446,37 @@ fn write_tls_files(
         chain.as_bytes(),
         0o644,
     )?;
+    Ok(serial)
+}
+
+/// After `kmsd restore`: unless the data directory holds a TLS certificate or key already
+/// (never overwritten), unlocks the restored authority with the secret the backup was opened
+/// with and issues the server a new TLS certificate from the restored CA, as `kmsd init` does.
+fn restore_tls(data_dir: &Path, credential: &Credential, names: &TlsNames) -> anyhow::Result<()> {
+    let present: Vec<&str> = [kmsd::tls::CERT_FILE, kmsd::tls::KEY_FILE]
+        .into_iter()
+        .filter(|f| data_dir.join(f).exists())
+        .collect();
+    if !present.is_empty() {
+        eprintln!(
+            "kmsd: {} in {} already: no new TLS certificate issued",
+            present.join(" and "),
+            data_dir.display()
+        );
+        return Ok(());
+    }
+    let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let auth = authority::unlock(&store, credential, config(), Arc::new(SystemClock))
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+        .context("unlocking the restored authority")?;
+    let serial = write_tls_files(&auth, data_dir, names)?;
+    eprintln!(
+        "kmsd: the backup holds no TLS certificate: issued a new one from the restored CA \
+         (serial {serial}, for {}), written to {} (key, 0600) and {}",
+        names.describe(),
+        data_dir.join(kmsd::tls::KEY_FILE).display(),
+        data_dir.join(kmsd::tls::CERT_FILE).display()
+    );
     Ok(())
 }
 
@@ -475,4 +595,39 @@ fn serve(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_names_default_like_init_and_split_dns_from_ip() {
+        let d = TlsNames::parse(&[]).unwrap();
+        assert_eq!(d.dns, ["localhost"]);
+        assert_eq!(d.describe(), "localhost, 127.0.0.1, ::1");
+        let n = TlsNames::parse(&[
+            "kms.example.com".into(),
+            "10.0.0.5".into(),
+            "*.a-b.example".into(),
+        ])
+        .unwrap();
+        assert_eq!(n.dns, ["kms.example.com", "*.a-b.example"]);
+        assert_eq!(n.ips, ["10.0.0.5".parse::<std::net::IpAddr>().unwrap()]);
+    }
+
+    #[test]
+    fn tls_names_refuse_what_is_neither_a_host_nor_an_address() {
+        for bad in [
+            "",
+            "not a host",
+            "a..b",
+            "-a.example",
+            "é.example",
+            &"a".repeat(64),
+            "a.*.b",
+        ] {
+            assert!(TlsNames::parse(&[bad.to_string()]).is_err(), "{bad:?}");
+        }
+    }
 }

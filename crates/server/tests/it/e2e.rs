@@ -500,12 +500,9 @@ fn scenario(https: bool) {
         live_restore(t, &kmsctl, &name);
         drop(_server);
         // The server's TLS certificate and key are not in the backup (the key is not escrowed):
-        // the operator keeps them apart, like the key file, and puts them back.
-        let tls_kept = t.join("tls-kept");
-        std::fs::create_dir(&tls_kept).unwrap();
-        for f in ["tls.crt", "tls.key"] {
-            std::fs::copy(data.join(f), tls_kept.join(f)).unwrap();
-        }
+        // they are lost with the machine, and `kmsd restore` issues a new certificate from the
+        // restored CA, so the clients' CA certificate still verifies the server.
+        let old_tls_crt = std::fs::read_to_string(data.join("tls.crt")).unwrap();
         std::fs::remove_dir_all(&data).unwrap();
         let out = run(
             Command::new(env!("CARGO_BIN_EXE_kmsd"))
@@ -517,10 +514,70 @@ fn scenario(https: bool) {
                 .arg(&new_key_file),
             None,
         );
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
         ok(out, "kmsd restore");
-        for f in ["tls.crt", "tls.key"] {
-            std::fs::copy(tls_kept.join(f), data.join(f)).unwrap();
+        assert!(
+            stderr.contains("issued a new one from the restored CA"),
+            "{stderr}"
+        );
+        assert!(!stderr.contains("PRIVATE KEY"), "{stderr}");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(data.join("tls.key"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600, "{mode:o}");
         }
+        let new_tls_crt = std::fs::read_to_string(data.join("tls.crt")).unwrap();
+        assert_ne!(
+            new_tls_crt, old_tls_crt,
+            "the restore issued a new certificate"
+        );
+        let out = openssl(&["verify", "-CAfile", &p("ca.pem"), &p("data/tls.crt")]);
+        assert!(
+            out.status.success(),
+            "openssl verify: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // --no-tls-cert restores the store alone; a bad --tls-name is refused before anything
+        // is written.
+        let restore_into = |dir: &Path, extra: &[&str]| {
+            run(
+                Command::new(env!("CARGO_BIN_EXE_kmsd"))
+                    .arg("restore")
+                    .arg(&kept)
+                    .arg("--data-dir")
+                    .arg(dir)
+                    .arg("--key-file")
+                    .arg(&new_key_file)
+                    .args(extra),
+                None,
+            )
+        };
+        let bare = t.join("data-no-tls");
+        let out = restore_into(&bare, &["--no-tls-cert"]);
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        ok(out, "kmsd restore --no-tls-cert");
+        assert!(stderr.contains("no TLS certificate issued"), "{stderr}");
+        assert!(bare.join(escrow::DB_FILE_NAME).is_file());
+        assert!(!bare.join("tls.crt").exists() && !bare.join("tls.key").exists());
+        let bad = t.join("data-bad-name");
+        let out = restore_into(&bad, &["--tls-name", "not a host"]);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--tls-name"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!bad.exists(), "a refused restore writes nothing");
+        let out = openssl(&["x509", "-in", &p("data/tls.crt"), "-noout", "-serial"]);
+        assert!(out.status.success());
+        let tls_serial = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .trim_start_matches("serial=")
+            .to_ascii_lowercase();
         let _server = start(
             &data,
             ports,
@@ -540,6 +597,14 @@ fn scenario(https: bool) {
             "audit verify after restore",
         );
         assert!(out.contains("intact"), "{out}");
+        // The authority recorded the new TLS certificate (so it can be revoked).
+        let out = ok(
+            run(kmsctl().args(["--json", "cert", "show", &tls_serial]), None),
+            "cert show of the new TLS certificate",
+        );
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["kind"], "tls", "{v}");
+        assert_eq!(v["status"], "active", "{v}");
         ok(
             run(kmsctl().args(["policy", "set", "recover-key", "1"]), None),
             "policy set 1",
