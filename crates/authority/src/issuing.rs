@@ -44,8 +44,25 @@ impl Authority {
 
     /// Issues a TLS server certificate for the authority itself (for `key`, naming
     /// `dns_names` and `ip_addresses`), records it so it can be revoked like any other, and
-    /// returns it (DER). Called by the operator's `kmsd init`, not through the API.
+    /// returns it (DER). Called by the operator's `kmsd init` and `kmsd restore`, not through
+    /// the API; audited as `tls.issue` by the actor `operator` (the local command line).
     pub fn issue_tls_certificate(
+        &self,
+        key: &PublicKey,
+        dns_names: &[String],
+        ip_addresses: &[std::net::IpAddr],
+    ) -> Result<Vec<u8>> {
+        let names: Vec<String> = dns_names
+            .iter()
+            .cloned()
+            .chain(ip_addresses.iter().map(|ip| ip.to_string()))
+            .collect();
+        self.audit_op("operator", "tls.issue", &names.join(","), || {
+            self.issue_tls_certificate_inner(key, dns_names, ip_addresses)
+        })
+    }
+
+    fn issue_tls_certificate_inner(
         &self,
         key: &PublicKey,
         dns_names: &[String],
@@ -84,11 +101,16 @@ impl Authority {
             .issue(&profile, key, self.period(now_t), &mut pki::os_rng())?;
         let info = CertificateInfo::from_certificate(&cert)?;
         let der = certificate::to_der(&cert)?;
-        st.store.connection_mut().execute(
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
             "INSERT INTO certificates (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
              VALUES (?1, NULL, 'tls', ?2, ?3, ?4, NULL, ?5)",
             params![normalise_serial(&info.serial_hex)?, der, unix(info.not_before), unix(info.not_after), now],
         )?;
+        audit::commit(tx, now)?;
         Ok(der)
     }
 

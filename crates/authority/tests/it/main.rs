@@ -401,6 +401,25 @@ fn tls_certificate_for_the_authority() {
             .issue_tls_certificate(&key.public_key(), &[], &[])
             .is_err()
     );
+    // Both are in the audit log, by the operator: the issue and the refusal.
+    let admin = f
+        .auth
+        .login("admin", &Password::new(ADMIN_PW))
+        .unwrap()
+        .admin;
+    let log = f.auth.audit_list(&admin, None).unwrap();
+    let tls: Vec<(&str, &str, &str)> = log
+        .iter()
+        .filter(|e| e.action == "tls.issue")
+        .map(|e| (e.actor.as_str(), e.target.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        tls,
+        [
+            ("operator", "localhost,127.0.0.1", "ok"),
+            ("operator", "", "refused")
+        ]
+    );
 }
 
 fn pending_id(r: authority::Result<authority::Policy>) -> (i64, Vec<String>) {
