@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, Request, StatusCode, header};
 use serde_json::json;
 use tower::ServiceExt;
 
-use super::{call, create_admin, j, login, login_as};
+use super::{add_and_enroll, call, create_admin, j, login, login_as};
 
 const ORIGIN: &str = "http://kms.test";
 
@@ -100,25 +100,7 @@ async fn recovery_under_a_quorum_of_two_in_the_console() {
     let app = &f.app;
     let t = login(app).await;
     let bea_token = add_admin(app, &t, "bea", "administrator").await;
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/users",
-        Some(&t),
-        j(json!({"email": "carol@example.com", "name": "Carol"})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
-    let token = v["enrollment_token"].as_str().unwrap().to_string();
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/enroll",
-        None,
-        j(json!({"token": token, "csr": super::csr("carol-sign.key.pem", "carol@example.com")})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    add_and_enroll(app, &t, "carol@example.com", "carol-sign.key.pem").await;
     let admin = Browser { app, token: t };
     let bea = Browser {
         app,

@@ -142,6 +142,31 @@ async fn create_admin(app: &Router, token: &str, name: &str, role: &str) -> Stri
     password
 }
 
+/// Adds user `email` and enrolls them with the test key `key_name` (for signing); returns
+/// the enrollment answer.
+async fn add_and_enroll(app: &Router, token: &str, email: &str, key_name: &str) -> Value {
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(token),
+        j(json!({"email": email, "name": "X"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let enrollment = v["enrollment_token"].as_str().unwrap().to_string();
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/enroll",
+        None,
+        j(json!({"token": enrollment, "csr": csr(key_name, email)})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v
+}
+
 async fn login(app: &Router) -> String {
     let (s, v) = call(
         app,
@@ -509,35 +534,11 @@ async fn revoke_by_serial_renew_all_and_disable() {
     let f = fixture();
     let app = &f.app;
     let t = login(app).await;
-    let mut tokens = Vec::new();
     for (email, key) in [
         ("alice@example.com", "alice-sign.key.pem"),
         ("bob@example.com", "bob-sign.key.pem"),
     ] {
-        let (_, v) = call(
-            app,
-            "POST",
-            "/api/v1/users",
-            Some(&t),
-            j(json!({"email": email, "name": "X"})),
-        )
-        .await;
-        tokens.push((
-            email,
-            key,
-            v["enrollment_token"].as_str().unwrap().to_string(),
-        ));
-    }
-    for (email, key, token) in &tokens {
-        let (s, v) = call(
-            app,
-            "POST",
-            "/api/v1/enroll",
-            None,
-            j(json!({"token": token, "csr": csr(key, email)})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        add_and_enroll(app, &t, email, key).await;
     }
     // Renew everyone: two new certificates each, none failed.
     let (s, v) = call(
@@ -999,24 +1000,7 @@ async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
     let olga = login_as(app, "olga", "password of olga").await;
 
     // Alice enrolls, then rolls her encryption key over: two escrowed keys.
-    let (_, v) = call(
-        app,
-        "POST",
-        "/api/v1/users",
-        Some(&t),
-        j(json!({"email": "alice@example.com", "name": "Alice"})),
-    )
-    .await;
-    let token = v["enrollment_token"].as_str().unwrap().to_string();
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/enroll",
-        None,
-        j(json!({"token": token, "csr": csr("alice-sign.key.pem", "alice@example.com")})),
-    )
-    .await;
-    assert_eq!(s, StatusCode::OK, "{v}");
+    add_and_enroll(app, &t, "alice@example.com", "alice-sign.key.pem").await;
     let (s, v) = call(
         app,
         "POST",

@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::{ADMIN_PW, call, code, create_admin, csr, fixture, j, login, login_as};
+use super::{ADMIN_PW, add_and_enroll, call, code, create_admin, csr, fixture, j, login, login_as};
 
 /// Alice and Bob enrolled over the API, Alice revoked; an auditor `aude`. Returns the
 /// administrator's and the auditor's session tokens.
@@ -18,25 +18,7 @@ async fn populated(app: &Router) -> (String, String) {
         ("alice@example.com", "alice-sign.key.pem"),
         ("bob@example.com", "bob-sign.key.pem"),
     ] {
-        let (s, v) = call(
-            app,
-            "POST",
-            "/api/v1/users",
-            Some(&t),
-            j(json!({"email": email, "name": "X"})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
-        let token = v["enrollment_token"].as_str().unwrap().to_string();
-        let (s, v) = call(
-            app,
-            "POST",
-            "/api/v1/enroll",
-            None,
-            j(json!({"token": token, "csr": csr(key, email)})),
-        )
-        .await;
-        assert_eq!(s, StatusCode::OK, "{v}");
+        add_and_enroll(app, &t, email, key).await;
     }
     let (s, v) = call(
         app,
