@@ -8,7 +8,7 @@ use axum::http::{Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
-use super::{ADMIN_PW, add_and_enroll, call, code, create_admin, csr, fixture, j, login, login_as};
+use super::{ADMIN_PW, add_and_enroll, call, code, create_admin, fixture, j, login, login_as};
 
 /// Alice and Bob enrolled over the API, Alice revoked; an auditor `aude`. Returns the
 /// administrator's and the auditor's session tokens.
