@@ -443,7 +443,7 @@ fn foreign_certificates_are_written_back_byte_for_byte_and_their_signatures_chec
     // parsed certificate through x509-cert's RFC 5280 profile turns it into UTCTime, which
     // changed the signed bytes; to_der and verify_signed_by must use the bytes as decoded.
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/vectors/PKITS/certs");
+        .join("tests/vectors/PKITS/certs");
     let ee_der = std::fs::read(dir.join("ValidGeneralizedTimenotBeforeDateTest4EE.crt")).unwrap();
     let ca_der = std::fs::read(dir.join("GoodCACert.crt")).unwrap();
     let ee = parse_certificate(&ee_der).unwrap();

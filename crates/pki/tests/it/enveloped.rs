@@ -419,7 +419,7 @@ fn streamed_ber_from_openssl_is_read() {
 
 const RFC4134: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/vectors/rfc4134"
+    "/tests/vectors/rfc4134"
 );
 
 fn rfc4134(file: &str) -> Vec<u8> {

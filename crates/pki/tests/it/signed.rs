@@ -10,7 +10,7 @@ use pki::{Certificate, ContentAlgorithm, DigestAlgorithm};
 
 use crate::support::*;
 
-const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors");
+const VECTORS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors");
 
 /// An S/MIME inner entity, canonical.
 const ENTITY: &[u8] =

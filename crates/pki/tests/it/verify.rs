@@ -22,7 +22,7 @@ use crate::support::*;
 // allow legacy cryptography.
 // ---------------------------------------------------------------------------------------
 
-const PKITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/vectors/PKITS");
+const PKITS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/PKITS");
 
 /// 2010-01-01T00:00:00Z.
 fn pkits_time() -> SystemTime {
