@@ -2,12 +2,8 @@
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
 mod console;
-mod console_browser;
 mod console_governance;
-mod e2e;
-mod e2e_views;
 mod refusals;
-mod support;
 mod views;
 
 use std::path::Path;

@@ -1,5 +1,6 @@
-//! Helpers shared by the tests that run the real binaries (`e2e`, `console_browser`): the
-//! sibling binaries, running a command, starting `kmsd serve` on loopback ports.
+//! Helpers shared by the suites that run the real binaries (`e2e`, `e2e_views`,
+//! `console_browser`, `readme`): finding the workspace's binaries, running a command, starting
+//! `kmsd serve` on loopback ports.
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -7,23 +8,45 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-/// A binary of another workspace package, next to this test's own directory
-/// (`target/<profile>/`); built on demand when `cargo test -p kmsd` ran alone.
+/// The workspace root (this package lives in `tests/`).
+pub(crate) fn workspace_root() -> PathBuf {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest.parent().unwrap_or(manifest).to_path_buf()
+}
+
+/// The package that builds binary `name`.
+fn package_of(name: &str) -> &str {
+    match name {
+        "lockbox" | "sectool" => "client",
+        other => other,
+    }
+}
+
+/// A binary of a workspace package, in this test's profile directory (`target/<profile>/`,
+/// the parent of `deps/` where the test binary runs). `cargo test --workspace` has built
+/// it already; when this package's tests run alone it is built on demand, in the same
+/// profile.
 pub(crate) fn sibling_bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().unwrap().parent().unwrap();
     let path = dir.join(name);
     if !path.exists() {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let pkg = if name == "lockbox" { "client" } else { name };
-        let status = Command::new(cargo)
-            .args(["build", "-p", pkg, "--bin", name])
-            .status()
-            .unwrap();
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", package_of(name), "--bin", name]);
+        if dir.file_name().is_some_and(|d| d == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().unwrap();
         assert!(status.success(), "building {name} failed");
     }
     assert!(path.exists(), "{} not found", path.display());
     path
+}
+
+/// The `kmsd` binary.
+pub(crate) fn kmsd_bin() -> PathBuf {
+    sibling_bin("kmsd")
 }
 
 pub(crate) fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
@@ -79,7 +102,7 @@ pub(crate) fn start(
     log: &Path,
 ) -> Server {
     let (port, public_port) = ports;
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kmsd"));
+    let mut cmd = Command::new(kmsd_bin());
     cmd.arg("serve")
         .arg("--data-dir")
         .arg(data)

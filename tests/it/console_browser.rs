@@ -6,14 +6,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::support::{free_port, ok, run, sibling_bin, start};
+use super::support::{free_port, kmsd_bin, ok, run, sibling_bin, start, workspace_root};
 
 const ADMIN_PW: &str = "console admin password";
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 /// `target/` (the test binary lives in `target/<profile>/deps/`).
 fn target_dir() -> PathBuf {
@@ -66,7 +62,7 @@ fn node_test(file: &str) {
     let url = format!("https://127.0.0.1:{}", ports.0);
     ok(
         run(
-            Command::new(env!("CARGO_BIN_EXE_kmsd"))
+            Command::new(kmsd_bin())
                 .args(["init", "--ca-subject", "CN=Console CA,O=Example"])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &url])

@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
-use super::support::{self, Server, free_port, sibling_bin as bin, start};
+use super::support::{self, Server, free_port, kmsd_bin, sibling_bin as bin, start};
 
 const ADMIN_PW: &str = "views admin password";
 
@@ -38,7 +38,7 @@ fn kmsctl_status_cert_passwd_and_role() {
     let data = t.join("data");
     let key_file = t.join("kmsd.keyfile");
     let out = run(
-        Command::new(env!("CARGO_BIN_EXE_kmsd"))
+        Command::new(kmsd_bin())
             .args([
                 "init",
                 "--ca-subject",

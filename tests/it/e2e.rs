@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::support::{free_port, ok, openssl, run, sibling_bin, start};
+use super::support::{free_port, kmsd_bin, ok, openssl, run, sibling_bin, start};
 
 const ADMIN_PW: &str = "e2e admin password";
 const ALICE_PW: &str = "alice p12 password";
@@ -40,7 +40,7 @@ fn scenario(https: bool) {
 
     // init
     let out = run(
-        Command::new(env!("CARGO_BIN_EXE_kmsd"))
+        Command::new(kmsd_bin())
             .args([
                 "init",
                 "--ca-subject",
@@ -505,7 +505,7 @@ fn scenario(https: bool) {
         let old_tls_crt = std::fs::read_to_string(data.join("tls.crt")).unwrap();
         std::fs::remove_dir_all(&data).unwrap();
         let out = run(
-            Command::new(env!("CARGO_BIN_EXE_kmsd"))
+            Command::new(kmsd_bin())
                 .arg("restore")
                 .arg(&kept)
                 .arg("--data-dir")
@@ -545,7 +545,7 @@ fn scenario(https: bool) {
         // is written.
         let restore_into = |dir: &Path, extra: &[&str]| {
             run(
-                Command::new(env!("CARGO_BIN_EXE_kmsd"))
+                Command::new(kmsd_bin())
                     .arg("restore")
                     .arg(&kept)
                     .arg("--data-dir")
