@@ -6,4 +6,5 @@
 mod console_browser;
 mod e2e;
 mod e2e_views;
+mod layout;
 mod support;
