@@ -442,8 +442,7 @@ fn foreign_certificates_are_written_back_byte_for_byte_and_their_signatures_chec
     // PKITS 4.2.4: a validity time written as GeneralizedTime before 2050. Re-encoding the
     // parsed certificate through x509-cert's RFC 5280 profile turns it into UTCTime, which
     // changed the signed bytes; to_der and verify_signed_by must use the bytes as decoded.
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/vectors/PKITS/certs");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/PKITS/certs");
     let ee_der = std::fs::read(dir.join("ValidGeneralizedTimenotBeforeDateTest4EE.crt")).unwrap();
     let ca_der = std::fs::read(dir.join("GoodCACert.crt")).unwrap();
     let ee = parse_certificate(&ee_der).unwrap();

@@ -417,10 +417,7 @@ fn streamed_ber_from_openssl_is_read() {
     }
 }
 
-const RFC4134: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/vectors/rfc4134"
-);
+const RFC4134: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/rfc4134");
 
 fn rfc4134(file: &str) -> Vec<u8> {
     let p = Path::new(RFC4134).join(file);
