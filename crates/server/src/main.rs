@@ -112,7 +112,9 @@ enum Command {
         /// Unlock at start with this key file.
         #[arg(long)]
         key_file: Option<PathBuf>,
-        /// Development mode: create a throw-away authority on first run, reuse it later.
+        /// Development mode: create a throw-away authority on first run (administrator
+        /// `admin`, its generated password in DATA_DIR/admin-password, mode 0600), reuse it
+        /// later.
         #[arg(long)]
         dev: bool,
         /// Serve the API over plain HTTP instead of HTTPS (loopback only, unless
@@ -306,12 +308,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                          unlocks this authority lies next to its data in {}.",
                         data_dir.display()
                     );
-                    println!(
-                        "administrator: admin, password (shown once): {}",
-                        admin_password.expose()
-                    );
-                    std::io::stdout().flush().ok();
+                    let mut line = zeroize::Zeroizing::new(admin_password.expose().to_string());
+                    line.push('\n');
+                    write_new(
+                        &data_dir.join(DEV_ADMIN_PASSWORD_FILE),
+                        line.as_bytes(),
+                        0o600,
+                    )?;
                 }
+                let pw = data_dir.join(DEV_ADMIN_PASSWORD_FILE);
+                if pw.exists() {
+                    println!(
+                        "administrator: admin, password in {} (0600, written at creation)",
+                        pw.display()
+                    );
+                }
+                std::io::stdout().flush().ok();
                 credential = Some(Credential::key_file(&kf)?);
             } else if password_stdin {
                 credential = Some(Credential::Password(read_stdin_line("start-up password")?));
@@ -504,6 +516,10 @@ fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     std::fs::rename(&tmp, path).with_context(|| format!("creating {}", path.display()))?;
     Ok(())
 }
+
+/// With `serve --dev`: the file in the data directory that holds the generated password of
+/// the administrator `admin` (mode 0600), so a quick start can read it.
+const DEV_ADMIN_PASSWORD_FILE: &str = "admin-password";
 
 fn config() -> Config {
     Config::default()
