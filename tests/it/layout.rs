@@ -185,6 +185,49 @@ fn no_tracked_file_refers_to_a_path_outside_the_repository() {
     );
 }
 
+/// The relative link targets of the Markdown `text` (`[text](target)`), without anchors;
+/// web, mail and in-page links left out.
+fn markdown_links(text: &str) -> Vec<&str> {
+    text.split("](")
+        .skip(1)
+        .filter_map(|rest| rest.split([')', ' ']).next())
+        .filter(|t| !t.is_empty() && !t.starts_with('#') && !t.contains("://"))
+        .filter(|t| !t.starts_with("mailto:"))
+        .map(|t| t.split('#').next().unwrap_or(t))
+        .collect()
+}
+
+#[test]
+fn markdown_links_name_files_in_the_repository() {
+    let root = workspace_root();
+    let files = tracked_files(&root);
+    let mut broken = Vec::new();
+    let mut seen = 0;
+    for file in files.iter().filter(|f| f.ends_with(".md")) {
+        let Ok(text) = std::fs::read_to_string(root.join(file)) else {
+            continue;
+        };
+        let dir = file.rsplit_once('/').map_or("", |(d, _)| d);
+        for target in markdown_links(&text) {
+            seen += 1;
+            let ok = resolve(target, dir).is_some_and(|p| root.join(p).exists());
+            if !ok {
+                broken.push(format!("{file}: ({target})"));
+            }
+        }
+    }
+    assert!(seen > 0, "no Markdown links found at all");
+    assert!(
+        broken.is_empty(),
+        "links to files that are not in the repository:\n  {}",
+        broken.join("\n  ")
+    );
+    assert_eq!(
+        markdown_links("[a](docs/A.md) [b](https://x.y/z) [c](#top) [d](../x.md#s)"),
+        ["docs/A.md", "../x.md"]
+    );
+}
+
 #[test]
 fn the_outside_path_detector_catches_what_it_must_and_nothing_else() {
     // Built at run time so this file does not trip its own check.

@@ -7,4 +7,5 @@ mod console_browser;
 mod e2e;
 mod e2e_views;
 mod layout;
+mod readme;
 mod support;
