@@ -1,6 +1,6 @@
 //! The algorithm registry: digest and content-encryption algorithms by name and OID, the
-//! fixed strength ranking of `design.md`, and the SMIMECapabilities (RFC 4262 / RFC 5751)
-//! encoding of a capability list.
+//! fixed strength ranking of `docs/CONTRACTS.md`, and the SMIMECapabilities (RFC 4262 /
+//! RFC 5751) encoding of a capability list.
 
 use core::fmt;
 use core::str::FromStr;
@@ -205,7 +205,7 @@ impl FromStr for DigestAlgorithm {
 }
 
 /// Content-encryption algorithms, declared strongest first: the declaration order *is* the
-/// ranking of `design.md` and is what negotiation uses.
+/// ranking of `docs/CONTRACTS.md` and is what negotiation uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ContentAlgorithm {
@@ -238,7 +238,7 @@ pub enum ContentAlgorithm {
 }
 
 impl ContentAlgorithm {
-    /// All algorithms, strongest first (the ranking of `design.md`).
+    /// All algorithms, strongest first (the ranking of `docs/CONTRACTS.md`).
     pub const RANKING: [ContentAlgorithm; 13] = [
         ContentAlgorithm::Aes256Gcm,
         ContentAlgorithm::Aes128Gcm,

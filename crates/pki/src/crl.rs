@@ -53,7 +53,7 @@ pub enum RevocationReason {
 }
 
 impl RevocationReason {
-    /// The reasons an operator may give (the contract of `design.md`).
+    /// The reasons an operator may give (the contract of `docs/CONTRACTS.md`).
     pub const OPERATOR_REASONS: [RevocationReason; 8] = [
         RevocationReason::Unspecified,
         RevocationReason::KeyCompromise,

@@ -1,5 +1,5 @@
 //! Content-encryption algorithm negotiation for a set of recipients: the strongest algorithm
-//! (by the ranking of `design.md`, [`ContentAlgorithm::RANKING`]) that every recipient
+//! (by the ranking of `docs/CONTRACTS.md`, [`ContentAlgorithm::RANKING`]) that every recipient
 //! supports, under a policy floor, with a report of who forced a weaker choice and who was
 //! skipped; and the check of an algorithm the user forced (`--algorithm NAME`).
 //!

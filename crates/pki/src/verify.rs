@@ -362,8 +362,8 @@ impl fmt::Display for UnknownReason {
 }
 
 /// The outcome of verifying a signed message's signer, as `lockbox verify` reports it. Each
-/// verdict has the exit code of `design.md` ([`Verdict::exit_code`]) and a sentence for people
-/// (`Display`). See the module documentation for the precedence between verdicts.
+/// verdict has the exit code of `docs/CONTRACTS.md` ([`Verdict::exit_code`]) and a sentence for
+/// people (`Display`). See the module documentation for the precedence between verdicts.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verdict {
@@ -417,7 +417,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// The exit code of `lockbox verify` for this verdict (`design.md`: 0, and 10 to 15).
+    /// The exit code of `lockbox verify` for this verdict (`docs/CONTRACTS.md`: 0, and 10 to 15).
     pub fn exit_code(&self) -> u8 {
         match self {
             Verdict::Valid => 0,
