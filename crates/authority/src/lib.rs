@@ -61,7 +61,9 @@ mod governance;
 mod issuing;
 mod pool;
 mod recovery;
+mod renewal;
 mod revocation;
+mod schedule;
 mod secret;
 mod self_service;
 mod users;
@@ -87,6 +89,11 @@ pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use renewal::{SKIP_DISABLED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED, Skipped};
+pub use schedule::{
+    BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,
+    carried_server_settings,
+};
 pub use secret::{Argon2Params, Token};
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
@@ -452,6 +459,8 @@ pub struct DirectoryEntry {
     pub capabilities: Vec<String>,
     /// Current encryption certificate, DER.
     pub certificate: Vec<u8>,
+    /// Current signing certificate, DER (`None` while the user has none, e.g. revoked).
+    pub signing_certificate: Option<Vec<u8>>,
 }
 
 /// What to revoke.
@@ -482,6 +491,9 @@ pub struct BatchRenewal {
     pub renewed: Vec<Renewal>,
     /// Users not renewed (their e-mail address) and the error.
     pub failed: Vec<(String, Error)>,
+    /// Users left out on purpose (not enrolled, revoked, disabled, not expiring within the
+    /// window), with why.
+    pub skipped: Vec<Skipped>,
 }
 
 /// A user's current certificate of one kind: serial, DER, and the escrowed key it
