@@ -5,6 +5,7 @@ mod console;
 mod console_browser;
 mod console_governance;
 mod e2e;
+mod e2e_fetch;
 mod e2e_views;
 mod ops_routes;
 mod refusals;
