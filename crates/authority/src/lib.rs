@@ -7,8 +7,10 @@
 //! This file holds the types the service hands out, `init`/`unlock` and the shared state;
 //! [`Authority`]'s operations are split by responsibility: `admins` (sign-in, sessions,
 //! accounts), `users` (users, tokens, enrollment, directory), `issuing` (renewal, key
-//! roll-over, the TLS certificate), `revocation` (revoke, CRLs), `recovery`, `backups`, and
-//! `governance` (audit entry points, quorum policies and approvals, unlock methods).
+//! roll-over, the TLS certificate), `renewal` (renewing everyone, with a window and the users
+//! skipped), `revocation` (revoke, CRLs), `recovery`, `backups`, `schedule` (the backup
+//! schedule setting, the server settings carried in backups), and `governance` (audit entry
+//! points, quorum policies and approvals, unlock methods).
 //!
 //! # Storage
 //!
@@ -135,9 +137,11 @@ pub struct Config {
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
     pub enrollment_pbkdf2_iterations: u32,
-    /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one).
+    /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one), until
+    /// the `backup-schedule` setting is made ([`Authority::set_backup_schedule`]).
     pub backup_keep: usize,
-    /// Scheduled backups: one when the newest in `DATA_DIR/backups` is this old (None: off).
+    /// Scheduled backups: one when the newest in `DATA_DIR/backups` is this old (None: off),
+    /// until the `backup-schedule` setting is made.
     pub backup_interval: Option<Duration>,
     /// How long an approval request stays open.
     pub approval_ttl: Duration,

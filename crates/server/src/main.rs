@@ -176,6 +176,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             // Bad names are refused before anything is written.
             let tls_names = TlsNames::parse(&tls_names)?;
+            // Paths are printed one way everywhere: absolute.
+            let (file, data_dir) = (absolute(&file), absolute(&data_dir));
             let credential = match key_file {
                 Some(k) => Credential::key_file(&k)?,
                 None => Credential::Password(read_stdin_line("start-up password")?),
@@ -184,8 +186,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
             println!(
                 "restored {} into {}: {} keys of {} owners, {} unlock methods",
-                absolute(&file).display(),
-                absolute(&data_dir).display(),
+                file.display(),
+                data_dir.display(),
                 report.keys,
                 report.owners,
                 report.unlock_methods
