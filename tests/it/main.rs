@@ -5,6 +5,7 @@
 
 mod console_browser;
 mod e2e;
+mod e2e_fetch;
 mod e2e_views;
 mod layout;
 mod readme;

@@ -40,11 +40,13 @@ impl Authority {
     // ---------------------------------------------------------------------------------
     // Backups.
 
-    fn backup_dir(st: &State) -> std::path::PathBuf {
-        st.store.store().data_dir().join("backups")
+    /// `DATA_DIR/backups`, absolute (backup paths are shown one way everywhere).
+    pub(crate) fn backup_dir(st: &State) -> std::path::PathBuf {
+        let dir = st.store.store().data_dir().join("backups");
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
-    fn backup_files(dir: &Path) -> Result<Vec<BackupInfo>> {
+    pub(crate) fn backup_files(dir: &Path) -> Result<Vec<BackupInfo>> {
         let mut out = Vec::new();
         let entries = match std::fs::read_dir(dir) {
             Ok(e) => e,
@@ -72,7 +74,9 @@ impl Authority {
             if let Some(a) = actor {
                 a.require_administrator()?;
             }
-            let st = self.lock();
+            let mut st = self.lock();
+            let (_, keep, _) = self.effective_schedule(st.store.store().connection())?;
+            Self::stash_server_settings(&mut st)?;
             let dir = Self::backup_dir(&st);
             std::fs::create_dir_all(&dir)
                 .map_err(|e| Error::Corrupt(format!("creating {}: {e}", dir.display())))?;
@@ -88,7 +92,6 @@ impl Authority {
             };
             st.store.backup(&path)?;
             let files = Self::backup_files(&dir)?;
-            let keep = self.config.backup_keep.max(1);
             if files.len() > keep {
                 for old in &files[..files.len() - keep] {
                     if let Err(e) = std::fs::remove_file(&old.path) {
@@ -288,20 +291,20 @@ impl Authority {
         }
     }
 
-    /// Takes a scheduled backup when [`Config::backup_interval`] says one is due.
+    /// Takes a scheduled backup when the schedule in effect (the `backup-schedule` setting,
+    /// else [`Config::backup_interval`]) says one is due.
     pub fn backup_if_due(&self) -> Result<Option<BackupInfo>> {
-        let Some(every) = self.config.backup_interval else {
+        let (every, newest) = {
+            let st = self.lock();
+            let (every, _, _) = self.effective_schedule(st.store.store().connection())?;
+            let files = Self::backup_files(&Self::backup_dir(&st))?;
+            (every, schedule::newest_backup_at(&files))
+        };
+        let Some(every) = every else {
             return Ok(None);
         };
-        let newest = {
-            let st = self.lock();
-            Self::backup_files(&Self::backup_dir(&st))?
-                .iter()
-                .filter_map(|b| b.name.strip_prefix("kms-")?.get(..12)?.parse::<i64>().ok())
-                .max()
-        };
         let now = unix(self.now());
-        if newest.is_some_and(|t| now - t < secs(every)) {
+        if newest.is_some_and(|t| now - t < i64::try_from(every).unwrap_or(i64::MAX)) {
             return Ok(None);
         }
         self.backup_now(None).map(Some)

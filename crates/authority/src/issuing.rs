@@ -12,17 +12,10 @@ impl Authority {
         })
     }
 
-    /// Renews every active enrolled user (officer role).
+    /// Renews every active enrolled user (officer role); users who are disabled, never
+    /// enrolled or revoked are skipped (see [`Authority::renew_expiring`]).
     pub fn renew_all(&self, actor: &Admin) -> Result<BatchRenewal> {
-        self.audit_op(&actor.name, "renew:all", "-", || {
-            actor.require_officer()?;
-            let emails = self
-                .list_users(actor)?
-                .into_iter()
-                .filter(|u| u.status == "active")
-                .map(|u| u.email);
-            Ok(self.renew_each(actor, emails))
-        })
+        self.renew_expiring(actor, None)
     }
 
     /// Renews the users named (officer role): each renewal is its own audited operation; a
@@ -240,7 +233,11 @@ impl Authority {
     }
 
     /// Renews each of `emails` (without new keys), collecting who could not be renewed.
-    fn renew_each(&self, actor: &Admin, emails: impl Iterator<Item = String>) -> BatchRenewal {
+    pub(crate) fn renew_each(
+        &self,
+        actor: &Admin,
+        emails: impl Iterator<Item = String>,
+    ) -> BatchRenewal {
         let mut batch = BatchRenewal::default();
         for email in emails {
             match self.renew(actor, &email, false) {

@@ -7,8 +7,10 @@
 //! This file holds the types the service hands out, `init`/`unlock` and the shared state;
 //! [`Authority`]'s operations are split by responsibility: `admins` (sign-in, sessions,
 //! accounts), `users` (users, tokens, enrollment, directory), `issuing` (renewal, key
-//! roll-over, the TLS certificate), `revocation` (revoke, CRLs), `recovery`, `backups`, and
-//! `governance` (audit entry points, quorum policies and approvals, unlock methods).
+//! roll-over, the TLS certificate), `renewal` (renewing everyone, with a window and the users
+//! skipped), `revocation` (revoke, CRLs), `recovery`, `backups`, `schedule` (the backup
+//! schedule setting, the server settings carried in backups), and `governance` (audit entry
+//! points, quorum policies and approvals, unlock methods).
 //!
 //! # Storage
 //!
@@ -61,7 +63,9 @@ mod governance;
 mod issuing;
 mod pool;
 mod recovery;
+mod renewal;
 mod revocation;
+mod schedule;
 mod secret;
 mod self_service;
 mod users;
@@ -87,6 +91,11 @@ pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use renewal::{SKIP_DISABLED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED, Skipped};
+pub use schedule::{
+    BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,
+    carried_server_settings,
+};
 pub use secret::{Argon2Params, Token};
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
@@ -128,9 +137,11 @@ pub struct Config {
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
     pub enrollment_pbkdf2_iterations: u32,
-    /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one).
+    /// Backups kept in `DATA_DIR/backups` (older ones are deleted after each new one), until
+    /// the `backup-schedule` setting is made ([`Authority::set_backup_schedule`]).
     pub backup_keep: usize,
-    /// Scheduled backups: one when the newest in `DATA_DIR/backups` is this old (None: off).
+    /// Scheduled backups: one when the newest in `DATA_DIR/backups` is this old (None: off),
+    /// until the `backup-schedule` setting is made.
     pub backup_interval: Option<Duration>,
     /// How long an approval request stays open.
     pub approval_ttl: Duration,
@@ -452,6 +463,8 @@ pub struct DirectoryEntry {
     pub capabilities: Vec<String>,
     /// Current encryption certificate, DER.
     pub certificate: Vec<u8>,
+    /// Current signing certificate, DER (`None` while the user has none, e.g. revoked).
+    pub signing_certificate: Option<Vec<u8>>,
 }
 
 /// What to revoke.
@@ -482,6 +495,9 @@ pub struct BatchRenewal {
     pub renewed: Vec<Renewal>,
     /// Users not renewed (their e-mail address) and the error.
     pub failed: Vec<(String, Error)>,
+    /// Users left out on purpose (not enrolled, revoked, disabled, not expiring within the
+    /// window), with why.
+    pub skipped: Vec<Skipped>,
 }
 
 /// A user's current certificate of one kind: serial, DER, and the escrowed key it

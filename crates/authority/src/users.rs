@@ -342,10 +342,12 @@ impl Authority {
                 kind: "encryption",
             })?
             .1;
+        let signing_certificate = current_cert(conn, id, "signing", now)?.map(|c| c.1);
         Ok(DirectoryEntry {
             email: user.email,
             capabilities: user.capabilities,
             certificate: der,
+            signing_certificate,
         })
     }
 }

@@ -33,6 +33,8 @@ pub struct Status {
     pub last_verification: Option<VerificationStatus>,
     /// Open approval requests.
     pub pending_approvals: i64,
+    /// The backup schedule in effect.
+    pub backup_schedule: BackupSchedule,
 }
 
 /// Users by status.
@@ -405,6 +407,7 @@ impl Authority {
     pub fn status(&self, actor: &Admin) -> Result<Status> {
         actor.require_reader()?;
         let backups = self.backups(actor)?;
+        let backup_schedule = self.schedule_view()?;
         let now = unix(self.now());
         let st = self.lock();
         let conn = st.store.store().connection();
@@ -502,6 +505,7 @@ impl Authority {
             last_backup,
             last_verification,
             pending_approvals,
+            backup_schedule,
         })
     }
 

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod fetch;
 pub mod files;
 pub mod keyring;
 pub mod message;

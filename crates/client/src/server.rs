@@ -34,7 +34,7 @@ pub fn agent(ca_pem: Option<&[u8]>) -> anyhow::Result<ureq::Agent> {
     Ok(config.build().into())
 }
 
-fn base(server: &str) -> anyhow::Result<&str> {
+pub(crate) fn base(server: &str) -> anyhow::Result<&str> {
     let b = server.trim_end_matches('/');
     if !b.starts_with("http://") && !b.starts_with("https://") {
         bail!("the server URL must start with http:// or https://");
@@ -42,7 +42,7 @@ fn base(server: &str) -> anyhow::Result<&str> {
     Ok(b)
 }
 
-fn answer(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
+pub(crate) fn answer(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
     let status = resp.status();
     let bytes = resp
         .body_mut()
@@ -62,7 +62,7 @@ fn answer(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Result<Value> {
     Ok(v)
 }
 
-fn path_segment(s: &str) -> String {
+pub(crate) fn path_segment(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-._~@+".contains(&b) {

@@ -7,6 +7,7 @@
 pub mod console;
 mod error;
 mod openapi;
+pub mod ops_routes;
 mod refusals;
 pub mod settings;
 pub mod tls;
@@ -141,8 +142,11 @@ impl AppState {
                 }
             }
         };
-        *mode = Mode::Unlocked(Arc::new(auth));
         tracing::info!("authority unlocked");
+        if let Ok(s) = auth.schedule_view() {
+            tracing::info!("{}", ops_routes::describe_schedule(&s));
+        }
+        *mode = Mode::Unlocked(Arc::new(auth));
         Ok(())
     }
 
@@ -289,6 +293,10 @@ pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
         .route("/unlock-methods/{id}/remove", post(remove_unlock_method))
         .route("/backups", post(backup_now).get(list_backups))
         .route("/backups/verify", post(verify_backup))
+        .route(
+            "/backups/schedule",
+            get(ops_routes::backup_schedule).post(ops_routes::set_backup_schedule),
+        )
         .route("/backups/{name}/restore", post(restore_backup))
         .route("/audit", get(audit_list))
         .route("/audit/verify", get(audit_verify))
@@ -298,9 +306,9 @@ pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
         .route("/users/{email}/disable", post(disable_user))
         .route("/users/{email}/token", post(new_token))
         .route("/enroll", post(enroll))
-        .route("/directory/{email}", get(directory))
+        .route("/directory/{email}", get(ops_routes::directory))
         .route("/revoke", post(revoke))
-        .route("/renew", post(renew))
+        .route("/renew", post(ops_routes::renew))
         .route("/ca", get(ca_pem))
         .route("/crl", get(crl))
         .route("/crl/delta", get(delta_crl))
@@ -811,19 +819,6 @@ fn cert_pem(der: &[u8]) -> Result<String, ApiError> {
     pki::certificate::to_pem(&cert).map_err(ApiError::internal)
 }
 
-async fn directory(
-    State(s): State<Arc<AppState>>,
-    Path(email): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    let auth = s.authority()?;
-    let entry = blocking(move || Ok(auth.directory(&email)?)).await?;
-    Ok(Json(json!({
-        "email": entry.email,
-        "capabilities": entry.capabilities,
-        "certificate": cert_pem(&entry.certificate)?,
-    })))
-}
-
 // ------------------------------------------------------------------------------------------
 // Revocation and renewal.
 
@@ -856,53 +851,6 @@ async fn revoke(
     };
     let serials = blocking(move || Ok(a.auth.revoke(&a.admin, &target, reason)?)).await?;
     Ok(Json(json!({ "revoked": serials, "reason": reason.name() })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RenewRequest {
-    email: Option<String>,
-    #[serde(default)]
-    all: bool,
-    #[serde(default)]
-    new_key: bool,
-}
-
-fn renewal_json(r: &authority::Renewal) -> Value {
-    let mut v = json!({ "email": r.email, "certificates": r.certificates });
-    if let Some(t) = &r.enrollment_token {
-        v["enrollment_token"] = json!(t.token.expose());
-        v["token_expires_at"] = json!(t.expires_at);
-    }
-    v
-}
-
-async fn renew(a: AdminAuth, ApiJson(req): ApiJson<RenewRequest>) -> Result<Json<Value>, ApiError> {
-    match (req.email, req.all) {
-        (Some(email), false) => {
-            let new_key = req.new_key;
-            let r = blocking(move || Ok(a.auth.renew(&a.admin, &email, new_key)?)).await?;
-            Ok(Json(json!({ "renewed": [renewal_json(&r)], "failed": [] })))
-        }
-        (None, true) if !req.new_key => {
-            let batch = blocking(move || Ok(a.auth.renew_all(&a.admin)?)).await?;
-            let failed: Vec<Value> = batch
-                .failed
-                .iter()
-                .map(|(email, e)| json!({ "email": email, "code": e.code(), "message": e.to_string() }))
-                .collect();
-            Ok(Json(json!({
-                "renewed": batch.renewed.iter().map(renewal_json).collect::<Vec<_>>(),
-                "failed": failed,
-            })))
-        }
-        (None, true) => Err(ApiError::bad_request(
-            "\"all\" renews certificates only; new keys are per user",
-        )),
-        _ => Err(ApiError::bad_request(
-            "give exactly one of \"email\" or \"all\": true",
-        )),
-    }
 }
 
 // ------------------------------------------------------------------------------------------

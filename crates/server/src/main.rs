@@ -178,6 +178,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             // Bad names are refused before anything is written.
             let tls_names = TlsNames::parse(&tls_names)?;
+            // Paths are printed one way everywhere: absolute.
+            let (file, data_dir) = (absolute(&file), absolute(&data_dir));
             let credential = match key_file {
                 Some(k) => Credential::key_file(&k)?,
                 None => Credential::Password(read_stdin_line("start-up password")?),
@@ -192,6 +194,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.owners,
                 report.unlock_methods
             );
+            restore_settings(&data_dir)?;
             if no_tls_cert {
                 eprintln!(
                     "kmsd: no TLS certificate issued (--no-tls-cert): put {} and {} into {} \
@@ -286,6 +289,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                      address, or say --insecure-http"
                 );
             }
+            // Bound before any secret is read or the store is touched: a busy port fails
+            // first, and nothing else happens.
+            let listeners = Listeners::bind(listen, public_listen)?;
             let mut credential = None;
             if dev {
                 let kf = data_dir.join("dev.keyfile");
@@ -336,7 +342,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(k) = key_file {
                 credential = Some(Credential::key_file(&k)?);
             }
-            serve(&data_dir, listen, public_listen, credential, !http, config)
+            serve(&data_dir, listeners, credential, !http, config)
         }
     }
 }
@@ -492,6 +498,75 @@ fn restore_tls(data_dir: &Path, credential: &Credential, names: &TlsNames) -> an
     Ok(())
 }
 
+/// `path` made absolute (paths are printed one way everywhere), or as given if that fails.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// After `kmsd restore`: writes the server settings file the backup carries back into the
+/// data directory. A different file there already is kept as `kmsd.toml.pre-restore` (or
+/// `.pre-restore-N`), never silently overwritten; a backup made before backups carried the
+/// settings restores as before, and says so.
+fn restore_settings(data_dir: &Path) -> anyhow::Result<()> {
+    let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let carried = authority::carried_server_settings(&store)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    drop(store);
+    let path = absolute(&data_dir.join(kmsd::settings::FILE_NAME));
+    let Some(text) = carried else {
+        println!(
+            "the backup carries no {} (it was made before backups carried the server's \
+             settings): the defaults apply until you write {}",
+            kmsd::settings::FILE_NAME,
+            path.display()
+        );
+        return Ok(());
+    };
+    if let Err(e) = FileSettings::parse(&text) {
+        eprintln!(
+            "kmsd: warning: the {} carried in the backup does not parse with this version \
+             ({e:#}); it is written anyway: correct it before serving",
+            kmsd::settings::FILE_NAME
+        );
+    }
+    match std::fs::read(&path) {
+        Ok(existing) if existing == text.as_bytes() => {
+            println!("{} is already the one the backup carries", path.display());
+            return Ok(());
+        }
+        Ok(_) => {
+            let mut n = 0;
+            let kept = loop {
+                let name = if n == 0 {
+                    format!("{}.pre-restore", kmsd::settings::FILE_NAME)
+                } else {
+                    format!("{}.pre-restore-{n}", kmsd::settings::FILE_NAME)
+                };
+                let p = path.with_file_name(name);
+                if !p.exists() {
+                    break p;
+                }
+                n += 1;
+            };
+            std::fs::rename(&path, &kept)
+                .with_context(|| format!("keeping {} as {}", path.display(), kept.display()))?;
+            println!(
+                "{} differed from the one in the backup: kept as {}",
+                path.display(),
+                kept.display()
+            );
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+    write_new(&path, text.as_bytes(), 0o644)?;
+    println!(
+        "restored the server's settings from the backup into {}",
+        path.display()
+    );
+    Ok(())
+}
+
 /// Creates `path` (refusing to overwrite) with `mode`: a temporary file, fsync, rename.
 fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -525,10 +600,41 @@ fn config() -> Config {
     Config::default()
 }
 
+/// The API listener and the optional public one, bound (not yet serving).
+struct Listeners {
+    api: std::net::TcpListener,
+    public: Option<std::net::TcpListener>,
+}
+
+impl Listeners {
+    /// Binds both addresses, or says which one is taken.
+    fn bind(listen: SocketAddr, public_listen: Option<SocketAddr>) -> anyhow::Result<Self> {
+        let bind = |addr: SocketAddr, what: &str| -> anyhow::Result<std::net::TcpListener> {
+            let l = std::net::TcpListener::bind(addr).map_err(|e| {
+                if e.kind() == std::io::ErrorKind::AddrInUse {
+                    anyhow::anyhow!(
+                        "cannot listen on {addr} ({what}): the address is in use by another \
+                         program (another kmsd?); nothing was started"
+                    )
+                } else {
+                    anyhow::anyhow!("cannot listen on {addr} ({what}): {e}; nothing was started")
+                }
+            })?;
+            l.set_nonblocking(true)
+                .with_context(|| format!("listening on {addr}"))?;
+            Ok(l)
+        };
+        let api = bind(listen, "the API")?;
+        let public = public_listen
+            .map(|a| bind(a, "the public URLs"))
+            .transpose()?;
+        Ok(Listeners { api, public })
+    }
+}
+
 fn serve(
     data_dir: &Path,
-    listen: SocketAddr,
-    public_listen: Option<SocketAddr>,
+    listeners: Listeners,
     credential: Option<Credential>,
     https: bool,
     config: Config,
@@ -553,18 +659,20 @@ fn serve(
         }
         None => tracing::warn!("starting locked: POST /api/v1/unlock (kmsctl unlock) to unlock"),
     }
+    match state.authority().map(|a| a.schedule_view()) {
+        Ok(Ok(s)) => tracing::info!("{}", kmsd::ops_routes::describe_schedule(&s)),
+        Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the backup schedule"),
+        Err(_) => tracing::info!("backup schedule: read at unlock (kmsctl backup schedule)"),
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let api = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("listening on {listen}"))?;
+        let api = tokio::net::TcpListener::from_std(listeners.api)?;
         tracing::info!(address = %api.local_addr()?, https = tls.is_some(), "serving the API");
-        if let Some(addr) = public_listen {
-            let public = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr}"))?;
+        if let Some(public) = listeners.public {
+            let public = tokio::net::TcpListener::from_std(public)?;
+            let addr = public.local_addr()?;
             let app = kmsd::public_router(state.clone());
             tracing::info!(address = %addr, "serving the public URLs");
             tokio::spawn(async move {

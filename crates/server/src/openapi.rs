@@ -100,16 +100,16 @@ pub fn document() -> Value {
                 obj(json!({ "signing_certificate": s, "encryption_certificate": s, "ca_certificate": s, "encrypted_key": { "type": "string", "description": "PEM ENCRYPTED PRIVATE KEY (PKCS#8, PBES2 PBKDF2-SHA256 AES-256-CBC) under the token" } }),
                     &["signing_certificate", "encryption_certificate", "ca_certificate", "encrypted_key"]),
                 &[bad, ("403", "token unknown, used or expired (AUTH-008), user disabled (AUTH-007)"), ("422", "request refused (AUTH-010)"), ("423", "the authority is locked")]) },
-            "/api/v1/directory/{email}": { "parameters": email_param(), "get": op("A user's current encryption certificate and capabilities", false, None,
-                obj(json!({ "email": s, "capabilities": { "type": "array", "items": s }, "certificate": s }), &["email", "capabilities", "certificate"]),
+            "/api/v1/directory/{email}": { "parameters": email_param(), "get": op("A user's current encryption certificate (certificate), signing certificate and capabilities", false, None,
+                obj(json!({ "email": s, "capabilities": { "type": "array", "items": s }, "certificate": s, "signing_certificate": { "type": ["string", "null"], "description": "PEM; null while the user has no current signing certificate" } }), &["email", "capabilities", "certificate"]),
                 &[("404", "no such user (AUTH-005), or not enrolled / all revoked (AUTH-012)"), ("403", "the user is disabled (AUTH-007)")]) },
             "/api/v1/revoke": { "post": op("Revoke a user's certificates or one by serial", true,
                 Some(json!({ "type": "object", "properties": { "email": s, "serial": s, "reason": { "enum": ["unspecified", "keyCompromise", "caCompromise", "affiliationChanged", "superseded", "cessationOfOperation", "certificateHold", "privilegeWithdrawn"] } }, "description": "exactly one of email, serial" })),
                 obj(json!({ "revoked": { "type": "array", "items": s }, "reason": s }), &["revoked"]),
                 &[bad, nouser, ("409", "nothing to revoke (AUTH-013)")]) },
-            "/api/v1/renew": { "post": op("Renew a user's certificates, or all users'; new_key: a new escrowed encryption key now, and an enrollment token to collect it", true,
-                Some(json!({ "type": "object", "properties": { "email": s, "all": { "type": "boolean" }, "new_key": { "type": "boolean" } } })),
-                obj(json!({ "renewed": { "type": "array" }, "failed": { "type": "array" } }), &["renewed", "failed"]),
+            "/api/v1/renew": { "post": op("Renew a user's certificates, or all users' (with within: only certificates expiring within that many seconds); users not enrolled, revoked or disabled are skipped; new_key: a new escrowed encryption key now, and an enrollment token to collect it", true,
+                Some(json!({ "type": "object", "properties": { "email": s, "all": { "type": "boolean" }, "new_key": { "type": "boolean" }, "within": { "type": "integer", "minimum": 0, "description": "seconds; with all" }, "confirm": { "type": "boolean" } } })),
+                obj(json!({ "renewed": { "type": "array" }, "failed": { "type": "array", "items": { "type": "object", "properties": { "email": s, "code": s, "message": s } } }, "skipped": { "type": "array", "items": { "type": "object", "properties": { "email": s, "reason": { "enum": ["not enrolled", "revoked", "disabled", "not expiring within the window"] } } } } }), &["renewed", "failed", "skipped"]),
                 &[bad, nouser]) },
             "/api/v1/ca": { "get": { "summary": "CA certificate (PEM)", "responses": { "200": { "description": "PEM", "content": { "application/x-pem-file": {} } } } } },
             "/api/v1/crl": { "get": { "summary": "Full CRL (DER)", "responses": { "200": { "description": "DER", "content": { "application/pkix-crl": {} } } } } },
@@ -210,6 +210,17 @@ fn extra_paths(doc: &mut Value) {
         "get": op("Backups in DATA_DIR/backups, oldest first", true, None,
             obj(json!({ "backups": { "type": "array", "items": backup } }), &["backups"]), &[]),
     });
+    let schedule = obj(
+        json!({ "enabled": { "type": "boolean" }, "every": { "type": ["integer", "null"], "description": "seconds between scheduled backups; null: off" }, "keep": { "type": "integer" }, "next_at": { "type": ["integer", "null"] }, "last_at": { "type": ["integer", "null"] }, "source": { "enum": ["setting", "config"] } }),
+        &["enabled", "every", "keep", "next_at", "last_at"],
+    );
+    paths["/api/v1/backups/schedule"] = json!({
+        "get": op("The backup schedule in effect (the backup-schedule setting, else kmsd.toml)", true, None,
+            obj(json!({ "schedule": schedule }), &["schedule"]), &[]),
+        "post": op("Set the backup schedule (administrator role, under the backup-schedule quorum); it wins over kmsd.toml from then on", true,
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "every": { "type": ["integer", "null"], "minimum": 60, "description": "seconds; null turns the schedule off" }, "keep": { "type": "integer", "minimum": 1, "maximum": 10000 } }, "required": ["every"] })),
+            obj(json!({ "schedule": schedule }), &["schedule"]), &[bad, forbidden, pending]),
+    });
     paths["/api/v1/backups/verify"] = json!({
         "post": op("Check a backup completely with the master key in memory: chunks, SQLite integrity, every key, the audit chain inside", true,
             Some(obj(json!({ "name": s }), &["name"])),
@@ -296,7 +307,8 @@ fn view_paths(doc: &mut Value) {
                 "crl": { "type": "object", "properties": { "number": int, "delta_number": int, "this_update": int, "next_update": int, "delta_this_update": int, "delta_next_update": int } },
                 "last_backup": { "type": ["object", "null"], "properties": { "name": s, "taken_at": { "type": ["integer", "null"] }, "bytes": int } },
                 "last_verification": { "type": ["object", "null"], "properties": { "at": int, "actor": s, "backup": s, "ok": { "type": "boolean" }, "summary": s } },
-                "pending_approvals": int } }),
+                "pending_approvals": int,
+                "backup_schedule": { "type": "object", "properties": { "enabled": { "type": "boolean" }, "every": { "type": ["integer", "null"] }, "keep": int, "next_at": { "type": ["integer", "null"] }, "last_at": { "type": ["integer", "null"] }, "source": s } } } }),
             &[]),
     });
     let mut cert_params = vec![

@@ -34,6 +34,7 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # Failed sign-ins in a row before an administrator is locked out for 15 minutes.
 # max_failed_logins = 5
 # Scheduled encrypted backups into DATA_DIR/backups, every this many hours (0: off).
+# Once set through the API (kmsctl backup schedule), that setting wins over these two.
 # backup_interval_hours = 0
 # Backups kept in DATA_DIR/backups.
 # backup_keep = 7

@@ -103,6 +103,28 @@ enum Command {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Collect your renewed certificates from the authority into your PKCS#12 file: each must
+    /// be for your address, chain to the CA (in the file, or --ca-cert) and certify a key the
+    /// file holds. Every key and old certificate stays; the file keeps its password and is
+    /// replaced atomically (mode 0600). A certificate for a new key means: enroll again.
+    Fetch {
+        /// The authority's URL.
+        #[arg(long, value_name = "URL")]
+        server: String,
+        /// The CA certificate (PEM) to trust for HTTPS and to check the certificates against
+        /// (default: the CA certificates in the PKCS#12 file; HTTPS then needs it too).
+        #[arg(long, value_name = "FILE")]
+        ca_cert: Option<PathBuf>,
+        /// Your e-mail address.
+        #[arg(long)]
+        email: String,
+        /// Your PKCS#12 file (from lockbox enroll), updated in place.
+        #[arg(long, value_name = "FILE")]
+        p12: PathBuf,
+        /// Read the PKCS#12 password from standard input.
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
     /// Decrypt a message with a key from a PKCS#12 file (any of the keys it holds).
     Decrypt {
         /// The PKCS#12 file with the user's keys.
@@ -232,6 +254,65 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!(
                     "enrolled {email}: keys and certificates in {}",
                     output.display()
+                );
+            }
+            Ok(0)
+        }
+        Command::Fetch {
+            server,
+            ca_cert,
+            email,
+            p12,
+            password_stdin: _,
+        } => {
+            let bytes = files::read(&p12, "PKCS#12 file")?;
+            let password = read_password()?;
+            let contents = pki::pkcs12::parse(&bytes, &password)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", p12.display()))?;
+            let ca = ca_cert
+                .as_ref()
+                .map(|p| files::read(p, "CA certificate"))
+                .transpose()?;
+            let anchors = match (&ca, &ca_cert) {
+                (Some(pem), Some(path)) => pki::certificate::parse_certificates(pem)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
+                _ => contents.certificates.clone(),
+            };
+            let served = kms_client::fetch::served(&server, ca.as_deref(), &email)?;
+            let merged = kms_client::fetch::merge(contents, &served, &anchors, &email, &password)?;
+            if let Some(new) = &merged.pkcs12 {
+                files::write_atomic(&p12, new, true)?;
+            }
+            let list = |v: &[kms_client::fetch::Added]| -> Vec<serde_json::Value> {
+                v.iter()
+                    .map(
+                        |a| json!({ "kind": a.kind, "serial": a.serial, "not_after": a.not_after }),
+                    )
+                    .collect()
+            };
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "ok": true, "pkcs12": p12, "added": list(&merged.added),
+                            "unchanged": list(&merged.unchanged) })
+                );
+            } else if merged.added.is_empty() {
+                println!(
+                    "{} is up to date: it holds every certificate the authority serves for {email}",
+                    p12.display()
+                );
+            } else {
+                for a in &merged.added {
+                    println!(
+                        "added the {} certificate {} (valid until {}) for {email}",
+                        a.kind,
+                        a.serial,
+                        rfc3339(a.not_after)
+                    );
+                }
+                println!(
+                    "updated {} (every key and older certificate kept)",
+                    p12.display()
                 );
             }
             Ok(0)
@@ -450,6 +531,28 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+/// `secs` (Unix seconds) as `YYYY-MM-DDTHH:MM:SSZ`.
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    // Civil date from days (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` (RFC 3339 in UTC).

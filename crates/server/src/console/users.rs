@@ -401,6 +401,7 @@ pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Respon
     let authority::BatchRenewal {
         renewed: done,
         failed,
+        skipped,
     } = a
         .session
         .call(move |auth, admin| {
@@ -418,6 +419,13 @@ pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Respon
             .map(|(email, e)| format!("{email}: {e} [{}]", e.code()))
             .collect();
         text.push_str(&format!(" Not renewed: {}.", f.join("; ")));
+    }
+    if !skipped.is_empty() {
+        let s: Vec<String> = skipped
+            .iter()
+            .map(|s| format!("{} ({})", s.email, s.reason))
+            .collect();
+        text.push_str(&format!(" Skipped: {}.", s.join("; ")));
     }
     let flash = if failed.is_empty() {
         Flash::ok(text)

@@ -3,6 +3,7 @@
 
 mod console;
 mod console_governance;
+mod ops_routes;
 mod refusals;
 mod views;
 
