@@ -1,6 +1,9 @@
 //! Scheduled and on-demand online backups of the store, kept N deep under
 //! `DATA_DIR/backups`, their verification, and restoring one over the live store (under the
-//! `restore` quorum).
+//! highest quorum). A restore never lowers governance: the live quorum policies are kept
+//! where stricter, the live administrators (removals, role changes, passwords) are kept, and
+//! the live audit entries written after the backup are carried into the restored chain.
+//! Safety backups (`...-pre-restore.kmsbak`) are never rotated away.
 
 use super::*;
 
@@ -22,7 +25,27 @@ pub struct Restored {
     /// Revocations made after the backup, carried into the restored store (a revoked
     /// certificate never becomes valid again).
     pub revocations_carried: u64,
+    /// Audit entries of the replaced chain written after the backup point, appended to the
+    /// restored chain (before the `restore` entry) so the log keeps the whole history.
+    pub audit_entries_carried: u64,
+    /// Quorum policies the backup had lower than the live store, kept at the live value
+    /// (and any raised to keep the invariants).
+    pub policies_kept: Vec<Policy>,
 }
+
+/// An administrator account of the live store, carried over a restore.
+struct LiveAdmin {
+    id: i64,
+    name: String,
+    role: String,
+    password_hash: String,
+    created_at: i64,
+    removed_at: Option<i64>,
+    must_change: bool,
+}
+
+/// Suffix of the safety backups written by a restore.
+const SAFETY_SUFFIX: &str = "-pre-restore.kmsbak";
 
 /// A revocation of the live store, with its certificate, to carry over a restore.
 struct Carried {
@@ -87,7 +110,11 @@ impl Authority {
                 n += 1;
             };
             st.store.backup(&path)?;
-            let files = Self::backup_files(&dir)?;
+            // Safety backups are never rotated away: only ordinary backups count.
+            let files: Vec<BackupInfo> = Self::backup_files(&dir)?
+                .into_iter()
+                .filter(|b| !b.name.ends_with(SAFETY_SUFFIX))
+                .collect();
             let keep = self.config.backup_keep.max(1);
             if files.len() > keep {
                 for old in &files[..files.len() - keep] {
@@ -111,7 +138,8 @@ impl Authority {
     }
 
     /// Restores the backup `name` (from `kmsctl backup list`: a file in `DATA_DIR/backups`,
-    /// by name only) over the live store (administrator role, under the `restore` quorum).
+    /// by name only) over the live store (administrator role, under the highest quorum of
+    /// any operation: a restore can bring back anything).
     ///
     /// Under the state lock, stopping at the first failure (which leaves the live store as it
     /// was): the backup is checked completely with the master key in memory; a safety backup
@@ -124,8 +152,16 @@ impl Authority {
     /// backup, which holds the entries written after the backup. The chain stays verifiable:
     /// the restored log is the backup's, followed by the `restore` entry.
     ///
-    /// Everything written after the backup was taken (users, approvals, admin changes, ...)
-    /// is gone from the live store, except revocations: every certificate revoked in the live
+    /// Governance is never lowered: every live quorum policy higher than the backup's is
+    /// kept (and the invariants enforced), the live administrators are kept as they are
+    /// (removed ones stay removed, role and password changes stay, accounts added since stay),
+    /// and every live audit entry after the point where the two chains part is appended to
+    /// the restored chain, in order, with its original time, actor, action, target and
+    /// outcome (its detail names its old `seq`), before the `restore` entry; so `audit verify`
+    /// covers the whole history and the head is signed at once.
+    ///
+    /// Everything else written after the backup was taken (users, approvals, ...) is gone
+    /// from the live store, except revocations: every certificate revoked in the live
     /// store stays revoked (its certificate row is carried over too, without its user, if
     /// the backup predates it), and the CRL is re-signed at once with a number above every
     /// CRL published before. A crash between the copy and the `restore` entry leaves the
@@ -143,9 +179,41 @@ impl Authority {
             let st = self.lock();
             Self::backup_path(&st, name, false)?
         };
-        self.gate(actor, "restore", name)?;
+        self.gate_with(
+            actor,
+            &["restore"],
+            name,
+            &[("backup", name.as_bytes())],
+            None,
+        )?;
         let now = unix(self.now());
         let mut st = self.lock();
+        let (live_policies, live_admins, live_audit) = {
+            let conn = st.store.store().connection();
+            let mut stmt = conn.prepare("SELECT operation, quorum FROM policies")?;
+            let policies = stmt
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut stmt = conn.prepare(
+                "SELECT id, name, role, password_hash, created_at, removed_at,
+                        must_change_password
+                 FROM admins ORDER BY id",
+            )?;
+            let admins = stmt
+                .query_map([], |r| {
+                    Ok(LiveAdmin {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        role: r.get(2)?,
+                        password_hash: r.get(3)?,
+                        created_at: r.get(4)?,
+                        removed_at: r.get(5)?,
+                        must_change: r.get(6)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            (policies, admins, audit::raw_entries(conn)?)
+        };
         let dir = Self::backup_dir(&st);
         let (head_seq, head_hash): (i64, Vec<u8>) = st
             .store
@@ -203,14 +271,17 @@ impl Authority {
             .unwrap_or_default();
         let (report, _) = st.store.restore_own_backup(&path, &safety)?;
         let head_hex = hex::encode(&head_hash);
-        audit::set_target(&format!(
-            "{name} (replaced audit head {head_seq}:{head_hex}; safety backup {safety_name})"
-        ));
         let tx = st
             .store
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM sessions", [])?;
+        let policies_kept = keep_policies(&tx, &live_policies)?;
+        keep_admins(&tx, &live_admins)?;
+        let (fork, audit_entries_carried) = carry_audit(&tx, &live_audit)?;
+        audit::set_target(&format!(
+            "{name} (replaced audit head {head_seq}:{head_hex}; {audit_entries_carried} entries after seq {fork} carried over; safety backup {safety_name})"
+        ));
         // CRL numbers only grow: the next CRL is numbered above every one published.
         tx.execute(
             "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
@@ -244,6 +315,19 @@ impl Authority {
         let conn = st.store.store().connection();
         let restore_entry: i64 =
             conn.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
+        // The carried history is signed by the CA at once.
+        if let Err(e) = audit::sign_head(conn, st.issuer.key(), now) {
+            tracing::error!(error = %e, "cannot sign the audit log's head after a restore");
+        }
+        let admins = approvals::administrators(conn)?;
+        let highest = approvals::highest(conn)?;
+        if admins < highest {
+            tracing::warn!(
+                admins,
+                highest,
+                "after the restore fewer administrators can approve than the highest quorum needs"
+            );
+        }
         tracing::warn!(
             by = %actor.name,
             backup = name,
@@ -258,6 +342,8 @@ impl Authority {
             replaced_head_hash: head_hex,
             restore_entry,
             revocations_carried,
+            audit_entries_carried,
+            policies_kept,
         })
     }
 
@@ -265,13 +351,12 @@ impl Authority {
     /// inside it. Nothing outside it (symlinks and `..` are resolved before the check).
     fn backup_path(st: &State, name: &str, paths: bool) -> Result<std::path::PathBuf> {
         let dir = Self::backup_dir(st);
+        // The answer names no server path (the log may).
         let refuse = || {
+            tracing::info!(backup = name, dir = %dir.display(), "not a backup in the backup folder");
             Error::invalid(
                 "backup",
-                format!(
-                    "{name} is not a backup in {} (kmsctl backup list)",
-                    dir.display()
-                ),
+                format!("{name} is not a backup in the backup folder (kmsctl backup list)"),
             )
         };
         if !paths && (name.contains('/') || name.contains('\\')) {
@@ -330,12 +415,10 @@ impl Authority {
             let path = match (candidate.canonicalize(), dir.canonicalize()) {
                 (Ok(p), Ok(d)) if p.starts_with(&d) && p.is_file() => p,
                 _ => {
+                    tracing::info!(backup = name, dir = %dir.display(), "not a backup in the backup folder");
                     return Err(Error::invalid(
                         "backup",
-                        format!(
-                            "{name} is not a backup in {} (kmsctl backup list)",
-                            dir.display()
-                        ),
+                        format!("{name} is not a backup in the backup folder (kmsctl backup list)"),
                     ));
                 }
             };
@@ -354,4 +437,103 @@ impl Authority {
         })();
         self.audited(&actor.name, "backup.verify", name, r)
     }
+}
+
+/// Keeps every live quorum policy that is stricter than the restored one, then enforces the
+/// invariants; returns the policies changed.
+fn keep_policies(conn: &Connection, live: &[(String, i64)]) -> Result<Vec<Policy>> {
+    let mut kept = Vec::new();
+    for (op, q) in live {
+        let Ok(op) = approvals::check_operation(op) else {
+            continue;
+        };
+        if approvals::quorum(conn, op)? < *q {
+            approvals::set(conn, op, *q)?;
+            kept.push(Policy {
+                operation: op,
+                quorum: *q,
+            });
+        }
+    }
+    kept.extend(approvals::enforce_invariants(conn)?);
+    Ok(kept)
+}
+
+/// Keeps the live administrators: for an account in both, the live role, password and
+/// first-sign-in flag, and removed when removed in either; an account added after the backup
+/// is added back with its id.
+fn keep_admins(conn: &Connection, live: &[LiveAdmin]) -> Result<()> {
+    // Removals and changes first, so that names freed by a removal can be taken below.
+    for a in live {
+        conn.execute(
+            "UPDATE admins SET role = ?2, password_hash = ?3, removed_at = coalesce(removed_at, ?4),
+                 must_change_password = max(must_change_password, ?5)
+             WHERE id = ?1",
+            params![a.id, a.role, a.password_hash, a.removed_at, a.must_change],
+        )?;
+    }
+    for a in live {
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO admins
+                 (id, name, role, password_hash, created_at, removed_at, must_change_password)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                a.id,
+                a.name,
+                a.role,
+                a.password_hash,
+                a.created_at,
+                a.removed_at,
+                a.must_change
+            ],
+        )?;
+        if n == 0 {
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM admins WHERE id = ?1)",
+                [a.id],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                tracing::warn!(admin = %a.name, "a live administrator could not be carried over a restore (name taken)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends to the restored chain every live entry after the point where the two chains part
+/// (the last `seq` with the same hash in both); returns that point and how many entries were
+/// appended.
+fn carry_audit(conn: &Connection, live: &[audit::RawEntry]) -> Result<(i64, u64)> {
+    let mut fork = 0;
+    let mut start = live.len();
+    for (i, e) in live.iter().enumerate() {
+        let restored: Option<Vec<u8>> = conn
+            .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [e.seq], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if restored.as_deref() != Some(&e.hash[..]) {
+            start = i;
+            break;
+        }
+        fork = e.seq;
+    }
+    let mut carried = 0;
+    for e in &live[start..] {
+        let note = format!(
+            "carried over a restore from the replaced chain's seq {}",
+            e.seq
+        );
+        let detail = if e.detail.is_empty() {
+            note
+        } else {
+            format!("{} ({note})", e.detail)
+        };
+        audit::append_raw(
+            conn, e.at, &e.actor, &e.action, &e.target, &e.outcome, &detail,
+        )?;
+        carried += 1;
+    }
+    Ok((fork, carried))
 }

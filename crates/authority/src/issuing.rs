@@ -191,7 +191,10 @@ impl Authority {
     /// directory serves its certificate at once; the old keys stay escrowed), and returns a
     /// new enrollment token with which the user collects the key and a new signing
     /// certificate for a new signing key.
+    ///
+    /// A key replacement: under the `reenroll` quorum.
     fn roll_over(&self, actor: &Admin, email: &str) -> Result<Renewal> {
+        self.gate(actor, "reenroll", email.trim())?;
         let now_t = self.now();
         let now = unix(now_t);
         let (user_id, user) = {
