@@ -277,6 +277,18 @@ pub(crate) fn set_target(target: &str) {
     });
 }
 
+/// Adds `suffix` to the target of the operation in progress (a quorum operation names its
+/// approval request and reason).
+pub(crate) fn extend_target(suffix: &str) {
+    INTENTS.with(|i| {
+        if let Some(t) = i.borrow_mut().last_mut()
+            && !t.target.ends_with(suffix)
+        {
+            t.target.push_str(suffix);
+        }
+    });
+}
+
 /// Commits `tx`, the write transaction of the operation in progress, with that operation's
 /// `ok` entry appended inside it (at `at`). The first commit of an operation carries the
 /// entry; without a declared operation it is a plain commit. If the entry cannot be

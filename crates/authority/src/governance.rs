@@ -196,9 +196,9 @@ impl Authority {
             [id],
             |r| r.get(0),
         )?;
-        audit::set_target(&match why_text {
-            Some(w) => format!("{target} (request {id}; why: {w})"),
-            None => format!("{target} (request {id})"),
+        audit::extend_target(&match why_text {
+            Some(w) => format!(" (request {id}; why: {w})"),
+            None => format!(" (request {id})"),
         });
         if actor.role == Role::Administrator {
             if !approvals::may_approve(&tx, actor.id)? {

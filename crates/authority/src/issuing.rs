@@ -4,7 +4,8 @@
 use super::*;
 
 impl Authority {
-    /// Renews a user's certificates, optionally with a new encryption key (officer role).
+    /// Renews a user's certificates, optionally with a new encryption key (officer role;
+    /// a new key is a key replacement, under the `reenroll` quorum).
     pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
         let action = if new_key { "renew:new-key" } else { "renew" };
         self.audit_op(&actor.name, action, email, || {
@@ -194,7 +195,11 @@ impl Authority {
     ///
     /// A key replacement: under the `reenroll` quorum.
     fn roll_over(&self, actor: &Admin, email: &str) -> Result<Renewal> {
-        self.gate(actor, "reenroll", email.trim())?;
+        self.gate(
+            actor,
+            "reenroll",
+            &format!("{} (renew --new-key)", email.trim()),
+        )?;
         let now_t = self.now();
         let now = unix(now_t);
         let (user_id, user) = {

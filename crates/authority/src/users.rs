@@ -195,7 +195,11 @@ impl Authority {
     pub(crate) fn new_token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
         actor.require_officer()?;
         if self.has_certificates(email)? {
-            self.gate(actor, "reenroll", email.trim())?;
+            self.gate(
+                actor,
+                "reenroll",
+                &format!("{} (new enrollment token)", email.trim()),
+            )?;
         }
         self.token_inner(actor, email)
     }
