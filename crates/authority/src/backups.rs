@@ -144,13 +144,12 @@ impl Authority {
     /// Under the state lock, stopping at the first failure (which leaves the live store as it
     /// was): the backup is checked completely with the master key in memory; a safety backup
     /// of the live store is written to `DATA_DIR/backups` (`...-pre-restore.kmsbak`); the
-    /// checked database replaces the live one in one SQLite write transaction
-    /// ([`escrow::UnlockedStore::restore_own_backup`]). Then, in one transaction on the
-    /// restored store: every session is ended (the restored administrators sign in again;
+    /// checked database replaces the live one in one SQLite write transaction. In it: every
+    /// session is ended (the restored administrators sign in again;
     /// sessions of the backup's time do not come back) and the `restore` entry is appended to
     /// the restored audit chain, naming the replaced chain head (seq and hash) and the safety
-    /// backup, which holds the entries written after the backup. The chain stays verifiable:
-    /// the restored log is the backup's, followed by the `restore` entry.
+    /// backup. The chain stays verifiable: the restored log is the backup's, followed by the
+    /// carried entries (below) and the `restore` entry.
     ///
     /// Governance is never lowered: every live quorum policy higher than the backup's is
     /// kept (and the invariants enforced), the live administrators are kept as they are
@@ -164,9 +163,13 @@ impl Authority {
     /// from the live store, except revocations: every certificate revoked in the live
     /// store stays revoked (its certificate row is carried over too, without its user, if
     /// the backup predates it), and the CRL is re-signed at once with a number above every
-    /// CRL published before. A crash between the copy and the `restore` entry leaves the
-    /// restored store without that entry and without the carried revocations; the safety
-    /// backup is there either way.
+    /// CRL published before.
+    ///
+    /// Everything carried over (sessions ended, revocations, policies, administrators, audit
+    /// entries) and the `restore` entry are written into the checked copy before it replaces
+    /// the live database ([`escrow::UnlockedStore::restore_own_backup_with`]), so the restore
+    /// is one step: a crash leaves either the live store as it was or the restored one with
+    /// all of it. The safety backup is there either way.
     pub fn restore_backup(&self, actor: &Admin, name: &str) -> Result<Restored> {
         self.audit_op(&actor.name, "restore", name, || {
             self.restore_backup_inner(actor, name)
@@ -188,78 +191,10 @@ impl Authority {
         )?;
         let now = unix(self.now());
         let mut st = self.lock();
-        let (live_policies, live_admins, live_audit) = {
-            let conn = st.store.store().connection();
-            let mut stmt = conn.prepare("SELECT operation, quorum FROM policies")?;
-            let policies = stmt
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut stmt = conn.prepare(
-                "SELECT id, name, role, password_hash, created_at, removed_at,
-                        must_change_password
-                 FROM admins ORDER BY id",
-            )?;
-            let admins = stmt
-                .query_map([], |r| {
-                    Ok(LiveAdmin {
-                        id: r.get(0)?,
-                        name: r.get(1)?,
-                        role: r.get(2)?,
-                        password_hash: r.get(3)?,
-                        created_at: r.get(4)?,
-                        removed_at: r.get(5)?,
-                        must_change: r.get(6)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            (policies, admins, audit::raw_entries(conn)?)
-        };
         let dir = Self::backup_dir(&st);
-        let (head_seq, head_hash): (i64, Vec<u8>) = st
-            .store
-            .store()
-            .connection()
-            .query_row(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .unwrap_or((0, vec![0; 32]));
-        let (carried, crl_numbers) = {
-            let conn = st.store.store().connection();
-            let mut stmt = conn.prepare(
-                "SELECT r.serial, r.reason, r.revoked_at, c.kind, c.der, c.not_before,
-                        c.not_after, c.issued_at
-                 FROM revocations r JOIN certificates c ON c.serial = r.serial",
-            )?;
-            let carried = stmt
-                .query_map([], |r| {
-                    Ok(Carried {
-                        serial: r.get(0)?,
-                        reason: r.get(1)?,
-                        revoked_at: r.get(2)?,
-                        kind: r.get(3)?,
-                        der: r.get(4)?,
-                        not_before: r.get(5)?,
-                        not_after: r.get(6)?,
-                        issued_at: r.get(7)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let numbers: (i64, i64) = conn
-                .query_row(
-                    "SELECT number, delta_number FROM crl_state WHERE id = 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?
-                .unwrap_or((0, 0));
-            (carried, numbers)
-        };
         let mut n = 0;
         let safety = loop {
-            let p = dir.join(format!("kms-{now:012}-{n}-pre-restore.kmsbak"));
+            let p = dir.join(format!("kms-{now:012}-{n}{SAFETY_SUFFIX}"));
             if !p.exists() {
                 break p;
             }
@@ -269,52 +204,37 @@ impl Authority {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (report, _) = st.store.restore_own_backup(&path, &safety)?;
-        let head_hex = hex::encode(&head_hash);
-        let tx = st
+        // Everything carried over from the live store, and the `restore` entry, is written
+        // into the checked copy before it replaces the live database: one step.
+        let mut carried: Option<Result<Carry>> = None;
+        let r = st
             .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM sessions", [])?;
-        let policies_kept = keep_policies(&tx, &live_policies)?;
-        keep_admins(&tx, &live_admins)?;
-        let (fork, audit_entries_carried) = carry_audit(&tx, &live_audit)?;
-        audit::set_target(&format!(
-            "{name} (replaced audit head {head_seq}:{head_hex}; {audit_entries_carried} entries after seq {fork} carried over; safety backup {safety_name})"
-        ));
-        // CRL numbers only grow: the next CRL is numbered above every one published.
-        tx.execute(
-            "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
-             WHERE id = 1",
-            params![crl_numbers.0, crl_numbers.1],
-        )?;
-        let listed_in = next_crl_number(&tx)?;
-        let mut revocations_carried = 0u64;
-        for c in &carried {
-            tx.execute(
-                "INSERT OR IGNORE INTO certificates
-                     (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
-                 VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6)",
-                params![
-                    c.serial,
-                    c.kind,
-                    c.der,
-                    c.not_before,
-                    c.not_after,
-                    c.issued_at
-                ],
-            )?;
-            revocations_carried += tx.execute(
-                "INSERT OR IGNORE INTO revocations (serial, reason, revoked_at, crl_number)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![c.serial, c.reason, c.revoked_at, listed_in],
-            )? as u64;
-        }
-        audit::commit(tx, now)?;
+            .restore_own_backup_with(&path, &safety, |restored, live| {
+                let c = carry_over(restored, live, name, &safety_name, now);
+                let failed = c.is_err();
+                carried = Some(c);
+                if failed {
+                    // The live store stays as it was; the error is handed back below.
+                    return Err(rusqlite::Error::InvalidQuery);
+                }
+                Ok(())
+            });
+        let carry = match (r, carried) {
+            (Ok((report, _)), Some(Ok(c))) => {
+                audit::mark_written();
+                (report, c)
+            }
+            (_, Some(Err(e))) => return Err(e),
+            (Err(e), _) => return Err(e.into()),
+            (Ok(_), None) => {
+                return Err(Error::Corrupt(
+                    "the restore ran without carrying over the live store's state".into(),
+                ));
+            }
+        };
+        let (report, c) = carry;
         self.rebuild_crl(&mut st)?;
         let conn = st.store.store().connection();
-        let restore_entry: i64 =
-            conn.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
         // The carried history is signed by the CA at once.
         if let Err(e) = audit::sign_head(conn, st.issuer.key(), now) {
             tracing::error!(error = %e, "cannot sign the audit log's head after a restore");
@@ -338,12 +258,12 @@ impl Authority {
             backup: name.into(),
             keys: report.keys,
             safety_backup: safety_name,
-            replaced_head_seq: head_seq,
-            replaced_head_hash: head_hex,
-            restore_entry,
-            revocations_carried,
-            audit_entries_carried,
-            policies_kept,
+            replaced_head_seq: c.head_seq,
+            replaced_head_hash: c.head_hash,
+            restore_entry: c.restore_entry,
+            revocations_carried: c.revocations_carried,
+            audit_entries_carried: c.audit_entries_carried,
+            policies_kept: c.policies_kept,
         })
     }
 
@@ -437,6 +357,142 @@ impl Authority {
         })();
         self.audited(&actor.name, "backup.verify", name, r)
     }
+}
+
+/// What a restore carried over from the live store.
+struct Carry {
+    head_seq: i64,
+    head_hash: String,
+    restore_entry: i64,
+    revocations_carried: u64,
+    audit_entries_carried: u64,
+    policies_kept: Vec<Policy>,
+}
+
+/// In one transaction on the `restored` copy, before it replaces the `live` database: ends
+/// every session, keeps CRL numbers growing, carries the live revocations, quorum policies,
+/// administrators and later audit entries over, and appends the `restore` entry (the
+/// operation's `ok` entry: the caller marks it written once the copy is in place).
+fn carry_over(
+    restored: &Connection,
+    live: &Connection,
+    name: &str,
+    safety_name: &str,
+    now: i64,
+) -> Result<Carry> {
+    let (head_seq, head_hash): (i64, Vec<u8>) = live
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, vec![0; 32]));
+    let carried = {
+        let mut stmt = live.prepare(
+            "SELECT r.serial, r.reason, r.revoked_at, c.kind, c.der, c.not_before,
+                    c.not_after, c.issued_at
+             FROM revocations r JOIN certificates c ON c.serial = r.serial",
+        )?;
+        stmt.query_map([], |r| {
+            Ok(Carried {
+                serial: r.get(0)?,
+                reason: r.get(1)?,
+                revoked_at: r.get(2)?,
+                kind: r.get(3)?,
+                der: r.get(4)?,
+                not_before: r.get(5)?,
+                not_after: r.get(6)?,
+                issued_at: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let crl_numbers: (i64, i64) = live
+        .query_row(
+            "SELECT number, delta_number FROM crl_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0));
+    let live_policies = {
+        let mut stmt = live.prepare("SELECT operation, quorum FROM policies")?;
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let live_admins = {
+        let mut stmt = live.prepare(
+            "SELECT id, name, role, password_hash, created_at, removed_at, must_change_password
+             FROM admins ORDER BY id",
+        )?;
+        stmt.query_map([], |r| {
+            Ok(LiveAdmin {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                password_hash: r.get(3)?,
+                created_at: r.get(4)?,
+                removed_at: r.get(5)?,
+                must_change: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let live_audit = audit::raw_entries(live)?;
+
+    let tx = rusqlite::Transaction::new_unchecked(restored, TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM sessions", [])?;
+    // CRL numbers only grow: the next CRL is numbered above every one published.
+    tx.execute(
+        "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
+         WHERE id = 1",
+        params![crl_numbers.0, crl_numbers.1],
+    )?;
+    let listed_in = next_crl_number(&tx)?;
+    let mut revocations_carried = 0u64;
+    for c in &carried {
+        tx.execute(
+            "INSERT OR IGNORE INTO certificates
+                 (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
+             VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6)",
+            params![
+                c.serial,
+                c.kind,
+                c.der,
+                c.not_before,
+                c.not_after,
+                c.issued_at
+            ],
+        )?;
+        revocations_carried += tx.execute(
+            "INSERT OR IGNORE INTO revocations (serial, reason, revoked_at, crl_number)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![c.serial, c.reason, c.revoked_at, listed_in],
+        )? as u64;
+    }
+    let policies_kept = keep_policies(&tx, &live_policies)?;
+    keep_admins(&tx, &live_admins)?;
+    let (fork, audit_entries_carried) = carry_audit(&tx, &live_audit)?;
+    let head_hex = hex::encode(&head_hash);
+    audit::set_target(&format!(
+        "{name} (replaced audit head {head_seq}:{head_hex}; {audit_entries_carried} entries after seq {fork} carried over; safety backup {safety_name})"
+    ));
+    if !audit::append_intent(&tx, now)? {
+        return Err(Error::Corrupt(
+            "no restore operation to write the audit entry of".into(),
+        ));
+    }
+    let restore_entry: i64 = tx.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(Carry {
+        head_seq,
+        head_hash: head_hex,
+        restore_entry,
+        revocations_carried,
+        audit_entries_carried,
+        policies_kept,
+    })
 }
 
 /// Keeps every live quorum policy that is stricter than the restored one, then enforces the
