@@ -169,7 +169,7 @@ pub enum Error {
     },
     /// An administrator added under a quorum signs in with an initial password that another
     /// administrator chose: nothing is allowed until they change it.
-    #[error("{name} must change the initial password before anything else (kmsctl passwd)")]
+    #[error("{name} must change the initial password before anything else (kmsctl admin passwd)")]
     PasswordChangeRequired {
         /// The administrator.
         name: String,

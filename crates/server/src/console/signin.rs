@@ -37,7 +37,7 @@ fn reason_flash(reason: Option<&str>) -> Option<Flash> {
         "unlocked" => Some(Flash::ok("The authority is unlocked: sign in.")),
         "change-password" => Some(Flash::error(
             "This account was added under a quorum with an initial password: change it first \
-             (kmsctl passwd), then sign in here.",
+             (kmsctl admin passwd), then sign in here.",
         )),
         "restored" => Some(Flash::ok(
             "The store was restored from a backup and every session ended: sign in again. \
