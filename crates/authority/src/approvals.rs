@@ -256,15 +256,18 @@ pub(crate) fn list(conn: &Connection, now: i64) -> Result<Vec<ApprovalRequest>> 
         .collect()
 }
 
-/// The salted digest of a request's parameters: SHA-256 over a domain label, the salt and
-/// each parameter's name and bytes, each length-prefixed.
-pub(crate) fn params_digest(salt: &[u8], params: &[Param<'_>]) -> [u8; 32] {
+/// The salted digest of a request's parameters: SHA-256 over a domain label, a secret
+/// `pepper` that is not in the database (derived from the CA key, so the stored digest of an
+/// initial password cannot be tried offline from a copy of the database), the request's
+/// salt and each parameter's name and bytes, each length-prefixed.
+pub(crate) fn params_digest(pepper: &[u8; 32], salt: &[u8], params: &[Param<'_>]) -> [u8; 32] {
     let mut h = Sha256::new();
     let mut field = |b: &[u8]| {
         h.update((b.len() as u64).to_be_bytes());
         h.update(b);
     };
     field(b"kms-approval-params-v1");
+    field(pepper);
     field(salt);
     for (name, value) in params {
         field(name.as_bytes());
@@ -280,6 +283,7 @@ pub(crate) fn open_request(
     op: &str,
     target: &str,
     opener_id: i64,
+    pepper: &[u8; 32],
     params: &[Param<'_>],
     now: i64,
 ) -> Result<Option<i64>> {
@@ -300,7 +304,7 @@ pub(crate) fn open_request(
         .collect::<Result<Vec<_>, _>>()?;
     for (id, salt, digest) in rows {
         if let (Some(salt), Some(digest)) = (salt, digest)
-            && params_digest(&salt, params)[..] == digest[..]
+            && params_digest(pepper, &salt, params)[..] == digest[..]
         {
             return Ok(Some(id));
         }
@@ -315,6 +319,7 @@ pub(crate) struct NewRequest<'a> {
     pub opener_id: i64,
     pub opener: &'a str,
     pub why: Option<&'a str>,
+    pub pepper: &'a [u8; 32],
     pub params: &'a [Param<'a>],
     pub now: i64,
     pub expires_at: i64,
@@ -324,7 +329,7 @@ pub(crate) fn create(conn: &Connection, r: &NewRequest<'_>) -> Result<i64> {
     let mut salt = [0u8; 16];
     getrandom::fill(&mut salt)
         .map_err(|e| Error::Corrupt(format!("OS random number generator failed: {e}")))?;
-    let digest = params_digest(&salt, r.params);
+    let digest = params_digest(r.pepper, &salt, r.params);
     conn.execute(
         "INSERT INTO approval_requests (operation, target, requested_by, status, created_at,
              expires_at, opener_id, why, params_salt, params_digest)
@@ -368,6 +373,16 @@ pub(crate) fn add_approval(conn: &Connection, id: i64, admin_id: i64, now: i64) 
     )? == 1)
 }
 
+/// Forgets the parameter digests of requests that expired.
+pub(crate) fn forget_expired(conn: &Connection, now: i64) -> Result<()> {
+    conn.execute(
+        "UPDATE approval_requests SET params_salt = NULL, params_digest = NULL
+         WHERE status = 'pending' AND expires_at <= ?1 AND params_digest IS NOT NULL",
+        [now],
+    )?;
+    Ok(())
+}
+
 pub(crate) fn close(conn: &Connection, id: i64, status: &str, now: i64) -> Result<()> {
     conn.execute(
         "UPDATE approval_requests SET status = ?2, closed_at = ?3, params_salt = NULL,
@@ -376,4 +391,33 @@ pub(crate) fn close(conn: &Connection, id: i64, status: &str, now: i64) -> Resul
         params![id, status, now],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_binds_every_parameter_the_salt_and_the_pepper() {
+        let (pepper, salt) = ([7u8; 32], [1u8; 16]);
+        let p: &[Param<'_>] = &[("role", b"administrator"), ("password", b"initial one")];
+        let d = params_digest(&pepper, &salt, p);
+        assert_eq!(d, params_digest(&pepper, &salt, p));
+        let other: &[Param<'_>] = &[("role", b"administrator"), ("password", b"initial two")];
+        assert_ne!(d, params_digest(&pepper, &salt, other));
+        assert_ne!(d, params_digest(&pepper, &[2u8; 16], p));
+        assert_ne!(d, params_digest(&[8u8; 32], &salt, p));
+        // Length-prefixed: moving bytes between name and value changes the digest.
+        let shifted: &[Param<'_>] = &[("rolea", b"dministrator"), ("password", b"initial one")];
+        assert_ne!(d, params_digest(&pepper, &salt, shifted));
+    }
+
+    #[test]
+    fn why_is_optional_short_and_printable() {
+        assert_eq!(check_why(None).unwrap(), None);
+        assert_eq!(check_why(Some("  ")).unwrap(), None);
+        assert_eq!(check_why(Some(" case 42 ")).unwrap(), Some("case 42"));
+        assert!(check_why(Some(&"x".repeat(WHY_MAX + 1))).is_err());
+        assert!(check_why(Some("line\nbreak")).is_err());
+    }
 }

@@ -174,8 +174,18 @@ impl Authority {
         if needed <= 1 {
             return Ok(needed);
         }
+        // A secret not in the database for the parameters' digest (see approvals.rs).
+        let pepper: zeroize::Zeroizing<[u8; 32]> = {
+            use sha2::Digest;
+            let der = st.issuer.key().to_pkcs8_der()?;
+            let mut h = sha2::Sha256::new();
+            h.update(b"kms-approval-pepper-v1");
+            h.update(der.as_bytes());
+            zeroize::Zeroizing::new(h.finalize().into())
+        };
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        let id = match approvals::open_request(&tx, op, target, actor.id, params, now)? {
+        approvals::forget_expired(&tx, now)?;
+        let id = match approvals::open_request(&tx, op, target, actor.id, &pepper, params, now)? {
             Some(id) => id,
             None => approvals::create(
                 &tx,
@@ -185,6 +195,7 @@ impl Authority {
                     opener_id: actor.id,
                     opener: &actor.name,
                     why,
+                    pepper: &pepper,
                     params,
                     now,
                     expires_at: now + secs(self.config.approval_ttl),
