@@ -271,6 +271,24 @@ impl Authority {
             ));
         }
         self.check_policy(operation, quorum)?;
+        let current = {
+            let st = self.lock();
+            approvals::quorum(st.store.store().connection(), operation)?
+        };
+        if current == quorum {
+            // Nothing changes, so there is nothing to approve (scripts may set a policy
+            // again); its entry commits on its own (or the call fails, like any change).
+            let mut st = self.lock();
+            let tx = st
+                .store
+                .connection_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            audit::commit(tx, unix(self.now()))?;
+            return Ok(PolicyChange {
+                policy: Policy { operation, quorum },
+                raised: Vec::new(),
+            });
+        }
         self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
         let mut st = self.lock();
         let tx = st

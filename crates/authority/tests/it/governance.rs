@@ -107,6 +107,15 @@ fn raising_an_operational_quorum_raises_the_governing_ones_and_lowering_is_refus
         assert_eq!(e.code(), "AUTH-026", "{op}: {e}");
         assert_eq!(quorum(&f, &root, op), 2);
     }
+    // Setting a policy to its current value changes nothing and needs no approval.
+    assert_eq!(
+        f.auth
+            .set_policy(&root, "admin-change", 2)
+            .unwrap()
+            .policy
+            .quorum,
+        2
+    );
     // More than the administrators able to approve: refused.
     assert_eq!(
         f.auth
