@@ -8,7 +8,8 @@
 //! [`Authority`]'s operations are split by responsibility: `admins` (sign-in, sessions,
 //! accounts), `users` (users, tokens, enrollment, directory), `issuing` (renewal, key
 //! roll-over, the TLS certificate), `revocation` (revoke, CRLs), `recovery`, `backups`, and
-//! `governance` (audit entry points, quorum policies and approvals, unlock methods).
+//! `governance` (audit entry points, quorum policies and their invariants, approvals bound to
+//! their opener and parameters, unlock methods); `passwords` holds the password rules.
 //!
 //! # Storage
 //!
