@@ -301,11 +301,22 @@ fn an_administrator_added_under_quorum_is_bound_to_the_approved_password_and_mus
 fn restore_keeps_stricter_governance_and_the_whole_audit_history() {
     let f = fixture();
     let (root, bob, _carol) = three_admins(&f);
+    f.auth
+        .add_admin(
+            &root,
+            "dave",
+            Role::Administrator,
+            &Password::new("password of dave"),
+        )
+        .unwrap();
     let backup = f.auth.backup_now(Some(&root)).unwrap();
     f.clock.advance(Duration::from_secs(10));
-    // After the backup: recover-key raised to 2 (and with it everything governing), carol
-    // removed under that quorum.
+    // After the backup: recover-key raised to 2 (and with it everything governing), dave
+    // demoted and carol removed under that quorum.
     f.auth.set_policy(&root, "recover-key", 2).unwrap();
+    let id = pending(f.auth.set_role(&root, "dave", Role::Auditor));
+    f.auth.approve(&bob, id).unwrap();
+    f.auth.set_role(&root, "dave", Role::Auditor).unwrap();
     let id = pending(f.auth.remove_admin(&root, "carol"));
     f.auth.approve(&bob, id).unwrap();
     f.auth.remove_admin(&root, "carol").unwrap();
@@ -329,6 +340,7 @@ fn restore_keeps_stricter_governance_and_the_whole_audit_history() {
         f.auth.login("carol", &Password::new("password of carol")),
         Err(Error::BadCredentials)
     ));
+    assert_eq!(login(&f, "dave", "password of dave").role, Role::Auditor);
     // The whole history verifies: the entries after the backup are carried over.
     let report = f.auth.audit_verify(&root).unwrap();
     assert!(report.ok, "{report:?}");
