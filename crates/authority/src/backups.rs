@@ -225,7 +225,7 @@ impl Authority {
                 (report, c)
             }
             (_, Some(Err(e))) => return Err(e),
-            (Err(e), _) => return Err(e.into()),
+            (Err(e), _) => return Err(without_path(e).into()),
             (Ok(_), None) => {
                 return Err(Error::Corrupt(
                     "the restore ran without carrying over the live store's state".into(),
@@ -345,7 +345,8 @@ impl Authority {
             let ca = certificate::public_key(st.issuer.certificate())?;
             let (report, audit) = st
                 .store
-                .verify_own_backup(&path, |conn| audit::verify(conn, &ca))?;
+                .verify_own_backup(&path, |conn| audit::verify(conn, &ca))
+                .map_err(without_path)?;
             Ok(BackupCheck {
                 path: path.display().to_string(),
                 keys: report.keys,
@@ -356,6 +357,21 @@ impl Authority {
             })
         })();
         self.audited(&actor.name, "backup.verify", name, r)
+    }
+}
+
+/// A refused backup named by its file name only: answers never carry the server's paths
+/// (the log has them).
+fn without_path(e: escrow::Error) -> escrow::Error {
+    match e {
+        escrow::Error::BackupInvalid { path, problem } => {
+            tracing::info!(path = %path.display(), %problem, "backup refused");
+            escrow::Error::BackupInvalid {
+                path: path.file_name().map(Into::into).unwrap_or_default(),
+                problem,
+            }
+        }
+        other => other,
     }
 }
 

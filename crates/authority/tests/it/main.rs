@@ -692,6 +692,8 @@ fn restore_over_the_live_store() {
         .restore_backup(&admin, "kms-000000000001-0.kmsbak")
         .unwrap_err();
     assert!(e.to_string().contains("ESCROW-013"), "{e}");
+    // Named by its file name, never by the server's path.
+    assert!(!e.to_string().contains(f.dir.to_str().unwrap()), "{e}");
     std::fs::remove_file(&damaged).unwrap();
     assert_eq!(users(a), ["early@example.com", "late@example.com"]);
     assert_eq!(a.backups(&admin).unwrap().len(), 1, "no safety backup yet");
