@@ -459,15 +459,34 @@ fn scenario(https: bool) {
         // A new start-up key file, over HTTPS: written 0600; the restore below opens the
         // backup with it.
         let new_key_file = t.join("new.keyfile");
+        // unlock-method was raised to 2 with recover-key: carol approves.
+        let add_key_file = || {
+            run(
+                kmsctl()
+                    .args(["--json", "unlock-method", "add", "--key-file-out"])
+                    .arg(&new_key_file),
+                None,
+            )
+        };
+        let out = add_key_file();
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = v["request_id"].as_i64().unwrap().to_string();
         ok(
             run(
                 kmsctl()
-                    .args(["unlock-method", "add", "--key-file-out"])
-                    .arg(&new_key_file),
+                    .env("KMS_SESSION_FILE", t.join("carol-session.json"))
+                    .args(["approve", &id]),
                 None,
             ),
-            "unlock-method add --key-file-out",
+            "carol approves the new key file",
         );
+        ok(add_key_file(), "unlock-method add --key-file-out");
         {
             use std::os::unix::fs::PermissionsExt;
             let mode = std::fs::metadata(&new_key_file)
@@ -605,10 +624,36 @@ fn scenario(https: bool) {
         let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["kind"], "tls", "{v}");
         assert_eq!(v["status"], "active", "{v}");
-        ok(
-            run(kmsctl().args(["policy", "set", "recover-key", "1"]), None),
-            "policy set 1",
+        // The backup's policies (recover-key 2, policy-change 2): carol approves lowering it.
+        let lower = || {
+            run(
+                kmsctl().args(["--json", "policy", "set", "recover-key", "1"]),
+                None,
+            )
+        };
+        let out = lower();
+        assert_eq!(
+            out.status.code(),
+            Some(3),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
         );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let id = v["request_id"].as_i64().unwrap().to_string();
+        let carol = || {
+            let mut c = kmsctl();
+            c.env("KMS_SESSION_FILE", t.join("carol-session.json"));
+            c
+        };
+        ok(
+            run(
+                carol().args(["login", "--admin", "carol", "--password-stdin"]),
+                Some("carol's admin password"),
+            ),
+            "carol signs in on the restored machine",
+        );
+        ok(run(carol().args(["approve", &id]), None), "carol approves");
+        ok(lower(), "policy set 1");
         ok(
             run(
                 kmsctl().args([
@@ -842,11 +887,32 @@ fn live_restore(t: &Path, kmsctl: &dyn Fn() -> Command, name: &str) {
     let out = ok(run(kmsctl().args(["user", "list"]), None), "user list");
     assert!(out.contains("bob@example.com"), "{out}");
     assert!(!out.contains("late@example.com"), "{out}");
-    // Bob's keys were escrowed before the backup: recovered (under the backup's policies).
-    ok(
-        run(kmsctl().args(["policy", "set", "recover-key", "1"]), None),
-        "policy set recover-key 1",
+    // Bob's keys were escrowed before the backup: recovered. The live policies were kept
+    // (recover-key 2, policy-change 2): carol, signed in again, approves lowering it.
+    let lower = || {
+        run(
+            kmsctl().args(["--json", "policy", "set", "recover-key", "1"]),
+            None,
+        )
+    };
+    let out = lower();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["request_id"].as_i64().unwrap().to_string();
+    ok(
+        run(
+            carol().args(["login", "--admin", "carol", "--password-stdin"]),
+            Some("carol's admin password"),
+        ),
+        "carol signs in again after the restore",
+    );
+    ok(run(carol().args(["approve", &id]), None), "carol approves");
+    ok(lower(), "policy set recover-key 1");
     let out = ok(
         run(
             kmsctl().args([

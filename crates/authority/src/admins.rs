@@ -8,7 +8,10 @@ impl Authority {
         self.audit_op(name, "login", name, || self.login_inner(name, password))
     }
 
-    /// Adds an administrator account (administrator role).
+    /// Adds an administrator account (administrator role, under the `admin-change` quorum;
+    /// the request is bound to the name, the role and, by digest, the initial password).
+    /// An account added under a quorum of two or more must change its initial password at
+    /// first sign-in before anything else ([`Error::PasswordChangeRequired`]).
     pub fn add_admin(
         &self,
         actor: &Admin,
@@ -107,27 +110,45 @@ impl Authority {
         })
     }
 
-    /// The administrator a session token belongs to.
+    /// The administrator a session token belongs to. Refused with
+    /// [`Error::PasswordChangeRequired`] while the account must change its initial password
+    /// (see [`Authority::authenticate_for_password_change`]).
     pub fn authenticate(&self, token: &str) -> Result<Admin> {
+        let (admin, must_change) = self.session_admin(token)?;
+        if must_change {
+            return Err(Error::PasswordChangeRequired { name: admin.name });
+        }
+        Ok(admin)
+    }
+
+    /// The administrator a session token belongs to, also while the account must change its
+    /// initial password: only for changing one's own password (and signing out).
+    pub fn authenticate_for_password_change(&self, token: &str) -> Result<Admin> {
+        self.session_admin(token).map(|(a, _)| a)
+    }
+
+    fn session_admin(&self, token: &str) -> Result<(Admin, bool)> {
         let now = unix(self.now());
         let st = self.lock();
-        let row: Option<(i64, String, String)> = st
+        let row: Option<(i64, String, String, bool)> = st
             .store
             .store()
             .connection()
             .query_row(
-                "SELECT a.id, a.name, a.role FROM sessions s JOIN admins a ON a.id = s.admin_id
+                "SELECT a.id, a.name, a.role, a.must_change_password
+                 FROM sessions s JOIN admins a ON a.id = s.admin_id
                  WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.removed_at IS NULL",
                 params![&secret::hash_token(token)[..], now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let (id, name, role) = row.ok_or(Error::NotSignedIn)?;
-        Ok(Admin {
+        let (id, name, role, must_change) = row.ok_or(Error::NotSignedIn)?;
+        let admin = Admin {
             id,
             name,
             role: Role::parse(&role)?,
-        })
+        };
+        Ok((admin, must_change))
     }
 
     /// Ends a session.
@@ -154,10 +175,16 @@ impl Authority {
         actor.require_administrator()?;
         check_admin_name(name)?;
         check_password(password.expose())?;
-        self.gate(
+        let needed = self.gate_with(
             actor,
-            "admin-change",
+            &["admin-change"],
             &format!("add {name} as {}", role.as_str()),
+            &[
+                ("name", name.as_bytes()),
+                ("role", role.as_str().as_bytes()),
+                ("password", password.expose().as_bytes()),
+            ],
+            None,
         )?;
         // The Argon2 hash runs without holding the state lock.
         let hash = secret::hash_password(password.expose(), &self.config.admin_argon2)?;
@@ -176,8 +203,9 @@ impl Authority {
             return Err(Error::AdminExists { name: name.into() });
         }
         tx.execute(
-            "INSERT INTO admins (name, role, password_hash, created_at) VALUES (?1, ?2, ?3, ?4)",
-            params![name, role.as_str(), hash, now],
+            "INSERT INTO admins (name, role, password_hash, created_at, must_change_password)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![name, role.as_str(), hash, now, needed > 1],
         )?;
         audit::commit(tx, unix(self.now()))?;
         tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "administrator added");
@@ -226,12 +254,10 @@ impl Authority {
                     r.get(0)
                 })?;
             if others < max_quorum {
-                return Err(Error::invalid(
-                    "administrator removal",
-                    format!(
-                        "a quorum policy needs {max_quorum} administrators; lower it first (kmsctl policy set)"
-                    ),
-                ));
+                return Err(Error::TooFewApprovers {
+                    needed: max_quorum,
+                    available: others,
+                });
             }
         }
         tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [id])?;

@@ -121,6 +121,60 @@ pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
 /// Appends one entry inside the transaction open on `tx` (which must be a write
 /// transaction, so the chain head cannot move under it); returns its `seq`.
 pub(crate) fn append_in(tx: &Connection, r: &Record<'_>) -> Result<i64> {
+    let (outcome, detail) = match &r.refusal {
+        None => ("ok", String::new()),
+        Some(d) if r.pending => ("pending", d.clone()),
+        Some(d) => ("refused", d.clone()),
+    };
+    append_raw(tx, r.at, r.actor, r.action, r.target, outcome, &detail)
+}
+
+/// One entry as stored, for carrying entries of a replaced chain over a restore.
+pub(crate) struct RawEntry {
+    pub seq: i64,
+    pub hash: Vec<u8>,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// Every entry of the chain, oldest first.
+pub(crate) fn raw_entries(conn: &Connection) -> Result<Vec<RawEntry>> {
+    let mut stmt = conn.prepare(
+        "SELECT seq, hash, at, actor, action, target, outcome, detail FROM audit_log
+         ORDER BY seq",
+    )?;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok(RawEntry {
+                seq: r.get(0)?,
+                hash: r.get(1)?,
+                at: r.get(2)?,
+                actor: r.get(3)?,
+                action: r.get(4)?,
+                target: r.get(5)?,
+                outcome: r.get(6)?,
+                detail: r.get(7)?,
+            })
+        })?
+        .collect::<escrow::rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+/// Appends one entry with the given outcome and detail inside the write transaction open
+/// on `tx`; returns its `seq`.
+pub(crate) fn append_raw(
+    tx: &Connection,
+    at: i64,
+    actor: &str,
+    action: &str,
+    target: &str,
+    outcome: &str,
+    detail: &str,
+) -> Result<i64> {
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -132,23 +186,16 @@ pub(crate) fn append_in(tx: &Connection, r: &Record<'_>) -> Result<i64> {
         Some((s, h)) => (s + 1, h),
         None => (1, GENESIS.to_vec()),
     };
-    let (outcome, detail) = match &r.refusal {
-        None => ("ok", String::new()),
-        Some(d) if r.pending => ("pending", d.clone()),
-        Some(d) => ("refused", d.clone()),
-    };
-    let hash = entry_hash(
-        &prev, seq, r.at, r.actor, r.action, r.target, outcome, &detail,
-    );
+    let hash = entry_hash(&prev, seq, at, actor, action, target, outcome, detail);
     tx.execute(
         "INSERT INTO audit_log (seq, at, actor, action, target, outcome, detail, prev_hash, hash)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             seq,
-            r.at,
-            r.actor,
-            r.action,
-            r.target,
+            at,
+            actor,
+            action,
+            target,
             outcome,
             detail,
             prev,
@@ -226,6 +273,18 @@ pub(crate) fn set_target(target: &str) {
     INTENTS.with(|i| {
         if let Some(t) = i.borrow_mut().last_mut() {
             t.target = target.into();
+        }
+    });
+}
+
+/// Adds `suffix` to the target of the operation in progress (a quorum operation names its
+/// approval request and reason).
+pub(crate) fn extend_target(suffix: &str) {
+    INTENTS.with(|i| {
+        if let Some(t) = i.borrow_mut().last_mut()
+            && !t.target.ends_with(suffix)
+        {
+            t.target.push_str(suffix);
         }
     });
 }

@@ -1,6 +1,9 @@
 //! Scheduled and on-demand online backups of the store, kept N deep under
 //! `DATA_DIR/backups`, their verification, and restoring one over the live store (under the
-//! `restore` quorum).
+//! highest quorum). A restore never lowers governance: the live quorum policies are kept
+//! where stricter, the live administrators (removals, role changes, passwords) are kept, and
+//! the live audit entries written after the backup are carried into the restored chain.
+//! Safety backups (`...-pre-restore.kmsbak`) are never rotated away.
 
 use super::*;
 
@@ -22,7 +25,27 @@ pub struct Restored {
     /// Revocations made after the backup, carried into the restored store (a revoked
     /// certificate never becomes valid again).
     pub revocations_carried: u64,
+    /// Audit entries of the replaced chain written after the backup point, appended to the
+    /// restored chain (before the `restore` entry) so the log keeps the whole history.
+    pub audit_entries_carried: u64,
+    /// Quorum policies the backup had lower than the live store, kept at the live value
+    /// (and any raised to keep the invariants).
+    pub policies_kept: Vec<Policy>,
 }
+
+/// An administrator account of the live store, carried over a restore.
+struct LiveAdmin {
+    id: i64,
+    name: String,
+    role: String,
+    password_hash: String,
+    created_at: i64,
+    removed_at: Option<i64>,
+    must_change: bool,
+}
+
+/// Suffix of the safety backups written by a restore.
+const SAFETY_SUFFIX: &str = "-pre-restore.kmsbak";
 
 /// A revocation of the live store, with its certificate, to carry over a restore.
 struct Carried {
@@ -91,7 +114,11 @@ impl Authority {
                 n += 1;
             };
             st.store.backup(&path)?;
-            let files = Self::backup_files(&dir)?;
+            // Safety backups are never rotated away: only ordinary backups count.
+            let files: Vec<BackupInfo> = Self::backup_files(&dir)?
+                .into_iter()
+                .filter(|b| !b.name.ends_with(SAFETY_SUFFIX))
+                .collect();
             if files.len() > keep {
                 for old in &files[..files.len() - keep] {
                     if let Err(e) = std::fs::remove_file(&old.path) {
@@ -114,26 +141,38 @@ impl Authority {
     }
 
     /// Restores the backup `name` (from `kmsctl backup list`: a file in `DATA_DIR/backups`,
-    /// by name only) over the live store (administrator role, under the `restore` quorum).
+    /// by name only) over the live store (administrator role, under the highest quorum of
+    /// any operation: a restore can bring back anything).
     ///
     /// Under the state lock, stopping at the first failure (which leaves the live store as it
     /// was): the backup is checked completely with the master key in memory; a safety backup
     /// of the live store is written to `DATA_DIR/backups` (`...-pre-restore.kmsbak`); the
-    /// checked database replaces the live one in one SQLite write transaction
-    /// ([`escrow::UnlockedStore::restore_own_backup`]). Then, in one transaction on the
-    /// restored store: every session is ended (the restored administrators sign in again;
+    /// checked database replaces the live one in one SQLite write transaction. In it: every
+    /// session is ended (the restored administrators sign in again;
     /// sessions of the backup's time do not come back) and the `restore` entry is appended to
     /// the restored audit chain, naming the replaced chain head (seq and hash) and the safety
-    /// backup, which holds the entries written after the backup. The chain stays verifiable:
-    /// the restored log is the backup's, followed by the `restore` entry.
+    /// backup. The chain stays verifiable: the restored log is the backup's, followed by the
+    /// carried entries (below) and the `restore` entry.
     ///
-    /// Everything written after the backup was taken (users, approvals, admin changes, ...)
-    /// is gone from the live store, except revocations: every certificate revoked in the live
+    /// Governance is never lowered: every live quorum policy higher than the backup's is
+    /// kept (and the invariants enforced), the live administrators are kept as they are
+    /// (removed ones stay removed, role and password changes stay, accounts added since stay),
+    /// and every live audit entry after the point where the two chains part is appended to
+    /// the restored chain, in order, with its original time, actor, action, target and
+    /// outcome (its detail names its old `seq`), before the `restore` entry; so `audit verify`
+    /// covers the whole history and the head is signed at once.
+    ///
+    /// Everything else written after the backup was taken (users, approvals, ...) is gone
+    /// from the live store, except revocations: every certificate revoked in the live
     /// store stays revoked (its certificate row is carried over too, without its user, if
     /// the backup predates it), and the CRL is re-signed at once with a number above every
-    /// CRL published before. A crash between the copy and the `restore` entry leaves the
-    /// restored store without that entry and without the carried revocations; the safety
-    /// backup is there either way.
+    /// CRL published before.
+    ///
+    /// Everything carried over (sessions ended, revocations, policies, administrators, audit
+    /// entries) and the `restore` entry are written into the checked copy before it replaces
+    /// the live database ([`escrow::UnlockedStore::restore_own_backup_with`]), so the restore
+    /// is one step: a crash leaves either the live store as it was or the restored one with
+    /// all of it. The safety backup is there either way.
     pub fn restore_backup(&self, actor: &Admin, name: &str) -> Result<Restored> {
         self.audit_op(&actor.name, "restore", name, || {
             self.restore_backup_inner(actor, name)
@@ -146,55 +185,19 @@ impl Authority {
             let st = self.lock();
             Self::backup_path(&st, name, false)?
         };
-        self.gate(actor, "restore", name)?;
+        self.gate_with(
+            actor,
+            &["restore"],
+            name,
+            &[("backup", name.as_bytes())],
+            None,
+        )?;
         let now = unix(self.now());
         let mut st = self.lock();
         let dir = Self::backup_dir(&st);
-        let (head_seq, head_hash): (i64, Vec<u8>) = st
-            .store
-            .store()
-            .connection()
-            .query_row(
-                "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .unwrap_or((0, vec![0; 32]));
-        let (carried, crl_numbers) = {
-            let conn = st.store.store().connection();
-            let mut stmt = conn.prepare(
-                "SELECT r.serial, r.reason, r.revoked_at, c.kind, c.der, c.not_before,
-                        c.not_after, c.issued_at
-                 FROM revocations r JOIN certificates c ON c.serial = r.serial",
-            )?;
-            let carried = stmt
-                .query_map([], |r| {
-                    Ok(Carried {
-                        serial: r.get(0)?,
-                        reason: r.get(1)?,
-                        revoked_at: r.get(2)?,
-                        kind: r.get(3)?,
-                        der: r.get(4)?,
-                        not_before: r.get(5)?,
-                        not_after: r.get(6)?,
-                        issued_at: r.get(7)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let numbers: (i64, i64) = conn
-                .query_row(
-                    "SELECT number, delta_number FROM crl_state WHERE id = 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()?
-                .unwrap_or((0, 0));
-            (carried, numbers)
-        };
         let mut n = 0;
         let safety = loop {
-            let p = dir.join(format!("kms-{now:012}-{n}-pre-restore.kmsbak"));
+            let p = dir.join(format!("kms-{now:012}-{n}{SAFETY_SUFFIX}"));
             if !p.exists() {
                 break p;
             }
@@ -204,49 +207,50 @@ impl Authority {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let (report, _) = st.store.restore_own_backup(&path, &safety)?;
-        let head_hex = hex::encode(&head_hash);
-        audit::set_target(&format!(
-            "{name} (replaced audit head {head_seq}:{head_hex}; safety backup {safety_name})"
-        ));
-        let tx = st
+        // Everything carried over from the live store, and the `restore` entry, is written
+        // into the checked copy before it replaces the live database: one step.
+        let mut carried: Option<Result<Carry>> = None;
+        let r = st
             .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM sessions", [])?;
-        // CRL numbers only grow: the next CRL is numbered above every one published.
-        tx.execute(
-            "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
-             WHERE id = 1",
-            params![crl_numbers.0, crl_numbers.1],
-        )?;
-        let listed_in = next_crl_number(&tx)?;
-        let mut revocations_carried = 0u64;
-        for c in &carried {
-            tx.execute(
-                "INSERT OR IGNORE INTO certificates
-                     (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
-                 VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6)",
-                params![
-                    c.serial,
-                    c.kind,
-                    c.der,
-                    c.not_before,
-                    c.not_after,
-                    c.issued_at
-                ],
-            )?;
-            revocations_carried += tx.execute(
-                "INSERT OR IGNORE INTO revocations (serial, reason, revoked_at, crl_number)
-                 VALUES (?1, ?2, ?3, ?4)",
-                params![c.serial, c.reason, c.revoked_at, listed_in],
-            )? as u64;
-        }
-        audit::commit(tx, now)?;
+            .restore_own_backup_with(&path, &safety, |restored, live| {
+                let c = carry_over(restored, live, name, &safety_name, now);
+                let failed = c.is_err();
+                carried = Some(c);
+                if failed {
+                    // The live store stays as it was; the error is handed back below.
+                    return Err(rusqlite::Error::InvalidQuery);
+                }
+                Ok(())
+            });
+        let carry = match (r, carried) {
+            (Ok((report, _)), Some(Ok(c))) => {
+                audit::mark_written();
+                (report, c)
+            }
+            (_, Some(Err(e))) => return Err(e),
+            (Err(e), _) => return Err(without_path(e).into()),
+            (Ok(_), None) => {
+                return Err(Error::Corrupt(
+                    "the restore ran without carrying over the live store's state".into(),
+                ));
+            }
+        };
+        let (report, c) = carry;
         self.rebuild_crl(&mut st)?;
         let conn = st.store.store().connection();
-        let restore_entry: i64 =
-            conn.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
+        // The carried history is signed by the CA at once.
+        if let Err(e) = audit::sign_head(conn, st.issuer.key(), now) {
+            tracing::error!(error = %e, "cannot sign the audit log's head after a restore");
+        }
+        let admins = approvals::administrators(conn)?;
+        let highest = approvals::highest(conn)?;
+        if admins < highest {
+            tracing::warn!(
+                admins,
+                highest,
+                "after the restore fewer administrators can approve than the highest quorum needs"
+            );
+        }
         tracing::warn!(
             by = %actor.name,
             backup = name,
@@ -257,10 +261,12 @@ impl Authority {
             backup: name.into(),
             keys: report.keys,
             safety_backup: safety_name,
-            replaced_head_seq: head_seq,
-            replaced_head_hash: head_hex,
-            restore_entry,
-            revocations_carried,
+            replaced_head_seq: c.head_seq,
+            replaced_head_hash: c.head_hash,
+            restore_entry: c.restore_entry,
+            revocations_carried: c.revocations_carried,
+            audit_entries_carried: c.audit_entries_carried,
+            policies_kept: c.policies_kept,
         })
     }
 
@@ -268,13 +274,12 @@ impl Authority {
     /// inside it. Nothing outside it (symlinks and `..` are resolved before the check).
     fn backup_path(st: &State, name: &str, paths: bool) -> Result<std::path::PathBuf> {
         let dir = Self::backup_dir(st);
+        // The answer names no server path (the log may).
         let refuse = || {
+            tracing::info!(backup = name, dir = %dir.display(), "not a backup in the backup folder");
             Error::invalid(
                 "backup",
-                format!(
-                    "{name} is not a backup in {} (kmsctl backup list)",
-                    dir.display()
-                ),
+                format!("{name} is not a backup in the backup folder (kmsctl backup list)"),
             )
         };
         if !paths && (name.contains('/') || name.contains('\\')) {
@@ -333,19 +338,18 @@ impl Authority {
             let path = match (candidate.canonicalize(), dir.canonicalize()) {
                 (Ok(p), Ok(d)) if p.starts_with(&d) && p.is_file() => p,
                 _ => {
+                    tracing::info!(backup = name, dir = %dir.display(), "not a backup in the backup folder");
                     return Err(Error::invalid(
                         "backup",
-                        format!(
-                            "{name} is not a backup in {} (kmsctl backup list)",
-                            dir.display()
-                        ),
+                        format!("{name} is not a backup in the backup folder (kmsctl backup list)"),
                     ));
                 }
             };
             let ca = certificate::public_key(st.issuer.certificate())?;
             let (report, audit) = st
                 .store
-                .verify_own_backup(&path, |conn| audit::verify(conn, &ca))?;
+                .verify_own_backup(&path, |conn| audit::verify(conn, &ca))
+                .map_err(without_path)?;
             Ok(BackupCheck {
                 path: path.display().to_string(),
                 keys: report.keys,
@@ -357,4 +361,254 @@ impl Authority {
         })();
         self.audited(&actor.name, "backup.verify", name, r)
     }
+}
+
+/// A refused backup named by its file name only: answers never carry the server's paths
+/// (the log has them).
+fn without_path(e: escrow::Error) -> escrow::Error {
+    match e {
+        escrow::Error::BackupInvalid { path, problem } => {
+            tracing::info!(path = %path.display(), %problem, "backup refused");
+            escrow::Error::BackupInvalid {
+                path: path.file_name().map(Into::into).unwrap_or_default(),
+                problem,
+            }
+        }
+        other => other,
+    }
+}
+
+/// What a restore carried over from the live store.
+struct Carry {
+    head_seq: i64,
+    head_hash: String,
+    restore_entry: i64,
+    revocations_carried: u64,
+    audit_entries_carried: u64,
+    policies_kept: Vec<Policy>,
+}
+
+/// In one transaction on the `restored` copy, before it replaces the `live` database: ends
+/// every session, keeps CRL numbers growing, carries the live revocations, quorum policies,
+/// administrators and later audit entries over, and appends the `restore` entry (the
+/// operation's `ok` entry: the caller marks it written once the copy is in place).
+fn carry_over(
+    restored: &Connection,
+    live: &Connection,
+    name: &str,
+    safety_name: &str,
+    now: i64,
+) -> Result<Carry> {
+    let (head_seq, head_hash): (i64, Vec<u8>) = live
+        .query_row(
+            "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, vec![0; 32]));
+    let carried = {
+        let mut stmt = live.prepare(
+            "SELECT r.serial, r.reason, r.revoked_at, c.kind, c.der, c.not_before,
+                    c.not_after, c.issued_at
+             FROM revocations r JOIN certificates c ON c.serial = r.serial",
+        )?;
+        stmt.query_map([], |r| {
+            Ok(Carried {
+                serial: r.get(0)?,
+                reason: r.get(1)?,
+                revoked_at: r.get(2)?,
+                kind: r.get(3)?,
+                der: r.get(4)?,
+                not_before: r.get(5)?,
+                not_after: r.get(6)?,
+                issued_at: r.get(7)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let crl_numbers: (i64, i64) = live
+        .query_row(
+            "SELECT number, delta_number FROM crl_state WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .unwrap_or((0, 0));
+    let live_policies = {
+        let mut stmt = live.prepare("SELECT operation, quorum FROM policies")?;
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
+            .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let live_admins = {
+        let mut stmt = live.prepare(
+            "SELECT id, name, role, password_hash, created_at, removed_at, must_change_password
+             FROM admins ORDER BY id",
+        )?;
+        stmt.query_map([], |r| {
+            Ok(LiveAdmin {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                role: r.get(2)?,
+                password_hash: r.get(3)?,
+                created_at: r.get(4)?,
+                removed_at: r.get(5)?,
+                must_change: r.get(6)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?
+    };
+    let live_audit = audit::raw_entries(live)?;
+
+    let tx = rusqlite::Transaction::new_unchecked(restored, TransactionBehavior::Immediate)?;
+    tx.execute("DELETE FROM sessions", [])?;
+    // CRL numbers only grow: the next CRL is numbered above every one published.
+    tx.execute(
+        "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
+         WHERE id = 1",
+        params![crl_numbers.0, crl_numbers.1],
+    )?;
+    let listed_in = next_crl_number(&tx)?;
+    let mut revocations_carried = 0u64;
+    for c in &carried {
+        tx.execute(
+            "INSERT OR IGNORE INTO certificates
+                 (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
+             VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6)",
+            params![
+                c.serial,
+                c.kind,
+                c.der,
+                c.not_before,
+                c.not_after,
+                c.issued_at
+            ],
+        )?;
+        revocations_carried += tx.execute(
+            "INSERT OR IGNORE INTO revocations (serial, reason, revoked_at, crl_number)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![c.serial, c.reason, c.revoked_at, listed_in],
+        )? as u64;
+    }
+    let policies_kept = keep_policies(&tx, &live_policies)?;
+    keep_admins(&tx, &live_admins)?;
+    let (fork, audit_entries_carried) = carry_audit(&tx, &live_audit)?;
+    let head_hex = hex::encode(&head_hash);
+    audit::set_target(&format!(
+        "{name} (replaced audit head {head_seq}:{head_hex}; {audit_entries_carried} entries after seq {fork} carried over; safety backup {safety_name})"
+    ));
+    if !audit::append_intent(&tx, now)? {
+        return Err(Error::Corrupt(
+            "no restore operation to write the audit entry of".into(),
+        ));
+    }
+    let restore_entry: i64 = tx.query_row("SELECT max(seq) FROM audit_log", [], |r| r.get(0))?;
+    tx.commit()?;
+    Ok(Carry {
+        head_seq,
+        head_hash: head_hex,
+        restore_entry,
+        revocations_carried,
+        audit_entries_carried,
+        policies_kept,
+    })
+}
+
+/// Keeps every live quorum policy that is stricter than the restored one, then enforces the
+/// invariants; returns the policies changed.
+fn keep_policies(conn: &Connection, live: &[(String, i64)]) -> Result<Vec<Policy>> {
+    let mut kept = Vec::new();
+    for (op, q) in live {
+        let Ok(op) = approvals::check_operation(op) else {
+            continue;
+        };
+        if approvals::quorum(conn, op)? < *q {
+            approvals::set(conn, op, *q)?;
+            kept.push(Policy {
+                operation: op,
+                quorum: *q,
+            });
+        }
+    }
+    kept.extend(approvals::enforce_invariants(conn)?);
+    Ok(kept)
+}
+
+/// Keeps the live administrators: for an account in both, the live role, password and
+/// first-sign-in flag, and removed when removed in either; an account added after the backup
+/// is added back with its id.
+fn keep_admins(conn: &Connection, live: &[LiveAdmin]) -> Result<()> {
+    // Removals and changes first, so that names freed by a removal can be taken below.
+    for a in live {
+        conn.execute(
+            "UPDATE admins SET role = ?2, password_hash = ?3, removed_at = coalesce(removed_at, ?4),
+                 must_change_password = max(must_change_password, ?5)
+             WHERE id = ?1",
+            params![a.id, a.role, a.password_hash, a.removed_at, a.must_change],
+        )?;
+    }
+    for a in live {
+        let n = conn.execute(
+            "INSERT OR IGNORE INTO admins
+                 (id, name, role, password_hash, created_at, removed_at, must_change_password)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                a.id,
+                a.name,
+                a.role,
+                a.password_hash,
+                a.created_at,
+                a.removed_at,
+                a.must_change
+            ],
+        )?;
+        if n == 0 {
+            let exists: bool = conn.query_row(
+                "SELECT EXISTS (SELECT 1 FROM admins WHERE id = ?1)",
+                [a.id],
+                |r| r.get(0),
+            )?;
+            if !exists {
+                tracing::warn!(admin = %a.name, "a live administrator could not be carried over a restore (name taken)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Appends to the restored chain every live entry after the point where the two chains part
+/// (the last `seq` with the same hash in both); returns that point and how many entries were
+/// appended.
+fn carry_audit(conn: &Connection, live: &[audit::RawEntry]) -> Result<(i64, u64)> {
+    let mut fork = 0;
+    let mut start = live.len();
+    for (i, e) in live.iter().enumerate() {
+        let restored: Option<Vec<u8>> = conn
+            .query_row("SELECT hash FROM audit_log WHERE seq = ?1", [e.seq], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        if restored.as_deref() != Some(&e.hash[..]) {
+            start = i;
+            break;
+        }
+        fork = e.seq;
+    }
+    let mut carried = 0;
+    for e in &live[start..] {
+        let note = format!(
+            "carried over a restore from the replaced chain's seq {}",
+            e.seq
+        );
+        let detail = if e.detail.is_empty() {
+            note
+        } else {
+            format!("{} ({note})", e.detail)
+        };
+        audit::append_raw(
+            conn, e.at, &e.actor, &e.action, &e.target, &e.outcome, &detail,
+        )?;
+        carried += 1;
+    }
+    Ok((fork, carried))
 }

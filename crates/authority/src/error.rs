@@ -144,6 +144,44 @@ pub enum Error {
         /// The administrator who would have been removed.
         name: String,
     },
+    /// A quorum below its floor: a governing quorum below the highest operational one, or
+    /// `reenroll` below `recover-key`.
+    #[error(
+        "{operation} cannot be set to {quorum}: it must stay at least {floor} (governing quorums are never below the highest operational quorum, and reenroll never below recover-key); lower the operational quorums first"
+    )]
+    QuorumBelowFloor {
+        /// The operation.
+        operation: &'static str,
+        /// The quorum asked for.
+        quorum: i64,
+        /// The lowest allowed.
+        floor: i64,
+    },
+    /// The change would leave fewer administrators able to approve than a quorum needs.
+    #[error(
+        "a quorum needs {needed} administrators able to approve, and this leaves {available}: add administrators or lower the quorum first (kmsctl policy set)"
+    )]
+    TooFewApprovers {
+        /// The highest quorum involved.
+        needed: i64,
+        /// Administrators able to approve.
+        available: i64,
+    },
+    /// An administrator added under a quorum signs in with an initial password that another
+    /// administrator chose: nothing is allowed until they change it.
+    #[error("{name} must change the initial password before anything else (kmsctl admin passwd)")]
+    PasswordChangeRequired {
+        /// The administrator.
+        name: String,
+    },
+    /// A password too short or too common.
+    #[error("{what} refused: {why}")]
+    WeakPassword {
+        /// Which password.
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
 }
 
 impl Error {
@@ -175,6 +213,10 @@ impl Error {
             Error::ApprovalPending { .. } => "AUTH-023",
             Error::ApprovalRefused(_) => "AUTH-024",
             Error::UnknownRequest { .. } => "AUTH-025",
+            Error::QuorumBelowFloor { .. } => "AUTH-026",
+            Error::TooFewApprovers { .. } => "AUTH-027",
+            Error::PasswordChangeRequired { .. } => "AUTH-028",
+            Error::WeakPassword { .. } => "AUTH-029",
         }
     }
 

@@ -141,39 +141,87 @@ impl Authority {
     // ---------------------------------------------------------------------------------
     // Quorum policies and approvals.
 
-    /// Ok when `actor` may carry out `op` on `target` now: the policy needs one approval, or
-    /// the open request for exactly this target has enough approvals (the actor's counted).
-    /// Otherwise opens or reuses that request, counts the actor's approval and returns
-    /// [`Error::ApprovalPending`].
+    /// [`Authority::gate_with`] for an operation without parameters or reason.
     pub(crate) fn gate(&self, actor: &Admin, op: &str, target: &str) -> Result<()> {
+        self.gate_with(actor, &[op], target, &[], None).map(|_| ())
+    }
+
+    /// Ok (with the approvals that were needed) when `actor` may carry out `ops[0]` on
+    /// `target` with `params` now: the highest quorum of `ops` is 1, or the open request that
+    /// `actor` opened for exactly this operation, target and parameters has enough approvals
+    /// (the actor's own counted when they are an administrator). Otherwise opens or reuses
+    /// that request (recording `why`), counts the actor's approval and returns
+    /// [`Error::ApprovalPending`]. A request is carried out only by its opener: another
+    /// administrator running the same command opens their own request, and a different
+    /// parameter is a different request, so approvals never transfer.
+    pub(crate) fn gate_with(
+        &self,
+        actor: &Admin,
+        ops: &[&str],
+        target: &str,
+        params: &[approvals::Param<'_>],
+        why: Option<&str>,
+    ) -> Result<i64> {
+        let op = ops.first().copied().unwrap_or("policy-change");
+        let why = approvals::check_why(why)?;
         let now = unix(self.now());
         let st = self.lock();
         let conn = st.store.store().connection();
-        let needed = approvals::quorum(conn, op)?;
-        if needed <= 1 {
-            return Ok(());
+        let mut needed = 1;
+        for o in ops {
+            needed = needed.max(approvals::effective_quorum(conn, o)?);
         }
+        if needed <= 1 {
+            return Ok(needed);
+        }
+        // A secret not in the database for the parameters' digest (see approvals.rs).
+        let pepper: zeroize::Zeroizing<[u8; 32]> = {
+            use sha2::Digest;
+            let der = st.issuer.key().to_pkcs8_der()?;
+            let mut h = sha2::Sha256::new();
+            h.update(b"kms-approval-pepper-v1");
+            h.update(der.as_bytes());
+            zeroize::Zeroizing::new(h.finalize().into())
+        };
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
-        let id = match approvals::open_request(&tx, op, target, now)? {
+        approvals::forget_expired(&tx, now)?;
+        let id = match approvals::open_request(&tx, op, target, actor.id, &pepper, params, now)? {
             Some(id) => id,
             None => approvals::create(
                 &tx,
-                op,
-                target,
-                &actor.name,
-                now,
-                now + secs(self.config.approval_ttl),
+                &approvals::NewRequest {
+                    op,
+                    target,
+                    opener_id: actor.id,
+                    opener: &actor.name,
+                    why,
+                    pepper: &pepper,
+                    params,
+                    now,
+                    expires_at: now + secs(self.config.approval_ttl),
+                },
             )?,
         };
-        if !approvals::may_approve(&tx, actor.id)? {
-            return Err(removed_approver(actor, id));
+        let why_text: Option<String> = tx.query_row(
+            "SELECT why FROM approval_requests WHERE id = ?1",
+            [id],
+            |r| r.get(0),
+        )?;
+        audit::extend_target(&match why_text {
+            Some(w) => format!(" (request {id}; why: {w})"),
+            None => format!(" (request {id})"),
+        });
+        if actor.role == Role::Administrator {
+            if !approvals::may_approve(&tx, actor.id)? {
+                return Err(removed_approver(actor, id));
+            }
+            approvals::add_approval(&tx, id, actor.id, now)?;
         }
-        approvals::add_approval(&tx, id, actor.id, now)?;
         let approved_by = approvals::approvers(&tx, id)?;
         if approved_by.len() as i64 >= needed {
             approvals::close(&tx, id, "done", now)?;
             tx.commit()?;
-            return Ok(());
+            return Ok(needed);
         }
         tx.commit()?;
         Err(Error::ApprovalPending {
@@ -192,7 +240,14 @@ impl Authority {
     }
 
     /// Sets an operation's quorum (administrator role, under the `policy-change` quorum).
-    pub fn set_policy(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+    ///
+    /// The invariants hold after every change: a governing quorum is never below the highest
+    /// operational one (`recover-key`, `reenroll`), and `reenroll` never below
+    /// `recover-key`. Raising an operational quorum raises the others to it (the answer's
+    /// `raised` and the audit entry name them); setting one below its floor is refused
+    /// ([`Error::QuorumBelowFloor`]); no quorum may need more administrators than there are
+    /// ([`Error::TooFewApprovers`]).
+    pub fn set_policy(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<PolicyChange> {
         self.audit_op(
             &actor.name,
             "policy.set",
@@ -201,20 +256,38 @@ impl Authority {
         )
     }
 
-    fn set_policy_inner(&self, actor: &Admin, operation: &str, quorum: i64) -> Result<Policy> {
+    fn set_policy_inner(
+        &self,
+        actor: &Admin,
+        operation: &str,
+        quorum: i64,
+    ) -> Result<PolicyChange> {
         actor.require_administrator()?;
         let operation = approvals::check_operation(operation)?;
-        let admins = {
-            let st = self.lock();
-            approvals::administrators(st.store.store().connection())?
-        };
-        if quorum < 1 || quorum > admins {
+        if quorum < 1 {
             return Err(Error::invalid(
                 "quorum",
-                format!(
-                    "{quorum}: give 1 to {admins} (the number of administrators able to approve)"
-                ),
+                format!("{quorum}: give 1 or more"),
             ));
+        }
+        self.check_policy(operation, quorum)?;
+        let current = {
+            let st = self.lock();
+            approvals::quorum(st.store.store().connection(), operation)?
+        };
+        if current == quorum {
+            // Nothing changes, so there is nothing to approve (scripts may set a policy
+            // again); its entry commits on its own (or the call fails, like any change).
+            let mut st = self.lock();
+            let tx = st
+                .store
+                .connection_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            audit::commit(tx, unix(self.now()))?;
+            return Ok(PolicyChange {
+                policy: Policy { operation, quorum },
+                raised: Vec::new(),
+            });
         }
         self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
         let mut st = self.lock();
@@ -222,13 +295,58 @@ impl Authority {
             .store
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO policies (operation, quorum) VALUES (?1, ?2)
-             ON CONFLICT (operation) DO UPDATE SET quorum = excluded.quorum",
-            params![operation, quorum],
-        )?;
+        approvals::set(&tx, operation, quorum)?;
+        let raised = approvals::enforce_invariants(&tx)?;
+        // Checked again under the write lock (another change may have come in between).
+        let admins = approvals::administrators(&tx)?;
+        let highest = approvals::highest(&tx)?;
+        if highest > admins {
+            return Err(Error::TooFewApprovers {
+                needed: highest,
+                available: admins,
+            });
+        }
+        if !raised.is_empty() {
+            let list = raised
+                .iter()
+                .map(|p| format!("{}={}", p.operation, p.quorum))
+                .collect::<Vec<_>>()
+                .join(", ");
+            audit::set_target(&format!("{operation}={quorum} (raised {list})"));
+        }
         audit::commit(tx, unix(self.now()))?;
-        Ok(Policy { operation, quorum })
+        Ok(PolicyChange {
+            policy: Policy { operation, quorum },
+            raised,
+        })
+    }
+
+    /// Refuses a quorum below its floor or above the administrators able to approve.
+    fn check_policy(&self, operation: &'static str, quorum: i64) -> Result<()> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        let floor = if operation == "recover-key" {
+            1
+        } else if operation == "reenroll" {
+            approvals::quorum(conn, "recover-key")?
+        } else {
+            approvals::highest_operational(conn)?
+        };
+        if quorum < floor {
+            return Err(Error::QuorumBelowFloor {
+                operation,
+                quorum,
+                floor,
+            });
+        }
+        let admins = approvals::administrators(conn)?;
+        if quorum > admins {
+            return Err(Error::TooFewApprovers {
+                needed: quorum,
+                available: admins,
+            });
+        }
+        Ok(())
     }
 
     /// Open approval requests (any role).
@@ -331,7 +449,8 @@ impl Authority {
     }
 
     /// Adds a start-up password, or (`password` None) a new key file whose bytes are
-    /// returned (administrator role, under the `admin-change` quorum).
+    /// returned (administrator role, under the `unlock-method` quorum; the password is bound
+    /// to the approval request by digest).
     pub fn add_unlock_method(
         &self,
         actor: &Admin,
@@ -344,13 +463,20 @@ impl Authority {
         };
         let op = || {
             actor.require_administrator()?;
-            if password.is_some_and(|p| p.expose().chars().count() < 12) {
-                return Err(Error::invalid(
-                    "start-up password",
-                    "use at least 12 characters",
-                ));
+            if let Some(p) = password {
+                passwords::check_strong("start-up password", p.expose())?;
             }
-            self.gate(actor, "admin-change", &format!("add unlock method {kind}"))?;
+            let params: Vec<approvals::Param<'_>> = password
+                .map(|p| ("password", p.expose().as_bytes()))
+                .into_iter()
+                .collect();
+            self.gate_with(
+                actor,
+                &["unlock-method"],
+                &format!("add unlock method {kind}"),
+                &params,
+                None,
+            )?;
             let mut st = self.lock();
             let now = unix(self.now());
             // The audit entry commits in the store's own transaction for the change.
@@ -398,7 +524,11 @@ impl Authority {
                     ));
                 }
             }
-            self.gate(actor, "admin-change", &format!("remove unlock method {id}"))?;
+            self.gate(
+                actor,
+                "unlock-method",
+                &format!("remove unlock method {id}"),
+            )?;
             let mut st = self.lock();
             let now = unix(self.now());
             st.store

@@ -4,7 +4,8 @@
 use super::*;
 
 impl Authority {
-    /// Renews a user's certificates, optionally with a new encryption key (officer role).
+    /// Renews a user's certificates, optionally with a new encryption key (officer role;
+    /// a new key is a key replacement, under the `reenroll` quorum).
     pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
         let action = if new_key { "renew:new-key" } else { "renew" };
         self.audit_op(&actor.name, action, email, || {
@@ -184,7 +185,14 @@ impl Authority {
     /// directory serves its certificate at once; the old keys stay escrowed), and returns a
     /// new enrollment token with which the user collects the key and a new signing
     /// certificate for a new signing key.
+    ///
+    /// A key replacement: under the `reenroll` quorum.
     fn roll_over(&self, actor: &Admin, email: &str) -> Result<Renewal> {
+        self.gate(
+            actor,
+            "reenroll",
+            &format!("{} (renew --new-key)", email.trim()),
+        )?;
         let now_t = self.now();
         let now = unix(now_t);
         let (user_id, user) = {

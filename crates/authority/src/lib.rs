@@ -10,7 +10,8 @@
 //! roll-over, the TLS certificate), `renewal` (renewing everyone, with a window and the users
 //! skipped), `revocation` (revoke, CRLs), `recovery`, `backups`, `schedule` (the backup
 //! schedule setting, the server settings carried in backups), and `governance` (audit entry
-//! points, quorum policies and approvals, unlock methods).
+//! points, quorum policies and their invariants, approvals bound to their opener and
+//! parameters, unlock methods); `passwords` holds the password rules.
 //!
 //! # Storage
 //!
@@ -49,6 +50,10 @@
 //! | `AUTH-023` | a quorum operation waits for approvals (exit code 3 in kmsctl) |
 //! | `AUTH-024` | an approval was refused (twice by the same administrator, expired, closed, by a removed administrator) |
 //! | `AUTH-025` | no such approval request |
+//! | `AUTH-026` | a quorum below its floor (a governing quorum below the highest operational one, or `reenroll` below `recover-key`) |
+//! | `AUTH-027` | fewer administrators able to approve than a quorum needs |
+//! | `AUTH-028` | the administrator must change the initial password first |
+//! | `AUTH-029` | a password too short or too common |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -61,6 +66,7 @@ mod clock;
 mod error;
 mod governance;
 mod issuing;
+mod passwords;
 mod pool;
 mod recovery;
 mod renewal;
@@ -86,7 +92,7 @@ use pki::{
 };
 use serde::Serialize;
 
-pub use approvals::{ApprovalRequest, OPERATIONS, Policy};
+pub use approvals::{ApprovalRequest, OPERATIONAL, OPERATIONS, Policy, WHY_MAX};
 pub use audit::{AuditEntry, AuditProblem, AuditReport};
 pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -292,6 +298,16 @@ impl Admin {
             }),
         }
     }
+}
+
+/// What a policy change did: the policy set, and the policies raised with it to keep the
+/// quorum invariants.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyChange {
+    /// The policy as set.
+    pub policy: Policy,
+    /// Governing policies (and `reenroll`) raised with it, with their new quorums.
+    pub raised: Vec<Policy>,
 }
 
 /// A recovery bundle: every encryption key a user ever had, with its certificate.
@@ -627,6 +643,9 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
     check_url(params.public_url)?;
     check_admin_name(params.admin_name)?;
     check_password(params.admin_password.expose())?;
+    if let Some(p) = &params.unlock.password {
+        passwords::check_strong("start-up password", p.expose())?;
+    }
     let admin_hash = secret::hash_password(params.admin_password.expose(), &config.admin_argon2)?;
     let now = clock.now();
     let ca_key = match params.ca_key {
@@ -996,13 +1015,7 @@ fn check_admin_name(name: &str) -> Result<()> {
 }
 
 fn check_password(p: &str) -> Result<()> {
-    if p.chars().count() < 8 {
-        return Err(Error::invalid(
-            "administrator password",
-            "use at least 8 characters",
-        ));
-    }
-    Ok(())
+    passwords::check_strong("administrator password", p)
 }
 
 fn encrypt_key(key_der: &der::SecretDocument, token: &str, iterations: u32) -> Result<Vec<u8>> {

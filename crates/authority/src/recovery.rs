@@ -9,17 +9,24 @@ impl Authority {
 
     /// Every encryption key `email` ever had, each with its certificate, in one PKCS#12
     /// under `password` (administrator role, under the `recover-key` quorum). Signing keys
-    /// are never escrowed, so never in it. With `reenroll`, also a new enrollment token.
+    /// are never escrowed, so never in it. With `reenroll`, also a new enrollment token
+    /// (then under the higher of the `recover-key` and `reenroll` quorums).
+    ///
+    /// Under a quorum, the request is bound to its opener and to `reenroll`: only the
+    /// administrator who opened it carries it out, and the bundle's password is the one they
+    /// give then. `why` (optional, at most [`WHY_MAX`] characters) is recorded with the
+    /// request, shown to the approvers and kept in the audit log.
     pub fn recover_key(
         &self,
         actor: &Admin,
         email: &str,
         password: &Password,
         reenroll: bool,
+        why: Option<&str>,
     ) -> Result<Recovery> {
         let email = email.trim().to_ascii_lowercase();
         self.audit_op(&actor.name, "recover-key", &email, || {
-            self.recover_key_inner(actor, &email, password, reenroll)
+            self.recover_key_inner(actor, &email, password, reenroll, why)
         })
     }
 
@@ -29,19 +36,21 @@ impl Authority {
         email: &str,
         password: &Password,
         reenroll: bool,
+        why: Option<&str>,
     ) -> Result<Recovery> {
         actor.require_administrator()?;
-        if password.expose().chars().count() < 8 {
-            return Err(Error::invalid(
-                "bundle password",
-                "use at least 8 characters",
-            ));
-        }
+        passwords::check_bundle(password.expose())?;
         {
             let st = self.lock();
             find_user(st.store.store().connection(), email)?;
         }
-        self.gate(actor, "recover-key", email)?;
+        let ops: &[&str] = if reenroll {
+            &["recover-key", "reenroll"]
+        } else {
+            &["recover-key"]
+        };
+        let flag: &[u8] = if reenroll { b"1" } else { b"0" };
+        self.gate_with(actor, ops, email, &[("reenroll", flag)], why)?;
         let pkcs12 = {
             let st = self.lock();
             let conn = st.store.store().connection();
@@ -96,7 +105,8 @@ impl Authority {
             (bytes, keys.len())
         };
         let token = if reenroll {
-            Some(self.new_token_inner(actor, email)?)
+            // Approved above under the `reenroll` quorum too.
+            Some(self.token_inner(actor, email)?)
         } else {
             None
         };

@@ -74,7 +74,7 @@ impl Authority {
         // Unchanged since it was read, or another change won the race: refuse rather than
         // overwrite a password nobody checked against.
         let n = tx.execute(
-            "UPDATE admins SET password_hash = ?2
+            "UPDATE admins SET password_hash = ?2, must_change_password = 0
              WHERE id = ?1 AND password_hash = ?3 AND removed_at IS NULL",
             params![actor.id, new_hash, hash],
         )?;
@@ -221,12 +221,10 @@ impl Authority {
                 r.get(0)
             })?;
         if others < max_quorum {
-            return Err(Error::invalid(
-                "role change",
-                format!(
-                    "a quorum policy needs {max_quorum} administrators; lower it first (kmsctl policy set)"
-                ),
-            ));
+            return Err(Error::TooFewApprovers {
+                needed: max_quorum,
+                available: others,
+            });
         }
         Ok(())
     }

@@ -23,11 +23,31 @@ impl Authority {
         })
     }
 
-    /// A new enrollment token for a user (officer role).
+    /// A new enrollment token for a user (officer role). For a user who has certificates
+    /// already this is a key replacement (whoever holds the token gets new keys in the
+    /// user's name): it runs under the `reenroll` quorum and is audited as
+    /// `reenroll:token`, naming who asked. The old certificates are not revoked (mail they
+    /// signed keeps verifying); the next enrollment marks them superseded.
     pub fn new_token(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
-        self.audit_op(&actor.name, "user.token", email, || {
+        let action = if self.has_certificates(email).unwrap_or(false) {
+            "reenroll:token"
+        } else {
+            "user.token"
+        };
+        self.audit_op(&actor.name, action, email, || {
             self.new_token_inner(actor, email)
         })
+    }
+
+    /// True when the user `email` was ever issued a certificate.
+    pub(crate) fn has_certificates(&self, email: &str) -> Result<bool> {
+        let st = self.lock();
+        Ok(st.store.store().connection().query_row(
+            "SELECT EXISTS (SELECT 1 FROM certificates c JOIN users u ON u.id = c.user_id
+             WHERE u.email = ?1)",
+            [email.trim()],
+            |r| r.get(0),
+        )?)
     }
 
     /// Enrolls with a one-time token and a PKCS#10 request.
@@ -49,11 +69,18 @@ impl Authority {
     ) -> Result<(UserInfo, EnrollmentToken)> {
         actor.require_officer()?;
         let email = email.trim().to_ascii_lowercase();
+        check_email(&email)?;
         pki::profile::validate_email(&email)
             .map_err(|e| Error::invalid("e-mail address", e.to_string()))?;
         let name = name.trim();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
             return Err(Error::invalid("name", "give 1 to 200 printable characters"));
+        }
+        if name.chars().any(is_bidi_control) {
+            return Err(Error::invalid(
+                "name",
+                "bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C) are not allowed",
+            ));
         }
         let caps: Vec<ContentAlgorithm> = if capabilities.is_empty() {
             ContentAlgorithm::parse_list(DEFAULT_CAPABILITIES)?
@@ -163,8 +190,22 @@ impl Authority {
         Ok(user)
     }
 
-    /// A new enrollment token for a user (earlier unused tokens stop working).
+    /// A new enrollment token for a user (earlier unused tokens stop working); under the
+    /// `reenroll` quorum when the user has certificates already.
     pub(crate) fn new_token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+        actor.require_officer()?;
+        if self.has_certificates(email)? {
+            self.gate(
+                actor,
+                "reenroll",
+                &format!("{} (new enrollment token)", email.trim()),
+            )?;
+        }
+        self.token_inner(actor, email)
+    }
+
+    /// A new enrollment token, once any approval needed was given.
+    pub(crate) fn token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
         actor.require_officer()?;
         let now = unix(self.now());
         let token = Token::generate()?;
@@ -327,20 +368,26 @@ impl Authority {
         })
     }
 
-    /// The current encryption certificate and capabilities of a user.
+    /// The current encryption certificate and capabilities of a user. An unknown address, a
+    /// user not enrolled and a disabled user get the same answer ([`Error::NotEnrolled`]
+    /// naming the address as asked), so the anonymous directory does not tell them apart.
     pub fn directory(&self, email: &str) -> Result<DirectoryEntry> {
         let now = unix(self.now());
         let st = self.lock();
         let conn = st.store.store().connection();
-        let (id, user) = find_user(conn, email)?;
+        let none = || Error::NotEnrolled {
+            email: email.trim().to_string(),
+            kind: "encryption",
+        };
+        let (id, user) = find_user(conn, email).map_err(|e| match e {
+            Error::UnknownUser { .. } => none(),
+            other => other,
+        })?;
         if user.status != "active" {
-            return Err(Error::UserDisabled { email: user.email });
+            return Err(none());
         }
         let der = current_cert(conn, id, "encryption", now)?
-            .ok_or_else(|| Error::NotEnrolled {
-                email: user.email.clone(),
-                kind: "encryption",
-            })?
+            .ok_or_else(none)?
             .1;
         let signing_certificate = current_cert(conn, id, "signing", now)?.map(|c| c.1);
         Ok(DirectoryEntry {
@@ -349,5 +396,98 @@ impl Authority {
             certificate: der,
             signing_certificate,
         })
+    }
+}
+
+/// Checks an e-mail address against RFC 5321's syntax (no DNS look-up): a dot-atom local
+/// part of at most 64 characters without leading, trailing or doubled dots; a domain of at
+/// least two labels of letters, digits and inner hyphens, each at most 63 characters.
+pub(crate) fn check_email(email: &str) -> Result<()> {
+    let bad = |why: &str| Error::invalid("e-mail address", format!("{email:?}: {why}"));
+    if email.len() > 254 {
+        return Err(bad("longer than 254 characters"));
+    }
+    let (local, domain) = email
+        .rsplit_once('@')
+        .ok_or_else(|| bad("expected local-part@domain"))?;
+    if local.is_empty() || local.len() > 64 {
+        return Err(bad("the part before @ must have 1 to 64 characters"));
+    }
+    if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
+        return Err(bad(
+            "the part before @ must not start or end with a dot, nor hold two dots in a row",
+        ));
+    }
+    if !local
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-.".contains(c))
+    {
+        return Err(bad(
+            "the part before @ may hold letters, digits, dots and !#$%&'*+/=?^_`{|}~- only",
+        ));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err(bad("the domain needs at least two labels (example.org)"));
+    }
+    for l in labels {
+        if l.is_empty()
+            || l.len() > 63
+            || l.starts_with('-')
+            || l.ends_with('-')
+            || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(bad(
+                "each domain label needs 1 to 63 letters, digits or inner hyphens",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Unicode's bidirectional formatting characters (they can make a name display as another).
+pub(crate) fn is_bidi_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn email_syntax() {
+        for ok in [
+            "a@example.org",
+            "first.last+tag@mail.example.co",
+            "x_y-z@a-b.example",
+        ] {
+            assert!(check_email(ok).is_ok(), "{ok}");
+        }
+        let long = format!("{}@example.org", "a".repeat(65));
+        for bad in [
+            "a@localhost",
+            ".a@example.org",
+            "a.@example.org",
+            "a..b@example.org",
+            "a@-example.org",
+            "a@example-.org",
+            "a@exa_mple.org",
+            "a@example..org",
+            "a b@example.org",
+            "noat",
+            long.as_str(),
+        ] {
+            assert_eq!(check_email(bad).unwrap_err().code(), "AUTH-009", "{bad}");
+        }
+    }
+
+    #[test]
+    fn bidi_controls() {
+        assert!(is_bidi_control('\u{202E}'));
+        assert!(is_bidi_control('\u{2067}'));
+        assert!(!is_bidi_control('é'));
     }
 }

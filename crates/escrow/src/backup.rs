@@ -559,6 +559,21 @@ impl UnlockedStore {
         path: &Path,
         safety: &Path,
     ) -> Result<(BackupReport, BackupReport)> {
+        self.restore_own_backup_with(path, safety, |_, _| Ok(()))
+    }
+
+    /// [`UnlockedStore::restore_own_backup`], with `prepare` run on the checked copy before
+    /// it replaces the live database: the copy is migrated to the current schema first, and
+    /// `prepare` gets it (to write, inside one transaction it commits itself) and the live
+    /// database (to read). What `prepare` writes (state carried over from the live store, the
+    /// caller's own audit entry) is therefore in place in the same single step as the rest of
+    /// the restore, or not at all; a failure of `prepare` leaves the live store unchanged.
+    pub fn restore_own_backup_with(
+        &mut self,
+        path: &Path,
+        safety: &Path,
+        prepare: impl FnOnce(&Connection, &Connection) -> rusqlite::Result<()>,
+    ) -> Result<(BackupReport, BackupReport)> {
         let dir = self.store().data_dir().to_path_buf();
         let mut temp = fsutil::temp_in(&dir, ".escrow-restore-", ".db")?;
         let store_id: Vec<u8> = self.store().connection().query_row(
@@ -573,7 +588,9 @@ impl UnlockedStore {
         )?;
         let report = check_database(path, temp.path(), &header, self.master())?;
         let safety_report = self.backup(safety)?;
-        let src = Connection::open(temp.path())?;
+        let mut src = Connection::open(temp.path())?;
+        crate::migrate::migrate(&mut src)?;
+        prepare(&src, self.store().connection())?;
         {
             let conn = self.connection_mut();
             let copy = Backup::new(&src, conn)?;

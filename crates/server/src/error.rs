@@ -100,6 +100,7 @@ impl From<authority::Error> for ApiError {
             E::BadCredentials | E::NotSignedIn => StatusCode::UNAUTHORIZED,
             E::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Forbidden { .. }
+            | E::PasswordChangeRequired { .. }
             | E::TokenRefused { .. }
             | E::BadSecret
             | E::UserDisabled { .. } => StatusCode::FORBIDDEN,
@@ -114,11 +115,13 @@ impl From<authority::Error> for ApiError {
             | E::AdminExists { .. }
             | E::LastAdministrator { .. }
             | E::ApprovalRefused(_)
+            | E::TooFewApprovers { .. }
             | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
-            E::RequestRefused(_) | E::Escrow(escrow::Error::BackupInvalid { .. }) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            E::RequestRefused(_)
+            | E::QuorumBelowFloor { .. }
+            | E::WeakPassword { .. }
+            | E::Escrow(escrow::Error::BackupInvalid { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());

@@ -244,7 +244,17 @@ impl FromRequestParts<Arc<AppState>> for AdminAuth {
             )
         })?;
         let (a, t) = (auth.clone(), token.clone());
-        let admin = blocking(move || Ok(a.authenticate(&t)?)).await?;
+        // An administrator who must change the initial password may do only that (or sign out).
+        let path = parts.uri.path();
+        let own_password = path.ends_with("/admins/me/password") || path.ends_with("/logout");
+        let admin = blocking(move || {
+            Ok(if own_password {
+                a.authenticate_for_password_change(&t)?
+            } else {
+                a.authenticate(&t)?
+            })
+        })
+        .await?;
         Ok(AdminAuth { auth, admin, token })
     }
 }
@@ -492,7 +502,7 @@ async fn set_policy(
     ApiJson(req): ApiJson<SetPolicyRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let p = blocking(move || Ok(a.auth.set_policy(&a.admin, &operation, req.quorum)?)).await?;
-    Ok(Json(json!({ "policy": p })))
+    Ok(Json(json!({ "policy": p.policy, "raised": p.raised })))
 }
 
 async fn list_approvals(a: AdminAuth) -> Result<Json<Value>, ApiError> {
@@ -524,6 +534,9 @@ struct RecoverRequest {
     password: String,
     #[serde(default)]
     reenroll: bool,
+    /// Why (optional; shown to the approvers, kept in the audit log).
+    #[serde(default)]
+    why: Option<String>,
 }
 
 async fn recover_key(
@@ -532,9 +545,12 @@ async fn recover_key(
     ApiJson(req): ApiJson<RecoverRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let password = Password::new(req.password);
-    let reenroll = req.reenroll;
-    let r =
-        blocking(move || Ok(a.auth.recover_key(&a.admin, &email, &password, reenroll)?)).await?;
+    let (reenroll, why) = (req.reenroll, req.why);
+    let r = blocking(move || {
+        Ok(a.auth
+            .recover_key(&a.admin, &email, &password, reenroll, why.as_deref())?)
+    })
+    .await?;
     let mut body = json!({
         "pkcs12": <base64ct::Base64 as base64ct::Encoding>::encode_string(&r.pkcs12),
         "keys": r.keys,

@@ -177,10 +177,10 @@ fn extra_paths(doc: &mut Value) {
         "get": op("Quorum policies (any role)", true, None, obj(json!({ "policies": { "type": "array" } }), &["policies"]), &[]),
     });
     paths["/api/v1/policies/{operation}"] = json!({
-        "parameters": [{ "name": "operation", "in": "path", "required": true, "schema": { "enum": ["recover-key", "admin-change", "policy-change", "restore"] } }],
+        "parameters": [{ "name": "operation", "in": "path", "required": true, "schema": { "enum": authority::OPERATIONS } }],
         "post": op("Set an operation's quorum (administrator role, under the policy-change quorum)", true,
             Some(obj(json!({ "quorum": { "type": "integer", "minimum": 1 } }), &["quorum"])),
-            obj(json!({ "policy": { "type": "object" } }), &["policy"]), &[bad, forbidden, pending]),
+            obj(json!({ "policy": { "type": "object" }, "raised": { "type": "array" } }), &["policy", "raised"]), &[bad, forbidden, pending]),
     });
     paths["/api/v1/approvals"] = json!({
         "get": op("Open approval requests (any role)", true, None, obj(json!({ "requests": { "type": "array", "items": request } }), &["requests"]), &[]),
@@ -196,7 +196,7 @@ fn extra_paths(doc: &mut Value) {
     paths["/api/v1/users/{email}/recover"] = json!({
         "parameters": email_param(),
         "post": op("Recover every encryption key the user ever had, as one PKCS#12 under the given password (administrator role, under the recover-key quorum)", true,
-            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "reenroll": { "type": "boolean" } }, "required": ["password"] })),
+            Some(json!({ "type": "object", "additionalProperties": false, "properties": { "password": s, "reenroll": { "type": "boolean" }, "why": { "type": "string", "maxLength": authority::WHY_MAX } }, "required": ["password"] })),
             obj(json!({ "pkcs12": { "type": "string", "contentEncoding": "base64" }, "keys": { "type": "integer" }, "enrollment_token": s, "token_expires_at": { "type": "integer" } }), &["pkcs12", "keys"]),
             &[bad, forbidden, pending, ("404", "no such user (AUTH-005) or no escrowed key (AUTH-012)")]),
     });

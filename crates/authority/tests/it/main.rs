@@ -1,6 +1,7 @@
 //! Integration tests of the authority's service logic, in-process, with a manual clock,
 //! cheap Argon2 parameters and the committed test keys of `keys/` (no RSA key generation).
 
+mod governance;
 mod ops;
 mod views;
 
@@ -423,7 +424,7 @@ fn tls_certificate_for_the_authority() {
     );
 }
 
-fn pending_id(r: authority::Result<authority::Policy>) -> (i64, Vec<String>) {
+fn pending_id<T: std::fmt::Debug>(r: authority::Result<T>) -> (i64, Vec<String>) {
     match r {
         Err(Error::ApprovalPending {
             request_id,
@@ -532,7 +533,7 @@ fn approvals_are_keyed_by_account_and_removed_accounts_never_count() {
         a.approve(&carol2, id).unwrap().approved_by,
         ["admin", "carol"]
     );
-    assert_eq!(a.set_policy(&admin, "restore", 2).unwrap().quorum, 2);
+    assert_eq!(a.set_policy(&admin, "restore", 2).unwrap().policy.quorum, 2);
     // A used request cannot be approved again.
     assert!(refused(a.approve(&bob, id)).contains("done"));
 
@@ -692,6 +693,8 @@ fn restore_over_the_live_store() {
         .restore_backup(&admin, "kms-000000000001-0.kmsbak")
         .unwrap_err();
     assert!(e.to_string().contains("ESCROW-013"), "{e}");
+    // Named by its file name, never by the server's path.
+    assert!(!e.to_string().contains(f.dir.to_str().unwrap()), "{e}");
     std::fs::remove_file(&damaged).unwrap();
     assert_eq!(users(a), ["early@example.com", "late@example.com"]);
     assert_eq!(a.backups(&admin).unwrap().len(), 1, "no safety backup yet");
@@ -756,8 +759,22 @@ fn restore_over_the_live_store() {
         )) && last.target.contains(&r.safety_backup),
         "{last:?}"
     );
-    assert!(!log.iter().any(|e| e.target == "late@example.com"));
-    assert!(a.audit_verify(&admin).unwrap().ok);
+    // The entries written after the backup are carried into the restored chain, before
+    // the `restore` entry, so the log keeps the whole history.
+    assert!(r.audit_entries_carried > 0, "{r:?}");
+    let late: Vec<_> = log
+        .iter()
+        .filter(|e| e.target == "late@example.com")
+        .collect();
+    assert!(!late.is_empty());
+    assert!(
+        late.iter()
+            .all(|e| e.seq < r.restore_entry && e.detail.contains("carried over a restore"))
+    );
+    let report = a.audit_verify(&admin).unwrap();
+    assert!(report.ok, "{report:?}");
+    assert_eq!(report.entries, r.restore_entry);
+    assert!(report.entries > r.replaced_head_seq);
     // The safety backup holds what happened after the backup, and verifies.
     let check = a.verify_backup(&admin, &r.safety_backup).unwrap();
     assert!(check.audit.ok);

@@ -666,6 +666,8 @@ impl FromRequestParts<Arc<Console>> for Session {
             .await
             .map_err(|e| match e.status() {
                 StatusCode::UNAUTHORIZED => ConsoleError::SignIn("expired"),
+                // An initial password to change first (AUTH-028).
+                StatusCode::FORBIDDEN => ConsoleError::SignIn("change-password"),
                 _ => ConsoleError::internal("authenticating a console session"),
             })?;
         Ok(Session {

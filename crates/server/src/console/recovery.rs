@@ -173,7 +173,7 @@ pub(super) async fn recover(a: Action<RecoverForm>) -> Result<Response, ConsoleE
     let reenroll = form.reenroll.is_some();
     let e = email.clone();
     let r = session
-        .call(move |auth, admin| Ok(auth.recover_key(admin, &e, &password, reenroll)))
+        .call(move |auth, admin| Ok(auth.recover_key(admin, &e, &password, reenroll, None)))
         .await?;
     let bundle = match r {
         Ok(b) => b,
@@ -270,10 +270,22 @@ pub(super) async fn set_policy(a: Action<PolicyForm>) -> Result<Response, Consol
         .call(move |auth, admin| Ok(auth.set_policy(admin, &op, quorum)))
         .await?;
     let flash = match r {
-        Ok(p) => Flash::ok(format!(
-            "Policy {} now needs {} approval(s).",
-            p.operation, p.quorum
-        )),
+        Ok(p) => {
+            let raised: Vec<String> = p
+                .raised
+                .iter()
+                .map(|r| format!("{} to {}", r.operation, r.quorum))
+                .collect();
+            let also = if raised.is_empty() {
+                String::new()
+            } else {
+                format!(" Raised with it: {}.", raised.join(", "))
+            };
+            Flash::ok(format!(
+                "Policy {} now needs {} approval(s).{also}",
+                p.policy.operation, p.policy.quorum
+            ))
+        }
         Err(e) => refusal_flash(&e),
     };
     Ok(a.session.done(flash, "/console/recovery"))

@@ -35,6 +35,10 @@ fn reason_flash(reason: Option<&str>) -> Option<Flash> {
         )),
         "signed-out" => Some(Flash::ok("You are signed out.")),
         "unlocked" => Some(Flash::ok("The authority is unlocked: sign in.")),
+        "change-password" => Some(Flash::error(
+            "This account was added under a quorum with an initial password: change it first \
+             (kmsctl admin passwd), then sign in here.",
+        )),
         "restored" => Some(Flash::ok(
             "The store was restored from a backup and every session ended: sign in again. \
              The audit log names the backup and the safety copy of the store as it was.",

@@ -483,7 +483,7 @@ async fn role_change_route_with_refusals_and_quorum() {
         j(json!({"role": "officer"})),
     )
     .await;
-    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+    assert_eq!((s, code(&v)), (StatusCode::CONFLICT, "AUTH-027"), "{v}");
 }
 
 #[tokio::test]
