@@ -137,21 +137,6 @@ fn directory_serves_the_signing_certificate_beside_the_encryption_one() {
     );
 }
 
-/// Sets an operation's quorum directly in the database, for operations the `policies` table
-/// of this schema does not list yet (`backup-schedule` arrives with the governance
-/// migration; its CHECK is bypassed here).
-fn force_quorum(dir: &std::path::Path, operation: &str, quorum: i64) {
-    let conn = escrow::rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap();
-    conn.execute_batch("PRAGMA ignore_check_constraints = ON")
-        .unwrap();
-    conn.execute(
-        "INSERT INTO policies (operation, quorum) VALUES (?1, ?2)
-         ON CONFLICT (operation) DO UPDATE SET quorum = excluded.quorum",
-        escrow::rusqlite::params![operation, quorum],
-    )
-    .unwrap();
-}
-
 #[test]
 fn backup_schedule_is_a_setting_under_its_quorum_and_drives_the_scheduler() {
     let f = fixture();
@@ -230,7 +215,7 @@ fn backup_schedule_is_a_setting_under_its_quorum_and_drives_the_scheduler() {
         .login("bob", &Password::new("password of bob"))
         .unwrap()
         .admin;
-    force_quorum(&f.dir, "backup-schedule", 2);
+    a.set_policy(&admin, "backup-schedule", 2).unwrap();
     let id = match a.set_backup_schedule(&admin, None, 3) {
         Err(Error::ApprovalPending {
             request_id,
@@ -259,7 +244,11 @@ fn backup_schedule_is_a_setting_under_its_quorum_and_drives_the_scheduler() {
     let outcomes: Vec<(&str, &str)> = entries
         .iter()
         .filter(|e| e.action == "backup.schedule")
-        .map(|e| (e.target.as_str(), e.outcome.as_str()))
+        // Quorum operations name their request after the target: " (request N)".
+        .map(|e| {
+            let target = e.target.split(" (request ").next().unwrap_or_default();
+            (target, e.outcome.as_str())
+        })
         .collect();
     assert!(
         outcomes.contains(&("every=3600,keep=2", "ok")),

@@ -214,14 +214,15 @@ async fn backup_schedule_routes_and_status() {
     // Under a quorum of two, the answer is the waiting answer of every quorum operation.
     let pw = create_admin(app, &t, "bob", "administrator").await;
     let bob = login_as(app, "bob", &pw).await;
-    {
-        let conn = db(&f.dir);
-        conn.execute_batch(
-            "PRAGMA ignore_check_constraints = ON;
-             INSERT INTO policies (operation, quorum) VALUES ('backup-schedule', 2);",
-        )
-        .unwrap();
-    }
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/backup-schedule",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
     let set = json!({"every": 7200, "keep": 5});
     let (s, v) = call(
         app,
