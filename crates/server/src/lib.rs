@@ -10,6 +10,7 @@ mod openapi;
 mod refusals;
 pub mod settings;
 pub mod tls;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -25,8 +26,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use escrow::{Credential, KeyFile, Password, Store};
 use pki::crl::RevocationReason;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub use error::ApiError;
 pub use refusals::{Peer, UNAUTHENTICATED_PER_MINUTE as UNAUTHENTICATED_REFUSALS_PER_MINUTE};
@@ -362,30 +362,31 @@ async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn healthz(State(s): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "status": "ok", "locked": s.is_locked() }))
+async fn healthz(State(s): State<Arc<AppState>>) -> Json<api::Health> {
+    Json(api::Health {
+        status: "ok".into(),
+        locked: s.is_locked(),
+    })
 }
 
 // ------------------------------------------------------------------------------------------
 // Unlock and sessions.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UnlockRequest {
-    password: Option<String>,
-    /// The key file's content, base64 (standard alphabet).
-    key_file: Option<String>,
+fn message(status: &str) -> Json<api::StatusMessage> {
+    Json(api::StatusMessage {
+        status: status.into(),
+    })
 }
 
 async fn unlock(
     State(s): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<UnlockRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::UnlockRequest>,
+) -> Result<Json<api::StatusMessage>, ApiError> {
     let credential = match (req.password, req.key_file) {
-        (Some(p), None) => Credential::Password(Password::new(p)),
+        (Some(p), None) => Credential::Password(Password::new(p.expose())),
         (None, Some(k)) => {
             let bytes = zeroize::Zeroizing::new(
-                <base64ct::Base64 as base64ct::Encoding>::decode_vec(k.trim())
+                <base64ct::Base64 as base64ct::Encoding>::decode_vec(k.expose().trim())
                     .map_err(|_| ApiError::bad_request("key_file is not base64"))?,
             );
             Credential::KeyFile(
@@ -402,94 +403,94 @@ async fn unlock(
     let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
     let state = s.clone();
     blocking(move || state.unlock(&credential)).await?;
-    Ok(Json(json!({ "status": "unlocked" })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginRequest {
-    name: String,
-    password: String,
+    Ok(message("unlocked"))
 }
 
 async fn login(
     State(s): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::LoginRequest>,
+) -> Result<Json<api::LoginResponse>, ApiError> {
     let auth = s.authority()?;
     let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
-    let session =
-        blocking(move || Ok(auth.login(&req.name, &Password::new(req.password))?)).await?;
-    Ok(Json(json!({
-        "token": session.token.expose(),
-        "expires_at": session.expires_at,
-        "admin": session.admin,
-    })))
+    let password = Password::new(req.password.expose());
+    let session = blocking(move || Ok(auth.login(&req.name, &password)?)).await?;
+    Ok(Json(api::LoginResponse {
+        token: api::Secret::new(session.token.expose()),
+        expires_at: session.expires_at,
+        expires_at_rfc3339: wire::rfc3339(session.expires_at),
+        admin: wire::admin(&session.admin),
+    }))
 }
 
-async fn logout(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn logout(a: AdminAuth) -> Result<Json<api::StatusMessage>, ApiError> {
     blocking(move || Ok(a.auth.logout(&a.token)?)).await?;
-    Ok(Json(json!({ "status": "signed out" })))
+    Ok(message("signed out"))
 }
 
 // ------------------------------------------------------------------------------------------
 // Administrators.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddAdminRequest {
-    name: String,
-    role: String,
-    password: String,
+/// A role from the wire; an unknown one is refused as the authority refuses it (AUTH-009).
+fn parse_role(role: &api::Role) -> Result<authority::Role, ApiError> {
+    Ok(role.as_str().parse::<authority::Role>()?)
 }
 
 async fn add_admin(
     a: AdminAuth,
-    ApiJson(req): ApiJson<AddAdminRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let role: authority::Role = req.role.parse()?;
-    let password = Password::new(req.password);
+    ApiJson(req): ApiJson<api::AddAdminRequest>,
+) -> Result<Json<api::AdminResponse>, ApiError> {
+    let role = parse_role(&req.role)?;
+    let password = Password::new(req.password.expose());
     let admin =
         blocking(move || Ok(a.auth.add_admin(&a.admin, &req.name, role, &password)?)).await?;
-    Ok(Json(json!({ "admin": admin })))
+    Ok(Json(api::AdminResponse {
+        admin: wire::admin_info(admin),
+    }))
 }
 
-async fn list_admins(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_admins(a: AdminAuth) -> Result<Json<api::AdminList>, ApiError> {
     let admins = blocking(move || Ok(a.auth.list_admins(&a.admin)?)).await?;
-    Ok(Json(json!({ "admins": admins })))
+    Ok(Json(api::AdminList {
+        admins: admins.into_iter().map(wire::admin_info).collect(),
+    }))
 }
 
-async fn remove_admin(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn remove_admin(
+    a: AdminAuth,
+    Path(name): Path<String>,
+) -> Result<Json<api::AdminRemoved>, ApiError> {
     let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
-    Ok(Json(json!({ "removed": admin })))
+    Ok(Json(api::AdminRemoved {
+        removed: wire::admin_info(admin),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Quorum policies, approvals, key recovery.
 
-async fn list_policies(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_policies(a: AdminAuth) -> Result<Json<api::PolicyList>, ApiError> {
     let p = blocking(move || Ok(a.auth.policies(&a.admin)?)).await?;
-    Ok(Json(json!({ "policies": p })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetPolicyRequest {
-    quorum: i64,
+    Ok(Json(api::PolicyList {
+        policies: p.into_iter().map(wire::policy).collect(),
+    }))
 }
 
 async fn set_policy(
     a: AdminAuth,
     Path(operation): Path<String>,
-    ApiJson(req): ApiJson<SetPolicyRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::SetPolicyRequest>,
+) -> Result<Json<api::PolicyResponse>, ApiError> {
     let p = blocking(move || Ok(a.auth.set_policy(&a.admin, &operation, req.quorum)?)).await?;
-    Ok(Json(json!({ "policy": p })))
+    Ok(Json(api::PolicyResponse {
+        policy: wire::policy(p),
+    }))
 }
 
-async fn list_approvals(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_approvals(a: AdminAuth) -> Result<Json<api::ApprovalList>, ApiError> {
     let r = blocking(move || Ok(a.auth.approvals(&a.admin)?)).await?;
-    Ok(Json(json!({ "requests": r })))
+    Ok(Json(api::ApprovalList {
+        requests: r.into_iter().map(wire::approval).collect(),
+    }))
 }
 
 fn request_id(id: &str) -> Result<i64, ApiError> {
@@ -497,72 +498,70 @@ fn request_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a number")))
 }
 
-async fn approve(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn approve(
+    a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<api::ApprovalResponse>, ApiError> {
     let id = request_id(&id)?;
     let r = blocking(move || Ok(a.auth.approve(&a.admin, id)?)).await?;
-    Ok(Json(json!({ "request": r })))
+    Ok(Json(api::ApprovalResponse {
+        request: wire::approval(r),
+    }))
 }
 
-async fn cancel_approval(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn cancel_approval(
+    a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<api::ApprovalResponse>, ApiError> {
     let id = request_id(&id)?;
     let r = blocking(move || Ok(a.auth.cancel_approval(&a.admin, id)?)).await?;
-    Ok(Json(json!({ "request": r })))
+    Ok(Json(api::ApprovalResponse {
+        request: wire::approval(r),
+    }))
 }
 
 /// The bundle password travels in the body (HTTPS in production) and is never logged.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecoverRequest {
-    password: String,
-    #[serde(default)]
-    reenroll: bool,
-}
-
 async fn recover_key(
     a: AdminAuth,
     Path(email): Path<String>,
-    ApiJson(req): ApiJson<RecoverRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let password = Password::new(req.password);
+    ApiJson(req): ApiJson<api::RecoverRequest>,
+) -> Result<Json<api::Recovered>, ApiError> {
+    let password = Password::new(req.password.expose());
     let reenroll = req.reenroll;
     let r =
         blocking(move || Ok(a.auth.recover_key(&a.admin, &email, &password, reenroll)?)).await?;
-    let mut body = json!({
-        "pkcs12": <base64ct::Base64 as base64ct::Encoding>::encode_string(&r.pkcs12),
-        "keys": r.keys,
-    });
-    if let Some(t) = &r.token {
-        body["enrollment_token"] = json!(t.token.expose());
-        body["token_expires_at"] = json!(t.expires_at);
-    }
-    Ok(Json(body))
+    let (token, expires) = match &r.token {
+        Some(t) => (Some(api::Secret::new(t.token.expose())), Some(t.expires_at)),
+        None => (None, None),
+    };
+    Ok(Json(api::Recovered {
+        pkcs12: wire::base64_secret(&r.pkcs12),
+        keys: r.keys as u64,
+        enrollment_token: token,
+        token_expires_at: expires,
+        token_expires_at_rfc3339: expires.map(wire::rfc3339),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Start-up secrets.
 
-async fn list_unlock_methods(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_unlock_methods(a: AdminAuth) -> Result<Json<api::UnlockMethodList>, ApiError> {
     let m = blocking(move || Ok(a.auth.unlock_methods(&a.admin)?)).await?;
-    Ok(Json(json!({ "methods": m })))
+    Ok(Json(api::UnlockMethodList {
+        methods: m.into_iter().map(wire::unlock_method).collect(),
+    }))
 }
 
 /// Exactly one of `password` (a new start-up password) or `key_file: true` (a new key file,
 /// returned base64 in the answer: the caller stores it).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddUnlockMethodRequest {
-    password: Option<String>,
-    #[serde(default)]
-    key_file: bool,
-}
-
 async fn add_unlock_method(
     a: AdminAuth,
     peer: Result<axum::extract::ConnectInfo<Peer>, axum::extract::rejection::ExtensionRejection>,
-    ApiJson(req): ApiJson<AddUnlockMethodRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::AddUnlockMethodRequest>,
+) -> Result<Json<api::UnlockMethodAdded>, ApiError> {
     let password = match (req.password, req.key_file) {
-        (Some(p), false) => Some(Password::new(p)),
+        (Some(p), false) => Some(Password::new(p.expose())),
         (None, true) => {
             // The new key file is the secret itself and travels in the answer: only over
             // HTTPS, or plain HTTP from this machine.
@@ -584,53 +583,54 @@ async fn add_unlock_method(
         }
     };
     let r = blocking(move || Ok(a.auth.add_unlock_method(&a.admin, password.as_ref())?)).await?;
-    let mut body = json!({ "method": r.method });
-    if let Some(k) = &r.key_file {
-        body["key_file"] = json!(<base64ct::Base64 as base64ct::Encoding>::encode_string(k));
-    }
-    Ok(Json(body))
+    Ok(Json(api::UnlockMethodAdded {
+        key_file: r.key_file.as_deref().map(|k| wire::base64_secret(k)),
+        method: wire::unlock_method(r.method),
+    }))
 }
 
 async fn remove_unlock_method(
     a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::UnlockMethodRemoved>, ApiError> {
     let id = request_id(&id)?;
     blocking(move || Ok(a.auth.remove_unlock_method(&a.admin, id)?)).await?;
-    Ok(Json(json!({ "removed": id })))
+    Ok(Json(api::UnlockMethodRemoved { removed: id }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Backups.
 
-async fn backup_now(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn backup_now(a: AdminAuth) -> Result<Json<api::BackupTaken>, ApiError> {
     let b = blocking(move || Ok(a.auth.backup_now(Some(&a.admin))?)).await?;
-    Ok(Json(json!({ "backup": b, "path": b.path })))
+    Ok(Json(api::BackupTaken {
+        path: b.path.clone(),
+        backup: wire::backup_info(b),
+    }))
 }
 
-async fn list_backups(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn list_backups(a: AdminAuth) -> Result<Json<api::BackupList>, ApiError> {
     let b = blocking(move || Ok(a.auth.backups(&a.admin)?)).await?;
-    Ok(Json(json!({ "backups": b })))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBackupRequest {
-    name: String,
+    Ok(Json(api::BackupList {
+        backups: b.into_iter().map(wire::backup_info).collect(),
+    }))
 }
 
 async fn verify_backup(
     a: AdminAuth,
-    ApiJson(req): ApiJson<VerifyBackupRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::VerifyBackupRequest>,
+) -> Result<Json<api::BackupCheck>, ApiError> {
     let r = blocking(move || Ok(a.auth.verify_backup(&a.admin, &req.name)?)).await?;
-    Ok(Json(json!(r)))
+    Ok(Json(wire::backup_check(r)))
 }
 
 /// Restores a backup over the live store (under the `restore` quorum); every session ends.
-async fn restore_backup(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn restore_backup(
+    a: AdminAuth,
+    Path(name): Path<String>,
+) -> Result<Json<api::Restored>, ApiError> {
     let r = blocking(move || Ok(a.auth.restore_backup(&a.admin, &name)?)).await?;
-    Ok(Json(json!(r)))
+    Ok(Json(wire::restored(r)))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -638,32 +638,19 @@ async fn restore_backup(a: AdminAuth, Path(name): Path<String>) -> Result<Json<V
 
 /// `since` alone (or nothing) lists oldest first, as before; any other filter searches, newest
 /// first and paged, with a total.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    since: Option<i64>,
-    until: Option<i64>,
-    actor: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
 async fn audit_list(
     a: AdminAuth,
-    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    q: Result<axum::extract::Query<api::AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::AuditList>, ApiError> {
     let axum::extract::Query(q) = q.map_err(query_error)?;
-    let search = q.until.is_some()
-        || q.actor.is_some()
-        || q.action.is_some()
-        || q.outcome.is_some()
-        || q.limit.is_some()
-        || q.offset.is_some();
-    if !search {
+    if q.is_plain() {
         let entries = blocking(move || Ok(a.auth.audit_list(&a.admin, q.since)?)).await?;
-        return Ok(Json(json!({ "entries": entries })));
+        return Ok(Json(api::AuditList {
+            total: None,
+            offset: None,
+            limit: None,
+            entries: entries.into_iter().map(wire::audit_entry).collect(),
+        }));
     }
     let query = authority::AuditQuery {
         actor: q.actor,
@@ -675,78 +662,64 @@ async fn audit_list(
         offset: q.offset,
     };
     let page = blocking(move || Ok(a.auth.audit_search(&a.admin, &query)?)).await?;
-    Ok(Json(json!({
-        "total": page.total, "offset": page.offset, "limit": page.limit, "entries": page.items,
-    })))
+    Ok(Json(api::AuditList {
+        total: Some(page.total),
+        offset: Some(page.offset),
+        limit: Some(page.limit),
+        entries: page.items.into_iter().map(wire::audit_entry).collect(),
+    }))
 }
 
-async fn audit_verify(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn audit_verify(a: AdminAuth) -> Result<Json<api::AuditReport>, ApiError> {
     let report = blocking(move || Ok(a.auth.audit_verify(&a.admin)?)).await?;
-    Ok(Json(json!(report)))
+    Ok(Json(wire::audit_report(report)))
 }
 
-async fn audit_sign(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn audit_sign(a: AdminAuth) -> Result<Json<api::AuditSigned>, ApiError> {
     let seq = blocking(move || Ok(a.auth.audit_sign(&a.admin)?)).await?;
-    Ok(Json(json!({ "signed_through": seq })))
+    Ok(Json(api::AuditSigned {
+        signed_through: seq,
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Users and tokens.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddUserRequest {
-    email: String,
-    name: String,
-    #[serde(default)]
-    capabilities: Vec<String>,
-}
-
 async fn add_user(
     a: AdminAuth,
-    ApiJson(req): ApiJson<AddUserRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::AddUserRequest>,
+) -> Result<Json<api::UserAdded>, ApiError> {
     let caps = if req.capabilities.is_empty() {
         Vec::new()
     } else {
-        pki::ContentAlgorithm::parse_list(&req.capabilities.join(","))
+        let names: Vec<&str> = req.capabilities.iter().map(|c| c.as_str()).collect();
+        pki::ContentAlgorithm::parse_list(&names.join(","))
             .map_err(|e| ApiError::bad_request(format!("capabilities: {e}")))?
     };
     let (user, token) =
         blocking(move || Ok(a.auth.add_user(&a.admin, &req.email, &req.name, &caps)?)).await?;
-    Ok(Json(json!({
-        "user": user,
-        "enrollment_token": token.token.expose(),
-        "token_expires_at": token.expires_at,
-    })))
+    Ok(Json(api::UserAdded {
+        user: wire::user_info(user),
+        enrollment_token: api::Secret::new(token.token.expose()),
+        token_expires_at: token.expires_at,
+        token_expires_at_rfc3339: wire::rfc3339(token.expires_at),
+    }))
 }
 
 /// `GET /users` without parameters lists every user; with any of them it searches (paged).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct UserListQuery {
-    q: Option<String>,
-    status: Option<String>,
-    sort: Option<String>,
-    dir: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
 async fn list_users(
     a: AdminAuth,
-    q: Result<axum::extract::Query<UserListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    q: Result<axum::extract::Query<api::UserListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::UserList>, ApiError> {
     let axum::extract::Query(q) = q.map_err(query_error)?;
-    let plain = q.q.is_none()
-        && q.status.is_none()
-        && q.sort.is_none()
-        && q.dir.is_none()
-        && q.limit.is_none()
-        && q.offset.is_none();
-    if plain {
+    if q.is_plain() {
         let users = blocking(move || Ok(a.auth.list_users(&a.admin)?)).await?;
-        return Ok(Json(json!({ "total": users.len(), "users": users })));
+        return Ok(Json(api::UserList {
+            total: users.len() as i64,
+            offset: None,
+            limit: None,
+            users: users.into_iter().map(wire::user_info).collect(),
+        }));
     }
     let query = authority::UserQuery {
         text: q.q,
@@ -757,91 +730,97 @@ async fn list_users(
         offset: q.offset,
     };
     let page = blocking(move || Ok(a.auth.search_users(&a.admin, &query)?)).await?;
-    Ok(Json(json!({
-        "total": page.total, "offset": page.offset, "limit": page.limit, "users": page.items,
-    })))
+    Ok(Json(api::UserList {
+        total: page.total,
+        offset: Some(page.offset),
+        limit: Some(page.limit),
+        users: page.items.into_iter().map(wire::user_info).collect(),
+    }))
 }
 
-async fn show_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn show_user(
+    a: AdminAuth,
+    Path(email): Path<String>,
+) -> Result<Json<api::UserDetail>, ApiError> {
     let user = blocking(move || Ok(a.auth.user(&a.admin, &email)?)).await?;
-    Ok(Json(json!(user)))
+    Ok(Json(wire::user_detail(user)))
 }
 
-async fn disable_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn disable_user(
+    a: AdminAuth,
+    Path(email): Path<String>,
+) -> Result<Json<api::UserResponse>, ApiError> {
     let user = blocking(move || Ok(a.auth.disable_user(&a.admin, &email)?)).await?;
-    Ok(Json(json!({ "user": user })))
+    Ok(Json(api::UserResponse {
+        user: wire::user_info(user),
+    }))
 }
 
-async fn new_token(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+async fn new_token(
+    a: AdminAuth,
+    Path(email): Path<String>,
+) -> Result<Json<api::NewToken>, ApiError> {
     let token = blocking(move || Ok(a.auth.new_token(&a.admin, &email)?)).await?;
-    Ok(Json(json!({
-        "enrollment_token": token.token.expose(),
-        "token_expires_at": token.expires_at,
-    })))
+    Ok(Json(api::NewToken {
+        enrollment_token: api::Secret::new(token.token.expose()),
+        token_expires_at: token.expires_at,
+        token_expires_at_rfc3339: wire::rfc3339(token.expires_at),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Enrollment and the directory.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnrollRequest {
-    token: String,
-    /// The signing key's PKCS#10 request, PEM.
-    csr: String,
-}
-
 async fn enroll(
     State(s): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<EnrollRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::EnrollRequest>,
+) -> Result<Json<api::Enrolled>, ApiError> {
     let auth = s.authority()?;
-    let e = blocking(move || Ok(auth.enroll(&req.token, req.csr.as_bytes())?)).await?;
-    Ok(Json(json!({
-        "signing_certificate": cert_pem(&e.signing_cert)?,
-        "encryption_certificate": cert_pem(&e.encryption_cert)?,
-        "ca_certificate": cert_pem(&e.ca_cert)?,
-        "encrypted_key": pem_rfc7468::encode_string("ENCRYPTED PRIVATE KEY", pem_rfc7468::LineEnding::LF, &e.encrypted_key)
-            .map_err(ApiError::internal)?,
-    })))
-}
-
-fn cert_pem(der: &[u8]) -> Result<String, ApiError> {
-    let cert = pki::certificate::parse_certificate(der).map_err(ApiError::internal)?;
-    pki::certificate::to_pem(&cert).map_err(ApiError::internal)
+    let e = blocking(move || Ok(auth.enroll(req.token.expose(), req.csr.as_bytes())?)).await?;
+    let key = zeroize::Zeroizing::new(
+        pem_rfc7468::encode_string(
+            "ENCRYPTED PRIVATE KEY",
+            pem_rfc7468::LineEnding::LF,
+            &e.encrypted_key,
+        )
+        .map_err(ApiError::internal)?,
+    );
+    Ok(Json(api::Enrolled {
+        signing_certificate: wire::cert_pem(&e.signing_cert)?,
+        encryption_certificate: wire::cert_pem(&e.encryption_cert)?,
+        ca_certificate: wire::cert_pem(&e.ca_cert)?,
+        encrypted_key: api::Secret::new(key.as_str()),
+    }))
 }
 
 async fn directory(
     State(s): State<Arc<AppState>>,
     Path(email): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::DirectoryEntry>, ApiError> {
     let auth = s.authority()?;
     let entry = blocking(move || Ok(auth.directory(&email)?)).await?;
-    Ok(Json(json!({
-        "email": entry.email,
-        "capabilities": entry.capabilities,
-        "certificate": cert_pem(&entry.certificate)?,
-    })))
+    Ok(Json(api::DirectoryEntry {
+        certificate: wire::cert_pem(&entry.certificate)?,
+        email: entry.email,
+        capabilities: entry
+            .capabilities
+            .iter()
+            .map(|c| api::ContentAlgorithm::parse(c))
+            .collect(),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Revocation and renewal.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    email: Option<String>,
-    serial: Option<String>,
-    reason: Option<String>,
-}
-
 async fn revoke(
     a: AdminAuth,
-    ApiJson(req): ApiJson<RevokeRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let reason = match req.reason.as_deref() {
+    ApiJson(req): ApiJson<api::RevokeRequest>,
+) -> Result<Json<api::Revoked>, ApiError> {
+    let reason = match &req.reason {
         None => RevocationReason::Unspecified,
         Some(r) => r
+            .as_str()
             .parse()
             .map_err(|e| ApiError::bad_request(format!("reason: {e}")))?,
     };
@@ -855,46 +834,40 @@ async fn revoke(
         }
     };
     let serials = blocking(move || Ok(a.auth.revoke(&a.admin, &target, reason)?)).await?;
-    Ok(Json(json!({ "revoked": serials, "reason": reason.name() })))
+    Ok(Json(api::Revoked {
+        revoked: serials,
+        reason: api::RevocationReason::parse(reason.name()),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RenewRequest {
-    email: Option<String>,
-    #[serde(default)]
-    all: bool,
-    #[serde(default)]
-    new_key: bool,
-}
-
-fn renewal_json(r: &authority::Renewal) -> Value {
-    let mut v = json!({ "email": r.email, "certificates": r.certificates });
-    if let Some(t) = &r.enrollment_token {
-        v["enrollment_token"] = json!(t.token.expose());
-        v["token_expires_at"] = json!(t.expires_at);
-    }
-    v
-}
-
-async fn renew(a: AdminAuth, ApiJson(req): ApiJson<RenewRequest>) -> Result<Json<Value>, ApiError> {
+async fn renew(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<api::RenewRequest>,
+) -> Result<Json<api::RenewResponse>, ApiError> {
     match (req.email, req.all) {
         (Some(email), false) => {
             let new_key = req.new_key;
             let r = blocking(move || Ok(a.auth.renew(&a.admin, &email, new_key)?)).await?;
-            Ok(Json(json!({ "renewed": [renewal_json(&r)], "failed": [] })))
+            Ok(Json(api::RenewResponse {
+                renewed: vec![wire::renewal(r)],
+                failed: Vec::new(),
+            }))
         }
         (None, true) if !req.new_key => {
             let batch = blocking(move || Ok(a.auth.renew_all(&a.admin)?)).await?;
-            let failed: Vec<Value> = batch
+            let failed = batch
                 .failed
                 .iter()
-                .map(|(email, e)| json!({ "email": email, "code": e.code(), "message": e.to_string() }))
+                .map(|(email, e)| api::RenewFailure {
+                    email: email.clone(),
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                })
                 .collect();
-            Ok(Json(json!({
-                "renewed": batch.renewed.iter().map(renewal_json).collect::<Vec<_>>(),
-                "failed": failed,
-            })))
+            Ok(Json(api::RenewResponse {
+                renewed: batch.renewed.into_iter().map(wire::renewal).collect(),
+                failed,
+            }))
         }
         (None, true) => Err(ApiError::bad_request(
             "\"all\" renews certificates only; new keys are per user",
@@ -916,28 +889,15 @@ fn direction(dir: Option<&str>) -> Result<Option<authority::Direction>, ApiError
     Ok(dir.map(str::parse).transpose()?)
 }
 
-async fn status(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+async fn status(a: AdminAuth) -> Result<Json<api::Status>, ApiError> {
     let s = blocking(move || Ok(a.auth.status(&a.admin)?)).await?;
-    Ok(Json(json!(s)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertListQuery {
-    serial: Option<String>,
-    email: Option<String>,
-    status: Option<String>,
-    kind: Option<String>,
-    sort: Option<String>,
-    dir: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
+    Ok(Json(wire::status(s)))
 }
 
 async fn search_certificates(
     a: AdminAuth,
-    q: Result<axum::extract::Query<CertListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    q: Result<axum::extract::Query<api::CertListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::CertPage>, ApiError> {
     let axum::extract::Query(q) = q.map_err(query_error)?;
     let query = authority::CertQuery {
         serial: q.serial,
@@ -950,20 +910,20 @@ async fn search_certificates(
         offset: q.offset,
     };
     let page = blocking(move || Ok(a.auth.certificates(&a.admin, &query)?)).await?;
-    Ok(Json(json!({
-        "total": page.total, "offset": page.offset, "limit": page.limit,
-        "certificates": page.items,
-    })))
+    Ok(Json(api::CertPage {
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+        certificates: page.items.into_iter().map(wire::cert_row).collect(),
+    }))
 }
 
 async fn show_certificate(
     a: AdminAuth,
     Path(serial): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::CertDetail>, ApiError> {
     let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
-    let mut v = json!(d);
-    v["pem"] = json!(cert_pem(&d.der)?);
-    Ok(Json(v))
+    Ok(Json(wire::cert_detail(d)?))
 }
 
 async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Response, ApiError> {
@@ -980,44 +940,34 @@ async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Res
 }
 
 /// Both passwords travel in the body (HTTPS in production) and are never logged.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangePasswordRequest {
-    current: String,
-    new: String,
-}
-
 async fn change_own_password(
     State(s): State<Arc<AppState>>,
     a: AdminAuth,
-    ApiJson(req): ApiJson<ChangePasswordRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let (current, new) = (Password::new(req.current), Password::new(req.new));
+    ApiJson(req): ApiJson<api::ChangePasswordRequest>,
+) -> Result<Json<api::StatusMessage>, ApiError> {
+    let (current, new) = (
+        Password::new(req.current.expose()),
+        Password::new(req.new.expose()),
+    );
     let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
     blocking(move || {
         Ok(a.auth
             .change_own_password(&a.admin, &current, &new, Some(&a.token))?)
     })
     .await?;
-    Ok(Json(
-        json!({ "status": "password changed; other sessions ended" }),
-    ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetRoleRequest {
-    role: String,
+    Ok(message("password changed; other sessions ended"))
 }
 
 async fn set_role(
     a: AdminAuth,
     Path(name): Path<String>,
-    ApiJson(req): ApiJson<SetRoleRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let role: authority::Role = req.role.parse()?;
+    ApiJson(req): ApiJson<api::SetRoleRequest>,
+) -> Result<Json<api::AdminResponse>, ApiError> {
+    let role = parse_role(&req.role)?;
     let admin = blocking(move || Ok(a.auth.set_role(&a.admin, &name, role)?)).await?;
-    Ok(Json(json!({ "admin": admin })))
+    Ok(Json(api::AdminResponse {
+        admin: wire::admin_info(admin),
+    }))
 }
 
 /// Where the server keeps its data and how it starts.
