@@ -22,11 +22,11 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Reque
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use escrow::{Credential, KeyFile, Password, Store};
 use pki::crl::RevocationReason;
-use serde_json::Value;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use refusals::{Peer, UNAUTHENTICATED_PER_MINUTE as UNAUTHENTICATED_REFUSALS_PER_MINUTE};
@@ -245,15 +245,62 @@ impl FromRequestParts<Arc<AppState>> for AdminAuth {
     }
 }
 
+/// The public routes, each described by its `#[utoipa::path]`.
+pub(crate) fn public_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(ca_pem))
+        .routes(routes!(ca_der))
+        .routes(routes!(crl))
+        .routes(routes!(delta_crl))
+        .routes(routes!(healthz))
+}
+
 /// The public routes (also served alone on the plain-HTTP public listener).
 pub fn public_router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/ca", get(ca_pem))
-        .route("/ca.der", get(ca_der))
-        .route("/crl", get(crl))
-        .route("/crl/delta", get(delta_crl))
-        .route("/healthz", get(healthz))
-        .with_state(state)
+    public_routes().split_for_parts().0.with_state(state)
+}
+
+/// The API's routes (served under `/api/v1`), each described by its `#[utoipa::path]`: the
+/// OpenAPI document is made from these, so a route cannot be served undescribed.
+pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(unlock))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(add_admin, list_admins))
+        .routes(routes!(remove_admin))
+        .routes(routes!(change_own_password))
+        .routes(routes!(set_role))
+        .routes(routes!(status))
+        .routes(routes!(search_certificates))
+        .routes(routes!(show_certificate))
+        .routes(routes!(certificate_der))
+        .routes(routes!(list_policies))
+        .routes(routes!(set_policy))
+        .routes(routes!(list_approvals))
+        .routes(routes!(approve))
+        .routes(routes!(cancel_approval))
+        .routes(routes!(recover_key))
+        .routes(routes!(add_unlock_method, list_unlock_methods))
+        .routes(routes!(remove_unlock_method))
+        .routes(routes!(backup_now, list_backups))
+        .routes(routes!(verify_backup))
+        .routes(routes!(restore_backup))
+        .routes(routes!(audit_list))
+        .routes(routes!(audit_verify))
+        .routes(routes!(audit_sign))
+        .routes(routes!(add_user, list_users))
+        .routes(routes!(show_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(new_token))
+        .routes(routes!(enroll))
+        .routes(routes!(directory))
+        .routes(routes!(revoke))
+        .routes(routes!(renew))
+        .routes(routes!(ca_pem))
+        .routes(routes!(crl))
+        .routes(routes!(delta_crl))
+        .routes(routes!(openapi_json))
 }
 
 /// Every route: the public ones, the API and the console, as served over plain HTTP
@@ -264,47 +311,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Every route; `https` says whether the listener speaks TLS (console cookies `Secure`).
 pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
-    let api = Router::new()
-        .route("/unlock", post(unlock))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/admins", post(add_admin).get(list_admins))
-        .route("/admins/{name}/remove", post(remove_admin))
-        .route("/admins/me/password", post(change_own_password))
-        .route("/admins/{name}/role", post(set_role))
-        .route("/status", get(status))
-        .route("/certificates", get(search_certificates))
-        .route("/certificates/{serial}", get(show_certificate))
-        .route("/certificates/{serial}/der", get(certificate_der))
-        .route("/policies", get(list_policies))
-        .route("/policies/{operation}", post(set_policy))
-        .route("/approvals", get(list_approvals))
-        .route("/approvals/{id}/approve", post(approve))
-        .route("/approvals/{id}/cancel", post(cancel_approval))
-        .route("/users/{email}/recover", post(recover_key))
-        .route(
-            "/unlock-methods",
-            post(add_unlock_method).get(list_unlock_methods),
-        )
-        .route("/unlock-methods/{id}/remove", post(remove_unlock_method))
-        .route("/backups", post(backup_now).get(list_backups))
-        .route("/backups/verify", post(verify_backup))
-        .route("/backups/{name}/restore", post(restore_backup))
-        .route("/audit", get(audit_list))
-        .route("/audit/verify", get(audit_verify))
-        .route("/audit/sign", post(audit_sign))
-        .route("/users", post(add_user).get(list_users))
-        .route("/users/{email}", get(show_user))
-        .route("/users/{email}/disable", post(disable_user))
-        .route("/users/{email}/token", post(new_token))
-        .route("/enroll", post(enroll))
-        .route("/directory/{email}", get(directory))
-        .route("/revoke", post(revoke))
-        .route("/renew", post(renew))
-        .route("/ca", get(ca_pem))
-        .route("/crl", get(crl))
-        .route("/crl/delta", get(delta_crl))
-        .route("/openapi.json", get(openapi_json))
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -322,7 +330,16 @@ pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn openapi_json() -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "public",
+    summary = "This document (OpenAPI 3.1)",
+    responses(
+        (status = 200, description = "the OpenAPI document", body = Object, content_type = "application/json"),
+    ),
+)]
+async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(openapi::document())
 }
 
@@ -333,11 +350,29 @@ async fn api_not_found() -> ApiError {
 // ------------------------------------------------------------------------------------------
 // Public.
 
+#[utoipa::path(
+    get,
+    path = "/ca",
+    tag = "public",
+    summary = "CA certificate (PEM)",
+    responses(
+        (status = 200, description = "the CA certificate, PEM", body = String, content_type = "application/x-pem-file"),
+    ),
+)]
 async fn ca_pem(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let pem = s.published().ca_pem().map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/ca.der",
+    tag = "public",
+    summary = "CA certificate (DER)",
+    responses(
+        (status = 200, description = "the CA certificate, DER", body = Vec<u8>, content_type = "application/pkix-cert"),
+    ),
+)]
 async fn ca_der(State(s): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pkix-cert")],
@@ -346,6 +381,15 @@ async fn ca_der(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/crl",
+    tag = "public",
+    summary = "Full CRL (DER)",
+    responses(
+        (status = 200, description = "the full CRL, DER", body = Vec<u8>, content_type = "application/pkix-crl"),
+    ),
+)]
 async fn crl(State(s): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pkix-crl")],
@@ -354,6 +398,15 @@ async fn crl(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/crl/delta",
+    tag = "public",
+    summary = "Delta CRL (DER)",
+    responses(
+        (status = 200, description = "the delta CRL, DER", body = Vec<u8>, content_type = "application/pkix-crl"),
+    ),
+)]
 async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pkix-crl")],
@@ -362,6 +415,15 @@ async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "public",
+    summary = "Liveness, and whether the authority is locked",
+    responses(
+        (status = 200, description = "success", body = api::Health),
+    ),
+)]
 async fn healthz(State(s): State<Arc<AppState>>) -> Json<api::Health> {
     Json(api::Health {
         status: "ok".into(),
@@ -378,6 +440,19 @@ fn message(status: &str) -> Json<api::StatusMessage> {
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/unlock",
+    tag = "session",
+    summary = "Unlock the authority with a start-up password or key file",
+    request_body = api::UnlockRequest,
+    responses(
+        (status = 200, description = "unlocked", body = api::StatusMessage),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "wrong password or key file (AUTH-014)", body = api::ErrorBody),
+        (status = 409, description = "unlocked already (KMS-409)", body = api::ErrorBody),
+    ),
+)]
 async fn unlock(
     State(s): State<Arc<AppState>>,
     ApiJson(req): ApiJson<api::UnlockRequest>,
@@ -406,6 +481,20 @@ async fn unlock(
     Ok(message("unlocked"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "session",
+    summary = "Sign in",
+    request_body = api::LoginRequest,
+    responses(
+        (status = 200, description = "a new session", body = api::LoginResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 401, description = "wrong name or password (AUTH-001)", body = api::ErrorBody),
+        (status = 429, description = "locked out after failed sign-ins (AUTH-002)", body = api::ErrorBody),
+        (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
+    ),
+)]
 async fn login(
     State(s): State<Arc<AppState>>,
     ApiJson(req): ApiJson<api::LoginRequest>,
@@ -422,6 +511,16 @@ async fn login(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    summary = "Sign out (ends this session)",
+    responses(
+        (status = 200, description = "signed out", body = api::StatusMessage),
+    ),
+    security(("session" = [])),
+)]
 async fn logout(a: AdminAuth) -> Result<Json<api::StatusMessage>, ApiError> {
     blocking(move || Ok(a.auth.logout(&a.token)?)).await?;
     Ok(message("signed out"))
@@ -435,6 +534,21 @@ fn parse_role(role: &api::Role) -> Result<authority::Role, ApiError> {
     Ok(role.as_str().parse::<authority::Role>()?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/admins",
+    tag = "admins",
+    summary = "Add an administrator account (administrator role, under the admin-change quorum)",
+    request_body = api::AddAdminRequest,
+    responses(
+        (status = 200, description = "success", body = api::AdminResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 409, description = "the name exists (AUTH-020)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn add_admin(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::AddAdminRequest>,
@@ -448,6 +562,16 @@ async fn add_admin(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/admins",
+    tag = "admins",
+    summary = "List administrator accounts",
+    responses(
+        (status = 200, description = "success", body = api::AdminList),
+    ),
+    security(("session" = [])),
+)]
 async fn list_admins(a: AdminAuth) -> Result<Json<api::AdminList>, ApiError> {
     let admins = blocking(move || Ok(a.auth.list_admins(&a.admin)?)).await?;
     Ok(Json(api::AdminList {
@@ -455,6 +579,21 @@ async fn list_admins(a: AdminAuth) -> Result<Json<api::AdminList>, ApiError> {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/remove",
+    tag = "admins",
+    summary = "Remove an administrator account and end its sessions (administrator role, under the admin-change quorum)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    responses(
+        (status = 200, description = "success", body = api::AdminRemoved),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+        (status = 409, description = "the last administrator (AUTH-022)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn remove_admin(
     a: AdminAuth,
     Path(name): Path<String>,
@@ -468,6 +607,16 @@ async fn remove_admin(
 // ------------------------------------------------------------------------------------------
 // Quorum policies, approvals, key recovery.
 
+#[utoipa::path(
+    get,
+    path = "/policies",
+    tag = "governance",
+    summary = "Quorum policies (any role)",
+    responses(
+        (status = 200, description = "success", body = api::PolicyList),
+    ),
+    security(("session" = [])),
+)]
 async fn list_policies(a: AdminAuth) -> Result<Json<api::PolicyList>, ApiError> {
     let p = blocking(move || Ok(a.auth.policies(&a.admin)?)).await?;
     Ok(Json(api::PolicyList {
@@ -475,6 +624,21 @@ async fn list_policies(a: AdminAuth) -> Result<Json<api::PolicyList>, ApiError> 
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/policies/{operation}",
+    tag = "governance",
+    summary = "Set an operation's quorum (administrator role, under the policy-change quorum)",
+    params(("operation" = api::QuorumOperation, Path, description = "the operation governed")),
+    request_body = api::SetPolicyRequest,
+    responses(
+        (status = 200, description = "success", body = api::PolicyResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn set_policy(
     a: AdminAuth,
     Path(operation): Path<String>,
@@ -486,6 +650,16 @@ async fn set_policy(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/approvals",
+    tag = "governance",
+    summary = "Open approval requests (any role)",
+    responses(
+        (status = 200, description = "success", body = api::ApprovalList),
+    ),
+    security(("session" = [])),
+)]
 async fn list_approvals(a: AdminAuth) -> Result<Json<api::ApprovalList>, ApiError> {
     let r = blocking(move || Ok(a.auth.approvals(&a.admin)?)).await?;
     Ok(Json(api::ApprovalList {
@@ -498,6 +672,21 @@ fn request_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a number")))
 }
 
+#[utoipa::path(
+    post,
+    path = "/approvals/{id}/approve",
+    tag = "governance",
+    summary = "Approve a request (administrator role)",
+    params(("id" = i64, Path, description = "the request id")),
+    responses(
+        (status = 200, description = "success", body = api::ApprovalResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such request (AUTH-025)", body = api::ErrorBody),
+        (status = 409, description = "approval refused (AUTH-024)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn approve(
     a: AdminAuth,
     Path(id): Path<String>,
@@ -509,6 +698,21 @@ async fn approve(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/approvals/{id}/cancel",
+    tag = "governance",
+    summary = "Cancel a request (administrator role)",
+    params(("id" = i64, Path, description = "the request id")),
+    responses(
+        (status = 200, description = "success", body = api::ApprovalResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such request (AUTH-025)", body = api::ErrorBody),
+        (status = 409, description = "approval refused (AUTH-024)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn cancel_approval(
     a: AdminAuth,
     Path(id): Path<String>,
@@ -521,6 +725,22 @@ async fn cancel_approval(
 }
 
 /// The bundle password travels in the body (HTTPS in production) and is never logged.
+#[utoipa::path(
+    post,
+    path = "/users/{email}/recover",
+    tag = "governance",
+    summary = "Recover every encryption key the user ever had, as one PKCS#12 under the given password (administrator role, under the recover-key quorum)",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    request_body = api::RecoverRequest,
+    responses(
+        (status = 200, description = "success", body = api::Recovered),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005) or no escrowed key (AUTH-012)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn recover_key(
     a: AdminAuth,
     Path(email): Path<String>,
@@ -546,6 +766,16 @@ async fn recover_key(
 // ------------------------------------------------------------------------------------------
 // Start-up secrets.
 
+#[utoipa::path(
+    get,
+    path = "/unlock-methods",
+    tag = "governance",
+    summary = "Start-up secrets that unlock the store (no secret material)",
+    responses(
+        (status = 200, description = "success", body = api::UnlockMethodList),
+    ),
+    security(("session" = [])),
+)]
 async fn list_unlock_methods(a: AdminAuth) -> Result<Json<api::UnlockMethodList>, ApiError> {
     let m = blocking(move || Ok(a.auth.unlock_methods(&a.admin)?)).await?;
     Ok(Json(api::UnlockMethodList {
@@ -555,6 +785,21 @@ async fn list_unlock_methods(a: AdminAuth) -> Result<Json<api::UnlockMethodList>
 
 /// Exactly one of `password` (a new start-up password) or `key_file: true` (a new key file,
 /// returned base64 in the answer: the caller stores it).
+#[utoipa::path(
+    post,
+    path = "/unlock-methods",
+    tag = "governance",
+    summary = "Add a start-up password or a new key file (administrator role, under the admin-change quorum)",
+    request_body = api::AddUnlockMethodRequest,
+    responses(
+        (status = 200, description = "success", body = api::UnlockMethodAdded),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 426, description = "a new key file is sent only over HTTPS or to loopback (KMS-426)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn add_unlock_method(
     a: AdminAuth,
     peer: Result<axum::extract::ConnectInfo<Peer>, axum::extract::rejection::ExtensionRejection>,
@@ -589,6 +834,21 @@ async fn add_unlock_method(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/unlock-methods/{id}/remove",
+    tag = "governance",
+    summary = "Remove a start-up secret (administrator role, under the admin-change quorum)",
+    params(("id" = i64, Path, description = "the unlock method id")),
+    responses(
+        (status = 200, description = "success", body = api::UnlockMethodRemoved),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 409, description = "the last unlock method (AUTH-016)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn remove_unlock_method(
     a: AdminAuth,
     Path(id): Path<String>,
@@ -601,6 +861,17 @@ async fn remove_unlock_method(
 // ------------------------------------------------------------------------------------------
 // Backups.
 
+#[utoipa::path(
+    post,
+    path = "/backups",
+    tag = "backups",
+    summary = "Take an encrypted backup into DATA_DIR/backups now (administrator role)",
+    responses(
+        (status = 200, description = "success", body = api::BackupTaken),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn backup_now(a: AdminAuth) -> Result<Json<api::BackupTaken>, ApiError> {
     let b = blocking(move || Ok(a.auth.backup_now(Some(&a.admin))?)).await?;
     Ok(Json(api::BackupTaken {
@@ -609,6 +880,16 @@ async fn backup_now(a: AdminAuth) -> Result<Json<api::BackupTaken>, ApiError> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/backups",
+    tag = "backups",
+    summary = "Backups in DATA_DIR/backups, oldest first",
+    responses(
+        (status = 200, description = "success", body = api::BackupList),
+    ),
+    security(("session" = [])),
+)]
 async fn list_backups(a: AdminAuth) -> Result<Json<api::BackupList>, ApiError> {
     let b = blocking(move || Ok(a.auth.backups(&a.admin)?)).await?;
     Ok(Json(api::BackupList {
@@ -616,6 +897,19 @@ async fn list_backups(a: AdminAuth) -> Result<Json<api::BackupList>, ApiError> {
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/backups/verify",
+    tag = "backups",
+    summary = "Check a backup completely with the master key in memory: chunks, SQLite integrity, every key, the audit chain inside",
+    request_body = api::VerifyBackupRequest,
+    responses(
+        (status = 200, description = "success", body = api::BackupCheck),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 422, description = "the backup is damaged or not of this store (AUTH-016, ESCROW-013)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn verify_backup(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::VerifyBackupRequest>,
@@ -625,6 +919,21 @@ async fn verify_backup(
 }
 
 /// Restores a backup over the live store (under the `restore` quorum); every session ends.
+#[utoipa::path(
+    post,
+    path = "/backups/{name}/restore",
+    tag = "backups",
+    summary = "Restore a backup over the live store (administrator role, under the restore quorum). The backup is checked first and a safety backup of the live store is taken; every session ends; revocations made after the backup are kept",
+    params(("name" = String, Path, description = "a name from GET /api/v1/backups")),
+    responses(
+        (status = 200, description = "success", body = api::Restored),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 422, description = "the backup is damaged or not of this store (ESCROW-013); nothing changed", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn restore_backup(
     a: AdminAuth,
     Path(name): Path<String>,
@@ -638,6 +947,18 @@ async fn restore_backup(
 
 /// `since` alone (or nothing) lists oldest first, as before; any other filter searches, newest
 /// first and paged, with a total.
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    summary = "Audit log entries: oldest first (no filter, or since alone), or a paged search, newest first (any role)",
+    params(api::AuditQuery),
+    responses(
+        (status = 200, description = "success", body = api::AuditList),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn audit_list(
     a: AdminAuth,
     q: Result<axum::extract::Query<api::AuditQuery>, axum::extract::rejection::QueryRejection>,
@@ -670,11 +991,32 @@ async fn audit_list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    summary = "Verify the audit chain and its CA-signed checkpoints (any role)",
+    responses(
+        (status = 200, description = "success", body = api::AuditReport),
+    ),
+    security(("session" = [])),
+)]
 async fn audit_verify(a: AdminAuth) -> Result<Json<api::AuditReport>, ApiError> {
     let report = blocking(move || Ok(a.auth.audit_verify(&a.admin)?)).await?;
     Ok(Json(wire::audit_report(report)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/audit/sign",
+    tag = "audit",
+    summary = "Sign the audit chain head with the CA key now (administrator role)",
+    responses(
+        (status = 200, description = "success", body = api::AuditSigned),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn audit_sign(a: AdminAuth) -> Result<Json<api::AuditSigned>, ApiError> {
     let seq = blocking(move || Ok(a.auth.audit_sign(&a.admin)?)).await?;
     Ok(Json(api::AuditSigned {
@@ -685,6 +1027,20 @@ async fn audit_sign(a: AdminAuth) -> Result<Json<api::AuditSigned>, ApiError> {
 // ------------------------------------------------------------------------------------------
 // Users and tokens.
 
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    summary = "Add a user; returns the one-time enrollment token",
+    request_body = api::AddUserRequest,
+    responses(
+        (status = 200, description = "success", body = api::UserAdded),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 409, description = "the user exists (AUTH-006)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn add_user(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::AddUserRequest>,
@@ -707,6 +1063,18 @@ async fn add_user(
 }
 
 /// `GET /users` without parameters lists every user; with any of them it searches (paged).
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    summary = "List users; with any parameter, a paged search with a total (any role)",
+    params(api::UserListQuery),
+    responses(
+        (status = 200, description = "success", body = api::UserList),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn list_users(
     a: AdminAuth,
     q: Result<axum::extract::Query<api::UserListQuery>, axum::extract::rejection::QueryRejection>,
@@ -738,6 +1106,18 @@ async fn list_users(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/users/{email}",
+    tag = "users",
+    summary = "A user and their certificates",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::UserDetail),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn show_user(
     a: AdminAuth,
     Path(email): Path<String>,
@@ -746,6 +1126,19 @@ async fn show_user(
     Ok(Json(wire::user_detail(user)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users/{email}/disable",
+    tag = "users",
+    summary = "Disable a user (revokes their certificates)",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::UserResponse),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn disable_user(
     a: AdminAuth,
     Path(email): Path<String>,
@@ -756,6 +1149,19 @@ async fn disable_user(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/users/{email}/token",
+    tag = "users",
+    summary = "A new enrollment token",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::NewToken),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004), or the user is disabled (AUTH-007)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn new_token(
     a: AdminAuth,
     Path(email): Path<String>,
@@ -771,6 +1177,20 @@ async fn new_token(
 // ------------------------------------------------------------------------------------------
 // Enrollment and the directory.
 
+#[utoipa::path(
+    post,
+    path = "/enroll",
+    tag = "users",
+    summary = "Enroll with a one-time token and the signing key's PKCS#10 request (PEM)",
+    request_body = api::EnrollRequest,
+    responses(
+        (status = 200, description = "success", body = api::Enrolled),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "token unknown, used or expired (AUTH-008), user disabled (AUTH-007)", body = api::ErrorBody),
+        (status = 422, description = "request refused (AUTH-010)", body = api::ErrorBody),
+        (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
+    ),
+)]
 async fn enroll(
     State(s): State<Arc<AppState>>,
     ApiJson(req): ApiJson<api::EnrollRequest>,
@@ -793,6 +1213,18 @@ async fn enroll(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/directory/{email}",
+    tag = "users",
+    summary = "A user's current encryption certificate and capabilities",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::DirectoryEntry),
+        (status = 404, description = "no such user (AUTH-005), or not enrolled / all revoked (AUTH-012)", body = api::ErrorBody),
+        (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
+    ),
+)]
 async fn directory(
     State(s): State<Arc<AppState>>,
     Path(email): Path<String>,
@@ -813,6 +1245,21 @@ async fn directory(
 // ------------------------------------------------------------------------------------------
 // Revocation and renewal.
 
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    tag = "users",
+    summary = "Revoke a user's certificates or one by serial",
+    request_body = api::RevokeRequest,
+    responses(
+        (status = 200, description = "success", body = api::Revoked),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+        (status = 409, description = "nothing to revoke (AUTH-013)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn revoke(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::RevokeRequest>,
@@ -840,6 +1287,20 @@ async fn revoke(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/renew",
+    tag = "users",
+    summary = "Renew a user's certificates, or all users'; new_key: a new escrowed encryption key now, and an enrollment token to collect it",
+    request_body = api::RenewRequest,
+    responses(
+        (status = 200, description = "success", body = api::RenewResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn renew(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::RenewRequest>,
@@ -889,11 +1350,33 @@ fn direction(dir: Option<&str>) -> Result<Option<authority::Direction>, ApiError
     Ok(dir.map(str::parse).transpose()?)
 }
 
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "views",
+    summary = "The authority at a glance: CA, user and certificate counts, CRLs, last backup and its verification, pending approvals (any role)",
+    responses(
+        (status = 200, description = "success", body = api::Status),
+    ),
+    security(("session" = [])),
+)]
 async fn status(a: AdminAuth) -> Result<Json<api::Status>, ApiError> {
     let s = blocking(move || Ok(a.auth.status(&a.admin)?)).await?;
     Ok(Json(wire::status(s)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/certificates",
+    tag = "views",
+    summary = "Search certificates (any role)",
+    params(api::CertListQuery),
+    responses(
+        (status = 200, description = "success", body = api::CertPage),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn search_certificates(
     a: AdminAuth,
     q: Result<axum::extract::Query<api::CertListQuery>, axum::extract::rejection::QueryRejection>,
@@ -918,6 +1401,19 @@ async fn search_certificates(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}",
+    tag = "views",
+    summary = "One certificate in full: subject, issuer, validity, key usage, extended key usage, SAN e-mails, SMIMECapabilities, status, revocation, SHA-256 fingerprint, PEM (any role)",
+    params(("serial" = String, Path, description = "hex; colons and 0x allowed")),
+    responses(
+        (status = 200, description = "success", body = api::CertDetail),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 404, description = "no certificate with that serial (AUTH-011)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn show_certificate(
     a: AdminAuth,
     Path(serial): Path<String>,
@@ -926,6 +1422,18 @@ async fn show_certificate(
     Ok(Json(wire::cert_detail(d)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}/der",
+    tag = "views",
+    summary = "The certificate, DER (any role)",
+    params(("serial" = String, Path, description = "hex; colons and 0x allowed")),
+    responses(
+        (status = 200, description = "the certificate, DER", body = Vec<u8>, content_type = "application/pkix-cert"),
+        (status = 404, description = "no certificate with that serial (AUTH-011)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Response, ApiError> {
     let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
     let disposition = format!("attachment; filename=\"{}.cer\"", d.summary.serial);
@@ -940,6 +1448,18 @@ async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Res
 }
 
 /// Both passwords travel in the body (HTTPS in production) and are never logged.
+#[utoipa::path(
+    post,
+    path = "/admins/me/password",
+    tag = "admins",
+    summary = "Change the signed-in administrator's own password; ends their other sessions (any role)",
+    request_body = api::ChangePasswordRequest,
+    responses(
+        (status = 200, description = "success", body = api::StatusMessage),
+        (status = 400, description = "wrong current password, or the new one refused (AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn change_own_password(
     State(s): State<Arc<AppState>>,
     a: AdminAuth,
@@ -958,6 +1478,23 @@ async fn change_own_password(
     Ok(message("password changed; other sessions ended"))
 }
 
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/role",
+    tag = "admins",
+    summary = "Change an administrator's role (administrator role, under the admin-change quorum; keeps an administrator)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    request_body = api::SetRoleRequest,
+    responses(
+        (status = 200, description = "success", body = api::AdminResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+        (status = 409, description = "the last administrator (AUTH-022)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn set_role(
     a: AdminAuth,
     Path(name): Path<String>,

@@ -6,6 +6,7 @@ mod console_browser;
 mod console_governance;
 mod e2e;
 mod e2e_views;
+mod openapi;
 mod refusals;
 mod support;
 mod views;
