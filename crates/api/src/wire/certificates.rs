@@ -84,10 +84,10 @@ pub struct CertPage {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct CertListQuery {
-    /// A serial or its beginning (hex).
+    /// A serial or its beginning (hex; colons and `0x` allowed).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
-    /// The owner's address.
+    /// A part of the owner's e-mail address (case ignored).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
     /// `active`, `revoked`, `expired` or `superseded`.
@@ -96,7 +96,8 @@ pub struct CertListQuery {
     /// `signing`, `encryption` or `tls`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<String>,
-    /// The column to sort by.
+    /// `serial`, `email`, `kind`, `status`, `not_before`, `not_after` or `issued_at`
+    /// (default `issued_at`, newest first).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
     /// `asc` or `desc`.
