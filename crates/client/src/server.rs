@@ -7,7 +7,7 @@ use std::str::FromStr;
 use anyhow::{Context, anyhow, bail};
 use pki::pkcs12::{ExportOptions, Pkcs12Entry};
 use pki::{Certificate, DigestAlgorithm, KeySize, Name, PrivateKey};
-use serde_json::{Value, json};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// Largest answer read from the server.
@@ -32,6 +32,27 @@ pub fn agent(ca_pem: Option<&[u8]>) -> anyhow::Result<ureq::Agent> {
         );
     }
     Ok(config.build().into())
+}
+
+/// The typed API client (`api::KmsClient`) for `base`; with `ca_pem`, HTTPS servers are
+/// trusted only when their certificate chains to those CA certificates, as with [`agent`].
+fn kms_api(base: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<api::KmsClient> {
+    let roots = match ca_pem {
+        None => None,
+        Some(pem) => {
+            let mut out = String::new();
+            for c in pki::certificate::parse_certificates(pem)
+                .context("reading the CA certificate for HTTPS")?
+            {
+                out.push_str(&pki::certificate::to_pem(&c)?);
+            }
+            Some(out)
+        }
+    };
+    Ok(api::KmsClient::new(
+        base,
+        roots.as_deref().map(str::as_bytes),
+    )?)
 }
 
 pub(crate) fn base(server: &str) -> anyhow::Result<&str> {
@@ -103,22 +124,18 @@ pub fn enroll(
     ))
     .map_err(|e| anyhow!("subject: {e}"))?;
     let csr = pki::csr::build(&signing_key, subject, email, DigestAlgorithm::Sha256)?;
-    let resp = agent(ca_pem)?
-        .post(format!("{base}/api/v1/enroll"))
-        .send_json(json!({ "token": token, "csr": pki::csr::to_pem(&csr) }))
-        .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
-    let v = answer(resp).context("enrollment refused")?;
-    let field = |name: &str| -> anyhow::Result<String> {
-        v[name]
-            .as_str()
-            .map(String::from)
-            .ok_or_else(|| anyhow!("the server's answer has no {name}"))
-    };
-    let signing_cert =
-        pki::certificate::parse_certificate(field("signing_certificate")?.as_bytes())?;
-    let enc_cert =
-        pki::certificate::parse_certificate(field("encryption_certificate")?.as_bytes())?;
-    let ca_cert = pki::certificate::parse_certificate(field("ca_certificate")?.as_bytes())?;
+    let answer = kms_api(base, ca_pem)?
+        .enroll(&api::EnrollRequest {
+            token: api::Secret::new(token),
+            csr: pki::csr::to_pem(&csr),
+        })
+        .map_err(|e| match e {
+            api::ClientError::Transport { .. } | api::ClientError::Config(_) => anyhow!(e),
+            refused => anyhow!(refused).context("enrollment refused"),
+        })?;
+    let signing_cert = pki::certificate::parse_certificate(answer.signing_certificate.as_bytes())?;
+    let enc_cert = pki::certificate::parse_certificate(answer.encryption_certificate.as_bytes())?;
+    let ca_cert = pki::certificate::parse_certificate(answer.ca_certificate.as_bytes())?;
     pki::certificate::verify_signed_by(&signing_cert, &ca_cert)
         .context("the signing certificate is not signed by the CA the server sent")?;
     pki::certificate::verify_signed_by(&enc_cert, &ca_cert)
@@ -126,9 +143,9 @@ pub fn enroll(
     if pki::certificate::public_key(&signing_cert)? != signing_key.public_key() {
         bail!("the signing certificate the server sent is not for the key made here");
     }
-    let encrypted_pem = Zeroizing::new(field("encrypted_key")?);
-    let (label, der) = pem_rfc7468::decode_vec(encrypted_pem.as_bytes())
+    let (label, der) = pem_rfc7468::decode_vec(answer.encrypted_key.expose().as_bytes())
         .map_err(|e| anyhow!("the encrypted key is not PEM: {e}"))?;
+    let der = Zeroizing::new(der);
     if label != "ENCRYPTED PRIVATE KEY" {
         bail!("the encrypted key is labelled {label}, not ENCRYPTED PRIVATE KEY");
     }

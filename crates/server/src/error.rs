@@ -1,12 +1,12 @@
 //! The server's one error type: maps authority errors to HTTP status codes, once.
 //!
-//! 4xx bodies say what was wrong (`{"error": {"code", "message"}}`); 5xx bodies are generic
-//! and the detail goes to the log.
+//! 4xx bodies say what was wrong (`{"error": {"code", "message"}}`, [`api::ErrorBody`]); 5xx
+//! bodies are generic and the detail goes to the log. A quorum operation waiting for
+//! approvals answers 202 with [`api::Pending`].
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]
@@ -14,8 +14,8 @@ pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
-    /// Fields added to the body (a pending approval's `request_id`, `status`, ...).
-    extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// A pending approval: the 202 body's fields beside `error`.
+    pending: Option<Box<api::Pending>>,
     /// The authority's operation audited this refusal itself.
     audited: bool,
 }
@@ -37,7 +37,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
-            extra: None,
+            pending: None,
             audited: false,
         }
     }
@@ -45,6 +45,11 @@ impl ApiError {
     /// 400 with `KMS-400`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "KMS-400", message)
+    }
+
+    /// 428 with `KMS-428`: a destructive call without `"confirm": true`.
+    pub fn confirmation_required(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PRECONDITION_REQUIRED, "KMS-428", message)
     }
 
     /// The authority is locked.
@@ -84,15 +89,19 @@ impl From<authority::Error> for ApiError {
         } = &e
         {
             // Not a failure: the request was opened or counted. 202 with the details.
-            let mut extra = serde_json::Map::new();
-            extra.insert("status".into(), json!("pending"));
-            extra.insert("request_id".into(), json!(request_id));
-            extra.insert("operation".into(), json!(operation));
-            extra.insert("target".into(), json!(target));
-            extra.insert("approved_by".into(), json!(approved_by));
-            extra.insert("needed".into(), json!(needed));
             let mut err = ApiError::new(StatusCode::ACCEPTED, e.code(), e.to_string());
-            err.extra = Some(extra);
+            err.pending = Some(Box::new(api::Pending {
+                error: api::ErrorDetail {
+                    code: e.code().to_string(),
+                    message: err.message.clone(),
+                },
+                status: "pending".into(),
+                request_id: *request_id,
+                operation: api::QuorumOperation::parse(operation),
+                target: target.clone(),
+                approved_by: approved_by.clone(),
+                needed: *needed,
+            }));
             err.audited = true;
             return err;
         }
@@ -134,11 +143,14 @@ impl From<authority::Error> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = json!({ "error": { "code": self.code, "message": self.message } });
-        if let (Some(extra), Some(obj)) = (self.extra, body.as_object_mut()) {
-            obj.extend(extra);
-        }
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = match self.pending {
+            Some(pending) => (self.status, Json(*pending)).into_response(),
+            None => (
+                self.status,
+                Json(api::ErrorBody::new(self.code, self.message.clone())),
+            )
+                .into_response(),
+        };
         if !self.audited && self.status.is_client_error() {
             response.extensions_mut().insert(UnauditedRefusal {
                 code: self.code,

@@ -7,10 +7,11 @@
 pub mod console;
 mod error;
 mod openapi;
-pub mod ops_routes;
 mod refusals;
+pub mod schedule_log;
 pub mod settings;
 pub mod tls;
+mod wire;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -22,12 +23,11 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Reque
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use escrow::{Credential, KeyFile, Password, Store};
 use pki::crl::RevocationReason;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 pub use error::ApiError;
 pub use refusals::{Peer, UNAUTHENTICATED_PER_MINUTE as UNAUTHENTICATED_REFUSALS_PER_MINUTE};
@@ -144,7 +144,7 @@ impl AppState {
         };
         tracing::info!("authority unlocked");
         if let Ok(s) = auth.schedule_view() {
-            tracing::info!("{}", ops_routes::describe_schedule(&s));
+            tracing::info!("{}", schedule_log::describe_schedule(&s));
         }
         *mode = Mode::Unlocked(Arc::new(auth));
         Ok(())
@@ -259,15 +259,63 @@ impl FromRequestParts<Arc<AppState>> for AdminAuth {
     }
 }
 
+/// The public routes, each described by its `#[utoipa::path]`.
+pub(crate) fn public_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(ca_pem))
+        .routes(routes!(ca_der))
+        .routes(routes!(crl))
+        .routes(routes!(delta_crl))
+        .routes(routes!(healthz))
+}
+
 /// The public routes (also served alone on the plain-HTTP public listener).
 pub fn public_router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/ca", get(ca_pem))
-        .route("/ca.der", get(ca_der))
-        .route("/crl", get(crl))
-        .route("/crl/delta", get(delta_crl))
-        .route("/healthz", get(healthz))
-        .with_state(state)
+    public_routes().split_for_parts().0.with_state(state)
+}
+
+/// The API's routes (served under `/api/v1`), each described by its `#[utoipa::path]`: the
+/// OpenAPI document is made from these, so a route cannot be served undescribed.
+pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::new()
+        .routes(routes!(unlock))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(add_admin, list_admins))
+        .routes(routes!(remove_admin))
+        .routes(routes!(change_own_password))
+        .routes(routes!(set_role))
+        .routes(routes!(status))
+        .routes(routes!(search_certificates))
+        .routes(routes!(show_certificate))
+        .routes(routes!(certificate_der))
+        .routes(routes!(list_policies))
+        .routes(routes!(set_policy))
+        .routes(routes!(list_approvals))
+        .routes(routes!(approve))
+        .routes(routes!(cancel_approval))
+        .routes(routes!(recover_key))
+        .routes(routes!(add_unlock_method, list_unlock_methods))
+        .routes(routes!(remove_unlock_method))
+        .routes(routes!(backup_now, list_backups))
+        .routes(routes!(verify_backup))
+        .routes(routes!(backup_schedule, set_backup_schedule))
+        .routes(routes!(restore_backup))
+        .routes(routes!(audit_list))
+        .routes(routes!(audit_verify))
+        .routes(routes!(audit_sign))
+        .routes(routes!(add_user, list_users))
+        .routes(routes!(show_user))
+        .routes(routes!(disable_user))
+        .routes(routes!(new_token))
+        .routes(routes!(enroll))
+        .routes(routes!(directory))
+        .routes(routes!(revoke))
+        .routes(routes!(renew))
+        .routes(routes!(ca_pem))
+        .routes(routes!(crl))
+        .routes(routes!(delta_crl))
+        .routes(routes!(openapi_json))
 }
 
 /// Every route: the public ones, the API and the console, as served over plain HTTP
@@ -278,51 +326,8 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 /// Every route; `https` says whether the listener speaks TLS (console cookies `Secure`).
 pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
-    let api = Router::new()
-        .route("/unlock", post(unlock))
-        .route("/login", post(login))
-        .route("/logout", post(logout))
-        .route("/admins", post(add_admin).get(list_admins))
-        .route("/admins/{name}/remove", post(remove_admin))
-        .route("/admins/me/password", post(change_own_password))
-        .route("/admins/{name}/role", post(set_role))
-        .route("/status", get(status))
-        .route("/certificates", get(search_certificates))
-        .route("/certificates/{serial}", get(show_certificate))
-        .route("/certificates/{serial}/der", get(certificate_der))
-        .route("/policies", get(list_policies))
-        .route("/policies/{operation}", post(set_policy))
-        .route("/approvals", get(list_approvals))
-        .route("/approvals/{id}/approve", post(approve))
-        .route("/approvals/{id}/cancel", post(cancel_approval))
-        .route("/users/{email}/recover", post(recover_key))
-        .route(
-            "/unlock-methods",
-            post(add_unlock_method).get(list_unlock_methods),
-        )
-        .route("/unlock-methods/{id}/remove", post(remove_unlock_method))
-        .route("/backups", post(backup_now).get(list_backups))
-        .route("/backups/verify", post(verify_backup))
-        .route(
-            "/backups/schedule",
-            get(ops_routes::backup_schedule).post(ops_routes::set_backup_schedule),
-        )
-        .route("/backups/{name}/restore", post(restore_backup))
-        .route("/audit", get(audit_list))
-        .route("/audit/verify", get(audit_verify))
-        .route("/audit/sign", post(audit_sign))
-        .route("/users", post(add_user).get(list_users))
-        .route("/users/{email}", get(show_user))
-        .route("/users/{email}/disable", post(disable_user))
-        .route("/users/{email}/token", post(new_token))
-        .route("/enroll", post(enroll))
-        .route("/directory/{email}", get(ops_routes::directory))
-        .route("/revoke", post(revoke))
-        .route("/renew", post(ops_routes::renew))
-        .route("/ca", get(ca_pem))
-        .route("/crl", get(crl))
-        .route("/crl/delta", get(delta_crl))
-        .route("/openapi.json", get(openapi_json))
+    let (api, _) = api_routes().split_for_parts();
+    let api = api
         .fallback(api_not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -340,7 +345,16 @@ pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
 }
 
-async fn openapi_json() -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "public",
+    summary = "This document (OpenAPI 3.1)",
+    responses(
+        (status = 200, description = "the OpenAPI document", body = Object, content_type = "application/json"),
+    ),
+)]
+async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     Json(openapi::document())
 }
 
@@ -351,11 +365,29 @@ async fn api_not_found() -> ApiError {
 // ------------------------------------------------------------------------------------------
 // Public.
 
+#[utoipa::path(
+    get,
+    path = "/ca",
+    tag = "public",
+    summary = "CA certificate (PEM)",
+    responses(
+        (status = 200, description = "the CA certificate, PEM", body = String, content_type = "application/x-pem-file"),
+    ),
+)]
 async fn ca_pem(State(s): State<Arc<AppState>>) -> Result<Response, ApiError> {
     let pem = s.published().ca_pem().map_err(ApiError::internal)?;
     Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/ca.der",
+    tag = "public",
+    summary = "CA certificate (DER)",
+    responses(
+        (status = 200, description = "the CA certificate, DER", body = Vec<u8>, content_type = "application/pkix-cert"),
+    ),
+)]
 async fn ca_der(State(s): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pkix-cert")],
@@ -364,6 +396,15 @@ async fn ca_der(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/crl",
+    tag = "public",
+    summary = "Full CRL (DER)",
+    responses(
+        (status = 200, description = "the full CRL, DER", body = Vec<u8>, content_type = "application/pkix-crl"),
+    ),
+)]
 async fn crl(State(s): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pkix-crl")],
@@ -372,6 +413,15 @@ async fn crl(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+#[utoipa::path(
+    get,
+    path = "/crl/delta",
+    tag = "public",
+    summary = "Delta CRL (DER)",
+    responses(
+        (status = 200, description = "the delta CRL, DER", body = Vec<u8>, content_type = "application/pkix-crl"),
+    ),
+)]
 async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
     (
         [(header::CONTENT_TYPE, "application/pkix-crl")],
@@ -380,30 +430,53 @@ async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-async fn healthz(State(s): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "status": "ok", "locked": s.is_locked() }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "public",
+    summary = "Liveness, and whether the authority is locked",
+    responses(
+        (status = 200, description = "success", body = api::Health),
+    ),
+)]
+async fn healthz(State(s): State<Arc<AppState>>) -> Json<api::Health> {
+    Json(api::Health {
+        status: "ok".into(),
+        locked: s.is_locked(),
+    })
 }
 
 // ------------------------------------------------------------------------------------------
 // Unlock and sessions.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UnlockRequest {
-    password: Option<String>,
-    /// The key file's content, base64 (standard alphabet).
-    key_file: Option<String>,
+fn message(status: &str) -> Json<api::StatusMessage> {
+    Json(api::StatusMessage {
+        status: status.into(),
+    })
 }
 
+#[utoipa::path(
+    post,
+    path = "/unlock",
+    tag = "session",
+    summary = "Unlock the authority with a start-up password or key file",
+    request_body = api::UnlockRequest,
+    responses(
+        (status = 200, description = "unlocked", body = api::StatusMessage),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "wrong password or key file (AUTH-014)", body = api::ErrorBody),
+        (status = 409, description = "unlocked already (KMS-409)", body = api::ErrorBody),
+    ),
+)]
 async fn unlock(
     State(s): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<UnlockRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::UnlockRequest>,
+) -> Result<Json<api::StatusMessage>, ApiError> {
     let credential = match (req.password, req.key_file) {
-        (Some(p), None) => Credential::Password(Password::new(p)),
+        (Some(p), None) => Credential::Password(Password::new(p.expose())),
         (None, Some(k)) => {
             let bytes = zeroize::Zeroizing::new(
-                <base64ct::Base64 as base64ct::Encoding>::decode_vec(k.trim())
+                <base64ct::Base64 as base64ct::Encoding>::decode_vec(k.expose().trim())
                     .map_err(|_| ApiError::bad_request("key_file is not base64"))?,
             );
             Credential::KeyFile(
@@ -420,94 +493,194 @@ async fn unlock(
     let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
     let state = s.clone();
     blocking(move || state.unlock(&credential)).await?;
-    Ok(Json(json!({ "status": "unlocked" })))
+    Ok(message("unlocked"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct LoginRequest {
-    name: String,
-    password: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/login",
+    tag = "session",
+    summary = "Sign in",
+    request_body = api::LoginRequest,
+    responses(
+        (status = 200, description = "a new session", body = api::LoginResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 401, description = "wrong name or password (AUTH-001)", body = api::ErrorBody),
+        (status = 429, description = "locked out after failed sign-ins (AUTH-002)", body = api::ErrorBody),
+        (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
+    ),
+)]
 async fn login(
     State(s): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<LoginRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::LoginRequest>,
+) -> Result<Json<api::LoginResponse>, ApiError> {
     let auth = s.authority()?;
     let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
-    let session =
-        blocking(move || Ok(auth.login(&req.name, &Password::new(req.password))?)).await?;
-    Ok(Json(json!({
-        "token": session.token.expose(),
-        "expires_at": session.expires_at,
-        "admin": session.admin,
-    })))
+    let password = Password::new(req.password.expose());
+    let session = blocking(move || Ok(auth.login(&req.name, &password)?)).await?;
+    Ok(Json(api::LoginResponse {
+        token: api::Secret::new(session.token.expose()),
+        expires_at: session.expires_at,
+        expires_at_rfc3339: wire::rfc3339(session.expires_at),
+        admin: wire::admin(&session.admin),
+    }))
 }
 
-async fn logout(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/logout",
+    tag = "session",
+    summary = "Sign out (ends this session)",
+    responses(
+        (status = 200, description = "signed out", body = api::StatusMessage),
+    ),
+    security(("session" = [])),
+)]
+async fn logout(a: AdminAuth) -> Result<Json<api::StatusMessage>, ApiError> {
     blocking(move || Ok(a.auth.logout(&a.token)?)).await?;
-    Ok(Json(json!({ "status": "signed out" })))
+    Ok(message("signed out"))
 }
 
 // ------------------------------------------------------------------------------------------
 // Administrators.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddAdminRequest {
-    name: String,
-    role: String,
-    password: String,
+/// A role from the wire; an unknown one is refused as the authority refuses it (AUTH-009).
+fn parse_role(role: &api::Role) -> Result<authority::Role, ApiError> {
+    Ok(role.as_str().parse::<authority::Role>()?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/admins",
+    tag = "admins",
+    summary = "Add an administrator account (administrator role, under the admin-change quorum)",
+    request_body = api::AddAdminRequest,
+    responses(
+        (status = 200, description = "success", body = api::AdminResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 409, description = "the name exists (AUTH-020)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn add_admin(
     a: AdminAuth,
-    ApiJson(req): ApiJson<AddAdminRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let role: authority::Role = req.role.parse()?;
-    let password = Password::new(req.password);
+    ApiJson(req): ApiJson<api::AddAdminRequest>,
+) -> Result<Json<api::AdminResponse>, ApiError> {
+    let role = parse_role(&req.role)?;
+    let password = Password::new(req.password.expose());
     let admin =
         blocking(move || Ok(a.auth.add_admin(&a.admin, &req.name, role, &password)?)).await?;
-    Ok(Json(json!({ "admin": admin })))
+    Ok(Json(api::AdminResponse {
+        admin: wire::admin_info(admin),
+    }))
 }
 
-async fn list_admins(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/admins",
+    tag = "admins",
+    summary = "List administrator accounts",
+    responses(
+        (status = 200, description = "success", body = api::AdminList),
+    ),
+    security(("session" = [])),
+)]
+async fn list_admins(a: AdminAuth) -> Result<Json<api::AdminList>, ApiError> {
     let admins = blocking(move || Ok(a.auth.list_admins(&a.admin)?)).await?;
-    Ok(Json(json!({ "admins": admins })))
+    Ok(Json(api::AdminList {
+        admins: admins.into_iter().map(wire::admin_info).collect(),
+    }))
 }
 
-async fn remove_admin(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/remove",
+    tag = "admins",
+    summary = "Remove an administrator account and end its sessions (administrator role, under the admin-change quorum)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    responses(
+        (status = 200, description = "success", body = api::AdminRemoved),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+        (status = 409, description = "the last administrator (AUTH-022)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn remove_admin(
+    a: AdminAuth,
+    Path(name): Path<String>,
+) -> Result<Json<api::AdminRemoved>, ApiError> {
     let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
-    Ok(Json(json!({ "removed": admin })))
+    Ok(Json(api::AdminRemoved {
+        removed: wire::admin_info(admin),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Quorum policies, approvals, key recovery.
 
-async fn list_policies(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/policies",
+    tag = "governance",
+    summary = "Quorum policies (any role)",
+    responses(
+        (status = 200, description = "success", body = api::PolicyList),
+    ),
+    security(("session" = [])),
+)]
+async fn list_policies(a: AdminAuth) -> Result<Json<api::PolicyList>, ApiError> {
     let p = blocking(move || Ok(a.auth.policies(&a.admin)?)).await?;
-    Ok(Json(json!({ "policies": p })))
+    Ok(Json(api::PolicyList {
+        policies: p.into_iter().map(wire::policy).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetPolicyRequest {
-    quorum: i64,
-}
-
+#[utoipa::path(
+    post,
+    path = "/policies/{operation}",
+    tag = "governance",
+    summary = "Set an operation's quorum (administrator role, under the policy-change quorum)",
+    params(("operation" = api::QuorumOperation, Path, description = "the operation governed")),
+    request_body = api::SetPolicyRequest,
+    responses(
+        (status = 200, description = "success", body = api::PolicyResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn set_policy(
     a: AdminAuth,
     Path(operation): Path<String>,
-    ApiJson(req): ApiJson<SetPolicyRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::SetPolicyRequest>,
+) -> Result<Json<api::PolicyResponse>, ApiError> {
     let p = blocking(move || Ok(a.auth.set_policy(&a.admin, &operation, req.quorum)?)).await?;
-    Ok(Json(json!({ "policy": p.policy, "raised": p.raised })))
+    Ok(Json(api::PolicyResponse {
+        policy: wire::policy(p.policy),
+        raised: p.raised.into_iter().map(wire::policy).collect(),
+    }))
 }
 
-async fn list_approvals(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/approvals",
+    tag = "governance",
+    summary = "Open approval requests (any role)",
+    responses(
+        (status = 200, description = "success", body = api::ApprovalList),
+    ),
+    security(("session" = [])),
+)]
+async fn list_approvals(a: AdminAuth) -> Result<Json<api::ApprovalList>, ApiError> {
     let r = blocking(move || Ok(a.auth.approvals(&a.admin)?)).await?;
-    Ok(Json(json!({ "requests": r })))
+    Ok(Json(api::ApprovalList {
+        requests: r.into_iter().map(wire::approval).collect(),
+    }))
 }
 
 fn request_id(id: &str) -> Result<i64, ApiError> {
@@ -515,78 +688,144 @@ fn request_id(id: &str) -> Result<i64, ApiError> {
         .map_err(|_| ApiError::bad_request(format!("request id {id:?} is not a number")))
 }
 
-async fn approve(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/approvals/{id}/approve",
+    tag = "governance",
+    summary = "Approve a request (administrator role)",
+    params(("id" = i64, Path, description = "the request id")),
+    responses(
+        (status = 200, description = "success", body = api::ApprovalResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such request (AUTH-025)", body = api::ErrorBody),
+        (status = 409, description = "approval refused (AUTH-024)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn approve(
+    a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<api::ApprovalResponse>, ApiError> {
     let id = request_id(&id)?;
     let r = blocking(move || Ok(a.auth.approve(&a.admin, id)?)).await?;
-    Ok(Json(json!({ "request": r })))
+    Ok(Json(api::ApprovalResponse {
+        request: wire::approval(r),
+    }))
 }
 
-async fn cancel_approval(a: AdminAuth, Path(id): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/approvals/{id}/cancel",
+    tag = "governance",
+    summary = "Cancel a request (administrator role)",
+    params(("id" = i64, Path, description = "the request id")),
+    responses(
+        (status = 200, description = "success", body = api::ApprovalResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such request (AUTH-025)", body = api::ErrorBody),
+        (status = 409, description = "approval refused (AUTH-024)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn cancel_approval(
+    a: AdminAuth,
+    Path(id): Path<String>,
+) -> Result<Json<api::ApprovalResponse>, ApiError> {
     let id = request_id(&id)?;
     let r = blocking(move || Ok(a.auth.cancel_approval(&a.admin, id)?)).await?;
-    Ok(Json(json!({ "request": r })))
+    Ok(Json(api::ApprovalResponse {
+        request: wire::approval(r),
+    }))
 }
 
 /// The bundle password travels in the body (HTTPS in production) and is never logged.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RecoverRequest {
-    password: String,
-    #[serde(default)]
-    reenroll: bool,
-    /// Why (optional; shown to the approvers, kept in the audit log).
-    #[serde(default)]
-    why: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/users/{email}/recover",
+    tag = "governance",
+    summary = "Recover every encryption key the user ever had, as one PKCS#12 under the given password (administrator role, under the recover-key quorum)",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    request_body = api::RecoverRequest,
+    responses(
+        (status = 200, description = "success", body = api::Recovered),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005) or no escrowed key (AUTH-012)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn recover_key(
     a: AdminAuth,
     Path(email): Path<String>,
-    ApiJson(req): ApiJson<RecoverRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let password = Password::new(req.password);
+    ApiJson(req): ApiJson<api::RecoverRequest>,
+) -> Result<Json<api::Recovered>, ApiError> {
+    let password = Password::new(req.password.expose());
     let (reenroll, why) = (req.reenroll, req.why);
     let r = blocking(move || {
         Ok(a.auth
             .recover_key(&a.admin, &email, &password, reenroll, why.as_deref())?)
     })
     .await?;
-    let mut body = json!({
-        "pkcs12": <base64ct::Base64 as base64ct::Encoding>::encode_string(&r.pkcs12),
-        "keys": r.keys,
-    });
-    if let Some(t) = &r.token {
-        body["enrollment_token"] = json!(t.token.expose());
-        body["token_expires_at"] = json!(t.expires_at);
-    }
-    Ok(Json(body))
+    let (token, expires) = match &r.token {
+        Some(t) => (Some(api::Secret::new(t.token.expose())), Some(t.expires_at)),
+        None => (None, None),
+    };
+    Ok(Json(api::Recovered {
+        pkcs12: wire::base64_secret(&r.pkcs12),
+        keys: r.keys as u64,
+        enrollment_token: token,
+        token_expires_at: expires,
+        token_expires_at_rfc3339: expires.map(wire::rfc3339),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Start-up secrets.
 
-async fn list_unlock_methods(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/unlock-methods",
+    tag = "governance",
+    summary = "Start-up secrets that unlock the store (no secret material)",
+    responses(
+        (status = 200, description = "success", body = api::UnlockMethodList),
+    ),
+    security(("session" = [])),
+)]
+async fn list_unlock_methods(a: AdminAuth) -> Result<Json<api::UnlockMethodList>, ApiError> {
     let m = blocking(move || Ok(a.auth.unlock_methods(&a.admin)?)).await?;
-    Ok(Json(json!({ "methods": m })))
+    Ok(Json(api::UnlockMethodList {
+        methods: m.into_iter().map(wire::unlock_method).collect(),
+    }))
 }
 
 /// Exactly one of `password` (a new start-up password) or `key_file: true` (a new key file,
 /// returned base64 in the answer: the caller stores it).
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddUnlockMethodRequest {
-    password: Option<String>,
-    #[serde(default)]
-    key_file: bool,
-}
-
+#[utoipa::path(
+    post,
+    path = "/unlock-methods",
+    tag = "governance",
+    summary = "Add a start-up password or a new key file (administrator role, under the admin-change quorum)",
+    request_body = api::AddUnlockMethodRequest,
+    responses(
+        (status = 200, description = "success", body = api::UnlockMethodAdded),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 426, description = "a new key file is sent only over HTTPS or to loopback (KMS-426)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn add_unlock_method(
     a: AdminAuth,
     peer: Result<axum::extract::ConnectInfo<Peer>, axum::extract::rejection::ExtensionRejection>,
-    ApiJson(req): ApiJson<AddUnlockMethodRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::AddUnlockMethodRequest>,
+) -> Result<Json<api::UnlockMethodAdded>, ApiError> {
     let password = match (req.password, req.key_file) {
-        (Some(p), false) => Some(Password::new(p)),
+        (Some(p), false) => Some(Password::new(p.expose())),
         (None, true) => {
             // The new key file is the secret itself and travels in the answer: only over
             // HTTPS, or plain HTTP from this machine.
@@ -608,53 +847,177 @@ async fn add_unlock_method(
         }
     };
     let r = blocking(move || Ok(a.auth.add_unlock_method(&a.admin, password.as_ref())?)).await?;
-    let mut body = json!({ "method": r.method });
-    if let Some(k) = &r.key_file {
-        body["key_file"] = json!(<base64ct::Base64 as base64ct::Encoding>::encode_string(k));
-    }
-    Ok(Json(body))
+    Ok(Json(api::UnlockMethodAdded {
+        key_file: r.key_file.as_deref().map(|k| wire::base64_secret(k)),
+        method: wire::unlock_method(r.method),
+    }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/unlock-methods/{id}/remove",
+    tag = "governance",
+    summary = "Remove a start-up secret (administrator role, under the admin-change quorum)",
+    params(("id" = i64, Path, description = "the unlock method id")),
+    responses(
+        (status = 200, description = "success", body = api::UnlockMethodRemoved),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 409, description = "the last unlock method (AUTH-016)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn remove_unlock_method(
     a: AdminAuth,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::UnlockMethodRemoved>, ApiError> {
     let id = request_id(&id)?;
     blocking(move || Ok(a.auth.remove_unlock_method(&a.admin, id)?)).await?;
-    Ok(Json(json!({ "removed": id })))
+    Ok(Json(api::UnlockMethodRemoved { removed: id }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Backups.
 
-async fn backup_now(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/backups",
+    tag = "backups",
+    summary = "Take an encrypted backup into DATA_DIR/backups now (administrator role)",
+    responses(
+        (status = 200, description = "success", body = api::BackupTaken),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn backup_now(a: AdminAuth) -> Result<Json<api::BackupTaken>, ApiError> {
     let b = blocking(move || Ok(a.auth.backup_now(Some(&a.admin))?)).await?;
-    Ok(Json(json!({ "backup": b, "path": b.path })))
+    Ok(Json(api::BackupTaken {
+        path: b.path.clone(),
+        backup: wire::backup_info(b),
+    }))
 }
 
-async fn list_backups(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/backups",
+    tag = "backups",
+    summary = "Backups in DATA_DIR/backups, oldest first",
+    responses(
+        (status = 200, description = "success", body = api::BackupList),
+    ),
+    security(("session" = [])),
+)]
+async fn list_backups(a: AdminAuth) -> Result<Json<api::BackupList>, ApiError> {
     let b = blocking(move || Ok(a.auth.backups(&a.admin)?)).await?;
-    Ok(Json(json!({ "backups": b })))
+    Ok(Json(api::BackupList {
+        backups: b.into_iter().map(wire::backup_info).collect(),
+    }))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct VerifyBackupRequest {
-    name: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/backups/verify",
+    tag = "backups",
+    summary = "Check a backup completely with the master key in memory: chunks, SQLite integrity, every key, the audit chain inside",
+    request_body = api::VerifyBackupRequest,
+    responses(
+        (status = 200, description = "success", body = api::BackupCheck),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 422, description = "the backup is damaged or not of this store (AUTH-016, ESCROW-013)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn verify_backup(
     a: AdminAuth,
-    ApiJson(req): ApiJson<VerifyBackupRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::VerifyBackupRequest>,
+) -> Result<Json<api::BackupCheck>, ApiError> {
     let r = blocking(move || Ok(a.auth.verify_backup(&a.admin, &req.name)?)).await?;
-    Ok(Json(json!(r)))
+    Ok(Json(wire::backup_check(r)))
+}
+
+#[utoipa::path(
+    get,
+    path = "/backups/schedule",
+    tag = "backups",
+    summary = "The backup schedule in effect (the stored setting, else kmsd.toml)",
+    responses(
+        (status = 200, description = "success", body = api::ScheduleResponse),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn backup_schedule(a: AdminAuth) -> Result<Json<api::ScheduleResponse>, ApiError> {
+    let s = blocking(move || Ok(a.auth.backup_schedule(&a.admin)?)).await?;
+    Ok(Json(api::ScheduleResponse {
+        schedule: wire::backup_schedule(s),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/backups/schedule",
+    tag = "backups",
+    summary = "Set the backup schedule (administrator role, under the backup-schedule quorum); every: null turns it off",
+    request_body = api::SetScheduleRequest,
+    responses(
+        (status = 200, description = "success", body = api::ScheduleResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn set_backup_schedule(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<api::SetScheduleRequest>,
+) -> Result<Json<api::ScheduleResponse>, ApiError> {
+    let s = blocking(move || {
+        let keep = match req.keep {
+            Some(k) => usize::try_from(k).unwrap_or(usize::MAX),
+            None => a.auth.backup_schedule(&a.admin)?.keep,
+        };
+        let every = req.every.map(std::time::Duration::from_secs);
+        Ok(a.auth.set_backup_schedule(&a.admin, every, keep)?)
+    })
+    .await?;
+    Ok(Json(api::ScheduleResponse {
+        schedule: wire::backup_schedule(s),
+    }))
 }
 
 /// Restores a backup over the live store (under the `restore` quorum); every session ends.
-async fn restore_backup(a: AdminAuth, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/backups/{name}/restore",
+    tag = "backups",
+    summary = "Restore a backup over the live store (administrator role, under the restore quorum). The backup is checked first and a safety backup of the live store is taken; every session ends; revocations made after the backup are kept",
+    params(("name" = String, Path, description = "a name from GET /api/v1/backups")),
+    request_body = api::RestoreRequest,
+    responses(
+        (status = 200, description = "success", body = api::Restored),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 422, description = "the backup is damaged or not of this store (ESCROW-013); nothing changed", body = api::ErrorBody),
+        (status = 428, description = "replacing the live store needs \"confirm\": true (KMS-428)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn restore_backup(
+    a: AdminAuth,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<api::RestoreRequest>,
+) -> Result<Json<api::Restored>, ApiError> {
+    if !req.confirm {
+        return Err(ApiError::confirmation_required(format!(
+            "restoring {name} replaces the live store and ends every session: send \
+             \"confirm\": true (kmsctl backup restore --yes)"
+        )));
+    }
     let r = blocking(move || Ok(a.auth.restore_backup(&a.admin, &name)?)).await?;
-    Ok(Json(json!(r)))
+    Ok(Json(wire::restored(r)))
 }
 
 // ------------------------------------------------------------------------------------------
@@ -662,32 +1025,31 @@ async fn restore_backup(a: AdminAuth, Path(name): Path<String>) -> Result<Json<V
 
 /// `since` alone (or nothing) lists oldest first, as before; any other filter searches, newest
 /// first and paged, with a total.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AuditQuery {
-    since: Option<i64>,
-    until: Option<i64>,
-    actor: Option<String>,
-    action: Option<String>,
-    outcome: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/audit",
+    tag = "audit",
+    summary = "Audit log entries: oldest first (no filter, or since alone), or a paged search, newest first (any role)",
+    params(api::AuditQuery),
+    responses(
+        (status = 200, description = "success", body = api::AuditList),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn audit_list(
     a: AdminAuth,
-    q: Result<axum::extract::Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    q: Result<axum::extract::Query<api::AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::AuditList>, ApiError> {
     let axum::extract::Query(q) = q.map_err(query_error)?;
-    let search = q.until.is_some()
-        || q.actor.is_some()
-        || q.action.is_some()
-        || q.outcome.is_some()
-        || q.limit.is_some()
-        || q.offset.is_some();
-    if !search {
+    if q.is_plain() {
         let entries = blocking(move || Ok(a.auth.audit_list(&a.admin, q.since)?)).await?;
-        return Ok(Json(json!({ "entries": entries })));
+        return Ok(Json(api::AuditList {
+            total: None,
+            offset: None,
+            limit: None,
+            entries: entries.into_iter().map(wire::audit_entry).collect(),
+        }));
     }
     let query = authority::AuditQuery {
         actor: q.actor,
@@ -699,78 +1061,111 @@ async fn audit_list(
         offset: q.offset,
     };
     let page = blocking(move || Ok(a.auth.audit_search(&a.admin, &query)?)).await?;
-    Ok(Json(json!({
-        "total": page.total, "offset": page.offset, "limit": page.limit, "entries": page.items,
-    })))
+    Ok(Json(api::AuditList {
+        total: Some(page.total),
+        offset: Some(page.offset),
+        limit: Some(page.limit),
+        entries: page.items.into_iter().map(wire::audit_entry).collect(),
+    }))
 }
 
-async fn audit_verify(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/audit/verify",
+    tag = "audit",
+    summary = "Verify the audit chain and its CA-signed checkpoints (any role)",
+    responses(
+        (status = 200, description = "success", body = api::AuditReport),
+    ),
+    security(("session" = [])),
+)]
+async fn audit_verify(a: AdminAuth) -> Result<Json<api::AuditReport>, ApiError> {
     let report = blocking(move || Ok(a.auth.audit_verify(&a.admin)?)).await?;
-    Ok(Json(json!(report)))
+    Ok(Json(wire::audit_report(report)))
 }
 
-async fn audit_sign(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/audit/sign",
+    tag = "audit",
+    summary = "Sign the audit chain head with the CA key now (administrator role)",
+    responses(
+        (status = 200, description = "success", body = api::AuditSigned),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn audit_sign(a: AdminAuth) -> Result<Json<api::AuditSigned>, ApiError> {
     let seq = blocking(move || Ok(a.auth.audit_sign(&a.admin)?)).await?;
-    Ok(Json(json!({ "signed_through": seq })))
+    Ok(Json(api::AuditSigned {
+        signed_through: seq,
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Users and tokens.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AddUserRequest {
-    email: String,
-    name: String,
-    #[serde(default)]
-    capabilities: Vec<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/users",
+    tag = "users",
+    summary = "Add a user; returns the one-time enrollment token",
+    request_body = api::AddUserRequest,
+    responses(
+        (status = 200, description = "success", body = api::UserAdded),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 409, description = "the user exists (AUTH-006)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn add_user(
     a: AdminAuth,
-    ApiJson(req): ApiJson<AddUserRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::AddUserRequest>,
+) -> Result<Json<api::UserAdded>, ApiError> {
     let caps = if req.capabilities.is_empty() {
         Vec::new()
     } else {
-        pki::ContentAlgorithm::parse_list(&req.capabilities.join(","))
+        let names: Vec<&str> = req.capabilities.iter().map(|c| c.as_str()).collect();
+        pki::ContentAlgorithm::parse_list(&names.join(","))
             .map_err(|e| ApiError::bad_request(format!("capabilities: {e}")))?
     };
     let (user, token) =
         blocking(move || Ok(a.auth.add_user(&a.admin, &req.email, &req.name, &caps)?)).await?;
-    Ok(Json(json!({
-        "user": user,
-        "enrollment_token": token.token.expose(),
-        "token_expires_at": token.expires_at,
-    })))
+    Ok(Json(api::UserAdded {
+        user: wire::user_info(user),
+        enrollment_token: api::Secret::new(token.token.expose()),
+        token_expires_at: token.expires_at,
+        token_expires_at_rfc3339: wire::rfc3339(token.expires_at),
+    }))
 }
 
 /// `GET /users` without parameters lists every user; with any of them it searches (paged).
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct UserListQuery {
-    q: Option<String>,
-    status: Option<String>,
-    sort: Option<String>,
-    dir: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/users",
+    tag = "users",
+    summary = "List users; with any parameter, a paged search with a total (any role)",
+    params(api::UserListQuery),
+    responses(
+        (status = 200, description = "success", body = api::UserList),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn list_users(
     a: AdminAuth,
-    q: Result<axum::extract::Query<UserListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    q: Result<axum::extract::Query<api::UserListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::UserList>, ApiError> {
     let axum::extract::Query(q) = q.map_err(query_error)?;
-    let plain = q.q.is_none()
-        && q.status.is_none()
-        && q.sort.is_none()
-        && q.dir.is_none()
-        && q.limit.is_none()
-        && q.offset.is_none();
-    if plain {
+    if q.is_plain() {
         let users = blocking(move || Ok(a.auth.list_users(&a.admin)?)).await?;
-        return Ok(Json(json!({ "total": users.len(), "users": users })));
+        return Ok(Json(api::UserList {
+            total: users.len() as i64,
+            offset: None,
+            limit: None,
+            users: users.into_iter().map(wire::user_info).collect(),
+        }));
     }
     let query = authority::UserQuery {
         text: q.q,
@@ -781,78 +1176,182 @@ async fn list_users(
         offset: q.offset,
     };
     let page = blocking(move || Ok(a.auth.search_users(&a.admin, &query)?)).await?;
-    Ok(Json(json!({
-        "total": page.total, "offset": page.offset, "limit": page.limit, "users": page.items,
-    })))
+    Ok(Json(api::UserList {
+        total: page.total,
+        offset: Some(page.offset),
+        limit: Some(page.limit),
+        users: page.items.into_iter().map(wire::user_info).collect(),
+    }))
 }
 
-async fn show_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/users/{email}",
+    tag = "users",
+    summary = "A user and their certificates",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::UserDetail),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn show_user(
+    a: AdminAuth,
+    Path(email): Path<String>,
+) -> Result<Json<api::UserDetail>, ApiError> {
     let user = blocking(move || Ok(a.auth.user(&a.admin, &email)?)).await?;
-    Ok(Json(json!(user)))
+    Ok(Json(wire::user_detail(user)))
 }
 
-async fn disable_user(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/users/{email}/disable",
+    tag = "users",
+    summary = "Disable a user (revokes their certificates)",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::UserResponse),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn disable_user(
+    a: AdminAuth,
+    Path(email): Path<String>,
+) -> Result<Json<api::UserResponse>, ApiError> {
     let user = blocking(move || Ok(a.auth.disable_user(&a.admin, &email)?)).await?;
-    Ok(Json(json!({ "user": user })))
+    Ok(Json(api::UserResponse {
+        user: wire::user_info(user),
+    }))
 }
 
-async fn new_token(a: AdminAuth, Path(email): Path<String>) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    post,
+    path = "/users/{email}/token",
+    tag = "users",
+    summary = "A new enrollment token",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::NewToken),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004), or the user is disabled (AUTH-007)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn new_token(
+    a: AdminAuth,
+    Path(email): Path<String>,
+) -> Result<Json<api::NewToken>, ApiError> {
     let token = blocking(move || Ok(a.auth.new_token(&a.admin, &email)?)).await?;
-    Ok(Json(json!({
-        "enrollment_token": token.token.expose(),
-        "token_expires_at": token.expires_at,
-    })))
+    Ok(Json(api::NewToken {
+        enrollment_token: api::Secret::new(token.token.expose()),
+        token_expires_at: token.expires_at,
+        token_expires_at_rfc3339: wire::rfc3339(token.expires_at),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Enrollment and the directory.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct EnrollRequest {
-    token: String,
-    /// The signing key's PKCS#10 request, PEM.
-    csr: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/enroll",
+    tag = "users",
+    summary = "Enroll with a one-time token and the signing key's PKCS#10 request (PEM)",
+    request_body = api::EnrollRequest,
+    responses(
+        (status = 200, description = "success", body = api::Enrolled),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "token unknown, used or expired (AUTH-008), user disabled (AUTH-007)", body = api::ErrorBody),
+        (status = 422, description = "request refused (AUTH-010)", body = api::ErrorBody),
+        (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
+    ),
+)]
 async fn enroll(
     State(s): State<Arc<AppState>>,
-    ApiJson(req): ApiJson<EnrollRequest>,
-) -> Result<Json<Value>, ApiError> {
+    ApiJson(req): ApiJson<api::EnrollRequest>,
+) -> Result<Json<api::Enrolled>, ApiError> {
     let auth = s.authority()?;
-    let e = blocking(move || Ok(auth.enroll(&req.token, req.csr.as_bytes())?)).await?;
-    Ok(Json(json!({
-        "signing_certificate": cert_pem(&e.signing_cert)?,
-        "encryption_certificate": cert_pem(&e.encryption_cert)?,
-        "ca_certificate": cert_pem(&e.ca_cert)?,
-        "encrypted_key": pem_rfc7468::encode_string("ENCRYPTED PRIVATE KEY", pem_rfc7468::LineEnding::LF, &e.encrypted_key)
-            .map_err(ApiError::internal)?,
-    })))
+    let e = blocking(move || Ok(auth.enroll(req.token.expose(), req.csr.as_bytes())?)).await?;
+    let key = zeroize::Zeroizing::new(
+        pem_rfc7468::encode_string(
+            "ENCRYPTED PRIVATE KEY",
+            pem_rfc7468::LineEnding::LF,
+            &e.encrypted_key,
+        )
+        .map_err(ApiError::internal)?,
+    );
+    Ok(Json(api::Enrolled {
+        signing_certificate: wire::cert_pem(&e.signing_cert)?,
+        encryption_certificate: wire::cert_pem(&e.encryption_cert)?,
+        ca_certificate: wire::cert_pem(&e.ca_cert)?,
+        encrypted_key: api::Secret::new(key.as_str()),
+    }))
 }
 
-fn cert_pem(der: &[u8]) -> Result<String, ApiError> {
-    let cert = pki::certificate::parse_certificate(der).map_err(ApiError::internal)?;
-    pki::certificate::to_pem(&cert).map_err(ApiError::internal)
+#[utoipa::path(
+    get,
+    path = "/directory/{email}",
+    tag = "users",
+    summary = "A user's current encryption and signing certificates and capabilities (the same 404 for an unknown, not enrolled or disabled address)",
+    params(("email" = String, Path, description = "the user's e-mail address")),
+    responses(
+        (status = 200, description = "success", body = api::DirectoryEntry),
+        (status = 404, description = "no such user (AUTH-005), or not enrolled / all revoked (AUTH-012)", body = api::ErrorBody),
+        (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
+    ),
+)]
+async fn directory(
+    State(s): State<Arc<AppState>>,
+    Path(email): Path<String>,
+) -> Result<Json<api::DirectoryEntry>, ApiError> {
+    let auth = s.authority()?;
+    let entry = blocking(move || Ok(auth.directory(&email)?)).await?;
+    Ok(Json(api::DirectoryEntry {
+        certificate: wire::cert_pem(&entry.certificate)?,
+        signing_certificate: entry
+            .signing_certificate
+            .as_deref()
+            .map(wire::cert_pem)
+            .transpose()?,
+        email: entry.email,
+        capabilities: entry
+            .capabilities
+            .iter()
+            .map(|c| api::ContentAlgorithm::parse(c))
+            .collect(),
+    }))
 }
 
 // ------------------------------------------------------------------------------------------
 // Revocation and renewal.
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RevokeRequest {
-    email: Option<String>,
-    serial: Option<String>,
-    reason: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/revoke",
+    tag = "users",
+    summary = "Revoke a user's certificates or one by serial",
+    request_body = api::RevokeRequest,
+    responses(
+        (status = 200, description = "success", body = api::Revoked),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+        (status = 409, description = "nothing to revoke (AUTH-013)", body = api::ErrorBody),
+        (status = 428, description = "more than one certificate would be revoked: send \"confirm\": true (KMS-428)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn revoke(
     a: AdminAuth,
-    ApiJson(req): ApiJson<RevokeRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let reason = match req.reason.as_deref() {
+    ApiJson(req): ApiJson<api::RevokeRequest>,
+) -> Result<Json<api::Revoked>, ApiError> {
+    let reason = match &req.reason {
         None => RevocationReason::Unspecified,
         Some(r) => r
+            .as_str()
             .parse()
             .map_err(|e| ApiError::bad_request(format!("reason: {e}")))?,
     };
@@ -865,8 +1364,94 @@ async fn revoke(
             ));
         }
     };
-    let serials = blocking(move || Ok(a.auth.revoke(&a.admin, &target, reason)?)).await?;
-    Ok(Json(json!({ "revoked": serials, "reason": reason.name() })))
+    let confirm = req.confirm;
+    let serials = blocking(move || {
+        if let (RevokeTarget::User(email), false) = (&target, confirm) {
+            let current = a.auth.revocable_count(&a.admin, email)?;
+            if current > 1 {
+                return Err(ApiError::confirmation_required(format!(
+                    "this revokes {current} certificates of {email}: send \"confirm\": true \
+                     (kmsctl revoke --yes)"
+                )));
+            }
+        }
+        Ok(a.auth.revoke(&a.admin, &target, reason)?)
+    })
+    .await?;
+    Ok(Json(api::Revoked {
+        revoked: serials,
+        reason: api::RevocationReason::parse(reason.name()),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/renew",
+    tag = "users",
+    summary = "Renew a user's certificates, or all users'; new_key: a new escrowed encryption key now, and an enrollment token to collect it",
+    request_body = api::RenewRequest,
+    responses(
+        (status = 200, description = "success", body = api::RenewResponse),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such user (AUTH-005)", body = api::ErrorBody),
+        (status = 428, description = "a batch renewal without \"confirm\": true (KMS-428)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn renew(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<api::RenewRequest>,
+) -> Result<Json<api::RenewResponse>, ApiError> {
+    match (req.email, req.all) {
+        (Some(_), false) if req.within.is_some() => Err(ApiError::bad_request(
+            "\"within\" goes with \"all\": true; a user named is renewed whatever the expiry",
+        )),
+        (Some(email), false) => {
+            let new_key = req.new_key;
+            let r = blocking(move || Ok(a.auth.renew(&a.admin, &email, new_key)?)).await?;
+            Ok(Json(api::RenewResponse {
+                renewed: vec![wire::renewal(r)],
+                failed: Vec::new(),
+                skipped: Vec::new(),
+            }))
+        }
+        (None, true) if !req.new_key && !req.confirm => Err(ApiError::confirmation_required(
+            "renewing every user is a batch operation: send \"confirm\": true \
+             (kmsctl renew --all --yes)",
+        )),
+        (None, true) if !req.new_key => {
+            let within = req.within.map(std::time::Duration::from_secs);
+            let batch = blocking(move || Ok(a.auth.renew_expiring(&a.admin, within)?)).await?;
+            let failed = batch
+                .failed
+                .iter()
+                .map(|(email, e)| api::RenewFailure {
+                    email: email.clone(),
+                    code: e.code().to_string(),
+                    message: e.to_string(),
+                })
+                .collect();
+            Ok(Json(api::RenewResponse {
+                renewed: batch.renewed.into_iter().map(wire::renewal).collect(),
+                failed,
+                skipped: batch
+                    .skipped
+                    .into_iter()
+                    .map(|s| api::RenewSkipped {
+                        email: s.email,
+                        reason: s.reason.to_string(),
+                    })
+                    .collect(),
+            }))
+        }
+        (None, true) => Err(ApiError::bad_request(
+            "\"all\" renews certificates only; new keys are per user",
+        )),
+        _ => Err(ApiError::bad_request(
+            "give exactly one of \"email\" or \"all\": true",
+        )),
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -880,28 +1465,37 @@ fn direction(dir: Option<&str>) -> Result<Option<authority::Direction>, ApiError
     Ok(dir.map(str::parse).transpose()?)
 }
 
-async fn status(a: AdminAuth) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/status",
+    tag = "views",
+    summary = "The authority at a glance: CA, user and certificate counts, CRLs, last backup and its verification, pending approvals (any role)",
+    responses(
+        (status = 200, description = "success", body = api::Status),
+    ),
+    security(("session" = [])),
+)]
+async fn status(a: AdminAuth) -> Result<Json<api::Status>, ApiError> {
     let s = blocking(move || Ok(a.auth.status(&a.admin)?)).await?;
-    Ok(Json(json!(s)))
+    Ok(Json(wire::status(s)))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct CertListQuery {
-    serial: Option<String>,
-    email: Option<String>,
-    status: Option<String>,
-    kind: Option<String>,
-    sort: Option<String>,
-    dir: Option<String>,
-    limit: Option<i64>,
-    offset: Option<i64>,
-}
-
+#[utoipa::path(
+    get,
+    path = "/certificates",
+    tag = "views",
+    summary = "Search certificates (any role)",
+    params(api::CertListQuery),
+    responses(
+        (status = 200, description = "success", body = api::CertPage),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn search_certificates(
     a: AdminAuth,
-    q: Result<axum::extract::Query<CertListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+    q: Result<axum::extract::Query<api::CertListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<api::CertPage>, ApiError> {
     let axum::extract::Query(q) = q.map_err(query_error)?;
     let query = authority::CertQuery {
         serial: q.serial,
@@ -914,22 +1508,47 @@ async fn search_certificates(
         offset: q.offset,
     };
     let page = blocking(move || Ok(a.auth.certificates(&a.admin, &query)?)).await?;
-    Ok(Json(json!({
-        "total": page.total, "offset": page.offset, "limit": page.limit,
-        "certificates": page.items,
-    })))
+    Ok(Json(api::CertPage {
+        total: page.total,
+        offset: page.offset,
+        limit: page.limit,
+        certificates: page.items.into_iter().map(wire::cert_row).collect(),
+    }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}",
+    tag = "views",
+    summary = "One certificate in full: subject, issuer, validity, key usage, extended key usage, SAN e-mails, SMIMECapabilities, status, revocation, SHA-256 fingerprint, PEM (any role)",
+    params(("serial" = String, Path, description = "hex; colons and 0x allowed")),
+    responses(
+        (status = 200, description = "success", body = api::CertDetail),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 404, description = "no certificate with that serial (AUTH-011)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn show_certificate(
     a: AdminAuth,
     Path(serial): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<api::CertDetail>, ApiError> {
     let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
-    let mut v = json!(d);
-    v["pem"] = json!(cert_pem(&d.der)?);
-    Ok(Json(v))
+    Ok(Json(wire::cert_detail(d)?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/certificates/{serial}/der",
+    tag = "views",
+    summary = "The certificate, DER (any role)",
+    params(("serial" = String, Path, description = "hex; colons and 0x allowed")),
+    responses(
+        (status = 200, description = "the certificate, DER", body = Vec<u8>, content_type = "application/pkix-cert"),
+        (status = 404, description = "no certificate with that serial (AUTH-011)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Response, ApiError> {
     let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
     let disposition = format!("attachment; filename=\"{}.cer\"", d.summary.serial);
@@ -944,44 +1563,63 @@ async fn certificate_der(a: AdminAuth, Path(serial): Path<String>) -> Result<Res
 }
 
 /// Both passwords travel in the body (HTTPS in production) and are never logged.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ChangePasswordRequest {
-    current: String,
-    new: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/admins/me/password",
+    tag = "admins",
+    summary = "Change the signed-in administrator's own password; ends their other sessions (any role)",
+    request_body = api::ChangePasswordRequest,
+    responses(
+        (status = 200, description = "success", body = api::StatusMessage),
+        (status = 400, description = "wrong current password, or the new one refused (AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn change_own_password(
     State(s): State<Arc<AppState>>,
     a: AdminAuth,
-    ApiJson(req): ApiJson<ChangePasswordRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let (current, new) = (Password::new(req.current), Password::new(req.new));
+    ApiJson(req): ApiJson<api::ChangePasswordRequest>,
+) -> Result<Json<api::StatusMessage>, ApiError> {
+    let (current, new) = (
+        Password::new(req.current.expose()),
+        Password::new(req.new.expose()),
+    );
     let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
     blocking(move || {
         Ok(a.auth
             .change_own_password(&a.admin, &current, &new, Some(&a.token))?)
     })
     .await?;
-    Ok(Json(
-        json!({ "status": "password changed; other sessions ended" }),
-    ))
+    Ok(message("password changed; other sessions ended"))
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SetRoleRequest {
-    role: String,
-}
-
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/role",
+    tag = "admins",
+    summary = "Change an administrator's role (administrator role, under the admin-change quorum; keeps an administrator)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    request_body = api::SetRoleRequest,
+    responses(
+        (status = 200, description = "success", body = api::AdminResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+        (status = 409, description = "the last administrator (AUTH-022)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
 async fn set_role(
     a: AdminAuth,
     Path(name): Path<String>,
-    ApiJson(req): ApiJson<SetRoleRequest>,
-) -> Result<Json<Value>, ApiError> {
-    let role: authority::Role = req.role.parse()?;
+    ApiJson(req): ApiJson<api::SetRoleRequest>,
+) -> Result<Json<api::AdminResponse>, ApiError> {
+    let role = parse_role(&req.role)?;
     let admin = blocking(move || Ok(a.auth.set_role(&a.admin, &name, role)?)).await?;
-    Ok(Json(json!({ "admin": admin })))
+    Ok(Json(api::AdminResponse {
+        admin: wire::admin_info(admin),
+    }))
 }
 
 /// Where the server keeps its data and how it starts.

@@ -660,7 +660,7 @@ fn serve(
         None => tracing::warn!("starting locked: POST /api/v1/unlock (kmsctl unlock) to unlock"),
     }
     match state.authority().map(|a| a.schedule_view()) {
-        Ok(Ok(s)) => tracing::info!("{}", kmsd::ops_routes::describe_schedule(&s)),
+        Ok(Ok(s)) => tracing::info!("{}", kmsd::schedule_log::describe_schedule(&s)),
         Ok(Err(e)) => tracing::warn!(error = %e, "cannot read the backup schedule"),
         Err(_) => tracing::info!("backup schedule: read at unlock (kmsctl backup schedule)"),
     }

@@ -1,9 +1,11 @@
 //! The router in-process (`tower::ServiceExt::oneshot`): bad input gets a 4xx JSON error and
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
+mod client;
 mod console;
 mod console_governance;
 mod governance_routes;
+mod openapi;
 mod ops_routes;
 mod refusals;
 mod views;

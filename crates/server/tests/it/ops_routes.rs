@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::StatusCode;
 use serde_json::{Value, json};
 
-use super::{add_and_enroll, call, code, create_admin, db, fixture, j, login, login_as};
+use super::{add_and_enroll, call, code, create_admin, fixture, j, login, login_as};
 
 const DAY: u64 = 86_400;
 
