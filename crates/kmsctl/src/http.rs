@@ -152,10 +152,17 @@ pub fn answer_failure(status: u16, method: &str, path: &str, v: &Value) -> Failu
         };
         return Failure::new(code::ANSWER, reason);
     };
-    let message = v["error"]["message"].as_str().map_or_else(
+    let mut message = v["error"]["message"].as_str().map_or_else(
         || format!("the server answered HTTP {status}"),
         String::from,
     );
+    if code == "KMS-404" {
+        // An unknown route: say which, and the likely reason.
+        message = format!(
+            "{message}: {method} {} (is the server older than this kmsctl?)",
+            path.split('?').next().unwrap_or(path)
+        );
+    }
     let exit = match (status, code) {
         (423, _) | (_, "KMS-423") => exit::LOCKED,
         (_, "AUTH-003") => exit::NOT_SIGNED_IN,

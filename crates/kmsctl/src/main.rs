@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser};
+use clap::Parser;
 use serde_json::Value;
 
 mod admin;
@@ -28,6 +28,11 @@ mod session;
 mod status;
 mod unlock_method;
 mod user;
+
+/// The completion scripts and man pages `build.rs` made from [`cli`].
+mod embedded {
+    include!(concat!(env!("OUT_DIR"), "/embedded.rs"));
+}
 
 use cli::{Cli, Command};
 use output::{Failure, Printer};
@@ -92,21 +97,35 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
     // Commands that need no server.
     match &cli.command {
         Command::Completions { shell } => {
-            let mut buf = Vec::new();
-            clap_complete::generate(*shell, &mut Cli::command(), "kmsctl", &mut buf);
-            output::out(&String::from_utf8_lossy(&buf));
+            let name = shell.to_string();
+            let script = embedded::COMPLETIONS
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, text)| *text)
+                .ok_or_else(|| Failure::local(format!("no completions for {name}")))?;
+            output::out(script);
             return Ok(());
         }
         Command::Man { out } => {
-            std::fs::create_dir_all(out)
-                .and_then(|()| clap_mangen::generate_to(Cli::command(), out))
-                .map_err(|e| {
-                    Failure::local(format!("writing man pages to {}: {e}", out.display()))
-                })?;
-            let v = serde_json::json!({"written": out});
-            printer.print(&v, |_| outln!("man pages written to {}", out.display()));
+            let fail = |e: std::io::Error| {
+                Failure::local(format!("writing man pages to {}: {e}", out.display()))
+            };
+            std::fs::create_dir_all(out).map_err(fail)?;
+            for (name, text) in embedded::MAN_PAGES {
+                std::fs::write(out.join(name), text).map_err(fail)?;
+            }
+            let v = serde_json::json!({"written": out, "pages": embedded::MAN_PAGES.len()});
+            printer.print(&v, |_| {
+                outln!(
+                    "{} man pages written to {} (try: man -l {}/kmsctl.1)",
+                    embedded::MAN_PAGES.len(),
+                    out.display(),
+                    out.display()
+                )
+            });
             return Ok(());
         }
+        Command::Renew(a) => renew::check(a)?,
         _ => {}
     }
     let ctx = Ctx {

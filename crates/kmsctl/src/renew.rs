@@ -8,6 +8,15 @@ use crate::output::{Failure, Table, duration, s, when};
 use crate::secrets::confirm;
 use crate::{Ctx, errln, outln, session};
 
+/// The usage rule clap's `requires` does not enforce on a flag: `--within` and `--yes` go
+/// with `--all`.
+pub fn check(a: &RenewArgs) -> Result<(), Failure> {
+    if !a.all && (a.within.is_some() || a.yes) {
+        return Err(Failure::usage("--within and --yes go with --all"));
+    }
+    Ok(())
+}
+
 /// Runs `renew`: exit 0 when nobody failed.
 pub fn run(ctx: &Ctx, a: RenewArgs) -> Result<(), Failure> {
     let token = session::token()?;
