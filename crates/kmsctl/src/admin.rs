@@ -1,17 +1,16 @@
 //! `kmsctl admin …`: administrator accounts and their roles.
 
-use serde_json::json;
+use api::{AddAdminRequest, ChangePasswordRequest, Role, Secret};
 
 use crate::cli::admin::AdminCommand;
-use crate::http::enc;
-use crate::output::{Failure, Table, s};
+use crate::http::fail;
+use crate::output::{Failure, Table, when_opt};
 use crate::secrets::{read_secret, read_stdin_line};
-use crate::{Ctx, outln, session};
+use crate::{Ctx, outln};
 
 /// Runs one `admin` subcommand.
 pub fn run(ctx: &Ctx, cmd: AdminCommand) -> Result<(), Failure> {
-    let token = session::token()?;
-    let http = &ctx.http;
+    let client = ctx.signed_in()?;
     match cmd {
         AdminCommand::Add {
             name,
@@ -19,26 +18,18 @@ pub fn run(ctx: &Ctx, cmd: AdminCommand) -> Result<(), Failure> {
             password_stdin,
         } => {
             let password = read_secret(&format!("password for {name}"), password_stdin, true)?;
-            let v = http.post(
-                "/api/v1/admins",
-                &token,
-                Some(json!({"name": name, "role": role, "password": password.as_str()})),
-            )?;
-            ctx.print(&v, |v| {
-                outln!(
-                    "added {} ({})",
-                    s(&v["admin"]["name"], &name),
-                    s(&v["admin"]["role"], &role)
-                )
-            });
+            let r = client
+                .add_admin(&AddAdminRequest {
+                    name: name.clone(),
+                    role: Role::parse(&role),
+                    password: Secret::new(password.as_str()),
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |r| outln!("added {} ({})", r.admin.name, r.admin.role));
         }
         AdminCommand::Remove { name } => {
-            let v = http.post(
-                &format!("/api/v1/admins/{}/remove", enc(&name)),
-                &token,
-                None,
-            )?;
-            ctx.print(&v, |_| outln!("removed {name}"));
+            let r = client.remove_admin(&name).map_err(fail)?;
+            ctx.show(&r, |_| outln!("removed {name}"));
         }
         AdminCommand::Passwd { password_stdin } => {
             let (current, new) = if password_stdin {
@@ -48,31 +39,30 @@ pub fn run(ctx: &Ctx, cmd: AdminCommand) -> Result<(), Failure> {
                 let current = read_secret("current password", false, false)?;
                 (current, read_secret("new password", false, true)?)
             };
-            let v = http.post(
-                "/api/v1/admins/me/password",
-                &token,
-                Some(json!({"current": current.as_str(), "new": new.as_str()})),
-            )?;
-            ctx.print(&v, |_| {
+            let r = client
+                .change_password(&ChangePasswordRequest {
+                    current: Secret::new(current.as_str()),
+                    new: Secret::new(new.as_str()),
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |_| {
                 outln!("password changed; your other sessions are ended")
             });
         }
         AdminCommand::Role { name, role } => {
-            let v = http.post(
-                &format!("/api/v1/admins/{}/role", enc(&name)),
-                &token,
-                Some(json!({"role": role})),
-            )?;
-            ctx.print(&v, |v| {
-                outln!("{name} is now {}", s(&v["admin"]["role"], &role))
-            });
+            let r = client.set_role(&name, Role::parse(&role)).map_err(fail)?;
+            ctx.show(&r, |r| outln!("{name} is now {}", r.admin.role));
         }
         AdminCommand::List => {
-            let v = http.get("/api/v1/admins", &token)?;
-            ctx.print(&v, |v| {
-                let mut t = Table::new(&["name", "role"]);
-                for a in v["admins"].as_array().into_iter().flatten() {
-                    t.row(vec![s(&a["name"], "").into(), s(&a["role"], "").into()]);
+            let r = client.admins().map_err(fail)?;
+            ctx.show(&r, |r| {
+                let mut t = Table::new(&["name", "role", "locked until"]);
+                for a in &r.admins {
+                    t.row(vec![
+                        a.name.clone(),
+                        a.role.to_string(),
+                        when_opt(a.locked_until),
+                    ]);
                 }
                 t.print_or("no administrators");
             });

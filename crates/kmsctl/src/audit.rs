@@ -1,69 +1,70 @@
 //! `kmsctl audit …`: list, verify and sign the tamper-evident audit log.
 
+use api::AuditQuery;
+
 use crate::cli::audit::AuditCommand;
-use crate::output::{Failure, Table, code, now, num, s, when};
-use crate::{Ctx, outln, session};
+use crate::http::fail;
+use crate::output::{Failure, Table, code, now, when};
+use crate::{Ctx, outln};
 
 /// Runs one `audit` subcommand.
 pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<(), Failure> {
-    let token = session::token()?;
+    let client = ctx.signed_in()?;
     match cmd {
         AuditCommand::List { since } => {
-            let path = match since {
-                Some(t) => format!("/api/v1/audit?since={}", parse_since(&t, now())?),
-                None => "/api/v1/audit".into(),
+            let query = AuditQuery {
+                since: since.map(|t| parse_since(&t, now())).transpose()?,
+                ..AuditQuery::default()
             };
-            let v = ctx.http.get(&path, &token)?;
-            ctx.print(&v, |v| {
+            let r = client.audit(&query).map_err(fail)?;
+            ctx.show(&r, |r| {
                 let mut t = Table::new(&[
                     "seq", "when", "actor", "action", "target", "outcome", "detail",
                 ]);
-                for e in v["entries"].as_array().into_iter().flatten() {
+                for e in &r.entries {
                     t.row(vec![
-                        num(&e["seq"]),
-                        when(&e["at"]),
-                        s(&e["actor"], "").into(),
-                        s(&e["action"], "").into(),
-                        s(&e["target"], "").into(),
-                        s(&e["outcome"], "").into(),
-                        s(&e["detail"], "").into(),
+                        e.seq.to_string(),
+                        when(e.at),
+                        e.actor.clone(),
+                        e.action.clone(),
+                        e.target.clone(),
+                        e.outcome.to_string(),
+                        e.detail.clone(),
                     ]);
                 }
                 t.print_or("no audit entries");
             });
         }
         AuditCommand::Verify => {
-            let v = ctx.http.get("/api/v1/audit/verify", &token)?;
-            let intact = v["ok"].as_bool() == Some(true);
-            ctx.print(&v, |v| {
-                if intact {
+            let r = client.audit_verify().map_err(fail)?;
+            ctx.show(&r, |r| {
+                if r.ok {
                     outln!(
                         "audit log intact: {} entries, {} signed checkpoints, {}",
-                        num(&v["entries"]),
-                        num(&v["checkpoints"]),
-                        signed_through(&v["signed_through"])
+                        r.entries,
+                        r.checkpoints,
+                        signed_through(r.signed_through)
                     );
                 }
             });
-            if !intact {
-                let problem = &v["problem"];
-                let f = Failure::new(
+            if !r.ok {
+                let (message, seq) = r.problem.as_ref().map_or(("unknown problem", None), |p| {
+                    (p.message.as_str(), Some(p.seq))
+                });
+                let entry = seq.map(|s| format!(" (entry {s})")).unwrap_or_default();
+                return Err(Failure::new(
                     code::DAMAGED,
-                    format!(
-                        "audit log damaged: {} (entry {})",
-                        s(&problem["message"], "unknown problem"),
-                        num(&problem["seq"])
-                    ),
-                );
-                return Err(if ctx.printer.json { f.printed() } else { f });
+                    format!("audit log damaged: {message}{entry}"),
+                )
+                .printed());
             }
         }
         AuditCommand::Sign => {
-            let v = ctx.http.post("/api/v1/audit/sign", &token, None)?;
-            ctx.print(&v, |v| {
+            let r = client.audit_sign().map_err(fail)?;
+            ctx.show(&r, |r| {
                 outln!(
                     "audit chain head signed: {}",
-                    signed_through(&v["signed_through"])
+                    signed_through(r.signed_through)
                 )
             });
         }
@@ -72,8 +73,8 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<(), Failure> {
 }
 
 /// `signed through entry N`, or that nothing is signed yet.
-fn signed_through(v: &serde_json::Value) -> String {
-    match v.as_i64() {
+fn signed_through(seq: Option<i64>) -> String {
+    match seq {
         Some(n) => format!("signed through entry {n}"),
         None => "no entry signed yet (kmsctl audit sign)".into(),
     }
@@ -105,7 +106,7 @@ mod tests {
         assert_eq!(parse_since("12h", 100_000).unwrap(), 100_000 - 43_200);
         assert_eq!(parse_since("soon", 0).unwrap_err().exit, 2);
         assert_eq!(
-            signed_through(&serde_json::Value::Null),
+            signed_through(None),
             "no entry signed yet (kmsctl audit sign)"
         );
     }

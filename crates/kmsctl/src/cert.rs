@@ -1,15 +1,16 @@
 //! `kmsctl cert …`: search certificates and show one in full.
 
+use api::CertListQuery;
+
 use crate::cli::cert::CertCommand;
-use crate::http::{enc, query_string};
-use crate::output::{Failure, Table, fields, list, num, s, when};
+use crate::http::fail;
+use crate::output::{Failure, Table, fields, joined, when, when_opt};
 use crate::secrets::write_public;
-use crate::{Ctx, errln, outln, session};
+use crate::{Ctx, errln, outln};
 
 /// Runs one `cert` subcommand.
 pub fn run(ctx: &Ctx, cmd: CertCommand) -> Result<(), Failure> {
-    let token = session::token()?;
-    let http = &ctx.http;
+    let client = ctx.signed_in()?;
     match cmd {
         CertCommand::List {
             email,
@@ -19,62 +20,55 @@ pub fn run(ctx: &Ctx, cmd: CertCommand) -> Result<(), Failure> {
             limit,
             offset,
         } => {
-            let q = query_string(&[
-                ("email", email),
-                ("serial", serial),
-                ("status", status),
-                ("kind", kind),
-                ("limit", Some(limit.to_string())),
-                ("offset", Some(offset.to_string())),
-            ]);
-            let v = http.get(&format!("/api/v1/certificates{q}"), &token)?;
-            ctx.print(&v, |v| {
+            let query = CertListQuery {
+                email,
+                serial,
+                status,
+                kind,
+                limit: Some(limit),
+                offset: Some(offset),
+                ..CertListQuery::default()
+            };
+            let r = client.certificates(&query).map_err(fail)?;
+            ctx.show(&r, |r| {
                 let mut t = Table::new(&["serial", "owner", "kind", "status", "expires"]);
-                for c in v["certificates"].as_array().into_iter().flatten() {
+                for c in &r.certificates {
                     t.row(vec![
-                        s(&c["serial"], "").into(),
-                        s(&c["email"], "-").into(),
-                        s(&c["kind"], "").into(),
-                        s(&c["status"], "").into(),
-                        when(&c["not_after"]),
+                        c.serial.clone(),
+                        c.email.clone().unwrap_or_else(|| "-".into()),
+                        c.kind.to_string(),
+                        c.status.to_string(),
+                        when(c.not_after),
                     ]);
                 }
                 t.print_or("no certificates match");
-                let shown = v["certificates"].as_array().map_or(0, Vec::len);
-                errln!("{shown} of {} shown", num(&v["total"]));
+                errln!("{} of {} shown", r.certificates.len(), r.total);
             });
         }
         CertCommand::Show { serial, out } => {
-            let v = http.get(&format!("/api/v1/certificates/{}", enc(&serial)), &token)?;
+            let r = client.certificate(&serial).map_err(fail)?;
             if let Some(out) = &out {
-                let der = http.call(
-                    "GET",
-                    &format!("/api/v1/certificates/{}/der", enc(&serial)),
-                    Some(&token),
-                    None,
-                )?;
+                let der = client.certificate_der(&serial).map_err(fail)?;
                 write_public(out, &der)?;
             }
-            ctx.print(&v, |v| {
-                let mut rows: Vec<(&str, String)> = [
-                    ("serial", "serial"),
-                    ("subject", "subject"),
-                    ("issuer", "issuer"),
-                    ("kind", "kind"),
-                    ("status", "status"),
-                    ("SHA-256", "sha256_fingerprint"),
-                ]
-                .into_iter()
-                .map(|(label, key)| (label, s(&v[key], "").to_string()))
-                .collect();
-                rows.push(("valid from", when(&v["not_before"])));
-                rows.push(("valid until", when(&v["not_after"])));
-                rows.push(("key usage", list(&v["key_usage"])));
-                rows.push(("extended key usage", list(&v["extended_key_usage"])));
-                rows.push(("e-mail", list(&v["emails"])));
-                rows.push(("capabilities", list(&v["capabilities"])));
-                if let Some(r) = v["revocation_reason"].as_str() {
-                    rows.push(("revoked", format!("{r}, {}", when(&v["revoked_at"]))));
+            ctx.show(&r, |r| {
+                let s = &r.summary;
+                let mut rows: Vec<(&str, String)> = vec![
+                    ("serial", s.serial.clone()),
+                    ("subject", r.subject.clone()),
+                    ("issuer", r.issuer.clone()),
+                    ("kind", s.kind.to_string()),
+                    ("status", s.status.to_string()),
+                    ("SHA-256", r.sha256_fingerprint.clone()),
+                    ("valid from", when(s.not_before)),
+                    ("valid until", when(s.not_after)),
+                    ("key usage", joined(&r.key_usage)),
+                    ("extended key usage", joined(&r.extended_key_usage)),
+                    ("e-mail", joined(&r.emails)),
+                    ("capabilities", joined(&r.capabilities)),
+                ];
+                if let Some(reason) = &s.revocation_reason {
+                    rows.push(("revoked", format!("{reason}, {}", when_opt(r.revoked_at))));
                 }
                 outln!("{}", fields(&rows).trim_end());
             });

@@ -1,167 +1,45 @@
-//! The HTTP client: one agent per run, the server's answers turned into JSON values or into
-//! [`Failure`]s with the exit code the answer implies.
+//! The server, reached through [`api::KmsClient`]: its errors turned into [`Failure`]s with
+//! the exit code they imply. [`Extra`] carries the few requests whose newer wire shapes the
+//! `api` crate does not have yet (see [`crate::wire`]), typed all the same.
 
-use std::path::Path;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
 
-use serde_json::{Value, json};
+use api::{ClientError, Secret};
 
 use crate::output::{Failure, code, exit};
 
-/// The server and a configured agent.
-pub struct Http {
-    /// The base URL, without a trailing slash.
-    pub base: String,
-    agent: ureq::Agent,
+/// Turns a client error into the failure `kmsctl` reports.
+pub fn fail(e: ClientError) -> Failure {
+    match e {
+        ClientError::Pending(p) => waiting(&serde_json::to_value(&*p).unwrap_or(Value::Null)),
+        ClientError::Api {
+            status,
+            code,
+            message,
+        } => api_failure(status, &code, message),
+        ClientError::Transport { .. } => Failure::new(code::UNREACHABLE, e.to_string()),
+        ClientError::Decode { .. } => Failure::new(code::ANSWER, e.to_string()),
+        other => Failure::local(other.to_string()),
+    }
 }
 
-impl Http {
-    /// An agent for `server` (from `--server` or `KMS_URL`), trusting `ca_cert` for HTTPS
-    /// when given.
-    pub fn new(server: Option<&str>, ca_cert: Option<&Path>) -> Result<Self, Failure> {
-        let base = server
-            .ok_or_else(|| Failure::local("no server: give --server URL or set KMS_URL"))?
-            .trim_end_matches('/')
-            .to_string();
-        if !base.starts_with("http://") && !base.starts_with("https://") {
-            return Err(Failure::usage(
-                "the server URL must start with http:// or https://",
-            ));
-        }
-        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
-        if let Some(path) = ca_cert {
-            let pem = std::fs::read(path)
-                .map_err(|e| Failure::local(format!("reading {}: {e}", path.display())))?;
-            let mut roots = Vec::new();
-            for item in ureq::tls::parse_pem(&pem) {
-                if let ureq::tls::PemItem::Certificate(c) =
-                    item.map_err(|e| Failure::local(format!("{}: {e}", path.display())))?
-                {
-                    roots.push(c);
-                }
-            }
-            if roots.is_empty() {
-                return Err(Failure::local(format!(
-                    "{} holds no PEM certificate",
-                    path.display()
-                )));
-            }
-            config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
-                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
-                    .build(),
-            );
-        }
-        Ok(Http {
-            base,
-            agent: config.build().into(),
-        })
-    }
-
-    /// Sends a request and returns the body of a 2xx answer (202, a waiting approval, is a
-    /// [`Failure`] with exit 3).
-    pub fn call(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Result<Vec<u8>, Failure> {
-        let url = format!("{}{}", self.base, path);
-        let auth = token.map(|t| format!("Bearer {t}"));
-        let result = if method == "GET" {
-            let mut r = self.agent.get(&url);
-            if let Some(a) = &auth {
-                r = r.header("Authorization", a);
-            }
-            r.call()
+/// The failure of an error answer: its code kept, the exit code from the status or code.
+fn api_failure(status: u16, code: &str, message: String) -> Failure {
+    if code.starts_with("HTTP-") || code == "KMS-404" {
+        // No error body, or an unknown route: most likely a server older than kmsctl.
+        let what = if status == 404 {
+            "the server does not know this request (is it older than this kmsctl?)".to_string()
         } else {
-            let mut r = self.agent.post(&url);
-            if let Some(a) = &auth {
-                r = r.header("Authorization", a);
-            }
-            r.send_json(body.unwrap_or_else(|| json!({})))
+            format!("the server answered HTTP {status} without an error body")
         };
-        let mut resp = result.map_err(|e| {
-            Failure::new(
-                code::UNREACHABLE,
-                format!("cannot reach the server at {}: {e}", self.base),
-            )
-        })?;
-        let status = resp.status();
-        let bytes = resp
-            .body_mut()
-            .with_config()
-            .limit(16 * 1024 * 1024)
-            .read_to_vec()
-            .map_err(|e| {
-                Failure::new(
-                    code::UNREACHABLE,
-                    format!("reading the server's answer: {e}"),
-                )
-            })?;
-        if status.is_success() && status.as_u16() != 202 {
-            return Ok(bytes);
-        }
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-        Err(answer_failure(status.as_u16(), method, path, &v))
-    }
-
-    /// [`call`](Self::call), the answer parsed as JSON.
-    pub fn json(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> Result<Value, Failure> {
-        let bytes = self.call(method, path, token, body)?;
-        parse(&bytes)
-    }
-
-    /// A GET with the session token.
-    pub fn get(&self, path: &str, token: &str) -> Result<Value, Failure> {
-        self.json("GET", path, Some(token), None)
-    }
-
-    /// A POST with the session token.
-    pub fn post(&self, path: &str, token: &str, body: Option<Value>) -> Result<Value, Failure> {
-        self.json("POST", path, Some(token), body)
-    }
-}
-
-/// The server's answer as JSON.
-pub fn parse(bytes: &[u8]) -> Result<Value, Failure> {
-    serde_json::from_slice(bytes)
-        .map_err(|_| Failure::new(code::ANSWER, "the server's answer is not JSON"))
-}
-
-/// The failure a non-2xx (or 202) answer stands for.
-pub fn answer_failure(status: u16, method: &str, path: &str, v: &Value) -> Failure {
-    if matches!(v["status"].as_str(), Some("pending" | "waiting")) {
-        return waiting(v);
-    }
-    let Some(code) = v["error"]["code"].as_str() else {
-        let reason = match status {
-            404 => format!(
-                "the server has no {method} {} (is it older than this kmsctl?)",
-                path.split('?').next().unwrap_or(path)
-            ),
-            _ => format!(
-                "the server answered HTTP {status} to {method} {path} without an error body"
-            ),
+        let code = if code == "KMS-404" {
+            code
+        } else {
+            code::ANSWER
         };
-        return Failure::new(code::ANSWER, reason);
-    };
-    let mut message = v["error"]["message"].as_str().map_or_else(
-        || format!("the server answered HTTP {status}"),
-        String::from,
-    );
-    if code == "KMS-404" {
-        // An unknown route: say which, and the likely reason.
-        message = format!(
-            "{message}: {method} {} (is the server older than this kmsctl?)",
-            path.split('?').next().unwrap_or(path)
-        );
+        return Failure::new(code, what);
     }
     let exit = match (status, code) {
         (423, _) | (_, "KMS-423") => exit::LOCKED,
@@ -215,11 +93,117 @@ pub fn waiting(v: &Value) -> Failure {
     }
 }
 
-/// Percent-encodes a path segment (e-mail addresses and the like).
+/// Typed requests the `api` crate has no method for yet (newer routes and fields); the
+/// same error handling as [`KmsClient`]'s.
+pub struct Extra {
+    base: String,
+    agent: ureq::Agent,
+}
+
+impl Extra {
+    /// An agent for `base`, trusting `ca_pem` for HTTPS when given.
+    pub fn new(base: &str, ca_pem: Option<&[u8]>) -> Result<Self, Failure> {
+        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        if let Some(pem) = ca_pem {
+            let roots: Vec<_> = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            config = config.tls_config(
+                ureq::tls::TlsConfig::builder()
+                    .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(roots)))
+                    .build(),
+            );
+        }
+        Ok(Extra {
+            base: base.trim_end_matches('/').to_string(),
+            agent: config.build().into(),
+        })
+    }
+
+    /// `GET` (no body) or `POST` (a JSON body) under `/api/v1`, the answer decoded as `T`.
+    pub fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        token: &Secret,
+        body: Option<&dyn ErasedJson>,
+    ) -> Result<T, Failure> {
+        let url = format!("{}{}{path}", self.base, api::API_PREFIX);
+        let auth = format!("Bearer {}", token.expose());
+        let result = match body {
+            None if method == "GET" => self.agent.get(&url).header("Authorization", &auth).call(),
+            None => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_empty(),
+            Some(b) => self
+                .agent
+                .post(&url)
+                .header("Authorization", &auth)
+                .send_json(b.value()),
+        };
+        let mut resp = result.map_err(|e| {
+            Failure::new(
+                code::UNREACHABLE,
+                format!("cannot reach the server at {}: {e}", self.base),
+            )
+        })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| {
+                Failure::new(
+                    code::UNREACHABLE,
+                    format!("reading the server's answer: {e}"),
+                )
+            })?;
+        if !(200..300).contains(&status) || status == 202 {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            if status == 202 {
+                return Err(waiting(&v));
+            }
+            return Err(match v["error"]["code"].as_str() {
+                Some(c) => api_failure(
+                    status,
+                    c,
+                    v["error"]["message"].as_str().unwrap_or("").to_string(),
+                ),
+                None => api_failure(status, &format!("HTTP-{status}"), String::new()),
+            });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Failure::new(
+                code::ANSWER,
+                format!("the server's answer to {method} {path} could not be read: {e}"),
+            )
+        })
+    }
+}
+
+/// A request body, behind an object-safe trait.
+pub trait ErasedJson {
+    /// The body as JSON.
+    fn value(&self) -> Value;
+}
+
+impl<T: Serialize> ErasedJson for T {
+    fn value(&self) -> Value {
+        serde_json::to_value(self).unwrap_or(Value::Null)
+    }
+}
+
+/// Percent-encodes a path segment (e-mail addresses, backup names).
 pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~@+".contains(&b) {
+        if b.is_ascii_alphanumeric() || b"-._~@".contains(&b) {
             out.push(char::from(b));
         } else {
             out.push_str(&format!("%{b:02X}"));
@@ -228,39 +212,32 @@ pub fn enc(s: &str) -> String {
     out
 }
 
-/// `?a=b&c=d` from the pairs that have a value (values percent-encoded).
-pub fn query_string(pairs: &[(&str, Option<String>)]) -> String {
-    let parts: Vec<String> = pairs
-        .iter()
-        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k}={}", enc(v))))
-        .collect();
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("?{}", parts.join("&"))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    fn api(status: u16, code: &str) -> Failure {
+        fail(ClientError::Api {
+            status,
+            code: code.into(),
+            message: "m".into(),
+        })
+    }
 
     #[test]
     fn answers_map_to_exit_codes() {
-        let f = answer_failure(404, "GET", "/api/v1/x", &Value::Null);
+        let f = api(404, "HTTP-404");
         assert_eq!((f.exit, f.code.as_str()), (1, code::ANSWER));
-        assert!(f.message.contains("no GET /api/v1/x"), "{}", f.message);
-        let body = |c: &str| json!({"error": {"code": c, "message": "m"}});
-        assert_eq!(answer_failure(423, "POST", "/", &body("KMS-423")).exit, 5);
-        assert_eq!(answer_failure(401, "POST", "/", &body("AUTH-003")).exit, 6);
-        assert_eq!(answer_failure(401, "POST", "/", &body("AUTH-001")).exit, 1);
-        assert_eq!(answer_failure(428, "POST", "/", &body("KMS-428")).exit, 7);
-        let w = answer_failure(
-            202,
-            "POST",
-            "/",
-            &json!({"status": "pending", "request_id": 4, "approved_by": ["a"], "needed": 2,
-                    "operation": "restore", "target": "b1", "error": {"code": "AUTH-023"}}),
+        assert!(f.message.contains("older"), "{}", f.message);
+        assert_eq!(api(423, "KMS-423").exit, 5);
+        assert_eq!(api(401, "AUTH-003").exit, 6);
+        assert_eq!(api(401, "AUTH-001").exit, 1);
+        assert_eq!(api(428, "KMS-428").exit, 7);
+        let w = waiting(
+            &json!({"status": "pending", "request_id": 4, "approved_by": ["a"],
+                    "needed": 2, "operation": "restore", "target": "b1",
+                    "error": {"code": "AUTH-023"}}),
         );
         assert_eq!(w.exit, 3);
         assert!(

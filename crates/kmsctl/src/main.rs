@@ -8,7 +8,6 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use serde_json::Value;
 
 mod admin;
 mod approvals;
@@ -28,6 +27,7 @@ mod session;
 mod status;
 mod unlock_method;
 mod user;
+mod wire;
 
 /// The completion scripts and man pages `build.rs` made from [`cli`].
 mod embedded {
@@ -39,17 +39,47 @@ use output::{Failure, Printer};
 
 /// What every handler needs: the server and how to print.
 pub struct Ctx {
-    /// The HTTP client.
-    pub http: http::Http,
+    /// The typed client, not signed in.
+    pub client: api::KmsClient,
+    /// Requests the `api` crate has no method for yet.
+    pub extra: http::Extra,
     /// JSON or text.
     pub printer: Printer,
 }
 
 impl Ctx {
-    /// Prints an answer (see [`Printer::print`]).
-    pub fn print(&self, v: &Value, human: impl FnOnce(&Value)) {
-        self.printer.print(v, human);
+    /// Prints an answer (see [`Printer::show`]).
+    pub fn show<T: serde::Serialize>(&self, v: &T, human: impl FnOnce(&T)) {
+        self.printer.show(v, human);
     }
+
+    /// The client signed in with the saved session (exit 6 without one).
+    pub fn signed_in(&self) -> Result<api::KmsClient, Failure> {
+        Ok(self.client.clone().with_token(session::token()?))
+    }
+}
+
+/// The typed client of `server`, trusting the CA certificate in `ca_cert` for HTTPS.
+fn connect(
+    server: Option<&str>,
+    ca_cert: Option<&std::path::Path>,
+) -> Result<(api::KmsClient, http::Extra), Failure> {
+    let server =
+        server.ok_or_else(|| Failure::local("no server: give --server URL or set KMS_URL"))?;
+    let pem = ca_cert
+        .map(|path| {
+            std::fs::read(path)
+                .map_err(|e| Failure::local(format!("reading {}: {e}", path.display())))
+        })
+        .transpose()?;
+    let client = api::KmsClient::new(server, pem.as_deref()).map_err(|e| {
+        let where_ = ca_cert
+            .map(|p| format!(" ({})", p.display()))
+            .unwrap_or_default();
+        Failure::local(format!("{e}{where_}"))
+    })?;
+    let extra = http::Extra::new(client.base_url(), pem.as_deref())?;
+    Ok((client, extra))
 }
 
 fn main() -> ExitCode {
@@ -62,7 +92,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
             if let (true, Some(body)) = (printer.json, f.body()) {
-                printer.print(&body, |_| {});
+                printer.show(&body, |_| {});
             }
             errln!("{}", f.human());
             ExitCode::from(f.exit)
@@ -86,7 +116,7 @@ fn usage_error(e: &clap::Error) -> ExitCode {
             .trim_start_matches("error: ")
             .to_string();
         if let Some(body) = Failure::usage(message).body() {
-            output::Printer { json: true }.print(&body, |_| {});
+            output::Printer { json: true }.show(&body, |_| {});
         }
     }
     let _ = e.print();
@@ -115,7 +145,7 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
                 std::fs::write(out.join(name), text).map_err(fail)?;
             }
             let v = serde_json::json!({"written": out, "pages": embedded::MAN_PAGES.len()});
-            printer.print(&v, |_| {
+            printer.show(&v, |_| {
                 outln!(
                     "{} man pages written to {} (try: man -l {}/kmsctl.1)",
                     embedded::MAN_PAGES.len(),
@@ -128,8 +158,10 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         Command::Renew(a) => renew::check(a)?,
         _ => {}
     }
+    let (client, extra) = connect(cli.server.as_deref(), cli.ca_cert.as_deref())?;
     let ctx = Ctx {
-        http: http::Http::new(cli.server.as_deref(), cli.ca_cert.as_deref())?,
+        client,
+        extra,
         printer,
     };
     match cli.command {

@@ -5,6 +5,7 @@
 use std::fmt::Write as _;
 use std::io::Write;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// Exit codes (the design's registry; listed in `--help`).
@@ -189,13 +190,13 @@ pub struct Printer {
 }
 
 impl Printer {
-    /// Prints `v` as JSON, or runs `human`.
-    pub fn print(&self, v: &Value, human: impl FnOnce(&Value)) {
+    /// Prints `v` as JSON, or runs `human` on it.
+    pub fn show<T: Serialize>(&self, v: &T, human: impl FnOnce(&T)) {
         if self.json {
-            out(&format!(
-                "{}\n",
-                serde_json::to_string_pretty(v).unwrap_or_default()
-            ));
+            match serde_json::to_string_pretty(v) {
+                Ok(text) => out(&format!("{text}\n")),
+                Err(e) => errln!("kmsctl: cannot print the answer as JSON: {e}"),
+            }
         } else {
             human(v);
         }
@@ -280,13 +281,14 @@ pub fn now() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-/// A Unix time as a local date and a relative time: `2026-12-08 14:03 CET (in 6 days)`;
-/// `-` for a missing time.
-pub fn when(v: &Value) -> String {
-    match v.as_i64() {
-        Some(t) => when_at(t, now()),
-        None => "-".into(),
-    }
+/// A Unix time as a local date and a relative time: `2026-12-08 14:03 CET (in 6 days)`.
+pub fn when(t: i64) -> String {
+    when_at(t, now())
+}
+
+/// [`when`], or `-` for a missing time.
+pub fn when_opt(t: Option<i64>) -> String {
+    t.map_or_else(|| "-".into(), when)
 }
 
 /// [`when`] against a given now (tests).
@@ -328,10 +330,7 @@ pub fn relative(delta: i64) -> String {
 }
 
 /// A byte count for people: `532 B`, `1.4 MB`.
-pub fn bytes(v: &Value) -> String {
-    let Some(n) = v.as_u64() else {
-        return "-".into();
-    };
+pub fn bytes(n: u64) -> String {
     match n {
         0..1_000 => format!("{n} B"),
         1_000..1_000_000 => format!("{:.1} kB", n as f64 / 1e3),
@@ -350,24 +349,13 @@ pub fn duration(secs: u64) -> String {
     format!("{secs}s")
 }
 
-/// A string field, or `fallback`.
-pub fn s<'a>(v: &'a Value, fallback: &'a str) -> &'a str {
-    v.as_str().unwrap_or(fallback)
-}
-
-/// A JSON array of strings joined with `, `.
-pub fn list(v: &Value) -> String {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
+/// Items joined with `, `.
+pub fn joined<T: std::fmt::Display>(items: &[T]) -> String {
+    items
+        .iter()
+        .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// A number, or `-`.
-pub fn num(v: &Value) -> String {
-    v.as_i64().map_or_else(|| "-".into(), |n| n.to_string())
 }
 
 #[cfg(test)]
@@ -422,6 +410,7 @@ mod tests {
         assert_eq!(duration(90 * 60), "90m");
         assert_eq!(duration(7 * 86_400), "1w");
         assert!(when_at(0, 6 * 86_400).ends_with("(6 days ago)"));
-        assert_eq!(when(&Value::Null), "-");
+        assert_eq!(when_opt(None), "-");
+        assert_eq!(bytes(1_400_000), "1.4 MB");
     }
 }

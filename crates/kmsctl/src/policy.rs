@@ -1,35 +1,35 @@
 //! `kmsctl policy …`: quorum policies.
 
-use serde_json::json;
+use api::QuorumOperation;
 
 use crate::cli::policy::PolicyCommand;
-use crate::http::enc;
-use crate::output::{Failure, Table, num, s};
-use crate::{Ctx, outln, session};
+use crate::http::fail;
+use crate::output::{Failure, Table};
+use crate::{Ctx, outln};
 
 /// Runs one `policy` subcommand.
 pub fn run(ctx: &Ctx, cmd: PolicyCommand) -> Result<(), Failure> {
-    let token = session::token()?;
+    let client = ctx.signed_in()?;
     match cmd {
         PolicyCommand::Set { operation, quorum } => {
-            let v = ctx.http.post(
-                &format!("/api/v1/policies/{}", enc(&operation)),
-                &token,
-                Some(json!({"quorum": quorum})),
-            )?;
-            ctx.print(&v, |_| {
+            let r = client
+                .set_policy(&QuorumOperation::parse(&operation), quorum)
+                .map_err(fail)?;
+            ctx.show(&r, |r| {
+                let n = r.policy.quorum;
                 outln!(
-                    "{operation} now needs {quorum} approval{}",
-                    if quorum == 1 { "" } else { "s" }
+                    "{} now needs {n} approval{}",
+                    r.policy.operation,
+                    if n == 1 { "" } else { "s" }
                 )
             });
         }
         PolicyCommand::List => {
-            let v = ctx.http.get("/api/v1/policies", &token)?;
-            ctx.print(&v, |v| {
+            let r = client.policies().map_err(fail)?;
+            ctx.show(&r, |r| {
                 let mut t = Table::new(&["operation", "quorum"]);
-                for p in v["policies"].as_array().into_iter().flatten() {
-                    t.row(vec![s(&p["operation"], "").into(), num(&p["quorum"])]);
+                for p in &r.policies {
+                    t.row(vec![p.operation.to_string(), p.quorum.to_string()]);
                 }
                 t.print_or("no policies");
             });

@@ -1,53 +1,81 @@
 //! `kmsctl recover-key`: every escrowed encryption key of a user into one PKCS#12 file.
 
+use std::path::PathBuf;
+
+use api::{RecoverRequest, Recovered, Secret};
 use base64ct::Encoding;
-use serde_json::json;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::cli::recover::RecoverArgs;
-use crate::http::{enc, parse};
-use crate::output::{Failure, code, num, s, when};
+use crate::http::{enc, fail};
+use crate::output::{Failure, code, when_opt};
 use crate::secrets::{read_secret, write_private};
+use crate::wire::RecoverWhyRequest;
 use crate::{Ctx, outln, session};
+
+/// What `recover-key --json` prints (the bundle went to the file).
+#[derive(Serialize)]
+struct Written {
+    written: PathBuf,
+    keys: u64,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    enrollment_token: Option<Secret>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_expires_at: Option<i64>,
+}
 
 /// Runs `recover-key` (exit 3 while the recover-key quorum waits).
 pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<(), Failure> {
-    let token = session::token()?;
-    let password = read_secret("bundle password", a.password_stdin, true)?;
-    let mut body = json!({"password": password.as_str(), "reenroll": a.reenroll});
-    if let Some(why) = &a.why {
-        body["why"] = json!(why);
-    }
-    // The answer carries the keys: kept in zeroizing memory.
-    let raw = Zeroizing::new(ctx.http.call(
-        "POST",
-        &format!("/api/v1/users/{}/recover", enc(&a.email)),
-        Some(&token),
-        Some(body),
-    )?);
-    let v = parse(&raw)?;
+    let client = ctx.signed_in()?;
+    let password = Secret::new(read_secret("bundle password", a.password_stdin, true)?.as_str());
+    let r: Recovered = match &a.why {
+        None => client
+            .recover(
+                &a.email,
+                &RecoverRequest {
+                    password,
+                    reenroll: a.reenroll,
+                },
+            )
+            .map_err(fail)?,
+        Some(why) => ctx.extra.call(
+            "POST",
+            &format!("/users/{}/recover", enc(&a.email)),
+            &session::token()?,
+            Some(&RecoverWhyRequest {
+                password,
+                reenroll: a.reenroll,
+                why: why.clone(),
+            }),
+        )?,
+    };
     let p12 = Zeroizing::new(
-        base64ct::Base64::decode_vec(s(&v["pkcs12"], ""))
+        base64ct::Base64::decode_vec(r.pkcs12.expose())
             .map_err(|_| Failure::new(code::ANSWER, "the server's bundle is not base64"))?,
     );
     write_private(&a.out, &p12)?;
-    let mut shown = json!({"written": a.out, "keys": v["keys"], "status": "done"});
-    if let Some(t) = v.get("enrollment_token") {
-        shown["enrollment_token"] = t.clone();
-        shown["token_expires_at"] = v["token_expires_at"].clone();
-    }
-    ctx.print(&shown, |sh| {
+    let shown = Written {
+        written: a.out.clone(),
+        keys: r.keys,
+        status: "done",
+        enrollment_token: r.enrollment_token,
+        token_expires_at: r.token_expires_at,
+    };
+    ctx.show(&shown, |w| {
         outln!(
             "wrote {} ({} encryption keys of {})",
-            a.out.display(),
-            num(&sh["keys"]),
+            w.written.display(),
+            w.keys,
             a.email
         );
-        if let Some(t) = sh["enrollment_token"].as_str() {
+        if let Some(t) = &w.enrollment_token {
             outln!(
-                "enrollment token for {} (shown once, expires {}): {t}",
+                "enrollment token for {} (shown once, expires {}): {}",
                 a.email,
-                when(&sh["token_expires_at"])
+                when_opt(w.token_expires_at),
+                t.expose()
             );
         }
     });

@@ -1,11 +1,13 @@
 //! `kmsctl renew`: one user's certificates (or a new escrowed key), or every certificate
 //! that expires within a window.
 
-use serde_json::{Value, json};
+use api::RenewRequest;
 
 use crate::cli::renew::RenewArgs;
-use crate::output::{Failure, Table, duration, s, when};
+use crate::http::fail;
+use crate::output::{Failure, Table, duration, when, when_opt};
 use crate::secrets::confirm;
+use crate::wire::{RenewAllRequest, RenewAnswer};
 use crate::{Ctx, errln, outln, session};
 
 /// The usage rule clap's `requires` does not enforce on a flag: `--within` and `--yes` go
@@ -19,10 +21,24 @@ pub fn check(a: &RenewArgs) -> Result<(), Failure> {
 
 /// Runs `renew`: exit 0 when nobody failed.
 pub fn run(ctx: &Ctx, a: RenewArgs) -> Result<(), Failure> {
-    let token = session::token()?;
-    let body = match &a.email {
-        Some(e) => json!({"email": e, "new_key": a.new_key}),
+    let r: RenewAnswer = match &a.email {
+        Some(email) => {
+            let r = ctx
+                .signed_in()?
+                .renew(&RenewRequest {
+                    email: Some(email.clone()),
+                    all: false,
+                    new_key: a.new_key,
+                })
+                .map_err(fail)?;
+            RenewAnswer {
+                renewed: r.renewed,
+                failed: r.failed,
+                skipped: None,
+            }
+        }
         None => {
+            let token = session::token()?;
             let window = a
                 .within
                 .map_or_else(|| "the server's renewal window".into(), duration);
@@ -30,43 +46,48 @@ pub fn run(ctx: &Ctx, a: RenewArgs) -> Result<(), Failure> {
                 &format!("Renew every enrolled user's certificates that expire within {window}?"),
                 a.yes,
             )?;
-            let mut b = json!({"all": true, "confirm": true});
-            if let Some(w) = a.within {
-                b["within"] = json!(w);
-            }
-            b
+            ctx.extra.call(
+                "POST",
+                "/renew",
+                &token,
+                Some(&RenewAllRequest {
+                    all: true,
+                    within: a.within,
+                    confirm: true,
+                }),
+            )?
         }
     };
-    let v = ctx.http.post("/api/v1/renew", &token, Some(body))?;
-    ctx.print(&v, human);
-    let failed = v["failed"].as_array().map_or(0, Vec::len);
-    if failed > 0 {
+    ctx.show(&r, human);
+    if !r.failed.is_empty() {
+        let n = r.failed.len();
         return Err(Failure::local(format!(
-            "{failed} user{} not renewed",
-            if failed == 1 { " was" } else { "s were" }
+            "{n} user{} not renewed",
+            if n == 1 { " was" } else { "s were" }
         ))
         .printed());
     }
     Ok(())
 }
 
-fn human(v: &Value) {
+fn human(r: &RenewAnswer) {
     let mut t = Table::new(&["email", "kind", "serial", "expires"]);
-    for r in v["renewed"].as_array().into_iter().flatten() {
-        let email = s(&r["email"], "");
-        if let Some(tok) = r["enrollment_token"].as_str() {
+    for u in &r.renewed {
+        if let Some(tok) = &u.enrollment_token {
             outln!(
-                "{email}: new encryption key escrowed and certified; collect it with this \
-                 enrollment token (shown once, expires {}): {tok}",
-                when(&r["token_expires_at"])
+                "{}: new encryption key escrowed and certified; collect it with this enrollment \
+                 token (shown once, expires {}): {}",
+                u.email,
+                when_opt(u.token_expires_at),
+                tok.expose()
             );
         } else {
-            for c in r["certificates"].as_array().into_iter().flatten() {
+            for c in &u.certificates {
                 t.row(vec![
-                    email.into(),
-                    s(&c["kind"], "").into(),
-                    s(&c["serial"], "").into(),
-                    when(&c["not_after"]),
+                    u.email.clone(),
+                    c.kind.to_string(),
+                    c.serial.clone(),
+                    when(c.not_after),
                 ]);
             }
         }
@@ -74,23 +95,18 @@ fn human(v: &Value) {
     if t.len() > 0 {
         outln!("{}", t.render().trim_end());
     }
-    let skipped = v["skipped"].as_array().map_or(&[][..], Vec::as_slice);
+    let skipped = r.skipped.as_deref().unwrap_or_default();
     if !skipped.is_empty() {
         let mut t = Table::new(&["skipped", "reason"]);
         for k in skipped {
-            t.row(vec![s(&k["email"], "").into(), s(&k["reason"], "").into()]);
+            t.row(vec![k.email.clone(), k.reason.clone()]);
         }
         outln!("{}", t.render().trim_end());
     }
-    for f in v["failed"].as_array().into_iter().flatten() {
-        errln!(
-            "{}: not renewed: {}: {}",
-            s(&f["email"], ""),
-            s(&f["code"], "?"),
-            s(&f["message"], "")
-        );
+    for f in &r.failed {
+        errln!("{}: not renewed: {}: {}", f.email, f.code, f.message);
     }
-    if v["renewed"].as_array().is_some_and(Vec::is_empty) && skipped.is_empty() {
+    if r.renewed.is_empty() && skipped.is_empty() && r.failed.is_empty() {
         outln!("nothing to renew");
     }
 }

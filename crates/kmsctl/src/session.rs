@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 
+use api::{Secret, UnlockRequest};
 use base64ct::Encoding;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 use crate::cli::session::{LoginArgs, UnlockArgs};
-use crate::output::{Failure, code, exit};
+use crate::http::fail;
+use crate::output::{Failure, code, exit, when};
 use crate::secrets::{read_secret, write_private};
 use crate::{Ctx, outln};
 
@@ -23,8 +25,18 @@ pub fn session_file() -> Result<PathBuf, Failure> {
     Ok(base.join("kmsctl").join("session.json"))
 }
 
+/// The session file's content (only the token is needed to read it back).
+#[derive(Serialize, Deserialize)]
+struct Saved {
+    #[serde(default)]
+    server: String,
+    token: Secret,
+    #[serde(default)]
+    expires_at: i64,
+}
+
 /// The saved session token (exit 6 when there is none).
-pub fn token() -> Result<Zeroizing<String>, Failure> {
+pub fn token() -> Result<Secret, Failure> {
     let path = session_file()?;
     let not_signed_in = |why: String| {
         Failure::new(code::NO_SESSION, format!("{why}: run kmsctl login")).exit(exit::NOT_SIGNED_IN)
@@ -33,40 +45,53 @@ pub fn token() -> Result<Zeroizing<String>, Failure> {
         Zeroizing::new(std::fs::read_to_string(&path).map_err(|_| {
             not_signed_in(format!("not signed in (no session in {})", path.display()))
         })?);
-    let v: Value = serde_json::from_str(&text)
+    let saved: Saved = serde_json::from_str(&text)
         .map_err(|_| not_signed_in(format!("the session file {} is damaged", path.display())))?;
-    match v["token"].as_str() {
-        Some(t) if !t.is_empty() => Ok(Zeroizing::new(t.to_string())),
-        _ => Err(not_signed_in(format!(
+    if saved.token.expose().is_empty() {
+        return Err(not_signed_in(format!(
             "the session file {} holds no token",
             path.display()
-        ))),
+        )));
     }
+    Ok(saved.token)
+}
+
+/// What `login --json` prints.
+#[derive(Serialize)]
+struct SignedIn {
+    admin: api::Admin,
+    expires_at: i64,
+    session_file: PathBuf,
 }
 
 /// `kmsctl login`.
 pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<(), Failure> {
     let password = read_secret("password", a.password_stdin, false)?;
-    let v = ctx.http.json(
-        "POST",
-        "/api/v1/login",
-        None,
-        Some(json!({"name": a.admin, "password": password.as_str()})),
-    )?;
+    let r = ctx
+        .client
+        .login(&a.admin, &Secret::new(password.as_str()))
+        .map_err(fail)?;
     let path = session_file()?;
     let saved = Zeroizing::new(
-        serde_json::to_vec(&json!({"server": ctx.http.base, "token": v["token"],
-                                   "expires_at": v["expires_at"]}))
+        serde_json::to_vec(&Saved {
+            server: ctx.client.base_url().to_string(),
+            token: r.token.clone(),
+            expires_at: r.expires_at,
+        })
         .map_err(|e| Failure::local(e.to_string()))?,
     );
     write_private(&path, &saved)?;
-    let out = json!({"admin": v["admin"], "expires_at": v["expires_at"], "session_file": path});
-    ctx.print(&out, |v| {
+    let shown = SignedIn {
+        admin: r.admin,
+        expires_at: r.expires_at,
+        session_file: path,
+    };
+    ctx.show(&shown, |s| {
         outln!(
             "signed in as {}; session kept in {} until {}",
             a.admin,
-            path.display(),
-            crate::output::when(&v["expires_at"])
+            s.session_file.display(),
+            when(s.expires_at)
         )
     });
     Ok(())
@@ -74,29 +99,35 @@ pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<(), Failure> {
 
 /// `kmsctl logout`: the session file is removed even when the server refuses.
 pub fn logout(ctx: &Ctx) -> Result<(), Failure> {
-    let token = token()?;
-    let result = ctx.http.json("POST", "/api/v1/logout", Some(&token), None);
+    let client = ctx.signed_in()?;
+    let result = client.logout();
     let _ = std::fs::remove_file(session_file()?);
-    let v = result?;
-    ctx.print(&v, |_| outln!("signed out"));
+    let r = result.map_err(fail)?;
+    ctx.show(&r, |_| outln!("signed out"));
     Ok(())
 }
 
 /// `kmsctl unlock`.
 pub fn unlock(ctx: &Ctx, a: UnlockArgs) -> Result<(), Failure> {
-    let body = match a.key_file {
+    let req = match a.key_file {
         Some(path) => {
             let bytes = Zeroizing::new(
                 std::fs::read(&path)
                     .map_err(|e| Failure::local(format!("reading {}: {e}", path.display())))?,
             );
-            json!({"key_file": base64ct::Base64::encode_string(&bytes)})
+            UnlockRequest {
+                password: None,
+                key_file: Some(Secret::new(base64ct::Base64::encode_string(&bytes))),
+            }
         }
-        None => {
-            json!({"password": read_secret("start-up password", a.password_stdin, false)?.as_str()})
-        }
+        None => UnlockRequest {
+            password: Some(Secret::new(
+                read_secret("start-up password", a.password_stdin, false)?.as_str(),
+            )),
+            key_file: None,
+        },
     };
-    let v = ctx.http.json("POST", "/api/v1/unlock", None, Some(body))?;
-    ctx.print(&v, |_| outln!("the authority is unlocked"));
+    let r = ctx.client.unlock(&req).map_err(fail)?;
+    ctx.show(&r, |_| outln!("the authority is unlocked"));
     Ok(())
 }

@@ -1,29 +1,39 @@
 //! `kmsctl unlock-method …`: the start-up secrets that unlock the store.
 
+use std::path::PathBuf;
+
+use api::{AddUnlockMethodRequest, Secret, UnlockMethod};
 use base64ct::Encoding;
-use serde_json::json;
+use serde::Serialize;
 use zeroize::Zeroizing;
 
 use crate::cli::unlock_method::UnlockMethodCommand;
-use crate::http::parse;
-use crate::output::{Failure, Table, code, num, s, when};
+use crate::http::fail;
+use crate::output::{Failure, Table, code, when};
 use crate::secrets::{read_secret, write_private};
-use crate::{Ctx, outln, session};
+use crate::{Ctx, outln};
+
+/// What `unlock-method add --json` prints (a key file went to its file).
+#[derive(Serialize)]
+struct Added {
+    method: UnlockMethod,
+    key_file: Option<PathBuf>,
+}
 
 /// Runs one `unlock-method` subcommand.
 pub fn run(ctx: &Ctx, cmd: UnlockMethodCommand) -> Result<(), Failure> {
-    let token = session::token()?;
+    let client = ctx.signed_in()?;
     match cmd {
         UnlockMethodCommand::List => {
-            let v = ctx.http.get("/api/v1/unlock-methods", &token)?;
-            ctx.print(&v, |v| {
+            let r = client.unlock_methods().map_err(fail)?;
+            ctx.show(&r, |r| {
                 let mut t = Table::new(&["id", "kind", "label", "added"]);
-                for m in v["methods"].as_array().into_iter().flatten() {
+                for m in &r.methods {
                     t.row(vec![
-                        num(&m["id"]),
-                        s(&m["kind"], "").into(),
-                        s(&m["label"], "").into(),
-                        when(&m["created_at"]),
+                        m.id.to_string(),
+                        m.kind.to_string(),
+                        m.label.clone(),
+                        when(m.created_at),
                     ]);
                 }
                 t.print_or("no unlock methods");
@@ -36,43 +46,43 @@ pub fn run(ctx: &Ctx, cmd: UnlockMethodCommand) -> Result<(), Failure> {
             if let Some(out) = key_file_out.as_ref().filter(|o| o.exists()) {
                 return Err(Failure::local(format!("{} exists already", out.display())));
             }
-            let body = match &key_file_out {
-                Some(_) => json!({"key_file": true}),
-                None => json!({"password":
-                    read_secret("new start-up password", password_stdin, true)?.as_str()}),
+            let req = match &key_file_out {
+                Some(_) => AddUnlockMethodRequest {
+                    password: None,
+                    key_file: true,
+                },
+                None => AddUnlockMethodRequest {
+                    password: Some(Secret::new(
+                        read_secret("new start-up password", password_stdin, true)?.as_str(),
+                    )),
+                    key_file: false,
+                },
             };
-            // The answer may carry a key file: kept in zeroizing memory.
-            let raw = Zeroizing::new(ctx.http.call(
-                "POST",
-                "/api/v1/unlock-methods",
-                Some(&token),
-                Some(body),
-            )?);
-            let v = parse(&raw)?;
+            let r = client.add_unlock_method(&req).map_err(fail)?;
             if let Some(out) = &key_file_out {
+                let file = r.key_file.as_ref().ok_or_else(|| {
+                    Failure::new(code::ANSWER, "the server's answer holds no key file")
+                })?;
                 let bytes =
-                    Zeroizing::new(base64ct::Base64::decode_vec(s(&v["key_file"], "")).map_err(
-                        |_| Failure::new(code::ANSWER, "the server's key file is not base64"),
-                    )?);
+                    Zeroizing::new(base64ct::Base64::decode_vec(file.expose()).map_err(|_| {
+                        Failure::new(code::ANSWER, "the server's key file is not base64")
+                    })?);
                 write_private(out, &bytes)?;
             }
-            let shown = json!({"method": v["method"], "key_file": key_file_out});
-            ctx.print(&shown, |sh| {
-                outln!(
-                    "added unlock method {} ({})",
-                    num(&sh["method"]["id"]),
-                    s(&sh["method"]["label"], "")
-                );
-                if let Some(out) = &key_file_out {
+            let shown = Added {
+                method: r.method.clone(),
+                key_file: key_file_out,
+            };
+            ctx.show(&shown, |a| {
+                outln!("added unlock method {} ({})", a.method.id, a.method.label);
+                if let Some(out) = &a.key_file {
                     outln!("key file written to {} (keep a copy apart)", out.display());
                 }
             });
         }
         UnlockMethodCommand::Remove { id } => {
-            let v = ctx
-                .http
-                .post(&format!("/api/v1/unlock-methods/{id}/remove"), &token, None)?;
-            ctx.print(&v, |_| outln!("removed unlock method {id}"));
+            let r = client.remove_unlock_method(id).map_err(fail)?;
+            ctx.show(&r, |_| outln!("removed unlock method {id}"));
         }
     }
     Ok(())

@@ -1,83 +1,83 @@
 //! `kmsctl user …`: users and their enrollment tokens.
 
-use serde_json::{Value, json};
+use api::{AddUserRequest, ContentAlgorithm, Secret, UserListQuery};
 
 use crate::cli::user::UserCommand;
-use crate::http::enc;
-use crate::output::{Failure, Table, fields, list, num, s, when};
-use crate::{Ctx, outln, session};
+use crate::http::fail;
+use crate::output::{Failure, Table, fields, joined, when};
+use crate::{Ctx, outln};
 
 /// Runs one `user` subcommand.
 pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
-    let token = session::token()?;
-    let http = &ctx.http;
+    let client = ctx.signed_in()?;
     match cmd {
         UserCommand::Add { email, name, caps } => {
-            let caps: Vec<String> = caps
+            let capabilities: Vec<ContentAlgorithm> = caps
                 .map(|c| {
                     c.split(',')
-                        .map(|s| s.trim().to_string())
+                        .map(str::trim)
                         .filter(|s| !s.is_empty())
+                        .map(ContentAlgorithm::parse)
                         .collect()
                 })
                 .unwrap_or_default();
-            let v = http.post(
-                "/api/v1/users",
-                &token,
-                Some(json!({"email": email, "name": name, "capabilities": caps})),
-            )?;
-            ctx.print(&v, |v| {
+            let r = client
+                .add_user(&AddUserRequest {
+                    email: email.clone(),
+                    name,
+                    capabilities,
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |r| {
                 outln!(
                     "added {} (content algorithms: {})",
-                    s(&v["user"]["email"], &email),
-                    list(&v["user"]["capabilities"])
+                    r.user.email,
+                    joined(&r.user.capabilities)
                 );
-                print_token(&email, v);
+                print_token(&email, &r.enrollment_token, r.token_expires_at);
             });
         }
         UserCommand::List => {
-            let v = http.get("/api/v1/users", &token)?;
-            ctx.print(&v, |v| {
+            let r = client.users(&UserListQuery::default()).map_err(fail)?;
+            ctx.show(&r, |r| {
                 let mut t = Table::new(&["email", "status", "name", "added"]);
-                for u in v["users"].as_array().into_iter().flatten() {
+                for u in &r.users {
                     t.row(vec![
-                        s(&u["email"], "").into(),
-                        s(&u["status"], "").into(),
-                        s(&u["name"], "").into(),
-                        when(&u["created_at"]),
+                        u.email.clone(),
+                        u.status.to_string(),
+                        u.name.clone(),
+                        when(u.created_at),
                     ]);
                 }
                 t.print_or("no users");
             });
         }
         UserCommand::Show { email } => {
-            let v = http.get(&format!("/api/v1/users/{}", enc(&email)), &token)?;
-            ctx.print(&v, |v| {
+            let r = client.user(&email).map_err(fail)?;
+            ctx.show(&r, |r| {
                 outln!(
                     "{}",
                     fields(&[
-                        ("name", s(&v["name"], "").into()),
-                        ("e-mail", s(&v["email"], "").into()),
-                        ("status", s(&v["status"], "").into()),
-                        ("content algorithms", list(&v["capabilities"])),
-                        ("escrowed keys", num(&v["escrowed_keys"])),
+                        ("name", r.user.name.clone()),
+                        ("e-mail", r.user.email.clone()),
+                        ("status", r.user.status.to_string()),
+                        ("content algorithms", joined(&r.user.capabilities)),
+                        ("escrowed keys", r.escrowed_keys.to_string()),
                     ])
                     .trim_end()
                 );
                 let mut t = Table::new(&["kind", "serial", "state", "expires"]);
-                for c in v["certificates"].as_array().into_iter().flatten() {
-                    let state = if let Some(r) = c["revoked"].as_str() {
-                        format!("revoked ({r})")
-                    } else if c["superseded"].as_bool() == Some(true) {
-                        "superseded".into()
-                    } else {
-                        "current".into()
+                for c in &r.certificates {
+                    let state = match (&c.revoked, c.superseded) {
+                        (Some(reason), _) => format!("revoked ({reason})"),
+                        (None, true) => "superseded".into(),
+                        (None, false) => "current".into(),
                     };
                     t.row(vec![
-                        s(&c["kind"], "").into(),
-                        s(&c["serial"], "").into(),
+                        c.kind.to_string(),
+                        c.serial.clone(),
                         state,
-                        when(&c["not_after"]),
+                        when(c.not_after),
                     ]);
                 }
                 outln!("");
@@ -85,33 +85,24 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
             });
         }
         UserCommand::Disable { email } => {
-            let v = http.post(
-                &format!("/api/v1/users/{}/disable", enc(&email)),
-                &token,
-                None,
-            )?;
-            ctx.print(&v, |_| outln!("disabled {email}"));
+            let r = client.disable_user(&email).map_err(fail)?;
+            ctx.show(&r, |_| outln!("disabled {email}"));
         }
         UserCommand::Token { email } => {
-            let v = http.post(
-                &format!("/api/v1/users/{}/token", enc(&email)),
-                &token,
-                None,
-            )?;
-            ctx.print(&v, |v| print_token(&email, v));
+            let r = client.new_token(&email).map_err(fail)?;
+            ctx.show(&r, |r| {
+                print_token(&email, &r.enrollment_token, r.token_expires_at)
+            });
         }
     }
     Ok(())
 }
 
-/// The one-time enrollment token of an answer, and when it expires.
-fn print_token(email: &str, v: &Value) {
-    let expires = match v.get("token_expires_at").or_else(|| v.get("expires_at")) {
-        Some(t) if !t.is_null() => format!(", expires {}", when(t)),
-        _ => String::new(),
-    };
+/// The one-time enrollment token, and when it expires.
+fn print_token(email: &str, token: &Secret, expires_at: i64) {
     outln!(
-        "enrollment token for {email} (shown once{expires}): {}",
-        s(&v["enrollment_token"], "")
+        "enrollment token for {email} (shown once, expires {}): {}",
+        when(expires_at),
+        token.expose()
     );
 }

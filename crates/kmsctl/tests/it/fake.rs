@@ -122,7 +122,7 @@ fn server_errors_keep_their_code_and_exit_as_documented() {
     assert!(out.stdout.is_empty());
     let out = run(k().args(["backup", "schedule"]));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("no GET /api/v1/backups/schedule"), "{err}");
+    assert!(err.contains("older than this kmsctl"), "{err}");
     assert!(!err.contains("[]"), "{err}");
 }
 
@@ -163,21 +163,26 @@ fn waiting_for_approvals_is_not_an_error() {
     assert_eq!(body, &json!({"every": 86_400, "keep": 7}));
 }
 
+/// A user with certificates revoked for these reasons (`None`: not revoked).
+fn user(revoked: &[Option<&str>]) -> String {
+    let certificates: Vec<Value> = revoked
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({"serial": format!("0{i}"), "kind": "signing", "not_before": 1_700_000_000,
+                   "not_after": 1_800_000_000, "revoked": r, "superseded": false})
+        })
+        .collect();
+    json!({"email": "u@example.com", "name": "U", "capabilities": [], "status": "active",
+           "created_at": 1_700_000_000, "certificates": certificates, "escrowed_keys": 1})
+    .to_string()
+}
+
 #[test]
 fn destructive_commands_ask_or_exit_7() {
     let (url, seen) = serve(|_, path| match path {
-        "/api/v1/users/bob@example.com" => (
-            200,
-            json!({"email": "bob@example.com", "certificates": [
-                {"serial": "01", "revoked": null}, {"serial": "02", "revoked": null}]})
-            .to_string(),
-        ),
-        "/api/v1/users/carl@example.com" => (
-            200,
-            json!({"certificates": [{"serial": "03", "revoked": null},
-                                    {"serial": "04", "revoked": "superseded"}]})
-            .to_string(),
-        ),
+        "/api/v1/users/bob@example.com" => (200, user(&[None, None])),
+        "/api/v1/users/carl@example.com" => (200, user(&[None, Some("superseded")])),
         "/api/v1/revoke" => (
             200,
             json!({"revoked": ["03"], "reason": "unspecified"}).to_string(),
@@ -188,7 +193,13 @@ fn destructive_commands_ask_or_exit_7() {
                    "skipped": [{"email": "n@example.com", "reason": "not enrolled"}]})
             .to_string(),
         ),
-        _ => (200, json!({"backup": "b", "keys": 1}).to_string()),
+        _ => (
+            200,
+            json!({"backup": "b", "keys": 1, "safety_backup": "/d/kms-1-1-pre-restore.kmsbak",
+                   "replaced_head_seq": 9, "replaced_head_hash": "00", "restore_entry": 10,
+                   "revocations_carried": 0})
+            .to_string(),
+        ),
     });
     let (_dir, file) = session();
     let k = || {
@@ -286,7 +297,7 @@ fn a_huge_answer_into_a_closed_pipe_ends_quietly() {
             .map(|i| {
                 json!({"seq": i, "at": 1_700_000_000 + i, "actor": "admin",
                             "action": "user.add", "target": format!("u{i}@example.com"),
-                            "outcome": "ok", "detail": "x".repeat(40)})
+                            "outcome": "ok", "detail": "x".repeat(40), "hash": "00"})
             })
             .collect();
         (200, json!({"entries": entries}).to_string())

@@ -1,5 +1,6 @@
 //! Every `kmsctl` command against a real `kmsd serve --dev`, with `--json`: each answer is
-//! read through the shapes scripts rely on. The server's log, written to a file, carries no
+//! read through the `api` crate's typed structs (kmsctl's own shapes where it prints what it
+//! wrote, not the server's answer), and the fields scripts rely on are checked. The server's log, written to a file, carries no
 //! colour escapes.
 
 use std::io::{BufRead, BufReader, Write};
@@ -116,6 +117,22 @@ impl Ctl {
     }
 }
 
+/// The answer read through its typed struct (the `api` crate's, or kmsctl's own shape):
+/// a renamed or missing field fails here.
+fn typed<T: serde::de::DeserializeOwned>(v: &Value) -> T {
+    serde_json::from_value(v.clone())
+        .unwrap_or_else(|e| panic!("not a {}: {e}: {v}", std::any::type_name::<T>()))
+}
+
+/// What `kmsctl login --json` prints.
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct SignedIn {
+    admin: api::Admin,
+    expires_at: i64,
+    session_file: PathBuf,
+}
+
 fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key]
         .as_str()
@@ -171,13 +188,16 @@ fn every_command_answers_json_against_a_real_kmsd() {
 
     // Not signed in: exit 6.
     let v = ctl.fails(&["status"], 6);
+    typed::<api::ErrorBody>(&v);
     assert_eq!(v["error"]["code"], "CLI-004");
     let v = ctl.fails(&["login", "--admin", "admin", "--password-stdin"], 1);
+    typed::<api::ErrorBody>(&v);
     assert!(v["error"]["code"].as_str().is_some(), "{v}");
     let v = ctl.ok(
         &["login", "--admin", "admin", "--password-stdin"],
         Some(&format!("{admin_pw}\n")),
     );
+    typed::<SignedIn>(&v);
     assert_eq!(v["admin"]["name"], "admin", "{v}");
     assert!(int_of(&v, "expires_at") > 1_700_000_000);
     assert_eq!(str_of(&v, "session_file"), p("session.json"));
@@ -185,11 +205,12 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let out = ctl.run(&["unlock", "--key-file", &p("data/dev.keyfile")], None);
     let v = stdout_json(&out);
     match out.status.code() {
-        Some(0) => assert_eq!(v["status"], "unlocked"),
-        _ => assert!(v["error"]["code"].is_string(), "{v}"),
+        Some(0) => assert_eq!(typed::<api::StatusMessage>(&v).status, "unlocked"),
+        _ => drop(typed::<api::ErrorBody>(&v)),
     }
 
     let v = ctl.ok(&["status"], None);
+    typed::<api::Status>(&v);
     assert!(str_of(&v, "ca_subject").contains("Development"));
     assert!(int_of(&v, "ca_not_after") > 1_700_000_000);
     assert!(int_of(&v["crl"], "number") >= 1);
@@ -208,21 +229,26 @@ fn every_command_answers_json_against_a_real_kmsd() {
         ],
         None,
     );
+    typed::<api::UserAdded>(&v);
     assert_eq!(v["user"]["email"], "alice@example.com");
     let token = str_of(&v, "enrollment_token").to_string();
     assert!(int_of(&v, "token_expires_at") > 0);
     ctl.ok(&["user", "add", "dan@example.com", "--name", "Dan"], None);
     let v = ctl.ok(&["user", "list"], None);
+    typed::<api::UserList>(&v);
     let emails: Vec<&str> = array_of(&v, "users")
         .iter()
         .map(|u| str_of(u, "email"))
         .collect();
     assert_eq!(emails, ["alice@example.com", "dan@example.com"]);
     let v = ctl.ok(&["user", "token", "dan@example.com"], None);
+    typed::<api::NewToken>(&v);
     assert!(!str_of(&v, "enrollment_token").is_empty());
     let v = ctl.ok(&["user", "disable", "dan@example.com"], None);
+    typed::<api::UserResponse>(&v);
     assert!(v.is_object(), "{v}");
     let v = ctl.fails(&["user", "show", "nobody@example.com"], 1);
+    typed::<api::ErrorBody>(&v);
     assert_eq!(v["error"]["code"], "AUTH-005");
 
     // Alice enrolls with lockbox: certificates to list, renew, revoke and a key to recover.
@@ -245,6 +271,7 @@ fn every_command_answers_json_against_a_real_kmsd() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v = ctl.ok(&["user", "show", "alice@example.com"], None);
+    typed::<api::UserDetail>(&v);
     assert_eq!(str_of(&v, "email"), "alice@example.com");
     assert_eq!(int_of(&v, "escrowed_keys"), 1);
     assert_eq!(array_of(&v, "certificates").len(), 2);
@@ -254,15 +281,18 @@ fn every_command_answers_json_against_a_real_kmsd() {
         &["cert", "list", "--email", "alice", "--status", "active"],
         None,
     );
+    typed::<api::CertPage>(&v);
     assert_eq!(int_of(&v, "total"), 2);
     let serial = str_of(&array_of(&v, "certificates")[0], "serial").to_string();
     let v = ctl.ok(&["cert", "show", &serial, "--out", &p("c.der")], None);
+    typed::<api::CertDetail>(&v);
     assert_eq!(str_of(&v, "serial"), serial);
     assert!(int_of(&v, "not_after") > int_of(&v, "not_before"));
     assert!(std::fs::metadata(t.join("c.der")).unwrap().len() > 300);
 
     // Renewal: one user, then everyone expiring soon (the window needs a newer server).
     let v = ctl.ok(&["renew", "alice@example.com"], None);
+    typed::<api::RenewResponse>(&v);
     let renewed = array_of(&v, "renewed");
     assert_eq!(str_of(&renewed[0], "email"), "alice@example.com");
     assert_eq!(array_of(&renewed[0], "certificates").len(), 2);
@@ -271,10 +301,12 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let v = stdout_json(&out);
     if !newer_server_only(&v) {
         assert_eq!(out.status.code(), Some(0), "{v}");
+        typed::<api::RenewResponse>(&v);
         assert!(array_of(&v, "failed").is_empty(), "{v}");
         assert!(v["skipped"].is_array(), "{v}");
     }
     let v = ctl.fails(&["renew", "--all"], 7);
+    typed::<api::ErrorBody>(&v);
     assert_eq!(v["error"]["code"], "CLI-005");
 
     // Recovery (quorum 1 by default).
@@ -296,10 +328,12 @@ fn every_command_answers_json_against_a_real_kmsd() {
         &["revoke", "--serial", &serial, "--reason", "superseded"],
         None,
     );
+    typed::<api::Revoked>(&v);
     assert_eq!(array_of(&v, "revoked").len(), 1);
     assert_eq!(v["reason"], "superseded");
     ctl.fails(&["revoke", "alice@example.com"], 7);
     let v = ctl.ok(&["revoke", "alice@example.com", "--yes"], None);
+    typed::<api::Revoked>(&v);
     assert!(array_of(&v, "revoked").len() >= 2, "{v}");
 
     // Administrators, policies, approvals.
@@ -314,6 +348,7 @@ fn every_command_answers_json_against_a_real_kmsd() {
         ],
         Some("carol's long password\n"),
     );
+    typed::<api::AdminResponse>(&v);
     assert_eq!(v["admin"]["role"], "administrator");
     ctl.ok(
         &[
@@ -327,12 +362,16 @@ fn every_command_answers_json_against_a_real_kmsd() {
         Some("olga's long password\n"),
     );
     let v = ctl.ok(&["admin", "list"], None);
+    typed::<api::AdminList>(&v);
     assert_eq!(array_of(&v, "admins").len(), 3);
     let v = ctl.ok(&["admin", "role", "olga", "auditor"], None);
+    typed::<api::AdminResponse>(&v);
     assert_eq!(v["admin"]["role"], "auditor");
     let v = ctl.ok(&["policy", "set", "admin-change", "2"], None);
+    typed::<api::PolicyResponse>(&v);
     assert_eq!(v["policy"]["quorum"], 2, "{v}");
     let v = ctl.ok(&["policy", "list"], None);
+    typed::<api::PolicyList>(&v);
     assert!(
         array_of(&v, "policies")
             .iter()
@@ -343,6 +382,7 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let id = int_of(&v, "request_id");
     assert_eq!(int_of(&v, "needed"), 2);
     let v = ctl.ok(&["approvals", "list"], None);
+    typed::<api::ApprovalList>(&v);
     assert_eq!(int_of(&array_of(&v, "requests")[0], "id"), id);
     let carol = Ctl {
         url: url.clone(),
@@ -353,20 +393,25 @@ fn every_command_answers_json_against_a_real_kmsd() {
         Some("carol's long password\n"),
     );
     let v = carol.ok(&["approve", &id.to_string()], None);
+    typed::<api::ApprovalResponse>(&v);
     assert_eq!(int_of(&v["request"], "id"), id);
     let v = ctl.ok(&["admin", "role", "olga", "officer"], None);
+    typed::<api::AdminResponse>(&v);
     assert_eq!(v["admin"]["role"], "officer");
     let v = ctl.fails(&["admin", "remove", "olga"], 3);
     let id = int_of(&v, "request_id").to_string();
-    ctl.ok(&["approvals", "cancel", &id], None);
+    typed::<api::ApprovalResponse>(&ctl.ok(&["approvals", "cancel", &id], None));
     let v = ctl.ok(&["approvals", "list"], None);
+    typed::<api::ApprovalList>(&v);
     assert!(array_of(&v, "requests").is_empty(), "{v}");
     let v = carol.ok(&["policy", "set", "admin-change", "1"], None);
+    typed::<api::PolicyResponse>(&v);
     assert_eq!(v["policy"]["quorum"], 1, "{v}");
-    ctl.ok(&["admin", "remove", "olga"], None);
+    typed::<api::AdminRemoved>(&ctl.ok(&["admin", "remove", "olga"], None));
 
     // Start-up secrets.
     let v = ctl.ok(&["unlock-method", "list"], None);
+    typed::<api::UnlockMethodList>(&v);
     let methods = array_of(&v, "methods").len();
     let v = ctl.ok(
         &[
@@ -380,15 +425,21 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let method_id = int_of(&v["method"], "id");
     assert_eq!(str_of(&v, "key_file"), p("second.keyfile"));
     let v = ctl.ok(&["unlock-method", "list"], None);
+    typed::<api::UnlockMethodList>(&v);
     assert_eq!(array_of(&v, "methods").len(), methods + 1);
-    ctl.ok(&["unlock-method", "remove", &method_id.to_string()], None);
+    typed::<api::UnlockMethodRemoved>(
+        &ctl.ok(&["unlock-method", "remove", &method_id.to_string()], None),
+    );
 
     // Audit log.
     let v = ctl.ok(&["audit", "sign"], None);
+    typed::<api::AuditSigned>(&v);
     assert!(int_of(&v, "signed_through") > 0);
     let v = ctl.ok(&["audit", "verify"], None);
+    typed::<api::AuditReport>(&v);
     assert_eq!(v["ok"], true);
     let v = ctl.ok(&["audit", "list", "--since", "1h"], None);
+    typed::<api::AuditList>(&v);
     let entries = array_of(&v, "entries");
     assert!(
         entries.iter().any(|e| e["action"]
@@ -400,16 +451,19 @@ fn every_command_answers_json_against_a_real_kmsd() {
 
     // Backups and their schedule.
     let v = ctl.ok(&["backup", "now"], None);
+    typed::<api::BackupTaken>(&v);
     let path = PathBuf::from(str_of(&v, "path"));
     assert!(path.is_absolute(), "{v}");
     let name = path.file_name().unwrap().to_str().unwrap().to_string();
     let v = ctl.ok(&["backup", "list"], None);
+    typed::<api::BackupList>(&v);
     assert!(
         array_of(&v, "backups")
             .iter()
             .any(|b| b["name"] == name.as_str())
     );
     let v = ctl.ok(&["backup", "verify", &name], None);
+    typed::<api::BackupCheck>(&v);
     assert_eq!(v["audit"]["ok"], true);
     let out = ctl.run(&["backup", "schedule"], None);
     let v = stdout_json(&out);
@@ -423,12 +477,14 @@ fn every_command_answers_json_against_a_real_kmsd() {
         assert_eq!(v["schedule"]["every"], 86_400, "{v}");
         assert_eq!(v["schedule"]["keep"], 3, "{v}");
         let v = ctl.ok(&["status"], None);
+        typed::<api::Status>(&v);
         assert_eq!(v["backup_schedule"]["every"], 86_400, "{v}");
         let v = ctl.ok(&["backup", "schedule", "--off"], None);
         assert_eq!(v["schedule"]["enabled"], false, "{v}");
     }
     ctl.fails(&["backup", "restore", &name], 7);
     let v = ctl.ok(&["backup", "restore", &name, "--yes"], None);
+    typed::<api::Restored>(&v);
     assert!(str_of(&v, "safety_backup").contains("pre-restore"), "{v}");
     // Every session ended with the restore.
     ctl.fails(&["user", "list"], 6);
@@ -441,7 +497,7 @@ fn every_command_answers_json_against_a_real_kmsd() {
         Some(&format!("{admin_pw}\nthe new admin password\n")),
     );
     assert!(v.is_object(), "{v}");
-    ctl.ok(&["logout"], None);
+    typed::<api::StatusMessage>(&ctl.ok(&["logout"], None));
     ctl.fails(&["status"], 6);
 
     // The log went to a file: no colour escapes in it.
