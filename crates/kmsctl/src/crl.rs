@@ -7,7 +7,6 @@ use base64ct::Encoding;
 use serde::Serialize;
 
 use crate::cli::crl::{CaCertArgs, CrlArgs};
-use crate::http::fail;
 use crate::output::Failure;
 use crate::secrets::write_public;
 use crate::{Ctx, outln};
@@ -22,12 +21,10 @@ struct Written {
 
 /// `kmsctl crl --out FILE [--pem] [--delta]`.
 pub fn crl(ctx: &Ctx, a: CrlArgs) -> Result<(), Failure> {
-    let der = if a.delta {
-        ctx.client.delta_crl()
-    } else {
-        ctx.client.crl()
-    }
-    .map_err(fail)?;
+    // The public URLs, so that the plain-HTTP public listener serves them too.
+    let der = ctx
+        .extra
+        .public(if a.delta { "/crl/delta" } else { "/crl" })?;
     let data = if a.pem {
         pem_encode("X509 CRL", &der).into_bytes()
     } else {
@@ -44,8 +41,8 @@ pub fn crl(ctx: &Ctx, a: CrlArgs) -> Result<(), Failure> {
 
 /// `kmsctl ca-cert --out FILE`.
 pub fn ca_cert(ctx: &Ctx, a: CaCertArgs) -> Result<(), Failure> {
-    let pem = ctx.client.ca_pem().map_err(fail)?;
-    write_public(&a.out, pem.as_bytes())?;
+    let pem = ctx.extra.public("/ca")?;
+    write_public(&a.out, &pem)?;
     let shown = Written {
         written: a.out,
         bytes: None,

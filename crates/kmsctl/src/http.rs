@@ -187,6 +187,47 @@ impl Extra {
     }
 }
 
+impl Extra {
+    /// A public document (`/ca`, `/crl`, `/crl/delta`): served on the API listener and on
+    /// the plain-HTTP public listener alike, no session.
+    pub fn public(&self, path: &str) -> Result<Vec<u8>, Failure> {
+        let mut resp = self
+            .agent
+            .get(&format!("{}{path}", self.base))
+            .call()
+            .map_err(|e| {
+                Failure::new(
+                    code::UNREACHABLE,
+                    format!("cannot reach the server at {}: {e}", self.base),
+                )
+            })?;
+        let status = resp.status().as_u16();
+        let bytes = resp
+            .body_mut()
+            .with_config()
+            .limit(16 * 1024 * 1024)
+            .read_to_vec()
+            .map_err(|e| {
+                Failure::new(
+                    code::UNREACHABLE,
+                    format!("reading the server's answer: {e}"),
+                )
+            })?;
+        if status != 200 {
+            let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+            return Err(match v["error"]["code"].as_str() {
+                Some(c) => api_failure(
+                    status,
+                    c,
+                    v["error"]["message"].as_str().unwrap_or("").to_string(),
+                ),
+                None => api_failure(status, &format!("HTTP-{status}"), String::new()),
+            });
+        }
+        Ok(bytes)
+    }
+}
+
 /// A request body, behind an object-safe trait.
 pub trait ErasedJson {
     /// The body as JSON.

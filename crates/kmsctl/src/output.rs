@@ -114,12 +114,6 @@ impl Failure {
     }
 }
 
-impl From<anyhow::Error> for Failure {
-    fn from(e: anyhow::Error) -> Self {
-        Failure::local(format!("{e:#}"))
-    }
-}
-
 /// Finds a code like `PKI-031` or `[ESCROW-013]` inside `message`; returns it and the message
 /// without it, or `outer` and the message unchanged.
 pub fn split_code(outer: &str, message: &str) -> (String, String) {

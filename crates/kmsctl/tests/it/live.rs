@@ -30,8 +30,9 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// Starts `kmsd serve --dev`; returns it, its URL and the generated admin password.
-fn start(data: &Path, log: &Path) -> (Server, String, String) {
+/// Starts `kmsd serve --dev`; returns it, its URL, its public URL and the generated admin
+/// password.
+fn start(data: &Path, log: &Path) -> (Server, String, String, String) {
     let (port, public) = (free_port(), free_port());
     let mut child = Command::new(sibling_bin("kmsd", "kmsd"))
         .args(["serve", "--dev", "--data-dir"])
@@ -60,7 +61,19 @@ fn start(data: &Path, log: &Path) -> (Server, String, String) {
         assert!(Instant::now() < deadline, "kmsd did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (server, format!("http://127.0.0.1:{port}"), password)
+    while TcpStream::connect(("127.0.0.1", public)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "kmsd's public listener did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (
+        server,
+        format!("http://127.0.0.1:{port}"),
+        format!("http://127.0.0.1:{public}"),
+        password,
+    )
 }
 
 /// The `kmsctl --json` runner of one session.
@@ -166,7 +179,7 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let log = t.join("kmsd.log");
-    let (_server, url, admin_pw) = start(&t.join("data"), &log);
+    let (_server, url, public_url, admin_pw) = start(&t.join("data"), &log);
     let ctl = Ctl {
         url: url.clone(),
         session: t.join("session.json"),
@@ -184,6 +197,18 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let v = ctl.ok(&["crl", "--out", &p("crl.der")], None);
     assert!(int_of(&v, "bytes") > 100);
     let v = ctl.ok(&["crl", "--delta", "--pem", "--out", &p("delta.pem")], None);
+    assert!(int_of(&v, "bytes") > 100);
+    // The same from the plain-HTTP public listener, which serves nothing else.
+    let public = Ctl {
+        url: public_url,
+        session: t.join("none.json"),
+    };
+    public.ok(&["ca-cert", "--out", &p("ca-public.pem")], None);
+    assert_eq!(
+        std::fs::read(t.join("ca-public.pem")).unwrap(),
+        std::fs::read(t.join("ca.pem")).unwrap()
+    );
+    let v = public.ok(&["crl", "--out", &p("crl-public.der")], None);
     assert!(int_of(&v, "bytes") > 100);
 
     // Not signed in: exit 6.
