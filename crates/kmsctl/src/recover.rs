@@ -72,7 +72,7 @@ pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<(), Failure> {
         );
         if let Some(t) = &w.enrollment_token {
             outln!(
-                "enrollment token for {} (shown once, expires {}): {}",
+                "enrollment token for {}, shown once, valid until {}: {}",
                 a.email,
                 when_opt(w.token_expires_at),
                 t.expose()

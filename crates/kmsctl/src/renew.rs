@@ -76,7 +76,7 @@ fn human(r: &RenewAnswer) {
         if let Some(tok) = &u.enrollment_token {
             outln!(
                 "{}: new encryption key escrowed and certified; collect it with this enrollment \
-                 token (shown once, expires {}): {}",
+                 token, shown once, valid until {}: {}",
                 u.email,
                 when_opt(u.token_expires_at),
                 tok.expose()

@@ -101,7 +101,7 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
 /// The one-time enrollment token, and when it expires.
 fn print_token(email: &str, token: &Secret, expires_at: i64) {
     outln!(
-        "enrollment token for {email} (shown once, expires {}): {}",
+        "enrollment token for {email}, shown once, valid until {}: {}",
         when(expires_at),
         token.expose()
     );
