@@ -303,7 +303,13 @@ fn scenario(https: bool) {
     // Revoke Alice; the new CRL makes her signature fail.
     ok(
         run(
-            kmsctl().args(["revoke", "alice@example.com", "--reason", "keyCompromise"]),
+            kmsctl().args([
+                "revoke",
+                "alice@example.com",
+                "--reason",
+                "keyCompromise",
+                "--yes",
+            ]),
             None,
         ),
         "revoke",
@@ -857,7 +863,17 @@ fn live_restore(t: &Path, kmsctl: &dyn Fn() -> Command, name: &str) {
         run(kmsctl().args(["policy", "set", "restore", "2"]), None),
         "policy set restore 2",
     );
-    let restore = || run(kmsctl().args(["--json", "backup", "restore", name]), None);
+    // No terminal to ask on: without --yes the restore is refused (exit 7), nothing asked.
+    let out = run(kmsctl().args(["--json", "backup", "restore", name]), None);
+    assert_eq!(out.status.code(), Some(7));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["error"]["code"], "CLI-005", "{v}");
+    let restore = || {
+        run(
+            kmsctl().args(["--json", "backup", "restore", name, "--yes"]),
+            None,
+        )
+    };
     let out = restore();
     assert_eq!(
         out.status.code(),

@@ -1,0 +1,72 @@
+//! `kmsctl admin …`: administrator accounts and their roles.
+
+use api::{AddAdminRequest, ChangePasswordRequest, Role, Secret};
+
+use crate::cli::admin::AdminCommand;
+use crate::http::fail;
+use crate::output::{Failure, Table, when_opt};
+use crate::secrets::{read_secret, read_stdin_line};
+use crate::{Ctx, outln};
+
+/// Runs one `admin` subcommand.
+pub fn run(ctx: &Ctx, cmd: AdminCommand) -> Result<(), Failure> {
+    let client = ctx.signed_in()?;
+    match cmd {
+        AdminCommand::Add {
+            name,
+            role,
+            password_stdin,
+        } => {
+            let password = read_secret(&format!("password for {name}"), password_stdin, true)?;
+            let r = client
+                .add_admin(&AddAdminRequest {
+                    name: name.clone(),
+                    role: Role::parse(&role),
+                    password: Secret::new(password.as_str()),
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |r| outln!("added {} ({})", r.admin.name, r.admin.role));
+        }
+        AdminCommand::Remove { name } => {
+            let r = client.remove_admin(&name).map_err(fail)?;
+            ctx.show(&r, |_| outln!("removed {name}"));
+        }
+        AdminCommand::Passwd { password_stdin } => {
+            let (current, new) = if password_stdin {
+                let current = read_stdin_line("current password")?;
+                (current, read_stdin_line("new password")?)
+            } else {
+                let current = read_secret("current password", false, false)?;
+                (current, read_secret("new password", false, true)?)
+            };
+            let r = client
+                .change_password(&ChangePasswordRequest {
+                    current: Secret::new(current.as_str()),
+                    new: Secret::new(new.as_str()),
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |_| {
+                outln!("password changed; your other sessions are ended")
+            });
+        }
+        AdminCommand::Role { name, role } => {
+            let r = client.set_role(&name, Role::parse(&role)).map_err(fail)?;
+            ctx.show(&r, |r| outln!("{name} is now {}", r.admin.role));
+        }
+        AdminCommand::List => {
+            let r = client.admins().map_err(fail)?;
+            ctx.show(&r, |r| {
+                let mut t = Table::new(&["name", "role", "locked until"]);
+                for a in &r.admins {
+                    t.row(vec![
+                        a.name.clone(),
+                        a.role.to_string(),
+                        when_opt(a.locked_until),
+                    ]);
+                }
+                t.print_or("no administrators");
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,78 @@
+//! `kmsctl cert …`: search certificates and show one in full.
+
+use api::CertListQuery;
+
+use crate::cli::cert::CertCommand;
+use crate::http::fail;
+use crate::output::{Failure, Table, fields, joined, when, when_opt};
+use crate::secrets::write_public;
+use crate::{Ctx, errln, outln};
+
+/// Runs one `cert` subcommand.
+pub fn run(ctx: &Ctx, cmd: CertCommand) -> Result<(), Failure> {
+    let client = ctx.signed_in()?;
+    match cmd {
+        CertCommand::List {
+            email,
+            serial,
+            status,
+            kind,
+            limit,
+            offset,
+        } => {
+            let query = CertListQuery {
+                email,
+                serial,
+                status,
+                kind,
+                limit: Some(limit),
+                offset: Some(offset),
+                ..CertListQuery::default()
+            };
+            let r = client.certificates(&query).map_err(fail)?;
+            ctx.show(&r, |r| {
+                let mut t = Table::new(&["serial", "owner", "kind", "status", "expires"]);
+                for c in &r.certificates {
+                    t.row(vec![
+                        c.serial.clone(),
+                        c.email.clone().unwrap_or_else(|| "-".into()),
+                        c.kind.to_string(),
+                        c.status.to_string(),
+                        when(c.not_after),
+                    ]);
+                }
+                t.print_or("no certificates match");
+                errln!("{} of {} shown", r.certificates.len(), r.total);
+            });
+        }
+        CertCommand::Show { serial, out } => {
+            let r = client.certificate(&serial).map_err(fail)?;
+            if let Some(out) = &out {
+                let der = client.certificate_der(&serial).map_err(fail)?;
+                write_public(out, &der)?;
+            }
+            ctx.show(&r, |r| {
+                let s = &r.summary;
+                let mut rows: Vec<(&str, String)> = vec![
+                    ("serial", s.serial.clone()),
+                    ("subject", r.subject.clone()),
+                    ("issuer", r.issuer.clone()),
+                    ("kind", s.kind.to_string()),
+                    ("status", s.status.to_string()),
+                    ("SHA-256", r.sha256_fingerprint.clone()),
+                    ("valid from", when(s.not_before)),
+                    ("valid until", when(s.not_after)),
+                    ("key usage", joined(&r.key_usage)),
+                    ("extended key usage", joined(&r.extended_key_usage)),
+                    ("e-mail", joined(&r.emails)),
+                    ("capabilities", joined(&r.capabilities)),
+                ];
+                if let Some(reason) = &s.revocation_reason {
+                    rows.push(("revoked", format!("{reason}, {}", when_opt(r.revoked_at))));
+                }
+                outln!("{}", fields(&rows).trim_end());
+            });
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,108 @@
+//! `kmsctl user …`: users and their enrollment tokens.
+
+use api::{AddUserRequest, ContentAlgorithm, Secret, UserListQuery};
+
+use crate::cli::user::UserCommand;
+use crate::http::fail;
+use crate::output::{Failure, Table, fields, joined, when};
+use crate::{Ctx, outln};
+
+/// Runs one `user` subcommand.
+pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
+    let client = ctx.signed_in()?;
+    match cmd {
+        UserCommand::Add { email, name, caps } => {
+            let capabilities: Vec<ContentAlgorithm> = caps
+                .map(|c| {
+                    c.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(ContentAlgorithm::parse)
+                        .collect()
+                })
+                .unwrap_or_default();
+            let r = client
+                .add_user(&AddUserRequest {
+                    email: email.clone(),
+                    name,
+                    capabilities,
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |r| {
+                outln!(
+                    "added {} (content algorithms: {})",
+                    r.user.email,
+                    joined(&r.user.capabilities)
+                );
+                print_token(&email, &r.enrollment_token, r.token_expires_at);
+            });
+        }
+        UserCommand::List => {
+            let r = client.users(&UserListQuery::default()).map_err(fail)?;
+            ctx.show(&r, |r| {
+                let mut t = Table::new(&["email", "status", "name", "added"]);
+                for u in &r.users {
+                    t.row(vec![
+                        u.email.clone(),
+                        u.status.to_string(),
+                        u.name.clone(),
+                        when(u.created_at),
+                    ]);
+                }
+                t.print_or("no users");
+            });
+        }
+        UserCommand::Show { email } => {
+            let r = client.user(&email).map_err(fail)?;
+            ctx.show(&r, |r| {
+                outln!(
+                    "{}",
+                    fields(&[
+                        ("name", r.user.name.clone()),
+                        ("e-mail", r.user.email.clone()),
+                        ("status", r.user.status.to_string()),
+                        ("content algorithms", joined(&r.user.capabilities)),
+                        ("escrowed keys", r.escrowed_keys.to_string()),
+                    ])
+                    .trim_end()
+                );
+                let mut t = Table::new(&["kind", "serial", "state", "expires"]);
+                for c in &r.certificates {
+                    let state = match (&c.revoked, c.superseded) {
+                        (Some(reason), _) => format!("revoked ({reason})"),
+                        (None, true) => "superseded".into(),
+                        (None, false) => "current".into(),
+                    };
+                    t.row(vec![
+                        c.kind.to_string(),
+                        c.serial.clone(),
+                        state,
+                        when(c.not_after),
+                    ]);
+                }
+                outln!("");
+                t.print_or("no certificates");
+            });
+        }
+        UserCommand::Disable { email } => {
+            let r = client.disable_user(&email).map_err(fail)?;
+            ctx.show(&r, |_| outln!("disabled {email}"));
+        }
+        UserCommand::Token { email } => {
+            let r = client.new_token(&email).map_err(fail)?;
+            ctx.show(&r, |r| {
+                print_token(&email, &r.enrollment_token, r.token_expires_at)
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The one-time enrollment token, and when it expires.
+fn print_token(email: &str, token: &Secret, expires_at: i64) {
+    outln!(
+        "enrollment token for {email}, shown once, valid until {}: {}",
+        when(expires_at),
+        token.expose()
+    );
+}

@@ -1,0 +1,340 @@
+//! Against a scripted HTTP server: the server's errors keep their code with `--json` and
+//! map to the documented exit codes (5 locked, 6 session expired, 3 waiting, 7 confirmation
+//! required); destructive commands ask first; a huge answer into a closed pipe ends quietly.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{Value, json};
+
+use super::{kmsctl, run, stdout_json};
+
+/// A request the fake server saw: method, path, JSON body.
+type Seen = Arc<Mutex<Vec<(String, String, Value)>>>;
+
+/// Serves every request with `answer(method, path)` -> (status, body) until the test ends.
+fn serve(answer: fn(&str, &str) -> (u16, String)) -> (String, Seen) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let seen: Seen = Arc::default();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut line = String::new();
+            if reader.read_line(&mut line).is_err() {
+                continue;
+            }
+            let mut parts = line.split_whitespace();
+            let method = parts.next().unwrap_or("").to_string();
+            let path = parts.next().unwrap_or("").to_string();
+            let mut length = 0;
+            loop {
+                let mut h = String::new();
+                if reader.read_line(&mut h).unwrap_or(0) == 0 || h == "\r\n" {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':')
+                    && k.eq_ignore_ascii_case("content-length")
+                {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0; length];
+            let _ = reader.read_exact(&mut body);
+            let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let (status, text) = answer(&method, &path);
+            log.lock().unwrap().push((method, path, body));
+            let mut stream = stream;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{text}",
+                text.len()
+            );
+        }
+    });
+    (url, seen)
+}
+
+/// A session file with a token, in a directory kept by the caller.
+fn session() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.json");
+    std::fs::write(&file, r#"{"token":"t0k3n"}"#).unwrap();
+    (dir, file)
+}
+
+fn error(code: &str, message: &str) -> String {
+    json!({"error": {"code": code, "message": message}}).to_string()
+}
+
+#[test]
+fn server_errors_keep_their_code_and_exit_as_documented() {
+    let (url, _) = serve(|_, path| match path {
+        "/api/v1/users" => (423, error("KMS-423", "the authority is locked")),
+        "/api/v1/admins" => (
+            401,
+            error("AUTH-003", "not signed in, or the session expired"),
+        ),
+        "/api/v1/policies" => (
+            422,
+            error(
+                "AUTH-009",
+                "certificate request refused: PKI-031 the key is too small",
+            ),
+        ),
+        "/api/v1/approvals" => (428, error("KMS-428", "add \"confirm\": true")),
+        _ => (404, String::new()),
+    });
+    let (_dir, file) = session();
+    let k = || {
+        let mut c = kmsctl();
+        c.env("KMS_URL", &url).env("KMS_SESSION_FILE", &file);
+        c
+    };
+    for (args, exit, code) in [
+        (&["user", "list"][..], 5, "KMS-423"),
+        (&["admin", "list"], 6, "AUTH-003"),
+        (&["policy", "list"], 1, "AUTH-009"),
+        (&["approvals", "list"], 7, "KMS-428"),
+        (&["backup", "schedule"], 1, "CLI-006"),
+    ] {
+        let out = run(k().arg("--json").args(args));
+        assert_eq!(out.status.code(), Some(exit), "{args:?}");
+        let v = stdout_json(&out);
+        assert_eq!(v["error"]["code"], code, "{args:?}: {v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
+    }
+    // People read one code, then the message.
+    let out = run(k().args(["policy", "list"]));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).trim_end(),
+        "kmsctl: error: PKI-031: certificate request refused: the key is too small"
+    );
+    assert!(out.stdout.is_empty());
+    let out = run(k().args(["backup", "schedule"]));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("older than this kmsctl"), "{err}");
+    assert!(!err.contains("[]"), "{err}");
+}
+
+#[test]
+fn waiting_for_approvals_is_not_an_error() {
+    let (url, seen) = serve(|_, _| {
+        (
+            202,
+            json!({"status": "pending", "request_id": 9, "operation": "backup-schedule",
+                   "target": "", "approved_by": ["admin"], "needed": 3,
+                   "error": {"code": "AUTH-023", "message": "waiting"}})
+            .to_string(),
+        )
+    });
+    let (_dir, file) = session();
+    let out = run(kmsctl()
+        .env("KMS_URL", &url)
+        .env("KMS_SESSION_FILE", &file)
+        .args([
+            "--json", "backup", "schedule", "--every", "1d", "--keep", "7",
+        ]));
+    assert_eq!(out.status.code(), Some(3));
+    let v = stdout_json(&out);
+    assert_eq!(v["status"], "pending", "{v}");
+    assert_eq!(v["request_id"], 9, "{v}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("kmsctl: waiting for 2 more approvals; request id 9"),
+        "{err}"
+    );
+    assert!(!err.contains("error"), "{err}");
+    let seen = seen.lock().unwrap();
+    let (method, path, body) = seen.last().unwrap();
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/api/v1/backups/schedule")
+    );
+    assert_eq!(body, &json!({"every": 86_400, "keep": 7}));
+}
+
+/// A user with certificates revoked for these reasons (`None`: not revoked).
+fn user(revoked: &[Option<&str>]) -> String {
+    let certificates: Vec<Value> = revoked
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            json!({"serial": format!("0{i}"), "kind": "signing", "not_before": 1_700_000_000,
+                   "not_after": 1_800_000_000, "revoked": r, "superseded": false})
+        })
+        .collect();
+    json!({"email": "u@example.com", "name": "U", "capabilities": [], "status": "active",
+           "created_at": 1_700_000_000, "certificates": certificates, "escrowed_keys": 1})
+    .to_string()
+}
+
+#[test]
+fn destructive_commands_ask_or_exit_7() {
+    let (url, seen) = serve(|_, path| match path {
+        "/api/v1/users/bob@example.com" => (200, user(&[None, None])),
+        "/api/v1/users/carl@example.com" => (200, user(&[None, Some("superseded")])),
+        "/api/v1/revoke" => (
+            200,
+            json!({"revoked": ["03"], "reason": "unspecified"}).to_string(),
+        ),
+        "/api/v1/renew" => (
+            200,
+            json!({"renewed": [{"email": "a@example.com", "certificates": []}], "failed": [],
+                   "skipped": [{"email": "n@example.com", "reason": "not enrolled"}]})
+            .to_string(),
+        ),
+        _ => (
+            200,
+            json!({"backup": "b", "keys": 1, "safety_backup": "/d/kms-1-1-pre-restore.kmsbak",
+                   "replaced_head_seq": 9, "replaced_head_hash": "00", "restore_entry": 10,
+                   "revocations_carried": 0})
+            .to_string(),
+        ),
+    });
+    let (_dir, file) = session();
+    let k = || {
+        let mut c = kmsctl();
+        c.env("KMS_URL", &url).env("KMS_SESSION_FILE", &file);
+        c
+    };
+    let posts = |seen: &Seen| {
+        seen.lock()
+            .unwrap()
+            .iter()
+            .filter(|(m, _, _)| m == "POST")
+            .count()
+    };
+    for args in [
+        &["backup", "restore", "kms-1.kmsbak"][..],
+        &["renew", "--all", "--within", "30d"],
+        &["revoke", "bob@example.com"],
+    ] {
+        let out = run(k().arg("--json").args(args));
+        assert_eq!(out.status.code(), Some(7), "{args:?}");
+        assert_eq!(stdout_json(&out)["error"]["code"], "CLI-005", "{args:?}");
+        assert_eq!(posts(&seen), 0, "{args:?}: nothing was sent");
+    }
+    // One certificate left: no question.
+    let out = run(k().args(["revoke", "carl@example.com"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Confirmed: the body says so.
+    let out = run(k().args(["--json", "renew", "--all", "--within", "30d", "--yes"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout_json(&out)["skipped"][0]["reason"], "not enrolled");
+    let out = run(k().args(["backup", "restore", "kms-1.kmsbak", "--yes"]));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen = seen.lock().unwrap();
+    let bodies: Vec<(&str, &Value)> = seen
+        .iter()
+        .filter(|(m, _, _)| m == "POST")
+        .map(|(_, p, b)| (p.as_str(), b))
+        .collect();
+    assert_eq!(
+        bodies,
+        [
+            ("/api/v1/revoke", &json!({"email": "carl@example.com"})),
+            (
+                "/api/v1/renew",
+                &json!({"all": true, "within": 2_592_000, "confirm": true})
+            ),
+            (
+                "/api/v1/backups/kms-1.kmsbak/restore",
+                &json!({"confirm": true})
+            ),
+        ]
+    );
+}
+
+#[test]
+fn renew_all_exits_1_when_someone_failed() {
+    let (url, _) = serve(|_, _| {
+        (
+            200,
+            json!({"renewed": [], "skipped": [],
+                   "failed": [{"email": "x@example.com", "code": "PKI-031", "message": "m"}]})
+            .to_string(),
+        )
+    });
+    let (_dir, file) = session();
+    let out = run(kmsctl()
+        .env("KMS_URL", &url)
+        .env("KMS_SESSION_FILE", &file)
+        .args(["--json", "renew", "--all", "--yes"]));
+    assert_eq!(out.status.code(), Some(1));
+    // One JSON document: the answer, with its failures.
+    assert_eq!(stdout_json(&out)["failed"][0]["email"], "x@example.com");
+}
+
+#[test]
+fn a_huge_answer_into_a_closed_pipe_ends_quietly() {
+    let (url, _) = serve(|_, _| {
+        let entries: Vec<Value> = (0..5_000)
+            .map(|i| {
+                json!({"seq": i, "at": 1_700_000_000 + i, "actor": "admin",
+                            "action": "user.add", "target": format!("u{i}@example.com"),
+                            "outcome": "ok", "detail": "x".repeat(40), "hash": "00"})
+            })
+            .collect();
+        (200, json!({"entries": entries}).to_string())
+    });
+    let (_dir, file) = session();
+    for json_flag in [false, true] {
+        let mut cmd = kmsctl();
+        cmd.env("KMS_URL", &url)
+            .env("KMS_SESSION_FILE", &file)
+            .args(["audit", "list"]);
+        if json_flag {
+            cmd.arg("--json");
+        }
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // `| head -1`: read a little, then go away. The answer is far larger than a pipe.
+        let mut first = [0u8; 16];
+        child
+            .stdout
+            .as_mut()
+            .unwrap()
+            .read_exact(&mut first)
+            .unwrap();
+        drop(child.stdout.take());
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(0), "{err}");
+        assert!(err.is_empty(), "{err}");
+    }
+}
