@@ -209,7 +209,7 @@ pub struct RevokeRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<RevocationReason>,
     /// The caller confirmed revoking more than one certificate (428 without it).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm: bool,
 }
 
@@ -239,7 +239,7 @@ pub struct RenewRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<u64>,
     /// With `all`: the caller confirmed a batch renewal (428 without it).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub confirm: bool,
 }
 

@@ -260,7 +260,7 @@ fn destructive_commands_ask_or_exit_7() {
             ("/api/v1/revoke", &json!({"email": "carl@example.com"})),
             (
                 "/api/v1/renew",
-                &json!({"all": true, "within": 2_592_000, "confirm": true})
+                &json!({"all": true, "new_key": false, "within": 2_592_000, "confirm": true})
             ),
             (
                 "/api/v1/backups/kms-1.kmsbak/restore",

@@ -3,7 +3,7 @@
 //! wrote, not the server's answer), and the fields scripts rely on are checked. The server's log, written to a file, carries no
 //! colour escapes.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -34,28 +34,18 @@ fn free_port() -> u16 {
 /// password.
 fn start(data: &Path, log: &Path) -> (Server, String, String, String) {
     let (port, public) = (free_port(), free_port());
-    let mut child = Command::new(sibling_bin("kmsd", "kmsd"))
+    let child = Command::new(sibling_bin("kmsd", "kmsd"))
         .args(["serve", "--dev", "--data-dir"])
         .arg(data)
         .args(["--listen", &format!("127.0.0.1:{port}")])
         .args(["--public-listen", &format!("127.0.0.1:{public}")])
         .env_remove("NO_COLOR")
         .stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
     let server = Server(child);
-    let mut password = None;
-    for line in BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(p) = line.split("(shown once): ").nth(1) {
-            password = Some(p.trim().to_string());
-            break;
-        }
-    }
-    let password = password.expect("kmsd --dev printed no admin password");
     let deadline = Instant::now() + Duration::from_secs(120);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "kmsd did not start");
@@ -68,6 +58,20 @@ fn start(data: &Path, log: &Path) -> (Server, String, String, String) {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // `serve --dev` writes the generated administrator password to a 0600 file in its data
+    // directory (the listeners are bound first, so wait for it).
+    let password = loop {
+        match std::fs::read_to_string(data.join("admin-password")) {
+            Ok(p) if !p.trim().is_empty() => break p.trim().to_string(),
+            _ => {
+                assert!(
+                    Instant::now() < deadline,
+                    "kmsd --dev wrote no admin password"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    };
     (
         server,
         format!("http://127.0.0.1:{port}"),
