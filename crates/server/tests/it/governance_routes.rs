@@ -166,12 +166,25 @@ async fn restoring_the_past_gets_no_bundle_and_keeps_governance_and_history() {
     let f = fixture();
     let app = &f.app;
     let t = team(app).await;
-    // Alone: the restore waits.
+    // Unconfirmed: refused before anything (no request opened).
     let (s, v) = post(
         app,
         &t.root,
         &format!("/backups/{}/restore", t.backup),
         json!({}),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::PRECONDITION_REQUIRED, "KMS-428"),
+        "{v}"
+    );
+    // Alone: the restore waits.
+    let (s, v) = post(
+        app,
+        &t.root,
+        &format!("/backups/{}/restore", t.backup),
+        json!({"confirm": true}),
     )
     .await;
     let id = waiting(s, &v);
@@ -183,7 +196,7 @@ async fn restoring_the_past_gets_no_bundle_and_keeps_governance_and_history() {
         app,
         &t.root,
         &format!("/backups/{}/restore", t.backup),
-        json!({}),
+        json!({"confirm": true}),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{r}");

@@ -405,14 +405,17 @@ async fn bad_input_gets_4xx_json_and_changes_nothing() {
     .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["capabilities"], json!(["aes256", "3des"]));
-    let (s, v) = call(
-        app,
-        "POST",
-        "/api/v1/revoke",
-        Some(&t),
-        j(json!({"email": "alice@example.com", "reason": "keyCompromise"})),
-    )
-    .await;
+    // Two certificates at once: refused without a confirmation, and nothing is revoked.
+    let revoke_alice = |confirm: bool| {
+        j(json!({"email": "alice@example.com", "reason": "keyCompromise", "confirm": confirm}))
+    };
+    let (s, v) = call(app, "POST", "/api/v1/revoke", Some(&t), revoke_alice(false)).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::PRECONDITION_REQUIRED, "KMS-428"),
+        "{v}"
+    );
+    let (s, v) = call(app, "POST", "/api/v1/revoke", Some(&t), revoke_alice(true)).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["revoked"].as_array().unwrap().len(), 2);
     let (s, v) = call(
@@ -547,6 +550,19 @@ async fn revoke_by_serial_renew_all_and_disable() {
         "/api/v1/renew",
         Some(&t),
         j(json!({"all": true})),
+    )
+    .await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::PRECONDITION_REQUIRED, "KMS-428"),
+        "{v}"
+    );
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/renew",
+        Some(&t),
+        j(json!({"all": true, "confirm": true})),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");

@@ -42,6 +42,12 @@ async fn renew_with_a_window_reports_renewed_failed_and_skipped() {
     );
     // Without a window: Alice renewed, Carol skipped (not failed as before).
     let (s, v) = renew(json!({"all": true})).await;
+    assert_eq!(
+        (s, code(&v)),
+        (StatusCode::PRECONDITION_REQUIRED, "KMS-428"),
+        "{v}"
+    );
+    let (s, v) = renew(json!({"all": true, "confirm": true})).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["renewed"][0]["email"], "alice@example.com", "{v}");
     assert_eq!(v["renewed"][0]["certificates"].as_array().unwrap().len(), 2);
@@ -76,7 +82,7 @@ async fn renew_with_a_window_reports_renewed_failed_and_skipped() {
         "POST",
         "/api/v1/renew",
         Some(&t),
-        j(json!({"all": true, "within": 30 * DAY})),
+        j(json!({"all": true, "within": 30 * DAY, "confirm": true})),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");

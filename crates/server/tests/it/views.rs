@@ -25,7 +25,7 @@ async fn populated(app: &Router) -> (String, String) {
         "POST",
         "/api/v1/revoke",
         Some(&t),
-        j(json!({"email": "alice@example.com", "reason": "affiliationChanged"})),
+        j(json!({"email": "alice@example.com", "reason": "affiliationChanged", "confirm": true})),
     )
     .await;
     assert_eq!(s, StatusCode::OK, "{v}");
