@@ -59,8 +59,18 @@ pub(crate) fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
     {
         let mut si = child.stdin.take().unwrap();
         if let Some(s) = stdin {
-            si.write_all(s.as_bytes()).unwrap();
-            si.write_all(b"\n").unwrap();
+            // A command that exits before reading (a refused start-up, say) closes its end:
+            // its output says why, so a broken pipe here is not the test's failure.
+            let written = si
+                .write_all(s.as_bytes())
+                .and_then(|()| si.write_all(b"\n"));
+            if let Err(e) = written {
+                assert_eq!(
+                    e.kind(),
+                    std::io::ErrorKind::BrokenPipe,
+                    "writing stdin: {e}"
+                );
+            }
         }
     }
     child.wait_with_output().unwrap()
