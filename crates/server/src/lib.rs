@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_addr;
 pub mod console;
 mod error;
 mod openapi;
@@ -54,6 +55,8 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     /// The flood cap of refusals audited without a signed-in actor.
     refusals: refusals::Limiter,
+    /// Peers whose `X-Forwarded-For` names the client (see [`client_addr`]).
+    trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             config,
             clock,
             refusals: Default::default(),
+            trusted_proxies: Vec::new(),
         })
     }
 
@@ -80,7 +84,24 @@ impl AppState {
             config,
             clock,
             refusals: Default::default(),
+            trusted_proxies: Vec::new(),
         }
+    }
+
+    /// The peers whose `X-Forwarded-For` header names the client (`trusted_proxies` in
+    /// `kmsd.toml`; none by default).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The client address of a request (see [`client_addr::client_addr`]).
+    pub(crate) fn client_addr(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        client_addr::client_addr(refusals::peer(extensions), headers, &self.trusted_proxies)
     }
 
     /// Records a refusal the authority never saw in the audit log, locked or not.

@@ -346,7 +346,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(k) = key_file {
                 credential = Some(Credential::key_file(&k)?);
             }
-            serve(&data_dir, listeners, credential, !http, config)
+            serve(&data_dir, listeners, credential, !http, config, &file)
         }
     }
 }
@@ -642,6 +642,7 @@ fn serve(
     credential: Option<Credential>,
     https: bool,
     config: Config,
+    file: &FileSettings,
 ) -> anyhow::Result<()> {
     let tls = if https {
         Some(kmsd::tls::server_config(data_dir).context(
@@ -654,7 +655,9 @@ fn serve(
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let clock = Arc::new(SystemClock);
-    let state = Arc::new(AppState::locked(store, config, clock)?);
+    let state = Arc::new(
+        AppState::locked(store, config, clock)?.with_trusted_proxies(file.trusted_proxies.clone()),
+    );
     match credential {
         Some(c) => {
             state.unlock(&c).map_err(|_| {

@@ -163,7 +163,11 @@ pub(crate) async fn audit_refusals(
     let what = format!("{} {}", req.method(), clip(&path));
     let token = crate::bearer_header(req.headers())
         .or_else(|| crate::console::cookie_value(req.headers(), crate::console::SESSION_COOKIE));
-    let peer = peer(req.extensions()).map(|p| p.ip().to_string());
+    let peer = peer(req.extensions()).map(|_| {
+        state
+            .client_addr(req.extensions(), req.headers())
+            .to_string()
+    });
     let response = next.run(req).await;
     let Some(refusal) = response.extensions().get::<UnauditedRefusal>().cloned() else {
         return response;

@@ -38,6 +38,10 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # backup_interval_hours = 0
 # Backups kept in DATA_DIR/backups.
 # backup_keep = 7
+
+# Reverse proxies whose X-Forwarded-For header names the client (throttles and the audit log
+# key on the client address). Only list proxies you run: anyone else can forge the header.
+# trusted_proxies = ["127.0.0.1"]
 "#;
 
 /// The file's contents.
@@ -64,6 +68,9 @@ pub struct FileSettings {
     pub backup_interval_hours: Option<u64>,
     /// Backups kept.
     pub backup_keep: Option<usize>,
+    /// Peers whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl FileSettings {
