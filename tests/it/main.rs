@@ -8,5 +8,6 @@ mod e2e;
 mod e2e_fetch;
 mod e2e_views;
 mod layout;
+mod limits_e2e;
 mod readme;
 mod support;
