@@ -570,6 +570,7 @@ fn message(status: &str) -> Json<api::StatusMessage> {
         (status = 200, description = "unlocked", body = api::StatusMessage),
         (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
         (status = 403, description = "wrong password or key file (AUTH-014)", body = api::ErrorBody),
+        (status = 429, description = "too many wrong secrets from this address: wait Retry-After seconds (KMS-429)", body = api::ErrorBody),
         (status = 409, description = "unlocked already (KMS-409)", body = api::ErrorBody),
     ),
 )]
