@@ -121,7 +121,8 @@ pub struct ServerLimits {
     /// handshake); after it the connection is closed.
     pub header_read_timeout: Duration,
     /// A connection with no bytes in either direction for this long is closed (a request in
-    /// progress is finished first).
+    /// progress is finished first). Between requests the header-read timeout, shorter,
+    /// closes a kept-alive connection that sends nothing.
     pub idle_timeout: Duration,
     /// Connections served at once on each listener; further clients wait in the listen
     /// queue until one closes.

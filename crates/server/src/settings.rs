@@ -48,7 +48,8 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 
 # Seconds a client has to send a request's header (and to finish the TLS handshake).
 # header_read_timeout_seconds = 10
-# Seconds without traffic after which a connection is closed.
+# Seconds without traffic during a request after which the connection is closed (between
+# requests, the header-read timeout applies).
 # idle_timeout_seconds = 60
 # Connections served at once on each listener (further clients wait until one closes).
 # max_connections = 1024

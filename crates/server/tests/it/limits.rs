@@ -389,3 +389,59 @@ async fn refusals_name_files_not_the_servers_paths() {
     );
     assert!(!v.to_string().contains(dir), "{v}");
 }
+
+#[tokio::test]
+async fn an_idle_kept_alive_connection_is_closed_after_the_idle_timeout() {
+    let f = fixture();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let limits = kmsd::limits::ServerLimits {
+        header_read_timeout: Duration::from_secs(30),
+        idle_timeout: Duration::from_secs(1),
+        max_connections: 4,
+    };
+    tokio::spawn(kmsd::limits::serve(
+        listener,
+        f.app.clone(),
+        None,
+        limits,
+        std::future::pending(),
+    ));
+    // A plain blocking client on its own thread; the server runs on this test's runtime.
+    let took = tokio::task::spawn_blocking(move || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            .unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = s.read(&mut buf).unwrap();
+        assert!(buf[..n].starts_with(b"HTTP/1.1 200"));
+        // Kept alive, then nothing: closed after about the idle timeout, long before the
+        // 30-second header-read timeout.
+        let t0 = std::time::Instant::now();
+        loop {
+            match s.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    assert!(
+                        !matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ),
+                        "the idle connection was not closed within 10 s"
+                    );
+                    break;
+                }
+            }
+        }
+        t0.elapsed()
+    })
+    .await
+    .unwrap();
+    assert!(
+        took >= Duration::from_millis(900) && took < Duration::from_secs(5),
+        "{took:?}"
+    );
+}
