@@ -135,6 +135,14 @@ impl Limiter {
         }
     }
 
+    /// Takes back a suppression counted by [`Limiter::admit`] for a call that was not refused.
+    fn unsuppress(&self, now: i64) {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.minute == now.div_euclid(60) {
+            w.suppressed = w.suppressed.saturating_sub(1);
+        }
+    }
+
     /// The summary of a minute that is over, if refusals were suppressed in it (taken once).
     fn take_summary(&self, now: i64) -> Option<(i64, u64)> {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
@@ -173,8 +181,13 @@ pub(crate) fn anonymous<T>(
     let write = admit(state, addr);
     let r = authority::muting_refusals(!write, op);
     let refused = matches!(&r, Err(e) if !matches!(e, authority::Error::ApprovalPending { .. }));
-    if write && !refused {
-        state.refusals.refund(addr, unix_now(&*state.clock));
+    if !refused {
+        let now = unix_now(&*state.clock);
+        if write {
+            state.refusals.refund(addr, now);
+        } else {
+            state.refusals.unsuppress(now);
+        }
     }
     r
 }
