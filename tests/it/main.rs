@@ -9,5 +9,6 @@ mod e2e_fetch;
 mod e2e_views;
 mod governance_e2e;
 mod layout;
+mod limits_e2e;
 mod readme;
 mod support;

@@ -18,6 +18,8 @@ pub struct ApiError {
     pending: Option<Box<api::Pending>>,
     /// The authority's operation audited this refusal itself.
     audited: bool,
+    /// Seconds for a `Retry-After` header.
+    retry_after: Option<u64>,
 }
 
 /// Set on the response of a 4xx refusal the authority never saw (no session, a malformed
@@ -39,6 +41,7 @@ impl ApiError {
             message: message.into(),
             pending: None,
             audited: false,
+            retry_after: None,
         }
     }
 
@@ -50,6 +53,13 @@ impl ApiError {
     /// 428 with `KMS-428`: a destructive call without `"confirm": true`.
     pub fn confirmation_required(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_REQUIRED, "KMS-428", message)
+    }
+
+    /// 429 with `KMS-429` and a `Retry-After` of `retry_after` seconds.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "KMS-429", message);
+        e.retry_after = Some(retry_after.max(1));
+        e
     }
 
     /// The authority is locked.
@@ -151,6 +161,11 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
         };
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
+        }
         if !self.audited && self.status.is_client_error() {
             response.extensions_mut().insert(UnauditedRefusal {
                 code: self.code,

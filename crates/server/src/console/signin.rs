@@ -93,6 +93,7 @@ pub(super) struct SignInForm {
 /// the session cookie.
 pub(super) async fn submit(
     State(console): State<Arc<Console>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ConsoleError> {
@@ -112,9 +113,13 @@ pub(super) async fn submit(
     let name = form.name.trim().to_string();
     let password = Password::new(form.password);
     let n = name.clone();
-    let r = tokio::task::spawn_blocking(move || auth.login(&n, &password))
-        .await
-        .map_err(ConsoleError::internal)?;
+    let addr = console.app.client_addr(&extensions, &headers);
+    let app = console.app.clone();
+    let r = tokio::task::spawn_blocking(move || {
+        crate::refusals::anonymous(&app, addr, || auth.login(&n, &password))
+    })
+    .await
+    .map_err(ConsoleError::internal)?;
     match r {
         Ok(session) => {
             console.set_flash(

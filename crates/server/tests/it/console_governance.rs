@@ -11,7 +11,7 @@ use tower::ServiceExt;
 
 use super::{add_and_enroll, call, create_admin, j, login, login_as};
 
-const ORIGIN: &str = "http://kms.test";
+const ORIGIN: &str = "http://localhost";
 
 struct Browser<'a> {
     app: &'a Router,
@@ -33,7 +33,7 @@ impl Answer {
 impl<'a> Browser<'a> {
     async fn send(&self, req: axum::http::request::Builder, body: Body) -> Answer {
         let req = req
-            .header(header::HOST, "kms.test")
+            .header(header::HOST, "localhost")
             .header(header::COOKIE, format!("kms_session={}", self.token))
             .body(body)
             .unwrap();
