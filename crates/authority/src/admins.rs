@@ -18,12 +18,7 @@ impl Authority {
     /// [`Error::BadCredentials`] at the cost of one Argon2 verification, whether the name is
     /// unknown, the account locked out for this address, or the password wrong (see
     /// `signin.rs` for the lock-out per account and address).
-    pub fn login_from(
-        &self,
-        name: &str,
-        password: &Password,
-        from: &SignIn<'_>,
-    ) -> Result<Session> {
+    pub fn login_from(&self, name: &str, password: &Password, from: &SignIn) -> Result<Session> {
         let now = unix(self.now());
         if let Some(wait) = self.signin.address_throttled(
             from.client,
@@ -114,7 +109,7 @@ impl Authority {
     }
 
     /// Signs an administrator in (see [`Authority::login_from`]).
-    fn login_inner(&self, name: &str, password: &Password, from: &SignIn<'_>) -> Result<Session> {
+    fn login_inner(&self, name: &str, password: &Password, from: &SignIn) -> Result<Session> {
         let now = unix(self.now());
         let window = secs(self.config.login_address_window);
         let row: Option<(i64, String, String, Option<i64>)> = {

@@ -104,7 +104,7 @@ pub use schedule::{
     carried_server_settings,
 };
 pub use secret::{Argon2Params, Token};
-pub use signin::SignIn;
+pub use signin::{SignIn, address_key as signin_address_key};
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
     Page, Status, UserCounts, UserQuery, VerificationStatus,

@@ -27,26 +27,28 @@ pub(crate) const MAX_TRACKED: usize = 16_384;
 
 /// The client of a sign-in attempt.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct SignIn<'a> {
+#[non_exhaustive]
+pub struct SignIn {
     /// The client's address (as the server determined it; tools use loopback).
     pub client: IpAddr,
-    /// A second-factor code, when the caller gave one (reserved: TOTP is not implemented yet,
-    /// and a code is ignored).
-    pub totp: Option<&'a str>,
 }
 
-impl SignIn<'_> {
+impl SignIn {
+    /// An attempt from `client`.
+    pub fn from(client: IpAddr) -> Self {
+        SignIn { client }
+    }
+
     /// An attempt from this machine without a second factor (tools and tests).
     pub fn local() -> Self {
         SignIn {
             client: IpAddr::V6(Ipv6Addr::LOCALHOST),
-            totp: None,
         }
     }
 }
 
 /// The key an address is counted under: IPv6 by /64, IPv4-mapped as IPv4.
-pub(crate) fn address_key(ip: IpAddr) -> IpAddr {
+pub fn address_key(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => ip,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

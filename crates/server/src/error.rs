@@ -18,6 +18,8 @@ pub struct ApiError {
     pending: Option<Box<api::Pending>>,
     /// The authority's operation audited this refusal itself.
     audited: bool,
+    /// Seconds for a `Retry-After` header (429).
+    retry_after: Option<u64>,
 }
 
 /// Set on the response of a 4xx refusal the authority never saw (no session, a malformed
@@ -39,7 +41,14 @@ impl ApiError {
             message: message.into(),
             pending: None,
             audited: false,
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After: SECONDS` header to the answer.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// 400 with `KMS-400`.
@@ -107,7 +116,7 @@ impl From<authority::Error> for ApiError {
         }
         let status = match &e {
             E::BadCredentials | E::NotSignedIn => StatusCode::UNAUTHORIZED,
-            E::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::AccountLocked { .. } | E::SignInThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Forbidden { .. }
             | E::PasswordChangeRequired { .. }
             | E::TokenRefused { .. }
@@ -135,8 +144,12 @@ impl From<authority::Error> for ApiError {
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());
         // The authority audits the refusals of its operations; a missing or expired session
-        // is found by `authenticate`, before any operation.
-        err.audited = !matches!(e, E::NotSignedIn);
+        // is found by `authenticate`, before any operation, and a throttled sign-in before
+        // the sign-in (the refusal layer's cap records those).
+        err.audited = !matches!(e, E::NotSignedIn | E::SignInThrottled { .. });
+        if let E::SignInThrottled { retry_after } = &e {
+            err.retry_after = Some(*retry_after);
+        }
         err
     }
 }
@@ -151,6 +164,12 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
         };
+        if let Some(secs) = self.retry_after {
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from(secs),
+            );
+        }
         if !self.audited && self.status.is_client_error() {
             response.extensions_mut().insert(UnauditedRefusal {
                 code: self.code,

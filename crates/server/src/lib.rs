@@ -10,6 +10,7 @@ mod openapi;
 mod refusals;
 pub mod schedule_log;
 pub mod settings;
+mod signin;
 pub mod tls;
 mod wire;
 
@@ -54,6 +55,8 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     /// The flood cap of refusals audited without a signed-in actor.
     refusals: refusals::Limiter,
+    /// Sign-in password checks, one at a time per client address.
+    signin_slots: signin::Slots,
 }
 
 impl AppState {
@@ -67,6 +70,7 @@ impl AppState {
             config,
             clock,
             refusals: Default::default(),
+            signin_slots: Default::default(),
         })
     }
 
@@ -80,6 +84,7 @@ impl AppState {
             config,
             clock,
             refusals: Default::default(),
+            signin_slots: Default::default(),
         }
     }
 
@@ -283,6 +288,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(logout))
         .routes(routes!(add_admin, list_admins))
         .routes(routes!(remove_admin))
+        .routes(routes!(unlock_admin))
         .routes(routes!(change_own_password))
         .routes(routes!(set_role))
         .routes(routes!(status))
@@ -505,19 +511,25 @@ async fn unlock(
     responses(
         (status = 200, description = "a new session", body = api::LoginResponse),
         (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
-        (status = 401, description = "wrong name or password (AUTH-001)", body = api::ErrorBody),
-        (status = 429, description = "locked out after failed sign-ins (AUTH-002)", body = api::ErrorBody),
+        (status = 401, description = "wrong name or password, or locked out for this address (AUTH-001: the same answer)", body = api::ErrorBody),
+        (status = 429, description = "too many failed sign-ins from this address (AUTH-050), or too many in flight (KMS-429); see Retry-After", body = api::ErrorBody),
         (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
     ),
 )]
 async fn login(
     State(s): State<Arc<AppState>>,
+    peer: Result<axum::extract::ConnectInfo<Peer>, axum::extract::rejection::ExtensionRejection>,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<api::LoginRequest>,
 ) -> Result<Json<api::LoginResponse>, ApiError> {
     let auth = s.authority()?;
-    let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
+    let client = signin::client_ip(peer.as_ref().ok(), &headers);
+    let _permit = s.kdf_permit_for(client).await?;
     let password = Password::new(req.password.expose());
-    let session = blocking(move || Ok(auth.login(&req.name, &password)?)).await?;
+    let session = blocking(move || {
+        Ok(auth.login_from(&req.name, &password, &authority::SignIn::from(client))?)
+    })
+    .await?;
     Ok(Json(api::LoginResponse {
         token: api::Secret::new(session.token.expose()),
         expires_at: session.expires_at,
@@ -616,6 +628,29 @@ async fn remove_admin(
     let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
     Ok(Json(api::AdminRemoved {
         removed: wire::admin_info(admin),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/unlock",
+    tag = "admins",
+    summary = "Clear an administrator's lock-out after failed sign-ins, from every address (administrator role; audited)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    responses(
+        (status = 200, description = "success", body = api::AdminUnlocked),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn unlock_admin(
+    a: AdminAuth,
+    Path(name): Path<String>,
+) -> Result<Json<api::AdminUnlocked>, ApiError> {
+    let admin = blocking(move || Ok(a.auth.unlock_admin(&a.admin, &name)?)).await?;
+    Ok(Json(api::AdminUnlocked {
+        unlocked: wire::admin_info(admin),
     }))
 }
 

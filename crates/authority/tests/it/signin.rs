@@ -9,11 +9,8 @@ use escrow::Password;
 
 use super::{ADMIN_PW, fixture};
 
-fn from(ip: &str) -> SignIn<'static> {
-    SignIn {
-        client: ip.parse::<IpAddr>().unwrap(),
-        totp: None,
-    }
+fn from(ip: &str) -> SignIn {
+    SignIn::from(ip.parse::<IpAddr>().unwrap())
 }
 
 fn wrong() -> Password {

@@ -8,6 +8,7 @@ mod governance_routes;
 mod openapi;
 mod ops_routes;
 mod refusals;
+mod signin;
 mod views;
 
 use std::path::Path;
