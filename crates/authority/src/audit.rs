@@ -123,10 +123,57 @@ pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
 pub(crate) fn append_in(tx: &Connection, r: &Record<'_>) -> Result<i64> {
     let (outcome, detail) = match &r.refusal {
         None => ("ok", String::new()),
-        Some(d) if r.pending => ("pending", d.clone()),
-        Some(d) => ("refused", d.clone()),
+        Some(d) if r.pending => ("pending", clip(d, MAX_DETAIL)),
+        Some(d) => ("refused", clip(d, MAX_DETAIL)),
     };
-    append_raw(tx, r.at, r.actor, r.action, r.target, outcome, &detail)
+    append_raw(
+        tx,
+        r.at,
+        &clip(r.actor, MAX_ACTOR),
+        r.action,
+        &clip(r.target, MAX_TARGET),
+        outcome,
+        &detail,
+    )
+}
+
+/// Longest actor kept in a new entry, in characters (administrator names are at most 64; a
+/// refused sign-in names whatever the caller sent).
+pub const MAX_ACTOR: usize = 128;
+/// Longest target kept in a new entry, in characters.
+pub const MAX_TARGET: usize = 1024;
+/// Longest refusal text kept in a new entry, in characters.
+pub const MAX_DETAIL: usize = 2048;
+
+/// `s` cut to `max` characters, marked with `...` when cut.
+fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}...", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+thread_local! {
+    static REFUSALS_MUTED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `op` on this thread with its refusals written to the audit log (`mute` false) or not
+/// (`mute` true): the server's per-client flood limiter decides, for operations anyone can
+/// call (sign-in, enrollment). Successes and pending approvals are always written.
+pub fn muting_refusals<T>(mute: bool, op: impl FnOnce() -> T) -> T {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            REFUSALS_MUTED.with(|m| m.set(self.0));
+        }
+    }
+    let _restore = Restore(REFUSALS_MUTED.with(|m| m.replace(mute)));
+    op()
+}
+
+/// Whether [`muting_refusals`] mutes refusals on this thread now.
+pub(crate) fn refusals_muted() -> bool {
+    REFUSALS_MUTED.with(|m| m.get())
 }
 
 /// One entry as stored, for carrying entries of a replaced chain over a restore.

@@ -60,6 +60,10 @@ impl Authority {
         target: &str,
         result: Result<T>,
     ) -> Result<T> {
+        let pending = matches!(result, Err(Error::ApprovalPending { .. }));
+        if result.is_err() && !pending && audit::refusals_muted() {
+            return result;
+        }
         let refusal = result.as_ref().err().map(|e| format!("[{}] {e}", e.code()));
         let r = {
             let st = self.lock();

@@ -94,7 +94,9 @@ use pki::{
 use serde::Serialize;
 
 pub use approvals::{ApprovalRequest, OPERATIONAL, OPERATIONS, Policy, WHY_MAX};
-pub use audit::{AuditEntry, AuditProblem, AuditReport};
+pub use audit::{
+    AuditEntry, AuditProblem, AuditReport, MAX_ACTOR, MAX_DETAIL, MAX_TARGET, muting_refusals,
+};
 pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
@@ -632,6 +634,11 @@ pub fn audit_refusal(
     if let Err(e) = r {
         tracing::error!(error = %e, "cannot write the audit log");
     }
+}
+
+/// The `public_url` setting of a store, locked or not (the server's `Host` check names it).
+pub fn stored_public_url(store: &Store) -> Result<String> {
+    setting(store.connection(), "public_url")
 }
 
 /// The unlocked authority.

@@ -180,20 +180,20 @@ impl Authority {
         let path = st.store.store().data_dir().join(SERVER_SETTINGS_FILE);
         let text = match std::fs::read(&path) {
             Ok(b) if b.len() <= MAX_SERVER_SETTINGS => {
+                // Callers see the file's name; the log keeps the path.
                 Some(String::from_utf8(b).map_err(|_| {
+                    tracing::warn!(path = %path.display(), "the server settings file is not UTF-8");
                     Error::invalid(
                         "server settings",
-                        format!("{} is not UTF-8 text", path.display()),
+                        format!("{SERVER_SETTINGS_FILE} is not UTF-8 text"),
                     )
                 })?)
             }
             Ok(_) => {
+                tracing::warn!(path = %path.display(), "the server settings file is too large");
                 return Err(Error::invalid(
                     "server settings",
-                    format!(
-                        "{} is larger than {MAX_SERVER_SETTINGS} bytes",
-                        path.display()
-                    ),
+                    format!("{SERVER_SETTINGS_FILE} is larger than {MAX_SERVER_SETTINGS} bytes"),
                 ));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

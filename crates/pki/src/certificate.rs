@@ -385,6 +385,37 @@ impl CertificateInfo {
     }
 }
 
+/// The dNSName and iPAddress entries of a certificate's subjectAltName (a server
+/// certificate's names), as text.
+pub fn host_names(cert: &Certificate) -> Result<Vec<String>> {
+    let mut names = Vec::new();
+    for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+        if ext.extn_id != <SubjectAltName as der::oid::AssociatedOid>::OID {
+            continue;
+        }
+        let san = SubjectAltName::from_der(ext.extn_value.as_bytes())
+            .map_err(Error::der("subjectAltName"))?;
+        for name in san.0 {
+            match name {
+                GeneralName::DnsName(d) => names.push(d.to_string()),
+                GeneralName::IpAddress(ip) => match ip.as_bytes().len() {
+                    4 => {
+                        let b: [u8; 4] = ip.as_bytes().try_into().unwrap_or_default();
+                        names.push(std::net::Ipv4Addr::from(b).to_string());
+                    }
+                    16 => {
+                        let b: [u8; 16] = ip.as_bytes().try_into().unwrap_or_default();
+                        names.push(std::net::Ipv6Addr::from(b).to_string());
+                    }
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Ok(names)
+}
+
 /// Compares two addresses: local parts exactly, domains without case.
 pub fn emails_match(a: &str, b: &str) -> bool {
     match (a.rsplit_once('@'), b.rsplit_once('@')) {

@@ -18,7 +18,7 @@ pub struct ApiError {
     pending: Option<Box<api::Pending>>,
     /// The authority's operation audited this refusal itself.
     audited: bool,
-    /// Seconds for a `Retry-After` header (429).
+    /// Seconds for a `Retry-After` header.
     retry_after: Option<u64>,
 }
 
@@ -45,12 +45,6 @@ impl ApiError {
         }
     }
 
-    /// Adds a `Retry-After: SECONDS` header to the answer.
-    pub fn with_retry_after(mut self, seconds: u64) -> Self {
-        self.retry_after = Some(seconds);
-        self
-    }
-
     /// 400 with `KMS-400`.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "KMS-400", message)
@@ -59,6 +53,13 @@ impl ApiError {
     /// 428 with `KMS-428`: a destructive call without `"confirm": true`.
     pub fn confirmation_required(message: impl Into<String>) -> Self {
         Self::new(StatusCode::PRECONDITION_REQUIRED, "KMS-428", message)
+    }
+
+    /// 429 with `KMS-429` and a `Retry-After` of `retry_after` seconds.
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        let mut e = Self::new(StatusCode::TOO_MANY_REQUESTS, "KMS-429", message);
+        e.retry_after = Some(retry_after.max(1));
+        e
     }
 
     /// The authority is locked.
@@ -164,11 +165,10 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
         };
-        if let Some(secs) = self.retry_after {
-            response.headers_mut().insert(
-                axum::http::header::RETRY_AFTER,
-                axum::http::HeaderValue::from(secs),
-            );
+        if let Some(s) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, s.into());
         }
         if !self.audited && self.status.is_client_error() {
             response.extensions_mut().insert(UnauditedRefusal {

@@ -4,8 +4,10 @@
 
 #![forbid(unsafe_code)]
 
+pub mod client_addr;
 pub mod console;
 mod error;
+pub mod limits;
 mod openapi;
 mod refusals;
 pub mod schedule_log;
@@ -57,6 +59,12 @@ pub struct AppState {
     refusals: refusals::Limiter,
     /// Sign-in password checks, one at a time per client address.
     signin_slots: signin::Slots,
+    /// Peers whose `X-Forwarded-For` names the client (see [`client_addr`]).
+    trusted_proxies: Vec<std::net::IpAddr>,
+    /// Wrong start-up secrets per client address.
+    unlock_throttle: limits::UnlockThrottle,
+    /// The `Host` names the API and console answer to (beside loopback and `localhost`).
+    allowed_hosts: limits::AllowedHosts,
 }
 
 impl AppState {
@@ -71,6 +79,9 @@ impl AppState {
             clock,
             refusals: Default::default(),
             signin_slots: Default::default(),
+            trusted_proxies: Vec::new(),
+            unlock_throttle: Default::default(),
+            allowed_hosts: Default::default(),
         })
     }
 
@@ -85,7 +96,77 @@ impl AppState {
             clock,
             refusals: Default::default(),
             signin_slots: Default::default(),
+            trusted_proxies: Vec::new(),
+            unlock_throttle: Default::default(),
+            allowed_hosts: Default::default(),
         }
+    }
+
+    /// The peers whose `X-Forwarded-For` header names the client (`trusted_proxies` in
+    /// `kmsd.toml`; none by default).
+    pub fn with_trusted_proxies(mut self, proxies: Vec<std::net::IpAddr>) -> Self {
+        self.trusted_proxies = proxies;
+        self
+    }
+
+    /// The `Host` names the API and console answer to, beside loopback addresses and
+    /// `localhost` (always allowed; by default the only ones).
+    pub fn with_allowed_hosts(mut self, hosts: limits::AllowedHosts) -> Self {
+        self.allowed_hosts = hosts;
+        self
+    }
+
+    fn allowed_hosts(&self) -> &limits::AllowedHosts {
+        &self.allowed_hosts
+    }
+
+    /// Unlocks for a client at `addr` (the API and the console): refused with 429 before any
+    /// password derivation while the address must wait after wrong secrets; the refusal is
+    /// audited under the address's flood cap.
+    pub(crate) async fn unlock_from(
+        self: &Arc<Self>,
+        addr: std::net::IpAddr,
+        credential: Credential,
+    ) -> Result<(), ApiError> {
+        let now = refusals::unix_now(&*self.clock);
+        if let Err(wait) = self.unlock_throttle.check(addr, now) {
+            return Err(limits::unlock_wait(wait));
+        }
+        let _permit = self
+            .kdf_permits
+            .acquire()
+            .await
+            .map_err(ApiError::internal)?;
+        // Checked again: another attempt from the address may have failed while this one
+        // waited for the permit.
+        let now = refusals::unix_now(&*self.clock);
+        if let Err(wait) = self.unlock_throttle.check(addr, now) {
+            return Err(limits::unlock_wait(wait));
+        }
+        let state = self.clone();
+        let r = blocking(move || {
+            let audit = refusals::admit(&state, addr);
+            Ok(state.unlock_audited(&credential, audit))
+        })
+        .await?;
+        match &r {
+            Ok(()) => self.unlock_throttle.succeeded(addr),
+            Err(e) if e.status() == StatusCode::CONFLICT => {}
+            Err(e) if e.status().is_client_error() => self
+                .unlock_throttle
+                .failed(addr, refusals::unix_now(&*self.clock)),
+            Err(_) => {}
+        }
+        r
+    }
+
+    /// The client address of a request (see [`client_addr::client_addr`]).
+    pub(crate) fn client_addr(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> std::net::IpAddr {
+        client_addr::client_addr(refusals::peer(extensions), headers, &self.trusted_proxies)
     }
 
     /// Records a refusal the authority never saw in the audit log, locked or not.
@@ -123,6 +204,12 @@ impl AppState {
 
     /// Unlocks with `credential`; a wrong secret changes nothing.
     pub fn unlock(&self, credential: &Credential) -> Result<(), ApiError> {
+        self.unlock_audited(credential, true)
+    }
+
+    /// Unlocks with `credential`; a refusal is audited when `audit_refusal` (the flood cap's
+    /// verdict for the caller).
+    fn unlock_audited(&self, credential: &Credential, audit_refusal: bool) -> Result<(), ApiError> {
         let mut mode = self.mode.lock().unwrap_or_else(|p| p.into_inner());
         let auth = match &*mode {
             Mode::Unlocked(_) => {
@@ -141,7 +228,9 @@ impl AppState {
                             Credential::Password(_) => "password",
                             _ => "key file",
                         };
-                        authority::audit_refused_unlock(store, &*self.clock, method, &e);
+                        if audit_refusal {
+                            authority::audit_refused_unlock(store, &*self.clock, method, &e);
+                        }
                         return Err(e.into());
                     }
                 }
@@ -333,22 +422,38 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Every route; `https` says whether the listener speaks TLS (console cookies `Secure`).
 pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
     let (api, _) = api_routes().split_for_parts();
+    // The Host check (DNS rebinding) on the API and the console, inside the refusal audit;
+    // the public routes answer any Host.
     let api = api
         .fallback(api_not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            limits::check_host,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             refusals::audit_refusals,
         ))
         .with_state(state.clone());
-    public_router(state.clone())
+    let router = public_router(state.clone())
         .nest("/api/v1", api)
         .merge(
-            console::router(state.clone(), https).layer(axum::middleware::from_fn_with_state(
-                state,
-                refusals::audit_refusals,
-            )),
+            console::router(state.clone(), https)
+                .layer(axum::middleware::from_fn_with_state(
+                    state.clone(),
+                    limits::check_host,
+                ))
+                .layer(axum::middleware::from_fn_with_state(
+                    state,
+                    refusals::audit_refusals,
+                )),
         )
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    if https {
+        router.layer(axum::middleware::from_fn(limits::hsts))
+    } else {
+        router
+    }
 }
 
 #[utoipa::path(
@@ -476,8 +581,15 @@ fn message(status: &str) -> Json<api::StatusMessage> {
 )]
 async fn unlock(
     State(s): State<Arc<AppState>>,
+    extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<api::UnlockRequest>,
 ) -> Result<Json<api::StatusMessage>, ApiError> {
+    // Before the body is read into a credential: a waiting address does no KDF work.
+    let addr = s.client_addr(&extensions, &headers);
+    if let Err(wait) = s.unlock_throttle.check(addr, refusals::unix_now(&*s.clock)) {
+        return Err(limits::unlock_wait(wait));
+    }
     let credential = match (req.password, req.key_file) {
         (Some(p), None) => Credential::Password(Password::new(p.expose())),
         (None, Some(k)) => {
@@ -496,9 +608,7 @@ async fn unlock(
             ));
         }
     };
-    let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
-    let state = s.clone();
-    blocking(move || state.unlock(&credential)).await?;
+    s.unlock_from(addr, credential).await?;
     Ok(message("unlocked"))
 }
 
@@ -518,16 +628,19 @@ async fn unlock(
 )]
 async fn login(
     State(s): State<Arc<AppState>>,
-    peer: Result<axum::extract::ConnectInfo<Peer>, axum::extract::rejection::ExtensionRejection>,
+    extensions: axum::http::Extensions,
     headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<api::LoginRequest>,
 ) -> Result<Json<api::LoginResponse>, ApiError> {
     let auth = s.authority()?;
-    let client = signin::client_ip(peer.as_ref().ok(), &headers);
+    let client = s.client_addr(&extensions, &headers);
     let _permit = s.kdf_permit_for(client).await?;
     let password = Password::new(req.password.expose());
+    let state = s.clone();
     let session = blocking(move || {
-        Ok(auth.login_from(&req.name, &password, &authority::SignIn::from(client))?)
+        Ok(refusals::anonymous(&state, client, || {
+            auth.login_from(&req.name, &password, &authority::SignIn::from(client))
+        })?)
     })
     .await?;
     Ok(Json(api::LoginResponse {
@@ -1306,10 +1419,19 @@ async fn new_token(
 )]
 async fn enroll(
     State(s): State<Arc<AppState>>,
+    extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     ApiJson(req): ApiJson<api::EnrollRequest>,
 ) -> Result<Json<api::Enrolled>, ApiError> {
     let auth = s.authority()?;
-    let e = blocking(move || Ok(auth.enroll(req.token.expose(), req.csr.as_bytes())?)).await?;
+    let addr = s.client_addr(&extensions, &headers);
+    let state = s.clone();
+    let e = blocking(move || {
+        Ok(refusals::anonymous(&state, addr, || {
+            auth.enroll(req.token.expose(), req.csr.as_bytes())
+        })?)
+    })
+    .await?;
     let key = zeroize::Zeroizing::new(
         pem_rfc7468::encode_string(
             "ENCRYPTED PRIVATE KEY",

@@ -346,7 +346,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(k) = key_file {
                 credential = Some(Credential::key_file(&k)?);
             }
-            serve(&data_dir, listeners, credential, !http, config)
+            serve(&data_dir, listeners, credential, !http, config, &file)
         }
     }
 }
@@ -636,12 +636,49 @@ impl Listeners {
     }
 }
 
+/// The `Host` names of the API and console: the TLS certificate's names (when there is
+/// one), the public URL's host and `allowed_hosts`.
+fn allowed_hosts(data_dir: &Path, store: &Store, file: &FileSettings) -> Vec<String> {
+    let mut names = file.allowed_hosts.clone();
+    if let Ok(pem) = std::fs::read(data_dir.join(kmsd::tls::CERT_FILE))
+        && let Ok(certs) = pki::certificate::parse_certificates(&pem)
+        && let Some(leaf) = certs.first()
+    {
+        match pki::certificate::host_names(leaf) {
+            Ok(n) => names.extend(n),
+            Err(e) => tracing::warn!(error = %e, "cannot read the TLS certificate's names"),
+        }
+    }
+    if let Ok(url) = authority::stored_public_url(store)
+        && let Some(host) = url_host(&url)
+    {
+        names.push(host.to_string());
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The host of an `http(s)://host[:port]/...` URL (brackets of an IPv6 address removed).
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = if let Some(v6) = authority.strip_prefix('[') {
+        v6.split(']').next()?
+    } else {
+        authority.split(':').next()?
+    };
+    (!host.is_empty()).then_some(host)
+}
+
 fn serve(
     data_dir: &Path,
     listeners: Listeners,
     credential: Option<Credential>,
     https: bool,
     config: Config,
+    file: &FileSettings,
 ) -> anyhow::Result<()> {
     let tls = if https {
         Some(kmsd::tls::server_config(data_dir).context(
@@ -654,7 +691,14 @@ fn serve(
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
     let clock = Arc::new(SystemClock);
-    let state = Arc::new(AppState::locked(store, config, clock)?);
+    let hosts = allowed_hosts(data_dir, &store, file);
+    tracing::info!(names = ?hosts, "the API and console answer to these Host names (and loopback)");
+    let state = Arc::new(
+        AppState::locked(store, config, clock)?
+            .with_trusted_proxies(file.trusted_proxies.clone())
+            .with_allowed_hosts(kmsd::limits::AllowedHosts::new(hosts)),
+    );
+    let limits = file.limits();
     match credential {
         Some(c) => {
             state.unlock(&c).map_err(|_| {
@@ -680,7 +724,8 @@ fn serve(
             let app = kmsd::public_router(state.clone());
             tracing::info!(address = %addr, "serving the public URLs");
             tokio::spawn(async move {
-                if let Err(e) = axum::serve(public, app).await {
+                let never = std::future::pending::<()>();
+                if let Err(e) = kmsd::limits::serve(public, app, None, limits, never).await {
                     tracing::error!(error = %e, "public listener failed");
                 }
             });
@@ -702,25 +747,8 @@ fn serve(
             }
             tracing::info!("shutting down");
         };
-        match tls {
-            Some(config) => {
-                axum::serve(
-                    kmsd::tls::TlsListener::new(api, config)?,
-                    kmsd::router_with(state, true)
-                        .into_make_service_with_connect_info::<kmsd::Peer>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await?
-            }
-            None => {
-                axum::serve(
-                    api,
-                    kmsd::router(state).into_make_service_with_connect_info::<kmsd::Peer>(),
-                )
-                .with_graceful_shutdown(shutdown)
-                .await?
-            }
-        }
+        let https = tls.is_some();
+        kmsd::limits::serve(api, kmsd::router_with(state, https), tls, limits, shutdown).await?;
         Ok(())
     })
 }
@@ -728,6 +756,17 @@ fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_public_url_host_is_found() {
+        assert_eq!(
+            url_host("http://kms.example.com:8081/x"),
+            Some("kms.example.com")
+        );
+        assert_eq!(url_host("https://[::1]:8443"), Some("::1"));
+        assert_eq!(url_host("http://10.0.0.5"), Some("10.0.0.5"));
+        assert_eq!(url_host("not a url"), None);
+    }
 
     #[test]
     fn tls_names_default_like_init_and_split_dns_from_ip() {

@@ -7,11 +7,16 @@
 //!
 //! The actor is the session's administrator when the request carries a valid session, else
 //! `-`; the client address is in the target when known. Refusals without a signed-in actor can
-//! be sent by anyone, so they are capped: at most [`UNAUTHENTICATED_PER_MINUTE`] entries per
-//! minute, then one `suppressed K refusals` entry when the minute is over (written by the next
-//! such refusal, or by the server's schedule). Paths and messages are clipped to 300 characters.
+//! be sent by anyone, so they go through one flood cap keyed by client address (this layer's
+//! own, and the sign-in, enrollment and unlock refusals the authority writes, see
+//! [`anonymous`]): at most [`UNAUTHENTICATED_PER_MINUTE`] entries per minute per address and
+//! [`UNAUTHENTICATED_CEILING_PER_MINUTE`] for all, then one `suppressed K refusals` entry when
+//! the minute is over (written by the next such refusal, or by the server's schedule). One
+//! client's flood neither fills the log nor hides another client's refusals. Paths and
+//! messages are clipped to 300 characters.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{ConnectInfo, Request, State};
@@ -61,10 +66,15 @@ pub(crate) fn peer(req: &axum::http::Extensions) -> Option<SocketAddr> {
     req.get::<ConnectInfo<Peer>>().map(|c| c.0.addr)
 }
 
-/// Entries per minute for refusals without a signed-in actor.
+/// Entries per minute and client address for refusals without a signed-in actor.
 pub const UNAUTHENTICATED_PER_MINUTE: u32 = 20;
 
-/// The flood cap's window.
+/// Entries per minute for refusals without a signed-in actor, all addresses together: the
+/// ceiling when many addresses flood at once. The addresses tracked in a minute are only
+/// those that had an entry written, so the map holds at most this many.
+pub const UNAUTHENTICATED_CEILING_PER_MINUTE: u32 = 200;
+
+/// The flood cap's window: per client address, under a global ceiling.
 #[derive(Default)]
 pub(crate) struct Limiter {
     window: Mutex<Window>,
@@ -74,18 +84,20 @@ pub(crate) struct Limiter {
 struct Window {
     /// Unix minute the counts belong to.
     minute: i64,
-    written: u32,
+    /// Entries written this minute per client address (at most the ceiling's count of keys).
+    written: HashMap<IpAddr, u32>,
+    total: u32,
     suppressed: u64,
 }
 
-enum Verdict {
+pub(crate) enum Verdict {
     /// Write the entry; first write the summary of `u64` refusals suppressed before.
     Write(Option<(i64, u64)>),
     Suppress,
 }
 
 impl Limiter {
-    fn admit(&self, now: i64) -> Verdict {
+    pub(crate) fn admit(&self, addr: IpAddr, now: i64) -> Verdict {
         let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
         let minute = now.div_euclid(60);
         let mut summary = None;
@@ -95,16 +107,32 @@ impl Limiter {
             }
             *w = Window {
                 minute,
-                written: 0,
-                suppressed: 0,
+                ..Window::default()
             };
         }
-        if w.written >= UNAUTHENTICATED_PER_MINUTE {
+        let mine = w.written.get(&addr).copied().unwrap_or(0);
+        if mine >= UNAUTHENTICATED_PER_MINUTE || w.total >= UNAUTHENTICATED_CEILING_PER_MINUTE {
             w.suppressed += 1;
             return Verdict::Suppress;
         }
-        w.written += 1;
+        w.written.insert(addr, mine + 1);
+        w.total += 1;
         Verdict::Write(summary)
+    }
+
+    /// Gives back a slot taken by [`Limiter::admit`] for a call that was not refused.
+    fn refund(&self, addr: IpAddr, now: i64) {
+        let mut w = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        if w.minute != now.div_euclid(60) {
+            return;
+        }
+        if let Some(n) = w.written.get_mut(&addr) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                w.written.remove(&addr);
+            }
+            w.total = w.total.saturating_sub(1);
+        }
     }
 
     /// The summary of a minute that is over, if refusals were suppressed in it (taken once).
@@ -117,6 +145,38 @@ impl Limiter {
         }
         None
     }
+}
+
+/// Whether the flood cap lets `addr` write one more refusal entry now (taking the slot);
+/// writes the summary of a finished minute first when one is due.
+pub(crate) fn admit(state: &AppState, addr: IpAddr) -> bool {
+    match state.refusals.admit(addr, unix_now(&*state.clock)) {
+        Verdict::Suppress => false,
+        Verdict::Write(summary) => {
+            if let Some(s) = summary {
+                write_summary(state, s);
+            }
+            true
+        }
+    }
+}
+
+/// Runs an authority operation that anyone can call (sign-in, enrollment) with its refusal
+/// entries under the flood cap of `addr`: within the cap the authority writes them, beyond it
+/// they are counted in the minute's summary instead. Call it on the blocking thread that runs
+/// the operation. Successes and pending approvals are always written.
+pub(crate) fn anonymous<T>(
+    state: &AppState,
+    addr: IpAddr,
+    op: impl FnOnce() -> authority::Result<T>,
+) -> authority::Result<T> {
+    let write = admit(state, addr);
+    let r = authority::muting_refusals(!write, op);
+    let refused = matches!(&r, Err(e) if !matches!(e, authority::Error::ApprovalPending { .. }));
+    if write && !refused {
+        state.refusals.refund(addr, unix_now(&*state.clock));
+    }
+    r
 }
 
 /// Longest path and message kept in an entry (both can come from anyone).
@@ -144,7 +204,7 @@ fn write_summary(state: &AppState, (minute, k): (i64, u64)) {
 /// Writes the summary of suppressed refusals once their minute is over, when no further
 /// refusal came to write it (called by the server's schedule).
 pub(crate) fn flush(state: &AppState) {
-    if let Some(s) = state.refusals.take_summary(authority_unix(&*state.clock)) {
+    if let Some(s) = state.refusals.take_summary(unix_now(&*state.clock)) {
         write_summary(state, s);
     }
 }
@@ -163,7 +223,8 @@ pub(crate) async fn audit_refusals(
     let what = format!("{} {}", req.method(), clip(&path));
     let token = crate::bearer_header(req.headers())
         .or_else(|| crate::console::cookie_value(req.headers(), crate::console::SESSION_COOKIE));
-    let peer = peer(req.extensions()).map(|p| p.ip().to_string());
+    let addr = state.client_addr(req.extensions(), req.headers());
+    let peer = peer(req.extensions()).map(|_| addr.to_string());
     let response = next.run(req).await;
     let Some(refusal) = response.extensions().get::<UnauditedRefusal>().cloned() else {
         return response;
@@ -180,15 +241,8 @@ pub(crate) async fn audit_refusals(
         match actor {
             Some(actor) => state.audit_refusal(&actor, "request", &target, &detail),
             None => {
-                let now = authority_unix(&*state.clock);
-                match state.refusals.admit(now) {
-                    Verdict::Suppress => {}
-                    Verdict::Write(summary) => {
-                        if let Some(s) = summary {
-                            write_summary(&state, s);
-                        }
-                        state.audit_refusal("-", "request", &target, &detail);
-                    }
+                if admit(&state, addr) {
+                    state.audit_refusal("-", "request", &target, &detail);
                 }
             }
         }
@@ -200,7 +254,7 @@ pub(crate) async fn audit_refusals(
     response
 }
 
-fn authority_unix(clock: &dyn authority::Clock) -> i64 {
+pub(crate) fn unix_now(clock: &dyn authority::Clock) -> i64 {
     clock
         .now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -211,29 +265,58 @@ fn authority_unix(clock: &dyn authority::Clock) -> i64 {
 mod tests {
     use super::*;
 
+    const A: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+
     #[test]
-    fn the_cap_admits_n_a_minute_then_summarises() {
+    fn the_cap_admits_n_a_minute_per_address_then_summarises() {
         let l = Limiter::default();
         let t0 = 60 * 30_000_000; // the start of a minute
         for _ in 0..UNAUTHENTICATED_PER_MINUTE {
-            assert!(matches!(l.admit(t0 + 5), Verdict::Write(None)));
+            assert!(matches!(l.admit(A, t0 + 5), Verdict::Write(None)));
         }
         for _ in 0..7 {
-            assert!(matches!(l.admit(t0 + 30), Verdict::Suppress));
+            assert!(matches!(l.admit(A, t0 + 30), Verdict::Suppress));
         }
-        match l.admit(t0 + 61) {
+        // Another client is still heard while A floods.
+        assert!(matches!(l.admit(B, t0 + 31), Verdict::Write(None)));
+        match l.admit(A, t0 + 61) {
             Verdict::Write(Some((m, 7))) => assert_eq!(m * 60, t0),
             _ => panic!("expected the summary of 7"),
         }
-        assert!(matches!(l.admit(t0 + 62), Verdict::Write(None)));
+        assert!(matches!(l.admit(A, t0 + 62), Verdict::Write(None)));
         // (2 written above in this minute.) Without a further refusal, the schedule takes the
         // summary once the minute is over.
         for _ in 0..UNAUTHENTICATED_PER_MINUTE + 3 {
-            l.admit(t0 + 70);
+            l.admit(A, t0 + 70);
         }
         assert_eq!(l.take_summary(t0 + 100), None, "the minute is not over");
         assert_eq!(l.take_summary(t0 + 121), Some((t0 / 60 + 1, 5)));
         assert_eq!(l.take_summary(t0 + 122), None);
+    }
+
+    #[test]
+    fn many_addresses_meet_the_ceiling_and_the_map_stays_bounded() {
+        let l = Limiter::default();
+        let t0 = 60 * 30_000_000;
+        let mut written = 0;
+        for i in 0..100_000u32 {
+            let a = IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i));
+            if matches!(l.admit(a, t0 + 1), Verdict::Write(_)) {
+                written += 1;
+            }
+        }
+        assert_eq!(written, UNAUTHENTICATED_CEILING_PER_MINUTE);
+        let w = l.window.lock().unwrap();
+        assert_eq!(w.written.len(), UNAUTHENTICATED_CEILING_PER_MINUTE as usize);
+        assert_eq!(
+            w.suppressed,
+            100_000 - u64::from(UNAUTHENTICATED_CEILING_PER_MINUTE)
+        );
+        drop(w);
+        // A refund gives the slot back.
+        l.refund(IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000)), t0 + 2);
+        assert!(matches!(l.admit(A, t0 + 3), Verdict::Write(None)));
     }
 
     #[test]

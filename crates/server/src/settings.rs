@@ -43,6 +43,20 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # backup_interval_hours = 0
 # Backups kept in DATA_DIR/backups.
 # backup_keep = 7
+
+# Reverse proxies whose X-Forwarded-For header names the client (throttles and the audit log
+# key on the client address). Only list proxies you run: anyone else can forge the header.
+# trusted_proxies = ["127.0.0.1"]
+# Host names the API and console answer to, beside the TLS certificate's names, the public
+# URL's host, loopback addresses and localhost (others get 421: DNS rebinding).
+# allowed_hosts = ["kms.example.com"]
+
+# Seconds a client has to send a request's header (and to finish the TLS handshake).
+# header_read_timeout_seconds = 10
+# Seconds without traffic after which a connection is closed.
+# idle_timeout_seconds = 60
+# Connections served at once on each listener (further clients wait until one closes).
+# max_connections = 1024
 "#;
 
 /// The file's contents.
@@ -73,6 +87,18 @@ pub struct FileSettings {
     pub backup_interval_hours: Option<u64>,
     /// Backups kept.
     pub backup_keep: Option<usize>,
+    /// Peers whose `X-Forwarded-For` names the client.
+    #[serde(default)]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// Further `Host` names of the API and console.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Header-read (and TLS handshake) timeout.
+    pub header_read_timeout_seconds: Option<u64>,
+    /// Idle connection timeout.
+    pub idle_timeout_seconds: Option<u64>,
+    /// Concurrent connections per listener.
+    pub max_connections: Option<usize>,
 }
 
 impl FileSettings {
@@ -119,7 +145,42 @@ impl FileSettings {
         if s.login_failures_per_address == Some(0) {
             bail!("login_failures_per_address must be at least 1");
         }
+        for (name, v) in [
+            ("header_read_timeout_seconds", s.header_read_timeout_seconds),
+            ("idle_timeout_seconds", s.idle_timeout_seconds),
+        ] {
+            if v == Some(0) || v.is_some_and(|v| v > 86_400) {
+                bail!("{name} must be 1 to 86400");
+            }
+        }
+        if s.max_connections == Some(0) || s.max_connections.is_some_and(|n| n > 1_000_000) {
+            bail!("max_connections must be 1 to 1000000");
+        }
+        for h in &s.allowed_hosts {
+            if h.is_empty()
+                || h.len() > 253
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:*".contains(&b))
+            {
+                bail!("allowed_hosts: {h:?} is not a host name or address");
+            }
+        }
         Ok(s)
+    }
+
+    /// The connection limits: this file's values over the defaults.
+    pub fn limits(&self) -> crate::limits::ServerLimits {
+        let d = crate::limits::ServerLimits::default();
+        crate::limits::ServerLimits {
+            header_read_timeout: self
+                .header_read_timeout_seconds
+                .map_or(d.header_read_timeout, Duration::from_secs),
+            idle_timeout: self
+                .idle_timeout_seconds
+                .map_or(d.idle_timeout, Duration::from_secs),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+        }
     }
 
     /// The authority configuration: `base` with this file's values.
@@ -202,5 +263,32 @@ mod tests {
         );
         assert!(FileSettings::parse("session_idle_minutes = 0").is_err());
         assert!(FileSettings::parse("login_failures_per_address = 0").is_err());
+    }
+
+    #[test]
+    fn limits_default_and_read_from_the_file() {
+        let l = FileSettings::parse(TEMPLATE).unwrap().limits();
+        assert_eq!(
+            (l.header_read_timeout, l.idle_timeout, l.max_connections),
+            (Duration::from_secs(10), Duration::from_secs(60), 1024)
+        );
+        let s = FileSettings::parse(
+            "header_read_timeout_seconds = 2\nidle_timeout_seconds = 5\nmax_connections = 3\n\
+             trusted_proxies = [\"10.0.0.1\"]\nallowed_hosts = [\"kms.example.com\"]\n",
+        )
+        .unwrap();
+        let l = s.limits();
+        assert_eq!(
+            (l.header_read_timeout, l.idle_timeout, l.max_connections),
+            (Duration::from_secs(2), Duration::from_secs(5), 3)
+        );
+        assert_eq!(
+            s.trusted_proxies,
+            ["10.0.0.1".parse::<std::net::IpAddr>().unwrap()]
+        );
+        assert!(FileSettings::parse("max_connections = 0").is_err());
+        assert!(FileSettings::parse("idle_timeout_seconds = 0").is_err());
+        assert!(FileSettings::parse("trusted_proxies = [\"10.0.0.0/8\"]").is_err());
+        assert!(FileSettings::parse("allowed_hosts = [\"a b\"]").is_err());
     }
 }

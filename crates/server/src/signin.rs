@@ -1,5 +1,5 @@
-//! Sign-in fairness: the client address of a sign-in, and password checks at most one at a
-//! time per client address, in front of the global KDF permits (`AppState::kdf_permits`).
+//! Sign-in fairness: password checks at most one at a time per client address
+//! ([`AppState::client_addr`]), in front of the global KDF permits (`AppState::kdf_permits`).
 //!
 //! Without the per-address step, a flood of sign-ins from one client takes every global
 //! permit and everyone else queues behind it. With it, one client holds at most one global
@@ -9,24 +9,15 @@
 //! for them, so the map is bounded by the connections in flight.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ConnectInfo;
-use axum::http::{HeaderMap, StatusCode};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 
-use crate::{ApiError, AppState, Peer};
+use crate::{ApiError, AppState};
 
 /// Attempts of one client address waiting for its slot before further ones are refused.
 pub const MAX_WAITING_PER_ADDRESS: usize = 8;
-
-/// The client address a sign-in is counted under: the peer address (the one place to switch
-/// to the trusted-proxy rule). Without connect info (in-process tests), the unspecified
-/// address.
-pub(crate) fn client_ip(peer: Option<&ConnectInfo<Peer>>, _headers: &HeaderMap) -> IpAddr {
-    peer.map_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED), |p| p.0.addr.ip())
-}
 
 /// The per-address slots.
 #[derive(Default)]
@@ -76,12 +67,10 @@ impl AppState {
             // permit's or the waiting acquisition's).
             let attempts = (Arc::strong_count(slot) - 1).div_ceil(2);
             if attempts > MAX_WAITING_PER_ADDRESS {
-                return Err(ApiError::new(
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "KMS-429",
+                return Err(ApiError::too_many_requests(
                     "too many sign-in attempts in flight from this address; try again shortly",
-                )
-                .with_retry_after(1));
+                    1,
+                ));
             }
             SlotRef {
                 slot: slot.clone(),

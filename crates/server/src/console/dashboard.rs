@@ -138,6 +138,7 @@ pub(super) async fn show(
 /// Same-origin and pre-session CSRF checked first; a wrong secret changes nothing.
 pub(super) async fn unlock(
     State(console): State<Arc<Console>>,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     mut multipart: Multipart,
 ) -> Result<Response, ConsoleError> {
@@ -194,21 +195,22 @@ pub(super) async fn unlock(
             ));
         }
     };
-    let _permit = console
-        .app
-        .kdf_permits
-        .acquire()
-        .await
-        .map_err(ConsoleError::internal)?;
-    let app = console.app.clone();
-    let r = tokio::task::spawn_blocking(move || app.unlock(&credential))
-        .await
-        .map_err(ConsoleError::internal)?;
+    let addr = console.app.client_addr(&extensions, &headers);
+    let r = console.app.unlock_from(addr, credential).await;
     match r {
         Ok(()) => Ok(Redirect::to("/console/signin?reason=unlocked").into_response()),
         Err(e) if e.status() == StatusCode::CONFLICT => {
             Ok(Redirect::to("/console").into_response())
         }
+        Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => Ok(unlock_page(
+            &console,
+            &headers,
+            StatusCode::TOO_MANY_REQUESTS,
+            Some(Flash::error(
+                "Too many wrong start-up secrets from this address: wait a while and try \
+                 again [KMS-429].",
+            )),
+        )),
         Err(e) if e.status().is_client_error() => Ok(unlock_page(
             &console,
             &headers,

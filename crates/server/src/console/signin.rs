@@ -93,10 +93,7 @@ pub(super) struct SignInForm {
 /// the session cookie.
 pub(super) async fn submit(
     State(console): State<Arc<Console>>,
-    peer: Result<
-        axum::extract::ConnectInfo<crate::Peer>,
-        axum::extract::rejection::ExtensionRejection,
-    >,
+    extensions: axum::http::Extensions,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ConsoleError> {
@@ -108,7 +105,7 @@ pub(super) async fn submit(
         .authority()
         .map_err(|_| ConsoleError::SignIn("locked"))?;
     let name = form.name.trim().to_string();
-    let client = crate::signin::client_ip(peer.as_ref().ok(), &headers);
+    let client = console.app.client_addr(&extensions, &headers);
     let _permit = match console.app.kdf_permit_for(client).await {
         Ok(p) => p,
         Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => {
@@ -126,8 +123,11 @@ pub(super) async fn submit(
     };
     let password = Password::new(form.password);
     let n = name.clone();
+    let app = console.app.clone();
     let r = tokio::task::spawn_blocking(move || {
-        auth.login_from(&n, &password, &authority::SignIn::from(client))
+        crate::refusals::anonymous(&app, client, || {
+            auth.login_from(&n, &password, &authority::SignIn::from(client))
+        })
     })
     .await
     .map_err(ConsoleError::internal)?;
