@@ -342,6 +342,11 @@ impl KmsClient {
         self.post(&format!("/admins/{}/remove", seg(name)))
     }
 
+    /// `POST /admins/{name}/unlock`: clears a lock-out after failed sign-ins.
+    pub fn unlock_admin(&self, name: &str) -> Result<AdminUnlocked, ClientError> {
+        self.post(&format!("/admins/{}/unlock", seg(name)))
+    }
+
     /// `POST /admins/{name}/role` (under the `admin-change` quorum).
     pub fn set_role(&self, name: &str, role: Role) -> Result<AdminResponse, ClientError> {
         self.post_json(

@@ -2,10 +2,69 @@
 
 use super::*;
 
+/// Seconds between writes of a session's last use (the idle deadline's granularity).
+const IDLE_WRITE_EVERY: i64 = 30;
+
 impl Authority {
-    /// Signs an administrator in (see the audit log for refusals).
+    /// Signs an administrator in from this machine (tools and tests; the server uses
+    /// [`Authority::login_from`] with the client's address).
     pub fn login(&self, name: &str, password: &Password) -> Result<Session> {
-        self.audit_op(name, "login", name, || self.login_inner(name, password))
+        self.login_from(name, password, &SignIn::local())
+    }
+
+    /// Signs an administrator in (see the audit log for refusals). A client address over the
+    /// per-address limit is refused with [`Error::SignInThrottled`] before anything else (not
+    /// audited here: the server's refusal limiter records it); every other refusal is
+    /// [`Error::BadCredentials`] at the cost of one Argon2 verification, whether the name is
+    /// unknown, the account locked out for this address, or the password wrong (see
+    /// `signin.rs` for the lock-out per account and address).
+    pub fn login_from(&self, name: &str, password: &Password, from: &SignIn) -> Result<Session> {
+        let now = unix(self.now());
+        if let Some(wait) = self.signin.address_throttled(
+            from.client,
+            now,
+            self.config.login_failures_per_address,
+            secs(self.config.login_address_window),
+        ) {
+            return Err(Error::SignInThrottled {
+                retry_after: wait.max(1) as u64,
+            });
+        }
+        self.audit_op(name, "login", name, || {
+            self.login_inner(name, password, from)
+        })
+    }
+
+    /// Clears the lock-out of administrator `name` (every address, and the whole-account lock
+    /// of wrong current passwords). Needs the `administrator` role.
+    pub fn unlock_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+        self.audit_op(&actor.name, "admin.unlock", name, || {
+            actor.require_administrator()?;
+            let mut st = self.lock();
+            let tx = st
+                .store
+                .connection_mut()
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let row: Option<(i64, String, i64)> = tx
+                .query_row(
+                    "UPDATE admins SET failed_logins = 0, locked_until = NULL
+                     WHERE name = ?1 AND removed_at IS NULL RETURNING id, role, created_at",
+                    [name],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let (id, role, created_at) =
+                row.ok_or_else(|| Error::UnknownAdmin { name: name.into() })?;
+            audit::commit(tx, unix(self.now()))?;
+            self.signin.unlock(id);
+            tracing::info!(by = %actor.name, admin = name, "administrator lock-out cleared");
+            Ok(AdminInfo {
+                name: name.into(),
+                role: Role::parse(&role)?,
+                created_at,
+                locked_until: None,
+            })
+        })
     }
 
     /// Adds an administrator account (administrator role, under the `admin-change` quorum;
@@ -37,65 +96,79 @@ impl Authority {
     // ---------------------------------------------------------------------------------
     // Administrators and sessions.
 
-    /// Signs an administrator in. Five failures in a row lock the account for a while.
-    fn login_inner(&self, name: &str, password: &Password) -> Result<Session> {
+    /// A hash with the administrators' Argon2 cost that no password matches in practice.
+    fn dummy_hash(&self) -> Result<&str> {
+        if let Some(h) = self.dummy_hash.get() {
+            return Ok(h);
+        }
+        let mut filler = [0u8; 24];
+        getrandom::fill(&mut filler)
+            .map_err(|e| Error::Corrupt(format!("OS random number generator failed: {e}")))?;
+        let h = secret::hash_password(&hex::encode(filler), &self.config.admin_argon2)?;
+        Ok(self.dummy_hash.get_or_init(|| h))
+    }
+
+    /// Signs an administrator in (see [`Authority::login_from`]).
+    fn login_inner(&self, name: &str, password: &Password, from: &SignIn) -> Result<Session> {
         let now = unix(self.now());
-        let row: Option<(i64, String, String, u32, Option<i64>)> = {
+        let window = secs(self.config.login_address_window);
+        let row: Option<(i64, String, String, Option<i64>)> = {
             let st = self.lock();
             st.store
                 .store()
                 .connection()
                 .query_row(
-                    "SELECT id, role, password_hash, failed_logins, locked_until FROM admins
+                    "SELECT id, role, password_hash, locked_until FROM admins
                      WHERE name = ?1 AND removed_at IS NULL",
                     [name],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?
         };
-        let Some((id, role, hash, _failed, locked_until)) = row else {
-            // Same cost as a real check, so timing does not tell which names exist.
-            let _ = secret::hash_password(password.expose(), &self.config.admin_argon2);
+        let checkable = row.filter(|(id, _, _, locked_until)| {
+            !locked_until.is_some_and(|t| t > now)
+                && !self.signin.pair_locked(*id, from.client, now)
+        });
+        let Some((id, role, hash, _)) = checkable else {
+            // Unknown, or locked out for this address: the same answer at the same cost as a
+            // wrong password (the Argon2 check runs without holding the state lock).
+            let _ = secret::verify_password(password.expose(), self.dummy_hash()?);
+            self.signin.address_failed(from.client, now, window);
             return Err(Error::BadCredentials);
         };
-        if locked_until.is_some_and(|t| t > now) {
-            return Err(Error::AccountLocked { name: name.into() });
-        }
-        // The Argon2 check runs without holding the state lock.
         let ok = secret::verify_password(password.expose(), &hash)?;
-        let mut st = self.lock();
-        let conn = st.store.connection_mut();
         if !ok {
-            let failed: u32 = conn.query_row(
-                "UPDATE admins SET failed_logins = failed_logins + 1 WHERE id = ?1
-                 RETURNING failed_logins",
-                [id],
-                |r| r.get(0),
-            )?;
-            if failed >= self.config.max_failed_logins {
-                conn.execute(
-                    "UPDATE admins SET failed_logins = 0, locked_until = ?2 WHERE id = ?1",
-                    params![id, now + secs(self.config.lockout)],
-                )?;
+            self.signin.address_failed(from.client, now, window);
+            if let Some(until) = self.signin.pair_failed(
+                id,
+                from.client,
+                now,
+                self.config.max_failed_logins,
+                secs(self.config.lockout),
+            ) {
                 tracing::warn!(
                     admin = name,
-                    "administrator locked out after failed sign-ins"
+                    client = %from.client,
+                    until,
+                    "administrator locked out for one client address after failed sign-ins"
                 );
-                return Err(Error::AccountLocked { name: name.into() });
             }
             return Err(Error::BadCredentials);
         }
+        self.signin.succeeded(id, from.client);
         let token = Token::generate()?;
         let expires_at = now + secs(self.config.session_ttl);
+        let mut st = self.lock();
+        let conn = st.store.connection_mut();
         let tx = conn.transaction()?;
+        tx.execute("UPDATE admins SET failed_logins = 0 WHERE id = ?1", [id])?;
         tx.execute(
-            "UPDATE admins SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-            [id],
+            "DELETE FROM sessions WHERE expires_at <= ?1 OR coalesce(last_used_at, created_at) <= ?2",
+            params![now, now - secs(self.config.session_idle)],
         )?;
-        tx.execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])?;
         tx.execute(
-            "INSERT INTO sessions (token_hash, admin_id, created_at, expires_at)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO sessions (token_hash, admin_id, created_at, expires_at, last_used_at)
+             VALUES (?1, ?2, ?3, ?4, ?3)",
             params![&token.hash()[..], id, now, expires_at],
         )?;
         audit::commit(tx, unix(self.now()))?;
@@ -127,22 +200,34 @@ impl Authority {
         self.session_admin(token).map(|(a, _)| a)
     }
 
+    /// The session's administrator; each call moves the idle deadline on (written at most
+    /// once every [`IDLE_WRITE_EVERY`] seconds, so that calls stay cheap).
     fn session_admin(&self, token: &str) -> Result<(Admin, bool)> {
         let now = unix(self.now());
-        let st = self.lock();
-        let row: Option<(i64, String, String, bool)> = st
+        let idle = secs(self.config.session_idle);
+        let hash = secret::hash_token(token);
+        let mut st = self.lock();
+        let row: Option<(i64, String, String, bool, i64)> = st
             .store
             .store()
             .connection()
             .query_row(
-                "SELECT a.id, a.name, a.role, a.must_change_password
+                "SELECT a.id, a.name, a.role, a.must_change_password,
+                        coalesce(s.last_used_at, s.created_at)
                  FROM sessions s JOIN admins a ON a.id = s.admin_id
-                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.removed_at IS NULL",
-                params![&secret::hash_token(token)[..], now],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2 AND a.removed_at IS NULL
+                   AND coalesce(s.last_used_at, s.created_at) > ?2 - ?3",
+                params![&hash[..], now, idle],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
-        let (id, name, role, must_change) = row.ok_or(Error::NotSignedIn)?;
+        let (id, name, role, must_change, last_used) = row.ok_or(Error::NotSignedIn)?;
+        if now - last_used >= IDLE_WRITE_EVERY.min(idle / 2) {
+            st.store.connection_mut().execute(
+                "UPDATE sessions SET last_used_at = ?2 WHERE token_hash = ?1",
+                params![&hash[..], now],
+            )?;
+        }
         let admin = Admin {
             id,
             name,
@@ -280,21 +365,27 @@ impl Authority {
         let st = self.lock();
         let conn = st.store.store().connection();
         let mut stmt = conn.prepare(
-            "SELECT name, role, created_at, locked_until FROM admins WHERE removed_at IS NULL
-                 ORDER BY name",
+            "SELECT id, name, role, created_at, locked_until FROM admins
+             WHERE removed_at IS NULL ORDER BY name",
         )?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    r.get::<_, i64>(0)?,
                     r.get::<_, String>(1)?,
-                    r.get(2)?,
+                    r.get::<_, String>(2)?,
                     r.get(3)?,
+                    r.get(4)?,
                 ))
             })?
-            .collect::<Result<Vec<(String, String, i64, Option<i64>)>, _>>()?;
+            .collect::<Result<Vec<(i64, String, String, i64, Option<i64>)>, _>>()?;
+        let now = unix(self.now());
         rows.into_iter()
-            .map(|(name, role, created_at, locked_until)| {
+            .map(|(id, name, role, created_at, locked_until)| {
+                // Locked out from some address (see signin.rs), or as a whole account.
+                let locked_until = locked_until
+                    .filter(|t| *t > now)
+                    .max(self.signin.locked_until(id, now));
                 Ok(AdminInfo {
                     name,
                     role: Role::parse(&role)?,

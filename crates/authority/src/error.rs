@@ -182,6 +182,13 @@ pub enum Error {
         /// Why.
         why: String,
     },
+    /// Too many failed sign-ins from this client address: refused before any account is
+    /// looked up.
+    #[error("too many failed sign-ins from this address; try again in {retry_after} seconds")]
+    SignInThrottled {
+        /// Seconds until the address may try again.
+        retry_after: u64,
+    },
 }
 
 impl Error {
@@ -217,6 +224,7 @@ impl Error {
             Error::TooFewApprovers { .. } => "AUTH-027",
             Error::PasswordChangeRequired { .. } => "AUTH-028",
             Error::WeakPassword { .. } => "AUTH-029",
+            Error::SignInThrottled { .. } => "AUTH-050",
         }
     }
 

@@ -74,6 +74,7 @@ mod revocation;
 mod schedule;
 mod secret;
 mod self_service;
+mod signin;
 mod users;
 mod views;
 
@@ -105,6 +106,7 @@ pub use schedule::{
     carried_server_settings,
 };
 pub use secret::{Argon2Params, Token};
+pub use signin::{SignIn, address_key as signin_address_key};
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
     Page, Status, UserCounts, UserQuery, VerificationStatus,
@@ -138,8 +140,16 @@ pub struct Config {
     pub crl_refresh_margin: Duration,
     /// Failed sign-ins in a row before the account is locked.
     pub max_failed_logins: u32,
-    /// How long a locked-out account stays locked.
+    /// How long a locked-out account stays locked (for the client address its failures came
+    /// from: see [`signin`](crate::SignIn)).
     pub lockout: Duration,
+    /// Failed sign-ins (any names) from one client address before the address is refused
+    /// for the rest of [`Config::login_address_window`] (`AUTH-050`).
+    pub login_failures_per_address: u32,
+    /// The window of [`Config::login_failures_per_address`].
+    pub login_address_window: Duration,
+    /// A session unused this long ends (as well as after [`Config::session_ttl`]).
+    pub session_idle: Duration,
     /// Pre-generated encryption keys kept ready (0: generate during the enrollment).
     pub key_pool_size: usize,
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
@@ -169,6 +179,9 @@ impl Default for Config {
             crl_refresh_margin: Duration::from_secs(2 * 86400),
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
+            login_failures_per_address: 20,
+            login_address_window: Duration::from_secs(15 * 60),
+            session_idle: Duration::from_secs(30 * 60),
             key_pool_size: 4,
             enrollment_pbkdf2_iterations: 10_000,
             backup_keep: 7,
@@ -635,6 +648,11 @@ pub struct Authority {
     clock: Arc<dyn Clock>,
     config: Config,
     pool: Arc<KeyPool>,
+    /// Failed sign-ins per client address and per (account, address) pair.
+    signin: signin::Guard,
+    /// A hash with the administrators' Argon2 cost, verified against when there is no real
+    /// one to check (unknown name, locked out), so every refusal costs the same.
+    dummy_hash: std::sync::OnceLock<String>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -754,6 +772,8 @@ impl Authority {
             clock,
             config,
             pool,
+            signin: Default::default(),
+            dummy_hash: Default::default(),
         })
     }
 

@@ -31,6 +31,12 @@ pub fn run(ctx: &Ctx, cmd: AdminCommand) -> Result<(), Failure> {
             let r = client.remove_admin(&name).map_err(fail)?;
             ctx.show(&r, |_| outln!("removed {name}"));
         }
+        AdminCommand::Unlock { name } => {
+            let r = client.unlock_admin(&name).map_err(fail)?;
+            ctx.show(&r, |_| {
+                outln!("unlocked {name}: it may sign in again from any address")
+            });
+        }
         AdminCommand::Passwd { password_stdin } => {
             let (current, new) = if password_stdin {
                 let current = read_stdin_line("current password")?;

@@ -117,7 +117,7 @@ impl From<authority::Error> for ApiError {
         }
         let status = match &e {
             E::BadCredentials | E::NotSignedIn => StatusCode::UNAUTHORIZED,
-            E::AccountLocked { .. } => StatusCode::TOO_MANY_REQUESTS,
+            E::AccountLocked { .. } | E::SignInThrottled { .. } => StatusCode::TOO_MANY_REQUESTS,
             E::Forbidden { .. }
             | E::PasswordChangeRequired { .. }
             | E::TokenRefused { .. }
@@ -145,8 +145,12 @@ impl From<authority::Error> for ApiError {
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());
         // The authority audits the refusals of its operations; a missing or expired session
-        // is found by `authenticate`, before any operation.
-        err.audited = !matches!(e, E::NotSignedIn);
+        // is found by `authenticate`, before any operation, and a throttled sign-in before
+        // the sign-in (the refusal layer's cap records those).
+        err.audited = !matches!(e, E::NotSignedIn | E::SignInThrottled { .. });
+        if let E::SignInThrottled { retry_after } = &e {
+            err.retry_after = Some(*retry_after);
+        }
         err
     }
 }

@@ -12,6 +12,7 @@ mod openapi;
 mod refusals;
 pub mod schedule_log;
 pub mod settings;
+mod signin;
 pub mod tls;
 mod wire;
 
@@ -56,6 +57,8 @@ pub struct AppState {
     clock: Arc<dyn Clock>,
     /// The flood cap of refusals audited without a signed-in actor.
     refusals: refusals::Limiter,
+    /// Sign-in password checks, one at a time per client address.
+    signin_slots: signin::Slots,
     /// Peers whose `X-Forwarded-For` names the client (see [`client_addr`]).
     trusted_proxies: Vec<std::net::IpAddr>,
     /// Wrong start-up secrets per client address.
@@ -75,6 +78,7 @@ impl AppState {
             config,
             clock,
             refusals: Default::default(),
+            signin_slots: Default::default(),
             trusted_proxies: Vec::new(),
             unlock_throttle: Default::default(),
             allowed_hosts: Default::default(),
@@ -91,6 +95,7 @@ impl AppState {
             config,
             clock,
             refusals: Default::default(),
+            signin_slots: Default::default(),
             trusted_proxies: Vec::new(),
             unlock_throttle: Default::default(),
             allowed_hosts: Default::default(),
@@ -372,6 +377,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(logout))
         .routes(routes!(add_admin, list_admins))
         .routes(routes!(remove_admin))
+        .routes(routes!(unlock_admin))
         .routes(routes!(change_own_password))
         .routes(routes!(set_role))
         .routes(routes!(status))
@@ -616,8 +622,8 @@ async fn unlock(
     responses(
         (status = 200, description = "a new session", body = api::LoginResponse),
         (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
-        (status = 401, description = "wrong name or password (AUTH-001)", body = api::ErrorBody),
-        (status = 429, description = "locked out after failed sign-ins (AUTH-002)", body = api::ErrorBody),
+        (status = 401, description = "wrong name or password, or locked out for this address (AUTH-001: the same answer)", body = api::ErrorBody),
+        (status = 429, description = "too many failed sign-ins from this address (AUTH-050), or too many in flight (KMS-429); see Retry-After", body = api::ErrorBody),
         (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
     ),
 )]
@@ -628,13 +634,13 @@ async fn login(
     ApiJson(req): ApiJson<api::LoginRequest>,
 ) -> Result<Json<api::LoginResponse>, ApiError> {
     let auth = s.authority()?;
-    let _permit = s.kdf_permits.acquire().await.map_err(ApiError::internal)?;
+    let client = s.client_addr(&extensions, &headers);
+    let _permit = s.kdf_permit_for(client).await?;
     let password = Password::new(req.password.expose());
-    let addr = s.client_addr(&extensions, &headers);
     let state = s.clone();
     let session = blocking(move || {
-        Ok(refusals::anonymous(&state, addr, || {
-            auth.login(&req.name, &password)
+        Ok(refusals::anonymous(&state, client, || {
+            auth.login_from(&req.name, &password, &authority::SignIn::from(client))
         })?)
     })
     .await?;
@@ -736,6 +742,29 @@ async fn remove_admin(
     let admin = blocking(move || Ok(a.auth.remove_admin(&a.admin, &name)?)).await?;
     Ok(Json(api::AdminRemoved {
         removed: wire::admin_info(admin),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/unlock",
+    tag = "admins",
+    summary = "Clear an administrator's lock-out after failed sign-ins, from every address (administrator role; audited)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    responses(
+        (status = 200, description = "success", body = api::AdminUnlocked),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn unlock_admin(
+    a: AdminAuth,
+    Path(name): Path<String>,
+) -> Result<Json<api::AdminUnlocked>, ApiError> {
+    let admin = blocking(move || Ok(a.auth.unlock_admin(&a.admin, &name)?)).await?;
+    Ok(Json(api::AdminUnlocked {
+        unlocked: wire::admin_info(admin),
     }))
 }
 

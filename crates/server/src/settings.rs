@@ -25,14 +25,19 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # token_ttl_hours = 168
 # How long an administrator's session stays valid.
 # session_ttl_minutes = 480
+# A session unused this long ends (each call moves it on).
+# session_idle_minutes = 30
 # Validity of user certificates.
 # cert_validity_days = 365
 # nextUpdate of every CRL (the CRL is re-signed before it).
 # crl_validity_hours = 168
 # Encryption keys generated ahead of enrollments.
 # key_pool_size = 4
-# Failed sign-ins in a row before an administrator is locked out for 15 minutes.
+# Failed sign-ins in a row before an administrator is locked out for 15 minutes, from the
+# client address the failures came from (other addresses can still sign in).
 # max_failed_logins = 5
+# Failed sign-ins (any names) from one client address before it is refused for 15 minutes.
+# login_failures_per_address = 20
 # Scheduled encrypted backups into DATA_DIR/backups, every this many hours (0: off).
 # Once set through the API (kmsctl backup schedule), that setting wins over these two.
 # backup_interval_hours = 0
@@ -67,6 +72,8 @@ pub struct FileSettings {
     pub token_ttl_hours: Option<u64>,
     /// Session lifetime.
     pub session_ttl_minutes: Option<u64>,
+    /// Session idle timeout.
+    pub session_idle_minutes: Option<u64>,
     /// Certificate validity.
     pub cert_validity_days: Option<u64>,
     /// CRL validity.
@@ -75,6 +82,8 @@ pub struct FileSettings {
     pub key_pool_size: Option<usize>,
     /// Lock-out threshold.
     pub max_failed_logins: Option<u32>,
+    /// Failed sign-ins per client address before it is refused.
+    pub login_failures_per_address: Option<u32>,
     /// Hours between scheduled backups (0: off).
     pub backup_interval_hours: Option<u64>,
     /// Backups kept.
@@ -111,6 +120,7 @@ impl FileSettings {
         for (name, v) in [
             ("token_ttl_hours", s.token_ttl_hours),
             ("session_ttl_minutes", s.session_ttl_minutes),
+            ("session_idle_minutes", s.session_idle_minutes),
             ("cert_validity_days", s.cert_validity_days),
             ("crl_validity_hours", s.crl_validity_hours),
         ] {
@@ -132,6 +142,9 @@ impl FileSettings {
         }
         if s.max_failed_logins == Some(0) {
             bail!("max_failed_logins must be at least 1");
+        }
+        if s.login_failures_per_address == Some(0) {
+            bail!("login_failures_per_address must be at least 1");
         }
         for (name, v) in [
             ("header_read_timeout_seconds", s.header_read_timeout_seconds),
@@ -179,6 +192,9 @@ impl FileSettings {
         if let Some(m) = self.session_ttl_minutes {
             base.session_ttl = Duration::from_secs(m * 60);
         }
+        if let Some(m) = self.session_idle_minutes {
+            base.session_idle = Duration::from_secs(m * 60);
+        }
         if let Some(d) = self.cert_validity_days {
             base.cert_validity = Duration::from_secs(d * 86400);
         }
@@ -192,6 +208,9 @@ impl FileSettings {
         }
         if let Some(n) = self.max_failed_logins {
             base.max_failed_logins = n;
+        }
+        if let Some(n) = self.login_failures_per_address {
+            base.login_failures_per_address = n;
         }
         if let Some(h) = self.backup_interval_hours {
             base.backup_interval = (h > 0).then(|| Duration::from_secs(h * 3600));
@@ -227,6 +246,24 @@ mod tests {
             (Some(Duration::from_secs(86400)), 3)
         );
         assert!(FileSettings::parse("backup_keep = 0").is_err());
+    }
+
+    #[test]
+    fn sign_in_settings() {
+        let d = Config::default();
+        assert_eq!(
+            (d.session_idle, d.login_failures_per_address),
+            (Duration::from_secs(30 * 60), 20)
+        );
+        let c = FileSettings::parse("session_idle_minutes = 10\nlogin_failures_per_address = 7\n")
+            .unwrap()
+            .apply(Config::default());
+        assert_eq!(
+            (c.session_idle, c.login_failures_per_address),
+            (Duration::from_secs(600), 7)
+        );
+        assert!(FileSettings::parse("session_idle_minutes = 0").is_err());
+        assert!(FileSettings::parse("login_failures_per_address = 0").is_err());
     }
 
     #[test]

@@ -74,3 +74,10 @@ pub struct AdminRemoved {
     /// The account removed.
     pub removed: AdminInfo,
 }
+
+/// `POST /admins/{name}/unlock`: the account's lock-out cleared.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AdminUnlocked {
+    /// The account now.
+    pub unlocked: AdminInfo,
+}

@@ -3,6 +3,7 @@
 
 mod governance;
 mod ops;
+mod signin;
 mod views;
 
 use std::path::Path;
@@ -295,14 +296,15 @@ fn sessions_and_lockout() {
             Err(Error::BadCredentials)
         ));
     }
+    // The fifth failure locks the account out for this address, answered as a wrong password.
     assert!(matches!(
         f.auth.login("admin", &Password::new("nope nope")),
-        Err(Error::AccountLocked { .. })
+        Err(Error::BadCredentials)
     ));
     // Locked even with the right password, until the lock-out ends.
     assert!(matches!(
         f.auth.login("admin", &Password::new(ADMIN_PW)),
-        Err(Error::AccountLocked { .. })
+        Err(Error::BadCredentials)
     ));
     f.clock.advance(Duration::from_secs(16 * 60));
     let s = f.auth.login("admin", &Password::new(ADMIN_PW)).unwrap();

@@ -23,6 +23,12 @@ pub enum AdminCommand {
         /// Account name.
         name: String,
     },
+    /// Clear an administrator's lock-out after failed sign-ins, from every address (needs the
+    /// administrator role; audited).
+    Unlock {
+        /// Account name.
+        name: String,
+    },
     /// List administrator accounts.
     List,
     /// Change your own password; ends your other sessions. Asked on the terminal, or read

@@ -413,6 +413,38 @@ fn every_command_answers_json_against_a_real_kmsd() {
     let v = ctl.ok(&["admin", "role", "olga", "officer"], None);
     typed::<api::AdminResponse>(&v);
     assert_eq!(v["admin"]["role"], "officer");
+    // Five wrong passwords lock olga out from this address, answered as a wrong password
+    // (exit 1, AUTH-001); `admin unlock` clears it.
+    let olga = Ctl {
+        url: url.clone(),
+        session: t.join("olga.json"),
+    };
+    let olga_login = |pw: &str| {
+        olga.run(
+            &["login", "--admin", "olga", "--password-stdin"],
+            Some(&format!("{pw}\n")),
+        )
+    };
+    for _ in 0..5 {
+        assert_eq!(olga_login("not olga's password").status.code(), Some(1));
+    }
+    let out = olga_login("olga's long password");
+    assert_eq!(out.status.code(), Some(1), "locked out from this address");
+    assert_eq!(stdout_json(&out)["error"]["code"], "AUTH-001");
+    let v = ctl.ok(&["admin", "list"], None);
+    assert!(
+        array_of(&v, "admins")
+            .iter()
+            .any(|a| a["name"] == "olga" && a["locked_until"].is_i64()),
+        "{v}"
+    );
+    let v = ctl.ok(&["admin", "unlock", "olga"], None);
+    let u = typed::<api::AdminUnlocked>(&v);
+    assert_eq!(
+        (u.unlocked.name.as_str(), u.unlocked.locked_until),
+        ("olga", None)
+    );
+    assert_eq!(olga_login("olga's long password").status.code(), Some(0));
     let v = ctl.fails(&["admin", "remove", "olga"], 3);
     let id = int_of(&v, "request_id").to_string();
     typed::<api::ApprovalResponse>(&ctl.ok(&["approvals", "cancel", &id], None));

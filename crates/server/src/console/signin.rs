@@ -1,5 +1,5 @@
-//! Sign-in (administrator name and password, the authority's lock-out shown plainly) and
-//! sign-out.
+//! Sign-in (administrator name and password; a lock-out answers as a wrong password, a
+//! client address over the sign-in limit is told to wait) and sign-out.
 
 use std::sync::Arc;
 
@@ -104,19 +104,30 @@ pub(super) async fn submit(
         .app
         .authority()
         .map_err(|_| ConsoleError::SignIn("locked"))?;
-    let _permit = console
-        .app
-        .kdf_permits
-        .acquire()
-        .await
-        .map_err(ConsoleError::internal)?;
     let name = form.name.trim().to_string();
+    let client = console.app.client_addr(&extensions, &headers);
+    let _permit = match console.app.kdf_permit_for(client).await {
+        Ok(p) => p,
+        Err(e) if e.status() == StatusCode::TOO_MANY_REQUESTS => {
+            return Ok(sign_in_page(
+                &console,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(Flash::error(
+                    "Too many sign-in attempts in flight from this address: try again shortly.",
+                )),
+                name,
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let password = Password::new(form.password);
     let n = name.clone();
-    let addr = console.app.client_addr(&extensions, &headers);
     let app = console.app.clone();
     let r = tokio::task::spawn_blocking(move || {
-        crate::refusals::anonymous(&app, addr, || auth.login(&n, &password))
+        crate::refusals::anonymous(&app, client, || {
+            auth.login_from(&n, &password, &authority::SignIn::from(client))
+        })
     })
     .await
     .map_err(ConsoleError::internal)?;
@@ -146,13 +157,18 @@ pub(super) async fn submit(
             Some(Flash::error(format!("{} [{}]", e, e.code()))),
             name,
         )),
-        Err(e @ authority::Error::AccountLocked { .. }) => Ok(sign_in_page(
-            &console,
-            &headers,
-            StatusCode::TOO_MANY_REQUESTS,
-            Some(Flash::error(format!("{} [{}]", e, e.code()))),
-            name,
-        )),
+        Err(e @ authority::Error::SignInThrottled { retry_after }) => {
+            let mut resp = sign_in_page(
+                &console,
+                &headers,
+                StatusCode::TOO_MANY_REQUESTS,
+                Some(Flash::error(format!("{} [{}]", e, e.code()))),
+                name,
+            );
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, retry_after.into());
+            Ok(resp)
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -9,6 +9,7 @@ mod limits;
 mod openapi;
 mod ops_routes;
 mod refusals;
+mod signin;
 mod views;
 
 use std::path::Path;
