@@ -624,12 +624,13 @@ fn guessing_the_current_password_locks_the_account_out() {
         .unwrap_err();
     assert_eq!(e.code(), "AUTH-002", "{e}");
     assert_eq!(f.auth.authenticate(&here).unwrap_err().code(), "AUTH-003");
+    // Sign-in is refused until the lock-out ends, answered as a wrong password.
     assert_eq!(
         f.auth
             .login("admin", &Password::new(ADMIN_PW))
             .unwrap_err()
             .code(),
-        "AUTH-002"
+        "AUTH-001"
     );
     f.clock.advance(std::time::Duration::from_secs(16 * 60));
     f.auth.login("admin", &Password::new(ADMIN_PW)).unwrap();
