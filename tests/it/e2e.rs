@@ -751,6 +751,8 @@ fn recovery(t: &Path, kmsctl: &dyn Fn() -> Command) {
                 "--out",
                 &p("bob-recovered.p12"),
                 "--password-stdin",
+                "--why",
+                "Bob left; his mailbox goes to Carol",
             ]),
             Some(BUNDLE_PW),
         )
@@ -786,6 +788,8 @@ fn recovery(t: &Path, kmsctl: &dyn Fn() -> Command) {
         "approvals list",
     );
     assert!(out.contains("bob@example.com"), "{out}");
+    // The approver sees why the opener asked.
+    assert!(out.contains("Bob left; his mailbox goes to Carol"), "{out}");
     ok(run(carol().args(["approve", &id]), None), "approve");
 
     let out = ok(recover(), "recover-key after approval");

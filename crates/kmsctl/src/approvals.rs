@@ -20,6 +20,7 @@ pub fn run(ctx: &Ctx, cmd: ApprovalsCommand) -> Result<(), Failure> {
                     "approvals",
                     "approved by",
                     "expires",
+                    "why",
                 ]);
                 for q in &r.requests {
                     t.row(vec![
@@ -34,6 +35,7 @@ pub fn run(ctx: &Ctx, cmd: ApprovalsCommand) -> Result<(), Failure> {
                         format!("{}/{}", q.approved_by.len(), q.needed),
                         joined(&q.approved_by),
                         when(q.expires_at),
+                        q.why.clone().unwrap_or_else(|| "-".into()),
                     ]);
                 }
                 t.print_or("no open approval requests");

@@ -18,6 +18,8 @@ pub(super) struct RequestRow {
     pub operation: String,
     pub target: String,
     pub requested_by: String,
+    /// Why the opener asked ("" when they did not say).
+    pub why: String,
     pub approved_by: String,
     pub have: usize,
     pub needed: i64,
@@ -26,8 +28,8 @@ pub(super) struct RequestRow {
     pub approve: Gate,
     /// May cancel it (administrators).
     pub cancel: Gate,
-    /// A recovery whose quorum is met and which this administrator approved: the bundle can
-    /// be downloaded.
+    /// A recovery whose quorum is met and which this administrator opened: the bundle can be
+    /// downloaded (only the opener carries a request out).
     pub ready: bool,
 }
 
@@ -47,7 +49,10 @@ impl RequestRow {
         };
         let have = r.approved_by.len();
         RequestRow {
-            ready: r.operation == "recover-key" && mine && have as i64 >= r.needed,
+            ready: r.operation == "recover-key"
+                && r.requested_by == s.admin.name
+                && have as i64 >= r.needed,
+            why: r.why.unwrap_or_default(),
             id: r.id,
             approved_by: r.approved_by.join(", "),
             operation: r.operation,
@@ -151,6 +156,9 @@ pub(super) struct RecoverForm {
     password2: Option<String>,
     #[serde(default)]
     reenroll: Option<String>,
+    /// Why (optional; shown to the approvers, kept in the audit log).
+    #[serde(default)]
+    why: Option<String>,
 }
 
 /// POST /console/recovery: opens (or counts toward) a recovery request; once the quorum is
@@ -171,9 +179,15 @@ pub(super) async fn recover(a: Action<RecoverForm>) -> Result<Response, ConsoleE
     let password = Password::new(form.password);
     drop(form.password2.map(zeroize::Zeroizing::new));
     let reenroll = form.reenroll.is_some();
+    let why = form
+        .why
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty());
     let e = email.clone();
     let r = session
-        .call(move |auth, admin| Ok(auth.recover_key(admin, &e, &password, reenroll, None)))
+        .call(move |auth, admin| {
+            Ok(auth.recover_key(admin, &e, &password, reenroll, why.as_deref()))
+        })
         .await?;
     let bundle = match r {
         Ok(b) => b,
