@@ -1,6 +1,7 @@
 //! Administrators, their roles, sign-in with lock-out, and sessions.
 
 use super::*;
+use crate::totp::TotpCheck;
 
 /// Seconds between writes of a session's last use (the idle deadline's granularity).
 const IDLE_WRITE_EVERY: i64 = 30;
@@ -137,7 +138,7 @@ impl Authority {
             return Err(Error::BadCredentials);
         };
         let ok = secret::verify_password(password.expose(), &hash)?;
-        if !ok {
+        let refuse = || {
             self.signin.address_failed(from.client, now, window);
             if let Some(until) = self.signin.pair_failed(
                 id,
@@ -153,15 +154,35 @@ impl Authority {
                     "administrator locked out for one client address after failed sign-ins"
                 );
             }
-            return Err(Error::BadCredentials);
+            Err(Error::BadCredentials)
+        };
+        if !ok {
+            return refuse();
         }
+        let mut st = self.lock();
+        // The second factor, checked (and its step recorded) under the state lock, so that
+        // two sign-ins racing with one code cannot both pass. A missing or wrong code is a
+        // wrong password to the caller.
+        let totp_step = match self.totp_check(&st, id, from, now)? {
+            TotpCheck::NotEnabled => None,
+            TotpCheck::Accepted(step) => Some(step),
+            TotpCheck::Refused => {
+                drop(st);
+                return refuse();
+            }
+        };
         self.signin.succeeded(id, from.client);
         let token = Token::generate()?;
         let expires_at = now + secs(self.config.session_ttl);
-        let mut st = self.lock();
         let conn = st.store.connection_mut();
         let tx = conn.transaction()?;
         tx.execute("UPDATE admins SET failed_logins = 0 WHERE id = ?1", [id])?;
+        if let Some(step) = totp_step {
+            tx.execute(
+                "UPDATE admins SET totp_last_step = ?2 WHERE id = ?1",
+                params![id, step],
+            )?;
+        }
         tx.execute(
             "DELETE FROM sessions WHERE expires_at <= ?1 OR coalesce(last_used_at, created_at) <= ?2",
             params![now, now - secs(self.config.session_idle)],

@@ -75,6 +75,7 @@ mod schedule;
 mod secret;
 mod self_service;
 mod signin;
+mod totp;
 mod users;
 mod views;
 

@@ -22,28 +22,45 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv6Addr};
 use std::sync::Mutex;
 
+use zeroize::Zeroizing;
+
 /// Most addresses (and account-address pairs) remembered; beyond it the stalest go.
 pub(crate) const MAX_TRACKED: usize = 16_384;
 
-/// The client of a sign-in attempt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The client of a sign-in attempt, and its second factor if any.
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SignIn {
     /// The client's address (as the server determined it; tools use loopback).
     pub client: IpAddr,
+    /// The TOTP code given (see `totp.rs`), for an account with a second factor.
+    pub totp: Option<Zeroizing<String>>,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("client", &self.client)
+            .field("totp", &self.totp.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 impl SignIn {
     /// An attempt from `client`.
     pub fn from(client: IpAddr) -> Self {
-        SignIn { client }
+        SignIn { client, totp: None }
     }
 
     /// An attempt from this machine without a second factor (tools and tests).
     pub fn local() -> Self {
-        SignIn {
-            client: IpAddr::V6(Ipv6Addr::LOCALHOST),
-        }
+        SignIn::from(IpAddr::V6(Ipv6Addr::LOCALHOST))
+    }
+
+    /// The same attempt with the TOTP code `code` (none when `None`).
+    pub fn with_totp(mut self, code: Option<&str>) -> Self {
+        self.totp = code.map(|c| Zeroizing::new(c.to_owned()));
+        self
     }
 }
 
