@@ -108,6 +108,7 @@ pub use schedule::{
 };
 pub use secret::{Argon2Params, Token};
 pub use signin::{SignIn, address_key as signin_address_key};
+pub use totp::totp_code;
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
     Page, Status, UserCounts, UserQuery, VerificationStatus,

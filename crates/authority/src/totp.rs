@@ -95,6 +95,42 @@ pub(crate) fn base32(data: &[u8]) -> Zeroizing<String> {
     out
 }
 
+/// Decodes RFC 4648 base32 (upper or lower case, padding and spaces ignored).
+fn base32_decode(text: &str) -> Option<Zeroizing<Vec<u8>>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(text.len() * 5 / 8));
+    let (mut acc, mut bits) = (0u32, 0u32);
+    for c in text.bytes().filter(|c| *c != b'=' && *c != b' ') {
+        let v = match c.to_ascii_uppercase() {
+            c @ b'A'..=b'Z' => c - b'A',
+            c @ b'2'..=b'7' => c - b'2' + 26,
+            _ => return None,
+        };
+        acc = (acc << 5 | u32::from(v)) & 0xffff;
+        bits += 5;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+/// The 6-digit code at Unix time `unix_time` of the secret in `otpauth_uri` (as returned by
+/// [`Authority::enable_totp`]), or `None` when the URI has no valid `secret` parameter. For
+/// tests and tools; the authority itself never needs the URI back.
+pub fn totp_code(otpauth_uri: &str, unix_time: i64) -> Option<Zeroizing<String>> {
+    let query = otpauth_uri.split_once('?')?.1;
+    let secret = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("secret="))
+        .and_then(base32_decode)?;
+    let step = u64::try_from(step_of(unix_time)).ok()?;
+    Some(Zeroizing::new(format!(
+        "{:06}",
+        hotp(&secret, step, DIGITS)
+    )))
+}
+
 /// The `otpauth://` URI of `secret` for administrator `name` (percent-encoding the name).
 pub(crate) fn otpauth_uri(name: &str, secret: &[u8]) -> Zeroizing<String> {
     let mut label = String::new();
@@ -341,10 +377,25 @@ mod tests {
             assert_eq!(base32(input.as_bytes()).as_str(), want, "{input:?}");
         }
         assert_eq!(base32(SEED).as_str(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
+        for (input, encoded) in cases {
+            assert_eq!(
+                base32_decode(encoded).unwrap().as_slice(),
+                input.as_bytes(),
+                "{encoded}"
+            );
+        }
+        assert_eq!(base32_decode("mzxw6===").unwrap().as_slice(), b"foo");
+        assert!(base32_decode("MZ1W").is_none());
     }
 
     #[test]
     fn uri_shape() {
+        let uri = otpauth_uri("ann lee", SEED);
+        // The code of the URI's secret is the RFC's.
+        assert_eq!(
+            totp_code(&uri, 1_111_111_109).unwrap().as_str(),
+            format!("{:06}", 7081804 % 1_000_000)
+        );
         let uri = otpauth_uri("ann lee", b"fooba");
         assert_eq!(
             uri.as_str(),

@@ -4,6 +4,7 @@
 mod governance;
 mod ops;
 mod signin;
+mod totp;
 mod views;
 
 use std::path::Path;
