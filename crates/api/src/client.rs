@@ -311,11 +311,22 @@ impl KmsClient {
 
     /// `POST /login`: a new session (use [`KmsClient::with_token`] with its token).
     pub fn login(&self, name: &str, password: &Secret) -> Result<LoginResponse, ClientError> {
+        self.login_with_totp(name, password, None)
+    }
+
+    /// `POST /login` with a TOTP code, for an account with a second factor.
+    pub fn login_with_totp(
+        &self,
+        name: &str,
+        password: &Secret,
+        totp: Option<&Secret>,
+    ) -> Result<LoginResponse, ClientError> {
         self.post_json(
             "/login",
             &LoginRequest {
                 name: name.to_string(),
                 password: password.clone(),
+                totp: totp.cloned(),
             },
         )
     }
@@ -361,6 +372,22 @@ impl KmsClient {
         req: &ChangePasswordRequest,
     ) -> Result<StatusMessage, ClientError> {
         self.post_json("/admins/me/password", req)
+    }
+
+    /// `POST /admins/me/totp`: turns on a TOTP second factor for this account.
+    pub fn enable_totp(&self) -> Result<TotpEnabled, ClientError> {
+        self.post("/admins/me/totp")
+    }
+
+    /// `POST /admins/me/totp/disable`: turns off this account's second factor.
+    pub fn disable_own_totp(&self) -> Result<TotpDisabled, ClientError> {
+        self.post("/admins/me/totp/disable")
+    }
+
+    /// `POST /admins/{name}/totp/disable` (administrator role, under the `admin-change`
+    /// quorum): turns off another administrator's second factor.
+    pub fn disable_totp(&self, name: &str) -> Result<TotpDisabled, ClientError> {
+        self.post(&format!("/admins/{}/totp/disable", seg(name)))
     }
 
     // -- Views ----------------------------------------------------------------------------

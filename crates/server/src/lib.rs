@@ -379,6 +379,9 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(remove_admin))
         .routes(routes!(unlock_admin))
         .routes(routes!(change_own_password))
+        .routes(routes!(enable_own_totp))
+        .routes(routes!(disable_own_totp))
+        .routes(routes!(disable_totp))
         .routes(routes!(set_role))
         .routes(routes!(status))
         .routes(routes!(search_certificates))
@@ -622,7 +625,7 @@ async fn unlock(
     responses(
         (status = 200, description = "a new session", body = api::LoginResponse),
         (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
-        (status = 401, description = "wrong name or password, or locked out for this address (AUTH-001: the same answer)", body = api::ErrorBody),
+        (status = 401, description = "wrong name or password, a missing, wrong or reused TOTP code for an account with a second factor, or locked out for this address (AUTH-001: the same answer)", body = api::ErrorBody),
         (status = 429, description = "too many failed sign-ins from this address (AUTH-050), or too many in flight (KMS-429); see Retry-After", body = api::ErrorBody),
         (status = 423, description = "the authority is locked (KMS-423)", body = api::ErrorBody),
     ),
@@ -639,8 +642,9 @@ async fn login(
     let password = Password::new(req.password.expose());
     let state = s.clone();
     let session = blocking(move || {
+        let from = authority::SignIn::from(client).with_totp(req.totp.as_ref().map(|t| t.expose()));
         Ok(refusals::anonymous(&state, client, || {
-            auth.login_from(&req.name, &password, &authority::SignIn::from(client))
+            auth.login_from(&req.name, &password, &from)
         })?)
     })
     .await?;
@@ -766,6 +770,65 @@ async fn unlock_admin(
     Ok(Json(api::AdminUnlocked {
         unlocked: wire::admin_info(admin),
     }))
+}
+
+/// The secret is in the answer only: it is never shown again.
+#[utoipa::path(
+    post,
+    path = "/admins/me/totp",
+    tag = "admins",
+    summary = "Turn on a TOTP second factor (RFC 6238) for the signed-in administrator's own account; the answer carries the secret once (any role; audited)",
+    responses(
+        (status = 200, description = "enabled: sign-ins now need a code", body = api::TotpEnabled),
+        (status = 400, description = "the account has a second factor already: disable it first (AUTH-009)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn enable_own_totp(a: AdminAuth) -> Result<Json<api::TotpEnabled>, ApiError> {
+    let uri = blocking(move || Ok(a.auth.enable_totp(&a.admin)?)).await?;
+    Ok(Json(api::TotpEnabled {
+        otpauth_uri: api::Secret::new(uri.as_str()),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/me/totp/disable",
+    tag = "admins",
+    summary = "Turn off the signed-in administrator's own TOTP second factor (any role; audited)",
+    responses(
+        (status = 200, description = "disabled (or there was none: had_totp false)", body = api::TotpDisabled),
+    ),
+    security(("session" = [])),
+)]
+async fn disable_own_totp(a: AdminAuth) -> Result<Json<api::TotpDisabled>, ApiError> {
+    let name = a.admin.name.clone();
+    let n = name.clone();
+    let had_totp = blocking(move || Ok(a.auth.disable_totp(&a.admin, &n)?)).await?;
+    Ok(Json(api::TotpDisabled { name, had_totp }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/admins/{name}/totp/disable",
+    tag = "admins",
+    summary = "Turn off another administrator's TOTP second factor, e.g. a lost authenticator (administrator role, under the admin-change quorum; audited)",
+    params(("name" = String, Path, description = "the administrator's name")),
+    responses(
+        (status = 200, description = "disabled (or there was none: had_totp false)", body = api::TotpDisabled),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 403, description = "the role does not allow this (AUTH-004)", body = api::ErrorBody),
+        (status = 404, description = "no such administrator (AUTH-021)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn disable_totp(
+    a: AdminAuth,
+    Path(name): Path<String>,
+) -> Result<Json<api::TotpDisabled>, ApiError> {
+    let n = name.clone();
+    let had_totp = blocking(move || Ok(a.auth.disable_totp(&a.admin, &n)?)).await?;
+    Ok(Json(api::TotpDisabled { name, had_totp }))
 }
 
 // ------------------------------------------------------------------------------------------

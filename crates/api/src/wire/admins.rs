@@ -81,3 +81,20 @@ pub struct AdminUnlocked {
     /// The account now.
     pub unlocked: AdminInfo,
 }
+
+/// The answer of `POST /admins/me/totp`: the new second factor's secret, shown this once.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpEnabled {
+    /// `otpauth://totp/KMS:NAME?secret=BASE32&issuer=KMS&algorithm=SHA1&digits=6&period=30`,
+    /// for an authenticator app (a QR code of it, or the secret typed in).
+    pub otpauth_uri: Secret,
+}
+
+/// The answer of `POST /admins/me/totp/disable` and `POST /admins/{name}/totp/disable`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct TotpDisabled {
+    /// The administrator.
+    pub name: String,
+    /// Whether the account had a second factor (false: nothing changed).
+    pub had_totp: bool,
+}

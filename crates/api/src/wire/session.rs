@@ -41,6 +41,10 @@ pub struct LoginRequest {
     pub name: String,
     /// Their password.
     pub password: Secret,
+    /// The current 6-digit TOTP code, for an account with a second factor (a missing or
+    /// wrong code is answered as a wrong password, AUTH-001).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub totp: Option<Secret>,
 }
 
 /// A signed-in administrator (name and role).

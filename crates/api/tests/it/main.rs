@@ -175,7 +175,8 @@ fn secrets_never_show_in_debug() {
         "{:?} {:?} {:?} {:?} {:?} {:?}",
         LoginRequest {
             name: "admin".into(),
-            password: Secret::new("pw-one-secret")
+            password: Secret::new("pw-one-secret"),
+            totp: Some(Secret::new("123456"))
         },
         UnlockRequest {
             password: Some(Secret::new("pw-two-secret")),
@@ -200,6 +201,7 @@ fn secrets_never_show_in_debug() {
             csr: String::new()
         },
     );
+    assert!(!requests.contains("123456"), "{requests}");
     let answers = format!("{u:?} {l:?} {r:?}");
     for shown in [&requests, &answers] {
         assert!(!shown.contains("secret"), "{shown}");

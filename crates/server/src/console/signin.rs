@@ -87,6 +87,9 @@ pub(super) struct SignInForm {
     csrf: Option<String>,
     name: String,
     password: String,
+    /// The TOTP code; an empty field is no code.
+    #[serde(default)]
+    totp: Option<String>,
 }
 
 /// POST /console/signin: signs in through the authority (its lock-out applies) and sets
@@ -122,12 +125,15 @@ pub(super) async fn submit(
         Err(e) => return Err(e.into()),
     };
     let password = Password::new(form.password);
+    let code = form
+        .totp
+        .map(zeroize::Zeroizing::new)
+        .filter(|c| !c.trim().is_empty());
     let n = name.clone();
     let app = console.app.clone();
     let r = tokio::task::spawn_blocking(move || {
-        crate::refusals::anonymous(&app, client, || {
-            auth.login_from(&n, &password, &authority::SignIn::from(client))
-        })
+        let from = authority::SignIn::from(client).with_totp(code.as_ref().map(|c| c.trim()));
+        crate::refusals::anonymous(&app, client, || auth.login_from(&n, &password, &from))
     })
     .await
     .map_err(ConsoleError::internal)?;

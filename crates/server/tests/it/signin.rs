@@ -206,3 +206,85 @@ async fn unlock_route_clears_a_lock_out() {
     .await;
     assert_eq!((s, super::code(&v)), (StatusCode::NOT_FOUND, "AUTH-021"));
 }
+
+/// The TOTP second factor through the router: enabling answers the URI once; then sign-in
+/// needs a valid unused code, and a missing, wrong or replayed one answers exactly like a
+/// wrong password; disabling (own, then by another administrator) brings the password back
+/// alone.
+#[tokio::test]
+async fn totp_second_factor_through_the_api() {
+    let f = fixture();
+    let t = super::login(&f.app).await;
+    let (s, v) = super::call(&f.app, "POST", "/api/v1/admins/me/totp", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let uri = v["otpauth_uri"].as_str().unwrap().to_string();
+    assert!(uri.starts_with("otpauth://totp/KMS:admin?secret="), "{uri}");
+    // Only once.
+    let (s, v) = super::call(&f.app, "POST", "/api/v1/admins/me/totp", Some(&t), None).await;
+    assert_eq!((s, super::code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"));
+
+    let now = 1_800_000_000;
+    let good = authority::totp_code(&uri, now).unwrap().to_string();
+    let wrong_pw = login_from(&f.app, "198.51.100.1:1", "admin", "not the password").await;
+    let sign_in = |totp: Option<&str>| {
+        let mut body = json!({"name": "admin", "password": ADMIN_PW});
+        if let Some(c) = totp {
+            body["totp"] = json!(c);
+        }
+        super::call(&f.app, "POST", "/api/v1/login", None, super::j(body))
+    };
+    // Missing and wrong codes: the same status and body as a wrong password.
+    let wrong_body: Value = serde_json::from_slice(&wrong_pw.2).unwrap();
+    assert_eq!(wrong_pw.0, StatusCode::UNAUTHORIZED);
+    let bad = format!("{:06}", (good.parse::<u32>().unwrap() + 1) % 1_000_000);
+    for totp in [None, Some(bad.as_str()), Some("")] {
+        let (s, v) = sign_in(totp).await;
+        assert_eq!((s, &v), (StatusCode::UNAUTHORIZED, &wrong_body), "{totp:?}");
+    }
+    // The right code signs in, once.
+    let (s, v) = sign_in(Some(&good)).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let t2 = v["token"].as_str().unwrap().to_string();
+    let (s, v) = sign_in(Some(&good)).await;
+    assert_eq!((s, &v), (StatusCode::UNAUTHORIZED, &wrong_body));
+
+    // Disabling one's own.
+    let (s, v) = super::call(
+        &f.app,
+        "POST",
+        "/api/v1/admins/me/totp/disable",
+        Some(&t2),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v, json!({"name": "admin", "had_totp": true}));
+    let (s, _) = sign_in(None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    // Another administrator's, by an administrator (quorum 1 by default).
+    let bob_pw = super::create_admin(&f.app, &t, "bob", "officer").await;
+    let tb = super::login_as(&f.app, "bob", &bob_pw).await;
+    let (s, _) = super::call(&f.app, "POST", "/api/v1/admins/me/totp", Some(&tb), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = super::call(
+        &f.app,
+        "POST",
+        "/api/v1/admins/admin/totp/disable",
+        Some(&tb),
+        None,
+    )
+    .await;
+    assert_eq!((s, super::code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"));
+    let (s, v) = super::call(
+        &f.app,
+        "POST",
+        "/api/v1/admins/bob/totp/disable",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["had_totp"], json!(true));
+    super::login_as(&f.app, "bob", &bob_pw).await;
+}
