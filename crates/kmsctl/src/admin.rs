@@ -2,7 +2,7 @@
 
 use api::{AddAdminRequest, ChangePasswordRequest, Role, Secret};
 
-use crate::cli::admin::AdminCommand;
+use crate::cli::admin::{AdminCommand, TotpCommand};
 use crate::http::fail;
 use crate::output::{Failure, Table, when_opt};
 use crate::secrets::{read_secret, read_stdin_line};
@@ -58,6 +58,28 @@ pub fn run(ctx: &Ctx, cmd: AdminCommand) -> Result<(), Failure> {
         AdminCommand::Role { name, role } => {
             let r = client.set_role(&name, Role::parse(&role)).map_err(fail)?;
             ctx.show(&r, |r| outln!("{name} is now {}", r.admin.role));
+        }
+        AdminCommand::Totp(TotpCommand::Enable) => {
+            let r = client.enable_totp().map_err(fail)?;
+            ctx.show(&r, |r| {
+                outln!("second factor enabled; add this to an authenticator app (shown once):");
+                outln!("{}", r.otpauth_uri.expose());
+                outln!("from now on, sign in with: kmsctl login --admin NAME --totp CODE");
+            });
+        }
+        AdminCommand::Totp(TotpCommand::Disable { name }) => {
+            let r = match &name {
+                Some(n) => client.disable_totp(n),
+                None => client.disable_own_totp(),
+            }
+            .map_err(fail)?;
+            ctx.show(&r, |r| {
+                if r.had_totp {
+                    outln!("second factor of {} disabled", r.name)
+                } else {
+                    outln!("{} had no second factor", r.name)
+                }
+            });
         }
         AdminCommand::List => {
             let r = client.admins().map_err(fail)?;

@@ -69,7 +69,11 @@ pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<(), Failure> {
     let password = read_secret("password", a.password_stdin, false)?;
     let r = ctx
         .client
-        .login(&a.admin, &Secret::new(password.as_str()))
+        .login_with_totp(
+            &a.admin,
+            &Secret::new(password.as_str()),
+            a.totp.as_deref().map(Secret::new).as_ref(),
+        )
         .map_err(fail)?;
     let path = session_file()?;
     let saved = Zeroizing::new(

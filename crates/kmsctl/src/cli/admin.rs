@@ -2,6 +2,21 @@
 
 use clap::Subcommand;
 
+/// `kmsctl admin totp …`.
+#[derive(Subcommand, Debug)]
+pub enum TotpCommand {
+    /// Turn on a TOTP second factor (RFC 6238) for your own account: prints, this once, the
+    /// `otpauth://` URI to add to an authenticator app; from then on `kmsctl login` needs
+    /// `--totp CODE`.
+    Enable,
+    /// Turn off the second factor: your own, or (administrator role, under the admin-change
+    /// quorum; exit 3 while approvals are missing) another administrator's.
+    Disable {
+        /// Another administrator's account (default: your own).
+        name: Option<String>,
+    },
+}
+
 /// Administrator accounts.
 #[derive(Subcommand, Debug)]
 pub enum AdminCommand {
@@ -31,6 +46,9 @@ pub enum AdminCommand {
     },
     /// List administrator accounts.
     List,
+    /// The optional TOTP second factor of sign-in.
+    #[command(subcommand)]
+    Totp(TotpCommand),
     /// Change your own password; ends your other sessions. Asked on the terminal, or read
     /// from standard input (the current and the new password, one per line).
     Passwd {

@@ -13,6 +13,10 @@ pub struct LoginArgs {
     /// Read the password from standard input (without it, it is asked on the terminal).
     #[arg(long)]
     pub password_stdin: bool,
+    /// The current 6-digit code of your authenticator, for an account with a second factor
+    /// (never asked: a missing code is answered as a wrong password).
+    #[arg(long, value_name = "CODE")]
+    pub totp: Option<String>,
 }
 
 /// `kmsctl unlock`: a start-up password (asked, or from standard input) or a key file.
