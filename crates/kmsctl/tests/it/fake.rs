@@ -338,3 +338,77 @@ fn a_huge_answer_into_a_closed_pipe_ends_quietly() {
         assert!(err.is_empty(), "{err}");
     }
 }
+
+#[test]
+fn login_sends_the_totp_code_and_admin_totp_calls_its_routes() {
+    let (url, seen) = serve(|_, path| match path {
+        "/api/v1/login" => (
+            200,
+            json!({"token": "t0k3n", "expires_at": 1, "admin": {"name": "ann", "role": "officer"}})
+                .to_string(),
+        ),
+        "/api/v1/admins/me/totp" => (
+            200,
+            json!({"otpauth_uri": "otpauth://totp/KMS:ann?secret=MZXW6YTB&issuer=KMS"}).to_string(),
+        ),
+        "/api/v1/admins/me/totp/disable" => {
+            (200, json!({"name": "ann", "had_totp": true}).to_string())
+        }
+        _ => (200, json!({"name": "bob", "had_totp": false}).to_string()),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("session.json");
+    let k = || {
+        let mut c = kmsctl();
+        c.env("KMS_URL", &url).env("KMS_SESSION_FILE", &file);
+        c
+    };
+    let mut child = k()
+        .args([
+            "login",
+            "--admin",
+            "ann",
+            "--password-stdin",
+            "--totp",
+            "123456",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"ann's password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let body = seen.lock().unwrap().last().unwrap().2.clone();
+    assert_eq!(
+        body,
+        json!({"name": "ann", "password": "ann's password", "totp": "123456"})
+    );
+
+    let out = run(k().args(["admin", "totp", "enable"]));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("otpauth://totp/KMS:ann?secret=MZXW6YTB")
+    );
+    let out = run(k().args(["--json", "admin", "totp", "disable"]));
+    assert_eq!(stdout_json(&out), json!({"name": "ann", "had_totp": true}));
+    let out = run(k().args(["admin", "totp", "disable", "bob"]));
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("bob had no second factor"));
+    let paths: Vec<String> = seen.lock().unwrap().iter().map(|s| s.1.clone()).collect();
+    assert_eq!(
+        paths,
+        [
+            "/api/v1/login",
+            "/api/v1/admins/me/totp",
+            "/api/v1/admins/me/totp/disable",
+            "/api/v1/admins/bob/totp/disable"
+        ]
+    );
+}
