@@ -26,9 +26,9 @@ use axum::response::Response;
 use crate::AppState;
 use crate::error::UnauditedRefusal;
 
-/// The client's address and whether the connection is TLS, as connect info for both
-/// listeners (plain TCP and [`crate::tls::TlsListener`]):
-/// `router(..).into_make_service_with_connect_info::<Peer>()`.
+/// The client's address and whether the connection is TLS, as connect info (set by the
+/// accept loop in `limits`, or by `axum::serve` on a plain TCP listener with
+/// `router(..).into_make_service_with_connect_info::<Peer>()`).
 #[derive(Clone, Copy, Debug)]
 pub struct Peer {
     /// The client's address.
@@ -45,18 +45,6 @@ impl
         Peer {
             addr: *s.remote_addr(),
             tls: false,
-        }
-    }
-}
-
-impl
-    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
-    for Peer
-{
-    fn connect_info(s: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
-        Peer {
-            addr: *s.remote_addr(),
-            tls: true,
         }
     }
 }
