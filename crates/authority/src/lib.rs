@@ -554,40 +554,40 @@ struct Escrowed {
     key_id: escrow::KeyId,
 }
 
-impl State {
-    /// Issues the encryption certificate for `key` and escrows the key with it, at once: the
-    /// one step enrollment and key roll-over share, so an issued encryption key is never left
-    /// unescrowed.
-    fn certify_and_escrow(
-        &mut self,
-        subject: SmimeSubject,
-        key: &PrivateKey,
-        period: Period,
-        now: i64,
-    ) -> Result<Escrowed> {
-        let owner = subject.email.clone();
-        let certificate = self.issuer.issue(
-            &Profile::SmimeEncryption(subject),
-            &key.public_key(),
-            period,
-            &mut pki::os_rng(),
-        )?;
-        let certificate_der = certificate::to_der(&certificate)?;
-        let key_der = key.to_pkcs8_der()?;
-        let key_id = self.store.escrow(&NewKey {
-            owner: &owner,
-            usage: KeyUsage::Encryption,
-            private_key_der: key_der.as_bytes(),
-            certificate_der: Some(&certificate_der),
-            created_at: now,
-        })?;
-        Ok(Escrowed {
-            certificate,
-            certificate_der,
-            key_der,
-            key_id,
-        })
-    }
+/// Issues the encryption certificate for `key` and escrows the key with it in `tx`: the one
+/// step enrollment and key roll-over share, so an issued encryption key is never left
+/// unescrowed, and (the caller's rows committing in the same transaction) an escrowed key is
+/// never left without its certificate record.
+fn certify_and_escrow(
+    issuer: &Issuer,
+    tx: &escrow::EscrowTx<'_>,
+    subject: SmimeSubject,
+    key: &PrivateKey,
+    period: Period,
+    now: i64,
+) -> Result<Escrowed> {
+    let owner = subject.email.clone();
+    let certificate = issuer.issue(
+        &Profile::SmimeEncryption(subject),
+        &key.public_key(),
+        period,
+        &mut pki::os_rng(),
+    )?;
+    let certificate_der = certificate::to_der(&certificate)?;
+    let key_der = key.to_pkcs8_der()?;
+    let key_id = tx.escrow(&NewKey {
+        owner: &owner,
+        usage: KeyUsage::Encryption,
+        private_key_der: key_der.as_bytes(),
+        certificate_der: Some(&certificate_der),
+        created_at: now,
+    })?;
+    Ok(Escrowed {
+        certificate,
+        certificate_der,
+        key_der,
+        key_id,
+    })
 }
 
 /// Audit entries between two CA signatures of the chain head.
@@ -696,17 +696,16 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
     let ca_der = certificate::to_der(issuer.certificate())?;
     let mut store = Store::init(params.data_dir, &params.unlock)?;
     let key_der = issuer.key().to_pkcs8_der()?;
-    let key_id = store.escrow(&NewKey {
-        owner: CA_OWNER,
-        usage: KeyUsage::Ca,
-        private_key_der: key_der.as_bytes(),
-        certificate_der: Some(&ca_der),
-        created_at: unix(now),
-    })?;
     {
-        let tx = store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The CA key, the CA row, the settings and the first administrator: one transaction.
+        let tx = store.begin()?;
+        let key_id = tx.escrow(&NewKey {
+            owner: CA_OWNER,
+            usage: KeyUsage::Ca,
+            private_key_der: key_der.as_bytes(),
+            certificate_der: Some(&ca_der),
+            created_at: unix(now),
+        })?;
         tx.execute(
             "INSERT INTO ca (id, certificate, escrowed_key_id, created_at) VALUES (1, ?1, ?2, ?3)",
             params![ca_der, key_id.0, unix(now)],

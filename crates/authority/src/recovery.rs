@@ -25,13 +25,14 @@ impl Authority {
         why: Option<&str>,
     ) -> Result<Recovery> {
         let email = email.trim().to_ascii_lowercase();
-        self.audit_op(&actor.name, "recover-key", &email, || {
-            self.recover_key_inner(actor, &email, password, reenroll, why)
+        self.audit_op(&actor.name, "recover-key", &email, |rec| {
+            self.recover_key_inner(rec, actor, &email, password, reenroll, why)
         })
     }
 
     fn recover_key_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         email: &str,
         password: &Password,
@@ -50,7 +51,7 @@ impl Authority {
             &["recover-key"]
         };
         let flag: &[u8] = if reenroll { b"1" } else { b"0" };
-        self.gate_with(actor, ops, email, &[("reenroll", flag)], why)?;
+        self.gate_with(rec, actor, ops, email, &[("reenroll", flag)], why)?;
         let pkcs12 = {
             let st = self.lock();
             let conn = st.store.store().connection();
@@ -106,7 +107,7 @@ impl Authority {
         };
         let token = if reenroll {
             // Approved above under the `reenroll` quorum too.
-            Some(self.token_inner(actor, email)?)
+            Some(self.token_inner(rec, actor, email)?)
         } else {
             None
         };

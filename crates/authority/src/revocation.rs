@@ -14,8 +14,8 @@ impl Authority {
             RevokeTarget::User(e) => e.clone(),
             RevokeTarget::Serial(s) => format!("serial {s}"),
         };
-        self.audit_op(&actor.name, &format!("revoke:{reason:?}"), &t, || {
-            self.revoke_inner(actor, target, reason)
+        self.audit_op(&actor.name, &format!("revoke:{reason:?}"), &t, |rec| {
+            self.revoke_inner(rec, actor, target, reason)
         })
     }
 
@@ -43,6 +43,7 @@ impl Authority {
     /// Revokes and re-signs the CRLs at once. Returns the serials revoked.
     fn revoke_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         target: &RevokeTarget,
         reason: RevocationReason,
@@ -104,7 +105,7 @@ impl Authority {
                 params![s, reason.name(), now, next_number],
             )?;
         }
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         self.rebuild_crl(&mut st)?;
         tracing::info!(admin = %actor.name, count = serials.len(), reason = reason.name(), "certificates revoked");
         Ok(serials)

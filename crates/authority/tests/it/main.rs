@@ -5,6 +5,7 @@ mod governance;
 mod ops;
 mod signin;
 mod totp;
+mod txn;
 mod views;
 
 use std::path::Path;
