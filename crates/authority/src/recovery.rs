@@ -41,10 +41,11 @@ impl Authority {
     ) -> Result<Recovery> {
         actor.require_administrator()?;
         passwords::check_bundle(password.expose())?;
-        {
+        // Keys are escrowed under the address as stored (the caller may spell it otherwise).
+        let owner = {
             let st = self.lock();
-            find_user(st.store.store().connection(), email)?;
-        }
+            find_user(st.store.store().connection(), email)?.1.email
+        };
         let ops: &[&str] = if reenroll {
             &["recover-key", "reenroll"]
         } else {
@@ -56,7 +57,7 @@ impl Authority {
             let st = self.lock();
             let conn = st.store.store().connection();
             let mut keys = Vec::new();
-            for k in st.store.keys_of(email)? {
+            for k in st.store.keys_of(&owner)? {
                 if k.info.usage != KeyUsage::Encryption {
                     continue;
                 }

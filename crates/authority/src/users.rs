@@ -44,8 +44,8 @@ impl Authority {
         let st = self.lock();
         Ok(st.store.store().connection().query_row(
             "SELECT EXISTS (SELECT 1 FROM certificates c JOIN users u ON u.id = c.user_id
-             WHERE u.email = ?1)",
-            [email.trim()],
+             WHERE u.email_key = ?1)",
+            [email_key(email)],
             |r| r.get(0),
         )?)
     }
@@ -69,7 +69,7 @@ impl Authority {
         capabilities: &[ContentAlgorithm],
     ) -> Result<(UserInfo, EnrollmentToken)> {
         actor.require_officer()?;
-        let email = email.trim().to_ascii_lowercase();
+        let email = display_email(email);
         check_email(&email)?;
         pki::profile::validate_email(&email)
             .map_err(|e| Error::invalid("e-mail address", e.to_string()))?;
@@ -98,17 +98,17 @@ impl Authority {
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)",
-            [&email],
+            "SELECT EXISTS (SELECT 1 FROM users WHERE email_key = ?1)",
+            [email_key(&email)],
             |r| r.get(0),
         )?;
         if exists {
             return Err(Error::UserExists { email });
         }
         tx.execute(
-            "INSERT INTO users (email, name, capabilities, status, created_at)
-             VALUES (?1, ?2, ?3, 'active', ?4)",
-            params![email, name, caps_text, now],
+            "INSERT INTO users (email, email_key, name, capabilities, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5)",
+            params![email, email_key(&email), name, caps_text, now],
         )?;
         let user_id = tx.last_insert_rowid();
         insert_token(&tx, user_id, &token, now, expires_at)?;
@@ -269,12 +269,20 @@ impl Authority {
             }
             (user_id, user, pending)
         };
-        let policy = pki::csr::CsrPolicy {
-            email: Some(user.email.clone()),
-            ..Default::default()
-        };
-        let request =
-            pki::csr::verify(csr, &policy).map_err(|e| Error::RequestRefused(e.to_string()))?;
+        // Every address the request names must be the user's, compared canonically (a client
+        // may spell the local part in another case than the one stored).
+        let request = pki::csr::verify(csr, &pki::csr::CsrPolicy::default())
+            .map_err(|e| Error::RequestRefused(e.to_string()))?;
+        if let Some(other) = request
+            .emails
+            .iter()
+            .find(|e| email_key(e) != email_key(&user.email))
+        {
+            return Err(Error::RequestRefused(format!(
+                "the request names {other}, but it is for {}",
+                user.email
+            )));
+        }
         // A renewal with a new key made and certified the encryption key already.
         let enc_key = match pending {
             Some(_) => None,

@@ -88,3 +88,242 @@ fn enrollment_failing_at_the_certificate_insert_leaves_nothing() {
     );
     assert!(f.auth.audit_verify(&admin).unwrap().ok);
 }
+
+/// Enrolls `email` (a new user) with the signing key `key_name`; returns the serials of its
+/// signing and encryption certificates.
+fn enrolled(f: &Fixture, admin: &Admin, email: &str, key_name: &str) -> Vec<String> {
+    let (_, token) = f.auth.add_user(admin, email, "Someone", &[]).unwrap();
+    f.auth
+        .enroll(token.token.expose(), &csr(key_name, email))
+        .unwrap();
+    f.auth
+        .user(admin, email)
+        .unwrap()
+        .certificates
+        .into_iter()
+        .map(|c| c.serial)
+        .collect()
+}
+
+fn listed(f: &Fixture) -> Vec<(String, RevocationReason)> {
+    let crl = Crl::parse(&f.auth.published().crl_der).unwrap();
+    let mut v: Vec<_> = crl
+        .entries()
+        .map(|e| {
+            let h = hex::encode(&e.serial);
+            (h.trim_start_matches('0').to_string(), e.reason)
+        })
+        .collect();
+    v.sort_by(|a, b| a.0.cmp(&b.0));
+    v
+}
+
+/// A revoke answers with the CRL that lists it, published; a second revoke of the same
+/// serial succeeds without change, and `keyCompromise` raises the reason in the next CRL.
+#[test]
+fn revoke_publishes_the_crl_and_revoking_again_succeeds() {
+    let f = fixture();
+    let admin = admin(&f);
+    let serials = enrolled(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    let s = serials[0].clone();
+    let out = f
+        .auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(format!("00{}", s.to_uppercase())),
+            RevocationReason::Superseded,
+        )
+        .unwrap();
+    assert_eq!(out.revoked, vec![s.clone()]);
+    let crl = Crl::parse(&f.auth.published().crl_der).unwrap();
+    assert_eq!(out.crl_number, crl.number().unwrap() as i64);
+    assert!(out.crl_published_at.is_some());
+    assert_eq!(listed(&f), vec![(s.clone(), RevocationReason::Superseded)]);
+    assert_eq!(f.auth.crl_health(), None);
+
+    // Same or weaker reason: nothing changes.
+    let again = f
+        .auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(s.clone()),
+            RevocationReason::Unspecified,
+        )
+        .unwrap();
+    assert!(again.revoked.is_empty());
+    assert_eq!(again.already_revoked, vec![s.clone()]);
+    assert_eq!(again.crl_number, out.crl_number);
+
+    // keyCompromise raises the reason, and the next CRL shows it.
+    let raised = f
+        .auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(s.clone()),
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    assert_eq!(raised.revoked, vec![s.clone()]);
+    assert!(raised.crl_number > out.crl_number);
+    assert!(raised.crl_published_at.is_some());
+    assert_eq!(
+        listed(&f),
+        vec![(s.clone(), RevocationReason::KeyCompromise)]
+    );
+    let detail = f.auth.certificate(&admin, &s).unwrap();
+    assert_eq!(
+        detail.summary.revocation_reason.as_deref(),
+        Some("keyCompromise")
+    );
+    assert_eq!(f.auth.crl_health(), None);
+    // A user with nothing left to revoke is refused as before.
+    let bob = enrolled(&f, &admin, "bob@example.com", "bob-sign.key.pem");
+    for s in &bob {
+        f.auth
+            .revoke(
+                &admin,
+                &RevokeTarget::Serial(s.clone()),
+                RevocationReason::Unspecified,
+            )
+            .unwrap();
+    }
+    let err = f
+        .auth
+        .revoke(
+            &admin,
+            &RevokeTarget::User("bob@example.com".into()),
+            RevocationReason::Unspecified,
+        )
+        .unwrap_err();
+    assert_eq!(err.code(), "AUTH-013");
+}
+
+/// A burst of revocations from many threads is published by few re-signs, and the CRL lists
+/// every one of them.
+#[test]
+fn a_burst_of_revocations_coalesces() {
+    let f = fixture();
+    let admin = admin(&f);
+    let mut serials = enrolled(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    serials.extend(enrolled(&f, &admin, "bob@example.com", "bob-sign.key.pem"));
+    // More certificates to revoke: renewals issue new ones for the same keys.
+    for _ in 0..3 {
+        for who in ["alice@example.com", "bob@example.com"] {
+            for c in f.auth.renew(&admin, who, false).unwrap().certificates {
+                serials.push(c.serial);
+            }
+        }
+    }
+    assert_eq!(serials.len(), 16);
+    let before = f.auth.crl_publisher_signs();
+    let barrier = std::sync::Barrier::new(serials.len());
+    std::thread::scope(|scope| {
+        for s in &serials {
+            let (f, admin, barrier) = (&f, &admin, &barrier);
+            scope.spawn(move || {
+                barrier.wait();
+                f.auth
+                    .revoke(
+                        admin,
+                        &RevokeTarget::Serial(s.clone()),
+                        RevocationReason::Unspecified,
+                    )
+                    .unwrap();
+            });
+        }
+    });
+    let signs = f.auth.crl_publisher_signs() - before;
+    assert!(
+        (1..=8).contains(&signs),
+        "{signs} re-signs for {} revocations",
+        serials.len()
+    );
+    assert_eq!(listed(&f).len(), serials.len());
+    assert_eq!(f.auth.crl_health(), None);
+}
+
+/// A re-sign that fails leaves the store's CRL state due (the revocation itself committed),
+/// `crl_health` says so, and a later pass publishes it.
+#[test]
+fn a_failed_re_sign_stays_due_and_is_retried() {
+    let f = fixture();
+    let admin = admin(&f);
+    let serials = enrolled(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    let db = db(&f);
+    db.execute_batch(
+        "CREATE TRIGGER test_refuse_crl BEFORE UPDATE ON crl_state WHEN NEW.due = 0
+         BEGIN SELECT RAISE(ABORT, 'test: the CRL cannot be stored'); END;",
+    )
+    .unwrap();
+    let out = f
+        .auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(serials[0].clone()),
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    assert_eq!(out.revoked, vec![serials[0].clone()]);
+    assert_eq!(out.crl_published_at, None, "{out:?}");
+    assert_eq!(count(&db, "SELECT due FROM crl_state"), 1);
+    assert_eq!(count(&db, "SELECT count(*) FROM revocations"), 1);
+    assert!(listed(&f).is_empty());
+    let health = f.auth.crl_health().expect("the lag is reported");
+    assert!(health.contains("lacks 1"), "{health}");
+
+    db.execute_batch("DROP TRIGGER test_refuse_crl").unwrap();
+    // The publisher retries on its own (the test configuration retries within a second).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while f.auth.crl_health().is_some() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(f.auth.crl_health(), None);
+    assert_eq!(count(&db, "SELECT due FROM crl_state"), 0);
+    assert_eq!(
+        listed(&f),
+        vec![(serials[0].clone(), RevocationReason::KeyCompromise)]
+    );
+}
+
+/// A revocation committed while the CRL could not be re-signed is published at the next
+/// unlock (the check at start-up), even with the publisher never having run.
+#[test]
+fn unlock_re_signs_a_lagging_crl() {
+    let f = fixture();
+    let admin = admin(&f);
+    let serials = enrolled(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    let db = db(&f);
+    db.execute_batch(
+        "CREATE TRIGGER test_refuse_crl BEFORE UPDATE ON crl_state WHEN NEW.due = 0
+         BEGIN SELECT RAISE(ABORT, 'test: the CRL cannot be stored'); END;",
+    )
+    .unwrap();
+    f.auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(serials[1].clone()),
+            RevocationReason::Unspecified,
+        )
+        .unwrap();
+    let Fixture {
+        _dir,
+        dir,
+        clock,
+        auth,
+        ..
+    } = f;
+    drop(auth);
+    db.execute_batch("DROP TRIGGER test_refuse_crl").unwrap();
+    let store = escrow::Store::open(&dir).unwrap();
+    assert!(authority::published(&store).unwrap().crl_der.len() > 0);
+    let auth = authority::unlock(
+        &store,
+        &escrow::Credential::password("start-up password"),
+        super::config(),
+        clock,
+    )
+    .unwrap();
+    assert_eq!(auth.crl_health(), None);
+    let crl = Crl::parse(&auth.published().crl_der).unwrap();
+    assert_eq!(crl.len(), 1);
+}
