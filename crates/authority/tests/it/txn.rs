@@ -327,3 +327,116 @@ fn unlock_re_signs_a_lagging_crl() {
     let crl = Crl::parse(&auth.published().crl_der).unwrap();
     assert_eq!(crl.len(), 1);
 }
+
+/// `lockbox enroll --email Mixed.Case@…` for a user added in lower case: the server
+/// compares addresses canonically, and looks users up whatever the spelling.
+#[test]
+fn addresses_compare_canonically() {
+    let f = fixture();
+    let admin = admin(&f);
+    let (user, token) = f
+        .auth
+        .add_user(&admin, "mixed.case@Example.ORG", "Mixed", &[])
+        .unwrap();
+    assert_eq!(user.email, "mixed.case@example.org");
+    f.auth
+        .enroll(
+            token.token.expose(),
+            &csr("alice-sign.key.pem", "Mixed.Case@example.org"),
+        )
+        .unwrap();
+    assert!(f.auth.directory("MIXED.CASE@EXAMPLE.ORG").is_ok());
+    assert_eq!(
+        f.auth
+            .user(&admin, "Mixed.Case@example.org")
+            .unwrap()
+            .escrowed_keys,
+        1
+    );
+    let e = f
+        .auth
+        .add_user(&admin, "MIXED.case@example.org", "Again", &[])
+        .unwrap_err();
+    assert_eq!(e.code(), "AUTH-006", "{e}");
+}
+
+/// Migration 0010 on a store with rows in the old form: a serial with a leading zero and
+/// upper case (certificate and revocation), users without a canonical key.
+#[test]
+fn migration_0010_canonicalises_old_rows() {
+    let f = fixture();
+    let admin = admin(&f);
+    let serials = enrolled(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    f.auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(serials[0].clone()),
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    let Fixture {
+        _dir,
+        dir,
+        clock,
+        auth,
+        ..
+    } = f;
+    drop(auth);
+    let old = format!("00{}", serials[0].to_uppercase());
+    {
+        // Back to schema 9, with the rows as older versions could store them.
+        let db = Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap();
+        db.execute_batch(&format!(
+            "PRAGMA foreign_keys = ON;
+             BEGIN;
+             PRAGMA defer_foreign_keys = ON;
+             UPDATE certificates SET serial = '{old}' WHERE serial = '{s}';
+             UPDATE revocations SET serial = '{old}' WHERE serial = '{s}';
+             COMMIT;
+             DROP INDEX users_email_key;
+             ALTER TABLE users DROP COLUMN email_key;
+             ALTER TABLE crl_state DROP COLUMN due;
+             DELETE FROM schema_migrations WHERE version = 10;",
+            s = serials[0]
+        ))
+        .unwrap();
+    }
+    let store = escrow::Store::open(&dir).unwrap();
+    assert_eq!(store.schema_version().unwrap(), 10);
+    let conn = store.connection();
+    for table in ["certificates", "revocations"] {
+        let n: i64 = conn
+            .query_row(
+                &format!("SELECT count(*) FROM {table} WHERE serial = ?1"),
+                [&serials[0]],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(n, 1, "{table}");
+    }
+    let key: String = conn
+        .query_row("SELECT email_key FROM users", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(key, "alice@example.com");
+    let auth = authority::unlock(
+        &store,
+        &escrow::Credential::password("start-up password"),
+        super::config(),
+        clock,
+    )
+    .unwrap();
+    let admin = auth.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
+    // Any spelling of the serial finds it; revoking again answers "already revoked".
+    let detail = auth.certificate(&admin, &old.to_lowercase()).unwrap();
+    assert_eq!(detail.summary.serial, serials[0]);
+    let again = auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(old.clone()),
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    assert_eq!(again.already_revoked, vec![serials[0].clone()]);
+    assert_eq!(auth.crl_health(), None);
+    assert!(auth.user(&admin, "ALICE@example.com").is_ok());
+}
