@@ -31,15 +31,15 @@ impl Authority {
                 retry_after: wait.max(1) as u64,
             });
         }
-        self.audit_op(name, "login", name, || {
-            self.login_inner(name, password, from)
+        self.audit_op(name, "login", name, |rec| {
+            self.login_inner(rec, name, password, from)
         })
     }
 
     /// Clears the lock-out of administrator `name` (every address, and the whole-account lock
     /// of wrong current passwords). Needs the `administrator` role.
     pub fn unlock_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
-        self.audit_op(&actor.name, "admin.unlock", name, || {
+        self.audit_op(&actor.name, "admin.unlock", name, |rec| {
             actor.require_administrator()?;
             let mut st = self.lock();
             let tx = st
@@ -56,7 +56,7 @@ impl Authority {
                 .optional()?;
             let (id, role, created_at) =
                 row.ok_or_else(|| Error::UnknownAdmin { name: name.into() })?;
-            audit::commit(tx, unix(self.now()))?;
+            audit::commit(tx, rec, unix(self.now()))?;
             self.signin.unlock(id);
             tracing::info!(by = %actor.name, admin = name, "administrator lock-out cleared");
             Ok(AdminInfo {
@@ -83,14 +83,14 @@ impl Authority {
             &actor.name,
             &format!("admin.add:{}", role.as_str()),
             name,
-            || self.add_admin_inner(actor, name, role, password),
+            |rec| self.add_admin_inner(rec, actor, name, role, password),
         )
     }
 
     /// Removes an administrator account (administrator role).
     pub fn remove_admin(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
-        self.audit_op(&actor.name, "admin.remove", name, || {
-            self.remove_admin_inner(actor, name)
+        self.audit_op(&actor.name, "admin.remove", name, |rec| {
+            self.remove_admin_inner(rec, actor, name)
         })
     }
 
@@ -110,7 +110,13 @@ impl Authority {
     }
 
     /// Signs an administrator in (see [`Authority::login_from`]).
-    fn login_inner(&self, name: &str, password: &Password, from: &SignIn) -> Result<Session> {
+    fn login_inner(
+        &self,
+        rec: &audit::Op,
+        name: &str,
+        password: &Password,
+        from: &SignIn,
+    ) -> Result<Session> {
         let now = unix(self.now());
         let window = secs(self.config.login_address_window);
         let row: Option<(i64, String, String, Option<i64>)> = {
@@ -192,7 +198,7 @@ impl Authority {
              VALUES (?1, ?2, ?3, ?4, ?3)",
             params![&token.hash()[..], id, now, expires_at],
         )?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         Ok(Session {
             token,
             admin: Admin {
@@ -273,6 +279,7 @@ impl Authority {
     /// Adds an administrator account (any role). Needs the `administrator` role.
     fn add_admin_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         name: &str,
         role: Role,
@@ -282,6 +289,7 @@ impl Authority {
         check_admin_name(name)?;
         check_password(password.expose())?;
         let needed = self.gate_with(
+            rec,
             actor,
             &["admin-change"],
             &format!("add {name} as {}", role.as_str()),
@@ -313,7 +321,7 @@ impl Authority {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![name, role.as_str(), hash, now, needed > 1],
         )?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "administrator added");
         Ok(AdminInfo {
             name: name.into(),
@@ -326,9 +334,9 @@ impl Authority {
     /// Removes an administrator account and ends its sessions. Needs the `administrator`
     /// role; the last administrator cannot be removed. The row stays, marked removed (its id
     /// is never reused, so its approvals never count again, even if the name is added back).
-    fn remove_admin_inner(&self, actor: &Admin, name: &str) -> Result<AdminInfo> {
+    fn remove_admin_inner(&self, rec: &audit::Op, actor: &Admin, name: &str) -> Result<AdminInfo> {
         actor.require_administrator()?;
-        self.gate(actor, "admin-change", &format!("remove {name}"))?;
+        self.gate(rec, actor, "admin-change", &format!("remove {name}"))?;
         let mut st = self.lock();
         let tx = st
             .store
@@ -371,7 +379,7 @@ impl Authority {
             "UPDATE admins SET removed_at = ?2 WHERE id = ?1",
             params![id, unix(self.now())],
         )?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(by = %actor.name, admin = name, "administrator removed");
         Ok(AdminInfo {
             name: name.into(),

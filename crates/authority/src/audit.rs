@@ -255,121 +255,97 @@ pub(crate) fn append_raw(
 // -------------------------------------------------------------------------------------
 // The operation in progress: its success entry commits with its own transaction.
 //
-// [`crate::Authority::audit_op`] declares, for the length of one operation on this thread,
-// who does what on which target; the operation commits its write transaction through
-// [`commit`], which appends the `ok` entry inside that transaction. So a successful action
-// and its entry are durable together or not at all. Operations run synchronously on one
-// thread (the server calls them in `spawn_blocking`), which is why the declaration is
-// thread-local; nested operations (renew-all renewing each user) stack.
+// [`crate::Authority::audit_op`] makes an [`Op`] (who does what on which target) and hands
+// it to the operation, which passes it to [`commit`] with its write transaction: the `ok`
+// entry is appended inside that transaction, so a successful action and its entry are
+// durable together or not at all.
 
-struct Intent {
+/// One audited operation: who does what on which target, and whether its `ok` entry was
+/// committed with the operation's transaction.
+pub(crate) struct Op {
     actor: String,
     action: String,
-    target: String,
-    /// The entry was committed with the operation's transaction.
-    written: bool,
+    target: std::cell::RefCell<String>,
+    written: std::cell::Cell<bool>,
 }
 
-thread_local! {
-    static INTENTS: std::cell::RefCell<Vec<Intent>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Ends the declared operation when dropped (also on panic).
-pub(crate) struct IntentGuard {
-    depth: usize,
-}
-
-/// Declares an operation for [`commit`] (see the section comment).
-pub(crate) fn begin(actor: &str, action: &str, target: &str) -> IntentGuard {
-    INTENTS.with(|i| {
-        let mut i = i.borrow_mut();
-        i.push(Intent {
+impl Op {
+    pub(crate) fn new(actor: &str, action: &str, target: &str) -> Self {
+        Op {
             actor: actor.into(),
             action: action.into(),
-            target: target.into(),
-            written: false,
-        });
-        IntentGuard { depth: i.len() }
-    })
-}
+            target: std::cell::RefCell::new(target.into()),
+            written: std::cell::Cell::new(false),
+        }
+    }
 
-impl IntentGuard {
-    /// Ends the operation: whether its entry was committed with it, and its target (which
-    /// the operation may have named only once known, see [`set_target`]).
-    pub(crate) fn finish(self) -> (bool, String) {
-        let r = INTENTS.with(|i| {
-            i.borrow()
-                .get(self.depth - 1)
-                .map(|t| (t.written, t.target.clone()))
-                .unwrap_or_default()
-        });
-        drop(self);
-        r
+    /// Names the target once it is known (enrollment learns the address from the token).
+    pub(crate) fn set_target(&self, target: &str) {
+        *self.target.borrow_mut() = target.into();
+    }
+
+    /// Adds `suffix` to the target (a quorum operation names its approval request and reason).
+    pub(crate) fn extend_target(&self, suffix: &str) {
+        let mut t = self.target.borrow_mut();
+        if !t.ends_with(suffix) {
+            t.push_str(suffix);
+        }
+    }
+
+    /// The target as it stands.
+    pub(crate) fn target(&self) -> String {
+        self.target.borrow().clone()
+    }
+
+    /// Whether the `ok` entry was committed.
+    pub(crate) fn written(&self) -> bool {
+        self.written.get()
+    }
+
+    /// Records that the transaction that carried the entry (see [`append_op`]) committed.
+    pub(crate) fn mark_written(&self) {
+        self.written.set(true);
     }
 }
 
-impl Drop for IntentGuard {
-    fn drop(&mut self) {
-        INTENTS.with(|i| i.borrow_mut().truncate(self.depth - 1));
-    }
-}
-
-/// Names the target of the operation in progress once it is known (enrollment learns the
-/// e-mail address from the token).
-pub(crate) fn set_target(target: &str) {
-    INTENTS.with(|i| {
-        if let Some(t) = i.borrow_mut().last_mut() {
-            t.target = target.into();
-        }
-    });
-}
-
-/// Adds `suffix` to the target of the operation in progress (a quorum operation names its
-/// approval request and reason).
-pub(crate) fn extend_target(suffix: &str) {
-    INTENTS.with(|i| {
-        if let Some(t) = i.borrow_mut().last_mut()
-            && !t.target.ends_with(suffix)
-        {
-            t.target.push_str(suffix);
-        }
-    });
-}
-
-/// Commits `tx`, the write transaction of the operation in progress, with that operation's
-/// `ok` entry appended inside it (at `at`). The first commit of an operation carries the
-/// entry; without a declared operation it is a plain commit. If the entry cannot be
-/// appended, nothing is committed.
-pub(crate) fn commit(tx: Transaction<'_>, at: i64) -> Result<()> {
-    let appended = append_intent(&tx, at)?;
+/// Commits `tx`, the operation's write transaction, with the operation's `ok` entry appended
+/// inside it (at `at`); only the first commit of an operation carries the entry. If the entry
+/// cannot be appended, nothing is committed.
+pub(crate) fn commit(tx: Transaction<'_>, op: &Op, at: i64) -> Result<()> {
+    let appended = append_op(&tx, op, at)?;
     tx.commit()?;
     if appended {
-        mark_written();
+        op.mark_written();
     }
     Ok(())
 }
 
-/// Appends the `ok` entry of the operation in progress inside the write transaction open on
-/// `conn`, unless it was written already; true when it appended one. Call [`mark_written`]
-/// once that transaction committed. For writes whose transaction another crate opens (the
-/// escrow store's unlock methods take this as their `with` step).
-pub(crate) fn append_intent(conn: &Connection, at: i64) -> Result<bool> {
-    let intent = INTENTS.with(|i| {
-        i.borrow()
-            .last()
-            .filter(|t| !t.written)
-            .map(|t| (t.actor.clone(), t.action.clone(), t.target.clone()))
-    });
-    let Some((actor, action, target)) = &intent else {
+/// [`commit`] for an escrow transaction (an operation that escrows a key with its rows).
+pub(crate) fn commit_escrow(tx: escrow::EscrowTx<'_>, op: &Op, at: i64) -> Result<()> {
+    let appended = append_op(&tx, op, at)?;
+    tx.commit()?;
+    if appended {
+        op.mark_written();
+    }
+    Ok(())
+}
+
+/// Appends the operation's `ok` entry inside the write transaction open on `conn`, unless it
+/// was written already; true when it appended one. Call [`Op::mark_written`] once that
+/// transaction committed. For writes whose transaction another crate opens (the escrow
+/// store's unlock methods take this as their `with` step).
+pub(crate) fn append_op(conn: &Connection, op: &Op, at: i64) -> Result<bool> {
+    if op.written() {
         return Ok(false);
-    };
+    }
+    let target = op.target();
     append_in(
         conn,
         &Record {
             at,
-            actor,
-            action,
-            target,
+            actor: &op.actor,
+            action: &op.action,
+            target: &target,
             refusal: None,
             pending: false,
         },
@@ -377,21 +353,12 @@ pub(crate) fn append_intent(conn: &Connection, at: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// [`append_intent`] with SQLite's error type, for the escrow store's `with` steps.
-pub(crate) fn append_intent_sql(conn: &Connection, at: i64) -> escrow::rusqlite::Result<bool> {
-    append_intent(conn, at).map_err(|e| match e {
+/// [`append_op`] with SQLite's error type, for the escrow store's `with` steps.
+pub(crate) fn append_op_sql(conn: &Connection, op: &Op, at: i64) -> escrow::rusqlite::Result<bool> {
+    append_op(conn, op, at).map_err(|e| match e {
         crate::Error::Database(e) => e,
         other => escrow::rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
     })
-}
-
-/// Records that the operation in progress committed its entry (see [`append_intent`]).
-pub(crate) fn mark_written() {
-    INTENTS.with(|i| {
-        if let Some(t) = i.borrow_mut().last_mut() {
-            t.written = true;
-        }
-    });
 }
 
 /// Entries from `since` (Unix seconds) on, oldest first, at most `limit`.

@@ -174,18 +174,19 @@ impl Authority {
     /// is one step: a crash leaves either the live store as it was or the restored one with
     /// all of it. The safety backup is there either way.
     pub fn restore_backup(&self, actor: &Admin, name: &str) -> Result<Restored> {
-        self.audit_op(&actor.name, "restore", name, || {
-            self.restore_backup_inner(actor, name)
+        self.audit_op(&actor.name, "restore", name, |rec| {
+            self.restore_backup_inner(rec, actor, name)
         })
     }
 
-    fn restore_backup_inner(&self, actor: &Admin, name: &str) -> Result<Restored> {
+    fn restore_backup_inner(&self, rec: &audit::Op, actor: &Admin, name: &str) -> Result<Restored> {
         actor.require_administrator()?;
         let path = {
             let st = self.lock();
             Self::backup_path(&st, name, false)?
         };
         self.gate_with(
+            rec,
             actor,
             &["restore"],
             name,
@@ -213,7 +214,7 @@ impl Authority {
         let r = st
             .store
             .restore_own_backup_with(&path, &safety, |restored, live| {
-                let c = carry_over(restored, live, name, &safety_name, now);
+                let c = carry_over(rec, restored, live, name, &safety_name, now);
                 let failed = c.is_err();
                 carried = Some(c);
                 if failed {
@@ -224,7 +225,7 @@ impl Authority {
             });
         let carry = match (r, carried) {
             (Ok((report, _)), Some(Ok(c))) => {
-                audit::mark_written();
+                rec.mark_written();
                 (report, c)
             }
             (_, Some(Err(e))) => return Err(e),
@@ -393,6 +394,7 @@ struct Carry {
 /// administrators and later audit entries over, and appends the `restore` entry (the
 /// operation's `ok` entry: the caller marks it written once the copy is in place).
 fn carry_over(
+    rec: &audit::Op,
     restored: &Connection,
     live: &Connection,
     name: &str,
@@ -494,10 +496,10 @@ fn carry_over(
     keep_admins(&tx, &live_admins)?;
     let (fork, audit_entries_carried) = carry_audit(&tx, &live_audit)?;
     let head_hex = hex::encode(&head_hash);
-    audit::set_target(&format!(
+    rec.set_target(&format!(
         "{name} (replaced audit head {head_seq}:{head_hex}; {audit_entries_carried} entries after seq {fork} carried over; safety backup {safety_name})"
     ));
-    if !audit::append_intent(&tx, now)? {
+    if !audit::append_op(&tx, rec, now)? {
         return Err(Error::Corrupt(
             "no restore operation to write the audit entry of".into(),
         ));

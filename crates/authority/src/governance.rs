@@ -9,21 +9,21 @@ impl Authority {
     // success entry commits inside the action's own write transaction (see `audit::commit`),
     // and refusals and pending approvals, which change nothing, are appended on their own.
     //
+    // The operation's record ([`audit::Op`]) is passed explicitly to the code that commits.
     // Operations that write in more than one transaction, and how each is covered:
     // - quorum operations: `gate` commits the approval bookkeeping first (the request and the
     //   caller's approval; its `pending` entry is appended when the caller is told to wait),
     //   then the action's transaction carries the `ok` entry;
-    // - enrollment and `renew --new-key`: the new encryption key is escrowed by the escrow
-    //   store in its own transaction (`certify_and_escrow`), then the token, certificates and
-    //   `ok` entry commit together; a crash between leaves an escrowed key that no certificate
-    //   or user ever received, and no entry for an action that did not happen;
-    // - revoke: the revocations and the entry commit together; the CRL is re-signed after
-    //   (a crash before leaves the CRL to the next refresh, which lists them);
+    // - enrollment and `renew --new-key`: the new encryption key, the certificates, the token
+    //   and the `ok` entry commit in one escrow transaction (`escrow::EscrowTx`), or nothing;
+    // - revoke: the revocations, the CRL state "due" and the entry commit together; the CRL
+    //   publisher re-signs from the store's state after the commit (and at start-up while the
+    //   state says due), so a crash in between loses no revocation from the CRL;
     // - renew-all: each user's renewal is its own operation with its own entry; the summary
     //   entry follows;
     // - start-up secrets (`unlock-method add|remove`) are written by the escrow store in its
     //   own transaction, which appends the entry as its last step (`*_and` with
-    //   `audit::append_intent_sql`);
+    //   `audit::append_op_sql`);
     // - backups and key recovery write no table (files, or nothing): their entry is appended
     //   after the work and before the result is handed back.
 
@@ -35,11 +35,11 @@ impl Authority {
         actor: &str,
         action: &str,
         target: &str,
-        op: impl FnOnce() -> Result<T>,
+        op: impl FnOnce(&audit::Op) -> Result<T>,
     ) -> Result<T> {
-        let guard = audit::begin(actor, action, target);
-        let result = op();
-        let (written, target) = guard.finish();
+        let record = audit::Op::new(actor, action, target);
+        let result = op(&record);
+        let (written, target) = (record.written(), record.target());
         if written && result.is_ok() {
             self.sign_audit_head_if_due();
             return result;
@@ -146,8 +146,15 @@ impl Authority {
     // Quorum policies and approvals.
 
     /// [`Authority::gate_with`] for an operation without parameters or reason.
-    pub(crate) fn gate(&self, actor: &Admin, op: &str, target: &str) -> Result<()> {
-        self.gate_with(actor, &[op], target, &[], None).map(|_| ())
+    pub(crate) fn gate(
+        &self,
+        rec: &audit::Op,
+        actor: &Admin,
+        op: &str,
+        target: &str,
+    ) -> Result<()> {
+        self.gate_with(rec, actor, &[op], target, &[], None)
+            .map(|_| ())
     }
 
     /// Ok (with the approvals that were needed) when `actor` may carry out `ops[0]` on
@@ -160,6 +167,7 @@ impl Authority {
     /// parameter is a different request, so approvals never transfer.
     pub(crate) fn gate_with(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         ops: &[&str],
         target: &str,
@@ -211,7 +219,7 @@ impl Authority {
             [id],
             |r| r.get(0),
         )?;
-        audit::extend_target(&match why_text {
+        rec.extend_target(&match why_text {
             Some(w) => format!(" (request {id}; why: {w})"),
             None => format!(" (request {id})"),
         });
@@ -256,12 +264,13 @@ impl Authority {
             &actor.name,
             "policy.set",
             &format!("{operation}={quorum}"),
-            || self.set_policy_inner(actor, operation, quorum),
+            |rec| self.set_policy_inner(rec, actor, operation, quorum),
         )
     }
 
     fn set_policy_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         operation: &str,
         quorum: i64,
@@ -287,13 +296,18 @@ impl Authority {
                 .store
                 .connection_mut()
                 .transaction_with_behavior(TransactionBehavior::Immediate)?;
-            audit::commit(tx, unix(self.now()))?;
+            audit::commit(tx, rec, unix(self.now()))?;
             return Ok(PolicyChange {
                 policy: Policy { operation, quorum },
                 raised: Vec::new(),
             });
         }
-        self.gate(actor, "policy-change", &format!("{operation}={quorum}"))?;
+        self.gate(
+            rec,
+            actor,
+            "policy-change",
+            &format!("{operation}={quorum}"),
+        )?;
         let mut st = self.lock();
         let tx = st
             .store
@@ -316,9 +330,9 @@ impl Authority {
                 .map(|p| format!("{}={}", p.operation, p.quorum))
                 .collect::<Vec<_>>()
                 .join(", ");
-            audit::set_target(&format!("{operation}={quorum} (raised {list})"));
+            rec.set_target(&format!("{operation}={quorum} (raised {list})"));
         }
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         Ok(PolicyChange {
             policy: Policy { operation, quorum },
             raised,
@@ -362,12 +376,12 @@ impl Authority {
     /// Approves a request (administrator role). Refused, and audited, when the actor
     /// approved it already, or it expired or was closed.
     pub fn approve(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
-        self.audit_op(&actor.name, "approve", &format!("request {id}"), || {
-            self.approve_inner(actor, id)
+        self.audit_op(&actor.name, "approve", &format!("request {id}"), |rec| {
+            self.approve_inner(rec, actor, id)
         })
     }
 
-    fn approve_inner(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
+    fn approve_inner(&self, rec: &audit::Op, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
         actor.require_administrator()?;
         let now = unix(self.now());
         let st = self.lock();
@@ -394,13 +408,13 @@ impl Authority {
                 actor.name
             )));
         }
-        audit::commit(tx, now)?;
+        audit::commit(tx, rec, now)?;
         approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
     }
 
     /// Cancels an open request (administrator role).
     pub fn cancel_approval(&self, actor: &Admin, id: i64) -> Result<ApprovalRequest> {
-        let op = || {
+        let op = |rec: &audit::Op| {
             actor.require_administrator()?;
             let now = unix(self.now());
             let st = self.lock();
@@ -414,7 +428,7 @@ impl Authority {
             }
             let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
             approvals::close(&tx, id, "cancelled", now)?;
-            audit::commit(tx, now)?;
+            audit::commit(tx, rec, now)?;
             approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })
         };
         self.audit_op(
@@ -465,7 +479,7 @@ impl Authority {
         } else {
             "key-file"
         };
-        let op = || {
+        let op = |rec: &audit::Op| {
             actor.require_administrator()?;
             if let Some(p) = password {
                 passwords::check_strong("start-up password", p.expose())?;
@@ -475,6 +489,7 @@ impl Authority {
                 .into_iter()
                 .collect();
             self.gate_with(
+                rec,
                 actor,
                 &["unlock-method"],
                 &format!("add unlock method {kind}"),
@@ -484,7 +499,7 @@ impl Authority {
             let mut st = self.lock();
             let now = unix(self.now());
             // The audit entry commits in the store's own transaction for the change.
-            let entry = |conn: &Connection| audit::append_intent_sql(conn, now).map(|_| ());
+            let entry = |conn: &Connection| audit::append_op_sql(conn, rec, now).map(|_| ());
             let (id, key_file) = match password {
                 Some(p) => (
                     st.store
@@ -504,7 +519,7 @@ impl Authority {
                     (id, Some(bytes))
                 }
             };
-            audit::mark_written();
+            rec.mark_written();
             let method = Self::methods(&st)?
                 .into_iter()
                 .find(|m| m.id == id.0)
@@ -517,7 +532,7 @@ impl Authority {
     /// Removes a start-up secret (administrator role, under the `admin-change` quorum); the
     /// last one cannot be removed.
     pub fn remove_unlock_method(&self, actor: &Admin, id: i64) -> Result<()> {
-        let op = || {
+        let op = |rec: &audit::Op| {
             actor.require_administrator()?;
             {
                 let st = self.lock();
@@ -529,6 +544,7 @@ impl Authority {
                 }
             }
             self.gate(
+                rec,
                 actor,
                 "unlock-method",
                 &format!("remove unlock method {id}"),
@@ -537,9 +553,9 @@ impl Authority {
             let now = unix(self.now());
             st.store
                 .remove_unlock_method_and(escrow::MethodId(id), |conn| {
-                    audit::append_intent_sql(conn, now).map(|_| ())
+                    audit::append_op_sql(conn, rec, now).map(|_| ())
                 })?;
-            audit::mark_written();
+            rec.mark_written();
             Ok(())
         };
         self.audit_op(&actor.name, "unlock-method.remove", &id.to_string(), op)

@@ -8,8 +8,8 @@ impl Authority {
     /// a new key is a key replacement, under the `reenroll` quorum).
     pub fn renew(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
         let action = if new_key { "renew:new-key" } else { "renew" };
-        self.audit_op(&actor.name, action, email, || {
-            self.renew_inner(actor, email, new_key)
+        self.audit_op(&actor.name, action, email, |rec| {
+            self.renew_inner(rec, actor, email, new_key)
         })
     }
 
@@ -26,7 +26,7 @@ impl Authority {
             &actor.name,
             "renew:batch",
             &emails.len().to_string(),
-            || {
+            |_rec| {
                 actor.require_officer()?;
                 Ok(self.renew_each(actor, emails.iter().cloned()))
             },
@@ -51,13 +51,14 @@ impl Authority {
             .cloned()
             .chain(ip_addresses.iter().map(|ip| ip.to_string()))
             .collect();
-        self.audit_op("operator", "tls.issue", &names.join(","), || {
-            self.issue_tls_certificate_inner(key, dns_names, ip_addresses)
+        self.audit_op("operator", "tls.issue", &names.join(","), |rec| {
+            self.issue_tls_certificate_inner(rec, key, dns_names, ip_addresses)
         })
     }
 
     fn issue_tls_certificate_inner(
         &self,
+        rec: &audit::Op,
         key: &PublicKey,
         dns_names: &[String],
         ip_addresses: &[std::net::IpAddr],
@@ -104,7 +105,7 @@ impl Authority {
              VALUES (?1, NULL, 'tls', ?2, ?3, ?4, NULL, ?5)",
             params![normalise_serial(&info.serial_hex)?, der, unix(info.not_before), unix(info.not_after), now],
         )?;
-        audit::commit(tx, now)?;
+        audit::commit(tx, rec, now)?;
         Ok(der)
     }
 
@@ -115,10 +116,16 @@ impl Authority {
     /// certificates for the current keys. With `new_key`: a new encryption key, escrowed and
     /// certified now (old keys stay escrowed), and a new enrollment token with which the
     /// user collects it and has a new signing key certified.
-    fn renew_inner(&self, actor: &Admin, email: &str, new_key: bool) -> Result<Renewal> {
+    fn renew_inner(
+        &self,
+        rec: &audit::Op,
+        actor: &Admin,
+        email: &str,
+        new_key: bool,
+    ) -> Result<Renewal> {
         actor.require_officer()?;
         if new_key {
-            return self.roll_over(actor, email);
+            return self.roll_over(rec, actor, email);
         }
         let now_t = self.now();
         let now = unix(now_t);
@@ -172,7 +179,7 @@ impl Authority {
             )?;
             certificates.push(insert_cert(&tx, id, kind, cert, *key_id, now)?);
         }
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %user.email, "certificates renewed");
         Ok(Renewal {
             email: user.email,
@@ -187,8 +194,9 @@ impl Authority {
     /// certificate for a new signing key.
     ///
     /// A key replacement: under the `reenroll` quorum.
-    fn roll_over(&self, actor: &Admin, email: &str) -> Result<Renewal> {
+    fn roll_over(&self, rec: &audit::Op, actor: &Admin, email: &str) -> Result<Renewal> {
         self.gate(
+            rec,
             actor,
             "reenroll",
             &format!("{} (renew --new-key)", email.trim()),
@@ -207,15 +215,14 @@ impl Authority {
         let expires_at = now + secs(self.config.token_ttl);
         let mut st = self.lock();
         let subject = self.smime_subject(&st, &user)?;
+        let State { store, issuer } = &mut *st;
+        // The key, its certificate, the token and the entry: one transaction.
+        let tx = store.begin()?;
         let Escrowed {
             certificate: encryption,
             key_id,
             ..
-        } = st.certify_and_escrow(subject, &enc_key, self.period(now_t), now)?;
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        } = certify_and_escrow(issuer, &tx, subject, &enc_key, self.period(now_t), now)?;
         tx.execute(
             "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
             params![user_id, now],
@@ -231,7 +238,7 @@ impl Authority {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![&token.hash()[..], user_id, now, expires_at, key_id.0],
         )?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit_escrow(tx, rec, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %user.email, "encryption key rolled over");
         Ok(Renewal {
             email: user.email,

@@ -68,6 +68,7 @@ mod governance;
 mod issuing;
 mod passwords;
 mod pool;
+mod publisher;
 mod recovery;
 mod renewal;
 mod revocation;
@@ -140,6 +141,15 @@ pub struct Config {
     pub crl_validity: Duration,
     /// The CRL is re-signed when less than this is left before its nextUpdate.
     pub crl_refresh_margin: Duration,
+    /// How long a revoke waits for the publisher to re-sign the CRL that lists it before
+    /// answering with the CRL still pending.
+    pub crl_publish_wait: Duration,
+    /// How long the publisher waits after a revocation for more (a burst is one re-sign).
+    pub crl_coalesce: Duration,
+    /// How often the publisher looks at the store's CRL state without being asked.
+    pub crl_check_every: Duration,
+    /// First wait before retrying a failed re-sign (doubled each time, at most 5 minutes).
+    pub crl_retry: Duration,
     /// Failed sign-ins in a row before the account is locked.
     pub max_failed_logins: u32,
     /// How long a locked-out account stays locked (for the client address its failures came
@@ -179,6 +189,10 @@ impl Default for Config {
             ca_validity: Duration::from_secs(10 * 365 * 86400),
             crl_validity: Duration::from_secs(7 * 86400),
             crl_refresh_margin: Duration::from_secs(2 * 86400),
+            crl_publish_wait: Duration::from_secs(2),
+            crl_coalesce: Duration::from_millis(20),
+            crl_check_every: Duration::from_secs(60),
+            crl_retry: Duration::from_secs(1),
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),
             login_failures_per_address: 20,
@@ -509,6 +523,20 @@ pub enum RevokeTarget {
     Serial(String),
 }
 
+/// What a revoke did, and the CRL that lists it.
+#[derive(Clone, Debug)]
+pub struct RevokeOutcome {
+    /// Serials revoked now, or whose reason was raised to `keyCompromise`.
+    pub revoked: Vec<String>,
+    /// Serials that were revoked already and are left as they were.
+    pub already_revoked: Vec<String>,
+    /// The number of the full CRL that lists the revocations: published, or due.
+    pub crl_number: i64,
+    /// When that CRL was signed (its thisUpdate, Unix seconds); None while it is due (the
+    /// publisher retries until it is).
+    pub crl_published_at: Option<i64>,
+}
+
 /// What a renewal did.
 #[derive(Debug)]
 pub struct Renewal {
@@ -554,40 +582,40 @@ struct Escrowed {
     key_id: escrow::KeyId,
 }
 
-impl State {
-    /// Issues the encryption certificate for `key` and escrows the key with it, at once: the
-    /// one step enrollment and key roll-over share, so an issued encryption key is never left
-    /// unescrowed.
-    fn certify_and_escrow(
-        &mut self,
-        subject: SmimeSubject,
-        key: &PrivateKey,
-        period: Period,
-        now: i64,
-    ) -> Result<Escrowed> {
-        let owner = subject.email.clone();
-        let certificate = self.issuer.issue(
-            &Profile::SmimeEncryption(subject),
-            &key.public_key(),
-            period,
-            &mut pki::os_rng(),
-        )?;
-        let certificate_der = certificate::to_der(&certificate)?;
-        let key_der = key.to_pkcs8_der()?;
-        let key_id = self.store.escrow(&NewKey {
-            owner: &owner,
-            usage: KeyUsage::Encryption,
-            private_key_der: key_der.as_bytes(),
-            certificate_der: Some(&certificate_der),
-            created_at: now,
-        })?;
-        Ok(Escrowed {
-            certificate,
-            certificate_der,
-            key_der,
-            key_id,
-        })
-    }
+/// Issues the encryption certificate for `key` and escrows the key with it in `tx`: the one
+/// step enrollment and key roll-over share, so an issued encryption key is never left
+/// unescrowed, and (the caller's rows committing in the same transaction) an escrowed key is
+/// never left without its certificate record.
+fn certify_and_escrow(
+    issuer: &Issuer,
+    tx: &escrow::EscrowTx<'_>,
+    subject: SmimeSubject,
+    key: &PrivateKey,
+    period: Period,
+    now: i64,
+) -> Result<Escrowed> {
+    let owner = subject.email.clone();
+    let certificate = issuer.issue(
+        &Profile::SmimeEncryption(subject),
+        &key.public_key(),
+        period,
+        &mut pki::os_rng(),
+    )?;
+    let certificate_der = certificate::to_der(&certificate)?;
+    let key_der = key.to_pkcs8_der()?;
+    let key_id = tx.escrow(&NewKey {
+        owner: &owner,
+        usage: KeyUsage::Encryption,
+        private_key_der: key_der.as_bytes(),
+        certificate_der: Some(&certificate_der),
+        created_at: now,
+    })?;
+    Ok(Escrowed {
+        certificate,
+        certificate_der,
+        key_der,
+        key_id,
+    })
 }
 
 /// Audit entries between two CA signatures of the chain head.
@@ -645,8 +673,10 @@ pub fn stored_public_url(store: &Store) -> Result<String> {
 
 /// The unlocked authority.
 pub struct Authority {
-    state: Mutex<State>,
-    published: RwLock<Published>,
+    state: Arc<Mutex<State>>,
+    published: Arc<RwLock<Published>>,
+    /// Re-signs the CRLs in the background (see `publisher`); stopped on drop.
+    publisher: publisher::Publisher,
     clock: Arc<dyn Clock>,
     config: Config,
     pool: Arc<KeyPool>,
@@ -696,17 +726,16 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
     let ca_der = certificate::to_der(issuer.certificate())?;
     let mut store = Store::init(params.data_dir, &params.unlock)?;
     let key_der = issuer.key().to_pkcs8_der()?;
-    let key_id = store.escrow(&NewKey {
-        owner: CA_OWNER,
-        usage: KeyUsage::Ca,
-        private_key_der: key_der.as_bytes(),
-        certificate_der: Some(&ca_der),
-        created_at: unix(now),
-    })?;
     {
-        let tx = store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // The CA key, the CA row, the settings and the first administrator: one transaction.
+        let tx = store.begin()?;
+        let key_id = tx.escrow(&NewKey {
+            owner: CA_OWNER,
+            usage: KeyUsage::Ca,
+            private_key_der: key_der.as_bytes(),
+            certificate_der: Some(&ca_der),
+            created_at: unix(now),
+        })?;
         tx.execute(
             "INSERT INTO ca (id, certificate, escrowed_key_id, created_at) VALUES (1, ?1, ?2, ?3)",
             params![ca_der, key_id.0, unix(now)],
@@ -755,7 +784,19 @@ pub fn unlock(
     let key = PrivateKey::from_der(escrowed.private_key_der.expose())?;
     let issuer = Issuer::new(certificate::parse_certificate(&ca_der)?, key)?;
     let authority = Authority::new(unlocked, issuer, config, clock)?;
-    authority.refresh_crl_if_due()?;
+    // The served CRL is checked against the store at start-up: re-signed if it lags (a
+    // failure leaves the state due for the publisher, and /healthz says so).
+    if let Some(lag) = authority.crl_health() {
+        tracing::warn!(reason = %lag, "the CRL lags the store: re-signing");
+        let r = {
+            let mut st = authority.lock();
+            authority.rebuild_crl(&mut st)
+        };
+        if let Err(e) = r {
+            tracing::error!(error = %e, "CRL re-sign at start-up failed; the publisher retries");
+            authority.publisher.request();
+        }
+    }
     Ok(authority)
 }
 
@@ -766,11 +807,34 @@ impl Authority {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        let published = read_published(store.store().connection()).unwrap_or_default();
+        let published = Arc::new(RwLock::new(
+            read_published(store.store().connection()).unwrap_or_default(),
+        ));
         let pool = KeyPool::start(config.key_pool_size);
+        let state = Arc::new(Mutex::new(State { store, issuer }));
+        let publisher = {
+            let (state, published, clock, config) = (
+                state.clone(),
+                published.clone(),
+                clock.clone(),
+                config.clone(),
+            );
+            publisher::Publisher::start(
+                publisher::Timing {
+                    coalesce: config.crl_coalesce,
+                    check_every: config.crl_check_every,
+                    retry: config.crl_retry,
+                },
+                move || {
+                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                    revocation::crl_pass(&mut st, &published, &*clock, &config)
+                },
+            )
+        };
         Ok(Authority {
-            state: Mutex::new(State { store, issuer }),
-            published: RwLock::new(published),
+            state,
+            published,
+            publisher,
             clock,
             config,
             pool,
@@ -874,8 +938,8 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
 fn find_user(conn: &Connection, email: &str) -> Result<(i64, UserInfo)> {
     let email = email.trim();
     conn.query_row(
-        "SELECT email, name, capabilities, status, created_at, id FROM users WHERE email = ?1",
-        [email],
+        "SELECT email, name, capabilities, status, created_at, id FROM users WHERE email_key = ?1",
+        [email_key(email)],
         |r| Ok((r.get(5)?, user_row(r)?)),
     )
     .optional()?
@@ -980,12 +1044,15 @@ fn current_cert_full(
         .optional()?)
 }
 
-/// Lower-case hex without leading zero bytes or a `0x` prefix; colons allowed (as OpenSSL
-/// prints them).
-fn normalise_serial(s: &str) -> Result<String> {
-    let mut t: String = s
-        .trim()
-        .trim_start_matches("0x")
+/// The canonical form of a serial: lower-case hex without leading zeros (`0` for zero),
+/// from hex in any case, with leading zeros, a `0x` prefix or colons (as OpenSSL prints them).
+pub(crate) fn normalise_serial(s: &str) -> Result<String> {
+    let t = s.trim();
+    let t = t
+        .strip_prefix("0x")
+        .or_else(|| t.strip_prefix("0X"))
+        .unwrap_or(t);
+    let t: String = t
         .chars()
         .filter(|c| *c != ':')
         .collect::<String>()
@@ -993,13 +1060,41 @@ fn normalise_serial(s: &str) -> Result<String> {
     if t.is_empty() || t.len() > 42 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(Error::invalid("serial", "give the serial number in hex"));
     }
-    if t.len() % 2 == 1 {
-        t.insert(0, '0');
+    let trimmed = t.trim_start_matches('0');
+    Ok(if trimmed.is_empty() { "0" } else { trimmed }.to_string())
+}
+
+/// The bytes of a canonical serial (big-endian, as a CRL entry names it).
+pub(crate) fn serial_bytes(serial: &str) -> Result<Vec<u8>> {
+    let even = if serial.len() % 2 == 1 {
+        format!("0{serial}")
+    } else {
+        serial.to_string()
+    };
+    hex::decode(&even).map_err(|_| Error::Corrupt(format!("serial {serial}")))
+}
+
+/// The canonical serial of big-endian serial bytes.
+pub(crate) fn serial_of_bytes(bytes: &[u8]) -> String {
+    let h = hex::encode(bytes);
+    let trimmed = h.trim_start_matches('0');
+    if trimmed.is_empty() { "0" } else { trimmed }.to_string()
+}
+
+/// An address as stored for display: trimmed, the local part as given, the domain lower case.
+pub(crate) fn display_email(email: &str) -> String {
+    let email = email.trim();
+    match email.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_ascii_lowercase()),
+        None => email.to_string(),
     }
-    while t.len() > 2 && t.starts_with("00") {
-        t.drain(..2);
-    }
-    Ok(t)
+}
+
+/// An address as compared (column `users.email_key`): the local part case-folded, as mail
+/// systems do in practice, and the domain lower case. Done by code, not by an SQL collation,
+/// so every database backend compares the same. (Addresses are ASCII: see `check_email`.)
+pub(crate) fn email_key(email: &str) -> String {
+    email.trim().to_ascii_lowercase()
 }
 
 fn escape_dn(s: &str) -> String {
@@ -1071,9 +1166,31 @@ mod tests {
     #[test]
     fn serials_normalise() {
         assert_eq!(normalise_serial("00:AB:cd").unwrap(), "abcd");
-        assert_eq!(normalise_serial("0x1").unwrap(), "01");
+        assert_eq!(normalise_serial("0x1").unwrap(), "1");
+        assert_eq!(normalise_serial("0X0a").unwrap(), "a");
+        assert_eq!(normalise_serial("000").unwrap(), "0");
+        assert_eq!(normalise_serial("0ABC").unwrap(), "abc");
+        assert_eq!(serial_bytes("abc").unwrap(), [0x0a, 0xbc]);
+        assert_eq!(serial_of_bytes(&[0x00, 0x0a, 0xbc]), "abc");
+        assert_eq!(serial_of_bytes(&[0x00]), "0");
         assert!(normalise_serial("xyz").is_err());
         assert!(normalise_serial("").is_err());
+    }
+
+    #[test]
+    fn emails_are_compared_canonically() {
+        assert_eq!(
+            display_email(" Mixed.Case@Example.COM "),
+            "Mixed.Case@example.com"
+        );
+        assert_eq!(
+            email_key("Mixed.Case@Example.COM"),
+            "mixed.case@example.com"
+        );
+        assert_eq!(
+            email_key(&display_email("Mixed.Case@Example.COM")),
+            email_key("mixed.case@example.com")
+        );
     }
 
     #[test]

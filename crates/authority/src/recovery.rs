@@ -25,13 +25,14 @@ impl Authority {
         why: Option<&str>,
     ) -> Result<Recovery> {
         let email = email.trim().to_ascii_lowercase();
-        self.audit_op(&actor.name, "recover-key", &email, || {
-            self.recover_key_inner(actor, &email, password, reenroll, why)
+        self.audit_op(&actor.name, "recover-key", &email, |rec| {
+            self.recover_key_inner(rec, actor, &email, password, reenroll, why)
         })
     }
 
     fn recover_key_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         email: &str,
         password: &Password,
@@ -40,22 +41,23 @@ impl Authority {
     ) -> Result<Recovery> {
         actor.require_administrator()?;
         passwords::check_bundle(password.expose())?;
-        {
+        // Keys are escrowed under the address as stored (the caller may spell it otherwise).
+        let owner = {
             let st = self.lock();
-            find_user(st.store.store().connection(), email)?;
-        }
+            find_user(st.store.store().connection(), email)?.1.email
+        };
         let ops: &[&str] = if reenroll {
             &["recover-key", "reenroll"]
         } else {
             &["recover-key"]
         };
         let flag: &[u8] = if reenroll { b"1" } else { b"0" };
-        self.gate_with(actor, ops, email, &[("reenroll", flag)], why)?;
+        self.gate_with(rec, actor, ops, email, &[("reenroll", flag)], why)?;
         let pkcs12 = {
             let st = self.lock();
             let conn = st.store.store().connection();
             let mut keys = Vec::new();
-            for k in st.store.keys_of(email)? {
+            for k in st.store.keys_of(&owner)? {
                 if k.info.usage != KeyUsage::Encryption {
                     continue;
                 }
@@ -106,7 +108,7 @@ impl Authority {
         };
         let token = if reenroll {
             // Approved above under the `reenroll` quorum too.
-            Some(self.token_inner(actor, email)?)
+            Some(self.token_inner(rec, actor, email)?)
         } else {
             None
         };

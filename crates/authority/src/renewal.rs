@@ -36,7 +36,7 @@ impl Authority {
     /// window, users whose certificates all expire after it.
     pub fn renew_expiring(&self, actor: &Admin, within: Option<Duration>) -> Result<BatchRenewal> {
         let target = within.map_or("-".to_string(), |w| format!("within={}", w.as_secs()));
-        self.audit_op(&actor.name, "renew:all", &target, || {
+        self.audit_op(&actor.name, "renew:all", &target, |_rec| {
             actor.require_officer()?;
             let plans = self.renewal_plans(within)?;
             let mut skipped = Vec::new();

@@ -136,7 +136,7 @@ impl Authority {
     ) -> Result<BackupSchedule> {
         let value = format_stored((every.map(|d| d.as_secs()), keep));
         let target = value.replace(' ', ",");
-        self.audit_op(&actor.name, "backup.schedule", &target, || {
+        self.audit_op(&actor.name, "backup.schedule", &target, |rec| {
             actor.require_administrator()?;
             if every.is_some_and(|d| d < MIN_BACKUP_INTERVAL || d.as_secs() > 100 * 365 * 86400) {
                 return Err(Error::invalid(
@@ -154,7 +154,7 @@ impl Authority {
                     format!("give 1 to {MAX_BACKUP_KEEP}"),
                 ));
             }
-            self.gate(actor, "backup-schedule", &target)?;
+            self.gate(rec, actor, "backup-schedule", &target)?;
             {
                 let mut st = self.lock();
                 let tx = st
@@ -166,7 +166,7 @@ impl Authority {
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     params![SCHEDULE_KEY, value],
                 )?;
-                audit::commit(tx, unix(self.now()))?;
+                audit::commit(tx, rec, unix(self.now()))?;
             }
             tracing::info!(admin = %actor.name, schedule = %value, "backup schedule set");
             self.schedule_view()

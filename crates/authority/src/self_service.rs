@@ -14,8 +14,8 @@ impl Authority {
         new: &Password,
         keep_session: Option<&str>,
     ) -> Result<()> {
-        self.audit_op(&actor.name, "admin.password", &actor.name, || {
-            self.change_own_password_inner(actor, current, new, keep_session)
+        self.audit_op(&actor.name, "admin.password", &actor.name, |rec| {
+            self.change_own_password_inner(rec, actor, current, new, keep_session)
         })
     }
 
@@ -27,12 +27,13 @@ impl Authority {
             &actor.name,
             &format!("admin.role:{}", role.as_str()),
             name,
-            || self.set_role_inner(actor, name, role),
+            |rec| self.set_role_inner(rec, actor, name, role),
         )
     }
 
     fn change_own_password_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         current: &Password,
         new: &Password,
@@ -88,7 +89,7 @@ impl Authority {
             "DELETE FROM sessions WHERE admin_id = ?1 AND (?2 IS NULL OR token_hash != ?2)",
             params![actor.id, keep],
         )?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(admin = %actor.name, "administrator changed their password");
         Ok(())
     }
@@ -133,7 +134,13 @@ impl Authority {
         Ok(err)
     }
 
-    fn set_role_inner(&self, actor: &Admin, name: &str, role: Role) -> Result<AdminInfo> {
+    fn set_role_inner(
+        &self,
+        rec: &audit::Op,
+        actor: &Admin,
+        name: &str,
+        role: Role,
+    ) -> Result<AdminInfo> {
         actor.require_administrator()?;
         let (id, old, created_at, locked_until) = {
             let st = self.lock();
@@ -159,6 +166,7 @@ impl Authority {
         }
         self.check_administrators_left(id, name, old, role)?;
         self.gate(
+            rec,
             actor,
             "admin-change",
             &format!("set role of {name} to {}", role.as_str()),
@@ -189,7 +197,7 @@ impl Authority {
                 return Err(Error::LastAdministrator { name: name.into() });
             }
         }
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(by = %actor.name, admin = name, role = role.as_str(), "role changed");
         Ok(AdminInfo {
             name: name.into(),

@@ -251,7 +251,7 @@ impl Authority {
     /// on, the account needs a valid, unused code beside its password. Refused
     /// ([`Error::Invalid`]) when the account has one already: disable it first.
     pub fn enable_totp(&self, actor: &Admin) -> Result<Zeroizing<String>> {
-        self.audit_op(&actor.name, "admin.totp-enable", &actor.name, || {
+        self.audit_op(&actor.name, "admin.totp-enable", &actor.name, |rec| {
             let secret = generate_secret()?;
             let mut st = self.lock();
             let der = st.issuer.key().to_pkcs8_der()?;
@@ -271,7 +271,7 @@ impl Authority {
                     why: "this account has a TOTP second factor already; disable it first".into(),
                 });
             }
-            audit::commit(tx, unix(self.now()))?;
+            audit::commit(tx, rec, unix(self.now()))?;
             tracing::info!(admin = %actor.name, "TOTP second factor enabled");
             Ok(otpauth_uri(&actor.name, &secret))
         })
@@ -281,10 +281,10 @@ impl Authority {
     /// an administrator, e.g. for a colleague who lost their authenticator) another's under
     /// the `admin-change` quorum. Returns whether the account had one.
     pub fn disable_totp(&self, actor: &Admin, name: &str) -> Result<bool> {
-        self.audit_op(&actor.name, "admin.totp-disable", name, || {
+        self.audit_op(&actor.name, "admin.totp-disable", name, |rec| {
             if name != actor.name {
                 actor.require_administrator()?;
-                self.gate(actor, "admin-change", &format!("totp-disable {name}"))?;
+                self.gate(rec, actor, "admin-change", &format!("totp-disable {name}"))?;
             }
             let mut st = self.lock();
             let tx = st
@@ -305,7 +305,7 @@ impl Authority {
                  WHERE name = ?1 AND removed_at IS NULL",
                 [name],
             )?;
-            audit::commit(tx, unix(self.now()))?;
+            audit::commit(tx, rec, unix(self.now()))?;
             tracing::info!(by = %actor.name, admin = name, "TOTP second factor disabled");
             Ok(had)
         })

@@ -11,15 +11,15 @@ impl Authority {
         name: &str,
         capabilities: &[ContentAlgorithm],
     ) -> Result<(UserInfo, EnrollmentToken)> {
-        self.audit_op(&actor.name, "user.add", email, || {
-            self.add_user_inner(actor, email, name, capabilities)
+        self.audit_op(&actor.name, "user.add", email, |rec| {
+            self.add_user_inner(rec, actor, email, name, capabilities)
         })
     }
 
     /// Disables a user (officer role).
     pub fn disable_user(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
-        self.audit_op(&actor.name, "user.disable", email, || {
-            self.disable_user_inner(actor, email)
+        self.audit_op(&actor.name, "user.disable", email, |rec| {
+            self.disable_user_inner(rec, actor, email)
         })
     }
 
@@ -34,8 +34,8 @@ impl Authority {
         } else {
             "user.token"
         };
-        self.audit_op(&actor.name, action, email, || {
-            self.new_token_inner(actor, email)
+        self.audit_op(&actor.name, action, email, |rec| {
+            self.new_token_inner(rec, actor, email)
         })
     }
 
@@ -44,8 +44,8 @@ impl Authority {
         let st = self.lock();
         Ok(st.store.store().connection().query_row(
             "SELECT EXISTS (SELECT 1 FROM certificates c JOIN users u ON u.id = c.user_id
-             WHERE u.email = ?1)",
-            [email.trim()],
+             WHERE u.email_key = ?1)",
+            [email_key(email)],
             |r| r.get(0),
         )?)
     }
@@ -53,7 +53,7 @@ impl Authority {
     /// Enrolls with a one-time token and a PKCS#10 request.
     pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
         // The target (the user's address) is named by enroll_inner once the token is known.
-        self.audit_op("-", "enroll", "-", || self.enroll_inner(token, csr))
+        self.audit_op("-", "enroll", "-", |rec| self.enroll_inner(rec, token, csr))
     }
 
     // ---------------------------------------------------------------------------------
@@ -62,13 +62,14 @@ impl Authority {
     /// Adds a user and returns their first enrollment token.
     fn add_user_inner(
         &self,
+        rec: &audit::Op,
         actor: &Admin,
         email: &str,
         name: &str,
         capabilities: &[ContentAlgorithm],
     ) -> Result<(UserInfo, EnrollmentToken)> {
         actor.require_officer()?;
-        let email = email.trim().to_ascii_lowercase();
+        let email = display_email(email);
         check_email(&email)?;
         pki::profile::validate_email(&email)
             .map_err(|e| Error::invalid("e-mail address", e.to_string()))?;
@@ -97,21 +98,21 @@ impl Authority {
             .connection_mut()
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let exists: bool = tx.query_row(
-            "SELECT EXISTS (SELECT 1 FROM users WHERE email = ?1)",
-            [&email],
+            "SELECT EXISTS (SELECT 1 FROM users WHERE email_key = ?1)",
+            [email_key(&email)],
             |r| r.get(0),
         )?;
         if exists {
             return Err(Error::UserExists { email });
         }
         tx.execute(
-            "INSERT INTO users (email, name, capabilities, status, created_at)
-             VALUES (?1, ?2, ?3, 'active', ?4)",
-            params![email, name, caps_text, now],
+            "INSERT INTO users (email, email_key, name, capabilities, status, created_at)
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5)",
+            params![email, email_key(&email), name, caps_text, now],
         )?;
         let user_id = tx.last_insert_rowid();
         insert_token(&tx, user_id, &token, now, expires_at)?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %email, "user added");
         Ok((
             UserInfo {
@@ -173,7 +174,7 @@ impl Authority {
 
     /// Disables a user: outstanding tokens stop working; certificates stay as they are
     /// (revoke them separately).
-    fn disable_user_inner(&self, actor: &Admin, email: &str) -> Result<UserInfo> {
+    fn disable_user_inner(&self, rec: &audit::Op, actor: &Admin, email: &str) -> Result<UserInfo> {
         actor.require_officer()?;
         let now = unix(self.now());
         let mut st = self.lock();
@@ -184,7 +185,7 @@ impl Authority {
             "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
             params![id, now],
         )?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         user.status = "disabled".into();
         tracing::info!(admin = %actor.name, user = %user.email, "user disabled");
         Ok(user)
@@ -192,20 +193,31 @@ impl Authority {
 
     /// A new enrollment token for a user (earlier unused tokens stop working); under the
     /// `reenroll` quorum when the user has certificates already.
-    pub(crate) fn new_token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+    pub(crate) fn new_token_inner(
+        &self,
+        rec: &audit::Op,
+        actor: &Admin,
+        email: &str,
+    ) -> Result<EnrollmentToken> {
         actor.require_officer()?;
         if self.has_certificates(email)? {
             self.gate(
+                rec,
                 actor,
                 "reenroll",
                 &format!("{} (new enrollment token)", email.trim()),
             )?;
         }
-        self.token_inner(actor, email)
+        self.token_inner(rec, actor, email)
     }
 
     /// A new enrollment token, once any approval needed was given.
-    pub(crate) fn token_inner(&self, actor: &Admin, email: &str) -> Result<EnrollmentToken> {
+    pub(crate) fn token_inner(
+        &self,
+        rec: &audit::Op,
+        actor: &Admin,
+        email: &str,
+    ) -> Result<EnrollmentToken> {
         actor.require_officer()?;
         let now = unix(self.now());
         let token = Token::generate()?;
@@ -221,7 +233,7 @@ impl Authority {
             params![id, now],
         )?;
         insert_token(&tx, id, &token, now, expires_at)?;
-        audit::commit(tx, unix(self.now()))?;
+        audit::commit(tx, rec, unix(self.now()))?;
         Ok(EnrollmentToken { token, expires_at })
     }
 
@@ -229,7 +241,7 @@ impl Authority {
     // Enrollment and the directory.
 
     /// Enrolls the holder of `token` with their signing request `csr` (PEM or DER).
-    fn enroll_inner(&self, token: &str, csr: &[u8]) -> Result<Enrollment> {
+    fn enroll_inner(&self, rec: &audit::Op, token: &str, csr: &[u8]) -> Result<Enrollment> {
         let now_t = self.now();
         let now = unix(now_t);
         let token_hash = secret::hash_token(token);
@@ -257,12 +269,20 @@ impl Authority {
             }
             (user_id, user, pending)
         };
-        let policy = pki::csr::CsrPolicy {
-            email: Some(user.email.clone()),
-            ..Default::default()
-        };
-        let request =
-            pki::csr::verify(csr, &policy).map_err(|e| Error::RequestRefused(e.to_string()))?;
+        // Every address the request names must be the user's, compared canonically (a client
+        // may spell the local part in another case than the one stored).
+        let request = pki::csr::verify(csr, &pki::csr::CsrPolicy::default())
+            .map_err(|e| Error::RequestRefused(e.to_string()))?;
+        if let Some(other) = request
+            .emails
+            .iter()
+            .find(|e| email_key(e) != email_key(&user.email))
+        {
+            return Err(Error::RequestRefused(format!(
+                "the request names {other}, but it is for {}",
+                user.email
+            )));
+        }
         // A renewal with a new key made and certified the encryption key already.
         let enc_key = match pending {
             Some(_) => None,
@@ -283,7 +303,7 @@ impl Authority {
             }
         }
         let subject = self.smime_subject(&st, &user)?;
-        audit::set_target(&user.email);
+        rec.set_target(&user.email);
         let period = self.period(now_t);
         let mut rng = pki::os_rng();
         let signing = st.issuer.issue(
@@ -295,16 +315,15 @@ impl Authority {
         let signing_der = certificate::to_der(&signing)?;
         let (key_der, enc_der) = match (enc_key, pending) {
             (Some(enc_key), _) => {
+                let State { store, issuer } = &mut *st;
+                // The key, its certificate, the token's use and the entry: one transaction.
+                let tx = store.begin()?;
                 let Escrowed {
                     certificate: encryption,
                     certificate_der: enc_der,
                     key_der,
                     key_id,
-                } = st.certify_and_escrow(subject, &enc_key, period, now)?;
-                let tx = st
-                    .store
-                    .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                } = certify_and_escrow(issuer, &tx, subject, &enc_key, period, now)?;
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -317,7 +336,7 @@ impl Authority {
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
                 insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
-                audit::commit(tx, unix(self.now()))?;
+                audit::commit_escrow(tx, rec, unix(self.now()))?;
                 (key_der, enc_der)
             }
             (None, Some(key_id)) => {
@@ -346,7 +365,7 @@ impl Authority {
                     params![user_id, now],
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
-                audit::commit(tx, unix(self.now()))?;
+                audit::commit(tx, rec, unix(self.now()))?;
                 (key_der, enc_der)
             }
             (None, None) => unreachable!("a key is taken when no key is pending"),

@@ -6,7 +6,9 @@
 //! - [`Store::init`] creates a store (a random 256-bit master key, wrapped by a password
 //!   through Argon2id and/or by a key file written twice), [`Store::open`] opens one locked,
 //!   [`Store::unlock`] (or `unlock_with_password` / `unlock_with_key_file`) gives an
-//!   [`UnlockedStore`] that can [`escrow`](UnlockedStore::escrow) keys, return an owner's
+//!   [`UnlockedStore`] that can [`escrow`](UnlockedStore::escrow) keys (or
+//!   [`begin`](UnlockedStore::begin) an [`EscrowTx`] that escrows them with the caller's own
+//!   rows in one transaction), return an owner's
 //!   whole history with [`keys_of`](UnlockedStore::keys_of), manage unlock methods and write
 //!   encrypted [`backup`](UnlockedStore::backup)s, which [`verify_backup`] and [`restore`]
 //!   check with the same password or key file.
@@ -54,6 +56,7 @@ mod master;
 mod migrate;
 mod secret;
 mod store;
+mod tx;
 
 #[cfg(test)]
 mod leak_tests;
@@ -70,6 +73,7 @@ pub use store::{
     MAX_CERT_LEN, MAX_KEY_LEN, MAX_OWNER_LEN, MethodId, NewKey, Store, UnlockMethodInfo,
     UnlockedStore,
 };
+pub use tx::EscrowTx;
 
 /// The newest schema version (migration number) this build knows.
 pub fn schema_version_supported() -> u32 {

@@ -16,6 +16,7 @@ use crate::master::{
 };
 use crate::migrate;
 use crate::secret::{Password, SecretBytes, random_array};
+use crate::tx::EscrowTx;
 
 /// The database's file name inside the data directory.
 pub const DB_FILE_NAME: &str = "escrow.db";
@@ -498,6 +499,12 @@ impl UnlockedStore {
         &self.master
     }
 
+    /// Opens an IMMEDIATE write transaction that can escrow keys together with the caller's
+    /// own rows: all of it commits with [`EscrowTx::commit`], or nothing (dropped).
+    pub fn begin(&mut self) -> Result<EscrowTx<'_>> {
+        EscrowTx::begin(&mut self.store.conn, &self.rows)
+    }
+
     /// Escrows one key; returns its id once the row is durably committed.
     pub fn escrow(&mut self, key: &NewKey<'_>) -> Result<KeyId> {
         Ok(self.escrow_batch(std::slice::from_ref(key))?[0])
@@ -505,40 +512,8 @@ impl UnlockedStore {
 
     /// Escrows several keys in one transaction (all or none); ids in the order given.
     pub fn escrow_batch(&mut self, keys: &[NewKey<'_>]) -> Result<Vec<KeyId>> {
-        for key in keys {
-            validate(key)?;
-        }
-        let tx = self
-            .store
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let mut ids = Vec::with_capacity(keys.len());
-        {
-            let first = next_id(&tx, "escrowed_keys")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO escrowed_keys
-                     (id, owner, usage, created_at, scheme, nonce, ciphertext, certificate)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for (id, key) in (first..).map(KeyId).zip(keys) {
-                let nonce: [u8; NONCE_LEN] = random_array()?;
-                let aad = row_aad(id, key.owner, key.usage.as_str());
-                let ciphertext = self
-                    .rows
-                    .seal(&nonce, aad.as_slice(), key.private_key_der)?;
-                insert.execute(params![
-                    id.0,
-                    key.owner,
-                    key.usage.as_str(),
-                    key.created_at,
-                    ROW_SCHEME,
-                    &nonce[..],
-                    ciphertext,
-                    key.certificate_der,
-                ])?;
-                ids.push(id);
-            }
-        }
+        let tx = self.begin()?;
+        let ids = tx.escrow_batch(keys)?;
         tx.commit()?;
         tracing::debug!(count = ids.len(), "escrowed keys");
         Ok(ids)
@@ -806,6 +781,41 @@ fn remove_files(paths: &[&Path]) {
     for p in paths {
         let _ = std::fs::remove_file(p);
     }
+}
+
+/// Encrypts and inserts `keys` inside the write transaction open on `conn`; ids in order.
+pub(crate) fn insert_keys(
+    conn: &Connection,
+    rows: &Aead,
+    keys: &[NewKey<'_>],
+) -> Result<Vec<KeyId>> {
+    for key in keys {
+        validate(key)?;
+    }
+    let mut ids = Vec::with_capacity(keys.len());
+    let first = next_id(conn, "escrowed_keys")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO escrowed_keys
+             (id, owner, usage, created_at, scheme, nonce, ciphertext, certificate)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    for (id, key) in (first..).map(KeyId).zip(keys) {
+        let nonce: [u8; NONCE_LEN] = random_array()?;
+        let aad = row_aad(id, key.owner, key.usage.as_str());
+        let ciphertext = rows.seal(&nonce, aad.as_slice(), key.private_key_der)?;
+        insert.execute(params![
+            id.0,
+            key.owner,
+            key.usage.as_str(),
+            key.created_at,
+            ROW_SCHEME,
+            &nonce[..],
+            ciphertext,
+            key.certificate_der,
+        ])?;
+        ids.push(id);
+    }
+    Ok(ids)
 }
 
 fn validate(key: &NewKey<'_>) -> Result<()> {

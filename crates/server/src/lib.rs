@@ -244,14 +244,11 @@ impl AppState {
         Ok(())
     }
 
-    /// Re-signs the CRLs when due, takes scheduled backups and writes the summary of
-    /// suppressed refusals (called on a schedule).
+    /// Takes scheduled backups and writes the summary of suppressed refusals (called on a
+    /// schedule; the authority's own publisher thread re-signs the CRLs).
     pub fn tick(&self) {
         refusals::flush(self);
         if let Ok(a) = self.authority() {
-            if let Err(e) = a.refresh_crl_if_due() {
-                tracing::error!(error = %e, "scheduled CRL refresh failed");
-            }
             match a.backup_if_due() {
                 Ok(Some(b)) => tracing::info!(path = %b.path, "scheduled backup taken"),
                 Ok(None) => {}
@@ -1586,7 +1583,7 @@ async fn revoke(
         }
     };
     let confirm = req.confirm;
-    let serials = blocking(move || {
+    let outcome = blocking(move || {
         if let (RevokeTarget::User(email), false) = (&target, confirm) {
             let current = a.auth.revocable_count(&a.admin, email)?;
             if current > 1 {
@@ -1600,8 +1597,13 @@ async fn revoke(
     })
     .await?;
     Ok(Json(api::Revoked {
-        revoked: serials,
+        revoked: outcome.revoked,
         reason: api::RevocationReason::parse(reason.name()),
+        already_revoked: outcome.already_revoked,
+        crl_number: Some(outcome.crl_number),
+        crl_published_at: outcome.crl_published_at,
+        crl_published_at_rfc3339: outcome.crl_published_at.map(wire::rfc3339),
+        crl_pending: outcome.crl_published_at.is_none(),
     }))
 }
 

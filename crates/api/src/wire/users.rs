@@ -216,10 +216,28 @@ pub struct RevokeRequest {
 /// The answer of `POST /revoke`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Revoked {
-    /// Serials revoked.
+    /// Serials revoked (now, or whose reason was raised to `keyCompromise`).
     pub revoked: Vec<String>,
     /// The reason recorded.
     pub reason: RevocationReason,
+    /// Serials that were revoked already and are left as they were (a revoke of a revoked
+    /// certificate with the same or a weaker reason succeeds and changes nothing).
+    #[serde(default)]
+    pub already_revoked: Vec<String>,
+    /// The number of the full CRL that lists these revocations (published, or due when
+    /// `crl_pending`).
+    #[serde(default)]
+    pub crl_number: Option<i64>,
+    /// When that CRL was signed (its thisUpdate), Unix seconds; absent while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_published_at: Option<i64>,
+    /// `crl_published_at`, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_published_at_rfc3339: Option<String>,
+    /// True while the CRL listing them is not published yet: the server's publisher re-signs
+    /// it as soon as it can (retrying), and `/healthz` reports the lag meanwhile.
+    #[serde(default)]
+    pub crl_pending: bool,
 }
 
 /// `POST /renew`: exactly one of `email` or `all: true` (`new_key` only with `email`).

@@ -194,18 +194,21 @@ pub(super) async fn revoke(
 ) -> Result<Response, ConsoleError> {
     let reason = parse_reason(&a.form.reason)?;
     let target = RevokeTarget::Serial(serial.clone());
-    let serials = a
+    let outcome = a
         .session
         .call(move |auth, admin| auth.revoke(admin, &target, reason))
         .await?;
-    Ok(a.session.done(
-        Flash::ok(format!(
-            "Revoked certificate {} ({}). The CRL was re-signed.",
-            serials.join(", "),
-            reason.name()
-        )),
-        &cert_href(&serial),
-    ))
+    let text = if outcome.revoked.is_empty() {
+        format!("Certificate {serial} was revoked already; nothing changed.")
+    } else {
+        format!(
+            "Revoked certificate {} ({}). {}",
+            outcome.revoked.join(", "),
+            reason.name(),
+            crl_note(&outcome)
+        )
+    };
+    Ok(a.session.done(Flash::ok(text), &cert_href(&serial)))
 }
 
 fn download(content_type: &'static str, file: &'static str, body: Vec<u8>) -> Response {
@@ -244,4 +247,15 @@ pub(super) async fn download_ca_der(State(c): State<Arc<Console>>) -> Response {
 /// GET /console/download/crl.crl: the full CRL, DER.
 pub(super) async fn download_crl(State(c): State<Arc<Console>>) -> Response {
     download("application/pkix-crl", "crl.crl", c.app.published().crl_der)
+}
+
+/// Which CRL lists a revocation: published, or due.
+pub(crate) fn crl_note(outcome: &authority::RevokeOutcome) -> String {
+    match outcome.crl_published_at {
+        Some(_) => format!("CRL {} lists it.", outcome.crl_number),
+        None => format!(
+            "CRL {} that lists it is due; the server publishes it as soon as it can.",
+            outcome.crl_number
+        ),
+    }
 }

@@ -342,16 +342,17 @@ pub(super) async fn revoke(
 ) -> Result<Response, ConsoleError> {
     let reason = parse_reason(&a.form.reason)?;
     let target = RevokeTarget::User(email.clone());
-    let serials = a
+    let outcome = a
         .session
         .call(move |auth, admin| auth.revoke(admin, &target, reason))
         .await?;
     Ok(a.session.done(
         Flash::ok(format!(
-            "Revoked {} certificate(s) of {email} ({}): {}. The CRL was re-signed.",
-            serials.len(),
+            "Revoked {} certificate(s) of {email} ({}): {}. {}",
+            outcome.revoked.len(),
             reason.name(),
-            serials.join(", ")
+            outcome.revoked.join(", "),
+            super::certificates::crl_note(&outcome)
         )),
         &user_href(&email),
     ))
