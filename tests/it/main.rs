@@ -7,6 +7,7 @@ mod console_browser;
 mod e2e;
 mod e2e_fetch;
 mod e2e_views;
+mod faults;
 mod governance_e2e;
 mod layout;
 mod limits_e2e;

@@ -96,9 +96,15 @@ pub enum Error {
     /// A PKI operation failed (a bug or corrupted data, not bad input).
     #[error("PKI operation failed: {0}")]
     Pki(#[from] pki::Error),
-    /// SQLite reported an error.
-    #[error("database: {0}")]
+    /// SQLite reported an error. One that is a storage fault (full, read-only, busy,
+    /// damaged, I/O) carries that fault's code (`AUTH-060`..`AUTH-064`) and operator message,
+    /// as [`Error::Storage`] does.
+    #[error("{}", crate::health::database_message(.0))]
     Database(#[from] escrow::rusqlite::Error),
+    /// The storage under the store failed (full disk, read-only, locked by another program,
+    /// damaged, I/O error); nothing was changed. `AUTH-060`..`AUTH-064`.
+    #[error("{0}")]
+    Storage(escrow::StorageFault),
     /// The store's own data is inconsistent.
     #[error("inconsistent authority data: {0}")]
     Corrupt(String),
@@ -212,7 +218,11 @@ impl Error {
             Error::AlreadyInitialised(_) => "AUTH-015",
             Error::Escrow(_) => "AUTH-016",
             Error::Pki(_) => "AUTH-017",
-            Error::Database(_) => "AUTH-018",
+            Error::Database(e) => match escrow::classify_sqlite_error(e) {
+                Some(fault) => crate::health::storage_code(fault),
+                None => "AUTH-018",
+            },
+            Error::Storage(fault) => crate::health::storage_code(*fault),
             Error::Corrupt(_) => "AUTH-019",
             Error::AdminExists { .. } => "AUTH-020",
             Error::UnknownAdmin { .. } => "AUTH-021",
@@ -228,6 +238,18 @@ impl Error {
         }
     }
 
+    /// The storage fault behind this error, if it is one: a full disk, a read-only file
+    /// system, a database locked by another program, a damaged store (also an undecodable
+    /// row), an I/O error.
+    pub fn storage_fault(&self) -> Option<escrow::StorageFault> {
+        match self {
+            Error::Storage(fault) => Some(*fault),
+            Error::Database(e) => escrow::classify_sqlite_error(e),
+            Error::Escrow(e) => e.storage_fault(),
+            _ => None,
+        }
+    }
+
     pub(crate) fn invalid(what: &'static str, why: impl Into<String>) -> Self {
         Error::Invalid {
             what,
@@ -240,6 +262,7 @@ impl From<escrow::Error> for Error {
     fn from(e: escrow::Error) -> Self {
         match e {
             escrow::Error::BadSecret => Error::BadSecret,
+            escrow::Error::Storage(fault) => Error::Storage(fault),
             escrow::Error::NotEmpty { .. } | escrow::Error::FileExists { .. } => {
                 Error::AlreadyInitialised(e.to_string())
             }

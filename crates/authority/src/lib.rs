@@ -54,6 +54,11 @@
 //! | `AUTH-027` | fewer administrators able to approve than a quorum needs |
 //! | `AUTH-028` | the administrator must change the initial password first |
 //! | `AUTH-029` | a password too short or too common |
+//! | `AUTH-060` | the disk holding the authority's data is full (nothing was changed; HTTP 507) |
+//! | `AUTH-061` | the data cannot be written: read-only file system or write-protected file (503) |
+//! | `AUTH-062` | the database is locked by another program (503) |
+//! | `AUTH-063` | the store is damaged: restore it from a backup (503) |
+//! | `AUTH-064` | the disk reported an I/O error, or a database file could not be opened (503) |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -65,6 +70,7 @@ mod backups;
 mod clock;
 mod error;
 mod governance;
+mod health;
 mod issuing;
 mod passwords;
 mod pool;
@@ -102,6 +108,7 @@ pub use audit::{
 pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
+pub use health::{CheckReport, check_store};
 pub use renewal::{SKIP_DISABLED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED, Skipped};
 pub use schedule::{
     BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,

@@ -5,6 +5,7 @@
 
 use std::path::PathBuf;
 
+use crate::health::{StorageFault, classify};
 use crate::store::{KeyId, MethodId};
 
 /// Shorthand for results of this crate.
@@ -122,7 +123,10 @@ pub enum Error {
     },
 
     /// The store's own data is inconsistent (a malformed row outside the encrypted payloads).
-    #[error("the store is corrupted: {what}")]
+    #[error(
+        "the store is damaged ({what}): restore it from a backup (kmsd restore BACKUP \
+         --data-dir NEW_DIR); kmsd check tells what is damaged"
+    )]
     Corrupt {
         /// What was found wrong.
         what: String,
@@ -148,9 +152,15 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// SQLite reported an error.
+    /// SQLite reported an error that is not a storage fault (see [`Error::Storage`]).
     #[error("database error: {0}")]
-    Database(#[from] rusqlite::Error),
+    Database(rusqlite::Error),
+
+    /// The storage under the store failed: full, read-only, locked by another program,
+    /// damaged, or an I/O error. The message is for operators (no path, no SQL); the
+    /// detail was logged where it happened. The operation changed nothing.
+    #[error("{0}")]
+    Storage(StorageFault),
 
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
@@ -159,6 +169,20 @@ pub enum Error {
     /// A cryptographic primitive failed where it cannot fail on valid input (a bug).
     #[error("internal cryptographic error: {0}")]
     Crypto(&'static str),
+}
+
+impl From<rusqlite::Error> for Error {
+    /// Storage faults (full, read-only, busy, damaged, I/O) become [`Error::Storage`], with
+    /// SQLite's own message logged here; everything else stays [`Error::Database`].
+    fn from(e: rusqlite::Error) -> Self {
+        match classify(&e) {
+            Some(fault) => {
+                tracing::error!(error = %e, fault = fault.as_str(), "storage fault");
+                Error::Storage(fault)
+            }
+            None => Error::Database(e),
+        }
+    }
 }
 
 impl Error {
@@ -184,6 +208,17 @@ impl Error {
             Error::Database(_) => "ESCROW-017",
             Error::Random(_) => "ESCROW-018",
             Error::Crypto(_) => "ESCROW-019",
+            Error::Storage(fault) => fault.escrow_code(),
+        }
+    }
+
+    /// The storage fault behind this error, if it is one.
+    pub fn storage_fault(&self) -> Option<StorageFault> {
+        match self {
+            Error::Storage(fault) => Some(*fault),
+            Error::Corrupt { .. } => Some(StorageFault::Damaged),
+            Error::MigrationFailed { source, .. } => classify(source),
+            _ => None,
         }
     }
 
@@ -192,6 +227,18 @@ impl Error {
         path: impl Into<PathBuf>,
         source: std::io::Error,
     ) -> Self {
+        let path = path.into();
+        let fault = match source.kind() {
+            std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => {
+                Some(StorageFault::Full)
+            }
+            std::io::ErrorKind::ReadOnlyFilesystem => Some(StorageFault::ReadOnly),
+            _ => None,
+        };
+        if let Some(fault) = fault {
+            tracing::error!(%action, path = %path.display(), error = %source, "storage fault");
+            return Error::Storage(fault);
+        }
         Error::Io {
             action,
             path: path.into(),
@@ -264,6 +311,11 @@ mod tests {
             Error::Database(rusqlite::Error::InvalidQuery),
             Error::Random(getrandom::Error::UNSUPPORTED),
             Error::Crypto("x"),
+            Error::Storage(StorageFault::Full),
+            Error::Storage(StorageFault::ReadOnly),
+            Error::Storage(StorageFault::Busy),
+            Error::Storage(StorageFault::Damaged),
+            Error::Storage(StorageFault::Io),
         ];
         let mut codes: Vec<_> = errors.iter().map(Error::code).collect();
         for code in &codes {

@@ -40,17 +40,26 @@
 //! | `ESCROW-011` | init without any unlock method |
 //! | `ESCROW-012` | refusing to overwrite an existing file (key file, backup) |
 //! | `ESCROW-013` | a backup file is not valid: wrong format, corrupted, truncated or altered |
-//! | `ESCROW-014` | the store's own metadata is inconsistent |
+//! | `ESCROW-014` | the store is damaged: its own metadata is inconsistent (an undecodable row) |
 //! | `ESCROW-015` | an argument was refused (empty owner, oversized key, bad parameters) |
 //! | `ESCROW-016` | a file-system operation failed |
 //! | `ESCROW-017` | SQLite reported an error |
 //! | `ESCROW-018` | the OS random number generator failed |
 //! | `ESCROW-019` | internal cryptographic error (a bug) |
+//! | `ESCROW-020` | the disk holding the store is full (nothing was changed) |
+//! | `ESCROW-021` | the store cannot be written: read-only file system or write-protected file |
+//! | `ESCROW-022` | the database is locked by another program |
+//! | `ESCROW-023` | the store is damaged (malformed database file, or an unlock method's wrap that the right key file does not open) |
+//! | `ESCROW-024` | the disk reported an I/O error, or a database file could not be opened |
+//!
+//! `ESCROW-020`..`ESCROW-024` are [`Error::Storage`] with a [`StorageFault`]; SQLite's own
+//! message is logged, never put in the error (no paths, no SQL).
 
 mod backup;
 mod crypto;
 mod error;
 mod fsutil;
+mod health;
 mod keyfile;
 mod master;
 mod migrate;
@@ -63,6 +72,10 @@ mod leak_tests;
 
 pub use backup::{BackupReport, restore, verify_backup};
 pub use error::{Error, Result};
+pub use health::{
+    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_sqlite_error,
+    store_size,
+};
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};
 /// The SQLite binding the store uses, for crates that add tables of their own.

@@ -340,9 +340,19 @@ impl WrapRecord {
             _ => return Ok(None),
         };
         let aad = self.aad(store_id);
-        Ok(Aead::new(&kek)
+        let master = Aead::new(&kek)
             .open_key(&self.nonce, aad.as_slice(), &self.wrapped)
-            .map(MasterKey))
+            .map(MasterKey);
+        if master.is_none() && matches!(credential, CredentialRef::KeyFile(_)) {
+            // The key file's id names this wrap, and its secret is what made the wrap: a
+            // wrap that does not open is damaged (or altered), not the wrong secret.
+            tracing::error!(
+                method_id = self.id,
+                "the wrap of the key file's unlock method fails authentication: damaged"
+            );
+            return Err(Error::Storage(crate::health::StorageFault::Damaged));
+        }
+        Ok(master)
     }
 }
 

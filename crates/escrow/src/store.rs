@@ -505,6 +505,10 @@ impl UnlockedStore {
         EscrowTx::begin(&mut self.store.conn, &self.rows)
     }
 
+    pub(crate) fn row_cipher(&self) -> &Aead {
+        &self.rows
+    }
+
     /// Escrows one key; returns its id once the row is durably committed.
     pub fn escrow(&mut self, key: &NewKey<'_>) -> Result<KeyId> {
         Ok(self.escrow_batch(std::slice::from_ref(key))?[0])
@@ -861,7 +865,7 @@ fn row_aad(id: KeyId, owner: &str, usage: &str) -> Aad {
 }
 
 /// Decrypts one `SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate`.
-fn decrypt_row(rows: &Aead, row: &Row<'_>) -> Result<EscrowedKey> {
+pub(crate) fn decrypt_row(rows: &Aead, row: &Row<'_>) -> Result<EscrowedKey> {
     let id = KeyId(row.get(0)?);
     let owner: String = row.get(1)?;
     let usage_text: String = row.get(2)?;

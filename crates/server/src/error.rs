@@ -1,7 +1,9 @@
 //! The server's one error type: maps authority errors to HTTP status codes, once.
 //!
 //! 4xx bodies say what was wrong (`{"error": {"code", "message"}}`, [`api::ErrorBody`]); 5xx
-//! bodies are generic and the detail goes to the log. A quorum operation waiting for
+//! bodies are generic and the detail goes to the log, except storage faults: 507 for a full
+//! disk, 503 for a read-only file system, a locked database, a damaged store or an I/O error,
+//! each with its own code (`AUTH-060`..`AUTH-064`) and a message for the operator. A quorum operation waiting for
 //! approvals answers 202 with [`api::Pending`].
 
 use axum::Json;
@@ -20,6 +22,8 @@ pub struct ApiError {
     audited: bool,
     /// Seconds for a `Retry-After` header.
     retry_after: Option<u64>,
+    /// The storage fault the call failed on, for `/healthz`.
+    fault: Option<escrow::StorageFault>,
 }
 
 /// Set on the response of a 4xx refusal the authority never saw (no session, a malformed
@@ -42,6 +46,7 @@ impl ApiError {
             pending: None,
             audited: false,
             retry_after: None,
+            fault: None,
         }
     }
 
@@ -85,6 +90,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The error code sent (`KMS-…`, `AUTH-…`).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message sent.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<authority::Error> for ApiError {
@@ -113,6 +128,19 @@ impl From<authority::Error> for ApiError {
                 needed: *needed,
             }));
             err.audited = true;
+            return err;
+        }
+        if let Some(fault) = e.storage_fault() {
+            // 507 for a full disk, 503 for the rest: the code and an operator's message (no
+            // path, no SQL; SQLite's own text goes to the log).
+            tracing::error!(error = ?e, code = e.code(), "storage fault");
+            let status = if fault == escrow::StorageFault::Full {
+                StatusCode::INSUFFICIENT_STORAGE
+            } else {
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            let mut err = ApiError::new(status, e.code(), e.to_string());
+            err.fault = Some(fault);
             return err;
         }
         let status = match &e {
@@ -165,6 +193,11 @@ impl IntoResponse for ApiError {
             )
                 .into_response(),
         };
+        if let Some(fault) = self.fault {
+            response
+                .extensions_mut()
+                .insert(crate::health::StorageFaultSeen(fault));
+        }
         if let Some(s) = self.retry_after {
             response
                 .headers_mut()

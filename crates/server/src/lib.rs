@@ -7,6 +7,7 @@
 pub mod client_addr;
 pub mod console;
 mod error;
+pub mod health;
 pub mod limits;
 mod openapi;
 mod refusals;
@@ -65,6 +66,8 @@ pub struct AppState {
     unlock_throttle: limits::UnlockThrottle,
     /// The `Host` names the API and console answer to (beside loopback and `localhost`).
     allowed_hosts: limits::AllowedHosts,
+    /// Storage faults met and the background integrity check, for `/healthz`.
+    health: health::Monitor,
 }
 
 impl AppState {
@@ -82,6 +85,7 @@ impl AppState {
             trusted_proxies: Vec::new(),
             unlock_throttle: Default::default(),
             allowed_hosts: Default::default(),
+            health: Default::default(),
         })
     }
 
@@ -99,6 +103,7 @@ impl AppState {
             trusted_proxies: Vec::new(),
             unlock_throttle: Default::default(),
             allowed_hosts: Default::default(),
+            health: Default::default(),
         }
     }
 
@@ -114,6 +119,50 @@ impl AppState {
     pub fn with_allowed_hosts(mut self, hosts: limits::AllowedHosts) -> Self {
         self.allowed_hosts = hosts;
         self
+    }
+
+    /// The storage faults and integrity check `/healthz` reports.
+    pub fn health_monitor(&self) -> &health::Monitor {
+        &self.health
+    }
+
+    /// `/healthz`: every reason gathered here (storage faults, the integrity check, the
+    /// authority's own [`Authority::health`]). 503 `unavailable` when it cannot serve at all,
+    /// 200 `degraded` with reasons, 200 `ok`.
+    pub fn health(&self) -> (StatusCode, api::Health) {
+        let (unavailable, mut degraded) = self.health.reasons();
+        let locked = match self.authority() {
+            Ok(a) => {
+                degraded.extend(a.health());
+                false
+            }
+            Err(_) => true,
+        };
+        let (code, status, reasons) = if !unavailable.is_empty() {
+            let mut reasons = unavailable;
+            reasons.extend(degraded);
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable", reasons)
+        } else if !degraded.is_empty() {
+            (StatusCode::OK, "degraded", degraded)
+        } else {
+            (StatusCode::OK, "ok", Vec::new())
+        };
+        (
+            code,
+            api::Health {
+                status: status.into(),
+                locked,
+                reasons,
+            },
+        )
+    }
+
+    /// Records the storage fault behind a failure of a background task (scheduled CRL,
+    /// scheduled backup), as [`health::track_storage`] does for API calls.
+    fn note_failure(&self, e: &authority::Error) {
+        if let Some(fault) = e.storage_fault() {
+            self.health.storage_fault(fault);
+        }
     }
 
     fn allowed_hosts(&self) -> &limits::AllowedHosts {
@@ -252,7 +301,10 @@ impl AppState {
             match a.backup_if_due() {
                 Ok(Some(b)) => tracing::info!(path = %b.path, "scheduled backup taken"),
                 Ok(None) => {}
-                Err(e) => tracing::error!(error = %e, "scheduled backup failed"),
+                Err(e) => {
+                    tracing::error!(error = %e, "scheduled backup failed");
+                    self.note_failure(&e);
+                }
             }
         }
     }
@@ -444,10 +496,14 @@ pub fn router_with(state: Arc<AppState>, https: bool) -> Router {
                     limits::check_host,
                 ))
                 .layer(axum::middleware::from_fn_with_state(
-                    state,
+                    state.clone(),
                     refusals::audit_refusals,
                 )),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            health::track_storage,
+        ))
         .layer(DefaultBodyLimit::max(MAX_BODY));
     if https {
         router.layer(axum::middleware::from_fn(limits::hsts))
@@ -545,16 +601,15 @@ async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
     get,
     path = "/healthz",
     tag = "public",
-    summary = "Liveness, and whether the authority is locked",
+    summary = "Liveness, whether the authority is locked, and why it is degraded",
     responses(
-        (status = 200, description = "success", body = api::Health),
+        (status = 200, description = "serving: `ok`, or `degraded` with reasons", body = api::Health),
+        (status = 503, description = "`unavailable`: cannot serve (a damaged store), with reasons", body = api::Health),
     ),
 )]
-async fn healthz(State(s): State<Arc<AppState>>) -> Json<api::Health> {
-    Json(api::Health {
-        status: "ok".into(),
-        locked: s.is_locked(),
-    })
+async fn healthz(State(s): State<Arc<AppState>>) -> (StatusCode, Json<api::Health>) {
+    let (code, health) = s.health();
+    (code, Json(health))
 }
 
 // ------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-//! `kmsd`: creates the authority (`init`), rebuilds it from a backup (`restore`) and serves
-//! it (`serve`).
+//! `kmsd`: creates the authority (`init`), rebuilds it from a backup (`restore`), serves it
+//! (`serve`) and checks a store in full (`check`).
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 bad usage.
 
@@ -92,6 +92,25 @@ enum Command {
         #[arg(long, conflicts_with = "tls_names")]
         no_tls_cert: bool,
     },
+    /// Check a store in full: SQLite's integrity check and foreign keys, every escrowed key
+    /// decrypted and authenticated, the CA key against the CA certificate. Changes nothing;
+    /// may run while kmsd serves. Exit 0 when sound, 1 (with what is damaged and what to do)
+    /// otherwise.
+    Check {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Unlock with the start-up password read from standard input.
+        #[arg(
+            long,
+            conflicts_with = "key_file",
+            required_unless_present = "key_file"
+        )]
+        password_stdin: bool,
+        /// Unlock with this key file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
     /// Serve the API and the public URLs.
     Serve {
         /// Data directory (with --dev: ./kms-dev-data unless given).
@@ -172,6 +191,17 @@ fn read_stdin_line(what: &str) -> anyhow::Result<Password> {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Check {
+            data_dir,
+            password_stdin: _,
+            key_file,
+        } => {
+            let credential = match key_file {
+                Some(k) => Credential::key_file(&k)?,
+                None => Credential::Password(read_stdin_line("start-up password")?),
+            };
+            check(&absolute(&data_dir), &credential)
+        }
         Command::Restore {
             file,
             data_dir,
@@ -687,6 +717,7 @@ fn serve(
     } else {
         None
     };
+    let background_check = check_before_unlock(data_dir, file)?;
     let store = Store::open(data_dir)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
         .with_context(|| format!("opening the store in {}", data_dir.display()))?;
@@ -701,11 +732,25 @@ fn serve(
     let limits = file.limits();
     match credential {
         Some(c) => {
-            state.unlock(&c).map_err(|_| {
-                anyhow::anyhow!("the password or key file does not unlock this authority")
+            state.unlock(&c).map_err(|e| {
+                // A wrong secret and a damaged store are never confused: only the refusal of
+                // the secret itself says so.
+                if e.code() == "AUTH-014" {
+                    anyhow::anyhow!("the password or key file does not unlock this authority")
+                } else {
+                    anyhow::anyhow!(
+                        "cannot unlock the authority in {}: [{}] {}",
+                        data_dir.display(),
+                        e.code(),
+                        e.message()
+                    )
+                }
             })?;
         }
         None => tracing::warn!("starting locked: POST /api/v1/unlock (kmsctl unlock) to unlock"),
+    }
+    if background_check {
+        kmsd::health::spawn_integrity_check(state.clone(), data_dir.to_path_buf());
     }
     match state.authority().map(|a| a.schedule_view()) {
         Ok(Ok(s)) => tracing::info!("{}", kmsd::schedule_log::describe_schedule(&s)),
@@ -751,6 +796,103 @@ fn serve(
         kmsd::limits::serve(api, kmsd::router_with(state, https), tls, limits, shutdown).await?;
         Ok(())
     })
+}
+
+/// What to do about a damaged store (said by `serve` and `check`).
+const RESTORE_ADVICE: &str = "stop using this store and restore the latest backup into a new \
+     directory: kmsd restore BACKUP --data-dir NEW_DIR (backups are in DATA_DIR/backups; \
+     kmsctl backup verify checks one), then serve from NEW_DIR";
+
+/// Before unlocking: SQLite's quick check of a store of at most `integrity_check_max_bytes`
+/// (refusing a damaged one); `Ok(true)` when the store is larger and the check is to run in
+/// the background after unlocking.
+fn check_before_unlock(data_dir: &Path, file: &FileSettings) -> anyhow::Result<bool> {
+    let limit = file
+        .integrity_check_max_bytes
+        .unwrap_or(kmsd::settings::DEFAULT_INTEGRITY_CHECK_MAX_BYTES);
+    let Ok(size) = escrow::store_size(data_dir) else {
+        // No store (or unreadable): opening it says why.
+        return Ok(false);
+    };
+    if size > limit {
+        tracing::info!(
+            bytes = size,
+            limit,
+            "the store is larger than integrity_check_max_bytes: its quick check runs in the \
+             background after unlocking (see /healthz)"
+        );
+        return Ok(true);
+    }
+    let started = std::time::Instant::now();
+    let problems = escrow::check_integrity(data_dir, escrow::CheckDepth::Quick)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+        .with_context(|| format!("checking the store in {}", data_dir.display()))?;
+    if !problems.is_empty() {
+        bail!(
+            "[{}] the store in {} is damaged (SQLite's quick check: {}): {RESTORE_ADVICE}; \
+             kmsd check --data-dir {} lists the damage",
+            escrow::StorageFault::Damaged.escrow_code(),
+            data_dir.display(),
+            problems.join("; "),
+            data_dir.display()
+        );
+    }
+    tracing::info!(
+        bytes = size,
+        millis = started.elapsed().as_millis() as u64,
+        "quick check: the store is sound"
+    );
+    Ok(false)
+}
+
+/// `kmsd check`: prints the report; an error (exit 1) unless the store is sound.
+fn check(data_dir: &Path, credential: &Credential) -> anyhow::Result<()> {
+    let report = authority::check_store(data_dir, credential).map_err(|e| {
+        if matches!(e, authority::Error::BadSecret) {
+            anyhow::anyhow!(
+                "[{}] the password or key file does not unlock this authority (nothing was \
+                 checked beyond SQLite's integrity)",
+                e.code()
+            )
+        } else {
+            anyhow::anyhow!("[{}] {e}", e.code())
+        }
+    })?;
+    println!("store: {}", data_dir.display());
+    if report.integrity.is_empty() {
+        println!("database integrity: ok (integrity_check, foreign_key_check)");
+    } else {
+        println!("database integrity: DAMAGED");
+        for p in &report.integrity {
+            println!("  {p}");
+        }
+    }
+    if let Some(why) = &report.not_checked {
+        println!("escrowed keys: NOT CHECKED: {why}");
+    } else {
+        println!(
+            "escrowed keys: {} authenticated ({} owners), {} failed",
+            report.keys_sound,
+            report.owners,
+            report.keys_failed.len()
+        );
+        if !report.keys_failed.is_empty() {
+            let ids: Vec<String> = report.keys_failed.iter().map(|k| k.to_string()).collect();
+            println!("  failed key ids: {}", ids.join(", "));
+        }
+        match &report.ca_problem {
+            None => println!("CA key: ok (decrypts, matches the CA certificate)"),
+            Some(p) => println!("CA key: DAMAGED: {p}"),
+        }
+    }
+    if !report.is_sound() {
+        bail!(
+            "the store in {} is damaged: {RESTORE_ADVICE}",
+            data_dir.display()
+        );
+    }
+    println!("the store is sound");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -58,7 +58,15 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # idle_timeout_seconds = 60
 # Connections served at once on each listener (further clients wait until one closes).
 # max_connections = 1024
+
+# `kmsd serve` runs SQLite's quick check of the store before unlocking when the store is at
+# most this many bytes; a larger store is checked after unlocking, in the background, and
+# /healthz reports the outcome (0: always in the background).
+# integrity_check_max_bytes = 268435456
 "#;
+
+/// The default of `integrity_check_max_bytes`: 256 MiB.
+pub const DEFAULT_INTEGRITY_CHECK_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The file's contents.
 #[derive(Debug, Default, Deserialize)]
@@ -100,6 +108,8 @@ pub struct FileSettings {
     pub idle_timeout_seconds: Option<u64>,
     /// Concurrent connections per listener.
     pub max_connections: Option<usize>,
+    /// Largest store checked before unlocking (larger: in the background).
+    pub integrity_check_max_bytes: Option<u64>,
 }
 
 impl FileSettings {

@@ -8,10 +8,15 @@ use crate::{Role, Secret};
 /// `GET /healthz`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct Health {
-    /// Always `ok` when the server answers.
+    /// `ok`; `degraded` while it serves with a problem (see `reasons`); `unavailable` (HTTP
+    /// 503) when it cannot serve at all (a damaged store).
     pub status: String,
     /// True while the authority waits to be unlocked.
     pub locked: bool,
+    /// Why it is degraded or unavailable, one sentence each for an operator (absent when
+    /// `ok`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reasons: Vec<String>,
 }
 
 /// A one-word or one-sentence outcome (`unlocked`, `signed out`, ...).

@@ -3,6 +3,7 @@
 mod backup;
 mod common;
 mod crash;
+mod faults;
 mod methods;
 mod migrations;
 mod store;

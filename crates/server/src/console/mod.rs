@@ -505,8 +505,9 @@ impl From<authority::Error> for ConsoleError {
         }
         let code = e.code();
         let message = e.to_string();
+        let fault = e.storage_fault();
         let status = ApiError::from(e).status();
-        if status.is_server_error() {
+        if status.is_server_error() && fault.is_none() {
             // ApiError::from logged the detail.
             return Self::page(status, "KMS-500", "internal error (see the server log)");
         }

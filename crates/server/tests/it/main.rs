@@ -5,6 +5,7 @@ mod client;
 mod console;
 mod console_governance;
 mod governance_routes;
+mod health;
 mod limits;
 mod openapi;
 mod ops_routes;

@@ -1,0 +1,180 @@
+//! The authority's health: the codes and messages of storage faults (`AUTH-060`..`AUTH-064`),
+//! the reasons it reports to `/healthz` ([`Authority::health`]), and the offline check of a
+//! store that `kmsd check` runs ([`check_store`]): SQLite's full integrity check, its foreign
+//! keys, every escrowed key authenticated, and the CA key matching the CA certificate.
+
+use std::path::Path;
+
+use escrow::rusqlite::OptionalExtension;
+use escrow::{CheckDepth, Credential, KeyId, StorageFault, Store, UnlockedStore};
+use pki::certificate;
+
+use crate::{Authority, Error, Result};
+
+/// The authority's code for a storage fault.
+pub(crate) fn storage_code(fault: StorageFault) -> &'static str {
+    match fault {
+        StorageFault::Full => "AUTH-060",
+        StorageFault::ReadOnly => "AUTH-061",
+        StorageFault::Busy => "AUTH-062",
+        StorageFault::Damaged => "AUTH-063",
+        _ => "AUTH-064",
+    }
+}
+
+/// The message of [`Error::Database`]: the operator's message for a storage fault (SQLite's
+/// own text was logged where the error was classified), SQLite's message otherwise.
+pub(crate) fn database_message(e: &escrow::rusqlite::Error) -> String {
+    match escrow::classify_sqlite_error(e) {
+        Some(fault) => fault.message().to_string(),
+        None => format!("database: {e}"),
+    }
+}
+
+impl Authority {
+    /// Why the authority is not fully well, one sentence each for an operator; empty when
+    /// all is well. `/healthz` reports these as its `reasons` (status `degraded`).
+    ///
+    /// This is the one place where the authority's own health checks are gathered: the CRL
+    /// following the store and the audit anchor add their reasons here.
+    pub fn health(&self) -> Vec<String> {
+        let mut reasons = Vec::new();
+        if let Some(lag) = self.crl_health() {
+            reasons.push(lag);
+        }
+        reasons
+    }
+}
+
+/// What `kmsd check` found.
+#[derive(Debug, Default)]
+pub struct CheckReport {
+    /// Problems SQLite's integrity and foreign-key checks found (empty: sound).
+    pub integrity: Vec<String>,
+    /// Escrowed keys decrypted and authenticated.
+    pub keys_sound: u64,
+    /// Their distinct owners.
+    pub owners: u64,
+    /// Escrowed keys that failed authentication or could not be decoded.
+    pub keys_failed: Vec<KeyId>,
+    /// What is wrong with the CA key, if anything.
+    pub ca_problem: Option<String>,
+    /// A step that could not run, and why (the store would not open or unlock).
+    pub not_checked: Option<String>,
+}
+
+impl CheckReport {
+    /// Whether everything checked is sound and nothing was left unchecked.
+    pub fn is_sound(&self) -> bool {
+        self.integrity.is_empty()
+            && self.keys_failed.is_empty()
+            && self.ca_problem.is_none()
+            && self.not_checked.is_none()
+    }
+}
+
+/// Checks the store in `data_dir` in full: SQLite's `integrity_check` and
+/// `foreign_key_check` on a read-only connection, then, unlocked with `credential`, every
+/// escrowed key decrypted and authenticated and the CA key matched with the CA certificate.
+/// Changes nothing (beyond what opening a store does: pending migrations), and may run while
+/// the server serves.
+///
+/// A wrong secret is an error ([`Error::BadSecret`]), never reported as damage.
+pub fn check_store(data_dir: &Path, credential: &Credential) -> Result<CheckReport> {
+    let mut report = CheckReport {
+        integrity: escrow::check_integrity(data_dir, CheckDepth::Full)?,
+        ..Default::default()
+    };
+    let store = match Store::open(data_dir) {
+        Ok(s) => s,
+        Err(e) if e.storage_fault() == Some(StorageFault::Damaged) => {
+            report.not_checked = Some(format!("the store does not open: [{}] {e}", e.code()));
+            return Ok(report);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let unlocked = match store.unlock(credential) {
+        Ok(u) => u,
+        Err(escrow::Error::BadSecret) => return Err(Error::BadSecret),
+        Err(e) if e.storage_fault() == Some(StorageFault::Damaged) => {
+            report.not_checked = Some(format!(
+                "the store does not unlock: [{}] {e}",
+                storage_code(StorageFault::Damaged)
+            ));
+            return Ok(report);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    match unlocked.check_keys() {
+        Ok(keys) => {
+            report.keys_sound = keys.sound.keys;
+            report.owners = keys.sound.owners;
+            report.keys_failed = keys.failed;
+        }
+        Err(e) => {
+            report.not_checked = Some(format!(
+                "the escrowed keys cannot be read: [{}] {e}",
+                e.code()
+            ))
+        }
+    }
+    report.ca_problem = check_ca_key(&unlocked)
+        .err()
+        .map(|e| format!("[{}] {e}", e.code()));
+    Ok(report)
+}
+
+/// Decrypts the CA key and checks it is the key of the CA certificate.
+fn check_ca_key(store: &UnlockedStore) -> Result<()> {
+    let (ca_der, key_id): (Vec<u8>, i64) = store
+        .store()
+        .connection()
+        .query_row(
+            "SELECT certificate, escrowed_key_id FROM ca WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?
+        .ok_or_else(|| Error::Corrupt("the store has no CA".into()))?;
+    let escrowed = store
+        .key(KeyId(key_id))?
+        .ok_or_else(|| Error::Corrupt("the CA key is missing from escrow".into()))?;
+    let key = pki::PrivateKey::from_der(escrowed.private_key_der.expose())?;
+    pki::Issuer::new(certificate::parse_certificate(&ca_der)?, key)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_faults_have_their_own_codes_and_clean_messages() {
+        use escrow::rusqlite::{Error as SqlError, ffi};
+        let full = Error::Database(SqlError::SqliteFailure(
+            ffi::Error::new(ffi::SQLITE_FULL),
+            Some("database or disk is full".into()),
+        ));
+        assert_eq!(full.code(), "AUTH-060");
+        assert_eq!(full.storage_fault(), Some(StorageFault::Full));
+        assert_eq!(full.to_string(), StorageFault::Full.message());
+        let mut codes: Vec<_> = [
+            StorageFault::Full,
+            StorageFault::ReadOnly,
+            StorageFault::Busy,
+            StorageFault::Damaged,
+            StorageFault::Io,
+        ]
+        .map(|f| Error::Storage(f).code())
+        .to_vec();
+        codes.dedup();
+        assert_eq!(codes.len(), 5);
+        let plain = Error::Database(SqlError::InvalidQuery);
+        assert_eq!(plain.code(), "AUTH-018");
+        assert_eq!(plain.storage_fault(), None);
+        assert_eq!(
+            Error::from(escrow::Error::Storage(StorageFault::Damaged)).code(),
+            "AUTH-063"
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! Storage faults and integrity: classifying SQLite's failures into what an operator can act
+//! on (full, read-only, locked, damaged, I/O), SQLite's quick and full integrity checks on a
+//! read-only connection, and an authentication pass over every escrowed key.
+
+use std::fmt;
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags, ffi::ErrorCode};
+
+use crate::error::{Error, Result};
+use crate::store::{DB_FILE_NAME, KeyCounts, KeyId, UnlockedStore, decrypt_row};
+
+/// What went wrong with the storage under the store, as an operator can act on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StorageFault {
+    /// The disk (or the file system's quota) is full.
+    Full,
+    /// The file system is read-only, or the database file is write-protected.
+    ReadOnly,
+    /// Another program holds the database locked.
+    Busy,
+    /// The database file is malformed (a damaged page, not a database at all, an
+    /// undecodable row).
+    Damaged,
+    /// The disk reported an input/output error, or a file could not be opened.
+    Io,
+}
+
+impl StorageFault {
+    /// A short name for logs and health reasons: `full`, `read-only`, `busy`, `damaged`,
+    /// `io`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StorageFault::Full => "full",
+            StorageFault::ReadOnly => "read-only",
+            StorageFault::Busy => "busy",
+            StorageFault::Damaged => "damaged",
+            StorageFault::Io => "io",
+        }
+    }
+
+    /// The escrow store's code for this fault (`ESCROW-020`..`ESCROW-024`).
+    pub fn escrow_code(self) -> &'static str {
+        match self {
+            StorageFault::Full => "ESCROW-020",
+            StorageFault::ReadOnly => "ESCROW-021",
+            StorageFault::Busy => "ESCROW-022",
+            StorageFault::Damaged => "ESCROW-023",
+            StorageFault::Io => "ESCROW-024",
+        }
+    }
+
+    /// What an operator reads: what happened and what to do (no path, no SQL).
+    pub fn message(self) -> &'static str {
+        match self {
+            StorageFault::Full => {
+                "the disk holding the authority's data is full: free space and retry (nothing \
+                 was changed)"
+            }
+            StorageFault::ReadOnly => {
+                "the authority's data cannot be written: its file system is read-only or the \
+                 database file is write-protected; make it writable and retry (nothing was \
+                 changed)"
+            }
+            StorageFault::Busy => {
+                "the authority's database is locked by another program (another kmsd, a \
+                 backup tool, an open sqlite3 shell?): retry, or stop the other program \
+                 (nothing was changed)"
+            }
+            StorageFault::Damaged => {
+                "the store is damaged (its database file is malformed): stop the server and \
+                 restore from a backup (kmsd restore BACKUP --data-dir NEW_DIR); kmsd check \
+                 --data-dir DIR tells what is damaged"
+            }
+            StorageFault::Io => {
+                "the disk holding the authority's data reported an input/output error: check \
+                 the disk and the system log, then kmsd check --data-dir DIR"
+            }
+        }
+    }
+}
+
+impl fmt::Display for StorageFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// The storage fault behind a SQLite error, if it is one (constraint violations, misuse and
+/// the like are not).
+pub fn classify(e: &rusqlite::Error) -> Option<StorageFault> {
+    match e.sqlite_error_code()? {
+        ErrorCode::DiskFull => Some(StorageFault::Full),
+        ErrorCode::ReadOnly | ErrorCode::PermissionDenied => Some(StorageFault::ReadOnly),
+        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some(StorageFault::Busy),
+        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(StorageFault::Damaged),
+        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => Some(StorageFault::Io),
+        _ => None,
+    }
+}
+
+/// How thorough an integrity check is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CheckDepth {
+    /// `PRAGMA quick_check`: page structure and record formats, linear in the file's size
+    /// (what `kmsd serve` runs at start).
+    Quick,
+    /// `PRAGMA integrity_check` (indexes match their tables too) and
+    /// `PRAGMA foreign_key_check` (what `kmsd check` runs).
+    Full,
+}
+
+/// Most problems listed by one check (SQLite stops there).
+const MAX_PROBLEMS: u32 = 20;
+
+/// The size in bytes of the store's database and its write-ahead log in `data_dir`.
+pub fn store_size(data_dir: &Path) -> Result<u64> {
+    let db = data_dir.join(DB_FILE_NAME);
+    let main = std::fs::metadata(&db)
+        .map_err(|e| Error::io("stat", &db, e))?
+        .len();
+    let wal = std::fs::metadata(data_dir.join(format!("{DB_FILE_NAME}-wal")))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    Ok(main + wal)
+}
+
+/// Runs SQLite's integrity check on the store in `data_dir` through a read-only connection of
+/// its own (safe while a server has the store open). Returns the problems found, empty when
+/// the database is sound. A file that is not a database at all is one problem, not an error.
+pub fn check_integrity(data_dir: &Path, depth: CheckDepth) -> Result<Vec<String>> {
+    let db = data_dir.join(DB_FILE_NAME);
+    if !db.is_file() {
+        return Err(Error::NoStore {
+            path: data_dir.to_path_buf(),
+        });
+    }
+    let run = || -> rusqlite::Result<Vec<String>> {
+        let conn = Connection::open_with_flags(
+            &db,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        let pragma = match depth {
+            CheckDepth::Quick => "quick_check",
+            CheckDepth::Full => "integrity_check",
+        };
+        let mut problems: Vec<String> = Vec::new();
+        {
+            let mut stmt = conn.prepare(&format!("PRAGMA {pragma}({MAX_PROBLEMS})"))?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let line: String = row.get(0)?;
+                if line != "ok" {
+                    problems.push(line);
+                }
+            }
+        }
+        if depth == CheckDepth::Full && problems.is_empty() {
+            let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
+            let mut rows = stmt.query([])?;
+            while let Some(row) = rows.next()? {
+                let table: String = row.get(0)?;
+                let rowid: Option<i64> = row.get(1)?;
+                let parent: String = row.get(2)?;
+                problems.push(format!(
+                    "row {} of table {table} refers to a missing row of {parent}",
+                    rowid.map_or_else(|| "?".to_string(), |r| r.to_string())
+                ));
+            }
+        }
+        Ok(problems)
+    };
+    match run() {
+        Ok(problems) => Ok(problems),
+        Err(e) => match classify(&e) {
+            Some(StorageFault::Damaged) => Ok(vec![format!("the database is unreadable: {e}")]),
+            _ => Err(e.into()),
+        },
+    }
+}
+
+/// What an authentication pass over every escrowed key found.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyCheck {
+    /// Keys decrypted and authenticated, and their distinct owners.
+    pub sound: KeyCounts,
+    /// Keys whose row failed authentication or could not be decoded.
+    pub failed: Vec<KeyId>,
+}
+
+impl Default for KeyCounts {
+    fn default() -> Self {
+        KeyCounts { keys: 0, owners: 0 }
+    }
+}
+
+impl UnlockedStore {
+    /// Decrypts and authenticates every escrowed key, going on past a failure: the keys
+    /// that fail are listed, not returned. A damaged table (SQLite cannot read on) is an
+    /// error.
+    pub fn check_keys(&self) -> Result<KeyCheck> {
+        let mut stmt = self.store().connection().prepare(
+            "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
+             FROM escrowed_keys ORDER BY owner, id",
+        )?;
+        let mut cursor = stmt.query([])?;
+        let mut check = KeyCheck::default();
+        let mut last_owner: Option<String> = None;
+        while let Some(row) = cursor.next()? {
+            match decrypt_row(self.row_cipher(), row) {
+                Ok(key) => {
+                    check.sound.keys += 1;
+                    if last_owner.as_deref() != Some(key.info.owner.as_str()) {
+                        check.sound.owners += 1;
+                        last_owner = Some(key.info.owner);
+                    }
+                }
+                Err(Error::Tampered { id }) => check.failed.push(id),
+                Err(e) => match row.get::<_, i64>(0) {
+                    Ok(id) if e.storage_fault().is_none() => check.failed.push(KeyId(id)),
+                    _ => return Err(e),
+                },
+            }
+        }
+        Ok(check)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sqlite_error(code: i32) -> rusqlite::Error {
+        rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(code), None)
+    }
+
+    #[test]
+    fn sqlite_failures_are_classified() {
+        use rusqlite::ffi;
+        for (code, fault) in [
+            (ffi::SQLITE_FULL, Some(StorageFault::Full)),
+            (ffi::SQLITE_READONLY, Some(StorageFault::ReadOnly)),
+            (ffi::SQLITE_BUSY, Some(StorageFault::Busy)),
+            (ffi::SQLITE_LOCKED, Some(StorageFault::Busy)),
+            (ffi::SQLITE_CORRUPT, Some(StorageFault::Damaged)),
+            (ffi::SQLITE_NOTADB, Some(StorageFault::Damaged)),
+            (ffi::SQLITE_IOERR_WRITE, Some(StorageFault::Io)),
+            (ffi::SQLITE_CONSTRAINT, None),
+        ] {
+            assert_eq!(classify(&sqlite_error(code)), fault, "{code}");
+        }
+        assert_eq!(classify(&rusqlite::Error::InvalidQuery), None);
+        let e: Error = sqlite_error(ffi::SQLITE_FULL).into();
+        assert_eq!(e.code(), "ESCROW-020");
+        assert_eq!(e.storage_fault(), Some(StorageFault::Full));
+        assert!(e.to_string().contains("disk"), "{e}");
+        let e: Error = sqlite_error(ffi::SQLITE_CONSTRAINT).into();
+        assert_eq!(e.code(), "ESCROW-017");
+    }
+
+    #[test]
+    fn io_errors_of_a_full_or_read_only_disk_are_storage_faults() {
+        let full = Error::io(
+            "write",
+            "/x/y",
+            std::io::Error::from(std::io::ErrorKind::StorageFull),
+        );
+        assert_eq!(full.storage_fault(), Some(StorageFault::Full));
+        assert!(!full.to_string().contains("/x/y"));
+        let other = Error::io("write", "/x/y", std::io::Error::other("x"));
+        assert_eq!(other.storage_fault(), None);
+    }
+}
