@@ -44,6 +44,7 @@
 //! | `ESCROW-017` | SQLite reported an error |
 //! | `ESCROW-018` | the OS random number generator failed |
 //! | `ESCROW-019` | internal cryptographic error (a bug) |
+//! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 
 mod backup;
 mod crypto;
@@ -58,7 +59,7 @@ mod store;
 #[cfg(test)]
 mod leak_tests;
 
-pub use backup::{BackupReport, restore, verify_backup};
+pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
 pub use error::{Error, Result};
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};

@@ -3,6 +3,7 @@
 mod backup;
 mod common;
 mod crash;
+mod hostile_backup;
 mod methods;
 mod migrations;
 mod store;
