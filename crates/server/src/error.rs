@@ -85,6 +85,16 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.status
     }
+
+    /// The error code (`AUTH-0xx`, `KMS-4xx`, ...).
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
+    /// The message sent to the client.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
 }
 
 impl From<authority::Error> for ApiError {
@@ -137,10 +147,13 @@ impl From<authority::Error> for ApiError {
             | E::TooFewApprovers { .. }
             | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            // The store lacks committed work, or its audit anchor is invalid: cannot serve.
+            E::AnchorRollback(_) | E::AnchorInvalid(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::RequestRefused(_)
             | E::QuorumBelowFloor { .. }
             | E::WeakPassword { .. }
-            | E::Escrow(escrow::Error::BackupInvalid { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::Escrow(escrow::Error::BackupInvalid { .. })
+            | E::Escrow(escrow::Error::BackupTooCostly { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());
