@@ -306,7 +306,11 @@ impl Authority {
             tracing::warn!("{}", report.message);
             note("audit.anchor-missing", &report)?;
         }
-        self.anchor_locked(&st)?;
+        // A full or read-only disk is reported by the storage checks; it does not stop the
+        // unlock (the background thread retries every second).
+        if let Err(e) = self.anchor_locked(&st) {
+            tracing::error!(error = %e, "cannot write the audit anchor at unlock");
+        }
         Ok(report)
     }
 }

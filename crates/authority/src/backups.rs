@@ -123,7 +123,9 @@ impl Authority {
             let dir = Self::backup_dir(&st);
             private_dir(&dir)?;
             // The anchor of the head being backed up goes into the backup (its settings).
-            self.anchor_locked(&st)?;
+            if let Err(e) = self.anchor_locked(&st) {
+                tracing::error!(error = %e, "cannot write the audit anchor before a backup");
+            }
             let now = self.now();
             let secs = unix(now);
             let mut n = 0;
