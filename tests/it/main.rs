@@ -3,6 +3,7 @@
 //! start as written (`readme`), and the repository's own rules (`layout`: nothing refers
 //! outside the repository, dependency arrows point down).
 
+mod anchor;
 mod console_browser;
 mod e2e;
 mod e2e_fetch;

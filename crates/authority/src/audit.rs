@@ -43,7 +43,8 @@ pub struct AuditEntry {
 pub struct AuditProblem {
     /// The entry the problem shows at.
     pub seq: i64,
-    /// `altered`, `removed`, `reordered`, `checkpoint`.
+    /// `altered`, `removed`, `reordered`, `checkpoint`, `anchor` (the audit anchor outside
+    /// the database names work the store lacks, or is invalid).
     pub kind: &'static str,
     /// A sentence for people.
     pub message: String,
@@ -62,6 +63,10 @@ pub struct AuditReport {
     pub ok: bool,
     /// The first problem, if any.
     pub problem: Option<AuditProblem>,
+    /// The check of the audit anchor kept outside the database (`audit verify` of the live
+    /// store; none for a backup's chain).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<crate::AnchorReport>,
 }
 
 fn field(h: &mut Sha256, bytes: &[u8]) {
@@ -424,6 +429,7 @@ pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
         signed_through: None,
         ok: true,
         problem: None,
+        anchor: None,
     };
     // Recomputed hashes by seq, for the checkpoints.
     let mut computed: std::collections::HashMap<i64, [u8; 32]> = Default::default();

@@ -90,6 +90,26 @@ impl Authority {
         Ok(out)
     }
 
+    /// At unlock: makes `DATA_DIR/backups` private (0700) if it exists, and removes what
+    /// interrupted backups, restores and verifications left there and in the data directory
+    /// (their `.part` files, copies and journals: [`escrow::sweep_temporaries`]).
+    pub(crate) fn sweep_backup_leftovers(&self) -> Result<()> {
+        let st = self.lock();
+        let dir = Self::backup_dir(&st);
+        if dir.is_dir() {
+            private_dir(&dir)?;
+        }
+        let mut removed = escrow::sweep_temporaries(&dir).map_err(without_path)?;
+        removed += escrow::sweep_temporaries(st.store.store().data_dir()).map_err(without_path)?;
+        if removed > 0 {
+            tracing::warn!(
+                removed,
+                "removed leftovers of interrupted backups or restores"
+            );
+        }
+        Ok(())
+    }
+
     /// Takes an encrypted backup into `DATA_DIR/backups` now and keeps the newest
     /// [`Config::backup_keep`] (administrator role; `None` for the scheduler).
     pub fn backup_now(&self, actor: Option<&Admin>) -> Result<BackupInfo> {
@@ -101,8 +121,11 @@ impl Authority {
             let (_, keep, _) = self.effective_schedule(st.store.store().connection())?;
             Self::stash_server_settings(&mut st)?;
             let dir = Self::backup_dir(&st);
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Error::Corrupt(format!("creating {}: {e}", dir.display())))?;
+            private_dir(&dir)?;
+            // The anchor of the head being backed up goes into the backup (its settings).
+            if let Err(e) = self.anchor_locked(&st) {
+                tracing::error!(error = %e, "cannot write the audit anchor before a backup");
+            }
             let now = self.now();
             let secs = unix(now);
             let mut n = 0;
@@ -195,6 +218,9 @@ impl Authority {
         )?;
         let now = unix(self.now());
         let mut st = self.lock();
+        // The anchor names exactly the head the restore replaces (its `restore` entry names
+        // it too), so a crash before the re-anchoring below is recognised at the next start.
+        self.anchor_locked(&st)?;
         let dir = Self::backup_dir(&st);
         let mut n = 0;
         let safety = loop {
@@ -237,6 +263,9 @@ impl Authority {
             }
         };
         let (report, c) = carry;
+        if let Err(e) = self.anchor_locked(&st) {
+            tracing::error!(error = %e, "cannot re-anchor the audit chain after a restore");
+        }
         self.rebuild_crl(&mut st)?;
         let conn = st.store.store().connection();
         // The carried history is signed by the CA at once.
@@ -364,6 +393,26 @@ impl Authority {
     }
 }
 
+/// Creates `dir` if missing and makes it 0700 (backups are readable only by the service).
+fn private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder
+            .create(dir)
+            .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
+            .map_err(|e| Error::Corrupt(format!("creating {}: {e}", dir.display())))?;
+    }
+    #[cfg(not(unix))]
+    builder
+        .create(dir)
+        .map_err(|e| Error::Corrupt(format!("creating {}: {e}", dir.display())))?;
+    Ok(())
+}
+
 /// A refused backup named by its file name only: answers never carry the server's paths
 /// (the log has them).
 fn without_path(e: escrow::Error) -> escrow::Error {
@@ -373,6 +422,22 @@ fn without_path(e: escrow::Error) -> escrow::Error {
             escrow::Error::BackupInvalid {
                 path: path.file_name().map(Into::into).unwrap_or_default(),
                 problem,
+            }
+        }
+        escrow::Error::BackupTooCostly {
+            path,
+            wraps,
+            cost_gib_passes,
+            max_wraps,
+            max_cost_gib_passes,
+        } => {
+            tracing::info!(path = %path.display(), wraps, cost_gib_passes, "backup refused: too costly");
+            escrow::Error::BackupTooCostly {
+                path: path.file_name().map(Into::into).unwrap_or_default(),
+                wraps,
+                cost_gib_passes,
+                max_wraps,
+                max_cost_gib_passes,
             }
         }
         other => other,

@@ -195,6 +195,13 @@ pub enum Error {
         /// Seconds until the address may try again.
         retry_after: u64,
     },
+    /// The audit anchor kept beside the store names committed work the database lacks: the
+    /// write-ahead log was lost or truncated, or the store was replaced by an older copy.
+    #[error("{0}")]
+    AnchorRollback(String),
+    /// The audit anchor file is malformed, of another store, or fails its MAC.
+    #[error("{0}")]
+    AnchorInvalid(String),
 }
 
 impl Error {
@@ -235,6 +242,8 @@ impl Error {
             Error::PasswordChangeRequired { .. } => "AUTH-028",
             Error::WeakPassword { .. } => "AUTH-029",
             Error::SignInThrottled { .. } => "AUTH-050",
+            Error::AnchorRollback(_) => "AUTH-070",
+            Error::AnchorInvalid(_) => "AUTH-071",
         }
     }
 

@@ -120,11 +120,24 @@ impl Authority {
         audit::list(st.store.store().connection(), since, 100_000)
     }
 
-    /// Verifies the audit chain and its CA-signed checkpoints (any role).
+    /// Verifies the audit chain, its CA-signed checkpoints and the audit anchor kept
+    /// outside the database (any role): an anchor naming work the store lacks, or an invalid
+    /// anchor, fails the verification (problem kind `anchor`); a missing one is a warning.
     pub fn audit_verify(&self, _actor: &Admin) -> Result<AuditReport> {
         let st = self.lock();
         let ca = certificate::public_key(st.issuer.certificate())?;
-        audit::verify(st.store.store().connection(), &ca)
+        let mut report = audit::verify(st.store.store().connection(), &ca)?;
+        let anchor = anchor::check_locked(&st)?;
+        if anchor.refused && report.problem.is_none() {
+            report.ok = false;
+            report.problem = Some(AuditProblem {
+                seq: anchor.anchor_seq.unwrap_or(anchor.head_seq),
+                kind: "anchor",
+                message: anchor.message.clone(),
+            });
+        }
+        report.anchor = Some(anchor);
+        Ok(report)
     }
 
     /// Signs the audit chain head with the CA key now (administrator role); returns the

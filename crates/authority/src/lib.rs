@@ -59,11 +59,14 @@
 //! | `AUTH-062` | the database is locked by another program (503) |
 //! | `AUTH-063` | the store is damaged: restore it from a backup (503) |
 //! | `AUTH-064` | the disk reported an I/O error, or a database file could not be opened (503) |
+//! | `AUTH-070` | committed work is missing: the audit anchor names entries the database lacks (a lost or truncated WAL, an older copy of the store) |
+//! | `AUTH-071` | the audit anchor file is malformed, of another store, or fails its MAC |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod admins;
+mod anchor;
 mod approvals;
 mod audit;
 mod backups;
@@ -101,6 +104,7 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use anchor::{ANCHOR_FILE, AnchorReport, AnchorState, restore_anchor_file};
 pub use approvals::{ApprovalRequest, OPERATIONAL, OPERATIONS, Policy, WHY_MAX};
 pub use audit::{
     AuditEntry, AuditProblem, AuditReport, MAX_ACTOR, MAX_DETAIL, MAX_TARGET, muting_refusals,
@@ -184,6 +188,10 @@ pub struct Config {
     pub approval_ttl: Duration,
     /// PBKDF2 iterations of recovery bundles (PKCS#12).
     pub recovery_pkcs12_iterations: u32,
+    /// Unlock a store whose audit anchor says committed work is missing (`AUTH-070`) or
+    /// whose anchor is invalid (`AUTH-071`), recording that in the audit log and anchoring
+    /// the store as it is (`kmsd serve --accept-rollback`, for a store put back on purpose).
+    pub accept_rollback: bool,
 }
 
 impl Default for Config {
@@ -211,6 +219,7 @@ impl Default for Config {
             backup_interval: None,
             approval_ttl: Duration::from_secs(24 * 3600),
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
+            accept_rollback: false,
         }
     }
 }
@@ -692,6 +701,8 @@ pub struct Authority {
     /// A hash with the administrators' Argon2 cost, verified against when there is no real
     /// one to check (unknown name, locked out), so every refusal costs the same.
     dummy_hash: std::sync::OnceLock<String>,
+    /// The chain head last written to the audit anchor file.
+    anchored: anchor::Anchored,
 }
 
 impl std::fmt::Debug for Authority {
@@ -762,6 +773,7 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
     {
         let mut st = authority.lock();
         authority.rebuild_crl(&mut st)?;
+        authority.anchor_locked(&st)?;
     }
     tracing::info!(dir = %params.data_dir.display(), "authority initialised");
     Ok(authority)
@@ -791,6 +803,8 @@ pub fn unlock(
     let key = PrivateKey::from_der(escrowed.private_key_der.expose())?;
     let issuer = Issuer::new(certificate::parse_certificate(&ca_der)?, key)?;
     let authority = Authority::new(unlocked, issuer, config, clock)?;
+    authority.sweep_backup_leftovers()?;
+    authority.check_anchor_at_unlock()?;
     // The served CRL is checked against the store at start-up: re-signed if it lags (a
     // failure leaves the state due for the publisher, and /healthz says so).
     if let Some(lag) = authority.crl_health() {
@@ -847,6 +861,7 @@ impl Authority {
             pool,
             signin: Default::default(),
             dummy_hash: Default::default(),
+            anchored: Default::default(),
         })
     }
 

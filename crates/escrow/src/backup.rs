@@ -1,5 +1,5 @@
-//! Encrypted backups: SQLite's online backup to a temporary copy, streamed out as one chunked,
-//! authenticated file; `verify_backup` and `restore` check every chunk and every key first.
+//! Encrypted backups: SQLite's online backup into memory, streamed out as one chunked,
+//! authenticated file (no plaintext temporary on disk); `verify_backup` and `restore` check every chunk and every key first.
 //!
 //! File layout (integers big-endian):
 //!
@@ -15,6 +15,9 @@
 //!                       aad = "kms-escrow/v1/backup-chunk" || header hash, database bytes)
 //! backup key = HKDF-SHA256(ikm = master key, salt = header salt, info = "kms-escrow/v1/backup-encryption")
 //! ```
+//!
+//! A header listing more than 64 wraps, or asking for more Argon2 work in all than one wrap at
+//! the per-wrap limits (1 GiB x 64 passes), is refused (`ESCROW-030`) before any derivation.
 //!
 //! Every chunk is the chunk size except the last; the chunk index and the final flag in the
 //! nonce make reordering, truncation and appending detectable, and the header hash in every
@@ -187,6 +190,73 @@ impl Header {
     }
 }
 
+/// Most unlock methods (wraps) a backup header may list.
+pub(crate) const MAX_WRAPS: usize = 64;
+/// Most Argon2 work a backup header may ask for in all, summed over its password wraps, in
+/// KiB of memory times passes: as much as one wrap at the per-wrap limits (1 GiB, 64 passes).
+pub(crate) const MAX_TOTAL_COST_KIB_PASSES: u64 =
+    Argon2Params::MAX_M_KIB as u64 * Argon2Params::MAX_T as u64;
+
+/// Refuses a header that lists too many wraps or asks for too much Argon2 work (each wrap
+/// within the per-wrap limits, and the total within [`MAX_TOTAL_COST_KIB_PASSES`]), before
+/// any key derivation runs: an edited header must not buy hours of CPU or gigabytes of memory.
+fn check_derivation_cost(path: &Path, wraps: &[WrapRecord]) -> Result<()> {
+    const GIB_KIB: u64 = 1024 * 1024;
+    let mut total: u64 = 0;
+    let mut per_wrap_ok = true;
+    for w in wraps {
+        if let Some(p) = &w.argon2 {
+            per_wrap_ok &= p.validate().is_ok();
+            total = total.saturating_add(u64::from(p.m_kib).saturating_mul(u64::from(p.t)));
+        }
+    }
+    if wraps.len() > MAX_WRAPS || total > MAX_TOTAL_COST_KIB_PASSES || !per_wrap_ok {
+        return Err(Error::BackupTooCostly {
+            path: path.to_path_buf(),
+            wraps: wraps.len(),
+            cost_gib_passes: total.div_ceil(GIB_KIB),
+            max_wraps: MAX_WRAPS,
+            max_cost_gib_passes: MAX_TOTAL_COST_KIB_PASSES / GIB_KIB,
+        });
+    }
+    Ok(())
+}
+
+/// Name prefixes of this crate's temporary files (backup copies and `.part` files, restore
+/// and verify copies): files so named in a backup folder or a data directory are leftovers
+/// of an interrupted operation.
+pub const TEMP_PREFIXES: [&str; 3] = [".escrow-backup-", ".escrow-restore-", ".escrow-verify-"];
+
+/// Removes the leftovers of interrupted backups, restores and verifications from `dir`
+/// (files named with a [`TEMP_PREFIXES`] prefix, with their SQLite `-journal`/`-wal`/`-shm`
+/// companions); returns how many were removed. A missing `dir` has none. Call it only where
+/// no such operation runs at the same time (at unlock, and under the lock that backups take).
+pub fn sweep_temporaries(dir: &Path) -> Result<usize> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(Error::io("read directory", dir, e)),
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if !TEMP_PREFIXES.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            let path = entry.path();
+            std::fs::remove_file(&path).map_err(|e| Error::io("remove", &path, e))?;
+            tracing::info!(path = %path.display(), "removed the leftover of an interrupted backup or restore");
+            removed += 1;
+        }
+    }
+    if removed > 0 {
+        fsutil::sync_dir(dir)?;
+    }
+    Ok(removed)
+}
+
 fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     let len = u16::try_from(bytes.len()).expect("header fields are short");
     out.extend_from_slice(&len.to_be_bytes());
@@ -232,10 +302,11 @@ impl UnlockedStore {
     /// Writes an encrypted, authenticated backup of the whole store to `dest` (which must not
     /// exist), while the store stays usable.
     ///
-    /// The SQLite copy is made with the online backup API into a temporary file beside `dest`
-    /// (its rows are already encrypted), streamed out in 1 MiB chunks, and removed. `dest`
-    /// appears atomically (mode 0600) and opens with the same passwords and key files as the
-    /// store.
+    /// The SQLite copy is made with the online backup API into memory (memory use: the size
+    /// of the database), encrypted in 1 MiB chunks as it is written to a `.part` file beside
+    /// `dest` (mode 0600, ciphertext only), which becomes `dest` atomically; leftovers of an
+    /// interrupted backup in that folder are swept first ([`sweep_temporaries`]). `dest` opens
+    /// with the same passwords and key files as the store.
     pub fn backup(&self, dest: &Path) -> Result<BackupReport> {
         self.backup_chunked(dest, CHUNK_SIZE)
     }
@@ -247,11 +318,14 @@ impl UnlockedStore {
             });
         }
         let dir = fsutil::parent_dir(dest);
-        let copy = fsutil::temp_in(&dir, ".escrow-backup-", ".sqlite")?;
+        // Leftovers of a backup killed earlier (a `.part` of ciphertext, or a plaintext copy
+        // written by an older version) go first.
+        sweep_temporaries(&dir)?;
 
-        // 1. A consistent copy through SQLite's online backup API.
+        // 1. A consistent copy through SQLite's online backup API, into memory: no plaintext
+        //    copy of the database ever lies on disk, so a crash leaves nothing readable.
+        let mut dst = Connection::open_in_memory()?;
         let (schema_version, wraps, keys, owners) = {
-            let mut dst = Connection::open(copy.path())?;
             {
                 let backup = Backup::new(self.store().conn(), &mut dst)?;
                 loop {
@@ -262,7 +336,6 @@ impl UnlockedStore {
                     }
                 }
             }
-            let _mode: String = dst.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
             let check: String = dst.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             if check != "ok" {
                 return Err(Error::corrupt(format!(
@@ -276,12 +349,12 @@ impl UnlockedStore {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            dst.close().map_err(|(_, e)| e)?;
             (schema_version, wraps, keys, owners)
         };
-        let database_len = std::fs::metadata(copy.path())
-            .map_err(|e| Error::io("stat", copy.path(), e))?
-            .len();
+        let image = dst.serialize(rusqlite::MAIN_DB)?;
+        // The image keeps the live file's WAL flag (bytes 18 and 19 of the header); a restored
+        // copy is switched to rollback-journal mode when opened, as before.
+        let database_len = image.len() as u64;
 
         // 2. Stream it out, encrypted.
         let header = Header {
@@ -310,21 +383,22 @@ impl UnlockedStore {
 
             let cipher = self.master().backup_cipher(&header.salt);
             let aad = chunk_aad(&header_hash);
-            let mut src = File::open(copy.path()).map_err(|e| Error::io("open", copy.path(), e))?;
+            let mut src: &[u8] = &image;
             let n = header.chunk_count();
             let mut buf = Vec::with_capacity(chunk_size as usize + TAG_LEN);
             for i in 0..n {
                 buf.clear();
-                buf.resize(header.chunk_len(i), 0);
-                src.read_exact(&mut buf)
-                    .map_err(|e| Error::io("read", copy.path(), e))?;
+                let (chunk, rest) = src.split_at(header.chunk_len(i).min(src.len()));
+                buf.extend_from_slice(chunk);
+                src = rest;
                 cipher.seal_in_place(&chunk_nonce(i, i + 1 == n), aad.as_slice(), &mut buf)?;
                 w.write_all(&buf).map_err(io_err)?;
             }
             w.flush().map_err(io_err)?;
         }
+        drop(image);
+        drop(dst);
         fsutil::persist_new(out, dest)?;
-        drop(copy);
         let report = BackupReport {
             store_id: hex(&header.store_id),
             schema_version,
@@ -398,6 +472,7 @@ fn decrypt_backup(
         ));
     }
     let header = Header::decode(&body).ok_or_else(|| bad("the header is malformed".into()))?;
+    check_derivation_cost(path, &header.wraps)?;
     if !(MIN_CHUNK_SIZE..=MAX_CHUNK_SIZE).contains(&header.chunk_size) || header.database_len == 0 {
         return Err(bad("the header is malformed (chunk size or length)".into()));
     }
@@ -519,11 +594,8 @@ impl UnlockedStore {
         path: &Path,
         inspect: impl FnOnce(&Connection) -> T,
     ) -> Result<(BackupReport, T)> {
-        let mut temp = tempfile::Builder::new()
-            .prefix(".escrow-verify-")
-            .suffix(".db")
-            .tempfile()
-            .map_err(|e| Error::io("create a temporary file in", std::env::temp_dir(), e))?;
+        // In the data directory (0700), where an interrupted check's copy is swept at unlock.
+        let mut temp = fsutil::temp_in(self.store().data_dir(), ".escrow-verify-", ".db")?;
         let store_id: Vec<u8> = self.store().connection().query_row(
             "SELECT store_id FROM store_meta WHERE id = 1",
             [],

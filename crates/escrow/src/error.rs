@@ -169,6 +169,27 @@ pub enum Error {
     /// A cryptographic primitive failed where it cannot fail on valid input (a bug).
     #[error("internal cryptographic error: {0}")]
     Crypto(&'static str),
+
+    /// A backup header asks for more key-derivation work than any real store needs (too many
+    /// unlock wraps, or Argon2 costs above the limits): refused before any derivation runs.
+    #[error(
+        "backup {path}: refused before deriving any key: the header lists {wraps} unlock \
+         methods asking for {cost_gib_passes} GiB-passes of Argon2 in all (limits: {max_wraps} \
+         methods, {max_cost_gib_passes} GiB-passes, and per method m <= 1 GiB, t <= 64); the \
+         file was altered or is not one of ours"
+    )]
+    BackupTooCostly {
+        /// The backup file.
+        path: PathBuf,
+        /// Unlock methods (wraps) the header lists.
+        wraps: usize,
+        /// Sum of Argon2 memory x passes over the password wraps, in GiB-passes (rounded up).
+        cost_gib_passes: u64,
+        /// The largest number of wraps accepted.
+        max_wraps: usize,
+        /// The largest total cost accepted, in GiB-passes.
+        max_cost_gib_passes: u64,
+    },
 }
 
 impl From<rusqlite::Error> for Error {
@@ -209,6 +230,7 @@ impl Error {
             Error::Random(_) => "ESCROW-018",
             Error::Crypto(_) => "ESCROW-019",
             Error::Storage(fault) => fault.escrow_code(),
+            Error::BackupTooCostly { .. } => "ESCROW-030",
         }
     }
 
@@ -316,6 +338,13 @@ mod tests {
             Error::Storage(StorageFault::Busy),
             Error::Storage(StorageFault::Damaged),
             Error::Storage(StorageFault::Io),
+            Error::BackupTooCostly {
+                path: "b".into(),
+                wraps: 1000,
+                cost_gib_passes: 64_000,
+                max_wraps: 64,
+                max_cost_gib_passes: 64,
+            },
         ];
         let mut codes: Vec<_> = errors.iter().map(Error::code).collect();
         for code in &codes {

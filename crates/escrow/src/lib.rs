@@ -54,6 +54,7 @@
 //!
 //! `ESCROW-020`..`ESCROW-024` are [`Error::Storage`] with a [`StorageFault`]; SQLite's own
 //! message is logged, never put in the error (no paths, no SQL).
+//! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 
 mod backup;
 mod crypto;
@@ -70,7 +71,7 @@ mod tx;
 #[cfg(test)]
 mod leak_tests;
 
-pub use backup::{BackupReport, restore, verify_backup};
+pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
 pub use error::{Error, Result};
 pub use health::{
     CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_sqlite_error,

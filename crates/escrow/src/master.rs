@@ -21,6 +21,8 @@ const ROW_KEY_INFO: &[u8] = b"kms-escrow/v1/escrowed-key-encryption";
 const BACKUP_KEY_INFO: &[u8] = b"kms-escrow/v1/backup-encryption";
 /// HKDF info for a key file's KEK.
 const KEY_FILE_KEK_INFO: &[u8] = b"kms-escrow/v1/key-file-kek";
+/// HKDF info for the key that MACs the audit anchor kept beside the store.
+const ANCHOR_MAC_INFO: &[u8] = b"kms-escrow/v1/audit-anchor-mac";
 /// Domain label of a wrap's associated data.
 const WRAP_AAD_LABEL: &str = "kms-escrow/v1/master-key-wrap";
 
@@ -44,6 +46,12 @@ impl MasterKey {
         Aead::new(&hkdf_sha256(Some(salt), self.0.expose(), BACKUP_KEY_INFO))
     }
 
+    /// The HMAC-SHA256 key of the audit anchor:
+    /// `HKDF-SHA256(ikm = master key, salt = none, info = ANCHOR_MAC_INFO)`.
+    fn anchor_mac_key(&self) -> Key256 {
+        hkdf_sha256(None, self.0.expose(), ANCHOR_MAC_INFO)
+    }
+
     #[cfg(test)]
     pub(crate) fn expose_for_tests(&self) -> &[u8; 32] {
         self.0.expose()
@@ -58,6 +66,30 @@ impl MasterKey {
 impl fmt::Debug for MasterKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("MasterKey([redacted])")
+    }
+}
+
+impl crate::store::UnlockedStore {
+    /// HMAC-SHA256 of `message` under a key derived from the master key (HKDF-SHA256, info
+    /// `kms-escrow/v1/audit-anchor-mac`): authenticates small files kept outside the
+    /// database (the audit anchor) so that only a holder of the unlocked store can write them.
+    pub fn anchor_mac(&self, message: &[u8]) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let key = self.master().anchor_mac_key();
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose())
+            .expect("HMAC takes any key length");
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Whether `tag` is [`UnlockedStore::anchor_mac`] of `message` (compared in constant time).
+    pub fn anchor_mac_verify(&self, message: &[u8], tag: &[u8]) -> bool {
+        use hmac::{KeyInit, Mac};
+        let key = self.master().anchor_mac_key();
+        let mut mac = <hmac::Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key.expose())
+            .expect("HMAC takes any key length");
+        mac.update(message);
+        mac.verify_slice(tag).is_ok()
     }
 }
 

@@ -46,6 +46,11 @@ pub fn run(ctx: &Ctx, cmd: AuditCommand) -> Result<(), Failure> {
                         signed_through(r.signed_through)
                     );
                 }
+                if let Some(a) = &r.anchor
+                    && (a.warning || a.state != "ok")
+                {
+                    outln!("audit anchor ({}): {}", a.state, a.message);
+                }
             });
             if !r.ok {
                 let (message, seq) = r.problem.as_ref().map_or(("unknown problem", None), |p| {

@@ -165,10 +165,13 @@ impl From<authority::Error> for ApiError {
             | E::TooFewApprovers { .. }
             | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            // The store lacks committed work, or its audit anchor is invalid: cannot serve.
+            E::AnchorRollback(_) | E::AnchorInvalid(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::RequestRefused(_)
             | E::QuorumBelowFloor { .. }
             | E::WeakPassword { .. }
-            | E::Escrow(escrow::Error::BackupInvalid { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
+            | E::Escrow(escrow::Error::BackupInvalid { .. })
+            | E::Escrow(escrow::Error::BackupTooCostly { .. }) => StatusCode::UNPROCESSABLE_ENTITY,
             _ => return ApiError::internal(format!("[{}] {e}", e.code())),
         };
         let mut err = ApiError::new(status, e.code(), e.to_string());

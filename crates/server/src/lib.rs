@@ -289,7 +289,10 @@ impl AppState {
         if let Ok(s) = auth.schedule_view() {
             tracing::info!("{}", schedule_log::describe_schedule(&s));
         }
-        *mode = Mode::Unlocked(Arc::new(auth));
+        let auth = Arc::new(auth);
+        // The audit anchor follows the chain head every second while unlocked.
+        auth.spawn_anchor(std::time::Duration::from_secs(1));
+        *mode = Mode::Unlocked(auth);
         Ok(())
     }
 

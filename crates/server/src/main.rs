@@ -143,6 +143,11 @@ enum Command {
         /// Allow plain HTTP for the API on a non-loopback address.
         #[arg(long, requires = "http")]
         insecure_http: bool,
+        /// Serve a store although its audit anchor says committed work is missing (AUTH-070)
+        /// or the anchor is invalid (AUTH-071): for a store put back on purpose. Recorded in
+        /// the audit log; the store is anchored as it is.
+        #[arg(long)]
+        accept_rollback: bool,
     },
 }
 
@@ -229,6 +234,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 report.unlock_methods
             );
             restore_settings(&data_dir)?;
+            restore_anchor(&data_dir)?;
             if no_tls_cert {
                 eprintln!(
                     "kmsd: no TLS certificate issued (--no-tls-cert): put {} and {} into {} \
@@ -304,6 +310,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             dev,
             http,
             insecure_http,
+            accept_rollback,
         } => {
             let http = http || dev;
             let data_dir = match (data_dir, dev) {
@@ -316,7 +323,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
             let public_listen = public_listen.or(file.public_listen);
-            let config = file.apply(Config::default());
+            let mut config = file.apply(Config::default());
+            config.accept_rollback = accept_rollback;
             if http && !listen.ip().is_loopback() && !insecure_http {
                 bail!(
                     "refusing to serve the API over plain HTTP on {listen}: use a loopback \
@@ -601,6 +609,21 @@ fn restore_settings(data_dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// After `kmsd restore`: writes the audit anchor the backup carries into the data directory
+/// (a backup made before backups carried anchors: the first unlock anchors the store).
+fn restore_anchor(data_dir: &Path) -> anyhow::Result<()> {
+    let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let written = authority::restore_anchor_file(&store)
+        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    if written {
+        println!(
+            "restored the audit anchor the backup carries ({})",
+            authority::ANCHOR_FILE
+        );
+    }
+    Ok(())
+}
+
 /// Creates `path` (refusing to overwrite) with `mode`: a temporary file, fsync, rename.
 fn write_new(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;
@@ -793,7 +816,14 @@ fn serve(
             tracing::info!("shutting down");
         };
         let https = tls.is_some();
+        let last = state.clone();
         kmsd::limits::serve(api, kmsd::router_with(state, https), tls, limits, shutdown).await?;
+        // A clean stop anchors the audit chain's final head.
+        if let Ok(a) = last.authority()
+            && let Err(e) = a.anchor_now()
+        {
+            tracing::error!(error = %e, "cannot write the audit anchor at shutdown");
+        }
         Ok(())
     })
 }

@@ -193,6 +193,18 @@ pub(crate) fn audit_report(r: authority::AuditReport) -> api::AuditReport {
             kind: p.kind.to_string(),
             message: p.message,
         }),
+        anchor: r.anchor.map(|a| api::AuditAnchor {
+            state: serde_json::to_value(a.state)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
+            refused: a.refused,
+            warning: a.warning,
+            anchor_seq: a.anchor_seq,
+            anchor_at: a.anchor_at,
+            head_seq: a.head_seq,
+            message: a.message,
+        }),
     }
 }
 

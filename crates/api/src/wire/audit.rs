@@ -92,7 +92,8 @@ impl AuditQuery {
 pub struct AuditProblem {
     /// The entry the problem shows at.
     pub seq: i64,
-    /// `altered`, `removed`, `reordered`, `checkpoint`.
+    /// `altered`, `removed`, `reordered`, `checkpoint`, `anchor` (the audit anchor kept
+    /// outside the database names work the store lacks, or is invalid).
     pub kind: String,
     /// A sentence for people.
     pub message: String,
@@ -111,6 +112,31 @@ pub struct AuditReport {
     pub ok: bool,
     /// The first problem, if any.
     pub problem: Option<AuditProblem>,
+    /// The check of the audit anchor kept outside the database (the live store's
+    /// `audit verify` only; absent in a backup check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchor: Option<AuditAnchor>,
+}
+
+/// The audit anchor's check: the chain head (seq, hash) kept MACed in `DATA_DIR/audit-anchor`,
+/// against the database.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct AuditAnchor {
+    /// `ok`, `not_written` (never anchored yet), `missing` (a warning), `invalid` or
+    /// `rollback` (committed work is missing), `accepted` (a rollback the operator accepted).
+    pub state: String,
+    /// True when the server refuses to start on this store as it is.
+    pub refused: bool,
+    /// True for a warning.
+    pub warning: bool,
+    /// The entry the anchor names, when it could be read.
+    pub anchor_seq: Option<i64>,
+    /// When the anchor was written (Unix seconds).
+    pub anchor_at: Option<i64>,
+    /// The last entry in the database.
+    pub head_seq: i64,
+    /// A sentence for operators.
+    pub message: String,
 }
 
 /// The answer of `POST /audit/sign`.

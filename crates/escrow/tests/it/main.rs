@@ -4,6 +4,7 @@ mod backup;
 mod common;
 mod crash;
 mod faults;
+mod hostile_backup;
 mod methods;
 mod migrations;
 mod store;
