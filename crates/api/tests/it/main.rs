@@ -18,7 +18,8 @@ fn fixture(name: &str) -> (u16, Value) {
 /// Fields added to answers since the fixtures were captured (the registry lets answers grow;
 /// scripts keep reading the old fields): the directory's signing certificate, a policy
 /// change's `raised`, a request's `why`, a batch renewal's `skipped`, the status's backup
-/// schedule, and what a restore carried over.
+/// schedule, what a restore carried over, a revoke's CRL and already revoked serials, and the
+/// audit anchor's state.
 const ADDED: &[&str] = &[
     "signing_certificate",
     "raised",
@@ -27,6 +28,11 @@ const ADDED: &[&str] = &[
     "backup_schedule",
     "audit_entries_carried",
     "policies_kept",
+    "already_revoked",
+    "crl_number",
+    "crl_published_at",
+    "crl_pending",
+    "anchor",
 ];
 
 /// Every field of `old` is in `new` with the same value; `new` adds only `*_rfc3339` fields
