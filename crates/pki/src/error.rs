@@ -8,6 +8,9 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 /// Everything that can go wrong in the PKI core. Each variant has a stable code
 /// (`PKI-0xx`, see [`Error::code`]) that operators can look up.
+///
+/// Resource limits on hostile input: `PKI-090` too many signers, `PKI-091` too many
+/// certificates (both per SignedData), `PKI-092` too many ASN.1 elements for the input's size.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {

@@ -162,3 +162,69 @@ fn a_ber_sequence_of_32_mib_of_nulls_is_refused_with_pki_092() {
     let err = enveloped::inspect(&shapes::null_sequence(32 * 1024 * 1024)).unwrap_err();
     assert_eq!(err.code(), "PKI-092", "{err}");
 }
+
+/// `cert` with the first byte of the value of the extension whose OID (content octets) is
+/// `ext_oid` replaced by `byte`, re-signed by the test CA (the same length, so only the
+/// signature changes).
+fn corrupt_extension(cert: &pki::Certificate, ext_oid: &[u8], byte: u8) -> pki::Certificate {
+    let mut der = pki::certificate::to_der(cert).unwrap();
+    let mut oid = vec![0x06, ext_oid.len() as u8];
+    oid.extend_from_slice(ext_oid);
+    let at = der
+        .windows(oid.len())
+        .position(|w| w == oid)
+        .expect("the extension")
+        + oid.len();
+    // Skip `critical` (01 01 ff) when present, then the OCTET STRING header (04 len).
+    let at = if der[at] == 0x01 { at + 3 } else { at };
+    assert_eq!(der[at], 0x04);
+    let value = match der[at + 1] {
+        l @ 0x81.. => at + 2 + usize::from(l & 0x7f),
+        _ => at + 2,
+    };
+    der[value] = byte;
+    // TBSCertificate: the first element inside the outer SEQUENCE (30 82 LL LL).
+    let tbs_len = u16::from_be_bytes([der[6], der[7]]) as usize + 4;
+    let tbs = der[4..4 + tbs_len].to_vec();
+    let sig = support::key("ca-3072")
+        .sign(pki::DigestAlgorithm::Sha256, &tbs)
+        .unwrap();
+    let n = der.len();
+    der[n - sig.len()..].copy_from_slice(&sig);
+    let cert = <pki::Certificate as der::Decode>::from_der(&der).unwrap();
+    let ca = support::test_ca();
+    pki::certificate::verify_signed_by(&cert, ca.certificate()).unwrap();
+    cert
+}
+
+#[test]
+fn a_malformed_non_critical_extension_is_reported_and_ignored_a_critical_one_is_fatal() {
+    let (_, enc) = support::user_certs(&support::test_ca(), "bob");
+    let good = pki::CertificateInfo::from_certificate(&enc).unwrap();
+    assert!(good.warnings.is_empty());
+    assert!(!good.capabilities.is_empty());
+
+    // SMIMECapabilities (1.2.840.113549.1.9.15, non-critical): its SEQUENCE made a NULL.
+    const SMIME_CAPS: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x09, 0x0f];
+    let broken = corrupt_extension(&enc, SMIME_CAPS, 0x05);
+    let info = pki::CertificateInfo::from_certificate(&broken).unwrap();
+    assert_eq!(info.warnings.len(), 1, "{:?}", info.warnings);
+    assert!(
+        info.warnings[0].contains("1.2.840.113549.1.9.15"),
+        "{:?}",
+        info.warnings
+    );
+    assert!(info.capabilities.is_empty());
+    // The rest of the certificate is read as before: the key stays usable.
+    assert_eq!(info.can_encrypt, good.can_encrypt);
+    assert_eq!(info.emails, good.emails);
+    // Encrypting to it works (no capabilities known).
+    let recipient = pki::negotiation::Recipient::from_certificate("bob", &broken);
+    assert!(recipient.is_ok(), "{:?}", recipient.err());
+
+    // keyUsage (2.5.29.15) is critical in our profiles: malformed, the certificate is refused.
+    let broken = corrupt_extension(&enc, &[0x55, 0x1d, 0x0f], 0x05);
+    let err = pki::CertificateInfo::from_certificate(&broken).unwrap_err();
+    assert_eq!(err.code(), "PKI-001", "{err}");
+    assert!(err.to_string().contains("keyUsage"), "{err}");
+}
