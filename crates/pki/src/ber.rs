@@ -6,11 +6,78 @@
 //! the caller knows that a `[0]` is an implicitly tagged string. The order of SET OF elements is kept as received, so that signed attributes
 //! are verified over the bytes the signer produced (as OpenSSL does). Well-formed DER comes
 //! out byte for byte as it went in.
+//!
+//! # Limits
+//!
+//! Input is hostile (any received mail reaches this code), so a first pass walks the element
+//! headers without allocating and refuses input with more than [`element_limit`] elements
+//! (one per [`BYTES_PER_ELEMENT`] bytes of input, at most [`MAX_ELEMENTS`]) before anything is
+//! built: [`Error::TooManyElements`](crate::Error::TooManyElements), `PKI-092`. The same pass
+//! finds out whether the input is DER already; then it is copied, and no tree is built at all.
+//! Only BER input is parsed into a tree, whose nodes (48 bytes each, plus their children's
+//! vectors) are bounded by the element limit, so that normalising costs at most a small
+//! multiple of the input in memory (about 12 times for the densest input allowed, never more
+//! than about 100 MiB).
 
 use der::{ErrorKind, Length};
 
 /// Deepest nesting accepted (CMS SignedData with certificates needs about 12).
 const MAX_DEPTH: usize = 40;
+
+/// Most elements accepted in one input, whatever its size: room for 512 MiB of content in
+/// 1 KiB chunks (what streaming encoders write), and about 100 MiB of tree at most.
+pub const MAX_ELEMENTS: usize = 1 << 20;
+
+/// Input bytes per element allowed: certificates have an element per 10 to 15 bytes, CRL
+/// entries one per 5 to 8, encrypted content one per chunk. Hostile input packs one per 2
+/// bytes (NULLs).
+pub const BYTES_PER_ELEMENT: usize = 8;
+
+/// Elements allowed whatever the size, for small messages.
+const MIN_ELEMENTS: usize = 4096;
+
+/// The most elements accepted in an input of `input_len` bytes.
+pub fn element_limit(input_len: usize) -> usize {
+    (input_len / BYTES_PER_ELEMENT + MIN_ELEMENTS).min(MAX_ELEMENTS)
+}
+
+/// Why normalisation failed: malformed input, or more elements than [`element_limit`].
+#[derive(Debug)]
+pub(crate) enum BerError {
+    /// The input is not valid BER.
+    Der(der::Error),
+    /// The input has more elements than its size allows (found by the counting pass).
+    TooManyElements {
+        /// Size of the input.
+        size: usize,
+        /// The limit for that size.
+        limit: usize,
+    },
+}
+
+impl From<der::Error> for BerError {
+    fn from(e: der::Error) -> Self {
+        BerError::Der(e)
+    }
+}
+
+impl crate::error::DerFailure for BerError {
+    fn about(self, what: &'static str) -> crate::Error {
+        match self {
+            BerError::Der(source) => crate::Error::Der { what, source },
+            BerError::TooManyElements { size, limit } => {
+                crate::Error::TooManyElements { what, size, limit }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Nodes built by the tree pass in this thread, for the tests that show the element
+    /// limit fires before any.
+    static NODES_BUILT: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
 
 /// Universal tag numbers of the string types that BER allows in constructed form.
 const STRING_TAGS: &[u8] = &[3, 4, 7, 12, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 30];
@@ -197,10 +264,98 @@ impl<'a> Parser<'a> {
         self.input.get(self.pos..self.pos + 2) == Some(&[0, 0][..])
     }
 
+    /// The counting pass: walks one element and its children without allocating, counting
+    /// elements against `budget` (`None` once it is exhausted) and clearing `canonical` when
+    /// anything is not DER already (so that the tree pass is needed). Returns the element's
+    /// first tag byte, and whether it is a primitive OCTET STRING (for `implicit_strings`).
+    fn scan(
+        &mut self,
+        depth: usize,
+        budget: &mut usize,
+        canonical: &mut bool,
+    ) -> Result<(u8, bool), BerError> {
+        if depth > MAX_DEPTH {
+            return Err(err(ErrorKind::NestingDepth, self.pos).into());
+        }
+        *budget = budget.checked_sub(1).ok_or(BerError::TooManyElements {
+            size: self.input.len(),
+            limit: 0,
+        })?;
+        let start = self.pos;
+        let tag = self.tag()?;
+        let constructed = tag[0] & 0x20 != 0;
+        let len_start = self.pos;
+        let len = self.length()?;
+        if let Len::Definite(n) = len
+            && self.pos - len_start != length_of_length(n)
+        {
+            *canonical = false;
+        }
+        if !constructed {
+            let Len::Definite(n) = len else {
+                return Err(err(ErrorKind::IndefiniteLength, start).into());
+            };
+            let end = self.end_of(n)?;
+            if tag == [0x01] && n == 1 && !matches!(self.input[self.pos], 0 | 0xff) {
+                *canonical = false;
+            }
+            self.pos = end;
+            return Ok((tag[0], tag == [0x04]));
+        }
+        let mut children = 0usize;
+        let mut all_octets = true;
+        let mut child = |p: &mut Self, budget: &mut usize, canonical: &mut bool| {
+            let (_, octets) = p.scan(depth + 1, budget, canonical)?;
+            children += 1;
+            all_octets &= octets;
+            Ok::<(), BerError>(())
+        };
+        match len {
+            Len::Definite(n) => {
+                let end = self.end_of(n)?;
+                while self.pos < end {
+                    child(self, budget, canonical)?;
+                }
+                if self.pos != end {
+                    return Err(err(
+                        ErrorKind::Length {
+                            tag: der::Tag::Null,
+                        },
+                        start,
+                    )
+                    .into());
+                }
+            }
+            Len::Indefinite => {
+                *canonical = false;
+                loop {
+                    if self.at_eoc() {
+                        self.pos += 2;
+                        break;
+                    }
+                    if self.pos >= self.input.len() {
+                        return Err(incomplete(self.pos, self.pos + 2, self.input.len()).into());
+                    }
+                    child(self, budget, canonical)?;
+                }
+            }
+        }
+        let number = tag[0] & 0x1f;
+        if tag.len() == 1 && tag[0] & 0xc0 == 0 && STRING_TAGS.contains(&number) {
+            *canonical = false;
+        }
+        if self.implicit_strings && tag == [0xa0] && children > 0 && all_octets {
+            *canonical = false;
+        }
+        Ok((tag[0], false))
+    }
+
     fn element(&mut self, depth: usize) -> der::Result<Node<'a>> {
         if depth > MAX_DEPTH {
             return Err(err(ErrorKind::NestingDepth, self.pos));
         }
+        #[cfg(test)]
+        NODES_BUILT.with(|n| n.set(n.get() + 1));
         let start = self.pos;
         let tag = self.tag()?;
         let constructed = tag[0] & 0x20 != 0;
@@ -356,34 +511,56 @@ pub(crate) fn tag_of(byte: u8) -> der::Tag {
     der::Tag::from_der(&[byte]).unwrap_or(der::Tag::Null)
 }
 
-/// Re-encodes one BER element (the whole of `input`) as DER, keeping SET OF order.
-pub(crate) fn to_der(input: &[u8]) -> der::Result<Vec<u8>> {
+/// Re-encodes one BER element (the whole of `input`) as DER, keeping SET OF order. Refuses
+/// input with more than [`element_limit`] elements before building anything.
+pub(crate) fn to_der(input: &[u8]) -> Result<Vec<u8>, BerError> {
     convert(input, false)
 }
 
 /// As [`to_der`], and also flattens a constructed `[0]` made only of OCTET STRINGs into a
 /// primitive `[0]`: the chunked `[0] IMPLICIT OCTET STRING` encryptedContent of EnvelopedData.
 /// (Not for SignedData, whose `[0]` is EXPLICIT.)
-pub(crate) fn to_der_implicit_strings(input: &[u8]) -> der::Result<Vec<u8>> {
+pub(crate) fn to_der_implicit_strings(input: &[u8]) -> Result<Vec<u8>, BerError> {
     convert(input, true)
 }
 
-fn convert(input: &[u8], implicit_strings: bool) -> der::Result<Vec<u8>> {
+fn trailing(input: &[u8], pos: usize) -> der::Error {
+    let l = |n: usize| Length::try_from(n).unwrap_or(Length::MAX);
+    err(
+        ErrorKind::TrailingData {
+            decoded: l(pos),
+            remaining: l(input.len() - pos),
+        },
+        pos,
+    )
+}
+
+fn convert(input: &[u8], implicit_strings: bool) -> Result<Vec<u8>, BerError> {
     let mut p = Parser {
         input,
         pos: 0,
         implicit_strings,
     };
+    // Pass 1: count (and refuse) before building anything; find out whether it is DER.
+    let limit = element_limit(input.len());
+    let mut budget = limit;
+    let mut canonical = true;
+    p.scan(0, &mut budget, &mut canonical)
+        .map_err(|e| match e {
+            BerError::TooManyElements { size, .. } => BerError::TooManyElements { size, limit },
+            e => e,
+        })?;
+    if p.pos != input.len() {
+        return Err(trailing(input, p.pos).into());
+    }
+    if canonical {
+        return Ok(input.to_vec());
+    }
+    // Pass 2: BER, at most `limit` elements.
+    p.pos = 0;
     let node = p.element(0)?;
     if p.pos != input.len() {
-        let l = |n: usize| Length::try_from(n).unwrap_or(Length::MAX);
-        return Err(err(
-            ErrorKind::TrailingData {
-                decoded: l(p.pos),
-                remaining: l(input.len() - p.pos),
-            },
-            p.pos,
-        ));
+        return Err(trailing(input, p.pos).into());
     }
     let mut out = Vec::with_capacity(node.encoded_len());
     node.write(&mut out);
@@ -522,6 +699,70 @@ mod tests {
         for _ in 0..100 {
             deep.extend([0, 0]);
         }
-        assert_eq!(to_der(&deep).unwrap_err().kind(), ErrorKind::NestingDepth);
+        match to_der(&deep) {
+            Err(BerError::Der(e)) => assert_eq!(e.kind(), ErrorKind::NestingDepth),
+            other => panic!("expected a nesting error, got {other:?}"),
+        }
+    }
+
+    /// `30 84 LL LL LL LL` and `len` bytes of 2-byte NULLs.
+    fn nulls(len: usize) -> Vec<u8> {
+        let mut v = vec![0x30, 0x84];
+        v.extend((len as u32).to_be_bytes());
+        v.extend(std::iter::repeat_n([5u8, 0], len / 2).flatten());
+        v
+    }
+
+    #[test]
+    fn the_element_limit_fires_before_any_node_is_built() {
+        for len in [64 * 1024, 8 * 1024 * 1024] {
+            let input = nulls(len);
+            NODES_BUILT.with(|n| n.set(0));
+            match to_der(&input) {
+                Err(BerError::TooManyElements { size, limit }) => {
+                    assert_eq!(size, input.len());
+                    assert_eq!(limit, element_limit(input.len()));
+                    assert!(limit < len / 2);
+                }
+                other => panic!("expected the element limit, got {other:?}"),
+            }
+            assert_eq!(NODES_BUILT.with(|n| n.get()), 0, "{len}");
+        }
+        // The hard cap, whatever the size.
+        assert_eq!(element_limit(usize::MAX / 2), MAX_ELEMENTS);
+        // Indefinite lengths (which need the tree) are counted the same way.
+        let mut ber = vec![0x30, 0x80];
+        ber.extend(std::iter::repeat_n([5u8, 0], 8192).flatten());
+        ber.extend([0, 0]);
+        NODES_BUILT.with(|n| n.set(0));
+        assert!(matches!(
+            to_der(&ber),
+            Err(BerError::TooManyElements { .. })
+        ));
+        assert_eq!(NODES_BUILT.with(|n| n.get()), 0);
+    }
+
+    #[test]
+    fn der_input_builds_no_tree_and_ber_input_within_the_limit_does() {
+        let mut der = vec![0x30, 0x82, 0x07, 0xd0];
+        der.extend(std::iter::repeat_n([5u8, 0], 1000).flatten());
+        NODES_BUILT.with(|n| n.set(0));
+        assert_eq!(to_der(&der).unwrap(), der);
+        assert_eq!(
+            NODES_BUILT.with(|n| n.get()),
+            0,
+            "DER is copied, not rebuilt"
+        );
+        // The same with a 4-byte length is not DER: rebuilt with a minimal one.
+        NODES_BUILT.with(|n| n.set(0));
+        assert_eq!(to_der(&nulls(2000)).unwrap(), der);
+        assert_eq!(NODES_BUILT.with(|n| n.get()), 1001);
+        let mut ber = vec![0x30, 0x80];
+        ber.extend(std::iter::repeat_n([5u8, 0], 1000).flatten());
+        ber.extend([0, 0]);
+        NODES_BUILT.with(|n| n.set(0));
+        let out = to_der(&ber).unwrap();
+        assert_eq!(&out[..4], &[0x30, 0x82, 0x07, 0xd0]);
+        assert_eq!(NODES_BUILT.with(|n| n.get()), 1001);
     }
 }

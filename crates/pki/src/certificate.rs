@@ -316,10 +316,18 @@ pub struct CertificateInfo {
     pub subject_key_id: Option<Vec<u8>>,
     /// RSA modulus size in bits.
     pub key_bits: usize,
+    /// Malformed non-critical extensions that were ignored, one sentence each (see
+    /// [`CertificateInfo::from_certificate`]). Empty for a well-formed certificate.
+    pub warnings: Vec<String>,
 }
 
 impl CertificateInfo {
-    /// Summarises `cert`. Fails on malformed extensions it must read.
+    /// Summarises `cert`. A malformed *critical* extension among those it reads is an error;
+    /// a malformed non-critical one is reported in [`CertificateInfo::warnings`] and
+    /// ignored, so that (say) a broken SMIMECapabilities does not make the whole certificate
+    /// unusable. Ignoring fails safe: a malformed keyUsage allows no usage, a malformed
+    /// extKeyUsage no email protection, a malformed basicConstraints is not a CA; a malformed
+    /// SMIMECapabilities, subjectAltName or subjectKeyIdentifier is as if absent.
     pub fn from_certificate(cert: &Certificate) -> Result<Self> {
         let tbs = cert.tbs_certificate();
         let mut info = CertificateInfo {
@@ -336,6 +344,7 @@ impl CertificateInfo {
             capabilities: Vec::new(),
             subject_key_id: None,
             key_bits: public_key(cert).map(|k| k.bits()).unwrap_or(0),
+            warnings: Vec::new(),
         };
         for atv in tbs.subject().iter() {
             if atv.oid == oid::EMAIL_ADDRESS
@@ -345,38 +354,67 @@ impl CertificateInfo {
             }
         }
         for ext in tbs.extensions().into_iter().flatten() {
-            let v = ext.extn_value.as_bytes();
-            let id = ext.extn_id;
-            if id == <BasicConstraints as der::oid::AssociatedOid>::OID {
-                info.is_ca = BasicConstraints::from_der(v)
-                    .map_err(Error::der("basicConstraints"))?
-                    .ca;
-            } else if id == <KeyUsage as der::oid::AssociatedOid>::OID {
-                let ku = KeyUsage::from_der(v).map_err(Error::der("keyUsage"))?;
-                info.can_sign = ku.digital_signature() || ku.non_repudiation();
-                info.can_encrypt = ku.key_encipherment();
-            } else if id == <ExtendedKeyUsage as der::oid::AssociatedOid>::OID {
-                let eku = ExtendedKeyUsage::from_der(v).map_err(Error::der("extKeyUsage"))?;
-                info.email_protection = eku.0.contains(&oid::KP_EMAIL_PROTECTION)
-                    || eku
-                        .0
-                        .contains(&der::oid::db::rfc5280::ANY_EXTENDED_KEY_USAGE);
-            } else if id == <SubjectAltName as der::oid::AssociatedOid>::OID {
-                let san = SubjectAltName::from_der(v).map_err(Error::der("subjectAltName"))?;
-                for name in san.0 {
-                    if let GeneralName::Rfc822Name(s) = name {
-                        info.emails.push(s.to_string());
-                    }
+            if let Err(e) = info.read_extension(ext) {
+                if ext.critical {
+                    return Err(e);
                 }
-            } else if id == <SubjectKeyIdentifier as der::oid::AssociatedOid>::OID {
-                let ski = SubjectKeyIdentifier::from_der(v)
-                    .map_err(Error::der("subjectKeyIdentifier"))?;
-                info.subject_key_id = Some(ski.0.as_bytes().to_vec());
-            } else if id == oid::SMIME_CAPABILITIES {
-                info.capabilities = decode_capabilities(v)?;
+                info.warnings.push(format!(
+                    "the non-critical extension {} is malformed and was ignored ({e})",
+                    ext.extn_id
+                ));
+                info.fail_safe(ext.extn_id);
             }
         }
         Ok(info)
+    }
+
+    /// Reads one extension into `self`; an error when it is malformed.
+    fn read_extension(&mut self, ext: &x509_cert::ext::Extension) -> Result<()> {
+        let v = ext.extn_value.as_bytes();
+        let id = ext.extn_id;
+        if id == <BasicConstraints as der::oid::AssociatedOid>::OID {
+            self.is_ca = BasicConstraints::from_der(v)
+                .map_err(Error::der("basicConstraints"))?
+                .ca;
+        } else if id == <KeyUsage as der::oid::AssociatedOid>::OID {
+            let ku = KeyUsage::from_der(v).map_err(Error::der("keyUsage"))?;
+            self.can_sign = ku.digital_signature() || ku.non_repudiation();
+            self.can_encrypt = ku.key_encipherment();
+        } else if id == <ExtendedKeyUsage as der::oid::AssociatedOid>::OID {
+            let eku = ExtendedKeyUsage::from_der(v).map_err(Error::der("extKeyUsage"))?;
+            self.email_protection = eku.0.contains(&oid::KP_EMAIL_PROTECTION)
+                || eku
+                    .0
+                    .contains(&der::oid::db::rfc5280::ANY_EXTENDED_KEY_USAGE);
+        } else if id == <SubjectAltName as der::oid::AssociatedOid>::OID {
+            let san = SubjectAltName::from_der(v).map_err(Error::der("subjectAltName"))?;
+            for name in san.0 {
+                if let GeneralName::Rfc822Name(s) = name {
+                    self.emails.push(s.to_string());
+                }
+            }
+        } else if id == <SubjectKeyIdentifier as der::oid::AssociatedOid>::OID {
+            let ski =
+                SubjectKeyIdentifier::from_der(v).map_err(Error::der("subjectKeyIdentifier"))?;
+            self.subject_key_id = Some(ski.0.as_bytes().to_vec());
+        } else if id == oid::SMIME_CAPABILITIES {
+            self.capabilities = decode_capabilities(v)?;
+        }
+        Ok(())
+    }
+
+    /// After a malformed non-critical extension `id`: the reading that grants nothing.
+    fn fail_safe(&mut self, id: const_oid::ObjectIdentifier) {
+        if id == <BasicConstraints as der::oid::AssociatedOid>::OID {
+            self.is_ca = false;
+        } else if id == <KeyUsage as der::oid::AssociatedOid>::OID {
+            self.can_sign = false;
+            self.can_encrypt = false;
+        } else if id == <ExtendedKeyUsage as der::oid::AssociatedOid>::OID {
+            self.email_protection = false;
+        } else if id == oid::SMIME_CAPABILITIES {
+            self.capabilities = Vec::new();
+        }
     }
 
     /// True when `email` is one of the certificate's addresses (domain compared without case).

@@ -484,6 +484,7 @@ fn parse(der_bytes: &[u8]) -> Result<Envelope> {
         // report the DER error.
         Err(e) => match ber_to_der(der_bytes) {
             Ok(converted) if converted != der_bytes => return parse(&converted),
+            Err(limit @ Error::TooManyElements { .. }) => return Err(limit),
             _ => {
                 return Err(Error::Der {
                     what: "enveloped message (CMS ContentInfo)",

@@ -8,6 +8,9 @@ pub type Result<T> = core::result::Result<T, Error>;
 
 /// Everything that can go wrong in the PKI core. Each variant has a stable code
 /// (`PKI-0xx`, see [`Error::code`]) that operators can look up.
+///
+/// Resource limits on hostile input: `PKI-090` too many signers, `PKI-091` too many
+/// certificates (both per SignedData), `PKI-092` too many ASN.1 elements for the input's size.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -210,6 +213,43 @@ pub enum Error {
         /// What is wrong with them.
         detail: String,
     },
+    // --- resource limits on hostile input (PKI-09x) ---
+    /// A SignedData has more SignerInfos than [`crate::signed::MAX_SIGNERS`].
+    #[error(
+        "PKI-090: the signed message has {count} signers, more than the limit of {limit}; \
+         it was not checked"
+    )]
+    TooManySigners {
+        /// SignerInfos in the message.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// A SignedData carries more certificates than [`crate::signed::MAX_CERTIFICATES`].
+    #[error(
+        "PKI-091: the signed message carries {count} certificates, more than the limit of \
+         {limit}; it was not checked"
+    )]
+    TooManyCertificates {
+        /// Certificates in the message.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+    /// BER or DER input has more elements than its size allows (see
+    /// [`crate::ber::element_limit`]); refused by a counting pass before anything is decoded.
+    #[error(
+        "PKI-092: {what} has more than {limit} ASN.1 elements, the limit for {size} bytes; \
+         it was refused before decoding"
+    )]
+    TooManyElements {
+        /// What was being decoded.
+        what: &'static str,
+        /// Size of the input.
+        size: usize,
+        /// The limit for that size.
+        limit: usize,
+    },
 }
 
 impl Error {
@@ -247,12 +287,17 @@ impl Error {
             Error::NotARecipient { .. } => "PKI-061",
             Error::Envelope(_) => "PKI-062",
             Error::ContentParameters { .. } => "PKI-063",
+            // --- resource limits on hostile input (PKI-09x) ---
+            Error::TooManySigners { .. } => "PKI-090",
+            Error::TooManyCertificates { .. } => "PKI-091",
+            Error::TooManyElements { .. } => "PKI-092",
         }
     }
 
-    /// Shorthand for a DER error about `what`.
-    pub(crate) fn der(what: &'static str) -> impl FnOnce(der::Error) -> Error {
-        move |source| Error::Der { what, source }
+    /// Shorthand for a DER error about `what` (or, from the BER normaliser, its element
+    /// limit: [`Error::TooManyElements`]).
+    pub(crate) fn der<E: DerFailure>(what: &'static str) -> impl FnOnce(E) -> Error {
+        move |source| source.about(what)
     }
 
     /// Shorthand for a build error about `what`.
@@ -261,5 +306,18 @@ impl Error {
             what,
             detail: e.to_string(),
         }
+    }
+}
+
+/// A decoding failure that becomes an [`Error`] about `what`: a `der::Error`, or a failure of
+/// the BER normaliser (which may be its element limit).
+pub(crate) trait DerFailure {
+    /// The error about `what`.
+    fn about(self, what: &'static str) -> Error;
+}
+
+impl DerFailure for der::Error {
+    fn about(self, what: &'static str) -> Error {
+        Error::Der { what, source: self }
     }
 }

@@ -22,7 +22,7 @@ pub mod signer;
 pub mod smime;
 pub mod verify;
 
-mod ber;
+pub mod ber;
 mod dsa;
 
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};

@@ -5,9 +5,17 @@
 //!
 //! Input may be BER (streaming encoders write indefinite lengths and chunked OCTET STRINGs):
 //! it is normalised to DER first, keeping the received order of the signed attributes.
+//!
+//! Checking is bounded for hostile mail: at most [`MAX_SIGNERS`] SignerInfos and
+//! [`MAX_CERTIFICATES`] certificates per message (errors `PKI-090`, `PKI-091`, raised before
+//! any of them is decoded), the BER element limit of [`crate::ber`] (`PKI-092`), each
+//! certificate's identifiers computed once and looked up in a map (not per signer), each
+//! signer's public key parsed once, and the content hashed once per digest algorithm.
 
 use crate::ber;
 
+use std::cell::OnceCell;
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
@@ -31,10 +39,19 @@ use crate::algorithms::{ContentAlgorithm, DigestAlgorithm, decode_capabilities, 
 use crate::certificate::{hex_lower, public_key};
 use crate::encoding::{check_size, rfc5280_time};
 use crate::error::{Error, Result};
-use crate::keys::PrivateKey;
+use crate::keys::{PrivateKey, PublicKey};
 
 /// Largest CMS message, or content to sign, accepted (bytes). Mail systems refuse far less.
 pub const MAX_SIGNED_DATA_SIZE: usize = 64 * 1024 * 1024;
+
+/// Most SignerInfos checked in one SignedData. Mail has one signer, rarely two or three
+/// (countersigned or dual-algorithm mail); more is refused with `PKI-090`.
+pub const MAX_SIGNERS: usize = 64;
+
+/// Most certificates one SignedData may carry. A signer's chain has a handful; a
+/// certificates-only message (`.p7c`) a directory's worth at most; more is refused with
+/// `PKI-091`.
+pub const MAX_CERTIFICATES: usize = 256;
 
 const WHAT: &str = "CMS signed data";
 
@@ -371,6 +388,8 @@ pub fn check(
         (None, None) => return Err(Error::DetachedContentMissing),
         (Some(_), Some(_)) => return Err(Error::ContentGivenTwice),
     };
+    let index = CertIndex::new(&parsed.certificates, extra_certs);
+    let mut digests = Digests::default();
     let signers = parsed
         .signer_infos
         .iter()
@@ -380,8 +399,8 @@ pub fn check(
                 raw_attrs.as_deref(),
                 &parsed.econtent_type,
                 content,
-                &parsed.certificates,
-                extra_certs,
+                &index,
+                &mut digests,
             )
         })
         .collect();
@@ -467,7 +486,14 @@ impl<'a> Parsed<'a> {
         };
         let mut certificates = Vec::new();
         if let Some(set) = it.next_if(|t| t.tag == 0xa0) {
-            for choice in ber::children(set.content).map_err(Error::der(WHAT))? {
+            let choices = ber::children(set.content).map_err(Error::der(WHAT))?;
+            if choices.len() > MAX_CERTIFICATES {
+                return Err(Error::TooManyCertificates {
+                    count: choices.len(),
+                    limit: MAX_CERTIFICATES,
+                });
+            }
+            for choice in choices {
                 // Only X.509 certificates; attribute and other certificates are skipped.
                 if choice.tag == 0x30 {
                     certificates.push(
@@ -482,8 +508,15 @@ impl<'a> Parsed<'a> {
         if it.next().is_some() {
             return Err(malformed(ErrorKind::Length { tag: Tag::Sequence }));
         }
+        let raws = ber::children(infos.content).map_err(Error::der(WHAT))?;
+        if raws.len() > MAX_SIGNERS {
+            return Err(Error::TooManySigners {
+                count: raws.len(),
+                limit: MAX_SIGNERS,
+            });
+        }
         let mut signer_infos = Vec::new();
-        for raw in ber::children(infos.content).map_err(Error::der(WHAT))? {
+        for raw in raws {
             let si = SignerInfo::from_der(raw.full).map_err(Error::der("CMS SignerInfo"))?;
             let raw_attrs = ber::children(raw.content)
                 .map_err(Error::der("CMS SignerInfo"))?
@@ -518,23 +551,91 @@ fn signer_id(sid: &SignerIdentifier) -> SignerId {
     }
 }
 
-/// True when `cert` is the one `sid` names.
-fn names(sid: &SignerIdentifier, cert: &Certificate) -> bool {
-    let tbs = cert.tbs_certificate();
-    match sid {
-        SignerIdentifier::IssuerAndSerialNumber(ias) => {
-            tbs.serial_number() == &ias.serial_number && tbs.issuer() == &ias.issuer
-        }
-        SignerIdentifier::SubjectKeyIdentifier(ski) => {
-            let want = ski.0.as_bytes();
-            match tbs.get_extension::<SubjectKeyIdentifier>() {
-                Ok(Some((_, have))) => have.0.as_bytes() == want,
-                // No extension: compare with the RFC 5280 method (1) identifier of the key.
-                _ => public_key(cert)
-                    .and_then(|k| k.key_identifier())
-                    .is_ok_and(|id| id.as_slice() == want),
+/// The certificates a signer may be named by (the message's, then the caller's), indexed
+/// once: by issuer and serial number, and (built on first use) by subject key identifier.
+/// Each certificate's public key is parsed at most once, when a signer needs it.
+struct CertIndex<'c> {
+    certs: Vec<&'c Certificate>,
+    /// (issuer DER, serial content octets) to the first certificate that has them.
+    by_issuer_serial: HashMap<(Vec<u8>, Vec<u8>), usize>,
+    by_key_id: OnceCell<HashMap<Vec<u8>, usize>>,
+    keys: Vec<OnceCell<Option<PublicKey>>>,
+}
+
+impl<'c> CertIndex<'c> {
+    fn new(message_certs: &'c [Certificate], extra_certs: &'c [Certificate]) -> Self {
+        let certs: Vec<&Certificate> = message_certs.iter().chain(extra_certs).collect();
+        let mut by_issuer_serial = HashMap::with_capacity(certs.len());
+        for (i, c) in certs.iter().enumerate() {
+            let tbs = c.tbs_certificate();
+            if let Ok(issuer) = tbs.issuer().to_der() {
+                by_issuer_serial
+                    .entry((issuer, tbs.serial_number().as_bytes().to_vec()))
+                    .or_insert(i);
             }
         }
+        Self {
+            keys: certs.iter().map(|_| OnceCell::new()).collect(),
+            certs,
+            by_issuer_serial,
+            by_key_id: OnceCell::new(),
+        }
+    }
+
+    /// The certificate `sid` names, as an index into `certs`.
+    fn find(&self, sid: &SignerIdentifier) -> Option<usize> {
+        match sid {
+            SignerIdentifier::IssuerAndSerialNumber(ias) => {
+                let issuer = ias.issuer.to_der().ok()?;
+                self.by_issuer_serial
+                    .get(&(issuer, ias.serial_number.as_bytes().to_vec()))
+                    .copied()
+            }
+            SignerIdentifier::SubjectKeyIdentifier(ski) => self
+                .by_key_id
+                .get_or_init(|| self.key_ids())
+                .get(ski.0.as_bytes())
+                .copied(),
+        }
+    }
+
+    /// Each certificate's subjectKeyIdentifier extension, or without one (or with a malformed
+    /// one) the RFC 5280 method (1) identifier: the SHA-1 of the subjectPublicKey bits.
+    fn key_ids(&self) -> HashMap<Vec<u8>, usize> {
+        let mut map = HashMap::with_capacity(self.certs.len());
+        for (i, c) in self.certs.iter().enumerate() {
+            let tbs = c.tbs_certificate();
+            let id = match tbs.get_extension::<SubjectKeyIdentifier>() {
+                Ok(Some((_, ski))) => ski.0.as_bytes().to_vec(),
+                _ => DigestAlgorithm::Sha1
+                    .digest(tbs.subject_public_key_info().subject_public_key.raw_bytes()),
+            };
+            map.entry(id).or_insert(i);
+        }
+        map
+    }
+
+    /// The public key of certificate `i`, parsed on first use.
+    fn key(&self, i: usize) -> Result<&PublicKey> {
+        if let Some(k) = self.keys[i].get_or_init(|| public_key(self.certs[i]).ok()) {
+            return Ok(k);
+        }
+        // Parsed again only to say why (an Error is not Clone, so it is not kept).
+        Err(public_key(self.certs[i]).err().unwrap_or_else(|| {
+            Error::UnsupportedKey("the signer certificate's public key cannot be read".into())
+        }))
+    }
+}
+
+/// The content's digest per algorithm, each computed once for all the signers using it.
+#[derive(Default)]
+struct Digests(HashMap<DigestAlgorithm, Vec<u8>>);
+
+impl Digests {
+    fn of(&mut self, digest: DigestAlgorithm, content: &[u8]) -> &[u8] {
+        self.0
+            .entry(digest)
+            .or_insert_with(|| digest.digest(content))
     }
 }
 
@@ -564,17 +665,13 @@ fn check_signer(
     raw_attrs: Option<&[u8]>,
     econtent_type: &ObjectIdentifier,
     content: &[u8],
-    message_certs: &[Certificate],
-    extra_certs: &[Certificate],
+    index: &CertIndex<'_>,
+    digests: &mut Digests,
 ) -> SignerCheck {
-    let certificate = message_certs
-        .iter()
-        .chain(extra_certs)
-        .find(|c| names(&si.sid, c))
-        .cloned();
+    let found = index.find(&si.sid);
     let mut check = SignerCheck {
         signer_id: signer_id(&si.sid),
-        certificate,
+        certificate: found.map(|i| index.certs[i].clone()),
         digest: DigestAlgorithm::from_oid(&si.digest_alg.oid).ok(),
         digest_oid: si.digest_alg.oid,
         signing_time: None,
@@ -597,13 +694,7 @@ fn check_signer(
                 .unwrap_or_default();
         }
     }
-    check.outcome = outcome(
-        si,
-        raw_attrs,
-        econtent_type,
-        content,
-        check.certificate.as_ref(),
-    );
+    check.outcome = outcome(si, raw_attrs, econtent_type, content, digests, found, index);
     check
 }
 
@@ -612,7 +703,9 @@ fn outcome(
     raw_attrs: Option<&[u8]>,
     econtent_type: &ObjectIdentifier,
     content: &[u8],
-    certificate: Option<&Certificate>,
+    digests: &mut Digests,
+    certificate: Option<usize>,
+    index: &CertIndex<'_>,
 ) -> SignerOutcome {
     let digest = match DigestAlgorithm::from_oid(&si.digest_alg.oid) {
         Ok(d) => d,
@@ -642,7 +735,7 @@ fn outcome(
                 Ok(None) => return tamper("there is no contentType attribute".into()),
                 Err(why) => return tamper(why),
             }
-            if md.as_bytes() != digest.digest(content).as_slice() {
+            if md.as_bytes() != digests.of(digest, content) {
                 return SignerOutcome::Tampered(Tamper::ContentDigest);
             }
             raw
@@ -667,7 +760,7 @@ fn outcome(
     let Some(cert) = certificate else {
         return SignerOutcome::CertificateNotFound;
     };
-    let key = match public_key(cert) {
+    let key = match index.key(cert) {
         Ok(k) => k,
         Err(e) => return SignerOutcome::Unsupported(e),
     };

@@ -11,7 +11,9 @@
 //! * the chain is built by name (issuer = subject; equal DER, or equal once written as
 //!   RFC 4514 text and compared without case), narrowed by authorityKeyIdentifier /
 //!   subjectKeyIdentifier when both are present; at most [`MAX_PATH_LEN`] certificates, and at
-//!   most [`MAX_PATHS`] candidate paths are tried (the least severe verdict wins);
+//!   most [`MAX_PATHS`] candidate paths are tried (the least severe verdict wins); the search
+//!   looks issuers up by name in an index built once, and gives up after a bounded number of
+//!   steps and of candidate issuers examined (hostile messages carry many certificates);
 //! * every certificate's signature verifies with its issuer's key (RSA PKCS#1 v1.5, or DSA
 //!   with parameters inherited from the issuer when absent); MD5 and SHA-1 signatures and RSA
 //!   keys under 2048 bits (and every DSA key) only with [`VerifyOptions::allow_legacy`];
@@ -71,6 +73,7 @@
 //! itself does not verify, which outranks every verdict about the certificate.
 
 use core::fmt;
+use std::collections::HashMap;
 use std::time::SystemTime;
 
 use const_oid::ObjectIdentifier;
@@ -98,6 +101,10 @@ pub const MAX_PATHS: usize = 16;
 /// attacker-controlled, and many with one name (and no key identifiers) would otherwise make
 /// the search exponential.
 const MAX_BUILD_STEPS: usize = 1024;
+/// Most candidate issuers examined in the path search for one signer, over all its steps:
+/// bounds the work by the certificates looked at, not only by the steps (a message may carry
+/// hundreds of certificates with one name).
+const MAX_BUILD_WORK: usize = 16 * 1024;
 /// How deep the validation of separate CRL-signing certificates may nest.
 const MAX_CRL_SIGNER_DEPTH: usize = 2;
 /// Smallest RSA key accepted without `allow_legacy`.
@@ -646,11 +653,23 @@ struct Entry<'a> {
     cert: &'a Certificate,
     anchor: bool,
     facts: Result<Facts, String>,
+    /// The issuer name as [`name_key`] writes it, computed once.
+    issuer_key: String,
 }
 
-/// Anchors, intermediates and the signer, without duplicates.
+/// Anchors, intermediates and the signer, without duplicates, indexed by subject name so
+/// that each step of the path search looks up its issuer's candidates instead of comparing
+/// names with every certificate (the cost is then bounded by the candidates, not by the
+/// size of the pool times the steps).
 struct Pool<'a> {
     entries: Vec<Entry<'a>>,
+    /// [`name_key`] of each subject to the entries that have it, in pool order.
+    by_subject: HashMap<String, Vec<usize>>,
+}
+
+/// A name as the path search compares it: RFC 4514 text without case ([`names_match`]).
+fn name_key(name: &Name) -> String {
+    name.to_string().to_lowercase()
 }
 
 impl<'a> Pool<'a> {
@@ -661,22 +680,30 @@ impl<'a> Pool<'a> {
         signer: &'a Certificate,
     ) -> (Self, usize) {
         let mut entries: Vec<Entry<'a>> = Vec::new();
-        let mut ders: Vec<Vec<u8>> = Vec::new();
+        let mut by_subject: HashMap<String, Vec<usize>> = HashMap::new();
+        let mut ders: HashMap<Vec<u8>, usize> = HashMap::new();
         let mut add = |cert: &'a Certificate, anchor: bool| -> usize {
             // A certificate that cannot be encoded again cannot be compared: keep it apart.
             let der = cert.to_der().unwrap_or_default();
-            if !der.is_empty()
-                && let Some(i) = ders.iter().position(|d| *d == der)
-            {
-                return i;
+            if let Some(i) = ders.get(&der) {
+                return *i;
             }
-            ders.push(der);
+            let i = entries.len();
+            if !der.is_empty() {
+                ders.insert(der, i);
+            }
+            let tbs = cert.tbs_certificate();
+            by_subject
+                .entry(name_key(tbs.subject()))
+                .or_default()
+                .push(i);
             entries.push(Entry {
                 cert,
                 anchor,
                 facts: Facts::read(cert),
+                issuer_key: name_key(tbs.issuer()),
             });
-            entries.len() - 1
+            i
         };
         for a in anchors {
             add(a, true);
@@ -685,7 +712,13 @@ impl<'a> Pool<'a> {
             add(c, false);
         }
         let leaf = add(signer, false);
-        (Self { entries }, leaf)
+        (
+            Self {
+                entries,
+                by_subject,
+            },
+            leaf,
+        )
     }
 }
 
@@ -844,6 +877,8 @@ struct Paths {
     missing: Option<(usize, String)>,
     too_long: bool,
     steps: usize,
+    /// Candidate issuers examined so far (bounded by [`MAX_BUILD_WORK`]).
+    work: usize,
 }
 
 impl Ctx<'_, '_> {
@@ -854,6 +889,7 @@ impl Ctx<'_, '_> {
             missing: None,
             too_long: false,
             steps: 0,
+            work: 0,
         };
         self.build(&mut vec![leaf], &mut paths);
         if paths.complete.is_empty() {
@@ -912,13 +948,22 @@ impl Ctx<'_, '_> {
         }
         let tbs = entry.cert.tbs_certificate();
         let aki = entry.facts.as_ref().ok().and_then(|f| f.aki.clone());
-        let mut candidates: Vec<usize> = (0..self.pool.entries.len())
+        let same_name = self
+            .pool
+            .by_subject
+            .get(&entry.issuer_key)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        out.work += same_name.len();
+        if out.work > MAX_BUILD_WORK {
+            return;
+        }
+        let mut candidates: Vec<usize> = same_name
+            .iter()
+            .copied()
             .filter(|i| !path.contains(i))
             .filter(|i| {
                 let c = &self.pool.entries[*i];
-                if !names_match(c.cert.tbs_certificate().subject(), tbs.issuer()) {
-                    return false;
-                }
                 let ski = c.facts.as_ref().ok().and_then(|f| f.ski.as_ref());
                 match (&aki, ski) {
                     (Some(a), Some(s)) => a == s,

@@ -7,6 +7,7 @@ mod certificates;
 mod crl;
 mod csr;
 mod enveloped;
+mod hostile;
 mod keys;
 mod negotiation;
 mod pkcs12;
