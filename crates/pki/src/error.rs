@@ -133,7 +133,7 @@ pub enum Error {
     },
     /// The algorithm the caller forced is not supported by some recipients.
     #[error(
-        "PKI-083: the requested algorithm {algorithm} is not supported by: {}",
+        "PKI-083: the requested algorithm {algorithm} is not in the published capabilities of: {}",
         .recipients.join(", ")
     )]
     AlgorithmNotSupported {
