@@ -4,6 +4,7 @@
 //! outside the repository, dependency arrows point down).
 
 mod console_browser;
+mod crl_cache_e2e;
 mod e2e;
 mod e2e_fetch;
 mod e2e_views;
