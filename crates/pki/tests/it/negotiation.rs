@@ -158,8 +158,11 @@ fn recipients_without_capabilities_get_aes256_cbc_per_rfc8551() {
     assert_eq!(n.algorithm, Aes256Gcm);
 
     // A known 3DES-only recipient and an unknown one share nothing: refused, not 3DES.
-    let e = negotiate(&[r("nocaps", &[]), r("old", &[TripleDes])], &Policy::default())
-        .unwrap_err();
+    let e = negotiate(
+        &[r("nocaps", &[]), r("old", &[TripleDes])],
+        &Policy::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.code(), "PKI-080", "{e}");
     assert!(e.to_string().contains("nocaps: aes256"), "{e}");
 
