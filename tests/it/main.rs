@@ -5,6 +5,7 @@
 
 mod anchor;
 mod console_browser;
+mod crl_cache_e2e;
 mod e2e;
 mod e2e_fetch;
 mod e2e_views;

@@ -50,6 +50,13 @@ pub(crate) fn kmsd_bin() -> PathBuf {
 }
 
 pub(crate) fn run(cmd: &mut Command, stdin: Option<&str>) -> Output {
+    // `lockbox enroll` fills a per-user CRL cache: never the real one of whoever runs the tests.
+    if !cmd.get_envs().any(|(k, _)| k == "LOCKBOX_CRL_CACHE") {
+        cmd.env(
+            "LOCKBOX_CRL_CACHE",
+            std::env::temp_dir().join(format!("kms-tests-crl-cache-{}", std::process::id())),
+        );
+    }
     let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod crl_cache;
 pub mod fetch;
 pub mod files;
 pub mod keyring;

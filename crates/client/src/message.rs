@@ -158,6 +158,9 @@ pub struct VerifyReport {
     pub signers: Vec<SignerReport>,
     /// The signed content (the inner entity), when the signature could be read.
     pub content: Option<Vec<u8>>,
+    /// Things worth telling about how the message was read (a multipart/signed whose
+    /// signature also carries the content).
+    pub notes: Vec<String>,
 }
 
 /// One signer of a message.
@@ -167,6 +170,8 @@ pub struct SignerReport {
     pub signer: Option<String>,
     /// The certificate's serial number in hex, if found.
     pub serial: Option<String>,
+    /// The certificate's issuer, if found (to pick its CRL).
+    pub issuer: Option<String>,
     /// The digest algorithm's name.
     pub digest: Option<DigestAlgorithm>,
     /// The signingTime the signer claims.
@@ -206,9 +211,27 @@ fn severity(v: &Verdict) -> u8 {
 /// a signed message or cannot be read at all.
 pub fn verify(message: &[u8], trust: &Trust<'_>) -> anyhow::Result<VerifyReport> {
     let parsed = smime::parse(message)?;
+    let mut notes = Vec::new();
+    let mut carried = smime::CarriedContent::Detached;
     let check = match (&parsed.kind, &parsed.der) {
         (SmimeKind::MultipartSigned, Some(der)) => {
-            signed::check(der, parsed.signed_content.as_deref(), trust.untrusted)?
+            let part = parsed.signed_content.as_deref().unwrap_or_default();
+            let (check, c) = smime::check_multipart_signed(der, part, trust.untrusted)?;
+            carried = c;
+            match c {
+                smime::CarriedContent::Detached => {}
+                smime::CarriedContent::SameAsPart => notes.push(
+                    "the signature also carries the content (not detached as RFC 8551 asks); \
+                     it equals the signed part, so the message was accepted"
+                        .to_string(),
+                ),
+                smime::CarriedContent::DiffersFromPart => notes.push(
+                    "the signature carries a content that differs from the signed part: \
+                     tampered"
+                        .to_string(),
+                ),
+            }
+            check
         }
         (SmimeKind::Pkcs7Mime(SmimeType::SignedData), Some(der)) => {
             signed::check(der, None, trust.untrusted)?
@@ -224,6 +247,7 @@ pub fn verify(message: &[u8], trust: &Trust<'_>) -> anyhow::Result<VerifyReport>
     let mut signers = Vec::new();
     for s in &check.signers {
         let verdict = match (&s.outcome, &s.certificate) {
+            _ if carried == smime::CarriedContent::DiffersFromPart => Verdict::Tampered,
             (SignerOutcome::Tampered(_), _) => Verdict::Tampered,
             (SignerOutcome::Unsupported(e), _) => {
                 anyhow::bail!("a signature cannot be checked: {e}")
@@ -249,6 +273,10 @@ pub fn verify(message: &[u8], trust: &Trust<'_>) -> anyhow::Result<VerifyReport>
             serial: s.certificate.as_ref().map(|c| {
                 pki::certificate::hex_lower(c.tbs_certificate().serial_number().as_bytes())
             }),
+            issuer: s
+                .certificate
+                .as_ref()
+                .map(|c| c.tbs_certificate().issuer().to_string()),
             digest: s.digest,
             signing_time: s.signing_time,
             verdict,
@@ -267,5 +295,6 @@ pub fn verify(message: &[u8], trust: &Trust<'_>) -> anyhow::Result<VerifyReport>
         verdict,
         signers,
         content,
+        notes,
     })
 }

@@ -103,6 +103,8 @@ pub struct Enrolled {
     pub signing_serial: String,
     /// Serial of the encryption certificate (hex).
     pub encryption_serial: String,
+    /// The CA certificate (DER) the certificates were checked against.
+    pub ca_der: Vec<u8>,
 }
 
 /// Enrolls `email` at `server` with the one-time `token`: generates the signing key here
@@ -180,6 +182,7 @@ pub fn enroll(
         pkcs12,
         signing_serial: pki::CertificateInfo::from_certificate(&signing_cert)?.serial_hex,
         encryption_serial: pki::CertificateInfo::from_certificate(&enc_cert)?.serial_hex,
+        ca_der: pki::certificate::to_der(&ca_cert)?,
     })
 }
 

@@ -54,6 +54,14 @@ pub mod oid {
     pub const AES192_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.22");
     /// aes256-CBC.
     pub const AES256_CBC: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.42");
+    /// camellia128-cbc (RFC 3657).
+    pub const CAMELLIA128_CBC: Oid = Oid::new_unwrap("1.2.392.200011.61.1.1.1.2");
+    /// camellia192-cbc (RFC 3657).
+    pub const CAMELLIA192_CBC: Oid = Oid::new_unwrap("1.2.392.200011.61.1.1.1.3");
+    /// camellia256-cbc (RFC 3657).
+    pub const CAMELLIA256_CBC: Oid = Oid::new_unwrap("1.2.392.200011.61.1.1.1.4");
+    /// id-seedCBC (RFC 4010): recognised only to name it when refusing it.
+    pub const SEED_CBC: Oid = Oid::new_unwrap("1.2.410.200004.1.4");
     /// aes128-GCM.
     pub const AES128_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.6");
     /// aes256-GCM.
@@ -205,7 +213,9 @@ impl FromStr for DigestAlgorithm {
 }
 
 /// Content-encryption algorithms, declared strongest first: the declaration order *is* the
-/// ranking of `docs/CONTRACTS.md` and is what negotiation uses.
+/// ranking of `docs/CONTRACTS.md` and is what negotiation uses. The Camellia variants, last,
+/// are outside the ranking: read (decrypted) only, never offered or parsed from a name; they
+/// rank as the AES-CBC of the same key size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ContentAlgorithm {
@@ -235,6 +245,12 @@ pub enum ContentAlgorithm {
     Cast40,
     /// RC2-CBC with 40 effective key bits.
     Rc2_40,
+    /// Camellia-256-CBC (RFC 3657), decrypt only.
+    Camellia256,
+    /// Camellia-192-CBC (RFC 3657), decrypt only.
+    Camellia192,
+    /// Camellia-128-CBC (RFC 3657), decrypt only.
+    Camellia128,
 }
 
 impl ContentAlgorithm {
@@ -271,13 +287,21 @@ impl ContentAlgorithm {
             ContentAlgorithm::Des => "des",
             ContentAlgorithm::Cast40 => "cast40",
             ContentAlgorithm::Rc2_40 => "rc2-40",
+            ContentAlgorithm::Camellia256 => "camellia256",
+            ContentAlgorithm::Camellia192 => "camellia192",
+            ContentAlgorithm::Camellia128 => "camellia128",
         }
     }
 
     /// Position in the ranking: 0 is the strongest.
     pub fn rank(self) -> usize {
-        // RANKING lists every variant once; the declaration order matches it.
-        self as usize
+        // RANKING lists every ranked variant once; the declaration order matches it.
+        match self {
+            ContentAlgorithm::Camellia256 => ContentAlgorithm::Aes256.rank(),
+            ContentAlgorithm::Camellia192 => ContentAlgorithm::Aes192.rank(),
+            ContentAlgorithm::Camellia128 => ContentAlgorithm::Aes128.rank(),
+            ranked => ranked as usize,
+        }
     }
 
     /// True when `self` is as strong as `floor` or stronger.
@@ -301,15 +325,24 @@ impl ContentAlgorithm {
                 oid::RC2_CBC
             }
             ContentAlgorithm::Des => oid::DES_CBC,
+            ContentAlgorithm::Camellia256 => oid::CAMELLIA256_CBC,
+            ContentAlgorithm::Camellia192 => oid::CAMELLIA192_CBC,
+            ContentAlgorithm::Camellia128 => oid::CAMELLIA128_CBC,
         }
     }
 
     /// Length of the content-encryption key in bytes.
     pub fn key_len(self) -> usize {
         match self {
-            ContentAlgorithm::Aes256Gcm | ContentAlgorithm::Aes256 => 32,
-            ContentAlgorithm::Aes192 | ContentAlgorithm::TripleDes => 24,
-            ContentAlgorithm::Aes128Gcm | ContentAlgorithm::Aes128 => 16,
+            ContentAlgorithm::Aes256Gcm
+            | ContentAlgorithm::Aes256
+            | ContentAlgorithm::Camellia256 => 32,
+            ContentAlgorithm::Aes192
+            | ContentAlgorithm::TripleDes
+            | ContentAlgorithm::Camellia192 => 24,
+            ContentAlgorithm::Aes128Gcm
+            | ContentAlgorithm::Aes128
+            | ContentAlgorithm::Camellia128 => 16,
             ContentAlgorithm::Cast128 | ContentAlgorithm::Rc2_128 => 16,
             ContentAlgorithm::Cast64 | ContentAlgorithm::Rc2_64 | ContentAlgorithm::Des => 8,
             ContentAlgorithm::Cast40 | ContentAlgorithm::Rc2_40 => 5,

@@ -105,6 +105,10 @@ enum Cipher {
     Cast5 {
         key_bits: Option<u16>,
     },
+    /// Camellia-CBC (RFC 3657), 128, 192 or 256-bit key.
+    Camellia128Cbc,
+    Camellia192Cbc,
+    Camellia256Cbc,
     Aes128Gcm {
         icv_len: u8,
     },
@@ -242,6 +246,9 @@ impl ContentEncryption {
             ContentAlgorithm::Aes256 => Cipher::Aes256Cbc,
             ContentAlgorithm::Aes192 => Cipher::Aes192Cbc,
             ContentAlgorithm::Aes128 => Cipher::Aes128Cbc,
+            ContentAlgorithm::Camellia256 => Cipher::Camellia256Cbc,
+            ContentAlgorithm::Camellia192 => Cipher::Camellia192Cbc,
+            ContentAlgorithm::Camellia128 => Cipher::Camellia128Cbc,
             ContentAlgorithm::TripleDes => Cipher::TripleDes,
             ContentAlgorithm::Des => Cipher::Des,
             ContentAlgorithm::Cast128 | ContentAlgorithm::Cast64 | ContentAlgorithm::Cast40 => {
@@ -287,6 +294,17 @@ impl ContentEncryption {
             (Cipher::Aes192Cbc, octets("aes192", 16)?)
         } else if o == oid::AES256_CBC {
             (Cipher::Aes256Cbc, octets("aes256", 16)?)
+        } else if o == oid::CAMELLIA128_CBC {
+            (Cipher::Camellia128Cbc, octets("camellia128", 16)?)
+        } else if o == oid::CAMELLIA192_CBC {
+            (Cipher::Camellia192Cbc, octets("camellia192", 16)?)
+        } else if o == oid::CAMELLIA256_CBC {
+            (Cipher::Camellia256Cbc, octets("camellia256", 16)?)
+        } else if o == oid::SEED_CBC {
+            // RFC 4010 SEED, as gpgsm may write it: named, not decrypted (see the README).
+            return Err(Error::UnsupportedContentAlgorithm {
+                name: "SEED-CBC (RFC 4010)",
+            });
         } else if o == oid::RC2_CBC {
             Self::read_rc2(params)?
         } else if o == oid::CAST5_CBC {
@@ -406,6 +424,9 @@ impl ContentEncryption {
             | Cipher::Aes128Cbc
             | Cipher::Aes192Cbc
             | Cipher::Aes256Cbc
+            | Cipher::Camellia128Cbc
+            | Cipher::Camellia192Cbc
+            | Cipher::Camellia256Cbc
             | Cipher::Cast5 { key_bits: None } => any_of(&iv)?,
             Cipher::Cast5 {
                 key_bits: Some(bits),
@@ -438,6 +459,9 @@ impl ContentEncryption {
             Cipher::Aes128Cbc => oid::AES128_CBC,
             Cipher::Aes192Cbc => oid::AES192_CBC,
             Cipher::Aes256Cbc => oid::AES256_CBC,
+            Cipher::Camellia128Cbc => oid::CAMELLIA128_CBC,
+            Cipher::Camellia192Cbc => oid::CAMELLIA192_CBC,
+            Cipher::Camellia256Cbc => oid::CAMELLIA256_CBC,
             Cipher::Rc2 { .. } => oid::RC2_CBC,
             Cipher::Cast5 { .. } => oid::CAST5_CBC,
             Cipher::Aes128Gcm { .. } => oid::AES128_GCM,
@@ -506,6 +530,9 @@ impl ContentEncryption {
             Cipher::Aes128Cbc => ContentAlgorithm::Aes128,
             Cipher::Aes192Cbc => ContentAlgorithm::Aes192,
             Cipher::Aes256Cbc => ContentAlgorithm::Aes256,
+            Cipher::Camellia128Cbc => ContentAlgorithm::Camellia128,
+            Cipher::Camellia192Cbc => ContentAlgorithm::Camellia192,
+            Cipher::Camellia256Cbc => ContentAlgorithm::Camellia256,
             Cipher::Aes128Gcm { .. } => ContentAlgorithm::Aes128Gcm,
             Cipher::Aes256Gcm { .. } => ContentAlgorithm::Aes256Gcm,
             Cipher::Cast5 { .. } => match key_len {
@@ -529,9 +556,9 @@ impl ContentEncryption {
     pub fn key_len_allowed(&self, key_len: usize) -> bool {
         match self.cipher {
             Cipher::Des => key_len == 8,
-            Cipher::TripleDes | Cipher::Aes192Cbc => key_len == 24,
-            Cipher::Aes128Cbc | Cipher::Aes128Gcm { .. } => key_len == 16,
-            Cipher::Aes256Cbc | Cipher::Aes256Gcm { .. } => key_len == 32,
+            Cipher::TripleDes | Cipher::Aes192Cbc | Cipher::Camellia192Cbc => key_len == 24,
+            Cipher::Aes128Cbc | Cipher::Aes128Gcm { .. } | Cipher::Camellia128Cbc => key_len == 16,
+            Cipher::Aes256Cbc | Cipher::Aes256Gcm { .. } | Cipher::Camellia256Cbc => key_len == 32,
             Cipher::Cast5 { key_bits: None } => matches!(key_len, 5 | 8 | 16),
             Cipher::Cast5 {
                 key_bits: Some(bits),
@@ -546,9 +573,9 @@ impl ContentEncryption {
     pub fn default_key_len(&self) -> usize {
         match self.cipher {
             Cipher::Des => 8,
-            Cipher::TripleDes | Cipher::Aes192Cbc => 24,
-            Cipher::Aes128Cbc | Cipher::Aes128Gcm { .. } => 16,
-            Cipher::Aes256Cbc | Cipher::Aes256Gcm { .. } => 32,
+            Cipher::TripleDes | Cipher::Aes192Cbc | Cipher::Camellia192Cbc => 24,
+            Cipher::Aes128Cbc | Cipher::Aes128Gcm { .. } | Cipher::Camellia128Cbc => 16,
+            Cipher::Aes256Cbc | Cipher::Aes256Gcm { .. } | Cipher::Camellia256Cbc => 32,
             Cipher::Cast5 { key_bits: None } => 16,
             Cipher::Cast5 {
                 key_bits: Some(bits),
@@ -578,6 +605,15 @@ impl ContentEncryption {
             Cipher::Aes128Cbc => cbc_encrypt(aes::Aes128::new_from_slice(k), iv, plaintext),
             Cipher::Aes192Cbc => cbc_encrypt(aes::Aes192::new_from_slice(k), iv, plaintext),
             Cipher::Aes256Cbc => cbc_encrypt(aes::Aes256::new_from_slice(k), iv, plaintext),
+            Cipher::Camellia128Cbc => {
+                cbc_encrypt(camellia::Camellia128::new_from_slice(k), iv, plaintext)
+            }
+            Cipher::Camellia192Cbc => {
+                cbc_encrypt(camellia::Camellia192::new_from_slice(k), iv, plaintext)
+            }
+            Cipher::Camellia256Cbc => {
+                cbc_encrypt(camellia::Camellia256::new_from_slice(k), iv, plaintext)
+            }
             Cipher::Cast5 { .. } => cbc_encrypt(cast5::Cast5::new_from_slice(k), iv, plaintext),
             Cipher::Rc2 { effective_bits } => cbc_encrypt(
                 Ok(rc2::Rc2::new_with_eff_key_len(
@@ -628,6 +664,15 @@ impl ContentEncryption {
             Cipher::Aes128Cbc => cbc_decrypt(aes::Aes128::new_from_slice(key), iv, ciphertext),
             Cipher::Aes192Cbc => cbc_decrypt(aes::Aes192::new_from_slice(key), iv, ciphertext),
             Cipher::Aes256Cbc => cbc_decrypt(aes::Aes256::new_from_slice(key), iv, ciphertext),
+            Cipher::Camellia128Cbc => {
+                cbc_decrypt(camellia::Camellia128::new_from_slice(key), iv, ciphertext)
+            }
+            Cipher::Camellia192Cbc => {
+                cbc_decrypt(camellia::Camellia192::new_from_slice(key), iv, ciphertext)
+            }
+            Cipher::Camellia256Cbc => {
+                cbc_decrypt(camellia::Camellia256::new_from_slice(key), iv, ciphertext)
+            }
             Cipher::Cast5 { .. } => cbc_decrypt(cast5::Cast5::new_from_slice(key), iv, ciphertext),
             Cipher::Rc2 { effective_bits } => cbc_decrypt(
                 Ok(rc2::Rc2::new_with_eff_key_len(
@@ -651,7 +696,12 @@ impl Cipher {
     fn iv_len(self) -> usize {
         match self {
             Cipher::Des | Cipher::TripleDes | Cipher::Rc2 { .. } | Cipher::Cast5 { .. } => 8,
-            Cipher::Aes128Cbc | Cipher::Aes192Cbc | Cipher::Aes256Cbc => 16,
+            Cipher::Aes128Cbc
+            | Cipher::Aes192Cbc
+            | Cipher::Aes256Cbc
+            | Cipher::Camellia128Cbc
+            | Cipher::Camellia192Cbc
+            | Cipher::Camellia256Cbc => 16,
             Cipher::Aes128Gcm { .. } | Cipher::Aes256Gcm { .. } => GCM_NONCE_LEN,
         }
     }

@@ -17,7 +17,7 @@ use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::crl::dp::DistributionPoint;
 use x509_cert::ext::pkix::crl::{BaseCrlNumber, CrlNumber};
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
-use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlReason, FreshestCrl};
+use x509_cert::ext::pkix::{AuthorityKeyIdentifier, CrlDistributionPoints, CrlReason, FreshestCrl};
 use x509_cert::serial_number::SerialNumber;
 
 use crate::algorithms::DigestAlgorithm;
@@ -419,6 +419,18 @@ pub struct Crl {
 const CRL_LABELS: &[&str] = &["X509 CRL"];
 
 impl Crl {
+    /// The http(s) URLs of this CRL's freshest CRL extension (where its delta CRLs are).
+    pub fn freshest_urls(&self) -> Vec<String> {
+        let exts = self.list.tbs_cert_list.crl_extensions.iter().flatten();
+        let mut out = Vec::new();
+        for ext in exts.filter(|e| e.extn_id == FreshestCrl::OID) {
+            if let Ok(dps) = FreshestCrl::from_der(ext.extn_value.as_bytes()) {
+                push_urls(&dps.0, &mut out);
+            }
+        }
+        out
+    }
+
     /// Reads a CRL from PEM (`X509 CRL`) or DER.
     pub fn parse(input: &[u8]) -> Result<Self> {
         Self::parse_with(input, true)
@@ -632,5 +644,51 @@ mod tests {
         assert!(CrlBuilder::new(1, t, t).is_err());
         let b = CrlBuilder::new(5, t, t + std::time::Duration::from_secs(60)).unwrap();
         assert!(b.delta_of(5).is_err());
+    }
+}
+
+/// Where a certificate says its issuer's CRLs are: the http(s) URLs of its CRL distribution
+/// points and of its freshest CRL (delta CRLs) extensions. Malformed extensions are ignored
+/// (these URLs are only hints of where to fetch; what is fetched is checked).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DistributionUrls {
+    /// CRL distribution points (full CRLs).
+    pub full: Vec<String>,
+    /// Freshest CRL (delta CRLs).
+    pub delta: Vec<String>,
+}
+
+/// The [`DistributionUrls`] of `cert`.
+pub fn distribution_urls(cert: &Certificate) -> DistributionUrls {
+    let mut out = DistributionUrls::default();
+    for ext in cert.tbs_certificate().extensions().into_iter().flatten() {
+        if ext.extn_id == CrlDistributionPoints::OID {
+            if let Ok(dps) = CrlDistributionPoints::from_der(ext.extn_value.as_bytes()) {
+                push_urls(&dps.0, &mut out.full);
+            }
+        } else if ext.extn_id == FreshestCrl::OID
+            && let Ok(dps) = FreshestCrl::from_der(ext.extn_value.as_bytes())
+        {
+            push_urls(&dps.0, &mut out.delta);
+        }
+    }
+    out
+}
+
+fn push_urls(dps: &[DistributionPoint], out: &mut Vec<String>) {
+    for dp in dps {
+        if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
+            for name in names {
+                if let GeneralName::UniformResourceIdentifier(uri) = name {
+                    let u = uri.as_str();
+                    let lower = u.to_ascii_lowercase();
+                    if (lower.starts_with("http://") || lower.starts_with("https://"))
+                        && !out.iter().any(|o| o == u)
+                    {
+                        out.push(u.to_string());
+                    }
+                }
+            }
+        }
     }
 }

@@ -136,7 +136,7 @@ pub enum Error {
     },
     /// The algorithm the caller forced is not supported by some recipients.
     #[error(
-        "PKI-083: the requested algorithm {algorithm} is not supported by: {}",
+        "PKI-083: the requested algorithm {algorithm} is not in the published capabilities of: {}",
         .recipients.join(", ")
     )]
     AlgorithmNotSupported {
@@ -144,6 +144,12 @@ pub enum Error {
         algorithm: &'static str,
         /// The recipients that lack it.
         recipients: Vec<String>,
+    },
+    /// A content-encryption algorithm this system recognises but does not decrypt (SEED).
+    #[error("PKI-110: the message is encrypted with {name}, which this system does not decrypt")]
+    UnsupportedContentAlgorithm {
+        /// The algorithm's name.
+        name: &'static str,
     },
     /// The algorithm the caller forced is below the policy floor.
     #[error("PKI-084: the requested algorithm {algorithm} is below the policy floor {floor}")]
@@ -275,6 +281,7 @@ impl Error {
             Error::NoRecipientAtFloor { .. } => "PKI-082",
             Error::AlgorithmNotSupported { .. } => "PKI-083",
             Error::AlgorithmBelowFloor { .. } => "PKI-084",
+            Error::UnsupportedContentAlgorithm { .. } => "PKI-110",
             // --- CMS signed data and S/MIME (PKI-07x) ---
             Error::CmsContentType { .. } => "PKI-070",
             Error::DetachedContentMissing => "PKI-071",

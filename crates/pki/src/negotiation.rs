@@ -8,12 +8,14 @@
 //! * A recipient's capabilities are a set: the order it lists them in (its preference) is not
 //!   used; the ranking alone decides.
 //! * A recipient with **no capabilities at all** (no SMIMECapabilities extension and none given)
-//!   is assumed to support [`ASSUMED_CAPABILITIES`], i.e. `3des` only, and is listed in
-//!   [`Negotiation::assumed`]. RFC 8551 §2.7.1 would have a sender with no information use
-//!   AES; RFC 2633/3851 made 3DES the algorithm every S/MIME v3 client must decrypt. This
-//!   organisation still has clients older than AES, so we take the conservative legacy default
-//!   rather than risk mail its recipient cannot read; a policy floor above `3des` then refuses
-//!   (or skips) such a recipient, which makes the assumption visible.
+//!   has *unknown* capabilities. Under negotiation it is assumed to support
+//!   [`ASSUMED_CAPABILITIES`], i.e. AES-256-CBC (RFC 8551 §2.7.1.2: a sender with no
+//!   knowledge of the recipient uses AES-256-CBC, which every S/MIME 4.0 client decrypts), and
+//!   is listed in [`Negotiation::assumed`]. AES-GCM is therefore chosen only when every
+//!   recipient is *known* to support it (AuthEnvelopedData is not something an unknown client
+//!   can be assumed to read). A policy floor above `aes256` refuses (or skips) such a
+//!   recipient, which makes the assumption visible. (Before RFC 8551 this crate assumed 3DES,
+//!   the RFC 5751 rule.)
 //! * A **policy floor** forbids every algorithm weaker than it. A recipient with no algorithm
 //!   at or above the floor is *below the floor*: with [`BelowFloor::Refuse`] (the default)
 //!   negotiation fails naming every such recipient ([`Error::BelowFloor`]); with
@@ -33,9 +35,14 @@
 //!   limitation (`k > 1`) they are reported together; when no such `A` exists (one recipient,
 //!   or all alike) nobody is reported.
 //! * An algorithm **forced** by the user must be at or above the floor
-//!   ([`Error::AlgorithmBelowFloor`]) and supported by every recipient encrypted for
-//!   ([`Error::AlgorithmNotSupported`] names those that lack it); recipients below the floor
-//!   are refused or skipped first, as above. Nobody is reported as forcing a weaker choice.
+//!   ([`Error::AlgorithmBelowFloor`]). It is honoured for every recipient whose capabilities
+//!   are unknown (RFC 8551 leaves the choice to the sender). A recipient whose *published*
+//!   capabilities exclude it is an [`Error::AlgorithmNotSupported`] naming every such
+//!   recipient, unless [`Policy::force`] is set: then the algorithm is used anyway and those
+//!   recipients are listed in [`Negotiation::overridden`]. Recipients below the floor are
+//!   refused or skipped first, as above (only recipients with published capabilities can be
+//!   below the floor here: the forced algorithm itself is at or above it). Nobody is reported
+//!   as forcing a weaker choice.
 
 use core::fmt;
 use core::str::FromStr;
@@ -46,9 +53,9 @@ use crate::algorithms::ContentAlgorithm;
 use crate::certificate::CertificateInfo;
 use crate::error::{Error, Result};
 
-/// What a recipient without any capability is assumed to support (see the module
-/// documentation).
-pub const ASSUMED_CAPABILITIES: [ContentAlgorithm; 1] = [ContentAlgorithm::TripleDes];
+/// What a recipient with unknown capabilities is assumed to support under negotiation
+/// (RFC 8551 §2.7.1.2; see the module documentation).
+pub const ASSUMED_CAPABILITIES: [ContentAlgorithm; 1] = [ContentAlgorithm::Aes256];
 
 /// One recipient: an identifier for messages (an e-mail address, usually) and the
 /// content-encryption algorithms its client supports.
@@ -128,6 +135,9 @@ pub struct Policy {
     pub below_floor: BelowFloor,
     /// An algorithm the user requires instead of negotiating (`--algorithm NAME`).
     pub forced: Option<ContentAlgorithm>,
+    /// Use [`Policy::forced`] even for recipients whose published capabilities exclude it
+    /// (`--force`); they are reported in [`Negotiation::overridden`].
+    pub force: bool,
 }
 
 /// The outcome of a negotiation. Recipient lists keep the order of the input.
@@ -143,9 +153,12 @@ pub struct Negotiation {
     /// The recipients left out because they have nothing at or above the floor
     /// ([`BelowFloor::Skip`]).
     pub skipped: Vec<String>,
-    /// The recipients that had no capabilities and were assumed to support
-    /// [`ASSUMED_CAPABILITIES`].
+    /// The recipients whose capabilities are unknown: under negotiation they were assumed to
+    /// support [`ASSUMED_CAPABILITIES`]; with a forced algorithm it was used for them as is.
     pub assumed: Vec<String>,
+    /// The recipients whose published capabilities exclude the forced algorithm, which was
+    /// used for them anyway ([`Policy::force`]).
+    pub overridden: Vec<String>,
 }
 
 /// Chooses the content-encryption algorithm for `recipients` under `policy` (rules in the
@@ -165,7 +178,11 @@ pub fn negotiate(recipients: &[Recipient], policy: &Policy) -> Result<Negotiatio
     for r in recipients {
         let caps: &[ContentAlgorithm] = if r.capabilities.is_empty() {
             assumed.push(r.id.clone());
-            &ASSUMED_CAPABILITIES
+            match &policy.forced {
+                // Honoured as asked: the sender knows nothing against it.
+                Some(forced) if allowed(forced) => core::slice::from_ref(forced),
+                _ => &ASSUMED_CAPABILITIES,
+            }
         } else {
             &r.capabilities
         };
@@ -208,7 +225,7 @@ pub fn negotiate(recipients: &[Recipient], policy: &Policy) -> Result<Negotiatio
             .filter(|(_, caps)| !caps.contains(&forced))
             .map(|(id, _)| id.to_string())
             .collect();
-        if !lacking.is_empty() {
+        if !lacking.is_empty() && !policy.force {
             return Err(Error::AlgorithmNotSupported {
                 algorithm: forced.name(),
                 recipients: lacking,
@@ -220,6 +237,7 @@ pub fn negotiate(recipients: &[Recipient], policy: &Policy) -> Result<Negotiatio
             forced_weaker: Vec::new(),
             skipped,
             assumed,
+            overridden: lacking,
         });
     }
 
@@ -252,6 +270,7 @@ pub fn negotiate(recipients: &[Recipient], policy: &Policy) -> Result<Negotiatio
         forced_weaker: forced_weaker(&kept, chosen),
         skipped,
         assumed,
+        overridden: Vec::new(),
     })
 }
 

@@ -384,6 +384,46 @@ impl Tokens<'_> {
     }
 }
 
+/// Whether the SignedData of a multipart/signed message also carried the content.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CarriedContent {
+    /// Detached, as RFC 8551 §3.5.3 has it.
+    Detached,
+    /// The SignedData also carries the content, and it equals the signed MIME part (Python
+    /// `cryptography` writes this): accepted, and worth reporting.
+    SameAsPart,
+    /// The SignedData carries a content that differs from the signed MIME part: what the
+    /// reader sees is not what was signed (tampered).
+    DiffersFromPart,
+}
+
+/// Checks the SignedData `der` of a multipart/signed message against its signed MIME part
+/// `part`, liberally: a SignedData that also carries the content is checked over the content
+/// it carries, which must equal the part (byte for byte, or once both are canonical CRLF
+/// text); see [`CarriedContent`]. `extra_certs` as for [`crate::signed::check`].
+pub fn check_multipart_signed(
+    der: &[u8],
+    part: &[u8],
+    extra_certs: &[x509_cert::Certificate],
+) -> Result<(crate::signed::SignatureCheck, CarriedContent)> {
+    match crate::signed::check(der, Some(part), extra_certs) {
+        Err(Error::ContentGivenTwice) => {
+            let check = crate::signed::check(der, None, extra_certs)?;
+            let same = check
+                .content
+                .as_deref()
+                .is_some_and(|c| c == part || canonicalize(c) == canonicalize(part));
+            let carried = if same {
+                CarriedContent::SameAsPart
+            } else {
+                CarriedContent::DiffersFromPart
+            };
+            Ok((check, carried))
+        }
+        other => other.map(|c| (c, CarriedContent::Detached)),
+    }
+}
+
 /// Converts every bare LF to CRLF (the canonical form of RFC 5322 text, which is what gets
 /// signed). Existing CRLFs are left as they are.
 pub fn canonicalize(input: &[u8]) -> Vec<u8> {

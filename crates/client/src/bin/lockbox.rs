@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use clap::{Parser, Subcommand, ValueEnum};
 use kms_client::keyring::Keyring;
 use kms_client::message::{self, SignRequest, Trust};
-use kms_client::{files, secret};
+use kms_client::{crl_cache, files, secret};
 use pki::enveloped::{EncryptOptions, KeyTransport};
 use pki::negotiation::{BelowFloor, Policy};
 use pki::{ContentAlgorithm, DigestAlgorithm};
@@ -44,8 +44,40 @@ enum FloorPolicy {
     Skip,
 }
 
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Revocation {
+    /// No fresh revocation status means exit 15 (the default).
+    Require,
+    /// Without a fresh status, give the signature's verdict with a warning.
+    Prefer,
+    /// Do not check revocation at all.
+    Off,
+}
+
+#[derive(Subcommand)]
+enum CrlAction {
+    /// Fetch the newest full and delta CRLs of every known CA (remembered at enroll, or given
+    /// with --ca) into the CRL cache, each checked against its CA's signature. Sources: the
+    /// authority remembered at enroll (or KMS_URL, with KMS_CA_CERT for HTTPS) at /crl and
+    /// /crl/delta, and the CA certificate's CRL distribution points.
+    Sync {
+        /// Another CA certificate (PEM or DER) whose CRLs to cache; repeatable.
+        #[arg(long, value_name = "FILE")]
+        ca: Vec<PathBuf>,
+        /// The cache directory (default: $LOCKBOX_CRL_CACHE, else
+        /// $XDG_CACHE_HOME/lockbox/crls, else ~/.cache/lockbox/crls).
+        #[arg(long, value_name = "DIR")]
+        crl_cache: Option<PathBuf>,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// The CRL cache that verify uses without --crl.
+    Crl {
+        #[command(subcommand)]
+        action: CrlAction,
+    },
     /// Encrypt a message for one or more recipients ("lockbox" hybrid encryption).
     Encrypt {
         /// A recipient's encryption certificate (PEM or DER); repeat for more recipients.
@@ -60,11 +92,16 @@ enum Command {
         /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
         #[arg(long, value_name = "FILE")]
         ca_cert: Option<PathBuf>,
-        /// `auto` negotiates the strongest algorithm every recipient supports; or a name:
-        /// aes256-gcm, aes128-gcm, aes256, aes192, aes128, 3des, cast128, rc2-128, cast64,
-        /// rc2-64, des, cast40, rc2-40.
+        /// `auto` negotiates the strongest algorithm every recipient supports (AES-256-CBC for
+        /// a certificate without SMIMECapabilities, RFC 8551); or a name: aes256-gcm,
+        /// aes128-gcm, aes256, aes192, aes128, 3des, cast128, rc2-128, cast64, rc2-64, des,
+        /// cast40, rc2-40. A name is used as is for recipients without capabilities.
         #[arg(long, default_value = "auto")]
         algorithm: String,
+        /// With --algorithm NAME: use it even for recipients whose published capabilities
+        /// exclude it (they are named in the result).
+        #[arg(long)]
+        force: bool,
         /// Policy floor: nothing weaker than this algorithm is used.
         #[arg(long, value_name = "NAME")]
         min_algorithm: Option<String>,
@@ -178,6 +215,13 @@ enum Command {
         /// Accept 1024-bit RSA keys and MD5/SHA-1 certificate signatures (old mail).
         #[arg(long)]
         allow_legacy: bool,
+        /// require: no fresh revocation status means exit 15; prefer: the signature's verdict
+        /// with a warning; off: do not check. CRLs come from --crl and the CRL cache.
+        #[arg(long, value_enum, default_value = "require")]
+        revocation: Revocation,
+        /// The CRL cache directory (see `lockbox crl sync`).
+        #[arg(long, value_name = "DIR")]
+        crl_cache: Option<PathBuf>,
         /// The signed message.
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
@@ -218,6 +262,63 @@ fn algorithm(name: &str) -> anyhow::Result<ContentAlgorithm> {
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
+        Command::Crl {
+            action: CrlAction::Sync { ca, crl_cache: dir },
+        } => {
+            let mut extra = Vec::new();
+            for p in &ca {
+                extra.extend(
+                    pki::certificate::parse_certificates(&files::read(p, "CA certificate")?)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?,
+                );
+            }
+            let kms_url = std::env::var("KMS_URL").ok().filter(|u| !u.is_empty());
+            let kms_tls = match std::env::var_os("KMS_CA_CERT").filter(|p| !p.is_empty()) {
+                Some(p) => Some(files::read(std::path::Path::new(&p), "KMS_CA_CERT")?),
+                None => None,
+            };
+            let cache = crl_cache::CrlCache::open(dir.as_deref())?;
+            let synced = cache.sync(&extra, kms_url.as_deref(), kms_tls.as_deref())?;
+            if synced.is_empty() {
+                anyhow::bail!(
+                    "no CA known to the CRL cache {}: enroll, or give --ca CA.pem",
+                    cache.dir().display()
+                );
+            }
+            let complete = synced.iter().all(|c| c.full.is_some());
+            if cli.json {
+                println!(
+                    "{}",
+                    json!({ "ok": complete, "cache": cache.dir(), "cas": synced })
+                );
+            } else {
+                let now = SystemTime::now();
+                for c in &synced {
+                    match &c.full {
+                        Some(f) => println!(
+                            "{}: CRL number {} issued {} ago ({}){}",
+                            c.ca,
+                            f.number.map_or("-".into(), |n| n.to_string()),
+                            crl_cache::age(UNIX_EPOCH + Duration::from_secs(f.this_update), now),
+                            if f.updated { "updated" } else { "unchanged" },
+                            match &c.delta {
+                                Some(d) => format!(
+                                    "; delta CRL number {}",
+                                    d.number.map_or("-".into(), |n| n.to_string())
+                                ),
+                                None => String::new(),
+                            }
+                        ),
+                        None => println!("{}: no CRL", c.ca),
+                    }
+                    for e in &c.errors {
+                        eprintln!("lockbox: warning: {}: {e}", c.ca);
+                    }
+                }
+                println!("CRL cache: {}", cache.dir().display());
+            }
+            Ok(if complete { 0 } else { 1 })
+        }
         Command::Enroll {
             server,
             email,
@@ -244,6 +345,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 .transpose()?;
             let e = kms_client::server::enroll(&server, ca.as_deref(), &email, &token, &password)?;
             files::write_atomic(&output, &e.pkcs12, true)?;
+            crl_cache::after_enroll(&e.ca_der, &server, ca.as_deref(), cli.json);
             if cli.json {
                 println!(
                     "{}",
@@ -323,6 +425,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             server,
             ca_cert,
             algorithm: alg,
+            force,
             min_algorithm,
             below_floor,
             oaep,
@@ -355,6 +458,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 } else {
                     Some(algorithm(&alg)?)
                 },
+                force,
             };
             let options = EncryptOptions {
                 key_transport: if oaep {
@@ -365,14 +469,23 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ..EncryptOptions::default()
             };
             let msg = files::read(&input, "message")?;
-            let out = message::encrypt(&msg, &certs, &[], &policy, &options)?;
+            let out = match message::encrypt(&msg, &certs, &[], &policy, &options) {
+                Err(e)
+                    if e.downcast_ref::<pki::Error>()
+                        .is_some_and(|p| p.code() == "PKI-083") =>
+                {
+                    return Err(e.context("add --force to use it for them anyway"));
+                }
+                r => r?,
+            };
             files::write_atomic(&output, &out.message, false)?;
             let n = &out.negotiation;
             if cli.json {
                 println!(
                     "{}",
                     json!({ "ok": true, "algorithm": n.algorithm.name(), "recipients": n.recipients,
-                            "forced_weaker": n.forced_weaker, "skipped": n.skipped, "assumed": n.assumed })
+                            "forced_weaker": n.forced_weaker, "skipped": n.skipped, "assumed": n.assumed,
+                            "overridden": n.overridden })
                 );
             } else {
                 println!(
@@ -388,8 +501,20 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 if !n.assumed.is_empty() {
                     println!(
-                        "no capabilities published, assumed 3des: {}",
+                        "no capabilities published ({}): {}",
+                        if policy.forced.is_some() {
+                            "the algorithm asked for is used"
+                        } else {
+                            "assumed aes256, RFC 8551"
+                        },
                         n.assumed.join(", ")
+                    );
+                }
+                if !n.overridden.is_empty() {
+                    println!(
+                        "{} used despite their published capabilities (--force): {}",
+                        n.algorithm,
+                        n.overridden.join(", ")
                     );
                 }
             }
@@ -455,6 +580,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             crl,
             at,
             allow_legacy,
+            revocation,
+            crl_cache: cache_dir,
             input,
             output,
         } => {
@@ -473,6 +600,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
             let mut crls = Vec::new();
+            let crl = if revocation == Revocation::Off {
+                Vec::new()
+            } else {
+                crl
+            };
             for p in &crl {
                 // Lenient: a CRL with an unknown critical extension is kept, and the validator
                 // reports revocation status unknown for what it covers.
@@ -486,6 +618,25 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 None => SystemTime::now(),
             };
             let msg = files::read(&input, "message")?;
+            // The CRL cache, refreshed where stale (the network permitting).
+            let mut notes: Vec<String> = Vec::new();
+            let cache = if revocation == Revocation::Off {
+                None
+            } else {
+                crl_cache::CrlCache::open(cache_dir.as_deref()).ok()
+            };
+            let mut cached = Vec::new();
+            if let Some(cache) = &cache {
+                for (ca, fresh) in cache.refresh_stale(SystemTime::now()) {
+                    if !fresh {
+                        notes.push(format!(
+                            "the cached CRL of {ca} is past its nextUpdate and could not be                              refreshed (run `lockbox crl sync` when online)"
+                        ));
+                    }
+                }
+                cached = cache.load();
+            }
+            crls.extend(cached.iter().map(|c| c.crl.clone()));
             let trust = Trust {
                 anchors: &anchors,
                 untrusted: &extra,
@@ -493,7 +644,73 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 time,
                 allow_legacy,
             };
-            let report = message::verify(&msg, &trust)?;
+            let mut report = message::verify(&msg, &trust)?;
+            notes.append(&mut report.notes);
+            // Which cached CRLs speak for the signers, and how old they are.
+            let now = SystemTime::now();
+            let mut used = Vec::new();
+            for c in &cached {
+                if report
+                    .signers
+                    .iter()
+                    .any(|s| s.issuer.as_deref() == Some(c.issuer.as_str()))
+                {
+                    used.push(json!({
+                        "issuer": c.issuer, "delta": c.delta, "number": c.crl.number(),
+                        "this_update": unix(c.crl.this_update()),
+                        "this_update_rfc3339": rfc3339(unix(c.crl.this_update())),
+                        "next_update": c.crl.next_update().map(unix),
+                        "age_seconds": unix(now).saturating_sub(unix(c.crl.this_update())),
+                    }));
+                    notes.push(format!(
+                        "revocation: the cached {} of {} (number {}) issued {} ago{}",
+                        if c.delta { "delta CRL" } else { "CRL" },
+                        c.issuer,
+                        c.crl.number().map_or("-".into(), |n| n.to_string()),
+                        crl_cache::age(c.crl.this_update(), now),
+                        match c.crl.next_update() {
+                            Some(n) if n < time => format!(
+                                ", stale since {} (nextUpdate {})",
+                                crl_cache::age(n, now),
+                                rfc3339(unix(n))
+                            ),
+                            _ => String::new(),
+                        }
+                    ));
+                }
+            }
+            // A foreign signer without any CRL: say how to give one.
+            if let pki::verify::Verdict::RevocationUnknown {
+                reason: pki::verify::UnknownReason::NoCrl { issuer },
+                ..
+            } = &report.verdict
+                && !cache.as_ref().is_some_and(|c| c.knows_issuer(issuer))
+            {
+                notes.push(format!(
+                    "hint: no CRL of {issuer} is known: give it with --crl FILE (or cache it with                      `lockbox crl sync --ca ITS-CA.pem`), or use --revocation prefer"
+                ));
+            }
+            let mut revocation_warning = None;
+            if revocation != Revocation::Require {
+                let is_unknown = |v: &pki::verify::Verdict| {
+                    matches!(v, pki::verify::Verdict::RevocationUnknown { .. })
+                };
+                if is_unknown(&report.verdict) {
+                    if revocation == Revocation::Prefer {
+                        revocation_warning =
+                            Some(format!("revocation was not checked: {}", report.verdict));
+                    }
+                    report.verdict = pki::verify::Verdict::Valid;
+                }
+                for s in &mut report.signers {
+                    if is_unknown(&s.verdict) {
+                        s.verdict = pki::verify::Verdict::Valid;
+                    }
+                }
+                if revocation == Revocation::Off {
+                    notes.push("revocation not checked (--revocation off)".into());
+                }
+            }
             if let (Some(out), Some(content)) = (&output, &report.content) {
                 files::write_atomic(out, content, true)?;
             }
@@ -512,13 +729,29 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 println!(
                     "{}",
                     json!({ "ok": true, "verdict": report.verdict.name(), "exit_code": code,
-                            "detail": report.verdict.to_string(), "signers": signers })
+                            "detail": report.verdict.to_string(), "signers": signers,
+                            "revocation": match revocation {
+                                Revocation::Require => "require",
+                                Revocation::Prefer => "prefer",
+                                Revocation::Off => "off",
+                            },
+                            "revocation_warning": revocation_warning,
+                            "cached_crls": used, "notes": notes })
                 );
+                if let Some(w) = &revocation_warning {
+                    eprintln!("lockbox: warning: {w}");
+                }
             } else {
                 for s in &report.signers {
                     let who = s.signer.as_deref().unwrap_or("unknown signer");
                     let digest = s.digest.map(|d| d.name()).unwrap_or("unknown digest");
                     println!("{who} ({digest}): {}", s.verdict);
+                }
+                for n in &notes {
+                    println!("{n}");
+                }
+                if let Some(w) = &revocation_warning {
+                    eprintln!("lockbox: warning: {w}");
                 }
                 println!("verdict: {}", report.verdict.name());
             }

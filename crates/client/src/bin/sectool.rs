@@ -62,8 +62,13 @@ enum Command {
         in_place: bool,
         /// Re-encrypt every encrypted message with this algorithm: aes256-gcm, aes128-gcm,
         /// aes256, aes192, aes128, 3des, cast128, rc2-128, cast64, rc2-64, des, cast40, rc2-40.
+        /// A message already stronger in this ranking keeps its algorithm and is reported as
+        /// "already stronger" (AES-GCM to AES-CBC is a downgrade), unless --allow-downgrade.
         #[arg(long, value_name = "NAME", conflicts_with = "min_algorithm")]
         algorithm: Option<String>,
+        /// With --algorithm: re-encrypt stronger messages with it too (a downgrade).
+        #[arg(long, requires = "algorithm")]
+        allow_downgrade: bool,
         /// Raise messages below this algorithm to it; stronger ones keep theirs.
         #[arg(long, value_name = "NAME")]
         min_algorithm: Option<String>,
@@ -133,6 +138,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             output,
             in_place,
             algorithm: alg,
+            allow_downgrade,
             min_algorithm,
             to,
             jobs,
@@ -140,6 +146,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             resume,
         } => {
             let target = match (alg, min_algorithm) {
+                (Some(a), _) if allow_downgrade => Target::ExactlyAllowingDowngrade(algorithm(&a)?),
                 (Some(a), _) => Target::Exactly(algorithm(&a)?),
                 (None, Some(f)) => Target::AtLeast(algorithm(&f)?),
                 (None, None) => Target::Keep,
@@ -222,6 +229,13 @@ fn print_report(r: &Report) {
             String::new()
         }
     );
+    if r.already_stronger > 0 {
+        println!(
+            "{} already stronger than --algorithm: kept their algorithm (--allow-downgrade to \
+             downgrade them)",
+            r.already_stronger
+        );
+    }
     counts("algorithm before", &r.from);
     counts("algorithm after", &r.to);
     counts("re-encrypted", &r.transitions);

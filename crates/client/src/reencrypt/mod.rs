@@ -68,8 +68,13 @@ const ID_DATA: &str = "1.2.840.113549.1.7.1";
 pub enum Target {
     /// Keep each message's algorithm (only the keys change).
     Keep,
-    /// This algorithm for every message (`--algorithm`).
+    /// This algorithm for every message, except that a message already stronger in the
+    /// ranking keeps its own algorithm and is reported as "already stronger" (`--algorithm`;
+    /// AES-GCM to AES-CBC counts as a downgrade).
     Exactly(ContentAlgorithm),
+    /// This algorithm for every message, stronger ones included (`--algorithm` with
+    /// `--allow-downgrade`).
+    ExactlyAllowingDowngrade(ContentAlgorithm),
     /// Raise anything weaker to this floor; stronger messages keep theirs (`--min-algorithm`).
     AtLeast(ContentAlgorithm),
 }
@@ -78,10 +83,18 @@ impl Target {
     fn apply(self, old: ContentAlgorithm) -> ContentAlgorithm {
         match self {
             Target::Keep => old,
+            Target::Exactly(a) if old.rank() < a.rank() => old,
             Target::Exactly(a) => a,
+            Target::ExactlyAllowingDowngrade(a) => a,
             Target::AtLeast(f) if old.is_at_least(f) => old,
             Target::AtLeast(f) => f,
         }
+    }
+
+    /// True when `old` keeps its algorithm only because it is stronger than the one asked
+    /// for (`--algorithm` without `--allow-downgrade`).
+    fn keeps_stronger(self, old: ContentAlgorithm) -> bool {
+        matches!(self, Target::Exactly(a) if old.rank() < a.rank())
     }
 }
 
@@ -93,6 +106,9 @@ pub mod reason {
     pub const SIGNED: &str = "signed, not encrypted";
     /// Already at the target algorithm and keys.
     pub const AT_TARGET: &str = "already at target";
+    /// Stronger than the `--algorithm` asked for (kept, not downgraded); also the reason of a
+    /// message re-encrypted for new keys with its own, stronger, algorithm.
+    pub const ALREADY_STRONGER: &str = "already stronger";
     /// A signature over an encrypted entity.
     pub const ENCRYPTED_THEN_SIGNED: &str =
         "encrypted then signed (re-encrypting would break the outer signature)";
@@ -223,7 +239,7 @@ impl<'a> Reencryptor<'a> {
             && self.target.apply(old) == old
         {
             let mut r = record("unchanged");
-            r.reason = Some(reason::AT_TARGET.into());
+            r.reason = Some(self.unchanged_reason(old).into());
             r.from = Some(old.name().into());
             r.to = Some(old.name().into());
             return (r, Change::Keep);
@@ -241,7 +257,7 @@ impl<'a> Reencryptor<'a> {
         let new = self.target.apply(old);
         if same_keys && new == old {
             let mut r = record("unchanged");
-            r.reason = Some(reason::AT_TARGET.into());
+            r.reason = Some(self.unchanged_reason(old).into());
             r.from = Some(old.name().into());
             r.to = Some(old.name().into());
             return (r, Change::Keep);
@@ -277,6 +293,9 @@ impl<'a> Reencryptor<'a> {
         let mut r = record("reencrypted");
         r.from = Some(old.name().into());
         r.to = Some(new.name().into());
+        if self.target.keeps_stronger(old) {
+            r.reason = Some(reason::ALREADY_STRONGER.into());
+        }
         r.dropped = info
             .recipients
             .iter()
@@ -287,6 +306,16 @@ impl<'a> Reencryptor<'a> {
             .map(|rid| rid.to_string())
             .collect();
         (r, Change::New(out))
+    }
+}
+
+impl Reencryptor<'_> {
+    fn unchanged_reason(&self, old: ContentAlgorithm) -> &'static str {
+        if self.target.keeps_stronger(old) {
+            reason::ALREADY_STRONGER
+        } else {
+            reason::AT_TARGET
+        }
     }
 }
 
@@ -362,6 +391,9 @@ pub struct Report {
     pub unchanged: usize,
     /// Messages that could not be processed (kept unchanged, listed in `failures`).
     pub failed: usize,
+    /// Messages stronger than `--algorithm` that kept their algorithm (unchanged, or
+    /// re-encrypted for new keys with their own algorithm); 0 with `--allow-downgrade`.
+    pub already_stronger: usize,
     /// Encrypted messages per algorithm before.
     pub from: BTreeMap<String, usize>,
     /// Encrypted messages per algorithm after.
@@ -387,6 +419,9 @@ fn display_id(id: &str) -> String {
 impl Report {
     fn add(&mut self, r: &Record) {
         self.total += 1;
+        if r.reason.as_deref() == Some(reason::ALREADY_STRONGER) {
+            self.already_stronger += 1;
+        }
         if let Some(f) = &r.from {
             *self.from.entry(f.clone()).or_default() += 1;
         }

@@ -201,6 +201,8 @@ impl World {
     pub fn lockbox(&self, args: &[&str], stdin: Option<&str>) -> Output {
         let mut child = Command::new(env!("CARGO_BIN_EXE_lockbox"))
             .args(args)
+            // Never the user's real CRL cache.
+            .env("LOCKBOX_CRL_CACHE", self.path("crl-cache"))
             .current_dir(self.dir.path())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())

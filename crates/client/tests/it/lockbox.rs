@@ -729,3 +729,303 @@ fn a_directory_answer_is_checked_against_the_trusted_ca_and_its_crl() {
         .is_err()
     );
 }
+
+/// A peer certificate made by OpenSSL, without an SMIMECapabilities extension.
+fn openssl_peer(w: &World) {
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys/spare-1.key.pem");
+    w.openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=Peer/emailAddress=peer@other.test",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "keyUsage=critical,keyEncipherment,digitalSignature",
+        "-addext",
+        "subjectAltName=email:peer@other.test",
+        "-out",
+        "peer.pem",
+    ]);
+    w.write("peer.key", std::fs::read(&key).unwrap());
+}
+
+fn encrypt_to(w: &World, to: &[&str], extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["encrypt", "--in", "msg.eml", "--out", "enc.eml", "--json"];
+    for t in to {
+        args.extend(["--to", t]);
+    }
+    args.extend(extra);
+    w.lockbox(&args, None)
+}
+
+#[test]
+fn a_certificate_without_capabilities_gets_aes256_cbc_and_an_explicit_algorithm_is_honoured() {
+    let w = World::new();
+    openssl_peer(&w);
+    w.message("msg.eml");
+    let decrypts_with_openssl = |w: &World| {
+        w.openssl_ok(&[
+            "cms", "-decrypt", "-in", "enc.eml", "-recip", "peer.pem", "-inkey", "peer.key",
+            "-out", "peer.txt",
+        ]);
+        assert!(inner_body(&w.read("peer.txt")).contains("The numbers are in."));
+    };
+    let algorithm_of = |w: &World| {
+        let p = pki::smime::parse(&w.read("enc.eml")).unwrap();
+        pki::enveloped::inspect(p.der.as_ref().unwrap())
+            .unwrap()
+            .algorithm
+    };
+
+    // auto: AES-256-CBC (RFC 8551), not 3DES; the assumption is reported.
+    let out = encrypt_to(&w, &["peer.pem"], &[]);
+    ok(&out);
+    let j = json(&out);
+    assert_eq!(j["algorithm"], "aes256", "{j}");
+    assert_eq!(j["assumed"], serde_json::json!(["peer@other.test"]), "{j}");
+    assert_eq!(algorithm_of(&w), Some(A::Aes256));
+    decrypts_with_openssl(&w);
+
+    // --algorithm NAME is honoured for it (once refused with "not supported by").
+    for (name, alg) in [
+        ("aes128", A::Aes128),
+        ("aes256", A::Aes256),
+        ("3des", A::TripleDes),
+    ] {
+        let out = encrypt_to(&w, &["peer.pem"], &["--algorithm", name]);
+        ok(&out);
+        assert_eq!(json(&out)["algorithm"], name);
+        assert_eq!(algorithm_of(&w), Some(alg));
+        decrypts_with_openssl(&w);
+    }
+
+    // A recipient whose published capabilities exclude it: refused without --force (naming
+    // them, not the peer), used and named with it.
+    w.user("bob", "bob", "bob-enc", &[A::Aes128, A::TripleDes]);
+    let out = encrypt_to(&w, &["peer.pem", "bob-enc.pem"], &["--algorithm", "aes256"]);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let t = text(&out);
+    assert!(
+        t.contains("bob@example.test") && t.contains("--force"),
+        "{t}"
+    );
+    assert!(!t.contains("peer@other.test"), "{t}");
+    let out = encrypt_to(
+        &w,
+        &["peer.pem", "bob-enc.pem"],
+        &["--algorithm", "aes256", "--force"],
+    );
+    ok(&out);
+    let j = json(&out);
+    assert_eq!(j["algorithm"], "aes256");
+    assert_eq!(
+        j["overridden"],
+        serde_json::json!(["bob@example.test"]),
+        "{j}"
+    );
+    decrypts_with_openssl(&w);
+    // The text form names them too.
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "peer.pem",
+            "--to",
+            "bob-enc.pem",
+            "--algorithm",
+            "aes256",
+            "--force",
+            "--in",
+            "msg.eml",
+            "--out",
+            "enc2.eml",
+        ],
+        None,
+    );
+    ok(&out);
+    assert!(
+        text(&out).contains("despite their published capabilities (--force): bob@example.test"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A multipart/signed whose SignedData also carries the content, as Python `cryptography`
+/// writes it: the signature made by `openssl cms -sign -nodetach` over `part`, put in a
+/// multipart/signed wrapper around `shown`.
+fn multipart_with_carried_content(w: &World, part: &str, shown: &str) -> Vec<u8> {
+    w.write("part.eml", part);
+    w.openssl_ok(&[
+        "cms",
+        "-sign",
+        "-nodetach",
+        "-binary",
+        "-in",
+        "part.eml",
+        "-signer",
+        "alice-sign.pem",
+        "-inkey",
+        "alice-sign.key",
+        "-outform",
+        "DER",
+        "-out",
+        "sig.der",
+    ]);
+    let sig = w.read("sig.der");
+    let b64 = {
+        use std::io::Write as _;
+        let mut child = std::process::Command::new("openssl")
+            .args(["base64", "-e"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(&sig).unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let b64 = b64.replace('\n', "\r\n");
+    format!(
+        "From: Alice <alice@example.test>\r\nSubject: carried\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/signed; protocol=\"application/pkcs7-signature\"; \
+         micalg=sha-256; boundary=\"BOUNDARY\"\r\n\r\n\
+         This is an S/MIME signed message\r\n\r\n--BOUNDARY\r\n{shown}\r\n--BOUNDARY\r\n\
+         Content-Type: application/pkcs7-signature; name=\"smime.p7s\"\r\n\
+         Content-Transfer-Encoding: base64\r\n\
+         Content-Disposition: attachment; filename=\"smime.p7s\"\r\n\r\n{b64}\r\n--BOUNDARY--\r\n"
+    )
+    .into_bytes()
+}
+
+#[test]
+fn a_multipart_signed_whose_signature_also_carries_the_content_is_accepted_and_reported() {
+    let w = World::new();
+    w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.crl("empty.crl", 1, &[], at() - days(1));
+    let part = "Content-Type: text/plain; charset=utf-8\r\n\r\nSigned by cryptography.\r\n";
+    let verify = |w: &World| {
+        w.lockbox(
+            &[
+                "verify",
+                "--json",
+                "--ca",
+                "ca.pem",
+                "--crl",
+                "empty.crl",
+                "--at",
+                AT,
+                "--in",
+                "carried.eml",
+                "--out",
+                "content.eml",
+            ],
+            None,
+        )
+    };
+    w.write(
+        "carried.eml",
+        multipart_with_carried_content(&w, part, part),
+    );
+    let out = verify(&w);
+    let j = json(&out);
+    assert_eq!(code(&out), 0, "{j}");
+    assert_eq!(j["verdict"], "valid", "{j}");
+    assert!(
+        j["notes"].to_string().contains("also carries the content"),
+        "{j}"
+    );
+    assert_eq!(w.read("content.eml"), part.as_bytes());
+
+    // The part shown differs from the content signed: tampered, even though the signature
+    // over the carried content is good.
+    let shown = "Content-Type: text/plain; charset=utf-8\r\n\r\nSigned by somebody else.\r\n";
+    w.write(
+        "carried.eml",
+        multipart_with_carried_content(&w, part, shown),
+    );
+    let out = verify(&w);
+    let j = json(&out);
+    assert_eq!(code(&out), 10, "{j}");
+    assert_eq!(j["verdict"], "tampered", "{j}");
+    assert!(j["notes"].to_string().contains("differs"), "{j}");
+}
+
+#[test]
+fn camellia_from_openssl_decrypts_and_seed_is_refused_by_name() {
+    let w = World::new();
+    w.user("alice", "alice", "alice-enc", &A::RANKING);
+    w.message("msg.eml");
+    let decrypt = |w: &World| {
+        w.lockbox(
+            &[
+                "decrypt",
+                "--p12",
+                "alice.p12",
+                "--password-stdin",
+                "--in",
+                "enc.eml",
+                "--out",
+                "dec.eml",
+                "--json",
+            ],
+            Some(PASSWORD),
+        )
+    };
+    for (flag, name) in [
+        ("-camellia256", "camellia256"),
+        ("-camellia192", "camellia192"),
+        ("-camellia128", "camellia128"),
+    ] {
+        w.openssl_ok(&[
+            "cms",
+            "-encrypt",
+            flag,
+            "-in",
+            "msg.eml",
+            "-out",
+            "enc.eml",
+            "alice-enc.pem",
+        ]);
+        let out = decrypt(&w);
+        ok(&out);
+        assert_eq!(json(&out)["algorithm"], name);
+        assert!(inner_body(&w.read("dec.eml")).contains("The numbers are in."));
+    }
+    // Camellia is read, never offered: it is not a name --algorithm takes.
+    let out = w.lockbox(
+        &[
+            "encrypt",
+            "--to",
+            "alice-enc.pem",
+            "--algorithm",
+            "camellia256",
+            "--in",
+            "msg.eml",
+            "--out",
+            "x.eml",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 1, "{}", text(&out));
+
+    let mut args = vec!["cms", "-encrypt"];
+    args.extend(LEGACY);
+    args.extend([
+        "-seed",
+        "-in",
+        "msg.eml",
+        "-out",
+        "enc.eml",
+        "alice-enc.pem",
+    ]);
+    w.openssl_ok(&args);
+    let out = decrypt(&w);
+    assert_eq!(code(&out), 1, "{}", text(&out));
+    let t = text(&out);
+    assert!(t.contains("PKI-110") && t.contains("SEED"), "{t}");
+}

@@ -694,7 +694,14 @@ fn sectool_in_place_on_a_tree_keeps_every_message_and_leaves_no_backup() {
     let records = write_mbox(&s.w.path("in.mbox"), &msgs);
     let out = reencrypt(
         &s,
-        &["--in", "in.mbox", "--in-place", "--algorithm", "3des"],
+        &[
+            "--in",
+            "in.mbox",
+            "--in-place",
+            "--algorithm",
+            "3des",
+            "--allow-downgrade",
+        ],
     );
     assert_eq!(code(&out), 4, "{}", text(&out));
     let dest = read_mbox(&s.w.path("in.mbox"));
@@ -712,6 +719,87 @@ fn sectool_in_place_on_a_tree_keeps_every_message_and_leaves_no_backup() {
         .filter(|n| n.contains("sectool"))
         .collect();
     assert!(left.is_empty(), "{left:?}");
+}
+
+#[test]
+fn sectool_algorithm_never_downgrades_a_stronger_message_unless_allowed() {
+    let s = setup();
+    let plain = |i| eml(i, 700);
+    let mut msgs = Vec::new();
+    // AES-GCM for the current key (already stronger than aes256: kept byte for byte), AES-GCM
+    // for the old key (new keys, but its own algorithm), and a 3des one (raised to aes256).
+    for (name, cert, alg) in [
+        ("gcm256.eml", &s.alice.enc, A::Aes256Gcm),
+        ("gcm128.eml", &s.alice.enc, A::Aes128Gcm),
+        ("old-gcm128.eml", &s.alice.enc_old, A::Aes128Gcm),
+        ("tdes.eml", &s.alice.enc, A::TripleDes),
+    ] {
+        let b = encrypt_eml(&plain(4000 + msgs.len()), std::slice::from_ref(cert), alg);
+        msgs.push(finish(&s, name.into(), Kind::Encrypted, b));
+    }
+    write_tree(&s.w.path("src"), &msgs);
+
+    let out = reencrypt(
+        &s,
+        &["--in", "src", "--out", "kept", "--algorithm", "aes256"],
+    );
+    ok(&out);
+    let report = json(&out);
+    assert_eq!(report["already_stronger"], 3, "{report}");
+    assert_eq!(report["skipped"]["already stronger"], 2, "{report}");
+    assert_eq!(
+        report["transitions"],
+        serde_json::json!({ "3des -> aes256": 1, "aes128-gcm -> aes128-gcm": 1 }),
+        "{report}"
+    );
+    assert_eq!(s.w.read("kept/gcm256.eml"), msgs[0].bytes);
+    assert_eq!(s.w.read("kept/gcm128.eml"), msgs[1].bytes);
+    check_rewritten_lib(&s, &msgs[2], &s.w.read("kept/old-gcm128.eml"), A::Aes128Gcm);
+    check_rewritten_lib(&s, &msgs[3], &s.w.read("kept/tdes.eml"), A::Aes256);
+    // The text report says so too.
+    let out = s.w.sectool(
+        &[
+            "reencrypt",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--in",
+            "src",
+            "--out",
+            "kept-text",
+            "--algorithm",
+            "aes256",
+        ],
+        Some(PASSWORD),
+    );
+    ok(&out);
+    assert!(text(&out).contains("3 already stronger"), "{}", text(&out));
+
+    // --allow-downgrade: AES-GCM becomes AES-256-CBC, as asked.
+    let out = reencrypt(
+        &s,
+        &[
+            "--in",
+            "src",
+            "--out",
+            "down",
+            "--algorithm",
+            "aes256",
+            "--allow-downgrade",
+        ],
+    );
+    ok(&out);
+    let report = json(&out);
+    assert_eq!(report["already_stronger"], 0, "{report}");
+    assert_eq!(report["reencrypted"], 4, "{report}");
+    assert_eq!(report["transitions"]["aes256-gcm -> aes256"], 1, "{report}");
+    assert_eq!(report["transitions"]["aes128-gcm -> aes256"], 2, "{report}");
+    for m in &msgs {
+        check_rewritten_lib(&s, m, &s.w.read(&format!("down/{}", m.name)), A::Aes256);
+    }
+    // --allow-downgrade without --algorithm is a usage error.
+    let out = reencrypt(&s, &["--in", "src", "--out", "x", "--allow-downgrade"]);
+    assert_eq!(code(&out), 2, "{}", text(&out));
 }
 
 #[test]

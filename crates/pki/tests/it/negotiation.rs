@@ -137,25 +137,91 @@ fn floor_never_lets_a_weaker_shared_algorithm_through() {
 }
 
 #[test]
-fn recipients_without_capabilities_are_assumed_to_do_3des() {
+fn recipients_without_capabilities_get_aes256_cbc_per_rfc8551() {
+    // RFC 8551 §2.7.1.2: unknown capabilities mean AES-256-CBC, never 3DES.
+    let n = negotiate(&[r("nocaps", &[])], &Policy::default()).unwrap();
+    assert_eq!(n.algorithm, Aes256);
+    assert_eq!(n.assumed, ["nocaps"]);
+
+    // AES-GCM only where every recipient is known to support it: one unknown recipient
+    // among modern ones brings the choice down to AES-256-CBC and is named for it.
     let recipients = [modern_user("alice"), r("nocaps", &[])];
     let n = negotiate(&recipients, &Policy::default()).unwrap();
-    assert_eq!(n.algorithm, TripleDes);
+    assert_eq!(n.algorithm, Aes256);
     assert_eq!(n.assumed, ["nocaps"]);
     assert_eq!(n.forced_weaker, ["nocaps"]);
+    let n = negotiate(
+        &[modern_user("alice"), modern_user("bob")],
+        &Policy::default(),
+    )
+    .unwrap();
+    assert_eq!(n.algorithm, Aes256Gcm);
 
-    // With a CAST-only recipient as well, nothing is shared.
-    let e = negotiate(&[r("nocaps", &[]), cast40_user("bob")], &Policy::default()).unwrap_err();
+    // A known 3DES-only recipient and an unknown one share nothing: refused, not 3DES.
+    let e = negotiate(
+        &[r("nocaps", &[]), r("old", &[TripleDes])],
+        &Policy::default(),
+    )
+    .unwrap_err();
     assert_eq!(e.code(), "PKI-080", "{e}");
+    assert!(e.to_string().contains("nocaps: aes256"), "{e}");
 
-    // A floor above 3des refuses the assumption, naming the recipient.
+    // A floor above aes256 refuses the assumption, naming the recipient.
     let policy = Policy {
-        floor: Some(Aes128),
+        floor: Some(Aes128Gcm),
         ..Policy::default()
     };
     let e = negotiate(&recipients, &policy).unwrap_err();
     assert_eq!(e.code(), "PKI-081", "{e}");
     assert!(e.to_string().contains("nocaps"), "{e}");
+}
+
+#[test]
+fn a_forced_algorithm_is_honoured_for_unknown_capabilities() {
+    let forced = |a| Policy {
+        forced: Some(a),
+        ..Policy::default()
+    };
+    for alg in [Aes256, Aes128, TripleDes, Aes256Gcm] {
+        let n = negotiate(&[r("peer", &[])], &forced(alg)).unwrap();
+        assert_eq!(n.algorithm, alg);
+        assert_eq!(n.assumed, ["peer"]);
+        assert!(n.overridden.is_empty());
+    }
+    // Still under the floor's rule.
+    let below = Policy {
+        forced: Some(TripleDes),
+        floor: Some(Aes128),
+        ..Policy::default()
+    };
+    assert_eq!(
+        negotiate(&[r("peer", &[])], &below).unwrap_err().code(),
+        "PKI-084"
+    );
+}
+
+#[test]
+fn published_capabilities_that_exclude_it_need_force_and_are_named() {
+    let recipients = [
+        r("peer", &[]),
+        r("bob", &[Aes128, TripleDes]),
+        modern_user("alice"),
+    ];
+    let mut policy = Policy {
+        forced: Some(Aes256),
+        ..Policy::default()
+    };
+    let e = negotiate(&recipients, &policy).unwrap_err();
+    assert_eq!(e.code(), "PKI-083", "{e}");
+    assert!(e.to_string().contains(": bob"), "{e}");
+    assert!(!e.to_string().contains("peer"), "{e}");
+
+    policy.force = true;
+    let n = negotiate(&recipients, &policy).unwrap();
+    assert_eq!(n.algorithm, Aes256);
+    assert_eq!(n.recipients, ["peer", "bob", "alice"]);
+    assert_eq!(n.overridden, ["bob"]);
+    assert_eq!(n.assumed, ["peer"]);
 }
 
 #[test]
@@ -198,6 +264,7 @@ fn forced_algorithm_is_checked_against_everyone_and_the_floor() {
         forced: Some(Aes128),
         floor: Some(Aes128),
         below_floor: BelowFloor::Skip,
+        force: false,
     };
     let mut with_old = recipients.to_vec();
     with_old.push(cast40_user("old"));
