@@ -159,6 +159,32 @@ pub fn out(text: &str) {
     }
 }
 
+/// Whether `path` is `-`, standard output.
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Writes a file for `--out` by the clients' one rule ([`api::outfile`]): `-` is standard
+/// output, a FIFO, device or symbolic link is written through (never replaced), a regular file
+/// is replaced atomically; key material ([`api::outfile::Content::Secret`]: PKCS#12, key
+/// files) is mode 0600 and never written to a terminal without `--force-tty`.
+pub fn write_file(
+    path: &std::path::Path,
+    data: &[u8],
+    content: api::outfile::Content,
+    force_tty: bool,
+) -> Result<(), Failure> {
+    api::outfile::write(path, data, content, force_tty)
+        .map(|_| ())
+        .map_err(|e| {
+            if e.to_string().starts_with(api::outfile::TERMINAL_REFUSAL) {
+                Failure::usage(e.to_string())
+            } else {
+                Failure::local(e.to_string())
+            }
+        })
+}
+
 /// One line on standard output (see [`out`]).
 #[macro_export]
 macro_rules! outln {
