@@ -4,6 +4,7 @@
 //! (`-` is standard output; the report then goes to standard error); with `--json`, errors
 //! are `{"error":{"code","message"}}` with the `CLIENT-0xx` codes of `kms_client::error`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -314,7 +315,16 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let ca = ca_cert
                 .map(|p| files::read(&p, "CA certificate"))
                 .transpose()?;
-            // The bundle --out holds now is checked before the one-time token is spent.
+            // Where the bundle goes is checked before the one-time token is spent: not a
+            // terminal (without --force-tty), and the bundle --out holds now is kept.
+            if output.as_os_str() == "-" && std::io::stdout().is_terminal() && !force_tty {
+                return Err(Error::File(format!(
+                    "{} (standard output is a terminal): redirect it to a file, or pass \
+                     --force-tty if you mean it",
+                    api::outfile::TERMINAL_REFUSAL
+                ))
+                .into());
+            }
             let previous = if replace {
                 None
             } else {
