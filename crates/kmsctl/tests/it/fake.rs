@@ -1,6 +1,7 @@
 //! Against a scripted HTTP server: the server's errors keep their code with `--json` and
 //! map to the documented exit codes (5 locked, 6 session expired, 3 waiting, 7 confirmation
-//! required); destructive commands ask first; a huge answer into a closed pipe ends quietly.
+//! required); destructive commands ask first; a huge answer into a closed pipe ends quietly;
+//! `--out -` is standard output, and links and FIFOs are written through.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -410,5 +411,87 @@ fn login_sends_the_totp_code_and_admin_totp_calls_its_routes() {
             "/api/v1/admins/me/totp/disable",
             "/api/v1/admins/bob/totp/disable"
         ]
+    );
+}
+
+/// The fake CA document that `/ca` and `/crl` serve.
+const DOC: &str = "-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n";
+
+#[test]
+fn out_dash_is_standard_output_and_links_and_fifos_are_written_through() {
+    let (url, _) = serve(|_, path| match path {
+        "/ca" | "/crl" => (200, DOC.to_string()),
+        _ => (404, error("KMS-404", "no such route")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cmd = |args: &[&str]| {
+        let mut c = kmsctl();
+        c.current_dir(d).args(["--server", &url]).args(args);
+        run(&mut c)
+    };
+    // `-`: the document on standard output, no file named "-", nothing else printed there.
+    let out = cmd(&["ca-cert", "--out", "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), DOC);
+    assert!(!d.join("-").exists());
+    let out = cmd(&["--json", "crl", "--out", "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout,
+        DOC.as_bytes(),
+        "the JSON report goes to standard error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"written\""));
+    // A symbolic link stays a link; its target gets the document.
+    std::fs::write(d.join("target.pem"), "old").unwrap();
+    std::os::unix::fs::symlink("target.pem", d.join("ca.pem")).unwrap();
+    let out = cmd(&["ca-cert", "--out", "ca.pem"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::symlink_metadata(d.join("ca.pem"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(d.join("target.pem")).unwrap(), DOC);
+    // A FIFO is opened and written, not replaced by a file.
+    let fifo = d.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = cmd(&["ca-cert", "--out", "fifo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(reader.join().unwrap(), DOC.as_bytes());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
     );
 }
