@@ -28,6 +28,7 @@ struct Written {
 /// Runs `recover-key` (exit 3 while the recover-key quorum waits).
 pub fn run(ctx: &Ctx, a: RecoverArgs) -> Result<(), Failure> {
     let client = ctx.signed_in()?;
+    crate::output::check_secret_destination(&a.out, ctx.force_tty)?;
     let password = Secret::new(read_secret("bundle password", a.password_stdin, true)?.as_str());
     let r: Recovered = client
         .recover(

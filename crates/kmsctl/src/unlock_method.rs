@@ -43,6 +43,9 @@ pub fn run(ctx: &Ctx, cmd: UnlockMethodCommand) -> Result<(), Failure> {
             key_file_out,
             password_stdin,
         } => {
+            if let Some(out) = &key_file_out {
+                crate::output::check_secret_destination(out, ctx.force_tty)?;
+            }
             // Never over an existing regular file (a key file is not replaced by accident);
             // `-`, a FIFO or a device is written through.
             if let Some(out) = key_file_out

@@ -495,3 +495,31 @@ fn out_dash_is_standard_output_and_links_and_fifos_are_written_through() {
             .is_fifo()
     );
 }
+
+#[test]
+fn a_bundle_is_never_written_to_a_terminal_and_nothing_is_asked_first() {
+    let (url, seen) = serve(|_, _| (500, error("KMS-500", "must not be asked")));
+    let (_dir, file) = session();
+    // util-linux `script` gives the command a terminal for standard output.
+    let out = std::process::Command::new("script")
+        .arg("-qec")
+        .arg(format!(
+            "{} --server {url} recover-key alice@example.test --out - --password-stdin \
+             < /dev/null",
+            env!("CARGO_BIN_EXE_kmsctl")
+        ))
+        .arg("/dev/null")
+        .env_remove("KMS_URL")
+        .env_remove("KMS_CA_CERT")
+        .env("KMS_SESSION_FILE", &file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("refusing to write key material to a terminal")
+            && text.contains("--force-tty"),
+        "{text}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "the server was asked");
+}
