@@ -312,6 +312,19 @@ mod tests {
     }
 
     #[test]
+    fn a_character_device_is_written_through() {
+        let null = Path::new("/dev/null");
+        let w = write(null, b"gone", Content::Private, false).unwrap();
+        assert_eq!(w, Written::Through(null.to_path_buf()));
+        assert!(
+            std::fs::metadata(null)
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+    }
+
+    #[test]
     fn a_directory_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let e = write(dir.path(), b"x", Content::Public, false).unwrap_err();
