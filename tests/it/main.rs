@@ -1,5 +1,5 @@
 //! The workspace's cross-binary suites: the real `kmsd`, `kmsctl` and `lockbox` end to end
-//! (`e2e`, `e2e_views`), the admin console in Chromium (`console_browser`), the README's quick
+//! (`e2e`, `e2e_views`, `e2e_enroll`), the admin console in Chromium (`console_browser`), the README's quick
 //! start as written (`readme`), and the repository's own rules (`layout`: nothing refers
 //! outside the repository, dependency arrows point down).
 
@@ -7,6 +7,7 @@ mod anchor;
 mod console_browser;
 mod crl_cache_e2e;
 mod e2e;
+mod e2e_enroll;
 mod e2e_fetch;
 mod e2e_views;
 mod faults;

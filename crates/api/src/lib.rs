@@ -3,7 +3,8 @@
 //! Request and response types of every route under `/api/v1` (and the public `/healthz`),
 //! the error body `{"error": {"code", "message"}}`, the 202 answer of a quorum operation that
 //! waits for approvals, the string enums (roles, revocation reasons, algorithms, statuses,
-//! quorum operations), and [`KmsClient`], a typed blocking client over rustls.
+//! quorum operations), and [`KmsClient`], a typed blocking client over rustls; and
+//! [`outfile`], the one rule for where the clients' `--out` goes.
 //!
 //! Times follow the registry: every Unix-second field keeps its name; an RFC 3339 form is
 //! added beside it as `<field>_rfc3339` (filled by the server; empty or absent from servers
@@ -15,6 +16,7 @@
 mod client;
 mod enums;
 mod error;
+pub mod outfile;
 mod secret;
 mod wire;
 

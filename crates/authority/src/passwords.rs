@@ -11,8 +11,8 @@ use crate::error::{Error, Result};
 
 /// Shortest administrator or start-up password, in characters.
 pub const STRONG_MIN: usize = 12;
-/// Shortest bundle password, in characters.
-pub const BUNDLE_MIN: usize = 8;
+/// Shortest bundle password, in characters (the one rule, shared with the client).
+pub const BUNDLE_MIN: usize = pki::bundle::MIN_PASSWORD_CHARS;
 
 const LIST: &str = include_str!("../data/common-passwords.txt");
 
@@ -50,7 +50,7 @@ pub(crate) fn check_strong(what: &'static str, p: &str) -> Result<()> {
 
 /// A bundle (PKCS#12) password.
 pub(crate) fn check_bundle(p: &str) -> Result<()> {
-    if p.chars().count() < BUNDLE_MIN {
+    if !pki::bundle::password_long_enough(p) {
         return Err(Error::WeakPassword {
             what: "bundle password",
             why: format!("use at least {BUNDLE_MIN} characters"),

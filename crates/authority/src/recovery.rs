@@ -80,7 +80,9 @@ impl Authority {
                 };
                 let key = PrivateKey::from_der(k.private_key_der.expose())?;
                 let cert = certificate::parse_certificate(&cert_der)?;
-                keys.push((key, cert, format!("{email} encryption key {}", k.info.id.0)));
+                // Kind, date and serial, as in every bundle (not a counter).
+                let name = pki::bundle::friendly_name(&cert)?;
+                keys.push((key, cert, name));
             }
             if keys.is_empty() {
                 return Err(Error::NotEnrolled {

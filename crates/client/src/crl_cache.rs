@@ -169,7 +169,12 @@ impl CrlCache {
 
     fn write(&self, name: &str, bytes: &[u8]) -> anyhow::Result<()> {
         self.create_dir()?;
-        crate::files::write_atomic(&self.path(name), bytes, true)
+        crate::files::write(
+            &self.path(name),
+            bytes,
+            crate::files::Content::Private,
+            false,
+        )
     }
 
     fn read_json<T: for<'de> Deserialize<'de> + Default>(&self, name: &str) -> T {

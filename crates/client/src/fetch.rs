@@ -70,7 +70,7 @@ pub fn served(server: &str, ca_pem: Option<&[u8]>, email: &str) -> anyhow::Resul
     let resp = agent(ca_pem)?
         .get(format!("{base}/api/v1/directory/{}", path_segment(email)))
         .call()
-        .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
+        .map_err(|e| crate::server::unreachable(base, e))?;
     let v = answer(resp).with_context(|| format!("directory look-up of {email}"))?;
     let mut out = Vec::new();
     for (field, kind) in [
@@ -211,7 +211,16 @@ pub fn merge(
             unchanged,
         });
     }
-    let names: Vec<Option<String>> = keys.iter().map(|k| k.friendly_name.clone()).collect();
+    // Every key named after its (newest) certificate: kind, date, serial.
+    let names: Vec<Option<String>> = keys
+        .iter()
+        .map(|k| {
+            k.certificate
+                .as_ref()
+                .and_then(|c| pki::bundle::friendly_name(c).ok())
+                .or_else(|| k.friendly_name.clone())
+        })
+        .collect();
     let entries: Vec<Pkcs12Entry<'_>> = keys
         .iter()
         .zip(&names)

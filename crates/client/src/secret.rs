@@ -5,6 +5,8 @@ use std::io::Read;
 
 use zeroize::Zeroizing;
 
+use crate::error::Error;
+
 /// Largest password accepted on standard input.
 const MAX_PASSWORD: usize = 4096;
 
@@ -17,14 +19,20 @@ pub fn read_password(mut input: impl Read) -> anyhow::Result<Zeroizing<String>> 
         .take(MAX_PASSWORD as u64 + 1)
         .read_to_end(&mut buf)?;
     if buf.len() > MAX_PASSWORD {
-        anyhow::bail!("the password on standard input is longer than {MAX_PASSWORD} bytes");
+        return Err(Error::Password(format!(
+            "the password on standard input is longer than {MAX_PASSWORD} bytes"
+        ))
+        .into());
     }
     let text = std::str::from_utf8(&buf)
-        .map_err(|_| anyhow::anyhow!("the password on standard input is not UTF-8"))?;
+        .map_err(|_| Error::Password("the password on standard input is not UTF-8".into()))?;
     let line = text.split(['\n']).next().unwrap_or("");
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line.is_empty() {
-        anyhow::bail!("no password on standard input (give it with --password-stdin)");
+        return Err(Error::Password(
+            "no password on standard input (give it with --password-stdin)".into(),
+        )
+        .into());
     }
     Ok(Zeroizing::new(line.to_string()))
 }

@@ -1,14 +1,17 @@
 //! Talking to the authority: enrollment (make the signing key and request, collect the
-//! certificates and the escrowed encryption key, build the user's PKCS#12) and directory
-//! look-ups of recipients' encryption certificates.
+//! certificates and the escrowed encryption key, build the user's PKCS#12, keeping every key
+//! of the bundle it replaces) and directory look-ups of recipients' encryption certificates.
+//! A server whose TLS certificate is not trusted is a [`Error::Tls`] that names the fix.
 
 use std::str::FromStr;
 
 use anyhow::{Context, anyhow, bail};
-use pki::pkcs12::{ExportOptions, Pkcs12Entry};
-use pki::{Certificate, DigestAlgorithm, KeySize, Name, PrivateKey};
+use pki::pkcs12::{ExportOptions, Pkcs12Contents, Pkcs12Entry};
+use pki::{Certificate, CertificateInfo, DigestAlgorithm, KeySize, Name, PrivateKey};
 use serde_json::Value;
 use zeroize::Zeroizing;
+
+use crate::error::{Error, UNTRUSTED_SERVER, is_untrusted_certificate};
 
 /// Largest answer read from the server.
 const MAX_ANSWER: u64 = 1024 * 1024;
@@ -58,7 +61,9 @@ fn kms_api(base: &str, ca_pem: Option<&[u8]>) -> anyhow::Result<api::KmsClient> 
 pub(crate) fn base(server: &str) -> anyhow::Result<&str> {
     let b = server.trim_end_matches('/');
     if !b.starts_with("http://") && !b.starts_with("https://") {
-        bail!("the server URL must start with http:// or https://");
+        return Err(
+            Error::Usage("the server URL must start with http:// or https://".into()).into(),
+        );
     }
     Ok(b)
 }
@@ -70,7 +75,7 @@ pub(crate) fn answer(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Resu
         .with_config()
         .limit(MAX_ANSWER)
         .read_to_vec()
-        .map_err(|e| anyhow!("reading the server's answer: {e}"))?;
+        .map_err(|e| Error::Server(format!("reading the server's answer: {e}")))?;
     let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     if !status.is_success() {
         let msg = v["error"]["message"]
@@ -78,7 +83,7 @@ pub(crate) fn answer(mut resp: ureq::http::Response<ureq::Body>) -> anyhow::Resu
             .map(String::from)
             .unwrap_or_else(|| format!("the server answered {status}"));
         let code = v["error"]["code"].as_str().unwrap_or("");
-        bail!("{msg} [{code}]");
+        return Err(Error::Server(format!("{msg} [{code}]")).into());
     }
     Ok(v)
 }
@@ -95,6 +100,17 @@ pub(crate) fn path_segment(s: &str) -> String {
     out
 }
 
+/// The error for a request to `base` that got no answer: [`Error::Tls`] with the fix when
+/// the server's certificate is not trusted, [`Error::Network`] otherwise.
+pub(crate) fn unreachable(base: &str, e: impl std::fmt::Display) -> anyhow::Error {
+    let detail = e.to_string();
+    if is_untrusted_certificate(&detail) {
+        Error::Tls(format!("{UNTRUSTED_SERVER} ({base}: {detail})")).into()
+    } else {
+        Error::Network(format!("cannot reach the server at {base}: {detail}")).into()
+    }
+}
+
 /// What an enrollment produced.
 pub struct Enrolled {
     /// The PKCS#12 file (signing key + certificate, encryption key + certificate, CA).
@@ -105,18 +121,82 @@ pub struct Enrolled {
     pub encryption_serial: String,
     /// The CA certificate (DER) the certificates were checked against.
     pub ca_der: Vec<u8>,
+    /// SHA-256 fingerprint of the CA certificate the bundle now trusts (colon hex, as OpenSSL
+    /// prints it), for the user to compare with what the administrator published.
+    pub ca_fingerprint: String,
+    /// The CA certificate's subject.
+    pub ca_subject: String,
+    /// Keys of the previous bundle carried over (its whole history).
+    pub kept_keys: usize,
+}
+
+/// Checks a bundle password against the one rule (at least
+/// [`pki::bundle::MIN_PASSWORD_CHARS`] characters), for every bundle the client writes.
+pub fn check_bundle_password(password: &str) -> Result<(), Error> {
+    if pki::bundle::password_long_enough(password) {
+        Ok(())
+    } else {
+        Err(Error::Password(format!(
+            "the bundle password is too short: use at least {} characters",
+            pki::bundle::MIN_PASSWORD_CHARS
+        )))
+    }
+}
+
+/// Reads the bundle that `lockbox enroll --out` would replace, so that its keys are kept:
+/// it must open with `password` and hold only `email`'s keys. Anything else is refused with
+/// [`Error::WouldLoseKeys`], before the one-time token is spent.
+pub fn previous_bundle(
+    bytes: &[u8],
+    password: &str,
+    email: &str,
+    shown: &str,
+) -> anyhow::Result<Pkcs12Contents> {
+    let way_out = "give --replace to overwrite it (its keys are lost), or choose another --out";
+    let contents = pki::pkcs12::parse(bytes, password).map_err(|e| {
+        let why = match e {
+            pki::Error::Pkcs12BadPassword => {
+                "the password given does not open it (a bundle's keys are kept when you \
+                 enroll into it again, so its password is needed)"
+                    .to_string()
+            }
+            other => format!("it is not a PKCS#12 file this tool can read ({other})"),
+        };
+        Error::WouldLoseKeys(format!("{shown} exists and {why}: {way_out}"))
+    })?;
+    for k in &contents.keys {
+        let Some(cert) = &k.certificate else {
+            return Err(Error::WouldLoseKeys(format!(
+                "{shown} holds a key without its certificate: {way_out}"
+            ))
+            .into());
+        };
+        let info = CertificateInfo::from_certificate(cert)?;
+        if !info.has_email(email) {
+            return Err(Error::WouldLoseKeys(format!(
+                "{shown} holds the keys of another user ({}), not {email}: {way_out}",
+                info.emails.join(", ")
+            ))
+            .into());
+        }
+    }
+    Ok(contents)
 }
 
 /// Enrolls `email` at `server` with the one-time `token`: generates the signing key here
 /// (it never leaves this machine), sends its request, decrypts the escrowed encryption key
-/// with the token, and returns the user's PKCS#12 under `password`.
+/// with the token, and returns the user's PKCS#12 under `password`, holding the new keys and
+/// every key and certificate of `previous` (the bundle it replaces, from
+/// [`previous_bundle`]).
 pub fn enroll(
     server: &str,
     ca_pem: Option<&[u8]>,
     email: &str,
     token: &str,
     password: &str,
+    previous: Option<Pkcs12Contents>,
 ) -> anyhow::Result<Enrolled> {
+    check_bundle_password(password)?;
     let base = base(server)?;
     let mut rng = pki::os_rng();
     let signing_key = PrivateKey::generate(&mut rng, KeySize::Rsa2048)?;
@@ -132,8 +212,9 @@ pub fn enroll(
             csr: pki::csr::to_pem(&csr),
         })
         .map_err(|e| match e {
-            api::ClientError::Transport { .. } | api::ClientError::Config(_) => anyhow!(e),
-            refused => anyhow!(refused).context("enrollment refused"),
+            api::ClientError::Transport { message, .. } => unreachable(base, message),
+            api::ClientError::Config(_) => Error::Usage(e.to_string()).into(),
+            refused => Error::Server(format!("enrollment refused: {refused}")).into(),
         })?;
     let signing_cert = pki::certificate::parse_certificate(answer.signing_certificate.as_bytes())?;
     let enc_cert = pki::certificate::parse_certificate(answer.encryption_certificate.as_bytes())?;
@@ -160,30 +241,84 @@ pub fn enroll(
     if pki::certificate::public_key(&enc_cert)? != enc_key.public_key() {
         bail!("the encryption key the server sent does not match its certificate");
     }
-    let pkcs12 = pki::pkcs12::export(
-        &[
-            Pkcs12Entry {
-                key: &signing_key,
-                certificate: &signing_cert,
-                friendly_name: Some(&format!("{email} (signing)")),
-            },
-            Pkcs12Entry {
-                key: &enc_key,
-                certificate: &enc_cert,
-                friendly_name: Some(&format!("{email} (encryption)")),
-            },
-        ],
-        std::slice::from_ref(&ca_cert),
-        password,
-        &ExportOptions::modern(),
-        &mut rng,
-    )?;
+    let ca_der = pki::certificate::to_der(&ca_cert)?;
+    let new_keys = [(signing_key, signing_cert), (enc_key, enc_cert)];
+    let (pkcs12, kept_keys) = bundle(&new_keys, &ca_cert, previous, password)?;
+    let [(_, signing_cert), (_, enc_cert)] = &new_keys;
     Ok(Enrolled {
         pkcs12,
-        signing_serial: pki::CertificateInfo::from_certificate(&signing_cert)?.serial_hex,
-        encryption_serial: pki::CertificateInfo::from_certificate(&enc_cert)?.serial_hex,
-        ca_der: pki::certificate::to_der(&ca_cert)?,
+        signing_serial: CertificateInfo::from_certificate(signing_cert)?.serial_hex,
+        encryption_serial: CertificateInfo::from_certificate(enc_cert)?.serial_hex,
+        ca_fingerprint: pki::bundle::sha256_fingerprint(&ca_der),
+        ca_subject: CertificateInfo::from_certificate(&ca_cert)?.subject,
+        kept_keys,
+        ca_der: ca_der.clone(),
     })
+}
+
+/// The enrollment bundle: the new keys, then every key of `previous` that is not one of them
+/// (with its certificate), and every other certificate either held (the CA, older
+/// certificates), once each. Every key is named by [`pki::bundle::friendly_name`]. Returns
+/// the PKCS#12 and how many previous keys it carries.
+fn bundle(
+    new_keys: &[(PrivateKey, Certificate)],
+    ca_cert: &Certificate,
+    previous: Option<Pkcs12Contents>,
+    password: &str,
+) -> anyhow::Result<(Vec<u8>, usize)> {
+    let mut keys: Vec<(&PrivateKey, &Certificate)> = new_keys.iter().map(|(k, c)| (k, c)).collect();
+    let mut extra: Vec<Certificate> = vec![ca_cert.clone()];
+    let previous = previous.unwrap_or_default();
+    let mut kept = 0;
+    for k in &previous.keys {
+        let Some(cert) = &k.certificate else { continue };
+        if new_keys
+            .iter()
+            .any(|(n, _)| n.public_key() == k.key.public_key())
+        {
+            // The same key again (re-enrolled after a recovery): its new certificate is
+            // paired with it; the old certificate stays as history.
+            extra.push(cert.clone());
+            continue;
+        }
+        keys.push((&k.key, cert));
+        kept += 1;
+    }
+    extra.extend(previous.certificates.iter().cloned());
+    // Each certificate once, and none that is already paired with a key.
+    let mut seen: Vec<Vec<u8>> = keys
+        .iter()
+        .map(|(_, c)| pki::certificate::to_der(c))
+        .collect::<Result<_, _>>()?;
+    let mut chain = Vec::new();
+    for c in extra {
+        let der = pki::certificate::to_der(&c)?;
+        if !seen.contains(&der) {
+            seen.push(der);
+            chain.push(c);
+        }
+    }
+    let names: Vec<String> = keys
+        .iter()
+        .map(|(_, c)| pki::bundle::friendly_name(c))
+        .collect::<Result<_, _>>()?;
+    let entries: Vec<Pkcs12Entry<'_>> = keys
+        .iter()
+        .zip(&names)
+        .map(|((key, certificate), name)| Pkcs12Entry {
+            key,
+            certificate,
+            friendly_name: Some(name),
+        })
+        .collect();
+    let pkcs12 = pki::pkcs12::export(
+        &entries,
+        &chain,
+        password,
+        &ExportOptions::modern(),
+        &mut pki::os_rng(),
+    )?;
+    Ok((pkcs12, kept))
 }
 
 /// A recipient's current encryption certificate from the authority's directory.
@@ -192,7 +327,7 @@ pub fn lookup(server: &str, ca_pem: Option<&[u8]>, email: &str) -> anyhow::Resul
     let resp = agent(ca_pem)?
         .get(format!("{base}/api/v1/directory/{}", path_segment(email)))
         .call()
-        .map_err(|e| anyhow!("cannot reach the server at {base}: {e}"))?;
+        .map_err(|e| unreachable(base, e))?;
     let v = answer(resp).with_context(|| format!("directory look-up of {email}"))?;
     let pem = v["certificate"]
         .as_str()
@@ -226,7 +361,7 @@ fn check_directory_certificate(
     let resp = agent(Some(ca_pem))?
         .get(format!("{base}/crl"))
         .call()
-        .map_err(|e| anyhow!("cannot fetch the CRL from {base}: {e}"))?;
+        .map_err(|e| unreachable(base, e).context("fetching the CRL"))?;
     let crl = resp
         .into_body()
         .with_config()

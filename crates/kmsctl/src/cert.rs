@@ -50,6 +50,10 @@ pub fn run(ctx: &Ctx, cmd: CertCommand) -> Result<(), Failure> {
             if let Some(out) = &out {
                 let der = client.certificate_der(&serial).map_err(fail)?;
                 write_public(out, &der)?;
+                if crate::output::is_stdout(out) {
+                    // The DER went to standard output: the summary stays off it.
+                    return Ok(());
+                }
             }
             ctx.show(&r, |r| {
                 let s = &r.summary;

@@ -20,7 +20,7 @@ struct Written {
     bytes: Option<usize>,
 }
 
-/// `kmsctl crl --out FILE [--pem] [--delta]`.
+/// `kmsctl crl --out FILE [--pem] [--delta]` (`-`: standard output).
 pub fn crl(ctx: &Ctx, a: CrlArgs) -> Result<(), Failure> {
     // The public URLs, so that the plain-HTTP public listener serves them too.
     let der = if a.delta {
@@ -39,11 +39,16 @@ pub fn crl(ctx: &Ctx, a: CrlArgs) -> Result<(), Failure> {
         written: a.out,
         bytes: Some(data.len()),
     };
-    ctx.show(&shown, |w| outln!("wrote {}", w.written.display()));
+    ctx.show_beside(
+        &shown.written.clone(),
+        &shown,
+        |w| outln!("wrote {}", w.written.display()),
+        |_| {},
+    );
     Ok(())
 }
 
-/// `kmsctl ca-cert --out FILE`.
+/// `kmsctl ca-cert --out FILE` (`-`: standard output).
 pub fn ca_cert(ctx: &Ctx, a: CaCertArgs) -> Result<(), Failure> {
     let pem = ctx.client.ca_pem().map_err(fail)?;
     write_public(&a.out, pem.as_bytes())?;
@@ -51,7 +56,12 @@ pub fn ca_cert(ctx: &Ctx, a: CaCertArgs) -> Result<(), Failure> {
         written: a.out,
         bytes: None,
     };
-    ctx.show(&shown, |w| outln!("wrote {}", w.written.display()));
+    ctx.show_beside(
+        &shown.written.clone(),
+        &shown,
+        |w| outln!("wrote {}", w.written.display()),
+        |_| {},
+    );
     Ok(())
 }
 

@@ -42,6 +42,29 @@ pub struct Ctx {
     pub client: api::KmsClient,
     /// JSON or text.
     pub printer: Printer,
+    /// `--force-tty`: key material may be written to a terminal.
+    pub force_tty: bool,
+}
+
+impl Ctx {
+    /// Prints an answer for a command whose `--out` was `out`: as [`Ctx::show`], except when
+    /// the document itself went to standard output (`-`): then the JSON goes to standard
+    /// error and the human text is left out (`human_stderr` says what is worth saying there).
+    pub fn show_beside<T: serde::Serialize>(
+        &self,
+        out: &std::path::Path,
+        v: &T,
+        human: impl FnOnce(&T),
+        human_stderr: impl FnOnce(&T),
+    ) {
+        if !output::is_stdout(out) {
+            self.show(v, human);
+        } else if self.printer.json {
+            errln!("{}", serde_json::to_string(v).unwrap_or_default());
+        } else {
+            human_stderr(v);
+        }
+    }
 }
 
 impl Ctx {
@@ -155,7 +178,11 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         _ => {}
     }
     let client = connect(cli.server.as_deref(), cli.ca_cert.as_deref())?;
-    let ctx = Ctx { client, printer };
+    let ctx = Ctx {
+        client,
+        printer,
+        force_tty: cli.force_tty,
+    };
     match cli.command {
         Command::Login(a) => session::login(&ctx, a),
         Command::Logout => session::logout(&ctx),

@@ -159,6 +159,40 @@ pub fn out(text: &str) {
     }
 }
 
+/// Whether `path` is `-`, standard output.
+pub fn is_stdout(path: &std::path::Path) -> bool {
+    path.as_os_str() == "-"
+}
+
+/// Refuses, before any work is done, to put key material on standard output when it is a
+/// terminal and `--force-tty` was not given (so a recovery is not spent on a refusal).
+pub fn check_secret_destination(path: &std::path::Path, force_tty: bool) -> Result<(), Failure> {
+    use std::io::IsTerminal;
+    if is_stdout(path) && std::io::stdout().is_terminal() && !force_tty {
+        return Err(Failure::local(format!(
+            "{} (standard output is a terminal): redirect it to a file, or pass --force-tty if \
+             you mean it",
+            api::outfile::TERMINAL_REFUSAL
+        )));
+    }
+    Ok(())
+}
+
+/// Writes a file for `--out` by the clients' one rule ([`api::outfile`]): `-` is standard
+/// output, a FIFO, device or symbolic link is written through (never replaced), a regular file
+/// is replaced atomically; key material ([`api::outfile::Content::Secret`]: PKCS#12, key
+/// files) is mode 0600 and never written to a terminal without `--force-tty`.
+pub fn write_file(
+    path: &std::path::Path,
+    data: &[u8],
+    content: api::outfile::Content,
+    force_tty: bool,
+) -> Result<(), Failure> {
+    api::outfile::write(path, data, content, force_tty)
+        .map(|_| ())
+        .map_err(|e| Failure::local(e.to_string()))
+}
+
 /// One line on standard output (see [`out`]).
 #[macro_export]
 macro_rules! outln {

@@ -1,6 +1,6 @@
 //! Secrets and confirmations from the person at the keyboard: hidden password prompts on a
 //! terminal, `--password-stdin` for scripts, "are you sure" for destructive commands, and
-//! files written with mode 0600.
+//! files written through [`crate::output::write_file`] (secrets with mode 0600).
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
@@ -97,42 +97,21 @@ pub fn confirm(question: &str, yes: bool) -> Result<(), Failure> {
     }
 }
 
-/// Writes `data` to `path` with mode 0600: a temporary file in the same directory, fsync,
-/// rename.
-pub fn write_private(path: &Path, data: &[u8]) -> Result<(), Failure> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let fail = |what: &str, p: &Path, e: std::io::Error| {
-        Failure::local(format!("{what} {}: {e}", p.display()))
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| fail("creating", dir, e))?;
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        path.file_name().and_then(|n| n.to_str()).unwrap_or("f"),
-        std::process::id()
-    ));
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| fail("creating", &tmp, e))?;
-    f.write_all(data)
-        .and_then(|()| f.sync_all())
-        .map_err(|e| fail("writing", &tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| fail("renaming to", path, e))?;
-    // The rename itself reaches the disk too.
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| fail("syncing", dir, e))?;
-    Ok(())
+/// Writes key material (a PKCS#12, a key file) to `path`: mode 0600, atomically for a
+/// regular file, through a FIFO or link, `-` for standard output (never a terminal unless
+/// `force_tty`).
+pub fn write_private(path: &Path, data: &[u8], force_tty: bool) -> Result<(), Failure> {
+    if !crate::output::is_stdout(path) {
+        // The session file's directory may not exist yet.
+        if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::local(format!("creating {}: {e}", dir.display())))?;
+        }
+    }
+    crate::output::write_file(path, data, api::outfile::Content::Secret, force_tty)
 }
 
-/// Writes a public file (a certificate, a CRL).
+/// Writes a public file (a certificate, a CRL) by the same rule (`-` for standard output).
 pub fn write_public(path: &Path, data: &[u8]) -> Result<(), Failure> {
-    std::fs::write(path, data)
-        .map_err(|e| Failure::local(format!("writing {}: {e}", path.display())))
+    crate::output::write_file(path, data, api::outfile::Content::Public, false)
 }

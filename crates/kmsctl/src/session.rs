@@ -84,7 +84,7 @@ pub fn login(ctx: &Ctx, a: LoginArgs) -> Result<(), Failure> {
         })
         .map_err(|e| Failure::local(e.to_string()))?,
     );
-    write_private(&path, &saved)?;
+    write_private(&path, &saved, false)?;
     let shown = SignedIn {
         admin: r.admin,
         expires_at: r.expires_at,

@@ -43,7 +43,15 @@ pub fn run(ctx: &Ctx, cmd: UnlockMethodCommand) -> Result<(), Failure> {
             key_file_out,
             password_stdin,
         } => {
-            if let Some(out) = key_file_out.as_ref().filter(|o| o.exists()) {
+            if let Some(out) = &key_file_out {
+                crate::output::check_secret_destination(out, ctx.force_tty)?;
+            }
+            // Never over an existing regular file (a key file is not replaced by accident);
+            // `-`, a FIFO or a device is written through.
+            if let Some(out) = key_file_out
+                .as_ref()
+                .filter(|o| std::fs::metadata(o).is_ok_and(|m| m.is_file()))
+            {
                 return Err(Failure::local(format!("{} exists already", out.display())));
             }
             let req = match &key_file_out {
@@ -67,18 +75,24 @@ pub fn run(ctx: &Ctx, cmd: UnlockMethodCommand) -> Result<(), Failure> {
                     Zeroizing::new(base64ct::Base64::decode_vec(file.expose()).map_err(|_| {
                         Failure::new(code::ANSWER, "the server's key file is not base64")
                     })?);
-                write_private(out, &bytes)?;
+                write_private(out, &bytes, ctx.force_tty)?;
             }
             let shown = Added {
                 method: r.method.clone(),
                 key_file: key_file_out,
             };
-            ctx.show(&shown, |a| {
+            let human = |a: &Added| {
                 outln!("added unlock method {} ({})", a.method.id, a.method.label);
                 if let Some(out) = &a.key_file {
                     outln!("key file written to {} (keep a copy apart)", out.display());
                 }
-            });
+            };
+            match &shown.key_file {
+                Some(out) => ctx.show_beside(&out.clone(), &shown, human, |a| {
+                    crate::errln!("added unlock method {} ({})", a.method.id, a.method.label)
+                }),
+                None => ctx.show(&shown, human),
+            }
         }
         UnlockMethodCommand::Remove { id } => {
             let r = client.remove_unlock_method(id).map_err(fail)?;

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod algorithms;
+pub mod bundle;
 pub mod certificate;
 pub mod content;
 pub mod crl;

@@ -292,6 +292,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 0o644,
             )?;
             println!("created the authority in {}", data_dir.display());
+            // Users compare it with what `lockbox enroll` prints.
+            println!(
+                "CA certificate SHA-256 fingerprint: {}",
+                pki::bundle::sha256_fingerprint(&auth.published().ca_der)
+            );
             if let Some(p) = startup {
                 println!(
                     "start-up password (shown once; keep it safe): {}",

@@ -1,14 +1,21 @@
 //! `lockbox`: the user's S/MIME tool. Encrypts for recipients with the negotiated algorithm,
-//! decrypts with any of the user's keys, signs and verifies, on `.eml` files.
+//! decrypts with any of the user's keys, signs and verifies, on `.eml` files; enrolls and
+//! fetches certificates from the authority. Every `--out` goes through [`files::write`]
+//! (`-` is standard output; the report then goes to standard error); with `--json`, errors
+//! are `{"error":{"code","message"}}` with the `CLIENT-0xx` codes of `kms_client::error`.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
+use kms_client::error::Error;
+use kms_client::files::{self, Content};
 use kms_client::keyring::Keyring;
 use kms_client::message::{self, SignRequest, Trust};
-use kms_client::{crl_cache, files, secret};
+use kms_client::{crl_cache, secret};
 use pki::enveloped::{EncryptOptions, KeyTransport};
 use pki::negotiation::{BelowFloor, Policy};
 use pki::{ContentAlgorithm, DigestAlgorithm};
@@ -24,7 +31,13 @@ Exit codes:
   12  verify: expired
   13  verify: not yet valid
   14  verify: untrusted or unknown signer
-  15  verify: revocation status unknown (no CRL, or the CRL is stale or badly signed)";
+  15  verify: revocation status unknown (no CRL, or the CRL is stale or badly signed)
+
+Environment: KMS_URL (the authority's URL, for --server), KMS_CA_CERT (the CA certificate to
+trust for HTTPS, for --ca-cert), KMS_ENROLL_TOKEN (enroll's token).
+With --json, a failure prints {\"error\":{\"code\":\"CLIENT-0xx\",\"message\":\"...\"}} on
+standard output (codes: 001 usage, 002 file, 003 password, 004 network, 005 TLS, 006 server,
+007 crypto or format, 008 an existing bundle would lose keys, 009 other).";
 
 #[derive(Parser)]
 #[command(name = "lockbox", version, about = "S/MIME encryption, signing and verification", after_help = EXIT_CODES)]
@@ -32,6 +45,9 @@ struct Cli {
     /// Print the result as JSON on standard output.
     #[arg(long, global = true)]
     json: bool,
+    /// Allow key material (a PKCS#12 bundle) to be written to a terminal.
+    #[arg(long, global = true)]
+    force_tty: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -84,13 +100,13 @@ enum Command {
         #[arg(long = "to", value_name = "CERT", required_unless_present = "to_email")]
         to: Vec<PathBuf>,
         /// A recipient looked up in the authority's directory (needs --server); repeatable.
-        #[arg(long = "to-email", value_name = "EMAIL", requires = "server")]
+        #[arg(long = "to-email", value_name = "EMAIL")]
         to_email: Vec<String>,
         /// The authority's URL, for --to-email.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", env = "KMS_URL")]
         server: Option<String>,
         /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "KMS_CA_CERT")]
         ca_cert: Option<PathBuf>,
         /// `auto` negotiates the strongest algorithm every recipient supports (AES-256-CBC for
         /// a certificate without SMIMECapabilities, RFC 8551); or a name: aes256-gcm,
@@ -114,28 +130,34 @@ enum Command {
         /// The message to encrypt (.eml).
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
-        /// Where to write the encrypted message.
+        /// Where to write the encrypted message (`-`: standard output).
         #[arg(long = "out", value_name = "FILE")]
         output: PathBuf,
     },
     /// Enroll with the authority: makes the signing key here, collects both certificates
-    /// and the escrowed encryption key, and writes the PKCS#12 under your password.
+    /// and the escrowed encryption key, and writes the PKCS#12 under your password (at least
+    /// 8 characters). When --out names your existing bundle, its password must open it and
+    /// every key it holds is kept (old mail still decrypts), unless --replace.
     Enroll {
         /// The authority's URL.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", env = "KMS_URL")]
         server: String,
         /// Your e-mail address.
         #[arg(long)]
         email: String,
         /// Trust the authority's HTTPS certificate when it chains to this CA (PEM).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "KMS_CA_CERT")]
         ca_cert: Option<PathBuf>,
         /// A file holding the one-time enrollment token (or set KMS_ENROLL_TOKEN).
         #[arg(long, value_name = "FILE")]
         token_file: Option<PathBuf>,
-        /// Where to write the PKCS#12 file (created readable by its owner only).
+        /// Where to write the PKCS#12 file (created readable by its owner only; `-`: standard
+        /// output, never a terminal without --force-tty).
         #[arg(long = "out", value_name = "FILE")]
         output: PathBuf,
+        /// Overwrite --out even when it holds a bundle: its keys are dropped.
+        #[arg(long)]
+        replace: bool,
         /// Read the PKCS#12 password from standard input.
         #[arg(long, required = true)]
         password_stdin: bool,
@@ -146,11 +168,11 @@ enum Command {
     /// replaced atomically (mode 0600). A certificate for a new key means: enroll again.
     Fetch {
         /// The authority's URL.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", env = "KMS_URL")]
         server: String,
         /// The CA certificate (PEM) to trust for HTTPS and to check the certificates against
         /// (default: the CA certificates in the PKCS#12 file; HTTPS then needs it too).
-        #[arg(long, value_name = "FILE")]
+        #[arg(long, value_name = "FILE", env = "KMS_CA_CERT")]
         ca_cert: Option<PathBuf>,
         /// Your e-mail address.
         #[arg(long)]
@@ -173,7 +195,8 @@ enum Command {
         /// The encrypted message.
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
-        /// Where to write the decrypted message (created readable by its owner only).
+        /// Where to write the decrypted message (created readable by its owner only; `-`:
+        /// standard output).
         #[arg(long = "out", value_name = "FILE")]
         output: PathBuf,
     },
@@ -194,7 +217,7 @@ enum Command {
         /// The message to sign.
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
-        /// Where to write the signed message.
+        /// Where to write the signed message (`-`: standard output).
         #[arg(long = "out", value_name = "FILE")]
         output: PathBuf,
     },
@@ -225,23 +248,70 @@ enum Command {
         /// The signed message.
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
-        /// Also write the signed content here.
+        /// Also write the signed content here (`-`: standard output).
         #[arg(long = "out", value_name = "FILE")]
         output: Option<PathBuf>,
     },
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(e),
+    };
     let json = cli.json;
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if json {
-                println!("{}", json!({ "ok": false, "error": format!("{e:#}") }));
+                println!("{}", kms_client::error::json(&e));
             }
             eprintln!("lockbox: {e:#}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// A command line clap refused: help and version as usual; with `--json`, the error body
+/// (`CLIENT-001`) on standard output too; exit 2.
+fn usage(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if std::env::args().any(|a| a == "--json") {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("bad usage")
+            .trim_start_matches("error: ")
+            .to_string();
+        println!("{}", kms_client::error::json(&Error::Usage(first).into()));
+    }
+    let _ = e.print();
+    ExitCode::from(2)
+}
+
+/// Where the report of a command goes: standard output, or standard error when the command's
+/// output itself went to standard output (`--out -`).
+struct Say {
+    stderr: bool,
+}
+
+impl Say {
+    fn new(out: Option<&std::path::Path>) -> Self {
+        Say {
+            stderr: out.is_some_and(|p| p.as_os_str() == "-"),
+        }
+    }
+
+    fn line(&self, text: impl std::fmt::Display) {
+        if self.stderr {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
         }
     }
 }
@@ -253,7 +323,7 @@ fn read_password() -> anyhow::Result<zeroize::Zeroizing<String>> {
 fn keyring(p12: &std::path::Path) -> anyhow::Result<Keyring> {
     let bytes = files::read(p12, "PKCS#12 file")?;
     let password = read_password()?;
-    Keyring::from_pkcs12(&bytes, &password).map_err(|e| anyhow::anyhow!("{}: {e:#}", p12.display()))
+    Keyring::from_pkcs12(&bytes, &password).with_context(|| p12.display().to_string())
 }
 
 fn algorithm(name: &str) -> anyhow::Result<ContentAlgorithm> {
@@ -261,6 +331,7 @@ fn algorithm(name: &str) -> anyhow::Result<ContentAlgorithm> {
 }
 
 fn run(cli: Cli) -> anyhow::Result<u8> {
+    let force_tty = cli.force_tty;
     match cli.command {
         Command::Crl {
             action: CrlAction::Sync { ca, crl_cache: dir },
@@ -325,6 +396,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             ca_cert,
             token_file,
             output,
+            replace,
             password_stdin: _,
         } => {
             let token = match (token_file, std::env::var("KMS_ENROLL_TOKEN")) {
@@ -340,23 +412,67 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 ),
             };
             let password = read_password()?;
+            kms_client::server::check_bundle_password(&password)?;
             let ca = ca_cert
                 .map(|p| files::read(&p, "CA certificate"))
                 .transpose()?;
-            let e = kms_client::server::enroll(&server, ca.as_deref(), &email, &token, &password)?;
-            files::write_atomic(&output, &e.pkcs12, true)?;
+            // Where the bundle goes is checked before the one-time token is spent: not a
+            // terminal (without --force-tty), and the bundle --out holds now is kept.
+            if output.as_os_str() == "-" && std::io::stdout().is_terminal() && !force_tty {
+                return Err(Error::File(format!(
+                    "{} (standard output is a terminal): redirect it to a file, or pass \
+                     --force-tty if you mean it",
+                    api::outfile::TERMINAL_REFUSAL
+                ))
+                .into());
+            }
+            let previous = if replace {
+                None
+            } else {
+                existing_bundle(&output)?
+                    .map(|bytes| {
+                        kms_client::server::previous_bundle(
+                            &bytes,
+                            &password,
+                            &email,
+                            &output.display().to_string(),
+                        )
+                    })
+                    .transpose()?
+            };
+            let e = kms_client::server::enroll(
+                &server,
+                ca.as_deref(),
+                &email,
+                &token,
+                &password,
+                previous,
+            )?;
+            files::write(&output, &e.pkcs12, Content::Secret, force_tty)?;
             crl_cache::after_enroll(&e.ca_der, &server, ca.as_deref(), cli.json);
+            let say = Say::new(Some(&output));
             if cli.json {
-                println!(
-                    "{}",
+                say.line(
                     json!({ "ok": true, "pkcs12": output, "signing_serial": e.signing_serial,
-                            "encryption_serial": e.encryption_serial })
+                                 "encryption_serial": e.encryption_serial,
+                                 "kept_keys": e.kept_keys,
+                                 "ca_sha256_fingerprint": e.ca_fingerprint }),
                 );
             } else {
-                println!(
-                    "enrolled {email}: keys and certificates in {}",
-                    output.display()
-                );
+                say.line(format_args!(
+                    "enrolled {email}: keys and certificates in {}{}",
+                    output.display(),
+                    if e.kept_keys > 0 {
+                        format!(" (with the {} keys the file held before)", e.kept_keys)
+                    } else {
+                        String::new()
+                    }
+                ));
+                say.line(format_args!(
+                    "trusting the CA {}, SHA-256 fingerprint {}",
+                    e.ca_subject, e.ca_fingerprint
+                ));
+                say.line("compare it with the fingerprint your administrator published");
             }
             Ok(0)
         }
@@ -369,8 +485,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         } => {
             let bytes = files::read(&p12, "PKCS#12 file")?;
             let password = read_password()?;
-            let contents = pki::pkcs12::parse(&bytes, &password)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p12.display()))?;
+            let contents =
+                pki::pkcs12::parse(&bytes, &password).with_context(|| p12.display().to_string())?;
             let ca = ca_cert
                 .as_ref()
                 .map(|p| files::read(p, "CA certificate"))
@@ -383,7 +499,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let served = kms_client::fetch::served(&server, ca.as_deref(), &email)?;
             let merged = kms_client::fetch::merge(contents, &served, &anchors, &email, &password)?;
             if let Some(new) = &merged.pkcs12 {
-                files::write_atomic(&p12, new, true)?;
+                files::write(&p12, new, Content::Secret, force_tty)?;
             }
             let list = |v: &[kms_client::fetch::Added]| -> Vec<serde_json::Value> {
                 v.iter()
@@ -443,6 +559,12 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let ca = ca_cert
                 .map(|p| files::read(&p, "CA certificate"))
                 .transpose()?;
+            if !to_email.is_empty() && server.is_none() {
+                return Err(Error::Usage(
+                    "--to-email needs the authority's URL: give --server URL or set KMS_URL".into(),
+                )
+                .into());
+            }
             for email in &to_email {
                 let server = server.as_deref().unwrap_or_default();
                 certs.push(kms_client::server::lookup(server, ca.as_deref(), email)?);
@@ -478,29 +600,33 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
                 r => r?,
             };
-            files::write_atomic(&output, &out.message, false)?;
+            files::write(&output, &out.message, Content::Public, force_tty)?;
             let n = &out.negotiation;
+            let say = Say::new(Some(&output));
             if cli.json {
-                println!(
-                    "{}",
-                    json!({ "ok": true, "algorithm": n.algorithm.name(), "recipients": n.recipients,
+                say.line(json!({ "ok": true, "algorithm": n.algorithm.name(), "recipients": n.recipients,
                             "forced_weaker": n.forced_weaker, "skipped": n.skipped, "assumed": n.assumed,
-                            "overridden": n.overridden })
-                );
+                            "overridden": n.overridden }));
             } else {
-                println!(
+                say.line(format_args!(
                     "encrypted with {} for {}",
                     n.algorithm,
                     n.recipients.join(", ")
-                );
+                ));
                 if !n.forced_weaker.is_empty() {
-                    println!("weaker algorithm forced by: {}", n.forced_weaker.join(", "));
+                    say.line(format_args!(
+                        "weaker algorithm forced by: {}",
+                        n.forced_weaker.join(", ")
+                    ));
                 }
                 if !n.skipped.is_empty() {
-                    println!("skipped (below the floor): {}", n.skipped.join(", "));
+                    say.line(format_args!(
+                        "skipped (below the floor): {}",
+                        n.skipped.join(", ")
+                    ));
                 }
                 if !n.assumed.is_empty() {
-                    println!(
+                    say.line(format_args!(
                         "no capabilities published ({}): {}",
                         if policy.forced.is_some() {
                             "the algorithm asked for is used"
@@ -508,14 +634,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                             "assumed aes256, RFC 8551"
                         },
                         n.assumed.join(", ")
-                    );
+                    ));
                 }
                 if !n.overridden.is_empty() {
-                    println!(
+                    say.line(format_args!(
                         "{} used despite their published capabilities (--force): {}",
                         n.algorithm,
                         n.overridden.join(", ")
-                    );
+                    ));
                 }
             }
             Ok(0)
@@ -529,17 +655,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let ring = keyring(&p12)?;
             let msg = files::read(&input, "message")?;
             let d = message::decrypt(&msg, &ring)?;
-            files::write_atomic(&output, &d.message, true)?;
+            files::write(&output, &d.message, Content::Private, force_tty)?;
+            let say = Say::new(Some(&output));
             if cli.json {
-                println!(
-                    "{}",
-                    json!({ "ok": true, "algorithm": d.algorithm.name(), "recipient": d.recipient })
+                say.line(
+                    json!({ "ok": true, "algorithm": d.algorithm.name(), "recipient": d.recipient }),
                 );
             } else {
-                println!(
+                say.line(format_args!(
                     "decrypted ({}) with the key of {}",
                     d.algorithm, d.recipient
-                );
+                ));
             }
             Ok(0)
         }
@@ -560,17 +686,15 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 signing_time: SystemTime::now(),
             };
             let out = message::sign(&msg, &ring, &request)?;
-            files::write_atomic(&output, &out, false)?;
+            files::write(&output, &out, Content::Public, force_tty)?;
+            let say = Say::new(Some(&output));
             if cli.json {
-                println!(
-                    "{}",
-                    json!({ "ok": true, "digest": digest.name(), "opaque": opaque })
-                );
+                say.line(json!({ "ok": true, "digest": digest.name(), "opaque": opaque }));
             } else {
-                println!(
+                say.line(format_args!(
                     "signed with {digest} ({})",
                     if opaque { "opaque" } else { "multipart/signed" }
-                );
+                ));
             }
             Ok(0)
         }
@@ -712,8 +836,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 }
             }
             if let (Some(out), Some(content)) = (&output, &report.content) {
-                files::write_atomic(out, content, true)?;
+                files::write(out, content, Content::Private, force_tty)?;
             }
+            let say = Say::new(output.as_deref());
             let code = report.verdict.exit_code();
             if cli.json {
                 let signers: Vec<_> = report
@@ -726,8 +851,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                 "verdict": s.verdict.name(), "detail": s.verdict.to_string() })
                     })
                     .collect();
-                println!(
-                    "{}",
+                say.line(
                     json!({ "ok": true, "verdict": report.verdict.name(), "exit_code": code,
                             "detail": report.verdict.to_string(), "signers": signers,
                             "revocation": match revocation {
@@ -736,7 +860,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                                 Revocation::Off => "off",
                             },
                             "revocation_warning": revocation_warning,
-                            "cached_crls": used, "notes": notes })
+                            "cached_crls": used, "notes": notes }),
                 );
                 if let Some(w) = &revocation_warning {
                     eprintln!("lockbox: warning: {w}");
@@ -745,18 +869,30 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 for s in &report.signers {
                     let who = s.signer.as_deref().unwrap_or("unknown signer");
                     let digest = s.digest.map(|d| d.name()).unwrap_or("unknown digest");
-                    println!("{who} ({digest}): {}", s.verdict);
+                    say.line(format_args!("{who} ({digest}): {}", s.verdict));
                 }
                 for n in &notes {
-                    println!("{n}");
+                    say.line(n);
                 }
                 if let Some(w) = &revocation_warning {
                     eprintln!("lockbox: warning: {w}");
                 }
-                println!("verdict: {}", report.verdict.name());
+                say.line(format_args!("verdict: {}", report.verdict.name()));
             }
             Ok(code)
         }
+    }
+}
+
+/// The bytes of the bundle `--out` would replace: `None` for standard output, a new path, an
+/// empty file, or something that is not a regular file (a FIFO, a device: written through).
+fn existing_bundle(output: &std::path::Path) -> anyhow::Result<Option<Vec<u8>>> {
+    if output.as_os_str() == "-" {
+        return Ok(None);
+    }
+    match std::fs::metadata(output) {
+        Ok(m) if m.is_file() && m.len() > 0 => Ok(Some(files::read(output, "PKCS#12 file")?)),
+        _ => Ok(None),
     }
 }
 

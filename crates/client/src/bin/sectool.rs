@@ -6,6 +6,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use kms_client::keyring::Keyring;
@@ -21,7 +22,10 @@ Exit codes:
       What was finished is journaled: run again with --resume to continue
   2   bad usage (unknown flag, missing argument)
   4   finished, but some messages could not be processed; they are kept unchanged (copied
-      to the destination) and listed in the report";
+      to the destination) and listed in the report
+
+With --json, a failure prints {\"error\":{\"code\":\"CLIENT-0xx\",\"message\":\"...\"}} on
+standard output (codes: 001 usage, 002 file, 003 password, 007 crypto or format, 009 other).";
 
 #[derive(Parser)]
 #[command(name = "sectool", version, about = "Bulk re-encryption of stored S/MIME mail", after_help = EXIT_CODES)]
@@ -96,18 +100,46 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage(e),
+    };
     let json = cli.json;
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             if json {
-                println!("{}", json!({ "ok": false, "error": format!("{e:#}") }));
+                println!("{}", kms_client::error::json(&e));
             }
             eprintln!("sectool: {e:#}");
             ExitCode::from(1)
         }
     }
+}
+
+/// A command line clap refused: help and version as usual; with `--json`, the error body
+/// (`CLIENT-001`) on standard output too; exit 2.
+fn usage(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) || !e.use_stderr() {
+        let _ = e.print();
+        return ExitCode::SUCCESS;
+    }
+    if std::env::args().any(|a| a == "--json") {
+        let text = e.to_string();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("bad usage")
+            .trim_start_matches("error: ")
+            .to_string();
+        println!(
+            "{}",
+            kms_client::error::json(&kms_client::error::Error::Usage(first).into())
+        );
+    }
+    let _ = e.print();
+    ExitCode::from(2)
 }
 
 fn progress(json: bool) -> ProgressBar {
@@ -162,11 +194,13 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let bytes = files::read(&p12, "PKCS#12 file")?;
             let password = secret::read_password(std::io::stdin().lock())?;
             let keyring = Keyring::from_pkcs12(&bytes, &password)
-                .map_err(|e| anyhow::anyhow!("{}: {e:#}", p12.display()))?;
+                .with_context(|| p12.display().to_string())?;
             let jobs =
                 jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             if jobs == 0 {
-                anyhow::bail!("--jobs must be at least 1");
+                return Err(
+                    kms_client::error::Error::Usage("--jobs must be at least 1".into()).into(),
+                );
             }
             let opts = Options {
                 source: input,

@@ -81,7 +81,15 @@ fn merge_pairs_keys_with_renewals_keeps_the_rest_and_refuses_what_does_not_fit()
     let kept: Vec<String> = out.certificates.iter().map(serial).collect();
     assert!(kept.contains(&serial(&alice.sign)), "{kept:?}");
     assert!(kept.contains(&serial(w.ca.certificate())), "{kept:?}");
-    assert_eq!(out.keys[0].friendly_name.as_deref(), Some("signing"));
+    // Every key named by kind, date and serial.
+    let name = out.keys[0].friendly_name.clone().unwrap();
+    let cert = out.keys[0].certificate.as_ref().unwrap();
+    assert_eq!(name, pki::bundle::friendly_name(cert).unwrap());
+    assert!(
+        name.starts_with("alice@example.test ")
+            && name.contains(&format!("serial {}", serial(cert))),
+        "{name}"
+    );
 
     // Up to date: nothing to write.
     let up_to_date = [Served {

@@ -32,7 +32,8 @@ pub enum CertCommand {
     Show {
         /// Serial (hex).
         serial: String,
-        /// Also write the certificate (DER) here.
+        /// Also write the certificate (DER) here (`-`: standard output, instead of the
+        /// summary).
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },

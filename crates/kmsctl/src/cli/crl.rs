@@ -7,7 +7,7 @@ use clap::Args;
 /// `kmsctl crl --out FILE`.
 #[derive(Args, Debug)]
 pub struct CrlArgs {
-    /// Where to write it.
+    /// Where to write it (`-`: standard output; a link or FIFO is written through).
     #[arg(long)]
     pub out: PathBuf,
     /// PEM instead of DER.
@@ -21,7 +21,7 @@ pub struct CrlArgs {
 /// `kmsctl ca-cert --out FILE`.
 #[derive(Args, Debug)]
 pub struct CaCertArgs {
-    /// Where to write it.
+    /// Where to write it (`-`: standard output; a link or FIFO is written through).
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -65,6 +65,9 @@ pub struct Cli {
     /// Print the server's JSON answer, and errors as JSON, on standard output (for scripts).
     #[arg(long, global = true)]
     pub json: bool,
+    /// Allow key material (`recover-key --out -`, a key file) to be written to a terminal.
+    #[arg(long, global = true)]
+    pub force_tty: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -9,7 +9,8 @@ use clap::Args;
 pub struct RecoverArgs {
     /// The user's e-mail address.
     pub email: String,
-    /// Where to write the PKCS#12 (mode 0600).
+    /// Where to write the PKCS#12 (mode 0600; `-`: standard output, never a terminal without
+    /// --force-tty).
     #[arg(long)]
     pub out: PathBuf,
     /// Read the bundle's password from standard input (without it, it is asked twice on the

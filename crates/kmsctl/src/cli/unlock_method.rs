@@ -15,7 +15,8 @@ pub enum UnlockMethodCommand {
         /// --key-file-out, it is asked twice on the terminal).
         #[arg(long, conflicts_with = "key_file_out")]
         password_stdin: bool,
-        /// Make a new key file and write it here (mode 0600).
+        /// Make a new key file and write it here (mode 0600; never over an existing regular
+        /// file; `-`: standard output, never a terminal without --force-tty).
         #[arg(long, value_name = "FILE")]
         key_file_out: Option<PathBuf>,
     },

@@ -1,6 +1,7 @@
 //! Against a scripted HTTP server: the server's errors keep their code with `--json` and
 //! map to the documented exit codes (5 locked, 6 session expired, 3 waiting, 7 confirmation
-//! required); destructive commands ask first; a huge answer into a closed pipe ends quietly.
+//! required); destructive commands ask first; a huge answer into a closed pipe ends quietly;
+//! `--out -` is standard output, and links and FIFOs are written through.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
@@ -411,4 +412,114 @@ fn login_sends_the_totp_code_and_admin_totp_calls_its_routes() {
             "/api/v1/admins/bob/totp/disable"
         ]
     );
+}
+
+/// The fake CA document that `/ca` and `/crl` serve.
+const DOC: &str = "-----BEGIN CERTIFICATE-----\nfake\n-----END CERTIFICATE-----\n";
+
+#[test]
+fn out_dash_is_standard_output_and_links_and_fifos_are_written_through() {
+    let (url, _) = serve(|_, path| match path {
+        "/ca" | "/crl" => (200, DOC.to_string()),
+        _ => (404, error("KMS-404", "no such route")),
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let cmd = |args: &[&str]| {
+        let mut c = kmsctl();
+        c.current_dir(d).args(["--server", &url]).args(args);
+        run(&mut c)
+    };
+    // `-`: the document on standard output, no file named "-", nothing else printed there.
+    let out = cmd(&["ca-cert", "--out", "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), DOC);
+    assert!(!d.join("-").exists());
+    let out = cmd(&["--json", "crl", "--out", "-"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout,
+        DOC.as_bytes(),
+        "the JSON report goes to standard error"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"written\""));
+    // A symbolic link stays a link; its target gets the document.
+    std::fs::write(d.join("target.pem"), "old").unwrap();
+    std::os::unix::fs::symlink("target.pem", d.join("ca.pem")).unwrap();
+    let out = cmd(&["ca-cert", "--out", "ca.pem"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::symlink_metadata(d.join("ca.pem"))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
+    assert_eq!(std::fs::read_to_string(d.join("target.pem")).unwrap(), DOC);
+    // A FIFO is opened and written, not replaced by a file.
+    let fifo = d.join("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    let out = cmd(&["ca-cert", "--out", "fifo"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(reader.join().unwrap(), DOC.as_bytes());
+    use std::os::unix::fs::FileTypeExt;
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+}
+
+#[test]
+fn a_bundle_is_never_written_to_a_terminal_and_nothing_is_asked_first() {
+    let (url, seen) = serve(|_, _| (500, error("KMS-500", "must not be asked")));
+    let (_dir, file) = session();
+    // util-linux `script` gives the command a terminal for standard output.
+    let out = std::process::Command::new("script")
+        .arg("-qec")
+        .arg(format!(
+            "{} --server {url} recover-key alice@example.test --out - --password-stdin \
+             < /dev/null",
+            env!("CARGO_BIN_EXE_kmsctl")
+        ))
+        .arg("/dev/null")
+        .env_remove("KMS_URL")
+        .env_remove("KMS_CA_CERT")
+        .env("KMS_SESSION_FILE", &file)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("refusing to write key material to a terminal")
+            && text.contains("--force-tty"),
+        "{text}"
+    );
+    assert!(seen.lock().unwrap().is_empty(), "the server was asked");
 }
