@@ -1,10 +1,13 @@
 //! The workspace's cross-binary suites: the real `kmsd`, `kmsctl` and `lockbox` end to end
-//! (`e2e`, `e2e_views`, `e2e_enroll`), the admin console in Chromium (`console_browser`), the README's quick
-//! start as written (`readme`), and the repository's own rules (`layout`: nothing refers
-//! outside the repository, dependency arrows point down).
+//! (`e2e`, `e2e_views`, `e2e_enroll`, `e2e_fetch`, `crl_cache_e2e`), a `kmsd` killed with
+//! SIGKILL under load (`crash`), storage faults and a damaged store (`faults`), the audit
+//! anchor against a lost WAL or an older store (`anchor`), the admin console in Chromium
+//! (`console_browser`), the README's quick start as written (`readme`), and the repository's
+//! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
 mod anchor;
 mod console_browser;
+mod crash;
 mod crl_cache_e2e;
 mod e2e;
 mod e2e_enroll;
