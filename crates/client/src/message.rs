@@ -30,6 +30,9 @@ pub struct Encrypted {
     pub message: Vec<u8>,
     /// How the algorithm was chosen, and for whom.
     pub negotiation: Negotiation,
+    /// What was wrong but ignored in the recipients' certificates (a malformed non-critical
+    /// extension, such as a broken SMIMECapabilities), each naming its recipient.
+    pub warnings: Vec<String>,
 }
 
 /// Encrypts `message` (a whole `.eml`) for `recipients`, choosing the content algorithm by
@@ -43,8 +46,12 @@ pub fn encrypt(
     options: &EncryptOptions,
 ) -> anyhow::Result<Encrypted> {
     let mut named = Vec::with_capacity(recipients.len());
+    let mut warnings = Vec::new();
     for (i, cert) in recipients.iter().enumerate() {
         let id = recipient_name(cert);
+        if let Ok(info) = CertificateInfo::from_certificate(cert) {
+            warnings.extend(info.warnings.iter().map(|w| format!("{id}: {w}")));
+        }
         let r = match capabilities.get(i).cloned().flatten() {
             Some(caps) => Recipient::new(id, caps),
             None => Recipient::from_certificate(id, cert)?,
@@ -75,6 +82,7 @@ pub fn encrypt(
     Ok(Encrypted {
         message,
         negotiation,
+        warnings,
     })
 }
 

@@ -47,6 +47,19 @@ pub fn run(ctx: &Ctx, a: RevokeArgs) -> Result<(), Failure> {
         for serial in &r.revoked {
             outln!("revoked {serial} ({})", r.reason);
         }
+        for serial in &r.already_revoked {
+            outln!("{serial} was revoked already (left as it was)");
+        }
+        match (r.crl_number, r.crl_published_at) {
+            (Some(n), Some(at)) if !r.crl_pending => {
+                outln!("listed in CRL {n}, published {}", crate::output::when(at))
+            }
+            (n, _) => outln!(
+                "the CRL that lists it{} is not published yet: the server re-signs it as soon \
+                 as it can (GET /healthz reports the lag meanwhile)",
+                n.map(|n| format!(" (number {n})")).unwrap_or_default()
+            ),
+        }
     });
     Ok(())
 }

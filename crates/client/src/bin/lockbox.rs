@@ -603,10 +603,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             files::write(&output, &out.message, Content::Public, force_tty)?;
             let n = &out.negotiation;
             let say = Say::new(Some(&output));
+            // A malformed non-critical extension is ignored, but the user hears of it.
+            for w in &out.warnings {
+                eprintln!("lockbox: warning: {w}");
+            }
             if cli.json {
                 say.line(json!({ "ok": true, "algorithm": n.algorithm.name(), "recipients": n.recipients,
                             "forced_weaker": n.forced_weaker, "skipped": n.skipped, "assumed": n.assumed,
-                            "overridden": n.overridden }));
+                            "overridden": n.overridden, "warnings": out.warnings }));
             } else {
                 say.line(format_args!(
                     "encrypted with {} for {}",

@@ -1029,3 +1029,57 @@ fn camellia_from_openssl_decrypts_and_seed_is_refused_by_name() {
     let t = text(&out);
     assert!(t.contains("PKI-110") && t.contains("SEED"), "{t}");
 }
+
+/// A peer whose certificate carries a malformed non-critical SMIMECapabilities (a NULL where
+/// the SEQUENCE belongs, as OpenSSL writes it from a raw DER value): the extension is reported
+/// and ignored, the key stays usable, and OpenSSL decrypts what lockbox made for it.
+#[test]
+fn a_broken_non_critical_extension_is_reported_and_the_recipient_still_gets_mail() {
+    let w = World::new();
+    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys/spare-1.key.pem");
+    w.openssl_ok(&[
+        "req",
+        "-x509",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/CN=Peer/emailAddress=peer@other.test",
+        "-days",
+        "30",
+        "-addext",
+        "basicConstraints=critical,CA:FALSE",
+        "-addext",
+        "keyUsage=critical,keyEncipherment,digitalSignature",
+        "-addext",
+        "subjectAltName=email:peer@other.test",
+        "-addext",
+        "1.2.840.113549.1.9.15=DER:0500",
+        "-out",
+        "peer.pem",
+    ]);
+    w.write("peer.key", std::fs::read(&key).unwrap());
+    w.message("msg.eml");
+    let out = encrypt_to(&w, &["peer.pem"], &[]);
+    ok(&out);
+    let j = json(&out);
+    // No capabilities could be read: RFC 8551's assumption, and the warning names the extension.
+    assert_eq!(j["algorithm"], "aes256", "{j}");
+    let warnings = j["warnings"].as_array().expect("warnings");
+    assert_eq!(warnings.len(), 1, "{j}");
+    let w0 = warnings[0].as_str().unwrap();
+    assert!(
+        w0.starts_with("peer@other.test: ") && w0.contains("1.2.840.113549.1.9.15"),
+        "{w0}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("warning: peer@other.test"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w.openssl_ok(&[
+        "cms", "-decrypt", "-in", "enc.eml", "-recip", "peer.pem", "-inkey", "peer.key", "-out",
+        "peer.txt",
+    ]);
+    assert!(inner_body(&w.read("peer.txt")).contains("The numbers are in."));
+}
