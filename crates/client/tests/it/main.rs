@@ -3,4 +3,5 @@
 mod fetch;
 mod fixtures;
 mod lockbox;
+mod nss;
 mod sectool;
