@@ -11,8 +11,11 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use pki::{Certificate, PrivateKey};
 
+/// A target's body.
+pub type Target = fn(&[u8]);
+
 /// Every target, by the name of its `fuzz/fuzz_targets/` file and `fuzz/corpus/` folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Target)] = &[
     ("certificate", certificate),
     ("crl", crl),
     ("csr", csr),
