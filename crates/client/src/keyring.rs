@@ -22,8 +22,10 @@ impl std::fmt::Debug for Keyring {
 }
 
 impl Keyring {
-    /// Reads a PKCS#12 file. Keys without a certificate are refused: the client needs the
-    /// certificate to know what a key is for and to find it in a message.
+    /// Reads a PKCS#12 file; an empty `password` means the file has none (no MAC, or a MAC
+    /// and encryption under the empty password: `--no-password` in lockbox and sectool). Keys
+    /// without a certificate are refused: the client needs the certificate to know what a key
+    /// is for and to find it in a message.
     pub fn from_pkcs12(bytes: &[u8], password: &str) -> anyhow::Result<Self> {
         let contents = pki::pkcs12::parse(bytes, password)?;
         let mut keys = Vec::with_capacity(contents.keys.len());

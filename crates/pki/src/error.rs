@@ -104,6 +104,21 @@ pub enum Error {
     /// inconsistent.
     #[error("PKI-051: PKCS#12: {0}")]
     Pkcs12(String),
+    /// A PKCS#12 file has no MAC (it was made without a password, as `cryptography` and
+    /// `openssl pkcs12 -nomac` can), yet a password was given: nothing could check it, so the
+    /// file is refused rather than read as if the password had been verified. Open it without
+    /// a password (lockbox and sectool: `--no-password`).
+    #[error(
+        "PKI-100: the PKCS#12 file has no MAC, so the password given cannot be checked; it was \
+         made without a password: open it without one"
+    )]
+    Pkcs12NoMac,
+    /// A PKCS#12 file is protected by a password, and none (or an empty one) was given.
+    #[error(
+        "PKI-101: the PKCS#12 file is protected by a password, and none was given (or an empty \
+         one, which does not open it)"
+    )]
+    Pkcs12PasswordNeeded,
     // --- path validation and negotiation (PKI-08x) ---
     /// No content-encryption algorithm is supported by every recipient (at or above the
     /// policy floor, when there is one).
@@ -276,6 +291,8 @@ impl Error {
             Error::Build { .. } => "PKI-040",
             Error::Pkcs12BadPassword => "PKI-050",
             Error::Pkcs12(_) => "PKI-051",
+            Error::Pkcs12NoMac => "PKI-100",
+            Error::Pkcs12PasswordNeeded => "PKI-101",
             Error::NoCommonAlgorithm { .. } => "PKI-080",
             Error::BelowFloor { .. } => "PKI-081",
             Error::NoRecipientAtFloor { .. } => "PKI-082",

@@ -26,6 +26,23 @@ pub mod verify;
 pub mod ber;
 mod dsa;
 
+/// Entry points for the fuzz targets in `fuzz/` (not an API): the crate's internal BER
+/// normaliser, which every CMS and PKCS#12 reader runs first.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::error::{Error, Result};
+
+    /// The BER to DER conversion of one element.
+    pub fn ber_to_der(input: &[u8]) -> Result<Vec<u8>> {
+        crate::ber::to_der(input).map_err(Error::der("BER input"))
+    }
+
+    /// The same, flattening chunked `[0] IMPLICIT OCTET STRING`s (EnvelopedData's content).
+    pub fn ber_to_der_implicit_strings(input: &[u8]) -> Result<Vec<u8>> {
+        crate::ber::to_der_implicit_strings(input).map_err(Error::der("BER input"))
+    }
+}
+
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};
 pub use certificate::{CertificateInfo, Issuer, Period};
 pub use error::{Error, Result};

@@ -8,13 +8,14 @@
 //! password `EncryptedData`; keyBag, pkcs8ShroudedKeyBag, certBag (X.509), and nested
 //! safeContentsBag; PBES2 with PBKDF2 (PRF HMAC-SHA1/224/256/384/512) and AES-128/192/256-CBC,
 //! DES-EDE3-CBC or DES-CBC; the PKCS#12 PBE schemes with 3DES, 2-key 3DES, RC2-128 and
-//! RC2-40. crlBag and secretBag are skipped. Refused, with an error that names the reason: a
-//! file without MAC, public-key integrity or privacy modes (SignedData, EnvelopedData), RC4,
-//! scrypt, PBMAC1 and any other unknown algorithm (by OID), iteration counts above
-//! [`MAX_ITERATIONS`] (or above [`MAX_TOTAL_ITERATIONS`] in all), files above
-//! [`MAX_PKCS12_SIZE`], more than [`MAX_BAGS`] bags, PEM text, and malformed DER. Only DER is
-//! read (as OpenSSL and this module write); BER (indefinite lengths, constructed strings) is
-//! refused as bad DER.
+//! RC2-40. crlBag and secretBag are skipped. BER is read as NSS, Windows and Java write it
+//! (indefinite lengths, constructed strings), through the crate's BER normaliser; files
+//! without a password (no MAC, unencrypted safes and keyBags) are read when no password is
+//! given. Refused, with an error that names the reason: a file without MAC opened with a
+//! password, public-key integrity or privacy modes (SignedData, EnvelopedData), RC4, scrypt,
+//! PBMAC1 and any other unknown algorithm (by OID), iteration counts above [`MAX_ITERATIONS`]
+//! (or above [`MAX_TOTAL_ITERATIONS`] in all), files above [`MAX_PKCS12_SIZE`], more than
+//! [`MAX_BAGS`] bags, PEM text, and malformed BER/DER.
 
 mod asn1;
 mod kdf;
@@ -35,6 +36,7 @@ pub use pbe::{MAX_ITERATIONS, MAX_TOTAL_ITERATIONS};
 use self::asn1::{CertBag, DigestInfo, EncryptedPrivateKeyInfo, MacData, Pfx, SafeBag};
 use self::pbe::{Budget, MacDigest, Password, Scheme};
 use crate::Certificate;
+use crate::ber;
 use crate::certificate;
 use crate::encoding::{self, MAX_OBJECT_SIZE};
 use crate::error::{Error, Result};
@@ -356,11 +358,23 @@ fn sequence_of(elements: &[Vec<u8>], what: &'static str) -> Result<Vec<u8>> {
 // ------------------------------------------------------------------------------------------
 // Import.
 
-/// Reads a PKCS#12 file (DER) protected by `password`. The MAC is verified first (in constant
-/// time): a wrong password, or a file altered after it was made, gives
-/// [`Error::Pkcs12BadPassword`]. Then every safe is decrypted and every key is paired with its
-/// certificate (same localKeyId, else same public key). With an empty `password`, a file made
-/// with an absent password (no BMPString terminator) is read too, as OpenSSL does.
+/// Reads a PKCS#12 file protected by `password`, or by none when `password` is empty. The
+/// MAC is verified first (in constant time): a wrong password, or a file altered after it was
+/// made, gives [`Error::Pkcs12BadPassword`]. Then every safe is decrypted and every key is
+/// paired with its certificate (same localKeyId, else same public key).
+///
+/// BER is read as NSS (`pk12util`, Thunderbird, Firefox), Windows and Java write it:
+/// indefinite lengths and constructed (chunked) OCTET STRINGs anywhere, including the
+/// `[0] IMPLICIT` encrypted content of an encryptedData safe. The MAC is checked over the
+/// authSafe content octets (the chunks joined, RFC 7292 §4), as they were received.
+///
+/// An empty `password` means "none": the file's MAC is tried with the empty BMPString (two
+/// zero bytes, as NSS and OpenSSL encode it) and with an absent password (no bytes, as some
+/// producers do), like OpenSSL; a file with no MAC at all (`cryptography`'s `NoEncryption`,
+/// `openssl pkcs12 -nomac`) is read, its encrypted safes (if any) decrypted under the empty
+/// password. A file without MAC opened with a non-empty password is refused
+/// ([`Error::Pkcs12NoMac`]): the password could not be checked. A file that needs a password
+/// opened with none gives [`Error::Pkcs12PasswordNeeded`].
 ///
 /// Fails with a typed error, never a panic, on anything else: see the module documentation
 /// for what is refused.
@@ -369,10 +383,13 @@ pub fn parse(input: &[u8], password: &str) -> Result<Pkcs12Contents> {
     if encoding::looks_like_pem(input) {
         return Err(Error::Pem {
             what: "PKCS#12 file",
-            detail: "a PKCS#12 file is binary DER, not PEM text".into(),
+            detail: "a PKCS#12 file is binary, not PEM text".into(),
         });
     }
-    let pfx = Pfx::from_der(input).map_err(Error::der("PKCS#12 file (PFX)"))?;
+    // Well-formed DER comes out of the normaliser unchanged; BER comes out as DER with the
+    // authSafe's OCTET STRING chunks joined, which are exactly the octets the MAC covers.
+    let pfx_der = Zeroizing::new(ber::to_der(input).map_err(Error::der("PKCS#12 file (PFX)"))?);
+    let pfx = Pfx::from_der(&pfx_der).map_err(Error::der("PKCS#12 file (PFX)"))?;
     if pfx.version != 3 {
         return Err(Error::Pkcs12(format!(
             "PFX version {} is not supported (expected 3)",
@@ -397,32 +414,59 @@ pub fn parse(input: &[u8], password: &str) -> Result<Pkcs12Contents> {
             )));
         }
     };
-    let mac_data = pfx.mac_data.as_ref().ok_or_else(|| {
-        Error::Pkcs12(
-            "the file has no MAC; without one a wrong password or an altered file cannot be \
-             detected, so it is refused"
-                .into(),
-        )
-    })?;
     let mut budget = Budget::new();
-    let password = verify_mac(mac_data, password, auth_safe, &mut budget)?;
-
-    let infos = Vec::<ContentInfo>::from_der(auth_safe)
+    // The passwords to decrypt with, in order: the one the MAC verified, or (no MAC, no
+    // password) the empty password in its two forms.
+    let candidates = match pfx.mac_data.as_ref() {
+        Some(mac_data) => vec![verify_mac(mac_data, password, auth_safe, &mut budget)?],
+        None if password.is_empty() => vec![Password::new(""), Password::absent()],
+        None => return Err(Error::Pkcs12NoMac),
+    };
+    let auth_safe_der =
+        Zeroizing::new(ber::to_der(auth_safe).map_err(Error::der("PKCS#12 authenticated safe"))?);
+    let infos = Vec::<ContentInfo>::from_der(&auth_safe_der)
         .map_err(Error::der("PKCS#12 authenticated safe"))?;
+    let mut first_error = None;
+    for password in &candidates {
+        match read_safes(&infos, password, &mut budget) {
+            Ok(contents) => return Ok(contents),
+            // Only a decryption failure is worth another form of the empty password.
+            Err(Error::Pkcs12BadPassword) if pfx.mac_data.is_none() => {
+                first_error.get_or_insert(Error::Pkcs12PasswordNeeded);
+            }
+            Err(e) => return Err(first_error.unwrap_or(e)),
+        }
+    }
+    Err(first_error.unwrap_or(Error::Pkcs12BadPassword))
+}
+
+/// Reads every safe of the authenticated safe under `password`, and pairs keys with
+/// certificates.
+fn read_safes(
+    infos: &[ContentInfo],
+    password: &Password,
+    budget: &mut Budget,
+) -> Result<Pkcs12Contents> {
     let mut collector = Collector::default();
-    for info in &infos {
+    for info in infos {
         match info.content_type {
             asn1::ID_DATA => {
                 let contents = info
                     .content
                     .decode_as::<&OctetStringRef>()
                     .map_err(Error::der("PKCS#12 safe contents (data)"))?;
-                collector.safe_contents(contents.as_bytes(), &password, &mut budget, 0)?;
+                collector.safe_contents(contents.as_bytes(), password, budget, 0)?;
             }
             asn1::ID_ENCRYPTED_DATA => {
-                let encrypted: EncryptedData = info
+                // NSS writes the `[0] IMPLICIT` encryptedContent in chunks; join them. (No
+                // other `[0]` can occur in an EncryptedData with a password scheme.)
+                let encoded = info
                     .content
-                    .decode_as()
+                    .to_der()
+                    .map_err(Error::der("PKCS#12 safe contents (encryptedData)"))?;
+                let normalised = ber::to_der_implicit_strings(&encoded)
+                    .map_err(Error::der("PKCS#12 safe contents (encryptedData)"))?;
+                let encrypted = EncryptedData::from_der(&normalised)
                     .map_err(Error::der("PKCS#12 safe contents (encryptedData)"))?;
                 let eci = &encrypted.enc_content_info;
                 if eci.content_type != asn1::ID_DATA {
@@ -437,11 +481,11 @@ pub fn parse(input: &[u8], password: &str) -> Result<Pkcs12Contents> {
                 let plain = pbe::decrypt(
                     "encrypted safe contents",
                     &eci.content_enc_alg,
-                    &password,
+                    password,
                     ciphertext.as_bytes(),
-                    &mut budget,
+                    budget,
                 )?;
-                collector.safe_contents(&plain, &password, &mut budget, 0)?;
+                collector.safe_contents(&plain, password, budget, 0)?;
             }
             asn1::ID_ENVELOPED_DATA => {
                 return Err(Error::Pkcs12(
@@ -458,7 +502,8 @@ pub fn parse(input: &[u8], password: &str) -> Result<Pkcs12Contents> {
     collector.pair()
 }
 
-/// Verifies the MAC over `data`; returns the form of the password that verified it.
+/// Verifies the MAC over `data`; returns the form of the password that verified it. An empty
+/// `password` is tried as the empty BMPString and as an absent password.
 fn verify_mac(
     mac_data: &MacData,
     password: &str,
@@ -480,6 +525,7 @@ fn verify_mac(
         if pbe::verify_mac(digest, &absent, salt, iterations, data, expected) {
             return Ok(absent);
         }
+        return Err(Error::Pkcs12PasswordNeeded);
     }
     Err(Error::Pkcs12BadPassword)
 }
@@ -507,8 +553,11 @@ impl Collector {
         budget: &mut Budget,
         depth: usize,
     ) -> Result<()> {
-        let bags =
-            Vec::<SafeBag<'_>>::from_der(der_bytes).map_err(Error::der("PKCS#12 safe contents"))?;
+        // Plaintext (keyBags may be in it): normalised in a zeroizing buffer.
+        let normalised =
+            Zeroizing::new(ber::to_der(der_bytes).map_err(Error::der("PKCS#12 safe contents"))?);
+        let bags = Vec::<SafeBag<'_>>::from_der(&normalised)
+            .map_err(Error::der("PKCS#12 safe contents"))?;
         for bag in &bags {
             self.bags += 1;
             if self.bags > MAX_BAGS {
@@ -536,13 +585,16 @@ impl Collector {
                         .bag_value
                         .decode_as()
                         .map_err(Error::der("PKCS#12 shrouded key bag"))?;
-                    let der_key = pbe::decrypt(
+                    let plain = pbe::decrypt(
                         "shrouded key bag",
                         &info.algorithm,
                         password,
                         info.encrypted_data.as_bytes(),
                         budget,
                     )?;
+                    let der_key = Zeroizing::new(
+                        ber::to_der(&plain).map_err(Error::der("PKCS#12 shrouded key bag"))?,
+                    );
                     self.keys.push(Pkcs12Key {
                         key: PrivateKey::from_der(&der_key)?,
                         certificate: None,

@@ -190,8 +190,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         p12: PathBuf,
         /// Read the PKCS#12 password from standard input.
-        #[arg(long, required = true)]
+        #[arg(
+            long,
+            required_unless_present = "no_password",
+            conflicts_with = "no_password"
+        )]
         password_stdin: bool,
+        /// The PKCS#12 file has no password (or an empty one), as `cryptography` and other
+        /// tools write when asked for none.
+        #[arg(long)]
+        no_password: bool,
         /// The encrypted message.
         #[arg(long = "in", value_name = "FILE")]
         input: PathBuf,
@@ -206,8 +214,16 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         p12: PathBuf,
         /// Read the PKCS#12 password from standard input.
-        #[arg(long, required = true)]
+        #[arg(
+            long,
+            required_unless_present = "no_password",
+            conflicts_with = "no_password"
+        )]
         password_stdin: bool,
+        /// The PKCS#12 file has no password (or an empty one), as `cryptography` and other
+        /// tools write when asked for none.
+        #[arg(long)]
+        no_password: bool,
         /// Digest: sha256 (default), sha384, sha512, or sha1 / md5 for old peers.
         #[arg(long, default_value = "sha256")]
         digest: String,
@@ -320,9 +336,14 @@ fn read_password() -> anyhow::Result<zeroize::Zeroizing<String>> {
     secret::read_password(std::io::stdin().lock())
 }
 
-fn keyring(p12: &std::path::Path) -> anyhow::Result<Keyring> {
+fn keyring(p12: &std::path::Path, no_password: bool) -> anyhow::Result<Keyring> {
     let bytes = files::read(p12, "PKCS#12 file")?;
-    let password = read_password()?;
+    // No password is the empty one: pki tries both encodings and accepts a file without MAC.
+    let password = if no_password {
+        zeroize::Zeroizing::new(String::new())
+    } else {
+        read_password()?
+    };
     Keyring::from_pkcs12(&bytes, &password).with_context(|| p12.display().to_string())
 }
 
@@ -653,10 +674,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Decrypt {
             p12,
             password_stdin: _,
+            no_password,
             input,
             output,
         } => {
-            let ring = keyring(&p12)?;
+            let ring = keyring(&p12, no_password)?;
             let msg = files::read(&input, "message")?;
             let d = message::decrypt(&msg, &ring)?;
             files::write(&output, &d.message, Content::Private, force_tty)?;
@@ -676,13 +698,14 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Sign {
             p12,
             password_stdin: _,
+            no_password,
             digest,
             opaque,
             input,
             output,
         } => {
             let digest: DigestAlgorithm = digest.parse()?;
-            let ring = keyring(&p12)?;
+            let ring = keyring(&p12, no_password)?;
             let msg = files::read(&input, "message")?;
             let request = SignRequest {
                 digest,

@@ -48,8 +48,15 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         p12: PathBuf,
         /// Read the PKCS#12 password from standard input.
-        #[arg(long, required = true)]
+        #[arg(
+            long,
+            required_unless_present = "no_password",
+            conflicts_with = "no_password"
+        )]
         password_stdin: bool,
+        /// The PKCS#12 file has no password (or an empty one).
+        #[arg(long)]
+        no_password: bool,
         /// The mailbox: a directory tree of .eml files, a Maildir (cur/new/tmp) or an mbox file.
         #[arg(long = "in", value_name = "SOURCE")]
         input: PathBuf,
@@ -166,6 +173,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Reencrypt {
             p12,
             password_stdin: _,
+            no_password,
             input,
             output,
             in_place,
@@ -192,7 +200,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 );
             }
             let bytes = files::read(&p12, "PKCS#12 file")?;
-            let password = secret::read_password(std::io::stdin().lock())?;
+            let password = if no_password {
+                zeroize::Zeroizing::new(String::new())
+            } else {
+                secret::read_password(std::io::stdin().lock())?
+            };
             let keyring = Keyring::from_pkcs12(&bytes, &password)
                 .with_context(|| p12.display().to_string())?;
             let jobs =

@@ -3,5 +3,6 @@
 mod fetch;
 mod fixtures;
 mod lockbox;
+mod nss;
 mod outputs;
 mod sectool;

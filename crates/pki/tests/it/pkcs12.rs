@@ -1,6 +1,8 @@
 //! PKCS#12 bundles we export, read by `openssl pkcs12` (modern and legacy profiles, one key or
 //! several); bundles `openssl pkcs12 -export` makes (default, `-legacy` and other algorithm
-//! choices), read by us; wrong passwords and damaged files refused with typed errors.
+//! choices), read by us; NSS's BER (a committed `pk12util` file), files without a password
+//! (OpenSSL `-nomac`, `cryptography`'s `NoEncryption`); wrong passwords and damaged files
+//! refused with typed errors.
 
 use std::path::Path;
 
@@ -522,14 +524,163 @@ fn we_read_openssl_exports_with_other_algorithms() {
 }
 
 #[test]
-fn openssl_file_without_mac_is_refused() {
+fn openssl_file_without_mac_is_refused_when_a_password_is_given() {
     let a = alice();
     let dir = tempdir();
     let d = dir.path();
     let p12 = openssl_export(&a, d, &["-nomac"]);
     let e = pkcs12::parse(&p12, PASSWORD).unwrap_err();
-    assert_eq!(e.code(), "PKI-051", "{e}");
+    assert_eq!(e.code(), "PKI-100", "{e}");
     assert!(e.to_string().contains("no MAC"), "{e}");
+    // Without a password, its encrypted safes do not open (they need PASSWORD).
+    let e = pkcs12::parse(&p12, "").unwrap_err();
+    assert_eq!(e.code(), "PKI-101", "{e}");
+}
+
+/// `openssl pkcs12 -export` of Alice with `-passout pass:` and `flags`.
+fn openssl_export_without_password(a: &Alice, d: &Path, flags: &[&str]) -> Vec<u8> {
+    write_pem_cert(d, "cert.pem", &a.cert);
+    write_pem_cert(d, "ca.pem", a.ca.certificate());
+    let key_path = keys_dir().join("alice-enc.key.pem");
+    let mut args = vec![
+        "pkcs12",
+        "-export",
+        "-in",
+        "cert.pem",
+        "-inkey",
+        key_path.to_str().unwrap(),
+        "-certfile",
+        "ca.pem",
+        "-name",
+        "alice",
+        "-passout",
+        "pass:",
+        "-out",
+        "nopass.p12",
+    ];
+    args.extend_from_slice(flags);
+    openssl_ok(d, &args);
+    std::fs::read(d.join("nopass.p12")).unwrap()
+}
+
+#[test]
+fn files_without_a_password_are_read_with_none() {
+    let a = alice();
+    let dir = tempdir();
+    let d = dir.path();
+    // No MAC, no encryption: a plain keyBag and certificates in Data safes.
+    let p12 =
+        openssl_export_without_password(&a, d, &["-keypbe", "NONE", "-certpbe", "NONE", "-nomac"]);
+    assert_alice(
+        &a,
+        &pkcs12::parse(&p12, "").unwrap(),
+        "no MAC, no encryption",
+    );
+    let e = pkcs12::parse(&p12, PASSWORD).unwrap_err();
+    assert_eq!(e.code(), "PKI-100", "{e}");
+    // An empty password with a MAC and encryption (OpenSSL writes the empty BMPString).
+    for flags in [&[][..], &["-legacy"][..], &["-nomac"][..]] {
+        let p12 = openssl_export_without_password(&a, d, flags);
+        let what = format!("empty password {flags:?}");
+        let contents = pkcs12::parse(&p12, "").unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_alice(&a, &contents, &what);
+    }
+}
+
+#[test]
+fn python_cryptography_no_encryption_bundle_is_read_without_password() {
+    let a = alice();
+    let dir = tempdir();
+    let d = dir.path();
+    write_pem_cert(d, "cert.pem", &a.cert);
+    write_pem_cert(d, "ca.pem", a.ca.certificate());
+    let script = r#"
+import sys
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+key = serialization.load_pem_private_key(open(sys.argv[1], "rb").read(), None)
+cert = x509.load_pem_x509_certificate(open("cert.pem", "rb").read())
+ca = x509.load_pem_x509_certificate(open("ca.pem", "rb").read())
+out = pkcs12.serialize_key_and_certificates(
+    b"alice", key, cert, [ca], serialization.NoEncryption())
+open("crypto.p12", "wb").write(out)
+"#;
+    let key_path = keys_dir().join("alice-enc.key.pem");
+    let status = std::process::Command::new("python3")
+        .current_dir(d)
+        .args(["-c", script, key_path.to_str().unwrap()])
+        .status();
+    match status {
+        Ok(s) if s.success() => {}
+        other => {
+            eprintln!(
+                "SKIPPED: python3 with the `cryptography` package is not available ({other:?})"
+            );
+            return;
+        }
+    }
+    let p12 = std::fs::read(d.join("crypto.p12")).unwrap();
+    let contents = pkcs12::parse(&p12, "").unwrap();
+    assert_eq!(contents.keys.len(), 1);
+    assert_eq!(contents.keys[0].key.public_key(), a.key.public_key());
+    assert_eq!(
+        contents.keys[0].certificate.as_ref().map(der),
+        Some(der(&a.cert))
+    );
+    assert_eq!(contents.keys[0].friendly_name.as_deref(), Some("alice"));
+    assert_eq!(
+        sorted_ders(&contents.certificates),
+        sorted_ders([a.ca.certificate()])
+    );
+}
+
+// ------------------------------------------------------------------------------------------
+// NSS's, read by us (a committed pk12util file: BER with indefinite lengths and chunks).
+
+fn nss_fixture(file: &str) -> Vec<u8> {
+    std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/nss")
+            .join(file),
+    )
+    .unwrap()
+}
+
+#[test]
+fn nss_pk12util_ber_bundle_is_read() {
+    let p12 = nss_fixture("alice-nss.p12");
+    // It really is BER: an indefinite-length PFX, which plain DER decoding refuses.
+    assert_eq!(&p12[..2], &[0x30, 0x80]);
+    let contents = pkcs12::parse(&p12, "nss fixture pw").unwrap();
+    assert_eq!(contents.keys.len(), 1);
+    let k = &contents.keys[0];
+    assert_eq!(k.key.public_key(), key("alice-enc").public_key());
+    assert_eq!(
+        k.certificate.as_ref().map(der),
+        Some(nss_fixture("alice-nss.cer"))
+    );
+    assert_eq!(k.friendly_name.as_deref(), Some("alice"));
+    assert!(contents.certificates.is_empty());
+    // The MAC still guards it: a wrong password, no password, one flipped content bit.
+    assert_eq!(
+        pkcs12::parse(&p12, "nss fixture PW").unwrap_err().code(),
+        "PKI-050"
+    );
+    assert_eq!(pkcs12::parse(&p12, "").unwrap_err().code(), "PKI-101");
+    let mut bad = p12.clone();
+    let middle = p12.len() / 2;
+    bad[middle] ^= 0x01;
+    assert!(
+        ["PKI-001", "PKI-050"].contains(&pkcs12::parse(&bad, "nss fixture pw").unwrap_err().code())
+    );
+    // Cut short anywhere: a typed error.
+    for len in (0..p12.len()).step_by(97) {
+        assert!(
+            pkcs12::parse(&p12[..len], "nss fixture pw").is_err(),
+            "{len}"
+        );
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -560,13 +711,15 @@ fn wrong_or_empty_password_is_pki_050() {
         assert_eq!(ok.keys[0].key.public_key(), a.key.public_key());
         for wrong in [
             "Correct horse battery staple",
-            "",
             " correct horse battery staple",
         ] {
             let e = pkcs12::parse(&p12, wrong).unwrap_err();
             assert!(matches!(e, pki::Error::Pkcs12BadPassword), "{e:?}");
             assert_eq!(e.code(), "PKI-050");
         }
+        // No password at all for a file that has one: says so.
+        let e = pkcs12::parse(&p12, "").unwrap_err();
+        assert_eq!(e.code(), "PKI-101", "{e}");
     }
     // And the other way round: a file with an empty password, opened with a set one.
     let a = alice();
@@ -615,10 +768,18 @@ fn damaged_files_are_typed_errors_never_panics() {
     let middle = p12.len() / 2;
     bad[middle] ^= 0x80;
     assert_eq!(pkcs12::parse(&bad, PASSWORD).unwrap_err().code(), "PKI-050");
-    // BER with an indefinite outer length (some other producers write BER): refused as bad DER.
+    // BER with an indefinite outer length (NSS, Windows and Java write BER): read; without
+    // its end-of-contents octets: a typed error.
     let header = 2 + usize::from(p12[1] & 0x7f) * usize::from(p12[1] >> 7);
     let ber = [&[0x30, 0x80][..], &p12[header..], &[0, 0]].concat();
-    assert_eq!(pkcs12::parse(&ber, PASSWORD).unwrap_err().code(), "PKI-001");
+    let contents = pkcs12::parse(&ber, PASSWORD).unwrap();
+    assert_eq!(contents.keys.len(), 1);
+    assert_eq!(
+        pkcs12::parse(&ber[..ber.len() - 2], PASSWORD)
+            .unwrap_err()
+            .code(),
+        "PKI-001"
+    );
     // Trailing garbage after the PFX.
     let mut longer = p12.clone();
     longer.push(0);

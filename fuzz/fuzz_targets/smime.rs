@@ -1,0 +1,6 @@
+//! Fuzz target: S/MIME messages.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    kms_fuzz_targets::smime(data);
+});
