@@ -1,6 +1,7 @@
 //! The algorithm registry: digest and content-encryption algorithms by name and OID, the
 //! fixed strength ranking of `docs/CONTRACTS.md`, and the SMIMECapabilities (RFC 4262 /
-//! RFC 5751) encoding of a capability list.
+//! RFC 8551 §2.5.2) encoding of a capability list, strongest first: the one encoding used for
+//! the certificate extension and the signed attribute alike.
 
 use core::fmt;
 use core::str::FromStr;
@@ -68,6 +69,11 @@ pub mod oid {
     pub const AES256_GCM: Oid = Oid::new_unwrap("2.16.840.1.101.3.4.1.46");
     /// smimeCapabilities (PKCS#9), used as an attribute and as a certificate extension.
     pub const SMIME_CAPABILITIES: Oid = Oid::new_unwrap("1.2.840.113549.1.9.15");
+    /// id-aa-encrypKeyPref (RFC 8551 §2.5.3): SMIMEEncryptionKeyPreference signed attribute.
+    pub const ENCRYPTION_KEY_PREFERENCE: Oid = Oid::new_unwrap("1.2.840.113549.1.9.16.2.11");
+    /// Microsoft's encryption-key-preference signed attribute (an IssuerAndSerialNumber),
+    /// the one Outlook reads.
+    pub const MS_ENCRYPTION_KEY_PREFERENCE: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.16.4");
     /// id-kp-emailProtection.
     pub const KP_EMAIL_PROTECTION: Oid = Oid::new_unwrap("1.3.6.1.5.5.7.3.4");
     /// id-kp-serverAuth.
@@ -252,6 +258,14 @@ pub enum ContentAlgorithm {
     /// Camellia-128-CBC (RFC 3657), decrypt only.
     Camellia128,
 }
+
+/// The capabilities new users get unless the authority is configured otherwise: what Outlook
+/// and Thunderbird both read (NSS reads neither AES-GCM nor RSA-OAEP), strongest first.
+pub const DEFAULT_CAPABILITIES: [ContentAlgorithm; 3] = [
+    ContentAlgorithm::Aes256,
+    ContentAlgorithm::Aes128,
+    ContentAlgorithm::TripleDes,
+];
 
 impl ContentAlgorithm {
     /// All algorithms, strongest first (the ranking of `docs/CONTRACTS.md`).
@@ -504,10 +518,35 @@ fn any_from<T: Encode>(value: &T) -> Any {
     Any::from_der(&der).unwrap_or_else(|_| unreachable!("re-reading our own DER"))
 }
 
-/// Encodes a capability list (strongest first, as the user prefers) as SMIMECapabilities DER.
+/// A capability list put strongest first (RFC 8551 §2.5.2: in order of preference, and we
+/// prefer the strongest), each algorithm once. The sort is stable, so algorithms of the same
+/// rank (Camellia beside AES of its key size) keep the order given.
+pub fn strongest_first(algs: &[ContentAlgorithm]) -> Vec<ContentAlgorithm> {
+    let mut out: Vec<ContentAlgorithm> = Vec::with_capacity(algs.len());
+    for a in algs {
+        if !out.contains(a) {
+            out.push(*a);
+        }
+    }
+    out.sort_by_key(|a| a.rank());
+    out
+}
+
+/// The SMIMECapabilities of a capability list, strongest first ([`strongest_first`]): the
+/// one builder of the list, for the certificate extension and the signed attribute alike.
+pub fn smime_capabilities(algs: &[ContentAlgorithm]) -> SmimeCapabilities {
+    strongest_first(algs)
+        .into_iter()
+        .map(ContentAlgorithm::capability)
+        .collect()
+}
+
+/// Encodes a capability list as SMIMECapabilities DER, strongest first whatever the order
+/// given ([`smime_capabilities`]).
 pub fn encode_capabilities(algs: &[ContentAlgorithm]) -> Result<Vec<u8>> {
-    let caps: SmimeCapabilities = algs.iter().map(|a| a.capability()).collect();
-    caps.to_der().map_err(Error::der("SMIMECapabilities"))
+    smime_capabilities(algs)
+        .to_der()
+        .map_err(Error::der("SMIMECapabilities"))
 }
 
 /// Decodes SMIMECapabilities DER into the content algorithms it names, in the order given;
@@ -538,14 +577,46 @@ mod tests {
     }
 
     #[test]
-    fn capabilities_round_trip_in_order() {
+    fn capabilities_are_encoded_strongest_first_whatever_the_order_given() {
         let algs = ContentAlgorithm::RANKING.to_vec();
         let der = encode_capabilities(&algs).unwrap();
         assert_eq!(decode_capabilities(&der).unwrap(), algs);
         let mut rev = algs.clone();
         rev.reverse();
-        let der = encode_capabilities(&rev).unwrap();
-        assert_eq!(decode_capabilities(&der).unwrap(), rev);
+        assert_eq!(encode_capabilities(&rev).unwrap(), der);
+        let mixed = [
+            ContentAlgorithm::TripleDes,
+            ContentAlgorithm::Aes128,
+            ContentAlgorithm::Aes256,
+            ContentAlgorithm::Aes128,
+        ];
+        assert_eq!(
+            decode_capabilities(&encode_capabilities(&mixed).unwrap()).unwrap(),
+            DEFAULT_CAPABILITIES
+        );
+        assert_eq!(smime_capabilities(&mixed).len(), 3, "each algorithm once");
+    }
+
+    #[test]
+    fn default_capabilities_encode_byte_for_byte() {
+        // SEQUENCE { SEQUENCE { aes256-CBC }, SEQUENCE { aes128-CBC }, SEQUENCE { des-ede3-cbc } }
+        // with parameters absent (RFC 3565 §3, RFC 8551 §2.5.2).
+        let der = encode_capabilities(&DEFAULT_CAPABILITIES).unwrap();
+        assert_eq!(
+            hex(&der),
+            concat!(
+                "3026",
+                "300b",
+                "0609",
+                "60864801650304012a",
+                "300b",
+                "0609",
+                "608648016503040102",
+                "300a",
+                "0608",
+                "2a864886f70d0307"
+            )
+        );
     }
 
     #[test]

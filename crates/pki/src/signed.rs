@@ -74,10 +74,17 @@ pub struct SignOptions {
     pub detached: bool,
     /// The signingTime attribute (UTCTime through 2049, GeneralizedTime after, RFC 5652 §11.3).
     pub signing_time: SystemTime,
-    /// The signer's SMIMECapabilities attribute, strongest first; empty leaves it out.
+    /// The signer's SMIMECapabilities attribute (written strongest first, as in certificates:
+    /// [`crate::algorithms::smime_capabilities`]); empty leaves it out.
     pub capabilities: Vec<ContentAlgorithm>,
     /// How the SignerInfo identifies the signer.
     pub signer_id: SignerIdKind,
+    /// The signer's encryption certificate, named (by issuer and serial number) in the
+    /// RFC 8551 §2.5.3 SMIMEEncryptionKeyPreference attribute and in Microsoft's
+    /// encryption-key-preference attribute (1.3.6.1.4.1.311.16.4, read by Outlook), so that a
+    /// recipient of the signed mail knows which certificate to encrypt to; `None` leaves both
+    /// out. Set it with [`SignOptions::prefer_encryption_certificate`].
+    pub encryption_key_preference: Option<IssuerAndSerialNumber>,
 }
 
 impl SignOptions {
@@ -89,13 +96,37 @@ impl SignOptions {
             signing_time,
             capabilities: Vec::new(),
             signer_id: SignerIdKind::IssuerAndSerialNumber,
+            encryption_key_preference: None,
         }
     }
+
+    /// Names `cert` as the certificate to encrypt to for the signer
+    /// ([`SignOptions::encryption_key_preference`]).
+    pub fn prefer_encryption_certificate(&mut self, cert: &Certificate) {
+        let tbs = cert.tbs_certificate();
+        self.encryption_key_preference = Some(IssuerAndSerialNumber {
+            issuer: tbs.issuer().clone(),
+            serial_number: tbs.serial_number().clone(),
+        });
+    }
+}
+
+/// `SMIMEEncryptionKeyPreference ::= CHOICE { issuerAndSerialNumber [0] IssuerAndSerialNumber,
+/// ... }` (RFC 8551 §2.5.3, IMPLICIT tags): the SEQUENCE's contents under a constructed [0].
+fn encryption_key_preference(ias: &IssuerAndSerialNumber) -> Result<Any> {
+    let mut inner = ias.issuer.to_der().map_err(enc)?;
+    inner.extend(ias.serial_number.to_der().map_err(enc)?);
+    let tag = Tag::ContextSpecific {
+        constructed: true,
+        number: der::TagNumber(0),
+    };
+    Any::new(tag, inner).map_err(enc)
 }
 
 /// Signs `content` (an S/MIME inner entity in canonical CRLF form, or any bytes) and returns
 /// the DER ContentInfo of a SignedData with one signer, whose signed attributes are
-/// contentType, messageDigest, signingTime and (if any) SMIMECapabilities. The message carries
+/// contentType, messageDigest, signingTime, (if any) SMIMECapabilities and (if an encryption
+/// certificate is named) the two encryption-key-preference attributes. The message carries
 /// `signer_cert` and every certificate of `chain` (not repeating the signer's).
 pub fn sign(
     content: &[u8],
@@ -133,6 +164,20 @@ pub fn sign(
         let caps = Any::from_der(&caps).map_err(enc)?;
         attrs
             .insert(attribute(oid::SMIME_CAPABILITIES, caps)?)
+            .map_err(enc)?;
+    }
+    if let Some(ias) = &options.encryption_key_preference {
+        attrs
+            .insert(attribute(
+                oid::ENCRYPTION_KEY_PREFERENCE,
+                encryption_key_preference(ias)?,
+            )?)
+            .map_err(enc)?;
+        attrs
+            .insert(attribute(
+                oid::MS_ENCRYPTION_KEY_PREFERENCE,
+                Any::encode_from(ias).map_err(enc)?,
+            )?)
             .map_err(enc)?;
     }
     // RFC 5652 §5.4: the signature covers the DER of the SET OF attributes (tag 0x31).

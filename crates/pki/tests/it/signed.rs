@@ -765,3 +765,116 @@ fn signing_refuses_a_key_that_does_not_match_the_certificate() {
     .unwrap_err();
     assert_eq!(e.code(), "PKI-031", "{e}");
 }
+
+/// The signed attributes of the one SignerInfo of a SignedData, decoded.
+fn signed_attributes(der: &[u8]) -> x509_cert::attr::Attributes {
+    use der::Decode;
+    let ci = cms::content_info::ContentInfo::from_der(der).unwrap();
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().unwrap();
+    let si = sd.signer_infos.0.iter().next().unwrap().clone();
+    si.signed_attrs.unwrap()
+}
+
+fn attribute_value(attrs: &x509_cert::attr::Attributes, oid: &str) -> Vec<u8> {
+    use der::Encode;
+    let oid: const_oid::ObjectIdentifier = oid.parse().unwrap();
+    let mut found = attrs.iter().filter(|a| a.oid == oid);
+    let a = found.next().unwrap_or_else(|| panic!("no attribute {oid}"));
+    assert!(found.next().is_none(), "{oid} twice");
+    assert_eq!(a.values.len(), 1, "{oid}");
+    a.values.iter().next().unwrap().to_der().unwrap()
+}
+
+#[test]
+fn the_encryption_key_preference_names_the_encryption_certificate_in_both_forms() {
+    use der::Encode;
+    let f = Fixture::new();
+    let (_, enc) = user_certs(&f.ca, "alice");
+    let mut options = SignOptions {
+        capabilities: vec![
+            ContentAlgorithm::TripleDes,
+            ContentAlgorithm::Aes128,
+            ContentAlgorithm::Aes256,
+        ],
+        ..SignOptions::new(now())
+    };
+    options.prefer_encryption_certificate(&enc);
+    let der = f.sign(ENTITY, &options);
+
+    let attrs = signed_attributes(&der);
+    let issuer = enc.tbs_certificate().issuer().to_der().unwrap();
+    let serial = enc.tbs_certificate().serial_number().to_der().unwrap();
+    let mut ias = issuer.clone();
+    ias.extend(&serial);
+    // Microsoft's: IssuerAndSerialNumber ::= SEQUENCE { issuer, serialNumber }.
+    let ms = attribute_value(&attrs, "1.3.6.1.4.1.311.16.4");
+    assert_eq!(ms[0], 0x30);
+    assert_eq!(&ms[ms.len() - ias.len()..], &ias[..]);
+    // RFC 8551 §2.5.3: [0] IMPLICIT IssuerAndSerialNumber: the same contents under 0xa0.
+    let rfc = attribute_value(&attrs, "1.2.840.113549.1.9.16.2.11");
+    assert_eq!(rfc[0], 0xa0);
+    assert_eq!(&rfc[1..], &ms[1..]);
+    // The capabilities attribute strongest first, whatever order was given.
+    let caps = attribute_value(&attrs, "1.2.840.113549.1.9.15");
+    assert_eq!(
+        caps,
+        pki::algorithms::encode_capabilities(&pki::algorithms::DEFAULT_CAPABILITIES).unwrap()
+    );
+
+    // Our check still finds the signature valid, and reads the capabilities in that order.
+    let check = signed::check(&der, None, &[]).unwrap();
+    assert!(check.is_valid());
+    assert_eq!(
+        check.signers[0].capabilities,
+        pki::algorithms::DEFAULT_CAPABILITIES
+    );
+
+    // OpenSSL verifies it and prints both attributes with the encryption certificate's serial.
+    write(f.d(), "pref.der", &der);
+    let at = attime();
+    let args = f.verify_args(&at, &["-inform", "DER", "-in", "pref.der", "-out", "o.txt"]);
+    openssl_ok(f.d(), &args);
+    let out = openssl_ok(
+        f.d(),
+        &[
+            "cms", "-cmsout", "-print", "-inform", "DER", "-in", "pref.der",
+        ],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let serial = serial_as_openssl_prints(&enc);
+    for (oid, tag) in [
+        ("(1.3.6.1.4.1.311.16.4)", "cons: SEQUENCE"),
+        ("(1.2.840.113549.1.9.16.2.11)", "cons: cont [ 0 ]"),
+    ] {
+        let at = text.find(oid).unwrap_or_else(|| panic!("{oid}: {text}"));
+        // The attribute's value: up to the next attribute or the signature.
+        let value = &text[at..];
+        let end = value[oid.len()..]
+            .find("object:")
+            .or_else(|| value.find("signatureAlgorithm"))
+            .map_or(value.len(), |e| e + oid.len());
+        let value = &value[..end];
+        assert!(value.contains(tag), "{oid}: {value}");
+        assert!(value.contains("KMS Test CA"), "{oid}: {value}");
+        assert!(
+            value.contains(&format!("INTEGER           :{serial}")),
+            "{oid} should name serial {serial}: {value}"
+        );
+    }
+
+    // Without an encryption certificate neither attribute is written.
+    let der = f.sign(ENTITY, &SignOptions::new(now()));
+    let attrs = signed_attributes(&der);
+    for oid in ["1.3.6.1.4.1.311.16.4", "1.2.840.113549.1.9.16.2.11"] {
+        let oid: const_oid::ObjectIdentifier = oid.parse().unwrap();
+        assert!(attrs.iter().all(|a| a.oid != oid), "{oid}");
+    }
+}
+
+/// A certificate's serial number as `openssl asn1parse` prints an INTEGER: upper-case hex
+/// without leading zero bytes.
+fn serial_as_openssl_prints(cert: &Certificate) -> String {
+    let bytes = cert.tbs_certificate().serial_number().as_bytes();
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes[start..].iter().map(|b| format!("{b:02X}")).collect()
+}
