@@ -62,6 +62,28 @@ impl Keyring {
         })
     }
 
+    /// The certificate to name as the signer's encryption certificate in a signed message
+    /// (the encryption-key-preference attributes): among certificates that allow key
+    /// encipherment and share an e-mail address with `signer`, the one issued last (as
+    /// [`Keyring::encryption_key`] picks). `None` when the keyring holds none (a signing-only
+    /// bundle).
+    pub fn encryption_certificate_for(&self, signer: &Certificate) -> Option<&Certificate> {
+        let emails = CertificateInfo::from_certificate(signer).ok()?.emails;
+        self.keys
+            .iter()
+            .filter_map(|(_, c)| {
+                let info = CertificateInfo::from_certificate(c).ok()?;
+                let wanted = info.can_encrypt
+                    && info
+                        .emails
+                        .iter()
+                        .any(|e| emails.iter().any(|s| s.eq_ignore_ascii_case(e)));
+                wanted.then_some((info.not_before, c))
+            })
+            .max_by_key(|(t, _)| *t)
+            .map(|(_, c)| c)
+    }
+
     fn newest(
         &self,
         wanted: impl Fn(&CertificateInfo) -> bool,

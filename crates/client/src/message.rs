@@ -5,6 +5,7 @@
 
 use std::time::SystemTime;
 
+use pki::algorithms::DEFAULT_CAPABILITIES;
 use pki::crl::Crl;
 use pki::enveloped::{self, EncryptOptions};
 use pki::negotiation::{self, Negotiation, Policy, Recipient};
@@ -140,16 +141,36 @@ pub struct SignRequest {
     pub signing_time: SystemTime,
 }
 
-/// Signs `message` with the keyring's signing key.
+/// Signs `message` with the keyring's signing key. When the keyring holds the signer's
+/// encryption certificate, the signature names it (RFC 8551 SMIMEEncryptionKeyPreference and
+/// Microsoft's attribute, read by Outlook), carries it, and its capabilities are the
+/// SMIMECapabilities attribute; otherwise the attribute carries [`DEFAULT_CAPABILITIES`].
 pub fn sign(message: &[u8], keyring: &Keyring, request: &SignRequest) -> anyhow::Result<Vec<u8>> {
     let (key, cert) = keyring.signing_key()?;
-    let caps = CertificateInfo::from_certificate(cert)?.capabilities;
+    let encryption = keyring.encryption_certificate_for(cert);
+    let caps = match encryption {
+        Some(enc) => CertificateInfo::from_certificate(enc)?.capabilities,
+        None => Vec::new(),
+    };
     let split = smime::split(message)?;
     let mut options = SignOptions::new(request.signing_time);
     options.digest = request.digest;
     options.detached = !request.opaque;
-    options.capabilities = caps;
-    let der = signed::sign(&split.inner, key, cert, &keyring.chain, &options)?;
+    options.capabilities = if caps.is_empty() {
+        DEFAULT_CAPABILITIES.to_vec()
+    } else {
+        caps
+    };
+    // The message carries the encryption certificate it names, so that the recipient has it
+    // to encrypt to (RFC 8551 §2.5.3).
+    let mut certs = keyring.chain.clone();
+    if let Some(enc) = encryption {
+        options.prefer_encryption_certificate(enc);
+        if enc != cert {
+            certs.push(enc.clone());
+        }
+    }
+    let der = signed::sign(&split.inner, key, cert, &certs, &options)?;
     Ok(if request.opaque {
         smime::pkcs7_mime(&split.outer_headers, SmimeType::SignedData, &der)?
     } else {

@@ -527,3 +527,208 @@ fn cmsutil_messages_decrypt_and_verify_with_lockbox() {
     );
     assert_eq!(code(&verify("revoked.der")), 11, "revoked");
 }
+
+/// The value printed by `openssl cms -cmsout -print` for the signed attribute whose OID is
+/// `oid` (in parentheses): up to the next attribute or the signature.
+fn printed_attribute<'t>(text: &'t str, oid: &str) -> &'t str {
+    let signed = text
+        .find("signedAttrs:")
+        .unwrap_or_else(|| panic!("no signed attributes: {text}"));
+    let text = &text[signed..];
+    let key = format!("({oid})");
+    let at = text
+        .find(&key)
+        .unwrap_or_else(|| panic!("no attribute {oid}: {text}"));
+    let rest = &text[at + key.len()..];
+    let end = rest
+        .find("object:")
+        .or_else(|| rest.find("signatureAlgorithm"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+/// Upper-case hex without leading zero bytes, as OpenSSL prints an INTEGER.
+fn serial_hex(cert: &pki::Certificate) -> String {
+    let bytes = cert.tbs_certificate().serial_number().as_bytes();
+    let start = bytes.iter().position(|b| *b != 0).unwrap_or(bytes.len());
+    bytes[start..].iter().map(|b| format!("{b:02X}")).collect()
+}
+
+#[test]
+fn lockbox_signatures_name_the_encryption_certificate_for_openssl_and_nss() {
+    let w = World::new();
+    let d = w.dir.path();
+    // Capabilities given weakest first: the signature lists them strongest first.
+    let alice = w.user(
+        "alice",
+        "alice",
+        "alice-enc",
+        &[A::TripleDes, A::Aes128, A::Aes256],
+    );
+    w.message("msg.eml");
+    ok(&w.lockbox(
+        &[
+            "sign",
+            "--p12",
+            "alice.p12",
+            "--password-stdin",
+            "--opaque",
+            "--in",
+            "msg.eml",
+            "--out",
+            "signed.eml",
+        ],
+        Some(PASSWORD),
+    ));
+    convert(&w, "signed.eml", "signed.der", false);
+    let out = w.openssl_ok(&[
+        "cms",
+        "-cmsout",
+        "-print",
+        "-inform",
+        "DER",
+        "-in",
+        "signed.der",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let enc_serial = format!("INTEGER           :{}", serial_hex(&alice.enc));
+    let sign_serial = format!("INTEGER           :{}", serial_hex(&alice.sign));
+    for (oid, tag) in [
+        ("1.2.840.113549.1.9.16.2.11", "cons: cont [ 0 ]"),
+        ("1.3.6.1.4.1.311.16.4", "cons: SEQUENCE"),
+    ] {
+        let value = printed_attribute(&printed, oid);
+        assert!(value.contains(tag), "{oid}: {value}");
+        assert!(
+            value.contains(&enc_serial),
+            "{oid} names the encryption certificate: {value}"
+        );
+        assert!(!value.contains(&sign_serial), "{oid}: {value}");
+        assert!(value.contains("Lockbox Test CA"), "{oid}: {value}");
+    }
+    let caps = printed_attribute(&printed, "1.2.840.113549.1.9.15");
+    let order: Vec<usize> = ["aes-256-cbc", "aes-128-cbc", "des-ede3-cbc"]
+        .iter()
+        .map(|name| caps.find(name).unwrap_or_else(|| panic!("{name}: {caps}")))
+        .collect();
+    assert!(
+        order[0] < order[1] && order[1] < order[2],
+        "strongest first: {caps}"
+    );
+
+    // OpenSSL still verifies it, and so does lockbox.
+    let attime = (AT_UNIX + 3600).to_string();
+    w.openssl_ok(&[
+        "cms",
+        "-verify",
+        "-in",
+        "signed.eml",
+        "-CAfile",
+        "ca.pem",
+        "-attime",
+        &attime,
+        "-purpose",
+        "smimesign",
+        "-out",
+        "/dev/null",
+    ]);
+    w.crl("empty.crl", 1, &[], at() - days(1));
+    let out = w.lockbox(
+        &[
+            "verify",
+            "--ca",
+            "ca.pem",
+            "--crl",
+            "empty.crl",
+            "--at",
+            AT,
+            "--in",
+            "signed.eml",
+            "--json",
+        ],
+        None,
+    );
+    assert_eq!(code(&out), 0, "{}", text(&out));
+    assert_eq!(json(&out)["verdict"], "valid", "{}", text(&out));
+
+    // NSS verifies it.
+    if !nss_tools_present("lockbox_signatures_name_the_encryption_certificate_for_openssl_and_nss")
+    {
+        return;
+    }
+    // The message carries the certificate it names.
+    let check = pki::signed::check(&w.read("signed.der"), None, &[]).unwrap();
+    assert!(check.certificates.contains(&alice.enc));
+    assert!(check.is_valid());
+
+    // NSS verifies it (cmsutil does not print the encryption-key preference: only
+    // Thunderbird's S/MIME layer saves it, NSS_SMIMESignerInfo_SaveSMIMEProfile).
+    let db = new_db(&w);
+    nss_ok(
+        d,
+        "cmsutil",
+        &[
+            "-D",
+            "-d",
+            &db,
+            "-i",
+            "signed.der",
+            "-o",
+            "content.txt",
+            "-h",
+            "2",
+        ],
+    );
+    let shown = String::from_utf8_lossy(&w.read("content.txt")).into_owned();
+    assert!(shown.contains("signer0.status=GoodSignature"), "{shown}");
+    assert!(shown.contains("The numbers are in."), "{shown}");
+
+    // A signing-only bundle names no encryption certificate, and the capabilities attribute
+    // carries the default list.
+    let p12 = pki::pkcs12::export(
+        &[pki::pkcs12::Pkcs12Entry {
+            key: &key("alice-sign"),
+            certificate: &alice.sign,
+            friendly_name: Some("signing"),
+        }],
+        &[w.ca.certificate().clone()],
+        PASSWORD,
+        &pki::pkcs12::ExportOptions::default().with_iterations(2048),
+        &mut pki::os_rng(),
+    )
+    .unwrap();
+    w.write("sign-only.p12", p12);
+    ok(&w.lockbox(
+        &[
+            "sign",
+            "--p12",
+            "sign-only.p12",
+            "--password-stdin",
+            "--opaque",
+            "--in",
+            "msg.eml",
+            "--out",
+            "signed2.eml",
+        ],
+        Some(PASSWORD),
+    ));
+    convert(&w, "signed2.eml", "signed2.der", false);
+    let out = w.openssl_ok(&[
+        "cms",
+        "-cmsout",
+        "-print",
+        "-inform",
+        "DER",
+        "-in",
+        "signed2.der",
+    ]);
+    let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+    let signed = &printed[printed.find("signedAttrs:").unwrap()..];
+    assert!(!signed.contains("1.2.840.113549.1.9.16.2.11"), "{signed}");
+    assert!(!signed.contains("1.3.6.1.4.1.311.16.4"), "{signed}");
+    let check = pki::signed::check(&w.read("signed2.der"), None, &[]).unwrap();
+    assert_eq!(
+        check.signers[0].capabilities,
+        pki::algorithms::DEFAULT_CAPABILITIES
+    );
+}
