@@ -270,11 +270,13 @@ impl Authority {
         let public_url = setting(st.store.store().connection(), "public_url")?;
         let subject = Name::from_str(&format!("CN={}", escape_dn(&user.name)))
             .map_err(|e| Error::invalid("name", e.to_string()))?;
-        let capabilities = user
-            .capabilities
-            .iter()
-            .map(|c| ContentAlgorithm::from_str(c))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let capabilities = pki::algorithms::strongest_first(
+            &user
+                .capabilities
+                .iter()
+                .map(|c| ContentAlgorithm::from_str(c))
+                .collect::<std::result::Result<Vec<_>, _>>()?,
+        );
         Ok(SmimeSubject {
             subject,
             email: user.email.clone(),

@@ -132,8 +132,9 @@ use pool::KeyPool;
 /// Escrow owner of the CA key.
 const CA_OWNER: &str = "ca";
 
-/// The capabilities a user gets when none are given.
-pub const DEFAULT_CAPABILITIES: &str = "aes256-gcm,aes128-gcm,aes256,aes192,aes128,3des";
+/// The capabilities a user gets when none are given and the authority's configuration
+/// ([`Config::capabilities`]) names none: what Outlook and Thunderbird both read.
+pub const DEFAULT_CAPABILITIES: &str = "aes256,aes128,3des";
 
 /// Tunables of the authority. [`Config::default`] is for production; tests lower the costs.
 #[derive(Clone, Debug)]
@@ -192,6 +193,9 @@ pub struct Config {
     /// whose anchor is invalid (`AUTH-071`), recording that in the audit log and anchoring
     /// the store as it is (`kmsd serve --accept-rollback`, for a store put back on purpose).
     pub accept_rollback: bool,
+    /// The capabilities new users get when none are given (`capabilities` in `kmsd.toml`),
+    /// written strongest first into their certificates' SMIMECapabilities.
+    pub capabilities: Vec<ContentAlgorithm>,
 }
 
 impl Default for Config {
@@ -220,6 +224,7 @@ impl Default for Config {
             approval_ttl: Duration::from_secs(24 * 3600),
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
             accept_rollback: false,
+            capabilities: pki::algorithms::DEFAULT_CAPABILITIES.to_vec(),
         }
     }
 }

@@ -83,11 +83,17 @@ impl Authority {
                 "bidirectional control characters (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C) are not allowed",
             ));
         }
-        let caps: Vec<ContentAlgorithm> = if capabilities.is_empty() {
-            ContentAlgorithm::parse_list(DEFAULT_CAPABILITIES)?
-        } else {
-            capabilities.to_vec()
-        };
+        // Strongest first, as every certificate and signature lists them.
+        let caps = pki::algorithms::strongest_first(
+            match capabilities {
+                [] if self.config.capabilities.is_empty() => {
+                    ContentAlgorithm::parse_list(DEFAULT_CAPABILITIES)?
+                }
+                [] => self.config.capabilities.clone(),
+                given => given.to_vec(),
+            }
+            .as_slice(),
+        );
         let caps_text = caps.iter().map(|c| c.name()).collect::<Vec<_>>().join(",");
         let now = unix(self.now());
         let token = Token::generate()?;

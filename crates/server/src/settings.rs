@@ -43,6 +43,10 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # backup_interval_hours = 0
 # Backups kept in DATA_DIR/backups.
 # backup_keep = 7
+# Content-encryption algorithms new users' certificates list (SMIMECapabilities, written
+# strongest first) when none are given: known names, each once. The default is what Outlook
+# and Thunderbird both read (NSS reads neither AES-GCM nor RSA-OAEP).
+# capabilities = ["aes256", "aes128", "3des"]
 
 # Reverse proxies whose X-Forwarded-For header names the client (throttles and the audit log
 # key on the client address). Only list proxies you run: anyone else can forge the header.
@@ -96,6 +100,8 @@ pub struct FileSettings {
     pub backup_interval_hours: Option<u64>,
     /// Backups kept.
     pub backup_keep: Option<usize>,
+    /// Capabilities of new users (names, checked by [`FileSettings::parse`]).
+    pub capabilities: Option<Vec<String>>,
     /// Peers whose `X-Forwarded-For` names the client.
     #[serde(default)]
     pub trusted_proxies: Vec<std::net::IpAddr>,
@@ -167,6 +173,9 @@ impl FileSettings {
         if s.max_connections == Some(0) || s.max_connections.is_some_and(|n| n > 1_000_000) {
             bail!("max_connections must be 1 to 1000000");
         }
+        if let Some(names) = &s.capabilities {
+            parse_capabilities(names)?;
+        }
         for h in &s.allowed_hosts {
             if h.is_empty()
                 || h.len() > 253
@@ -228,8 +237,25 @@ impl FileSettings {
         if let Some(n) = self.backup_keep {
             base.backup_keep = n;
         }
+        // Checked by `parse`; a list that does not parse leaves the default.
+        if let Some(caps) = self
+            .capabilities
+            .as_deref()
+            .and_then(|names| parse_capabilities(names).ok())
+        {
+            base.capabilities = caps;
+        }
         base
     }
+}
+
+/// The `capabilities` list: known names, none twice, at least one.
+fn parse_capabilities(names: &[String]) -> anyhow::Result<Vec<pki::ContentAlgorithm>> {
+    if names.iter().any(|n| n.trim().is_empty() || n.contains(',')) {
+        bail!("capabilities: give one algorithm name per string");
+    }
+    pki::ContentAlgorithm::parse_list(&names.join(","))
+        .map_err(|e| anyhow::anyhow!("capabilities: {e}"))
 }
 
 #[cfg(test)]
@@ -256,6 +282,29 @@ mod tests {
             (Some(Duration::from_secs(86400)), 3)
         );
         assert!(FileSettings::parse("backup_keep = 0").is_err());
+    }
+
+    #[test]
+    fn capabilities_default_and_are_checked() {
+        use pki::ContentAlgorithm as A;
+        let c = FileSettings::parse(TEMPLATE)
+            .unwrap()
+            .apply(Config::default());
+        assert_eq!(c.capabilities, [A::Aes256, A::Aes128, A::TripleDes]);
+        let c = FileSettings::parse("capabilities = [\"aes128\", \"aes256-gcm\"]\n")
+            .unwrap()
+            .apply(Config::default());
+        assert_eq!(c.capabilities, [A::Aes128, A::Aes256Gcm]);
+        for bad in [
+            "capabilities = []",
+            "capabilities = [\"aes256\", \"aes256\"]",
+            "capabilities = [\"blowfish\"]",
+            "capabilities = [\"aes256,3des\"]",
+            "capabilities = [\"\"]",
+            "capabilities = \"aes256\"",
+        ] {
+            assert!(FileSettings::parse(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]
