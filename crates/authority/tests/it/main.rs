@@ -2,6 +2,7 @@
 //! cheap Argon2 parameters and the committed test keys of `keys/` (no RSA key generation).
 
 mod anchor;
+mod capabilities;
 mod governance;
 mod ops;
 mod signin;
