@@ -16,8 +16,8 @@ pub struct SetPublicUrlRequest {
 /// `GET|POST /settings/public-url`.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct PublicUrlResponse {
-    /// The public URL in effect: certificates issued from now on name `{public_url}/crl`,
-    /// `{public_url}/crl/delta` and `{public_url}/ca.der`.
+    /// The public URL in effect: certificates issued from now on name URLs under it
+    /// (`{public_url}/crl`, `{public_url}/crl/delta`).
     pub public_url: String,
     /// After a change: the public URL before it.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -6,8 +6,8 @@ use clap::Subcommand;
 #[derive(Subcommand, Debug)]
 pub enum SettingsCommand {
     /// Show the public URL, or change it (administrator role, under the public-url quorum;
-    /// exit 3 while approvals are missing). Certificates issued afterwards name
-    /// URL/crl, URL/crl/delta and URL/ca.der; `kmsctl renew --all` moves existing ones.
+    /// exit 3 while approvals are missing). Certificates issued afterwards name URLs under
+    /// it (URL/crl, URL/crl/delta); `kmsctl renew --all` moves existing ones.
     #[command(name = "public-url")]
     PublicUrl {
         /// The new public URL: plain http://HOST[:PORT][/PATH] that relying parties reach,
