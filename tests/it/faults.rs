@@ -101,6 +101,8 @@ fn serve_refused(data: &Path, secret: &[&str], stdin: Option<&str>) -> Output {
         .arg("--http")
         .arg("--listen")
         .arg(format!("127.0.0.1:{}", free_port()))
+        .arg("--public-listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
         .args(secret)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,5 +1,6 @@
 //! The workspace's cross-binary suites: the real `kmsd`, `kmsctl` and `lockbox` end to end
-//! (`e2e`, `e2e_views`, `e2e_enroll`, `e2e_fetch`, `crl_cache_e2e`), a `kmsd` killed with
+//! (`e2e`, `e2e_views`, `e2e_enroll`, `e2e_fetch`, `crl_cache_e2e`), the URLs in certificates
+//! fetched by `openssl` and `gpgsm` (`public_urls`), a `kmsd` killed with
 //! SIGKILL under load (`crash`), storage faults and a damaged store (`faults`), the audit
 //! anchor against a lost WAL or an older store (`anchor`), the admin console in Chromium
 //! (`console_browser`), the README's quick start as written (`readme`), and the repository's
@@ -17,5 +18,6 @@ mod faults;
 mod governance_e2e;
 mod layout;
 mod limits_e2e;
+mod public_urls;
 mod readme;
 mod support;

@@ -517,6 +517,24 @@ impl KmsClient {
         self.post_json("/backups/schedule", &SetScheduleRequest { every, keep })
     }
 
+    // -- Settings -------------------------------------------------------------------------
+
+    /// `GET /settings/public-url`: the public URL in effect.
+    pub fn public_url(&self) -> Result<PublicUrlResponse, ClientError> {
+        self.get("/settings/public-url")
+    }
+
+    /// `POST /settings/public-url` (under the `public-url` quorum): certificates issued
+    /// afterwards name `url`.
+    pub fn set_public_url(&self, url: &str) -> Result<PublicUrlResponse, ClientError> {
+        self.post_json(
+            "/settings/public-url",
+            &SetPublicUrlRequest {
+                url: url.to_string(),
+            },
+        )
+    }
+
     // -- The audit log --------------------------------------------------------------------
 
     /// `GET /audit`: a list (no filter but `since`) or a paged search.

@@ -9,7 +9,8 @@
 //! accounts), `users` (users, tokens, enrollment, directory), `issuing` (renewal, key
 //! roll-over, the TLS certificate), `renewal` (renewing everyone, with a window and the users
 //! skipped), `revocation` (revoke, CRLs), `recovery`, `backups`, `schedule` (the backup
-//! schedule setting, the server settings carried in backups), and `governance` (audit entry
+//! schedule setting, the server settings carried in backups), `public_url` (the public URL's
+//! rules and its change under the `public-url` quorum), and `governance` (audit entry
 //! points, quorum policies and their invariants, approvals bound to their opener and
 //! parameters, unlock methods); `passwords` holds the password rules.
 //!
@@ -77,6 +78,7 @@ mod health;
 mod issuing;
 mod passwords;
 mod pool;
+mod public_url;
 mod publisher;
 mod recovery;
 mod renewal;
@@ -113,6 +115,10 @@ pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use health::{CheckReport, check_store};
+pub use public_url::{
+    MAX_PUBLIC_URL, PUBLIC_URL_NOTE, PublicUrlChange, check_public_url, is_loopback_host,
+    url_host_port,
+};
 pub use renewal::{SKIP_DISABLED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED, Skipped};
 pub use schedule::{
     BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,
@@ -196,6 +202,10 @@ pub struct Config {
     /// The capabilities new users get when none are given (`capabilities` in `kmsd.toml`),
     /// written strongest first into their certificates' SMIMECapabilities.
     pub capabilities: Vec<ContentAlgorithm>,
+    /// Accept a loopback public URL in [`Authority::set_public_url`] (`kmsd serve --dev`, or
+    /// `allow_loopback_public_url = true` in `kmsd.toml`): certificates would then name URLs
+    /// only this machine can fetch.
+    pub allow_loopback_public_url: bool,
 }
 
 impl Default for Config {
@@ -225,6 +235,7 @@ impl Default for Config {
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
             accept_rollback: false,
             capabilities: pki::algorithms::DEFAULT_CAPABILITIES.to_vec(),
+            allow_loopback_public_url: false,
         }
     }
 }

@@ -24,6 +24,7 @@ mod renew;
 mod revoke;
 mod secrets;
 mod session;
+mod settings;
 mod status;
 mod unlock_method;
 mod user;
@@ -195,6 +196,7 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         Command::UnlockMethod(c) => unlock_method::run(&ctx, c),
         Command::Backup(c) => backup::run(&ctx, c),
         Command::Audit(c) => audit::run(&ctx, c),
+        Command::Settings(c) => settings::run(&ctx, c),
         Command::User(c) => user::run(&ctx, c),
         Command::Revoke(a) => revoke::run(&ctx, a),
         Command::Renew(a) => renew::run(&ctx, a),

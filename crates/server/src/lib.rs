@@ -450,6 +450,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(backup_now, list_backups))
         .routes(routes!(verify_backup))
         .routes(routes!(backup_schedule, set_backup_schedule))
+        .routes(routes!(public_url, set_public_url))
         .routes(routes!(restore_backup))
         .routes(routes!(audit_list))
         .routes(routes!(audit_verify))
@@ -1251,6 +1252,51 @@ async fn set_backup_schedule(
     .await?;
     Ok(Json(api::ScheduleResponse {
         schedule: wire::backup_schedule(s),
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/settings/public-url",
+    tag = "settings",
+    summary = "The public URL: the base of the CRL and CA certificate URLs written into certificates",
+    responses(
+        (status = 200, description = "success", body = api::PublicUrlResponse),
+    ),
+    security(("session" = [])),
+)]
+async fn public_url(a: AdminAuth) -> Result<Json<api::PublicUrlResponse>, ApiError> {
+    let url = blocking(move || Ok(a.auth.public_url()?)).await?;
+    Ok(Json(api::PublicUrlResponse {
+        public_url: url,
+        previous: None,
+        note: authority::PUBLIC_URL_NOTE.to_string(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/settings/public-url",
+    tag = "settings",
+    summary = "Change the public URL (administrator role, under the public-url quorum): plain http://, not loopback; certificates issued afterwards name it, renew --all moves existing ones",
+    request_body = api::SetPublicUrlRequest,
+    responses(
+        (status = 200, description = "success", body = api::PublicUrlResponse),
+        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
+        (status = 400, description = "malformed request or URL refused (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn set_public_url(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<api::SetPublicUrlRequest>,
+) -> Result<Json<api::PublicUrlResponse>, ApiError> {
+    let c = blocking(move || Ok(a.auth.set_public_url(&a.admin, &req.url)?)).await?;
+    Ok(Json(api::PublicUrlResponse {
+        public_url: c.public_url,
+        previous: Some(c.previous),
+        note: authority::PUBLIC_URL_NOTE.to_string(),
     }))
 }
 

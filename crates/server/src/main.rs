@@ -51,9 +51,19 @@ enum Command {
         /// A second copy of the key file (keep it on another disk).
         #[arg(long, requires = "key_file")]
         key_file_copy: Option<PathBuf>,
-        /// Base URL written into certificates (CRL distribution points).
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        public_url: String,
+        /// Base URL written into certificates (CRL distribution points, CA certificate)
+        /// [default: http://HOST:PORT of the public listener, HOST from --public-host].
+        #[arg(long)]
+        public_url: Option<String>,
+        /// The plain-HTTP public listener written into kmsd.toml (public_listen): it serves
+        /// the CA certificate and CRLs the certificates name.
+        #[arg(long, default_value = DEFAULT_PUBLIC_LISTEN)]
+        public_listen: SocketAddr,
+        /// The host name relying parties reach the public listener at, for the default
+        /// public URL [default: the listener's address if specific, else the first
+        /// --tls-name that is not loopback, else this machine's host name].
+        #[arg(long, conflicts_with = "public_url")]
+        public_host: Option<String>,
         /// A DNS name or IP address for the server's TLS certificate; repeatable
         /// (default: localhost, 127.0.0.1 and ::1).
         #[arg(long = "tls-name", value_name = "NAME")]
@@ -263,10 +273,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             key_file,
             key_file_copy,
             public_url,
+            public_listen,
+            public_host,
             tls_names,
         } => {
             // Bad names are refused before anything is written.
             let tls_names = TlsNames::parse(&tls_names)?;
+            let public_url = match public_url {
+                Some(u) => u.trim_end_matches('/').to_string(),
+                None => default_public_url(public_listen, public_host.as_deref(), &tls_names),
+            };
+            for w in public_url_warnings(&public_url, public_listen) {
+                eprintln!("kmsd: warning: {w}");
+            }
             let admin_password = read_stdin_line("administrator password")?;
             let startup = if key_file.is_none() {
                 Some(Password::generate()?)
@@ -288,10 +307,14 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             write_tls_files(&auth, &data_dir, &tls_names)?;
             write_new(
                 &data_dir.join(kmsd::settings::FILE_NAME),
-                kmsd::settings::TEMPLATE.as_bytes(),
+                kmsd::settings::template_with_public_listen(public_listen).as_bytes(),
                 0o644,
             )?;
             println!("created the authority in {}", data_dir.display());
+            println!(
+                "public URL (in certificates): {public_url}; public listener (plain HTTP, \
+                 kmsd.toml public_listen): {public_listen}"
+            );
             // Users compare it with what `lockbox enroll` prints.
             println!(
                 "CA certificate SHA-256 fingerprint: {}",
@@ -330,6 +353,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let public_listen = public_listen.or(file.public_listen);
             let mut config = file.apply(Config::default());
             config.accept_rollback = accept_rollback;
+            config.allow_loopback_public_url |= dev;
             if http && !listen.ip().is_loopback() && !insecure_http {
                 bail!(
                     "refusing to serve the API over plain HTTP on {listen}: use a loopback \
@@ -421,6 +445,98 @@ fn init(
         Arc::new(SystemClock),
     )
     .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+}
+
+/// `kmsd init`'s public listener: plain HTTP on every address, next to the API's 8080.
+const DEFAULT_PUBLIC_LISTEN: &str = "0.0.0.0:8081";
+
+/// The public URL `init` writes when none is given: `http://HOST:PORT` of the public
+/// listener, HOST from `--public-host`, else the listener's own address when it is specific,
+/// else the first TLS name that is not loopback, else this machine's host name, else
+/// loopback (and `init` warns).
+fn default_public_url(listen: SocketAddr, host: Option<&str>, tls: &TlsNames) -> String {
+    let ip = listen.ip();
+    let host = host
+        .map(str::to_string)
+        .or_else(|| (!ip.is_unspecified() && !ip.is_loopback()).then(|| ip.to_string()))
+        .or_else(|| {
+            tls.dns
+                .iter()
+                .find(|n| !authority::is_loopback_host(n) && !n.contains('*'))
+                .cloned()
+        })
+        .or_else(|| {
+            tls.ips
+                .iter()
+                .find(|ip| !ip.is_loopback() && !ip.is_unspecified())
+                .map(|ip| ip.to_string())
+        })
+        .or_else(machine_host_name)
+        .unwrap_or_else(|| {
+            if ip.is_unspecified() {
+                "127.0.0.1".to_string()
+            } else {
+                ip.to_string()
+            }
+        });
+    let host = if host.parse::<std::net::Ipv6Addr>().is_ok() {
+        format!("[{host}]")
+    } else {
+        host
+    };
+    format!("http://{host}:{}", listen.port())
+}
+
+/// This machine's host name (Linux), when it is a usable DNS name other than localhost.
+fn machine_host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (is_dns_name(name) && !authority::is_loopback_host(name)).then(|| name.to_string())
+}
+
+/// What is wrong with `url` as the public URL of a deployment whose public listener is
+/// `listen`: loopback, not plain `http://`, or not served by that listener. `init` warns
+/// with these and goes on.
+fn public_url_warnings(url: &str, listen: SocketAddr) -> Vec<String> {
+    let mut out = Vec::new();
+    let fix = format!(
+        "pass --public-host NAME (the URL becomes http://NAME:{}) or --public-url \
+         http://NAME:{}, NAME being how relying parties reach this machine; kmsctl settings \
+         public-url changes it later",
+        listen.port(),
+        listen.port()
+    );
+    if !url.starts_with("http://") {
+        out.push(format!(
+            "the public URL {url} is not plain http://: mail clients and gpgsm fetch CRLs and \
+             the CA certificate without TLS, from the public listener; {fix}"
+        ));
+    }
+    let Some((host, port)) = authority::url_host_port(url) else {
+        out.push(format!(
+            "the public URL {url} is not http://HOST[:PORT][/PATH]; {fix}"
+        ));
+        return out;
+    };
+    if authority::is_loopback_host(&host) {
+        out.push(format!(
+            "the public URL {url} is loopback: only this machine can fetch the CRLs the \
+             certificates name; {fix}"
+        ));
+    }
+    let port = port.unwrap_or(if url.starts_with("https://") { 443 } else { 80 });
+    let ip = listen.ip();
+    let other_host = host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|h| !ip.is_unspecified() && h != ip);
+    if url.starts_with("http://") && (port != listen.port() || other_host) {
+        out.push(format!(
+            "the public URL {url} is not served by this deployment's public listener \
+             ({listen}, plain HTTP): unless a proxy forwards it there, {fix} (or \
+             --public-listen ADDR to match)"
+        ));
+    }
+    out
 }
 
 /// The names of the server's TLS certificate, split as `subjectAltName` wants them.
@@ -943,6 +1059,46 @@ mod tests {
         assert_eq!(url_host("https://[::1]:8443"), Some("::1"));
         assert_eq!(url_host("http://10.0.0.5"), Some("10.0.0.5"));
         assert_eq!(url_host("not a url"), None);
+    }
+
+    #[test]
+    fn the_default_public_url_is_the_public_listener() {
+        let tls = TlsNames::parse(&["kms.example.com".into()]).unwrap();
+        let any: SocketAddr = "0.0.0.0:8081".parse().unwrap();
+        assert_eq!(
+            default_public_url(any, None, &tls),
+            "http://kms.example.com:8081"
+        );
+        assert_eq!(
+            default_public_url(any, Some("pki.example.org"), &tls),
+            "http://pki.example.org:8081"
+        );
+        let specific: SocketAddr = "10.1.2.3:9000".parse().unwrap();
+        assert_eq!(
+            default_public_url(specific, None, &tls),
+            "http://10.1.2.3:9000"
+        );
+        let v6: SocketAddr = "[2001:db8::5]:8081".parse().unwrap();
+        assert_eq!(
+            default_public_url(v6, None, &tls),
+            "http://[2001:db8::5]:8081"
+        );
+        assert!(public_url_warnings("http://kms.example.com:8081", any).is_empty());
+    }
+
+    #[test]
+    fn init_warns_about_urls_that_cannot_work() {
+        let any: SocketAddr = "0.0.0.0:8081".parse().unwrap();
+        let w = public_url_warnings("http://127.0.0.1:8081", any);
+        assert!(w.len() == 1 && w[0].contains("loopback"), "{w:?}");
+        assert!(w[0].contains("--public-host"), "{w:?}");
+        let w = public_url_warnings("https://kms.example.com:8080", any);
+        assert!(w.len() == 1 && w[0].contains("not plain http://"), "{w:?}");
+        let w = public_url_warnings("http://kms.example.com", any);
+        assert!(w.len() == 1 && w[0].contains("not served"), "{w:?}");
+        let specific: SocketAddr = "10.1.2.3:8081".parse().unwrap();
+        let w = public_url_warnings("http://10.9.9.9:8081", specific);
+        assert!(w.len() == 1 && w[0].contains("not served"), "{w:?}");
     }
 
     #[test]

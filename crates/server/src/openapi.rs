@@ -29,6 +29,7 @@ use utoipa_axum::router::OpenApiRouter;
         (name = "admins", description = "Administrator accounts"),
         (name = "governance", description = "Quorum policies, approvals, key recovery, start-up secrets"),
         (name = "backups", description = "Backups"),
+        (name = "settings", description = "Authority settings: the public URL"),
         (name = "audit", description = "The audit log"),
         (name = "views", description = "Status and certificates"),
     )

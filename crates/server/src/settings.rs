@@ -18,8 +18,13 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 
 # Address of the API (HTTPS unless `kmsd serve --http`).
 # listen = "127.0.0.1:8080"
-# Plain-HTTP listener serving only /ca, /ca.der, /crl, /crl/delta and /healthz.
-# public_listen = "127.0.0.1:8081"
+# Plain-HTTP listener serving only /ca, /ca.der, /crl, /crl/delta and /healthz: the URLs
+# certificates name (the public URL; `kmsctl settings public-url` changes it). `kmsd init`
+# turns it on (its --public-listen, default 0.0.0.0:8081).
+# public_listen = "0.0.0.0:8081"
+# Accept a loopback public URL in `kmsctl settings public-url` (certificates would name URLs
+# only this machine can fetch; `kmsd serve --dev` allows it anyway).
+# allow_loopback_public_url = false
 
 # How long an enrollment token stays valid.
 # token_ttl_hours = 168
@@ -69,6 +74,15 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # integrity_check_max_bytes = 268435456
 "#;
 
+/// [`TEMPLATE`] with the public listener turned on at `addr` (what `kmsd init` writes).
+pub fn template_with_public_listen(addr: SocketAddr) -> String {
+    TEMPLATE.replacen(
+        "# public_listen = \"0.0.0.0:8081\"",
+        &format!("public_listen = \"{addr}\""),
+        1,
+    )
+}
+
 /// The default of `integrity_check_max_bytes`: 256 MiB.
 pub const DEFAULT_INTEGRITY_CHECK_MAX_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -80,6 +94,8 @@ pub struct FileSettings {
     pub listen: Option<SocketAddr>,
     /// Public listener address.
     pub public_listen: Option<SocketAddr>,
+    /// Accept a loopback public URL when it is changed.
+    pub allow_loopback_public_url: Option<bool>,
     /// Enrollment token lifetime.
     pub token_ttl_hours: Option<u64>,
     /// Session lifetime.
@@ -245,6 +261,9 @@ impl FileSettings {
         {
             base.capabilities = caps;
         }
+        if let Some(b) = self.allow_loopback_public_url {
+            base.allow_loopback_public_url = b;
+        }
         base
     }
 }
@@ -305,6 +324,19 @@ mod tests {
         ] {
             assert!(FileSettings::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn init_turns_the_public_listener_on() {
+        let addr: SocketAddr = "0.0.0.0:8081".parse().unwrap();
+        let s = FileSettings::parse(&template_with_public_listen(addr)).unwrap();
+        assert_eq!(s.public_listen, Some(addr));
+        assert!(s.listen.is_none());
+        let c = FileSettings::parse("allow_loopback_public_url = true")
+            .unwrap()
+            .apply(Config::default());
+        assert!(c.allow_loopback_public_url);
+        assert!(!Config::default().allow_loopback_public_url);
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod backups;
 mod certificates;
 mod governance;
 mod session;
+mod settings;
 mod status;
 mod users;
 
@@ -16,5 +17,6 @@ pub use backups::*;
 pub use certificates::*;
 pub use governance::*;
 pub use session::*;
+pub use settings::*;
 pub use status::*;
 pub use users::*;

@@ -288,3 +288,128 @@ fn backups_carry_the_server_settings_file() {
     let b = f.auth.backup_now(Some(&admin)).unwrap();
     assert_eq!(restore(&b.name).as_deref(), Some(text));
 }
+
+/// The CRL distribution point URLs of a DER certificate.
+fn crl_urls(der: &[u8]) -> pki::crl::DistributionUrls {
+    let c = pki::certificate::parse_certificates(der).unwrap();
+    pki::crl::distribution_urls(&c[0])
+}
+
+#[test]
+fn the_public_url_changes_under_its_quorum_for_certificates_issued_afterwards() {
+    let f = fixture();
+    let a = &f.auth;
+    let admin = admin(&f);
+    let (_, token) = a.add_user(&admin, "before@example.com", "B", &[]).unwrap();
+    let before = a
+        .enroll(
+            token.token.expose(),
+            &csr("alice-sign.key.pem", "before@example.com"),
+        )
+        .unwrap();
+    assert_eq!(
+        crl_urls(&before.signing_cert).full,
+        ["http://127.0.0.1:9999/crl"]
+    );
+    // Refused: https, loopback (the fixture's config does not allow it), junk; nothing
+    // changes and each refusal is audited.
+    for bad in [
+        "https://kms.example.com",
+        "http://localhost:8081",
+        "http://10.0.0.1:8081/?x",
+    ] {
+        let e = a.set_public_url(&admin, bad).unwrap_err();
+        assert_eq!(e.code(), "AUTH-009", "{bad}: {e}");
+    }
+    assert_eq!(a.public_url().unwrap(), "http://127.0.0.1:9999");
+    // An officer may not.
+    a.add_admin(
+        &admin,
+        "olga",
+        Role::Officer,
+        &Password::new("password of olga"),
+    )
+    .unwrap();
+    let olga = a
+        .login("olga", &Password::new("password of olga"))
+        .unwrap()
+        .admin;
+    assert_eq!(
+        a.set_public_url(&olga, "http://kms.example.com:8081")
+            .unwrap_err()
+            .code(),
+        "AUTH-004"
+    );
+    // At quorum 1 it changes at once; a trailing slash is dropped.
+    let c = a
+        .set_public_url(&admin, "http://kms.example.com:8081/")
+        .unwrap();
+    assert_eq!(
+        (c.public_url.as_str(), c.previous.as_str()),
+        ("http://kms.example.com:8081", "http://127.0.0.1:9999")
+    );
+    let (_, token) = a.add_user(&admin, "after@example.com", "A", &[]).unwrap();
+    let after = a
+        .enroll(
+            token.token.expose(),
+            &csr("bob-sign.key.pem", "after@example.com"),
+        )
+        .unwrap();
+    let urls = crl_urls(&after.encryption_cert);
+    assert_eq!(urls.full, ["http://kms.example.com:8081/crl"]);
+    assert_eq!(urls.delta, ["http://kms.example.com:8081/crl/delta"]);
+    // Issued before: unchanged.
+    assert_eq!(
+        crl_urls(&before.signing_cert).full,
+        ["http://127.0.0.1:9999/crl"]
+    );
+    // At quorum 2 it waits until another administrator approves.
+    a.add_admin(
+        &admin,
+        "bob",
+        Role::Administrator,
+        &Password::new("password of bob"),
+    )
+    .unwrap();
+    let bob = a
+        .login("bob", &Password::new("password of bob"))
+        .unwrap()
+        .admin;
+    a.set_policy(&admin, "public-url", 2).unwrap();
+    let id = match a.set_public_url(&admin, "http://pki.example.org") {
+        Err(Error::ApprovalPending {
+            request_id,
+            operation,
+            target,
+            ..
+        }) => {
+            assert_eq!(
+                (operation.as_str(), target.as_str()),
+                ("public-url", "http://pki.example.org")
+            );
+            request_id
+        }
+        other => panic!("expected a pending request, got {other:?}"),
+    };
+    assert_eq!(a.public_url().unwrap(), "http://kms.example.com:8081");
+    a.approve(&bob, id).unwrap();
+    a.set_public_url(&admin, "http://pki.example.org").unwrap();
+    assert_eq!(a.public_url().unwrap(), "http://pki.example.org");
+    let entries = a.audit_list(&admin, None).unwrap();
+    let outcomes: Vec<(&str, &str)> = entries
+        .iter()
+        .filter(|e| e.action == "settings.public-url")
+        .map(|e| {
+            let target = e.target.split(" (request ").next().unwrap_or_default();
+            (target, e.outcome.as_str())
+        })
+        .collect();
+    for want in [
+        ("http://kms.example.com:8081/", "ok"),
+        ("http://pki.example.org", "pending"),
+        ("http://pki.example.org", "ok"),
+        ("https://kms.example.com", "refused"),
+    ] {
+        assert!(outcomes.contains(&want), "{want:?} in {outcomes:?}");
+    }
+}

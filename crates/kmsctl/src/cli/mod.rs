@@ -17,6 +17,7 @@ pub mod recover;
 pub mod renew;
 pub mod revoke;
 pub mod session;
+pub mod settings;
 pub mod unlock_method;
 pub mod user;
 
@@ -102,6 +103,9 @@ pub enum Command {
     /// schedule.
     #[command(subcommand)]
     Backup(backup::BackupCommand),
+    /// Authority settings: the public URL certificates name (under the public-url quorum).
+    #[command(subcommand)]
+    Settings(settings::SettingsCommand),
     /// The tamper-evident audit log.
     #[command(subcommand)]
     Audit(audit::AuditCommand),

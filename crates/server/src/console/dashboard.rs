@@ -1,6 +1,6 @@
 //! The dashboard: locked or unlocked (unlock with the start-up password or a key file
-//! upload), the CA, counts of users and certificates, the CRL, the last backup and the
-//! approvals waiting.
+//! upload), the CA, counts of users and certificates, the CRL, the last backup, the public
+//! URL (changed here under the `public-url` quorum) and the approvals waiting.
 
 use std::sync::Arc;
 
@@ -12,9 +12,10 @@ use axum::response::{IntoResponse, Redirect, Response};
 use escrow::{Credential, KeyFile, Password};
 use zeroize::Zeroizing;
 
+use super::recovery::{quorum_of, refusal_flash};
 use super::{
-    Console, ConsoleError, Flash, Layout, MAX_FORM, Session, check_pre_session, page, pre_session,
-    when,
+    Action, Console, ConsoleError, Flash, Gate, Layout, MAX_FORM, Session, check_pre_session, page,
+    pre_session, when,
 };
 
 #[derive(Template)]
@@ -85,6 +86,35 @@ impl Status {
 struct DashboardPage {
     layout: Layout,
     s: Status,
+    /// The public URL certificates name.
+    public_url: String,
+    /// Changing it: administrator role, under the `public-url` quorum.
+    change_url: Gate,
+}
+
+#[derive(serde::Deserialize)]
+pub(super) struct PublicUrlForm {
+    url: String,
+}
+
+/// POST /console/settings/public-url: changes the public URL (administrator role, under the
+/// `public-url` quorum); certificates issued afterwards name it.
+pub(super) async fn set_public_url(a: Action<PublicUrlForm>) -> Result<Response, ConsoleError> {
+    let url = a.form.url.trim().to_string();
+    let r = a
+        .session
+        .call(move |auth, admin| Ok(auth.set_public_url(admin, &url)))
+        .await?;
+    let flash = match r {
+        Ok(c) => Flash::ok(format!(
+            "Public URL changed from {} to {}: {}.",
+            c.previous,
+            c.public_url,
+            authority::PUBLIC_URL_NOTE
+        )),
+        Err(e) => refusal_flash(&e),
+    };
+    Ok(a.session.done(flash, "/console"))
 }
 
 fn unlock_page(
@@ -114,7 +144,7 @@ pub(super) async fn show(
         return Ok(unlock_page(&console, &headers, StatusCode::OK, None));
     }
     let s = session?;
-    let status = s
+    let (status, public_url, policies) = s
         .call(|auth, admin| {
             let status = auth.status(admin)?;
             let pending = auth
@@ -122,14 +152,22 @@ pub(super) async fn show(
                 .into_iter()
                 .filter(|r| r.status == "pending")
                 .collect();
-            Ok(Status::new(status, pending))
+            Ok((
+                Status::new(status, pending),
+                auth.public_url()?,
+                auth.policies(admin)?,
+            ))
         })
         .await?;
+    let change_url =
+        Gate::administrator(&s.admin).quorum("public-url", quorum_of(&policies, "public-url"));
     Ok(page(
         StatusCode::OK,
         &DashboardPage {
             layout: s.layout("Dashboard", "dashboard"),
             s: status,
+            public_url,
+            change_url,
         },
     ))
 }

@@ -178,6 +178,10 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console", get(dashboard::show))
         .route("/console/", get(|| async { Redirect::to("/console") }))
         .route("/console/unlock", post(dashboard::unlock))
+        .route(
+            "/console/settings/public-url",
+            post(dashboard::set_public_url),
+        )
         .route("/console/signin", get(signin::form).post(signin::submit))
         .route("/console/signout", post(signin::sign_out))
         .route("/console/users", get(users::list).post(users::add))

@@ -1,6 +1,7 @@
 //! The operations routes in-process: `POST /api/v1/renew` with a window and its `skipped`
 //! list, `GET|POST /api/v1/backups/schedule` (under the `backup-schedule` quorum), the
-//! schedule in `GET /api/v1/status`, and the directory's signing certificate.
+//! schedule in `GET /api/v1/status`, the directory's signing certificate, and `GET|POST
+//! /api/v1/settings/public-url` (under the `public-url` quorum).
 
 use std::time::Duration;
 
@@ -259,5 +260,71 @@ async fn backup_schedule_routes_and_status() {
     assert_eq!(
         (&v["schedule"]["every"], &v["schedule"]["keep"]),
         (&json!(7200), &json!(5))
+    );
+}
+
+#[tokio::test]
+async fn the_public_url_is_shown_and_changed_under_its_quorum() {
+    let f = fixture();
+    let app = &f.app;
+    let t = login(app).await;
+    let (s, v) = call(app, "GET", "/api/v1/settings/public-url", Some(&t), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["public_url"], "http://127.0.0.1:9999", "{v}");
+    assert!(v.get("previous").is_none(), "{v}");
+    let set = |token: String, body: Value| async move {
+        call(
+            app,
+            "POST",
+            "/api/v1/settings/public-url",
+            Some(&token),
+            j(body),
+        )
+        .await
+    };
+    for bad in [
+        json!({"url": "https://kms.example.com"}),
+        json!({"url": "http://127.0.0.1:8081"}),
+    ] {
+        let (s, v) = set(t.clone(), bad.clone()).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::BAD_REQUEST, "AUTH-009"),
+            "{bad}: {v}"
+        );
+    }
+    let (s, v) = set(t.clone(), json!({"url": "http://kms.example.com", "x": 1})).await;
+    assert_eq!(s.as_u16() / 100, 4, "{v}");
+    let pw = create_admin(app, &t, "olga", "officer").await;
+    let olga = login_as(app, "olga", &pw).await;
+    let (s, v) = set(olga, json!({"url": "http://kms.example.com"})).await;
+    assert_eq!((s, code(&v)), (StatusCode::FORBIDDEN, "AUTH-004"), "{v}");
+    let (s, v) = set(t.clone(), json!({"url": "http://kms.example.com:8081"})).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        (&v["public_url"], &v["previous"]),
+        (
+            &json!("http://kms.example.com:8081"),
+            &json!("http://127.0.0.1:9999")
+        )
+    );
+    assert!(v["note"].as_str().unwrap().contains("renew --all"), "{v}");
+    // Under a quorum of two: 202 with the waiting request.
+    create_admin(app, &t, "bob", "administrator").await;
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/policies/public-url",
+        Some(&t),
+        j(json!({"quorum": 2})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = set(t.clone(), json!({"url": "http://pki.example.org"})).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{v}");
+    assert_eq!(
+        (&v["status"], &v["operation"]),
+        (&json!("pending"), &json!("public-url")),
+        "{v}"
     );
 }
