@@ -17,5 +17,6 @@ mod faults;
 mod governance_e2e;
 mod layout;
 mod limits_e2e;
+mod ocsp_e2e;
 mod readme;
 mod support;

@@ -75,6 +75,7 @@ mod error;
 mod governance;
 mod health;
 mod issuing;
+mod ocsp;
 mod passwords;
 mod pool;
 mod publisher;
@@ -113,6 +114,7 @@ pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use health::{CheckReport, check_store};
+pub use ocsp::OcspAnswer;
 pub use renewal::{SKIP_DISABLED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED, Skipped};
 pub use schedule::{
     BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,
@@ -192,6 +194,13 @@ pub struct Config {
     /// whose anchor is invalid (`AUTH-071`), recording that in the audit log and anchoring
     /// the store as it is (`kmsd serve --accept-rollback`, for a store put back on purpose).
     pub accept_rollback: bool,
+    /// thisUpdate to nextUpdate of OCSP responses (the SBR allow 8 hours to 10 days); a
+    /// cached response is re-signed when half of it has passed.
+    pub ocsp_validity: Duration,
+    /// Validity of the delegated OCSP responder certificate.
+    pub ocsp_responder_validity: Duration,
+    /// The responder gets a new key and certificate when less than this is left.
+    pub ocsp_responder_rollover: Duration,
 }
 
 impl Default for Config {
@@ -220,6 +229,9 @@ impl Default for Config {
             approval_ttl: Duration::from_secs(24 * 3600),
             recovery_pkcs12_iterations: pki::pkcs12::DEFAULT_ITERATIONS,
             accept_rollback: false,
+            ocsp_validity: Duration::from_secs(4 * 86400),
+            ocsp_responder_validity: Duration::from_secs(30 * 86400),
+            ocsp_responder_rollover: Duration::from_secs(10 * 86400),
         }
     }
 }
@@ -703,6 +715,8 @@ pub struct Authority {
     dummy_hash: std::sync::OnceLock<String>,
     /// The chain head last written to the audit anchor file.
     anchored: anchor::Anchored,
+    /// The OCSP responder and its response cache.
+    ocsp: Arc<ocsp::Ocsp>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -833,12 +847,14 @@ impl Authority {
         ));
         let pool = KeyPool::start(config.key_pool_size);
         let state = Arc::new(Mutex::new(State { store, issuer }));
+        let ocsp = Arc::new(ocsp::Ocsp::default());
         let publisher = {
-            let (state, published, clock, config) = (
+            let (state, published, clock, config, ocsp) = (
                 state.clone(),
                 published.clone(),
                 clock.clone(),
                 config.clone(),
+                ocsp.clone(),
             );
             publisher::Publisher::start(
                 publisher::Timing {
@@ -848,7 +864,12 @@ impl Authority {
                 },
                 move || {
                     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-                    revocation::crl_pass(&mut st, &published, &*clock, &config)
+                    let signed = revocation::crl_pass(&mut st, &published, &*clock, &config)?;
+                    if signed {
+                        // The store's revocations may have changed otherwise than by revoke.
+                        ocsp.invalidate();
+                    }
+                    Ok(signed)
                 },
             )
         };
@@ -862,6 +883,7 @@ impl Authority {
             signin: Default::default(),
             dummy_hash: Default::default(),
             anchored: Default::default(),
+            ocsp,
         })
     }
 
