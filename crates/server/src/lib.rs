@@ -416,10 +416,6 @@ pub(crate) fn public_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(healthz))
         .routes(routes!(ocsp::ocsp_post))
         .routes(routes!(ocsp::ocsp_get))
-        .route(
-            "/ocsp/{request}/{*rest}",
-            axum::routing::get(ocsp::ocsp_get_slashes),
-        )
 }
 
 /// The public routes (also served alone on the plain-HTTP public listener).

@@ -116,14 +116,6 @@ pub(crate) async fn ocsp_get(
     }
 }
 
-/// `GET /ocsp/{a}/{b}...`: a base64 request with unencoded `/` characters.
-pub(crate) async fn ocsp_get_slashes(
-    State(s): State<Arc<AppState>>,
-    Path((first, rest)): Path<(String, String)>,
-) -> Response {
-    ocsp_get(State(s), Path(format!("{first}/{rest}"))).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
