@@ -18,6 +18,7 @@ mod faults;
 mod governance_e2e;
 mod layout;
 mod limits_e2e;
+mod ocsp_e2e;
 mod public_urls;
 mod readme;
 mod support;

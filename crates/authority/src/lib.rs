@@ -76,6 +76,7 @@ mod error;
 mod governance;
 mod health;
 mod issuing;
+mod ocsp;
 mod passwords;
 mod pool;
 mod public_url;
@@ -115,6 +116,7 @@ pub use backups::Restored;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use health::{CheckReport, check_store};
+pub use ocsp::OcspAnswer;
 pub use public_url::{
     MAX_PUBLIC_URL, PUBLIC_URL_NOTE, PublicUrlChange, check_public_url, is_loopback_host,
     url_host_port,
@@ -206,6 +208,13 @@ pub struct Config {
     /// `allow_loopback_public_url = true` in `kmsd.toml`): certificates would then name URLs
     /// only this machine can fetch.
     pub allow_loopback_public_url: bool,
+    /// thisUpdate to nextUpdate of OCSP responses (the SBR allow 8 hours to 10 days); a
+    /// cached response is re-signed when half of it has passed.
+    pub ocsp_validity: Duration,
+    /// Validity of the delegated OCSP responder certificate.
+    pub ocsp_responder_validity: Duration,
+    /// The responder gets a new key and certificate when less than this is left.
+    pub ocsp_responder_rollover: Duration,
 }
 
 impl Default for Config {
@@ -236,6 +245,9 @@ impl Default for Config {
             accept_rollback: false,
             capabilities: pki::algorithms::DEFAULT_CAPABILITIES.to_vec(),
             allow_loopback_public_url: false,
+            ocsp_validity: Duration::from_secs(4 * 86400),
+            ocsp_responder_validity: Duration::from_secs(30 * 86400),
+            ocsp_responder_rollover: Duration::from_secs(10 * 86400),
         }
     }
 }
@@ -719,6 +731,8 @@ pub struct Authority {
     dummy_hash: std::sync::OnceLock<String>,
     /// The chain head last written to the audit anchor file.
     anchored: anchor::Anchored,
+    /// The OCSP responder and its response cache.
+    ocsp: Arc<ocsp::Ocsp>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -849,12 +863,14 @@ impl Authority {
         ));
         let pool = KeyPool::start(config.key_pool_size);
         let state = Arc::new(Mutex::new(State { store, issuer }));
+        let ocsp = Arc::new(ocsp::Ocsp::default());
         let publisher = {
-            let (state, published, clock, config) = (
+            let (state, published, clock, config, ocsp) = (
                 state.clone(),
                 published.clone(),
                 clock.clone(),
                 config.clone(),
+                ocsp.clone(),
             );
             publisher::Publisher::start(
                 publisher::Timing {
@@ -864,7 +880,12 @@ impl Authority {
                 },
                 move || {
                     let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-                    revocation::crl_pass(&mut st, &published, &*clock, &config)
+                    let signed = revocation::crl_pass(&mut st, &published, &*clock, &config)?;
+                    if signed {
+                        // The store's revocations may have changed otherwise than by revoke.
+                        ocsp.invalidate();
+                    }
+                    Ok(signed)
                 },
             )
         };
@@ -878,6 +899,7 @@ impl Authority {
             signin: Default::default(),
             dummy_hash: Default::default(),
             anchored: Default::default(),
+            ocsp,
         })
     }
 

@@ -24,6 +24,10 @@ impl Authority {
             self.audit_op(&actor.name, &format!("revoke:{reason:?}"), &t, |rec| {
                 self.revoke_inner(rec, actor, target, reason)
             })?;
+        if listed_in.is_some() {
+            // Committed: the OCSP responder answers from the store from now on.
+            self.ocsp.invalidate();
+        }
         let published = match listed_in {
             Some(_) => {
                 let n = self.publisher.request();

@@ -10,6 +10,7 @@ pub mod fetch;
 pub mod files;
 pub mod keyring;
 pub mod message;
+pub mod ocsp;
 pub mod reencrypt;
 pub mod secret;
 pub mod server;

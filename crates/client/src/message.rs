@@ -223,6 +223,41 @@ pub struct Trust<'a> {
     pub allow_legacy: bool,
 }
 
+/// The verdict an OCSP answer gives for `cert`, or (when there is none) a note saying why,
+/// if there is anything to say.
+fn ocsp_verdict(
+    cert: &Certificate,
+    id: &pki::verify::CertId,
+    trust: &Trust<'_>,
+    intermediates: &[Certificate],
+    signing_time: Option<std::time::SystemTime>,
+) -> Result<Verdict, Option<String>> {
+    let issuer = trust
+        .anchors
+        .iter()
+        .chain(intermediates)
+        .find(|i| {
+            i.tbs_certificate().subject() == cert.tbs_certificate().issuer()
+                && pki::certificate::verify_signed_by(cert, i).is_ok()
+        })
+        .ok_or_else(|| Some("OCSP: the signer's issuer certificate is not at hand".to_string()))?;
+    match crate::ocsp::query(cert, issuer, trust.time) {
+        Ok(Some(pki::ocsp::CertStatus::Good)) => Ok(Verdict::Valid),
+        Ok(Some(pki::ocsp::CertStatus::Revoked { at, reason })) => Ok(Verdict::Revoked {
+            certificate: id.clone(),
+            revoked_at: at,
+            reason,
+            signed_before_revocation: signing_time.map(|t| t < at),
+        }),
+        Ok(Some(_)) => Err(Some(
+            "OCSP: the responder does not know the signer's certificate".into(),
+        )),
+        // No responder named: nothing to say beyond the CRL's own verdict.
+        Ok(None) => Err(None),
+        Err(e) => Err(Some(format!("OCSP: {e}"))),
+    }
+}
+
 fn severity(v: &Verdict) -> u8 {
     match v {
         Verdict::Tampered => 6,
@@ -239,6 +274,18 @@ fn severity(v: &Verdict) -> u8 {
 /// and revocation status. Fails (rather than giving a verdict) only when the message is not
 /// a signed message or cannot be read at all.
 pub fn verify(message: &[u8], trust: &Trust<'_>) -> anyhow::Result<VerifyReport> {
+    verify_with_ocsp(message, trust, false)
+}
+
+/// [`verify`], and when `ocsp` is set and a signer's own certificate has no fresh CRL
+/// (revocation status unknown), its status from the OCSP responder its authorityInfoAccess
+/// names, checked against its issuer ([`crate::ocsp::query`]): `good` makes it valid,
+/// `revoked` revoked; no URL, no answer or `unknown` leaves it unknown (with a note).
+pub fn verify_with_ocsp(
+    message: &[u8],
+    trust: &Trust<'_>,
+    ocsp: bool,
+) -> anyhow::Result<VerifyReport> {
     let parsed = smime::parse(message)?;
     let mut notes = Vec::new();
     let mut carried = smime::CarriedContent::Detached;
@@ -287,7 +334,19 @@ pub fn verify(message: &[u8], trust: &Trust<'_>) -> anyhow::Result<VerifyReport>
                     signing_time: s.signing_time,
                     purpose: Purpose::SmimeSigning,
                 };
-                validator.validate(cert, trust.time, &options).verdict
+                let verdict = validator.validate(cert, trust.time, &options).verdict;
+                match &verdict {
+                    Verdict::RevocationUnknown { certificate, .. }
+                        if ocsp && certificate.depth == 0 =>
+                    {
+                        ocsp_verdict(cert, certificate, trust, &intermediates, s.signing_time)
+                            .unwrap_or_else(|note| {
+                                notes.extend(note);
+                                verdict.clone()
+                            })
+                    }
+                    _ => verdict,
+                }
             }
             // The signer's certificate is neither in the message nor given: unknown signer.
             _ => Verdict::Untrusted {

@@ -234,6 +234,13 @@ pub enum Error {
         /// What is wrong with them.
         detail: String,
     },
+    // --- OCSP (PKI-13x) ---
+    /// An OCSP request is malformed (answered `malformedRequest`).
+    #[error("PKI-130: malformed OCSP request: {0}")]
+    OcspRequest(String),
+    /// An OCSP response is malformed, unsuccessful or not signed as RFC 6960 requires.
+    #[error("PKI-131: unusable OCSP response: {0}")]
+    OcspResponse(String),
     // --- resource limits on hostile input (PKI-09x) ---
     /// A SignedData has more SignerInfos than [`crate::signed::MAX_SIGNERS`].
     #[error(
@@ -311,6 +318,9 @@ impl Error {
             Error::NotARecipient { .. } => "PKI-061",
             Error::Envelope(_) => "PKI-062",
             Error::ContentParameters { .. } => "PKI-063",
+            // --- OCSP (PKI-13x) ---
+            Error::OcspRequest(_) => "PKI-130",
+            Error::OcspResponse(_) => "PKI-131",
             // --- resource limits on hostile input (PKI-09x) ---
             Error::TooManySigners { .. } => "PKI-090",
             Error::TooManyCertificates { .. } => "PKI-091",

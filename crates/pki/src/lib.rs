@@ -16,6 +16,7 @@ pub mod enveloped;
 pub mod error;
 pub mod keys;
 pub mod negotiation;
+pub mod ocsp;
 pub mod pkcs12;
 pub mod profile;
 pub mod signed;

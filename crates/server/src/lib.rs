@@ -9,6 +9,7 @@ pub mod console;
 mod error;
 pub mod health;
 pub mod limits;
+mod ocsp;
 mod openapi;
 mod refusals;
 pub mod schedule_log;
@@ -413,6 +414,8 @@ pub(crate) fn public_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(crl))
         .routes(routes!(delta_crl))
         .routes(routes!(healthz))
+        .routes(routes!(ocsp::ocsp_post))
+        .routes(routes!(ocsp::ocsp_get))
 }
 
 /// The public routes (also served alone on the plain-HTTP public listener).

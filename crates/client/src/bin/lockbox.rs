@@ -795,7 +795,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 time,
                 allow_legacy,
             };
-            let mut report = message::verify(&msg, &trust)?;
+            // OCSP when no fresh CRL is at hand (not with `--revocation off`).
+            let mut report =
+                message::verify_with_ocsp(&msg, &trust, revocation != Revocation::Off)?;
             notes.append(&mut report.notes);
             // Which cached CRLs speak for the signers, and how old they are.
             let now = SystemTime::now();
