@@ -4,6 +4,7 @@
 mod anchor;
 mod governance;
 mod ops;
+mod sbr;
 mod signin;
 mod totp;
 mod txn;
