@@ -396,6 +396,9 @@ pub struct Person {
     pub organization_identifier: Option<String>,
 }
 
+/// An object identifier (the organisation's own policy), as settings parse it.
+pub type PolicyOid = ObjectIdentifier;
+
 /// The certificatePolicies besides the reserved identifier: the organisation's own policy
 /// and its CPS URL.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
