@@ -286,7 +286,7 @@ fn build<R: CryptoRng + ?Sized>(
     let tbs = builder
         .finalize(&signer)
         .map_err(Error::build("certificate"))?;
-    crate::lint::check_before_signing(&tbs, profile)?;
+    crate::lint::check_before_signing(&tbs, profile, digest)?;
     use signature::{SignatureEncoding, Signer};
     let signature: rsa::pkcs1v15::Signature =
         signer.try_sign(&tbs).map_err(|_| Error::Rsa("signature"))?;

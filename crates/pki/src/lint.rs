@@ -187,15 +187,38 @@ pub fn lint_tbs(tbs: &TbsCertificate, kind: Kind, profile: Option<SbrProfile>) -
 }
 
 /// The pre-issuance check the issuer runs on the DER TBSCertificate it is about to sign:
-/// the first error-level finding refuses issuance. Profiles outside the SBR (the TLS
-/// server certificate, test fixtures without an `SbrProfile`) only get the algorithm,
-/// key, serial and extension-uniqueness checks.
-pub(crate) fn check_before_signing(tbs_der: &[u8], profile: &Profile) -> Result<()> {
+/// the first error-level finding refuses issuance.
+///
+/// S/MIME profiles with an [`SbrProfile`] (every one the authority issues) get every rule.
+/// A CA certificate gets the CA rules; with a legacy digest (SHA-1, MD5: asked for
+/// explicitly, by interoperability tests only; the authority signs with SHA-256) the
+/// algorithm and key rules are left out. Profiles outside the SBR (the TLS server
+/// certificate, fixtures without an `SbrProfile`) get the algorithm and key rules unless
+/// the digest is legacy, and always the serial and extension-uniqueness rules.
+pub(crate) fn check_before_signing(
+    tbs_der: &[u8],
+    profile: &Profile,
+    digest: crate::algorithms::DigestAlgorithm,
+) -> Result<()> {
+    use crate::algorithms::DigestAlgorithm;
     let tbs = TbsCertificate::from_der(tbs_der).map_err(Error::der("certificate to be signed"))?;
-    let report = match profile {
-        Profile::Ca { .. } => lint_tbs(&tbs, Kind::Ca, None),
+    let legacy = matches!(digest, DigestAlgorithm::Sha1 | DigestAlgorithm::Md5);
+    let algorithm_rules = |f: &Finding| {
+        matches!(
+            f.rule,
+            "sbr.signature_algorithm" | "sbr.public_key" | "sbr.ca.key_size"
+        )
+    };
+    let mut report = match profile {
         Profile::SmimeSigning(s) if s.sbr.is_some() => lint_tbs(&tbs, Kind::Signing, s.sbr),
         Profile::SmimeEncryption(s) if s.sbr.is_some() => lint_tbs(&tbs, Kind::Encryption, s.sbr),
+        Profile::Ca { .. } => {
+            let mut r = lint_tbs(&tbs, Kind::Ca, None);
+            if legacy {
+                r.findings.retain(|f| !algorithm_rules(f));
+            }
+            r
+        }
         _ => {
             let mut l = Lint::default();
             common(&mut l, &tbs);
@@ -206,6 +229,11 @@ pub(crate) fn check_before_signing(tbs_der: &[u8], profile: &Profile) -> Result<
             }
         }
     };
+    if legacy
+        && !matches!(profile, Profile::SmimeSigning(s) | Profile::SmimeEncryption(s) if s.sbr.is_some())
+    {
+        report.findings.retain(|f| !algorithm_rules(f));
+    }
     match report.first_error() {
         Some(e) => Err(e),
         None => Ok(()),
