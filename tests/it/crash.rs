@@ -253,6 +253,7 @@ fn worker(ctx: &Ctx, index: usize, mut rng: TestRng) {
                     email: email.clone(),
                     name: format!("Crash user {n}"),
                     capabilities: Vec::new(),
+                    ..api::AddUserRequest::default()
                 });
                 match added {
                     Ok(added) => {

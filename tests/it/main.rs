@@ -13,6 +13,7 @@ mod crl_cache_e2e;
 mod e2e;
 mod e2e_enroll;
 mod e2e_fetch;
+mod e2e_sbr;
 mod e2e_views;
 mod faults;
 mod governance_e2e;

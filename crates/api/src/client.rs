@@ -407,6 +407,11 @@ impl KmsClient {
         self.get(&format!("/certificates/{}", seg(serial)))
     }
 
+    /// `POST /lint`: checks a certificate against the S/MIME Baseline Requirements profiles.
+    pub fn lint(&self, req: &LintRequest) -> Result<LintReport, ClientError> {
+        self.post_json("/lint", req)
+    }
+
     /// `GET /certificates/{serial}/der`: the certificate, DER.
     pub fn certificate_der(&self, serial: &str) -> Result<Vec<u8>, ClientError> {
         self.bytes(&format!("{API_PREFIX}/certificates/{}/der", seg(serial)))

@@ -95,7 +95,17 @@ pub enum Error {
     Escrow(escrow::Error),
     /// A PKI operation failed (a bug or corrupted data, not bad input).
     #[error("PKI operation failed: {0}")]
-    Pki(#[from] pki::Error),
+    Pki(pki::Error),
+    /// The certificate profile (S/MIME Baseline Requirements) refuses the certificate: the
+    /// pre-issuance lint found a broken rule, or the user's record lacks what the profile
+    /// needs (a sponsored profile's given name and surname). Nothing was signed.
+    #[error("the certificate profile refuses this (PKI-120 {rule}): {detail}")]
+    ProfileRefused {
+        /// The rule's name (`sbr.subject.person_name`, `sbr.key_usage`, ...).
+        rule: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
     /// SQLite reported an error. One that is a storage fault (full, read-only, busy,
     /// damaged, I/O) carries that fault's code (`AUTH-060`..`AUTH-064`) and operator message,
     /// as [`Error::Storage`] does.
@@ -225,6 +235,7 @@ impl Error {
             Error::AlreadyInitialised(_) => "AUTH-015",
             Error::Escrow(_) => "AUTH-016",
             Error::Pki(_) => "AUTH-017",
+            Error::ProfileRefused { .. } => "AUTH-080",
             Error::Database(e) => match escrow::classify_sqlite_error(e) {
                 Some(fault) => crate::health::storage_code(fault),
                 None => "AUTH-018",
@@ -263,6 +274,15 @@ impl Error {
         Error::Invalid {
             what,
             why: why.into(),
+        }
+    }
+}
+
+impl From<pki::Error> for Error {
+    fn from(e: pki::Error) -> Self {
+        match e {
+            pki::Error::Lint { rule, detail } => Error::ProfileRefused { rule, detail },
+            other => Error::Pki(other),
         }
     }
 }

@@ -89,6 +89,8 @@ impl Authority {
             revocation: RevocationUrls {
                 crl: Some(format!("{public_url}/crl")),
                 delta_crl: Some(format!("{public_url}/crl/delta")),
+                ca_issuers: Some(format!("{public_url}/ca.der")),
+                ocsp: None,
             },
         };
         let cert = st
@@ -266,10 +268,46 @@ impl Authority {
     // ---------------------------------------------------------------------------------
     // Helpers.
 
+    /// The user's SBR profile (their own, or the authority's) and the person its subject
+    /// is made from.
+    pub(crate) fn person(
+        &self,
+        st: &State,
+        user: &UserInfo,
+    ) -> Result<(pki::SbrProfile, pki::Person)> {
+        let sbr = match &user.profile {
+            Some(p) => pki::SbrProfile::by_name(p)?,
+            None => self.config.profile,
+        };
+        let organization = match &self.config.organization {
+            Some(o) => Some(o.clone()),
+            None => st
+                .issuer
+                .certificate()
+                .tbs_certificate()
+                .subject()
+                .organization()
+                .ok()
+                .flatten()
+                .map(|o| o.value().into_owned()),
+        };
+        Ok((
+            sbr,
+            pki::Person {
+                email: user.email.clone(),
+                given_name: user.given_name.clone(),
+                surname: user.surname.clone(),
+                pseudonym: user.pseudonym.clone(),
+                organization,
+                organization_identifier: self.config.organization_identifier.clone(),
+            },
+        ))
+    }
+
     pub(crate) fn smime_subject(&self, st: &State, user: &UserInfo) -> Result<SmimeSubject> {
         let public_url = setting(st.store.store().connection(), "public_url")?;
-        let subject = Name::from_str(&format!("CN={}", escape_dn(&user.name)))
-            .map_err(|e| Error::invalid("name", e.to_string()))?;
+        let (sbr, person) = self.person(st, user)?;
+        let subject = sbr.subject(&person)?;
         let capabilities = pki::algorithms::strongest_first(
             &user
                 .capabilities
@@ -284,7 +322,11 @@ impl Authority {
             revocation: RevocationUrls {
                 crl: Some(format!("{public_url}/crl")),
                 delta_crl: Some(format!("{public_url}/crl/delta")),
+                ca_issuers: Some(format!("{public_url}/ca.der")),
+                ocsp: Some(format!("{public_url}/ocsp")),
             },
+            sbr: Some(sbr),
+            policy: self.config.policy.clone(),
         })
     }
 

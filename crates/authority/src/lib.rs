@@ -62,6 +62,7 @@
 //! | `AUTH-064` | the disk reported an I/O error, or a database file could not be opened (503) |
 //! | `AUTH-070` | committed work is missing: the audit anchor names entries the database lacks (a lost or truncated WAL, an older copy of the store) |
 //! | `AUTH-071` | the audit anchor file is malformed, of another store, or fails its MAC |
+//! | `AUTH-080` | the certificate profile (S/MIME Baseline Requirements) refuses the certificate; the message names the rule (`sbr.subject.person_name`: a sponsored profile needs the given name and surname on record; `sbr.key_usage`, ...); HTTP 422 |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -129,6 +130,7 @@ pub use schedule::{
 pub use secret::{Argon2Params, Token};
 pub use signin::{SignIn, address_key as signin_address_key};
 pub use totp::totp_code;
+pub use users::NewUser;
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
     Page, Status, UserCounts, UserQuery, VerificationStatus,
@@ -215,6 +217,18 @@ pub struct Config {
     pub ocsp_responder_validity: Duration,
     /// The responder gets a new key and certificate when less than this is left.
     pub ocsp_responder_rollover: Duration,
+    /// The S/MIME Baseline Requirements profile of users without one of their own
+    /// (`profile` in `kmsd.toml`; default `mailbox-strict`).
+    pub profile: pki::SbrProfile,
+    /// The organisation's name for sponsor-validated subjects (`organization` in
+    /// `kmsd.toml`); `None`: the CA certificate's organizationName.
+    pub organization: Option<String>,
+    /// The organisation's organizationIdentifier for sponsor-validated subjects
+    /// (`organization_identifier` in `kmsd.toml`, e.g. `NTRGB-12345678`; SBR §7.1.4.2.2 d).
+    pub organization_identifier: Option<String>,
+    /// The organisation's own policy identifier and CPS URL written beside the reserved
+    /// policy identifier.
+    pub policy: pki::PolicyExtras,
 }
 
 impl Default for Config {
@@ -248,6 +262,10 @@ impl Default for Config {
             ocsp_validity: Duration::from_secs(4 * 86400),
             ocsp_responder_validity: Duration::from_secs(30 * 86400),
             ocsp_responder_rollover: Duration::from_secs(10 * 86400),
+            profile: pki::SbrProfile::MAILBOX_STRICT,
+            organization: None,
+            organization_identifier: None,
+            policy: pki::PolicyExtras::default(),
         }
     }
 }
@@ -266,7 +284,8 @@ pub struct InitParams<'a> {
     pub unlock: escrow::InitOptions,
     /// Base URL written into certificates (CRL distribution points), e.g. `http://ca.example`.
     pub public_url: &'a str,
-    /// The CA key to use (tests pass a committed key); `None` generates RSA-3072.
+    /// The CA key to use (tests pass a committed key); `None` generates RSA-4096 (the SBR
+    /// asks at least 4096 bits of RSA CA keys made after 15 Sep 2026).
     pub ca_key: Option<PrivateKey>,
 }
 
@@ -491,7 +510,19 @@ pub struct UserInfo {
     pub status: String,
     /// Unix seconds.
     pub created_at: i64,
+    /// givenName (sponsor-validated certificates), if on record.
+    pub given_name: Option<String>,
+    /// surname (sponsor-validated certificates), if on record.
+    pub surname: Option<String>,
+    /// pseudonym (instead of given name and surname), if on record.
+    pub pseudonym: Option<String>,
+    /// The user's certificate profile; `None`: the authority's.
+    pub profile: Option<String>,
 }
+
+/// The columns [`user_row`] reads, in its order.
+pub(crate) const USER_COLUMNS: &str =
+    "email, name, capabilities, status, created_at, given_name, surname, pseudonym, profile";
 
 /// A certificate as the API shows it.
 #[derive(Clone, Debug, Serialize)]
@@ -992,15 +1023,19 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
             .collect(),
         status: r.get(3)?,
         created_at: r.get(4)?,
+        given_name: r.get(5)?,
+        surname: r.get(6)?,
+        pseudonym: r.get(7)?,
+        profile: r.get(8)?,
     })
 }
 
 fn find_user(conn: &Connection, email: &str) -> Result<(i64, UserInfo)> {
     let email = email.trim();
     conn.query_row(
-        "SELECT email, name, capabilities, status, created_at, id FROM users WHERE email_key = ?1",
+        &format!("SELECT {USER_COLUMNS}, id FROM users WHERE email_key = ?1"),
         [email_key(email)],
-        |r| Ok((r.get(5)?, user_row(r)?)),
+        |r| Ok((r.get(9)?, user_row(r)?)),
     )
     .optional()?
     .ok_or_else(|| Error::UnknownUser {
@@ -1010,7 +1045,7 @@ fn find_user(conn: &Connection, email: &str) -> Result<(i64, UserInfo)> {
 
 fn user_by_id(conn: &Connection, id: i64) -> Result<UserInfo> {
     conn.query_row(
-        "SELECT email, name, capabilities, status, created_at FROM users WHERE id = ?1",
+        &format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"),
         [id],
         user_row,
     )

@@ -679,7 +679,7 @@ impl Authority {
             |r| r.get(0),
         )?;
         let mut stmt = conn.prepare(&format!(
-            "SELECT email, name, capabilities, status, created_at {filter}
+            "SELECT {USER_COLUMNS} {filter}
              ORDER BY {column} {dir}, email {dir} LIMIT ?3 OFFSET ?4",
             dir = direction.sql()
         ))?;

@@ -43,7 +43,11 @@ fn cert(ca: &Issuer, k: &PrivateKey, period: Period) -> Certificate {
         revocation: RevocationUrls {
             crl: None,
             delta_crl: None,
+            ca_issuers: None,
+            ocsp: None,
         },
+        sbr: None,
+        policy: pki::PolicyExtras::default(),
     };
     ca.issue(
         &Profile::SmimeEncryption(s),

@@ -45,6 +45,46 @@ pub fn run(ctx: &Ctx, cmd: CertCommand) -> Result<(), Failure> {
                 errln!("{} of {} shown", r.certificates.len(), r.total);
             });
         }
+        CertCommand::Lint { file, profile } => {
+            let bytes = std::fs::read(&file)
+                .map_err(|e| Failure::local(format!("{}: {e}", file.display())))?;
+            let certificate = match std::str::from_utf8(&bytes) {
+                Ok(text) if text.contains("-----BEGIN") => text.to_string(),
+                _ => {
+                    use base64ct::Encoding;
+                    base64ct::Base64::encode_string(&bytes)
+                }
+            };
+            let r = client
+                .lint(&api::LintRequest {
+                    certificate,
+                    profile,
+                })
+                .map_err(fail)?;
+            ctx.show(&r, |r| {
+                outln!(
+                    "{}: {} certificate, profile {}",
+                    file.display(),
+                    r.kind,
+                    r.profile.as_deref().unwrap_or("(none named)")
+                );
+                for f in &r.findings {
+                    outln!("{} {}: {}", f.severity, f.rule, f.message);
+                }
+                if r.findings.is_empty() {
+                    outln!("no findings");
+                }
+            });
+            if !r.passes {
+                let first = r
+                    .findings
+                    .iter()
+                    .find(|f| f.severity == "ERROR")
+                    .map(|f| format!("{}: {}", f.rule, f.message))
+                    .unwrap_or_default();
+                return Err(Failure::new("PKI-120", first).printed());
+            }
+        }
         CertCommand::Show { serial, out } => {
             let r = client.certificate(&serial).map_err(fail)?;
             if let Some(out) = &out {

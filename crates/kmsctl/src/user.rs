@@ -11,7 +11,14 @@ use crate::{Ctx, outln};
 pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
     let client = ctx.signed_in()?;
     match cmd {
-        UserCommand::Add { email, name, caps } => {
+        UserCommand::Add {
+            email,
+            name,
+            caps,
+            given_name,
+            surname,
+            profile,
+        } => {
             let capabilities: Vec<ContentAlgorithm> = caps
                 .map(|c| {
                     c.split(',')
@@ -26,6 +33,10 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
                     email: email.clone(),
                     name,
                     capabilities,
+                    given_name,
+                    surname,
+                    pseudonym: None,
+                    profile,
                 })
                 .map_err(fail)?;
             ctx.show(&r, |r| {
@@ -61,6 +72,21 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
                         ("name", r.user.name.clone()),
                         ("e-mail", r.user.email.clone()),
                         ("status", r.user.status.to_string()),
+                        (
+                            "given name",
+                            r.user.given_name.clone().unwrap_or_else(|| "-".into())
+                        ),
+                        (
+                            "surname",
+                            r.user.surname.clone().unwrap_or_else(|| "-".into())
+                        ),
+                        (
+                            "profile",
+                            r.user
+                                .profile
+                                .clone()
+                                .unwrap_or_else(|| "(the authority's)".into()),
+                        ),
                         ("content algorithms", joined(&r.user.capabilities)),
                         ("escrowed keys", r.escrowed_keys.to_string()),
                     ])

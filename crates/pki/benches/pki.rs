@@ -20,7 +20,11 @@ fn issue(c: &mut Criterion) {
         revocation: pki::RevocationUrls {
             crl: Some("http://ca.example.test/crl".into()),
             delta_crl: Some("http://ca.example.test/crl/delta".into()),
+            ca_issuers: None,
+            ocsp: None,
         },
+        sbr: None,
+        policy: pki::PolicyExtras::default(),
     });
     let mut rng = pki::os_rng();
     c.bench_function("issue S/MIME certificate (CA RSA-3072, SHA-256)", |b| {

@@ -280,9 +280,20 @@ fn build<R: CryptoRng + ?Sized>(
         subject_key.to_spki()?,
     )
     .map_err(Error::build("certificate"))?;
+    let mut builder = builder;
     let signer = RsaSigner::new(signing_key, digest);
+    // The to-be-signed form, linted against the profile before anything is signed.
+    let tbs = builder
+        .finalize(&signer)
+        .map_err(Error::build("certificate"))?;
+    crate::lint::check_before_signing(&tbs, profile, digest)?;
+    use signature::{SignatureEncoding, Signer};
+    let signature: rsa::pkcs1v15::Signature =
+        signer.try_sign(&tbs).map_err(|_| Error::Rsa("signature"))?;
+    let bits =
+        der::asn1::BitString::from_bytes(&signature.to_bytes()).map_err(Error::der("signature"))?;
     builder
-        .build::<_, rsa::pkcs1v15::Signature>(&signer)
+        .assemble(bits, &signer)
         .map_err(Error::build("certificate"))
 }
 

@@ -11,6 +11,8 @@ pub type Result<T> = core::result::Result<T, Error>;
 ///
 /// Resource limits on hostile input: `PKI-090` too many signers, `PKI-091` too many
 /// certificates (both per SignedData), `PKI-092` too many ASN.1 elements for the input's size.
+/// Certificate profiles: `PKI-120` a rule of the S/MIME Baseline Requirements profile is
+/// broken (the pre-issuance lint, `crate::lint`; the message names the rule).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -278,6 +280,15 @@ pub enum Error {
         /// The limit for that size.
         limit: usize,
     },
+    /// A certificate (to be signed, or given to the lint) breaks a rule of its profile (the
+    /// S/MIME Baseline Requirements as `crate::lint` checks them); nothing was signed.
+    #[error("PKI-120: {rule}: {detail}")]
+    Lint {
+        /// The rule's name (`sbr.key_usage`, ...; see `crate::lint`).
+        rule: &'static str,
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl Error {
@@ -325,6 +336,8 @@ impl Error {
             Error::TooManySigners { .. } => "PKI-090",
             Error::TooManyCertificates { .. } => "PKI-091",
             Error::TooManyElements { .. } => "PKI-092",
+            // --- certificate profiles and the pre-issuance lint (PKI-12x) ---
+            Error::Lint { .. } => "PKI-120",
         }
     }
 

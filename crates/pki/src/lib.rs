@@ -15,6 +15,7 @@ pub mod encoding;
 pub mod enveloped;
 pub mod error;
 pub mod keys;
+pub mod lint;
 pub mod negotiation;
 pub mod ocsp;
 pub mod pkcs12;
@@ -48,7 +49,7 @@ pub use algorithms::{ContentAlgorithm, DigestAlgorithm};
 pub use certificate::{CertificateInfo, Issuer, Period};
 pub use error::{Error, Result};
 pub use keys::{KeySize, PrivateKey, PublicKey};
-pub use profile::{Profile, RevocationUrls, SmimeSubject};
+pub use profile::{Person, PolicyExtras, Profile, RevocationUrls, SbrProfile, SmimeSubject};
 pub use x509_cert::{Certificate, name::Name};
 
 /// The operating system's random number generator, for callers that have no other.

@@ -168,6 +168,7 @@ impl From<authority::Error> for ApiError {
             // The store lacks committed work, or its audit anchor is invalid: cannot serve.
             E::AnchorRollback(_) | E::AnchorInvalid(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::RequestRefused(_)
+            | E::ProfileRefused { .. }
             | E::QuorumBelowFloor { .. }
             | E::WeakPassword { .. }
             | E::Escrow(escrow::Error::BackupInvalid { .. })

@@ -442,6 +442,7 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(search_certificates))
         .routes(routes!(show_certificate))
         .routes(routes!(certificate_der))
+        .routes(routes!(lint_certificate))
         .routes(routes!(list_policies))
         .routes(routes!(set_policy))
         .routes(routes!(list_approvals))
@@ -1432,6 +1433,7 @@ async fn audit_sign(a: AdminAuth) -> Result<Json<api::AuditSigned>, ApiError> {
         (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
         (status = 403, description = "the role does not allow this (AUTH-004; the message names the role)", body = api::ErrorBody),
         (status = 409, description = "the user exists (AUTH-006)", body = api::ErrorBody),
+        (status = 422, description = "the certificate profile refuses the user: a sponsored profile without given name and surname (AUTH-080, the message names the rule)", body = api::ErrorBody),
     ),
     security(("session" = [])),
 )]
@@ -1446,8 +1448,21 @@ async fn add_user(
         pki::ContentAlgorithm::parse_list(&names.join(","))
             .map_err(|e| ApiError::bad_request(format!("capabilities: {e}")))?
     };
-    let (user, token) =
-        blocking(move || Ok(a.auth.add_user(&a.admin, &req.email, &req.name, &caps)?)).await?;
+    let (user, token) = blocking(move || {
+        Ok(a.auth.add_user_with(
+            &a.admin,
+            &authority::NewUser {
+                email: &req.email,
+                name: &req.name,
+                capabilities: &caps,
+                given_name: req.given_name.as_deref(),
+                surname: req.surname.as_deref(),
+                pseudonym: req.pseudonym.as_deref(),
+                profile: req.profile.as_deref(),
+            },
+        )?)
+    })
+    .await?;
     Ok(Json(api::UserAdded {
         user: wire::user_info(user),
         enrollment_token: api::Secret::new(token.token.expose()),
@@ -1865,6 +1880,58 @@ async fn show_certificate(
 ) -> Result<Json<api::CertDetail>, ApiError> {
     let d = blocking(move || Ok(a.auth.certificate(&a.admin, &serial)?)).await?;
     Ok(Json(wire::cert_detail(d)?))
+}
+
+#[utoipa::path(
+    post,
+    path = "/lint",
+    tag = "views",
+    summary = "Check a certificate against the S/MIME Baseline Requirements profiles: the authority's pre-issuance lint, on any certificate (any role)",
+    request_body = api::LintRequest,
+    responses(
+        (status = 200, description = "the findings, each naming its rule", body = api::LintReport),
+        (status = 400, description = "not a certificate, or an unknown profile (KMS-400)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn lint_certificate(
+    _a: AdminAuth,
+    ApiJson(req): ApiJson<api::LintRequest>,
+) -> Result<Json<api::LintReport>, ApiError> {
+    let text = req.certificate.trim();
+    let bytes = if text.starts_with("-----BEGIN") {
+        text.as_bytes().to_vec()
+    } else {
+        use base64ct::Encoding;
+        let compact: String = text.split_whitespace().collect();
+        base64ct::Base64::decode_vec(&compact).map_err(|_| {
+            ApiError::bad_request("certificate: give PEM text or DER in base64".to_string())
+        })?
+    };
+    let cert = pki::certificate::parse_certificate(&bytes)
+        .map_err(|e| ApiError::bad_request(format!("certificate: {e}")))?;
+    let profile = match req.profile.as_deref() {
+        Some(p) => Some(
+            pki::SbrProfile::by_name(p)
+                .map_err(|e| ApiError::bad_request(format!("profile: {e}")))?,
+        ),
+        None => None,
+    };
+    let report = pki::lint::lint_certificate(&cert, profile);
+    Ok(Json(api::LintReport {
+        kind: report.kind.as_str().to_string(),
+        profile: report.profile.map(|p| p.name.to_string()),
+        passes: report.passes(),
+        findings: report
+            .findings
+            .into_iter()
+            .map(|f| api::LintFinding {
+                rule: f.rule.to_string(),
+                severity: f.severity.as_str().to_string(),
+                message: f.message,
+            })
+            .collect(),
+    }))
 }
 
 #[utoipa::path(

@@ -32,8 +32,22 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # session_ttl_minutes = 480
 # A session unused this long ends (each call moves it on).
 # session_idle_minutes = 30
-# Validity of user certificates.
+# Validity of user certificates (at most 824: the S/MIME Baseline Requirements allow 825).
 # cert_validity_days = 365
+
+# Certificate profile (S/MIME Baseline Requirements) of users without their own
+# (`kmsctl user add --profile`): mailbox-strict, mailbox-multipurpose, sponsored-strict or
+# sponsored-multipurpose. Sponsored profiles name the organisation and the person.
+# profile = "mailbox-strict"
+# The organisation's name in sponsored subjects (default: the CA subject's O).
+# organization = "Example Ltd"
+# The organisation's registration identifier in sponsored subjects (required by them):
+# scheme (NTR, VAT, PSD, LEI, GOV, INT), country, '-', reference.
+# organization_identifier = "NTRGB-12345678"
+# The organisation's own certificate policy OID, written beside the reserved one.
+# policy_oid = "1.3.6.1.4.1.99999.1.1"
+# URL of the certification practice statement (http:// or https://).
+# cps_url = "http://pki.example.com/cps"
 # nextUpdate of every CRL (the CRL is re-signed before it).
 # crl_validity_hours = 168
 # Encryption keys generated ahead of enrollments.
@@ -132,6 +146,16 @@ pub struct FileSettings {
     pub max_connections: Option<usize>,
     /// Largest store checked before unlocking (larger: in the background).
     pub integrity_check_max_bytes: Option<u64>,
+    /// The S/MIME Baseline Requirements profile of users without their own.
+    pub profile: Option<String>,
+    /// The organisation's name in sponsored subjects.
+    pub organization: Option<String>,
+    /// The organisation's organizationIdentifier in sponsored subjects.
+    pub organization_identifier: Option<String>,
+    /// The organisation's own certificate policy OID.
+    pub policy_oid: Option<String>,
+    /// The CPS URL.
+    pub cps_url: Option<String>,
 }
 
 impl FileSettings {
@@ -158,6 +182,34 @@ impl FileSettings {
         ] {
             if v == Some(0) || v.is_some_and(|v| v > 100 * 365 * 24 * 60) {
                 bail!("{name} must be a positive number of sensible size");
+            }
+        }
+        // Certificates are back-dated 5 minutes: 824 days stays under the SBR's 825.
+        if s.cert_validity_days.is_some_and(|d| d > 824) {
+            bail!(
+                "cert_validity_days must be at most 824 (the S/MIME Baseline Requirements allow 825)"
+            );
+        }
+        if let Some(p) = &s.profile {
+            pki::SbrProfile::by_name(p).map_err(|e| anyhow::anyhow!("profile: {e}"))?;
+        }
+        if let Some(id) = &s.organization_identifier {
+            pki::profile::check_organization_identifier(id)
+                .map_err(|e| anyhow::anyhow!("organization_identifier: {e}"))?;
+        }
+        if let Some(o) = &s.organization
+            && (o.trim().is_empty() || o.chars().count() > 64 || o.chars().any(char::is_control))
+        {
+            bail!("organization must be 1 to 64 printable characters");
+        }
+        if let Some(oid) = &s.policy_oid {
+            oid.parse::<pki::profile::PolicyOid>()
+                .map_err(|e| anyhow::anyhow!("policy_oid {oid:?}: {e}"))?;
+        }
+        if let Some(url) = &s.cps_url {
+            let lower = url.to_ascii_lowercase();
+            if !(lower.starts_with("http://") || lower.starts_with("https://")) || !url.is_ascii() {
+                bail!("cps_url must be an http:// or https:// URL");
             }
         }
         if s.crl_validity_hours.is_some_and(|h| h < 2) {
@@ -264,6 +316,25 @@ impl FileSettings {
         if let Some(b) = self.allow_loopback_public_url {
             base.allow_loopback_public_url = b;
         }
+        if let Some(p) = self
+            .profile
+            .as_deref()
+            .and_then(|p| pki::SbrProfile::by_name(p).ok())
+        {
+            base.profile = p;
+        }
+        if let Some(o) = &self.organization {
+            base.organization = Some(o.trim().to_string());
+        }
+        if let Some(id) = &self.organization_identifier {
+            base.organization_identifier = Some(id.clone());
+        }
+        if let Some(oid) = self.policy_oid.as_deref().and_then(|o| o.parse().ok()) {
+            base.policy.own_policy = Some(oid);
+        }
+        if let Some(url) = &self.cps_url {
+            base.policy.cps_url = Some(url.clone());
+        }
         base
     }
 }
@@ -321,6 +392,40 @@ mod tests {
             "capabilities = [\"aes256,3des\"]",
             "capabilities = [\"\"]",
             "capabilities = \"aes256\"",
+        ] {
+            assert!(FileSettings::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn certificate_profile_settings() {
+        let d = FileSettings::parse(TEMPLATE)
+            .unwrap()
+            .apply(Config::default());
+        assert_eq!(d.profile, pki::SbrProfile::MAILBOX_STRICT);
+        let c = FileSettings::parse(
+            "profile = \"sponsored-strict\"\norganization = \"Example Ltd\"\n\
+             organization_identifier = \"NTRGB-12345678\"\npolicy_oid = \"1.3.6.1.4.1.99999.1\"\n\
+             cps_url = \"http://pki.example.com/cps\"\ncert_validity_days = 824\n",
+        )
+        .unwrap()
+        .apply(Config::default());
+        assert_eq!(c.profile, pki::SbrProfile::SPONSORED_STRICT);
+        assert_eq!(c.organization.as_deref(), Some("Example Ltd"));
+        assert_eq!(
+            c.policy.cps_url.as_deref(),
+            Some("http://pki.example.com/cps")
+        );
+        assert_eq!(
+            c.policy.own_policy.unwrap().to_string(),
+            "1.3.6.1.4.1.99999.1"
+        );
+        for bad in [
+            "profile = \"lenient\"",
+            "organization_identifier = \"GB12345\"",
+            "policy_oid = \"not an oid\"",
+            "cps_url = \"ftp://x\"",
+            "cert_validity_days = 825",
         ] {
             assert!(FileSettings::parse(bad).is_err(), "{bad}");
         }

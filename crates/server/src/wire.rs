@@ -66,6 +66,10 @@ pub(crate) fn user_info(u: authority::UserInfo) -> api::UserInfo {
         status: api::UserStatus::parse(&u.status),
         created_at_rfc3339: rfc3339(u.created_at),
         created_at: u.created_at,
+        given_name: u.given_name,
+        surname: u.surname,
+        pseudonym: u.pseudonym,
+        profile: u.profile,
     }
 }
 

@@ -224,6 +224,8 @@ pub fn smime_subject() -> Option<pki::SmimeSubject> {
             pki::ContentAlgorithm::TripleDes,
         ],
         revocation: pki::RevocationUrls::default(),
+        sbr: None,
+        policy: pki::PolicyExtras::default(),
     })
 }
 

@@ -110,3 +110,41 @@ pub struct CertListQuery {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<i64>,
 }
+
+/// `POST /lint`: a certificate to check against the S/MIME Baseline Requirements profiles.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LintRequest {
+    /// The certificate: PEM text, or DER in base64.
+    pub certificate: String,
+    /// The profile to judge it against (`mailbox-strict`, ...); absent: the one its
+    /// reserved policy identifier names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
+}
+
+/// One broken (or bent) rule.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LintFinding {
+    /// The rule's name (`sbr.key_usage`, ...).
+    pub rule: String,
+    /// `ERROR` (a requirement is broken: the authority would refuse to issue it) or
+    /// `WARNING`.
+    pub severity: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// The answer of `POST /lint`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct LintReport {
+    /// `ca`, `signing` or `encryption`: what the certificate was judged as.
+    pub kind: String,
+    /// The profile it was judged against; absent for a CA certificate or when no reserved
+    /// policy says.
+    pub profile: Option<String>,
+    /// True when no finding is an error.
+    pub passes: bool,
+    /// Every finding, errors first.
+    pub findings: Vec<LintFinding>,
+}

@@ -21,6 +21,18 @@ pub struct UserInfo {
     /// `created_at`, RFC 3339.
     #[serde(default)]
     pub created_at_rfc3339: String,
+    /// givenName written into sponsor-validated certificates, if on record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// surname written into sponsor-validated certificates, if on record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    /// pseudonym (instead of given name and surname), if on record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym: Option<String>,
+    /// The user's own certificate profile (`mailbox-strict`, ...); absent: the authority's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// A certificate as a user's detail shows it.
@@ -59,7 +71,7 @@ pub struct UserDetail {
 }
 
 /// `POST /users`.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddUserRequest {
     /// E-mail address.
@@ -69,6 +81,19 @@ pub struct AddUserRequest {
     /// Content algorithms, strongest first (empty: the server's default list).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub capabilities: Vec<ContentAlgorithm>,
+    /// givenName for sponsor-validated certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub given_name: Option<String>,
+    /// surname for sponsor-validated certificates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub surname: Option<String>,
+    /// pseudonym (instead of given name and surname).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym: Option<String>,
+    /// Certificate profile (`mailbox-strict`, `mailbox-multipurpose`, `sponsored-strict`,
+    /// `sponsored-multipurpose`); absent: the authority's `profile` setting.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
 }
 
 /// The answer of `POST /users`: the user and their first enrollment token (shown once).

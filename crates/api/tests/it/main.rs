@@ -33,6 +33,10 @@ const ADDED: &[&str] = &[
     "crl_published_at",
     "crl_pending",
     "anchor",
+    "given_name",
+    "surname",
+    "pseudonym",
+    "profile",
 ];
 
 /// Every field of `old` is in `new` with the same value; `new` adds only `*_rfc3339` fields

@@ -5,6 +5,7 @@ mod anchor;
 mod capabilities;
 mod governance;
 mod ops;
+mod sbr;
 mod signin;
 mod totp;
 mod txn;

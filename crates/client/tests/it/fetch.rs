@@ -17,7 +17,11 @@ fn subject(email: &str) -> SmimeSubject {
         revocation: RevocationUrls {
             crl: None,
             delta_crl: None,
+            ca_issuers: None,
+            ocsp: None,
         },
+        sbr: None,
+        policy: pki::PolicyExtras::default(),
     }
 }
 

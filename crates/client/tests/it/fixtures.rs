@@ -104,7 +104,11 @@ impl World {
             revocation: RevocationUrls {
                 crl: Some("http://ca.example.test/crl".into()),
                 delta_crl: None,
+                ca_issuers: None,
+                ocsp: None,
             },
+            sbr: None,
+            policy: pki::PolicyExtras::default(),
         };
         let period = Period {
             not_before: at() - days(1),
@@ -290,7 +294,11 @@ impl World {
             revocation: RevocationUrls {
                 crl: Some("http://ca.example.test/crl".into()),
                 delta_crl: None,
+                ca_issuers: None,
+                ocsp: None,
             },
+            sbr: None,
+            policy: pki::PolicyExtras::default(),
         };
         let mut rng = pki::os_rng();
         let old_key = key(old_enc_key);

@@ -37,4 +37,15 @@ pub enum CertCommand {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Check a certificate file (PEM or DER) against the S/MIME Baseline Requirements
+    /// profiles, with the lint the authority runs before it issues anything. Exit 1 when a
+    /// rule is broken (each finding names its rule).
+    Lint {
+        /// The certificate (PEM or DER).
+        file: PathBuf,
+        /// Judge it as this profile (mailbox-strict, mailbox-multipurpose,
+        /// sponsored-strict, sponsored-multipurpose); default: the one its policy names.
+        #[arg(long)]
+        profile: Option<String>,
+    },
 }

@@ -15,6 +15,17 @@ pub enum UserCommand {
         /// Content algorithms the user's client supports, e.g. aes256-gcm,aes128,3des.
         #[arg(long)]
         caps: Option<String>,
+        /// Given name (written as givenName by the sponsored profiles).
+        #[arg(long)]
+        given_name: Option<String>,
+        /// Surname (written as surname by the sponsored profiles).
+        #[arg(long)]
+        surname: Option<String>,
+        /// Certificate profile: mailbox-strict, mailbox-multipurpose, sponsored-strict or
+        /// sponsored-multipurpose (default: the authority's `profile` setting). A sponsored
+        /// profile needs --given-name and --surname.
+        #[arg(long)]
+        profile: Option<String>,
     },
     /// List users.
     List,

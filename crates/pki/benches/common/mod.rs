@@ -49,7 +49,11 @@ pub fn alice_subject() -> SmimeSubject {
         revocation: RevocationUrls {
             crl: Some("http://ca.example.test/crl".into()),
             delta_crl: Some("http://ca.example.test/crl/delta".into()),
+            ca_issuers: None,
+            ocsp: None,
         },
+        sbr: None,
+        policy: pki::PolicyExtras::default(),
     }
 }
 

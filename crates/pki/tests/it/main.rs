@@ -9,6 +9,7 @@ mod csr;
 mod enveloped;
 mod hostile;
 mod keys;
+mod lint;
 mod negotiation;
 mod pkcs12;
 mod signed;

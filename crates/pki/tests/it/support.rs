@@ -55,6 +55,8 @@ pub fn revocation_urls() -> RevocationUrls {
     RevocationUrls {
         crl: Some("http://ca.example.test/crl".into()),
         delta_crl: Some("http://ca.example.test/crl/delta".into()),
+        ca_issuers: None,
+        ocsp: None,
     }
 }
 
@@ -82,6 +84,8 @@ pub fn smime_subject(user: &str, caps: &[ContentAlgorithm]) -> SmimeSubject {
         email: format!("{}@example.test", user.to_lowercase()),
         capabilities: caps.to_vec(),
         revocation: revocation_urls(),
+        sbr: None,
+        policy: pki::PolicyExtras::default(),
     }
 }
 

@@ -23,6 +23,10 @@ pub(super) struct UserRow {
     pub status: String,
     pub capabilities: String,
     pub created: String,
+    /// "Given Surname" from the record (sponsored certificates), or empty.
+    pub person: String,
+    /// The user's own certificate profile, or "(the authority's)".
+    pub profile: String,
 }
 
 impl From<UserInfo> for UserRow {
@@ -31,6 +35,15 @@ impl From<UserInfo> for UserRow {
             href: user_href(&u.email),
             created: when(u.created_at),
             capabilities: u.capabilities.join(", "),
+            person: match (&u.given_name, &u.surname, &u.pseudonym) {
+                (Some(g), Some(s), _) => format!("{g} {s}"),
+                (_, _, Some(p)) => format!("{p} (pseudonym)"),
+                _ => String::new(),
+            },
+            profile: u
+                .profile
+                .clone()
+                .unwrap_or_else(|| "(the authority's)".into()),
             email: u.email,
             name: u.name,
             status: u.status,
@@ -250,6 +263,12 @@ pub(super) struct AddForm {
     name: String,
     #[serde(default)]
     capabilities: String,
+    #[serde(default)]
+    given_name: String,
+    #[serde(default)]
+    surname: String,
+    #[serde(default)]
+    profile: String,
 }
 
 /// POST /console/users: adds a user; the answer shows their enrollment token once.
@@ -264,9 +283,29 @@ pub(super) async fn add(a: Action<AddForm>) -> Result<Response, ConsoleError> {
         a.form.email.trim().to_string(),
         a.form.name.trim().to_string(),
     );
+    let (given_name, surname, profile) = (
+        a.form.given_name.trim().to_string(),
+        a.form.surname.trim().to_string(),
+        a.form.profile.trim().to_string(),
+    );
     let (user, token) = a
         .session
-        .call(move |auth, admin| auth.add_user(admin, &email, &name, &caps))
+        .call(move |auth, admin| {
+            let opt = |s: &str| (!s.is_empty()).then_some(s.to_string());
+            let (g, s, p) = (opt(&given_name), opt(&surname), opt(&profile));
+            auth.add_user_with(
+                admin,
+                &authority::NewUser {
+                    email: &email,
+                    name: &name,
+                    capabilities: &caps,
+                    given_name: g.as_deref(),
+                    surname: s.as_deref(),
+                    pseudonym: None,
+                    profile: p.as_deref(),
+                },
+            )
+        })
         .await?;
     Ok(token_page(
         &a.session,

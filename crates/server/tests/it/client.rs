@@ -58,6 +58,7 @@ fn scenario(url: &str) {
                 api::ContentAlgorithm::Aes256,
                 api::ContentAlgorithm::TripleDes,
             ],
+            ..api::AddUserRequest::default()
         })
         .unwrap();
     assert_eq!(added.user.status, api::UserStatus::Active);
