@@ -444,24 +444,7 @@ fn check(der: &[u8], ca: &Certificate, delta: bool) -> anyhow::Result<Crl> {
 
 /// GETs `url` (with `tls_ca_pem` as the only HTTPS roots when given), bounded in size and time.
 fn fetch(url: &str, tls_ca_pem: Option<&[u8]>) -> anyhow::Result<Vec<u8>> {
-    let mut config = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(FETCH_TIMEOUT));
-    if let Some(pem) = tls_ca_pem {
-        let certs = pki::certificate::parse_certificates(pem)
-            .context("reading the CA certificate for HTTPS")?
-            .iter()
-            .map(|c| {
-                pki::certificate::to_der(c).map(|d| ureq::tls::Certificate::from_der(&d).to_owned())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        config = config.tls_config(
-            ureq::tls::TlsConfig::builder()
-                .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
-                .build(),
-        );
-    }
-    let agent: ureq::Agent = config.build().into();
+    let agent = crate::server::agent_with_timeout(tls_ca_pem, Some(FETCH_TIMEOUT))?;
     let mut resp = agent.get(url).call().map_err(|e| anyhow!("{e}"))?;
     if !resp.status().is_success() {
         anyhow::bail!("the server answered {}", resp.status());

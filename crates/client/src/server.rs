@@ -19,7 +19,17 @@ const MAX_ANSWER: u64 = 1024 * 1024;
 /// An HTTP agent; with `ca_pem`, HTTPS servers are trusted only when their certificate
 /// chains to those CA certificates (the authority's own CA), not to the public roots.
 pub fn agent(ca_pem: Option<&[u8]>) -> anyhow::Result<ureq::Agent> {
-    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    agent_with_timeout(ca_pem, None)
+}
+
+/// [`agent`], each request bounded by `timeout` when given (whole request and answer).
+pub fn agent_with_timeout(
+    ca_pem: Option<&[u8]>,
+    timeout: Option<std::time::Duration>,
+) -> anyhow::Result<ureq::Agent> {
+    let mut config = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(timeout);
     if let Some(pem) = ca_pem {
         let certs = pki::certificate::parse_certificates(pem)
             .context("reading the CA certificate for HTTPS")?
