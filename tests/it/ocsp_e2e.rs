@@ -436,4 +436,56 @@ fn openssl_ocsp_against_kmsd() {
     // good stays good.
     let out = query("good.pem", &[]);
     assert!(out.contains("good.pem: good"), "{out}");
+
+    // lockbox verify with no CRL at hand (an empty cache, no --crl) asks the OCSP responder
+    // the signer's certificate names (AIA): valid for good, revoked for bad.
+    let empty = t.join("empty-cache");
+    for who in ["good", "bad"] {
+        std::fs::write(
+            t.join(format!("{who}.eml")),
+            format!("From: {who}@example.com\r\nSubject: hello\r\n\r\nfrom {who}\r\n"),
+        )
+        .unwrap();
+        ok(
+            run(
+                lockbox()
+                    .args([
+                        "sign",
+                        "--p12",
+                        &p(&format!("{who}.p12")),
+                        "--password-stdin",
+                    ])
+                    .args(["--in", &p(&format!("{who}.eml"))])
+                    .args(["--out", &p(&format!("{who}.signed.eml"))]),
+                Some(PW),
+            ),
+            "sign",
+        );
+    }
+    let verify = |who: &str| {
+        let mut c = Command::new(&lockbox_bin);
+        c.env("LOCKBOX_CRL_CACHE", &empty)
+            .env_remove("KMS_URL")
+            .env_remove("KMS_CA_CERT")
+            .args(["--json", "verify", "--ca", &p("ca.pem"), "--in"])
+            .arg(t.join(format!("{who}.signed.eml")));
+        run(&mut c, None)
+    };
+    let good = verify("good");
+    let j: serde_json::Value = serde_json::from_slice(&good.stdout).unwrap();
+    assert_eq!(good.status.code(), Some(0), "{j}");
+    assert_eq!(j["verdict"], "valid", "{j}");
+    let bad = verify("bad");
+    let j: serde_json::Value = serde_json::from_slice(&bad.stdout).unwrap();
+    assert_eq!(bad.status.code(), Some(11), "{j}");
+    assert_eq!(j["verdict"], "revoked", "{j}");
+    // No CRL was fetched or cached on the way: the verdicts came from OCSP.
+    let crls = std::fs::read_dir(&empty)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "crl"))
+                .count()
+        })
+        .unwrap_or(0);
+    assert_eq!(crls, 0);
 }

@@ -204,14 +204,14 @@ impl CertId {
     /// The CertID of the certificate numbered `serial` (big-endian) issued by `issuer`.
     pub fn new(digest: DigestAlgorithm, issuer: &Certificate, serial: &[u8]) -> Result<Self> {
         let (name_hash, key_hash) = issuer_hashes(digest, issuer)?;
-        let mut unsigned = Vec::with_capacity(serial.len() + 1);
-        if serial.first().is_some_and(|b| *b >= 0x80) {
+        // `serial` may come as DER content octets (a leading 0 before a high bit) or bare:
+        // strip, then put back the one 0 a positive INTEGER needs.
+        let stripped = strip_zeros(serial);
+        let mut unsigned = Vec::with_capacity(stripped.len() + 1);
+        if stripped.first().is_none_or(|b| *b >= 0x80) {
             unsigned.push(0);
         }
-        unsigned.extend_from_slice(&strip_zeros(serial));
-        if unsigned.is_empty() {
-            unsigned.push(0);
-        }
+        unsigned.extend_from_slice(&stripped);
         Ok(Self {
             raw: CertIdAsn1 {
                 hash_algorithm: AlgorithmIdentifierOwned {
@@ -917,6 +917,24 @@ mod tests {
         assert!(req.nonce().is_some());
         let other = ca_other(now);
         assert!(!req.ids[0].is_issued_by(other.certificate()));
+    }
+
+    /// A serial given as DER content octets (a 0 before a high bit, as
+    /// `SerialNumber::as_bytes` gives it) or bare makes the same positive CertID serial.
+    #[test]
+    fn a_high_bit_serial_stays_positive_however_it_is_given() {
+        let now = SystemTime::now();
+        let ca = ca(now);
+        for given in [
+            &[0x00, 0xff, 0xf5, 0x01][..],
+            &[0xff, 0xf5, 0x01],
+            &[0, 0, 0xff, 0xf5, 0x01],
+        ] {
+            let id = CertId::new(DigestAlgorithm::Sha1, ca.certificate(), given).expect("id");
+            assert_eq!(id.serial(), Some(vec![0xff, 0xf5, 0x01]), "{given:02x?}");
+        }
+        let id = CertId::new(DigestAlgorithm::Sha1, ca.certificate(), &[0, 0x7f]).expect("id");
+        assert_eq!(id.serial(), Some(vec![0x7f]));
     }
 
     fn ca_other(now: SystemTime) -> Issuer {
