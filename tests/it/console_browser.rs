@@ -60,12 +60,14 @@ fn node_test(file: &str) {
     let key_file = t.join("kmsd.keyfile");
     let ports = (free_port(), free_port());
     let url = format!("https://127.0.0.1:{}", ports.0);
+    // Certificates name the plain-HTTP public listener (the SBR want http:// CRL and AIA URLs).
+    let public_url = format!("http://127.0.0.1:{}", ports.1);
     ok(
         run(
             Command::new(kmsd_bin())
                 .args(["init", "--ca-subject", "CN=Console CA,O=Example"])
                 .args(["--admin", "admin", "--admin-password-stdin"])
-                .args(["--public-url", &url])
+                .args(["--public-url", &public_url])
                 .arg("--data-dir")
                 .arg(&data)
                 .arg("--key-file")
