@@ -473,13 +473,13 @@ pub fn emails_match(a: &str, b: &str) -> bool {
     }
 }
 
-/// Lower-case hex of a big-endian integer's bytes, leading zero bytes dropped.
+/// Lower-case hex of a big-endian unsigned integer, leading zero digits dropped (serials).
 pub fn hex_lower(bytes: &[u8]) -> String {
-    let start = bytes
-        .iter()
-        .position(|b| *b != 0)
-        .unwrap_or(bytes.len().saturating_sub(1));
-    bytes[start..].iter().map(|b| format!("{b:02x}")).collect()
+    // The one canonical form of a serial, as the authority stores it: no leading zero digit
+    // (not only no leading zero byte), "0" for zero.
+    let h: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let trimmed = h.trim_start_matches('0');
+    if trimmed.is_empty() { "0" } else { trimmed }.to_string()
 }
 
 /// The TBSCertificate as it was signed. `x509-cert` re-encodes a validity time given as

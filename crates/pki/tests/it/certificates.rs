@@ -207,7 +207,8 @@ fn legacy_digests_and_every_key_size_sign_certificates_openssl_accepts() {
             CertificateInfo::from_certificate(&cert)
                 .unwrap()
                 .capabilities,
-            vec![ContentAlgorithm::Cast40, ContentAlgorithm::Des]
+            // Written strongest first whatever the order given (RFC 8551 §2.5.2).
+            vec![ContentAlgorithm::Des, ContentAlgorithm::Cast40]
         );
     }
 }
