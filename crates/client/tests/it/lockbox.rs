@@ -732,8 +732,13 @@ fn a_directory_answer_is_checked_against_the_trusted_ca_and_its_crl() {
 
 /// A peer certificate made by OpenSSL, without an SMIMECapabilities extension.
 fn openssl_peer(w: &World) {
+    openssl_peer_with(w, &[]);
+}
+
+/// [`openssl_peer`] with more `-addext` extensions.
+fn openssl_peer_with(w: &World, extra_exts: &[&str]) {
     let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys/spare-1.key.pem");
-    w.openssl_ok(&[
+    let mut args = vec![
         "req",
         "-x509",
         "-new",
@@ -751,7 +756,11 @@ fn openssl_peer(w: &World) {
         "subjectAltName=email:peer@other.test",
         "-out",
         "peer.pem",
-    ]);
+    ];
+    for e in extra_exts {
+        args.extend(["-addext", e]);
+    }
+    w.openssl_ok(&args);
     w.write("peer.key", std::fs::read(&key).unwrap());
 }
 
@@ -1036,29 +1045,7 @@ fn camellia_from_openssl_decrypts_and_seed_is_refused_by_name() {
 #[test]
 fn a_broken_non_critical_extension_is_reported_and_the_recipient_still_gets_mail() {
     let w = World::new();
-    let key = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../keys/spare-1.key.pem");
-    w.openssl_ok(&[
-        "req",
-        "-x509",
-        "-new",
-        "-key",
-        key.to_str().unwrap(),
-        "-subj",
-        "/CN=Peer/emailAddress=peer@other.test",
-        "-days",
-        "30",
-        "-addext",
-        "basicConstraints=critical,CA:FALSE",
-        "-addext",
-        "keyUsage=critical,keyEncipherment,digitalSignature",
-        "-addext",
-        "subjectAltName=email:peer@other.test",
-        "-addext",
-        "1.2.840.113549.1.9.15=DER:0500",
-        "-out",
-        "peer.pem",
-    ]);
-    w.write("peer.key", std::fs::read(&key).unwrap());
+    openssl_peer_with(&w, &["1.2.840.113549.1.9.15=DER:0500"]);
     w.message("msg.eml");
     let out = encrypt_to(&w, &["peer.pem"], &[]);
     ok(&out);
