@@ -116,8 +116,14 @@ fn start_server(dir: &Path, args: &[String], port: u16) -> Server {
         .spawn()
         .unwrap();
     let server = Server(child);
+    // The port alone is not proof: between the tests' `free_port` and this bind another
+    // test's server may hold it. Only this kmsd's own log says it is serving here.
+    let serving = format!("127.0.0.1:{port}");
     wait_for("kmsd listening", &log, || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        std::fs::read_to_string(&log).is_ok_and(|said| {
+            said.lines()
+                .any(|l| l.contains("serving the API") && l.contains(&serving))
+        }) && std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
     });
     server
 }
