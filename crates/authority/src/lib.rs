@@ -122,7 +122,10 @@ pub use public_url::{
     MAX_PUBLIC_URL, PUBLIC_URL_NOTE, PublicUrlChange, check_public_url, is_loopback_host,
     url_host_port,
 };
-pub use renewal::{SKIP_DISABLED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED, Skipped};
+pub use renewal::{
+    RenewalPlan, SKIP_DISABLED, SKIP_EXPIRED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED,
+    SKIP_UNKNOWN, Skipped,
+};
 pub use schedule::{
     BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,
     carried_server_settings,

@@ -11,6 +11,20 @@ pub const SKIP_REVOKED: &str = "revoked";
 pub const SKIP_DISABLED: &str = "disabled";
 /// Skip reason: the user's certificates expire after the window.
 pub const SKIP_NOT_EXPIRING: &str = "not expiring within the window";
+/// Skip reason: every certificate of the user has expired (they enroll again instead).
+pub const SKIP_EXPIRED: &str = "no current certificate (expired)";
+/// Skip reason: no user has this address (a selection naming someone unknown).
+pub const SKIP_UNKNOWN: &str = "no such user";
+
+/// Who a batch renewal would renew and who it would leave out, computed before anything
+/// is done (the console's confirmation page shows it).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RenewalPlan {
+    /// The users that would be renewed (e-mail addresses, in address order).
+    pub renew: Vec<String>,
+    /// The users left out, with why.
+    pub skipped: Vec<Skipped>,
+}
 
 /// A user a batch renewal left out on purpose.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -18,7 +32,7 @@ pub struct Skipped {
     /// The user's e-mail address.
     pub email: String,
     /// Why: one of [`SKIP_NOT_ENROLLED`], [`SKIP_REVOKED`], [`SKIP_DISABLED`],
-    /// [`SKIP_NOT_EXPIRING`].
+    /// [`SKIP_NOT_EXPIRING`], [`SKIP_EXPIRED`], [`SKIP_UNKNOWN`].
     pub reason: &'static str,
 }
 
@@ -51,6 +65,60 @@ impl Authority {
             batch.skipped = skipped;
             Ok(batch)
         })
+    }
+
+    /// What a batch renewal would do, without doing it (officer role): every user, or only
+    /// those in `only` (addresses no user has are skipped as [`SKIP_UNKNOWN`]). Only users
+    /// enrolled with current certificates, neither revoked nor disabled, are renewed.
+    pub fn renewal_plan(&self, actor: &Admin, only: Option<&[String]>) -> Result<RenewalPlan> {
+        actor.require_officer()?;
+        self.plan_for(only)
+    }
+
+    /// Renews the users named that can be renewed, and reports the others as skipped with
+    /// why (officer role; audited as `renew:batch`, each renewal as its own `renew`).
+    pub fn renew_renewable(&self, actor: &Admin, emails: &[String]) -> Result<BatchRenewal> {
+        self.audit_op(
+            &actor.name,
+            "renew:batch",
+            &emails.len().to_string(),
+            |_rec| {
+                actor.require_officer()?;
+                let plan = self.plan_for(Some(emails))?;
+                let mut batch = self.renew_each(actor, plan.renew.into_iter());
+                batch.skipped = plan.skipped;
+                Ok(batch)
+            },
+        )
+    }
+
+    fn plan_for(&self, only: Option<&[String]>) -> Result<RenewalPlan> {
+        let mut plan = RenewalPlan::default();
+        let mut seen = std::collections::BTreeSet::new();
+        for p in self.renewal_plans(None)? {
+            let email = match &p {
+                Plan::Renew(e) => e,
+                Plan::Skip(s) => &s.email,
+            };
+            if only.is_some_and(|o| !o.contains(email)) {
+                continue;
+            }
+            seen.insert(email.clone());
+            match p {
+                Plan::Renew(e) => plan.renew.push(e),
+                Plan::Skip(s) => plan.skipped.push(s),
+            }
+        }
+        for e in only.unwrap_or_default() {
+            if !seen.contains(e) {
+                seen.insert(e.clone());
+                plan.skipped.push(Skipped {
+                    email: e.clone(),
+                    reason: SKIP_UNKNOWN,
+                });
+            }
+        }
+        Ok(plan)
     }
 
     /// Decides, for every user (by e-mail address), whether to renew or why to skip.
@@ -95,6 +163,8 @@ impl Authority {
                     plans.push(skip(SKIP_NOT_ENROLLED));
                 } else if revoked > 0 {
                     plans.push(skip(SKIP_REVOKED));
+                } else if current.iter().all(Option::is_none) {
+                    plans.push(skip(SKIP_EXPIRED));
                 } else {
                     // Expired, or something else: the renewal says why it fails.
                     plans.push(Plan::Renew(email.clone()));

@@ -118,6 +118,89 @@ fn renewal_window_renews_only_what_expires_and_reports_who_was_skipped() {
 }
 
 #[test]
+fn renewal_plan_names_who_would_be_renewed_and_renew_renewable_renews_only_them() {
+    let f = fixture();
+    let a = &f.auth;
+    a.add_pool_keys(vec![key("spare-3.key.pem"), key("spare-4.key.pem")]);
+    let admin = admin(&f);
+    enroll(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    enroll(&f, &admin, "bob@example.com", "bob-sign.key.pem");
+    a.add_user(&admin, "carol@example.com", "Carol", &[])
+        .unwrap();
+    a.revoke(
+        &admin,
+        &RevokeTarget::User("bob@example.com".into()),
+        RevocationReason::KeyCompromise,
+    )
+    .unwrap();
+
+    let plan = a.renewal_plan(&admin, None).unwrap();
+    assert_eq!(plan.renew, vec!["alice@example.com".to_string()]);
+    let skipped: Vec<(&str, &str)> = plan
+        .skipped
+        .iter()
+        .map(|s| (s.email.as_str(), s.reason))
+        .collect();
+    assert_eq!(
+        skipped,
+        vec![
+            ("bob@example.com", authority::SKIP_REVOKED),
+            ("carol@example.com", authority::SKIP_NOT_ENROLLED),
+        ]
+    );
+
+    // A selection: only the renewable one is renewed; an unknown address is skipped.
+    let chosen: Vec<String> = [
+        "carol@example.com",
+        "alice@example.com",
+        "nobody@example.com",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let plan = a.renewal_plan(&admin, Some(&chosen)).unwrap();
+    assert_eq!(plan.renew, vec!["alice@example.com".to_string()]);
+    let b = a.renew_renewable(&admin, &chosen).unwrap();
+    assert_eq!(
+        outcome(&b),
+        (
+            vec!["alice@example.com"],
+            vec![],
+            vec![
+                ("carol@example.com", authority::SKIP_NOT_ENROLLED),
+                ("nobody@example.com", authority::SKIP_UNKNOWN),
+            ]
+        )
+    );
+
+    // Two years on every certificate has expired: nobody is renewable.
+    f.clock.advance(Duration::from_secs(800 * DAY));
+    let admin = self::admin(&f);
+    let plan = a.renewal_plan(&admin, None).unwrap();
+    assert!(plan.renew.is_empty(), "{plan:?}");
+    assert!(
+        plan.skipped
+            .iter()
+            .any(|s| s.email == "alice@example.com" && s.reason == authority::SKIP_EXPIRED),
+        "{plan:?}"
+    );
+
+    // Auditors may not even ask.
+    a.add_admin(
+        &admin,
+        "ann",
+        Role::Auditor,
+        &Password::new("password of ann"),
+    )
+    .unwrap();
+    let ann = a
+        .login("ann", &Password::new("password of ann"))
+        .unwrap()
+        .admin;
+    assert_eq!(a.renewal_plan(&ann, None).unwrap_err().code(), "AUTH-004");
+}
+
+#[test]
 fn directory_serves_the_signing_certificate_beside_the_encryption_one() {
     let f = fixture();
     let admin = admin(&f);
