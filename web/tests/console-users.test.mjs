@@ -67,7 +67,7 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
     token = await page.locator('#token').inputValue();
     assert.match(token, /^[0-9a-f]{64}$/);
     assert.ok(!page.url().includes(token), 'the token is not in the URL');
-    await page.getByRole('button', { name: 'Copy' }).click();
+    await page.getByRole('button', { name: 'Copy', exact: true }).click();
     await page.locator('.copied', { hasText: 'Copied.' }).waitFor();
     assert.equal(await page.evaluate(() => navigator.clipboard.readText()), token);
     await screenshot(page, 'user-added-token');
@@ -101,6 +101,7 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
   await t.test('revoke with a reason: certificates marked revoked, the CRL number rises', async () => {
     await page.getByLabel('Reason (RFC 5280)').selectOption('keyCompromise');
     await page.getByRole('button', { name: 'Revoke every current certificate' }).click();
+    await page.getByRole('button', { name: 'Yes, revoke 2 certificate(s)' }).click();
     await page.waitForLoadState();
     assert.match(await text(page, '.flash-ok'), /Revoked 2 certificate\(s\) of carol@example.com \(keyCompromise\)/);
     const states = await page.locator('#certificates .cert-state').allInnerTexts();
@@ -162,6 +163,7 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
     await page.goto(`${base()}/console/users?q=dave`);
     await page.getByLabel(`Select ${dave}`).check();
     await page.getByRole('button', { name: 'Renew the selected users' }).click();
+    await page.getByRole('button', { name: 'Yes, renew 1 user(s)' }).click();
     await page.waitForLoadState();
     assert.match(await text(page, '.flash-ok'), /Renewed 1 user\(s\)\./);
     await screenshot(page, 'users-bulk-renewed');
@@ -183,6 +185,7 @@ test('console: users, enrollment, revocation and the CRL in a real browser', asy
 
     await page.goto(`${base()}/console/users/${dave}`);
     await page.getByRole('button', { name: 'Disable user' }).click();
+    await page.getByRole('button', { name: `Yes, disable ${dave}` }).click();
     await page.waitForLoadState();
     assert.match(await text(page, '.flash-ok'), /User dave@example.com disabled/);
     assert.equal(await text(page, '#user-status'), 'disabled');

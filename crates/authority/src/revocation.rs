@@ -59,19 +59,27 @@ impl Authority {
     /// How many certificates `revoke` of the user `email` would revoke now (officer role):
     /// the server asks for a confirmation when it is more than one.
     pub fn revocable_count(&self, actor: &Admin, email: &str) -> Result<usize> {
+        Ok(self.revocable_serials(actor, email)?.len())
+    }
+
+    /// The serials revoking the user `email` would revoke now (unexpired, not revoked yet,
+    /// oldest first), as the revocation itself selects them (officer role).
+    pub fn revocable_serials(&self, actor: &Admin, email: &str) -> Result<Vec<String>> {
         actor.require_officer()?;
         let now = unix(self.now());
         let st = self.lock();
         let conn = st.store.store().connection();
         let (id, _) = find_user(conn, email)?;
-        let n: i64 = conn.query_row(
-            "SELECT COUNT(*) FROM certificates c
+        let mut stmt = conn.prepare(
+            "SELECT c.serial FROM certificates c
              WHERE c.user_id = ?1 AND c.not_after > ?2
-               AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.serial = c.serial)",
-            params![id, now],
-            |r| r.get(0),
+               AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.serial = c.serial)
+             ORDER BY c.issued_at",
         )?;
-        Ok(usize::try_from(n).unwrap_or(0))
+        let serials = stmt
+            .query_map(params![id, now], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        Ok(serials)
     }
 
     // ---------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 //! Administrators and start-up secrets: the accounts (add with a role, remove, change role,
 //! each under the `admin-change` quorum, with the pending requests shown), the unlock methods
 //! (list, add a password, add a key file downloaded once as the response body, remove), and
-//! the signed-in administrator's own password change.
+//! the signed-in administrator's own password change. Removing an administrator or a
+//! start-up secret asks first on a confirmation page; a removal the server would refuse
+//! (yourself, the last administrator, too few approvers left, the last start-up secret) is
+//! offered disabled, with the reason.
 
 use askama::Template;
 use axum::extract::Path;
@@ -10,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use escrow::Password;
 use serde::Deserialize;
 
+use super::confirm::{ConfirmPage, ask_first, confirmed};
 use super::recovery::{RequestRow, quorum_of, refusal_flash};
 use super::users::path_segment;
 use super::{Action, ConsoleError, Flash, Gate, Layout, Session, page, when};
@@ -21,6 +25,8 @@ pub(super) struct AdminRow {
     pub created: String,
     pub locked: String,
     pub me: bool,
+    /// Whether this account may be removed, and if not, why.
+    pub remove: Gate,
 }
 
 pub(super) struct MethodRow {
@@ -29,6 +35,61 @@ pub(super) struct MethodRow {
     pub label: String,
     pub key_file_id: String,
     pub created: String,
+    /// Whether this secret may be removed, and if not, why.
+    pub remove: Gate,
+}
+
+/// Whether `me` may remove the account `target` (the console's view of the server's rules:
+/// never the last administrator, never fewer administrators than the largest quorum, and
+/// not one's own account, which another administrator removes).
+fn remove_admin_gate(
+    me: &authority::Admin,
+    target: &authority::AdminInfo,
+    admins: &[authority::AdminInfo],
+    policies: &[authority::Policy],
+    change: &Gate,
+) -> Gate {
+    if !change.allowed {
+        return change.clone();
+    }
+    if target.name == me.name {
+        return Gate::refused(
+            "you cannot remove your own account; another administrator can",
+        );
+    }
+    if target.role == authority::Role::Administrator {
+        let others = admins
+            .iter()
+            .filter(|a| a.role == authority::Role::Administrator && a.name != target.name)
+            .count() as i64;
+        if others == 0 {
+            return Gate::refused(format!(
+                "{} is the last administrator; add another first",
+                target.name
+            ));
+        }
+        let max_quorum = policies.iter().map(|p| p.quorum).max().unwrap_or(1);
+        if others < max_quorum {
+            return Gate::refused(format!(
+                "only {others} administrator(s) would remain, fewer than the largest quorum \
+                 ({max_quorum})"
+            ));
+        }
+    }
+    change.clone()
+}
+
+/// Whether start-up secret may be removed when there are `count` of them.
+fn remove_method_gate(count: usize, change: &Gate) -> Gate {
+    if !change.allowed {
+        return change.clone();
+    }
+    if count <= 1 {
+        return Gate::refused(
+            "the last start-up secret cannot be removed: add another one first",
+        );
+    }
+    change.clone()
 }
 
 #[derive(Template)]
@@ -54,11 +115,22 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
             ))
         })
         .await?;
+    let change = Gate::administrator(&s.admin)
+        .quorum("admin-change", quorum_of(&policies, "admin-change"));
+    let method_change = Gate::administrator(&s.admin)
+        .quorum("unlock-method", quorum_of(&policies, "unlock-method"));
+    let method_count = methods.len();
+    let removals: Vec<Gate> = admins
+        .iter()
+        .map(|a| remove_admin_gate(&s.admin, a, &admins, &policies, &change))
+        .collect();
     let t = AdminsPage {
         layout: s.layout("Administrators and start-up secrets", "admins"),
         admins: admins
             .into_iter()
-            .map(|a| AdminRow {
+            .zip(removals)
+            .map(|(a, remove)| AdminRow {
+                remove,
                 href: path_segment(&a.name),
                 me: a.name == s.admin.name,
                 role: a.role.as_str(),
@@ -81,10 +153,10 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
                 label: m.label,
                 key_file_id: m.key_file_id.unwrap_or_default(),
                 created: when(m.created_at),
+                remove: remove_method_gate(method_count, &method_change),
             })
             .collect(),
-        change: Gate::administrator(&s.admin)
-            .quorum("admin-change", quorum_of(&policies, "admin-change")),
+        change,
     };
     Ok(page(StatusCode::OK, &t))
 }
@@ -122,13 +194,61 @@ pub(super) async fn add(a: Action<AddForm>) -> Result<Response, ConsoleError> {
 }
 
 #[derive(Deserialize)]
-pub(super) struct NoFields {}
+pub(super) struct ConfirmForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
 
-/// POST /console/admins/{name}/remove (under the admin-change quorum).
+/// GET /console/admins/{name}/remove: what removing the account does, or why it cannot be.
+pub(super) async fn remove_confirm(
+    s: Session,
+    Path(name): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let (admins, policies) = s
+        .call(|auth, admin| Ok((auth.list_admins(admin)?, auth.policies(admin)?)))
+        .await?;
+    let target = admins
+        .iter()
+        .find(|a| a.name == name)
+        .ok_or_else(|| {
+            ConsoleError::from(authority::Error::UnknownAdmin { name: name.clone() })
+        })?;
+    let change = Gate::administrator(&s.admin)
+        .quorum("admin-change", quorum_of(&policies, "admin-change"));
+    let gate = remove_admin_gate(&s.admin, target, &admins, &policies, &change);
+    let t = ConfirmPage {
+        layout: s.layout(format!("Remove administrator {name}?"), "admins"),
+        what: format!(
+            "Remove the {} account {name}: their sessions end at once and they can no longer \
+             sign in or approve requests.",
+            target.role.as_str()
+        ),
+        items_caption: String::new(),
+        items: Vec::new(),
+        skipped_caption: String::new(),
+        skipped: Vec::new(),
+        notes: Vec::new(),
+        action: format!("/console/admins/{}/remove", path_segment(&name)),
+        fields: Vec::new(),
+        button: format!("Yes, remove {name}"),
+        gate,
+        back: BACK.into(),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+/// POST /console/admins/{name}/remove (under the admin-change quorum; with `confirm=yes`,
+/// without it back to the confirmation page).
 pub(super) async fn remove(
     Path(name): Path<String>,
-    a: Action<NoFields>,
+    a: Action<ConfirmForm>,
 ) -> Result<Response, ConsoleError> {
+    if !confirmed(a.form.confirm.as_deref()) {
+        return Ok(ask_first(
+            &format!("/console/admins/{}/remove", path_segment(&name)),
+            &[],
+        ));
+    }
     let n = name.clone();
     let r = a
         .session
@@ -253,11 +373,61 @@ pub(super) async fn add_method(a: Action<MethodForm>) -> Result<Response, Consol
     }
 }
 
-/// POST /console/unlock-methods/{id}/remove (under the admin-change quorum; never the last).
+/// GET /console/unlock-methods/{id}/remove: what removing the start-up secret does, or why
+/// it cannot be.
+pub(super) async fn remove_method_confirm(
+    s: Session,
+    Path(id): Path<i64>,
+) -> Result<Response, ConsoleError> {
+    let (methods, policies) = s
+        .call(|auth, admin| Ok((auth.unlock_methods(admin)?, auth.policies(admin)?)))
+        .await?;
+    let m = methods.iter().find(|m| m.id == id).ok_or_else(|| {
+        ConsoleError::page(
+            StatusCode::NOT_FOUND,
+            "KMS-404",
+            format!("no start-up secret {id}"),
+        )
+    })?;
+    let change = Gate::administrator(&s.admin)
+        .quorum("unlock-method", quorum_of(&policies, "unlock-method"));
+    let gate = remove_method_gate(methods.len(), &change);
+    let t = ConfirmPage {
+        layout: s.layout(format!("Remove start-up secret {id}?"), "admins"),
+        what: format!(
+            "Remove start-up secret {id} ({}{}): it no longer unlocks the store; the {} other \
+             start-up secret(s) still do.",
+            m.kind,
+            if m.label.is_empty() {
+                String::new()
+            } else {
+                format!(", {}", m.label)
+            },
+            methods.len().saturating_sub(1)
+        ),
+        items_caption: String::new(),
+        items: Vec::new(),
+        skipped_caption: String::new(),
+        skipped: Vec::new(),
+        notes: vec!["Copies of a removed key file stop working too.".into()],
+        action: format!("/console/unlock-methods/{id}/remove"),
+        fields: Vec::new(),
+        button: format!("Yes, remove start-up secret {id}"),
+        gate,
+        back: BACK.into(),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+/// POST /console/unlock-methods/{id}/remove (under the unlock-method quorum; never the
+/// last; with `confirm=yes`, without it back to the confirmation page).
 pub(super) async fn remove_method(
     Path(id): Path<i64>,
-    a: Action<NoFields>,
+    a: Action<ConfirmForm>,
 ) -> Result<Response, ConsoleError> {
+    if !confirmed(a.form.confirm.as_deref()) {
+        return Ok(ask_first(&format!("/console/unlock-methods/{id}/remove"), &[]));
+    }
     let r = a
         .session
         .call(move |auth, admin| Ok(auth.remove_unlock_method(admin, id)))

@@ -15,7 +15,10 @@ const PAGE_SIZE: i64 = 50;
 
 pub(super) struct EntryRow {
     pub seq: i64,
+    /// Compact `YYYY-MM-DD HH:MM` (UTC, said in the column header), kept on one line.
     pub at: String,
+    /// The same instant for `<time datetime>`: `YYYY-MM-DDTHH:MMZ`.
+    pub at_iso: String,
     pub actor: String,
     pub action: String,
     pub target: String,
@@ -27,7 +30,8 @@ impl From<AuditEntry> for EntryRow {
     fn from(e: AuditEntry) -> Self {
         EntryRow {
             seq: e.seq,
-            at: when(e.at),
+            at: compact_time(e.at),
+            at_iso: format!("{}Z", compact_time(e.at).replacen(' ', "T", 1)),
             actor: e.actor,
             action: e.action,
             target: e.target,
@@ -68,6 +72,12 @@ pub(super) struct Filters {
     pub until: String,
     #[serde(default)]
     pub page: Option<i64>,
+}
+
+/// `YYYY-MM-DD HH:MM` (UTC) of a Unix time: the audit table's time column.
+fn compact_time(t: i64) -> String {
+    let w = when(t);
+    w.strip_suffix(" UTC").map(str::to_string).unwrap_or(w)
 }
 
 /// Unix seconds from `YYYY-MM-DDTHH:MM[:SS]` (or a date alone), read as UTC.

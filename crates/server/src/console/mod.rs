@@ -28,6 +28,7 @@ mod admins;
 mod audit;
 mod backups;
 mod certificates;
+mod confirm;
 mod dashboard;
 mod recovery;
 mod signin;
@@ -185,11 +186,20 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console/signin", get(signin::form).post(signin::submit))
         .route("/console/signout", post(signin::sign_out))
         .route("/console/users", get(users::list).post(users::add))
-        .route("/console/users/renew-all", post(users::renew_all))
+        .route(
+            "/console/users/renew-all",
+            get(users::renew_confirm).post(users::renew_all),
+        )
         .route("/console/users/{email}", get(users::show))
-        .route("/console/users/{email}/disable", post(users::disable))
+        .route(
+            "/console/users/{email}/disable",
+            get(users::disable_confirm).post(users::disable),
+        )
         .route("/console/users/{email}/token", post(users::new_token))
-        .route("/console/users/{email}/revoke", post(users::revoke))
+        .route(
+            "/console/users/{email}/revoke",
+            get(users::revoke_confirm).post(users::revoke),
+        )
         .route("/console/users/{email}/renew", post(users::renew))
         .route("/console/certificates", get(certificates::search))
         .route("/console/certificates/{serial}", get(certificates::show))
@@ -220,19 +230,24 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console/audit", get(audit::show))
         .route("/console/audit/verify", post(audit::verify))
         .route("/console/admins", get(admins::show).post(admins::add))
-        .route("/console/admins/{name}/remove", post(admins::remove))
+        .route(
+            "/console/admins/{name}/remove",
+            get(admins::remove_confirm).post(admins::remove),
+        )
         .route("/console/admins/{name}/role", post(admins::set_role))
         .route("/console/password", post(admins::change_password))
         .route("/console/unlock-methods", post(admins::add_method))
         .route(
             "/console/unlock-methods/{id}/remove",
-            post(admins::remove_method),
+            get(admins::remove_method_confirm).post(admins::remove_method),
         )
         .route("/console/{*rest}", get(not_found).post(not_found))
         .layer(middleware::map_response(page_headers));
     let assets = Router::new()
         .route("/console/static/console.css", get(css))
         .route("/console/static/console.js", get(js))
+        .route("/console/static/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .layer(middleware::map_response(asset_headers));
     Router::new()
         .route("/", get(|| async { Redirect::to("/console") }))
@@ -286,6 +301,16 @@ async fn js() -> Response {
     (
         [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
         include_str!("../../../../web/static/console.js"),
+    )
+        .into_response()
+}
+
+/// The console's icon (SVG), also answered at `/favicon.ico` so browsers asking for it get
+/// no 404.
+async fn favicon() -> Response {
+    (
+        [(header::CONTENT_TYPE, "image/svg+xml")],
+        include_str!("../../../../web/static/favicon.svg"),
     )
         .into_response()
 }
@@ -650,6 +675,7 @@ pub struct Session {
     /// Who is signed in.
     pub admin: Admin,
     token: Zeroizing<String>,
+    origin: String,
 }
 
 impl FromRequestParts<Arc<Console>> for Session {
@@ -675,11 +701,18 @@ impl FromRequestParts<Arc<Console>> for Session {
                 StatusCode::FORBIDDEN => ConsoleError::SignIn("change-password"),
                 _ => ConsoleError::internal("authenticating a console session"),
             })?;
+        let scheme = if console.https { "https" } else { "http" };
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("localhost");
         Ok(Session {
             console: console.clone(),
             auth,
             admin,
             token,
+            origin: format!("{scheme}://{host}"),
         })
     }
 }
@@ -715,6 +748,12 @@ impl Session {
     pub fn done(&self, flash: Flash, to: &str) -> Response {
         self.console.set_flash(&self.token, flash);
         Redirect::to(to).into_response()
+    }
+
+    /// The origin (`https://host:port`) this console was reached at: the server URL clients
+    /// such as `lockbox` use.
+    pub fn origin(&self) -> &str {
+        &self.origin
     }
 
     /// The CA certificate, CRLs (the published objects).

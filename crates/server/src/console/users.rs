@@ -1,6 +1,8 @@
 //! Users: search, list with status (filtered, sorted and paged on the server), add (the
 //! enrollment token shown once, in the POST response), disable, new token, revoke with an
-//! RFC 5280 reason, renew (with or without a new key) and bulk renew.
+//! RFC 5280 reason, renew (with or without a new key) and bulk renew of the users that can be
+//! renewed, with a summary. Revoke, disable and bulk renewal ask first on a confirmation page
+//! (see `confirm.rs`).
 
 use askama::Template;
 use authority::{CertSummary, Direction, EnrollmentToken, RevokeTarget, UserInfo, UserQuery};
@@ -10,6 +12,7 @@ use axum::response::Response;
 use pki::crl::RevocationReason;
 use serde::Deserialize;
 
+use super::confirm::{ConfirmPage, Item, ask_first, confirmed};
 use super::{Action, ConsoleError, Flash, Gate, Layout, Session, form_values, page, when};
 
 /// Rows per page of the user list.
@@ -239,6 +242,45 @@ struct TokenPage {
     email: String,
     token: String,
     expires: String,
+    /// The complete `lockbox enroll` command for this user and server.
+    command: String,
+}
+
+/// Quotes `s` for a POSIX shell when it holds anything but plainly safe characters.
+fn shell_word(s: &str) -> String {
+    if !s.is_empty()
+        && s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@._+:/=,-".contains(&b))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', "'\\''"))
+    }
+}
+
+/// The command a user runs to enroll: the token in `KMS_ENROLL_TOKEN`, this server's URL,
+/// the CA certificate downloaded as `ca.crt`, the bundle written as `ADDRESS.p12`, its
+/// password read from standard input (the flags `lockbox enroll` requires).
+pub(super) fn enroll_command(server: &str, email: &str, token: &str) -> String {
+    let file: String = email
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "@._-".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "KMS_ENROLL_TOKEN={} lockbox enroll --server {} --email {} --ca-cert ca.crt --out {} \
+         --password-stdin",
+        shell_word(token),
+        shell_word(server),
+        shell_word(email),
+        shell_word(&format!("{file}.p12")),
+    )
 }
 
 /// The one page that shows an enrollment token: the answer to the POST that made it (never
@@ -253,6 +295,7 @@ fn token_page(s: &Session, email: &str, what: String, t: &EnrollmentToken) -> Re
             email: email.to_string(),
             token: t.token.expose().to_string(),
             expires: when(t.expires_at),
+            command: enroll_command(s.origin(), email, t.token.expose()),
         },
     )
 }
@@ -318,11 +361,87 @@ pub(super) async fn add(a: Action<AddForm>) -> Result<Response, ConsoleError> {
 #[derive(Deserialize)]
 pub(super) struct NoFields {}
 
-/// POST /console/users/{email}/disable.
+/// A form whose only field is the confirmation.
+#[derive(Deserialize)]
+pub(super) struct ConfirmForm {
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+/// The unrevoked certificates of a user as the confirmation pages list them: the serials
+/// the authority would revoke, with kind and expiry from the user's record.
+fn cert_items(d: &authority::UserDetail, serials: &[String]) -> Vec<Item> {
+    serials
+        .iter()
+        .map(|serial| {
+            let detail = d
+                .certificates
+                .iter()
+                .find(|c| &c.serial == serial)
+                .map(|c| format!("{}, valid until {}", c.kind, when(c.not_after)))
+                .unwrap_or_default();
+            Item {
+                href: format!("/console/certificates/{serial}"),
+                name: serial.clone(),
+                detail,
+            }
+        })
+        .collect()
+}
+
+/// GET /console/users/{email}/disable: what disabling the user does.
+pub(super) async fn disable_confirm(
+    s: Session,
+    Path(email): Path<String>,
+) -> Result<Response, ConsoleError> {
+    let mut gate = Gate::officer(&s.admin);
+    let e = email.clone();
+    let officer = gate.allowed;
+    let (d, serials) = s
+        .call(move |auth, admin| {
+            let d = auth.user(admin, &e)?;
+            let serials = if officer {
+                auth.revocable_serials(admin, &e)?
+            } else {
+                Vec::new()
+            };
+            Ok((d, serials))
+        })
+        .await?;
+    if gate.allowed && d.user.status == "disabled" {
+        gate = Gate::refused(format!("{email} is disabled already"));
+    }
+    let items = cert_items(&d, &serials);
+    let t = ConfirmPage {
+        layout: s.layout(format!("Disable {email}?"), "users"),
+        what: format!(
+            "Disable {email}: they can no longer enroll or renew, and their pending enrollment \
+             token stops working. Their {} unrevoked certificate(s) stay valid until they \
+             expire or are revoked.",
+            items.len()
+        ),
+        items_caption: format!("Certificates of {email} that stay valid"),
+        items,
+        skipped_caption: String::new(),
+        skipped: Vec::new(),
+        notes: vec!["To stop the certificates too, revoke them as well.".into()],
+        action: format!("{}/disable", user_href(&email)),
+        fields: Vec::new(),
+        button: format!("Yes, disable {email}"),
+        gate,
+        back: user_href(&email),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+/// POST /console/users/{email}/disable (with `confirm=yes`; without, to the confirmation).
 pub(super) async fn disable(
     Path(email): Path<String>,
-    a: Action<NoFields>,
+    a: Action<ConfirmForm>,
 ) -> Result<Response, ConsoleError> {
+    if !confirmed(a.form.confirm.as_deref()) {
+        return Ok(ask_first(&format!("{}/disable", user_href(&email)), &[]));
+    }
     let e = email.clone();
     let u = a
         .session
@@ -358,6 +477,69 @@ pub(super) async fn new_token(
 #[derive(Deserialize)]
 pub(super) struct RevokeForm {
     reason: String,
+    #[serde(default)]
+    confirm: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct RevokeQuery {
+    #[serde(default)]
+    reason: String,
+}
+
+/// GET /console/users/{email}/revoke?reason=R: exactly which certificates would be revoked.
+pub(super) async fn revoke_confirm(
+    s: Session,
+    Path(email): Path<String>,
+    Query(q): Query<RevokeQuery>,
+) -> Result<Response, ConsoleError> {
+    let reason = parse_reason(if q.reason.is_empty() {
+        "unspecified"
+    } else {
+        &q.reason
+    })?;
+    let mut gate = Gate::officer(&s.admin);
+    let officer = gate.allowed;
+    let e = email.clone();
+    let (d, serials) = s
+        .call(move |auth, admin| {
+            let d = auth.user(admin, &e)?;
+            let serials = if officer {
+                auth.revocable_serials(admin, &e)?
+            } else {
+                Vec::new()
+            };
+            Ok((d, serials))
+        })
+        .await?;
+    if gate.allowed && serials.is_empty() {
+        gate = Gate::refused(format!(
+            "{email} has no unrevoked certificate: nothing to revoke"
+        ));
+    }
+    let n = serials.len();
+    let t = ConfirmPage {
+        layout: s.layout(format!("Revoke the certificates of {email}?"), "users"),
+        what: format!(
+            "Revoke {n} certificate(s) of {email} with the reason {}. This cannot be undone.",
+            reason.name()
+        ),
+        items_caption: format!("The {n} certificate(s) that will be revoked"),
+        items: cert_items(&d, &serials),
+        skipped_caption: String::new(),
+        skipped: Vec::new(),
+        notes: vec![
+            "The next CRL lists them, and the OCSP responder answers \"revoked\" for them: \
+             mail signed with them no longer verifies as current."
+                .into(),
+        ],
+        action: format!("{}/revoke", user_href(&email)),
+        fields: vec![("reason".into(), reason.name().into())],
+        button: format!("Yes, revoke {n} certificate(s)"),
+        gate,
+        back: user_href(&email),
+    };
+    Ok(page(StatusCode::OK, &t))
 }
 
 /// Parses an operator's revocation reason.
@@ -379,6 +561,12 @@ pub(super) async fn revoke(
     Path(email): Path<String>,
     a: Action<RevokeForm>,
 ) -> Result<Response, ConsoleError> {
+    if !confirmed(a.form.confirm.as_deref()) {
+        return Ok(ask_first(
+            &format!("{}/revoke", user_href(&email)),
+            &[("reason", &a.form.reason)],
+        ));
+    }
     let reason = parse_reason(&a.form.reason)?;
     let target = RevokeTarget::User(email.clone());
     let outcome = a
@@ -427,16 +615,120 @@ pub(super) async fn renew(
     }
 }
 
-/// POST /console/users/renew-all: renews the checked users (`email`, repeated), or every
-/// active user with `all`.
+/// The selection of a bulk renewal: every user (`all`), or the checked ones (`email`,
+/// repeated). None when nothing was chosen.
+fn selection(pairs: &[(String, String)]) -> Option<Option<Vec<String>>> {
+    let all = pairs.iter().any(|(k, _)| k == "all");
+    let chosen = form_values(pairs, "email");
+    match (all, chosen.is_empty()) {
+        (true, _) => Some(None),
+        (false, false) => Some(Some(chosen)),
+        (false, true) => None,
+    }
+}
+
+fn nothing_chosen(s: &Session) -> Response {
+    s.done(
+        Flash::error("Nothing renewed: tick at least one user, or choose Renew all."),
+        "/console/users",
+    )
+}
+
+/// GET /console/users/renew-all?all=1 or ?email=A&email=B: who would be renewed and who
+/// would be left out (and why), as the authority plans it; the form confirms.
+pub(super) async fn renew_confirm(
+    s: Session,
+    Query(pairs): Query<Vec<(String, String)>>,
+) -> Result<Response, ConsoleError> {
+    let Some(only) = selection(&pairs) else {
+        return Ok(nothing_chosen(&s));
+    };
+    let o = only.clone();
+    let plan = s
+        .call(move |auth, admin| auth.renewal_plan(admin, o.as_deref()))
+        .await?;
+    let n = plan.renew.len();
+    let gate = if n == 0 {
+        Gate::refused("none of these users can be renewed (see why below)")
+    } else {
+        Gate::officer(&s.admin)
+    };
+    let fields = match &only {
+        None => vec![("all".to_string(), "1".to_string())],
+        Some(emails) => emails.iter().map(|e| ("email".into(), e.clone())).collect(),
+    };
+    let t = ConfirmPage {
+        layout: s.layout(
+            if only.is_none() {
+                "Renew every renewable user?"
+            } else {
+                "Renew the selected users?"
+            },
+            "users",
+        ),
+        what: format!(
+            "Renew {n} user(s): each gets new signing and encryption certificates for the same \
+             keys; their current certificates are superseded (not revoked). {} user(s) are \
+             left out.",
+            plan.skipped.len()
+        ),
+        items_caption: format!("The {n} user(s) that will be renewed"),
+        items: plan
+            .renew
+            .iter()
+            .map(|e| Item {
+                href: user_href(e),
+                name: e.clone(),
+                detail: "enrolled, with current certificates".into(),
+            })
+            .collect(),
+        skipped_caption: format!("The {} user(s) left out, and why", plan.skipped.len()),
+        skipped: plan
+            .skipped
+            .iter()
+            .map(|k| Item {
+                href: if k.reason == authority::SKIP_UNKNOWN {
+                    String::new()
+                } else {
+                    user_href(&k.email)
+                },
+                name: k.email.clone(),
+                detail: k.reason.to_string(),
+            })
+            .collect(),
+        notes: Vec::new(),
+        action: "/console/users/renew-all".into(),
+        fields,
+        button: format!("Yes, renew {n} user(s)"),
+        gate,
+        back: "/console/users".into(),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+#[derive(Template)]
+#[template(path = "renew_summary.html")]
+struct RenewSummary {
+    layout: Layout,
+    renewed: Vec<Item>,
+    skipped: Vec<Item>,
+    failed: Vec<Item>,
+}
+
+/// POST /console/users/renew-all (with `confirm=yes`; without, to the confirmation page):
+/// renews the users that can be renewed among the checked ones (`email`, repeated), or
+/// among every user with `all`, and answers with a summary: renewed, skipped with why,
+/// failed with the error.
 pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Response, ConsoleError> {
-    let all = a.form.iter().any(|(k, _)| k == "all");
-    let chosen = form_values(&a.form, "email");
-    if !all && chosen.is_empty() {
-        return Ok(a.session.done(
-            Flash::error("Nothing renewed: tick at least one user, or choose Renew all."),
-            "/console/users",
-        ));
+    let Some(only) = selection(&a.form) else {
+        return Ok(nothing_chosen(&a.session));
+    };
+    if !confirmed(form_values(&a.form, super::confirm::CONFIRM_FIELD).first().map(String::as_str)) {
+        let query: Vec<(&str, &str)> = match &only {
+            None => vec![("all", "1")],
+            Some(emails) => emails.iter().map(|e| ("email", e.as_str())).collect(),
+        };
+        return Ok(ask_first("/console/users/renew-all", &query));
     }
     let authority::BatchRenewal {
         renewed: done,
@@ -444,35 +736,57 @@ pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Respon
         skipped,
     } = a
         .session
-        .call(move |auth, admin| {
-            if all {
-                auth.renew_all(admin)
-            } else {
-                auth.renew_users(admin, &chosen)
-            }
+        .call(move |auth, admin| match only {
+            None => auth.renew_all(admin),
+            Some(chosen) => auth.renew_renewable(admin, &chosen),
         })
         .await?;
     let mut text = format!("Renewed {} user(s).", done.len());
-    if !failed.is_empty() {
-        let f: Vec<String> = failed
-            .iter()
-            .map(|(email, e)| format!("{email}: {e} [{}]", e.code()))
-            .collect();
-        text.push_str(&format!(" Not renewed: {}.", f.join("; ")));
-    }
     if !skipped.is_empty() {
-        let s: Vec<String> = skipped
-            .iter()
-            .map(|s| format!("{} ({})", s.email, s.reason))
-            .collect();
-        text.push_str(&format!(" Skipped: {}.", s.join("; ")));
+        text.push_str(&format!(" Skipped {} (see why below).", skipped.len()));
     }
-    let flash = if failed.is_empty() {
+    if !failed.is_empty() {
+        text.push_str(&format!(" {} failed.", failed.len()));
+    }
+    let mut layout = a.session.layout("Bulk renewal: summary", "users");
+    layout.flash = Some(if failed.is_empty() {
         Flash::ok(text)
     } else {
         Flash::error(text)
+    });
+    let t = RenewSummary {
+        layout,
+        renewed: done
+            .iter()
+            .map(|r| Item {
+                href: user_href(&r.email),
+                name: r.email.clone(),
+                detail: r
+                    .certificates
+                    .iter()
+                    .map(|c| c.serial.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+            .collect(),
+        skipped: skipped
+            .iter()
+            .map(|k| Item {
+                href: user_href(&k.email),
+                name: k.email.clone(),
+                detail: k.reason.to_string(),
+            })
+            .collect(),
+        failed: failed
+            .iter()
+            .map(|(email, e)| Item {
+                href: user_href(email),
+                name: email.clone(),
+                detail: format!("{e} [{}]", e.code()),
+            })
+            .collect(),
     };
-    Ok(a.session.done(flash, "/console/users"))
+    Ok(page(StatusCode::OK, &t))
 }
 
 /// The user page's URL.
@@ -491,4 +805,36 @@ pub(super) fn path_segment(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_enroll_command_has_every_flag_lockbox_requires_and_is_quoted() {
+        let c = enroll_command("https://kms.example:8443", "carol@example.com", "ab12");
+        assert_eq!(
+            c,
+            "KMS_ENROLL_TOKEN=ab12 lockbox enroll --server https://kms.example:8443 \
+             --email carol@example.com --ca-cert ca.crt --out carol@example.com.p12 \
+             --password-stdin"
+        );
+        let c = enroll_command("https://h", "o'brien@example.com", "t");
+        assert!(c.contains("--email 'o'\\''brien@example.com'"), "{c}");
+        assert!(c.contains("--out o_brien@example.com.p12"), "{c}");
+    }
+
+    #[test]
+    fn a_bulk_selection_is_all_or_the_checked_users() {
+        let p = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+        };
+        assert_eq!(selection(&p(&[("all", "1"), ("email", "a")])), Some(None));
+        assert_eq!(
+            selection(&p(&[("email", "a"), ("csrf", "x"), ("email", "b")])),
+            Some(Some(vec!["a".into(), "b".into()]))
+        );
+        assert_eq!(selection(&p(&[("csrf", "x")])), None);
+    }
 }
