@@ -140,3 +140,8 @@ fn users_enrollment_revocation_and_crl_in_chromium() {
 fn governance_recovery_backups_and_audit_in_chromium() {
     node_test("console-governance.test.mjs");
 }
+
+#[test]
+fn every_page_passes_axe_and_fits_1366px_and_bulk_renewal_asks_first_in_chromium() {
+    node_test("console-pages.test.mjs");
+}

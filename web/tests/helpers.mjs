@@ -1,9 +1,11 @@
 // Shared helpers of the console's browser tests: the environment the Rust harness
-// (crates/server/tests/it/console_browser.rs) passes, Debian's Chromium through
-// playwright-core, screenshots, running the real binaries and the OpenSSL CLI.
+// (tests/it/console_browser.rs) passes, Debian's Chromium through playwright-core,
+// screenshots, running the real binaries and the OpenSSL CLI, and `checkPage` (axe-core,
+// horizontal overflow at 1 366 px, a screenshot).
 import { chromium } from 'playwright-core';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import assert from 'node:assert/strict';
 
@@ -104,4 +106,58 @@ export async function download(context, path, file) {
 /** The text of the element `selector`, trimmed. */
 export async function text(page, selector) {
   return (await page.locator(selector).innerText()).trim();
+}
+
+// ---------------------------------------------------------------------------------------
+// Page checks: accessibility (axe-core), layout at 1 366 px, a screenshot of every page.
+
+const require = createRequire(import.meta.url);
+let axeSource;
+/** axe-core's browser build (from web/tests/node_modules, installed by `npm ci`). */
+function axeScript() {
+  axeSource ??= readFileSync(require.resolve('axe-core/axe.min.js'), 'utf8');
+  return axeSource;
+}
+
+/**
+ * Runs axe-core in `page` and returns its violations of impact serious or critical.
+ * The console's CSP (`script-src 'self'`) refuses injected script tags, so axe's source is
+ * evaluated through Playwright's `page.evaluate` (the DevTools protocol, which CSP does not
+ * govern): the pages are tested under their real CSP, never a relaxed one.
+ */
+export async function axeViolations(page) {
+  const loaded = await page.evaluate(() => typeof window.axe !== 'undefined');
+  if (!loaded) await page.evaluate(axeScript());
+  const result = await page.evaluate(async () => window.axe.run(document, {
+    resultTypes: ['violations'],
+  }));
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => ({
+      id: v.id,
+      impact: v.impact,
+      help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => n.target.join(' ')),
+    }));
+}
+
+/** How far the page overflows the viewport horizontally, in CSS pixels (0: it fits). */
+export async function horizontalOverflow(page) {
+  return page.evaluate(() => Math.max(0,
+    document.documentElement.scrollWidth - window.innerWidth));
+}
+
+/**
+ * The checks every console page passes: no serious or critical axe-core violation, no
+ * horizontal scrolling at the context's viewport (1 366 x 900), and a full-page screenshot
+ * kept as an artefact (`KMS_SCREENSHOTS`, under target/console-artifacts/SPEC/).
+ */
+export async function checkPage(page, name) {
+  const file = await screenshot(page, name);
+  const overflow = await horizontalOverflow(page);
+  assert.equal(overflow, 0,
+    `${name} (${page.url()}) is ${overflow}px wider than the ${page.viewportSize()?.width}px window; see ${file}`);
+  const violations = await axeViolations(page);
+  assert.deepEqual(violations, [], `${name} (${page.url()}): axe-core violations: ${JSON.stringify(violations)}`);
+  return file;
 }

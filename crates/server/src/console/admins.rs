@@ -53,9 +53,7 @@ fn remove_admin_gate(
         return change.clone();
     }
     if target.name == me.name {
-        return Gate::refused(
-            "you cannot remove your own account; another administrator can",
-        );
+        return Gate::refused("you cannot remove your own account; another administrator can");
     }
     if target.role == authority::Role::Administrator {
         let others = admins
@@ -85,9 +83,7 @@ fn remove_method_gate(count: usize, change: &Gate) -> Gate {
         return change.clone();
     }
     if count <= 1 {
-        return Gate::refused(
-            "the last start-up secret cannot be removed: add another one first",
-        );
+        return Gate::refused("the last start-up secret cannot be removed: add another one first");
     }
     change.clone()
 }
@@ -115,8 +111,8 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
             ))
         })
         .await?;
-    let change = Gate::administrator(&s.admin)
-        .quorum("admin-change", quorum_of(&policies, "admin-change"));
+    let change =
+        Gate::administrator(&s.admin).quorum("admin-change", quorum_of(&policies, "admin-change"));
     let method_change = Gate::administrator(&s.admin)
         .quorum("unlock-method", quorum_of(&policies, "unlock-method"));
     let method_count = methods.len();
@@ -210,11 +206,9 @@ pub(super) async fn remove_confirm(
     let target = admins
         .iter()
         .find(|a| a.name == name)
-        .ok_or_else(|| {
-            ConsoleError::from(authority::Error::UnknownAdmin { name: name.clone() })
-        })?;
-    let change = Gate::administrator(&s.admin)
-        .quorum("admin-change", quorum_of(&policies, "admin-change"));
+        .ok_or_else(|| ConsoleError::from(authority::Error::UnknownAdmin { name: name.clone() }))?;
+    let change =
+        Gate::administrator(&s.admin).quorum("admin-change", quorum_of(&policies, "admin-change"));
     let gate = remove_admin_gate(&s.admin, target, &admins, &policies, &change);
     let t = ConfirmPage {
         layout: s.layout(format!("Remove administrator {name}?"), "admins"),
@@ -426,7 +420,10 @@ pub(super) async fn remove_method(
     a: Action<ConfirmForm>,
 ) -> Result<Response, ConsoleError> {
     if !confirmed(a.form.confirm.as_deref()) {
-        return Ok(ask_first(&format!("/console/unlock-methods/{id}/remove"), &[]));
+        return Ok(ask_first(
+            &format!("/console/unlock-methods/{id}/remove"),
+            &[],
+        ));
     }
     let r = a
         .session

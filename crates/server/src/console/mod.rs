@@ -23,6 +23,12 @@
 //!    `Gate::administrator(..)`, `.quorum(..)`) and pass the gate to the template; the
 //!    authority checks the role again, the gate only explains.
 //! 4. Add the routes in [`router`] and a link in `base.html`'s navigation.
+//! 5. A destructive action (revoke, disable, remove, a batch) asks first: its button is
+//!    `m::danger_button` in a GET form leading to a confirmation page (`confirm::ConfirmPage`,
+//!    saying exactly what will happen, as the authority computes it), whose form posts the
+//!    action with `confirm=yes`; the POST handler sends a request without it back to that
+//!    page (`confirm::ask_first`). An action the server would refuse is offered disabled
+//!    with the reason (a refused [`Gate`]).
 
 mod admins;
 mod audit;

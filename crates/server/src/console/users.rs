@@ -249,8 +249,7 @@ struct TokenPage {
 /// Quotes `s` for a POSIX shell when it holds anything but plainly safe characters.
 fn shell_word(s: &str) -> String {
     if !s.is_empty()
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"@._+:/=,-".contains(&b))
     {
         s.to_string()
@@ -723,7 +722,11 @@ pub(super) async fn renew_all(a: Action<Vec<(String, String)>>) -> Result<Respon
     let Some(only) = selection(&a.form) else {
         return Ok(nothing_chosen(&a.session));
     };
-    if !confirmed(form_values(&a.form, super::confirm::CONFIRM_FIELD).first().map(String::as_str)) {
+    if !confirmed(
+        form_values(&a.form, super::confirm::CONFIRM_FIELD)
+            .first()
+            .map(String::as_str),
+    ) {
         let query: Vec<(&str, &str)> = match &only {
             None => vec![("all", "1")],
             Some(emails) => emails.iter().map(|e| ("email", e.as_str())).collect(),
@@ -828,7 +831,9 @@ mod tests {
     #[test]
     fn a_bulk_selection_is_all_or_the_checked_users() {
         let p = |v: &[(&str, &str)]| -> Vec<(String, String)> {
-            v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+            v.iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
         };
         assert_eq!(selection(&p(&[("all", "1"), ("email", "a")])), Some(None));
         assert_eq!(
