@@ -269,15 +269,33 @@ async fn forged_foreign_and_tokenless_posts_are_refused_and_change_nothing() {
     assert!(r.body.contains("Enrollment token for mallory@example.com"));
     assert!(r.location().is_empty());
     assert_eq!(users(&f), ["mallory@example.com"]);
-    // A same-origin Referer (no Origin) passes too.
-    let req = Request::post("/console/users/mallory@example.com/disable")
-        .header(header::HOST, HOST)
-        .header(header::COOKIE, &session)
-        .header(header::REFERER, "http://localhost/console/users")
-        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-        .body(Body::from(format!("csrf={csrf}")))
-        .unwrap();
-    let r = send(app, req).await;
+    // A same-origin Referer (no Origin) passes too. Without `confirm=yes` the destructive
+    // post changes nothing and goes to its confirmation page.
+    let disable = |body: String| {
+        Request::post("/console/users/mallory@example.com/disable")
+            .header(header::HOST, HOST)
+            .header(header::COOKIE, &session)
+            .header(header::REFERER, "http://localhost/console/users")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let r = send(app, disable(format!("csrf={csrf}"))).await;
+    assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/console/users/mallory@example.com/disable");
+    let page = get(app, r.location(), Some(&session)).await;
+    assert!(
+        page.body.contains("Yes, disable mallory@example.com"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("name=\"confirm\" value=\"yes\""));
+    let user = get(app, "/console/users/mallory@example.com", Some(&session)).await;
+    assert!(
+        user.body.contains("status-active"),
+        "not disabled without confirm"
+    );
+    let r = send(app, disable(format!("csrf={csrf}&confirm=yes"))).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
     let page = get(app, r.location(), Some(&session)).await;
     assert!(page.body.contains("User mallory@example.com disabled"));
@@ -425,6 +443,7 @@ async fn an_auditor_is_refused_every_change_with_the_role_named() {
     ];
     for (uri, mut fields) in attempts {
         fields.push(("csrf", &csrf));
+        fields.push(("confirm", "yes"));
         let r = post(app, uri, Some(&auditor), Some(ORIGIN), &fields).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{uri}: {}", r.body);
         assert!(
@@ -444,17 +463,18 @@ async fn an_auditor_is_refused_every_change_with_the_role_named() {
     let page = get(app, "/console/users/bob@example.com", Some(&officer)).await;
     assert!(
         page.body
-            .contains("<button type=\"submit\">Disable user</button>")
+            .contains("<button type=\"submit\" class=\"danger\">Disable user</button>")
     );
     let r = post(
         app,
         "/console/users/bob@example.com/disable",
         Some(&officer),
         Some(ORIGIN),
-        &[("csrf", &page.csrf())],
+        &[("csrf", &page.csrf()), ("confirm", "yes")],
     )
     .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+    assert_eq!(r.location(), "/console/users/bob@example.com");
 
     // The auditor's refusals are in the audit log once each, by the authority (AUTH-004),
     // not a second time by the console's refusal layer.

@@ -363,7 +363,21 @@ async fn administrators_and_start_up_secrets_in_the_console() {
         )
         .await;
     assert!(page.contains("now needs 2"), "{page}");
+    // Without `confirm=yes`, the confirmation page: with two administrators and a quorum
+    // of two, removing one would leave too few approvers, so it is offered disabled.
     let page = admin.act("/console/admins/bea/remove", &[]).await;
+    assert!(
+        page.contains("Remove the administrator account bea"),
+        "{page}"
+    );
+    assert!(
+        page.contains("only 1 administrator(s) would remain, fewer than the largest quorum (2)"),
+        "{page}"
+    );
+    // The server opens the request all the same (and refuses once approved).
+    let page = admin
+        .act("/console/admins/bea/remove", &[("confirm", "yes")])
+        .await;
     assert!(page.contains("Waiting for approvals"), "{page}");
     assert!(page.contains("remove bea"), "{page}");
     assert!(
