@@ -209,6 +209,7 @@ test('console: every page passes axe-core and fits 1 366 px; bulk renewal asks f
     const pages = [
       ['certificates', '/console/certificates'],
       ['certificate', `/console/certificates/${aliceSerial}`],
+      ['confirm-revoke-certificate', `/console/certificates/${aliceSerial}/revoke?reason=superseded`],
       ['recovery', '/console/recovery'],
       ['backups', '/console/backups'],
       ['audit', '/console/audit'],
@@ -218,6 +219,12 @@ test('console: every page passes axe-core and fits 1 366 px; bulk renewal asks f
       await page.goto(`${base()}${path}`);
       await checkPage(page, name);
     }
+    // A certificate's revocation asks first too, naming it.
+    await page.goto(`${base()}/console/certificates/${aliceSerial}`);
+    await page.getByRole('button', { name: 'Revoke', exact: true }).click();
+    await page.waitForURL(/\/revoke\?reason=/);
+    assert.match(await text(page, '#confirm-what'), new RegExp(`certificate ${aliceSerial} of alice@example.com`));
+    assert.ok(await page.getByRole('button', { name: `Yes, revoke certificate ${aliceSerial}` }).isEnabled());
     // The audit page's times stay on one line each.
     await page.goto(`${base()}/console/audit`);
     const lines = await page.locator('#audit tbody time').evaluateAll(

@@ -185,13 +185,81 @@ pub(super) async fn download_one(
 #[derive(Deserialize)]
 pub(super) struct RevokeForm {
     reason: String,
+    #[serde(default)]
+    confirm: Option<String>,
 }
 
-/// POST /console/certificates/{serial}/revoke: revokes one certificate.
+#[derive(Deserialize)]
+pub(super) struct RevokeQuery {
+    #[serde(default)]
+    reason: String,
+}
+
+/// GET /console/certificates/{serial}/revoke?reason=R: the certificate that would be
+/// revoked, asking to confirm (refused when it is revoked already).
+pub(super) async fn revoke_confirm(
+    s: Session,
+    Path(serial): Path<String>,
+    Query(q): Query<RevokeQuery>,
+) -> Result<Response, ConsoleError> {
+    use super::confirm::{ConfirmPage, Item};
+    let reason = parse_reason(if q.reason.is_empty() {
+        "unspecified"
+    } else {
+        &q.reason
+    })?;
+    let d = s
+        .call(move |auth, admin| auth.certificate(admin, &serial))
+        .await?;
+    let f = found(&d.summary);
+    let mut gate = Gate::officer(&s.admin);
+    if gate.allowed && !f.cert.revocable {
+        gate = Gate::refused(format!("certificate {} is revoked already", f.cert.serial));
+    }
+    let t = ConfirmPage {
+        layout: s.layout(
+            format!("Revoke certificate {}?", f.cert.serial),
+            "certificates",
+        ),
+        what: format!(
+            "Revoke the {} certificate {} of {} with the reason {}. This cannot be undone.",
+            f.cert.kind,
+            f.cert.serial,
+            f.email,
+            reason.name()
+        ),
+        items_caption: "The certificate that will be revoked".into(),
+        items: vec![Item {
+            href: f.href.clone(),
+            name: f.cert.serial.clone(),
+            detail: format!("{}, valid until {}", f.cert.kind, f.cert.not_after),
+        }],
+        skipped_caption: String::new(),
+        skipped: Vec::new(),
+        notes: vec![
+            "The next CRL lists it, and the OCSP responder answers \"revoked\" for it.".into(),
+        ],
+        action: format!("{}/revoke", f.href),
+        fields: vec![("reason".into(), reason.name().into())],
+        button: format!("Yes, revoke certificate {}", f.cert.serial),
+        gate,
+        back: f.href.clone(),
+    };
+    Ok(page(StatusCode::OK, &t))
+}
+
+/// POST /console/certificates/{serial}/revoke: revokes one certificate (with
+/// `confirm=yes`; without, to the confirmation page).
 pub(super) async fn revoke(
     Path(serial): Path<String>,
     a: Action<RevokeForm>,
 ) -> Result<Response, ConsoleError> {
+    if !super::confirm::confirmed(a.form.confirm.as_deref()) {
+        return Ok(super::confirm::ask_first(
+            &format!("{}/revoke", cert_href(&serial)),
+            &[("reason", &a.form.reason)],
+        ));
+    }
     let reason = parse_reason(&a.form.reason)?;
     let target = RevokeTarget::Serial(serial.clone());
     let outcome = a

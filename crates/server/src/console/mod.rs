@@ -211,7 +211,7 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console/certificates/{serial}", get(certificates::show))
         .route(
             "/console/certificates/{serial}/revoke",
-            post(certificates::revoke),
+            get(certificates::revoke_confirm).post(certificates::revoke),
         )
         .route(
             "/console/certificates/{serial}/download",
