@@ -845,7 +845,7 @@ impl Authority {
             "created_at" => "created_at",
             _ => "email",
         };
-        let (now, soon) = self.state_times();
+        let (now, soon) = self.expiring_window();
         let state = q.state.map(UserState::as_str);
         let state_filter = if state.is_some() {
             format!("AND ({}) = ?3", user_state_sql(now, soon))
@@ -884,8 +884,10 @@ impl Authority {
         })
     }
 
-    /// Now and the end of the expiring window, Unix seconds.
-    fn state_times(&self) -> (i64, i64) {
+    /// Now (the authority's clock) and the end of the expiring window
+    /// ([`Config::expiring_window_days`](crate::Config::expiring_window_days) from now),
+    /// Unix seconds: a valid certificate whose notAfter is at most the second is expiring.
+    pub fn expiring_window(&self) -> (i64, i64) {
         let now = unix(self.now());
         (
             now,
@@ -895,7 +897,7 @@ impl Authority {
 
     /// Every user, by address, with their states.
     pub(crate) fn all_users_with_states(&self, conn: &Connection) -> Result<Vec<UserInfo>> {
-        let (now, soon) = self.state_times();
+        let (now, soon) = self.expiring_window();
         let mut stmt = conn.prepare(&format!(
             "SELECT {USER_COLUMNS}, {}, {} FROM users u ORDER BY email",
             user_state_sql(now, soon),
@@ -912,7 +914,7 @@ impl Authority {
         id: i64,
         mut user: UserInfo,
     ) -> Result<UserInfo> {
-        let (now, soon) = self.state_times();
+        let (now, soon) = self.expiring_window();
         let (state, expires): (String, Option<i64>) = conn.query_row(
             &format!(
                 "SELECT {}, {} FROM users u WHERE u.id = ?1",
