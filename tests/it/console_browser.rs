@@ -98,6 +98,7 @@ fn node_test(file: &str) {
         .env("KMS_KMSCTL", sibling_bin("kmsctl"))
         .env("KMS_SCRATCH", &scratch)
         .env("KMS_SCREENSHOTS", &shots)
+        .env("KMS_DATA_DIR", &data)
         .env("KMS_CHROMIUM", CHROMIUM)
         .output()
         .expect("running node");
@@ -139,4 +140,9 @@ fn users_enrollment_revocation_and_crl_in_chromium() {
 #[test]
 fn governance_recovery_backups_and_audit_in_chromium() {
     node_test("console-governance.test.mjs");
+}
+
+#[test]
+fn user_states_and_certificate_list_in_chromium() {
+    node_test("console-states.test.mjs");
 }
