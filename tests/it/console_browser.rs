@@ -98,6 +98,7 @@ fn node_test(file: &str) {
         .env("KMS_KMSCTL", sibling_bin("kmsctl"))
         .env("KMS_SCRATCH", &scratch)
         .env("KMS_SCREENSHOTS", &shots)
+        .env("KMS_DATA_DIR", &data)
         .env("KMS_CHROMIUM", CHROMIUM)
         .output()
         .expect("running node");
@@ -144,4 +145,9 @@ fn governance_recovery_backups_and_audit_in_chromium() {
 #[test]
 fn every_page_passes_axe_and_fits_1366px_and_bulk_renewal_asks_first_in_chromium() {
     node_test("console-pages.test.mjs");
+}
+
+#[test]
+fn user_states_and_certificate_list_in_chromium() {
+    node_test("console-states.test.mjs");
 }

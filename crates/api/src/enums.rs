@@ -218,6 +218,31 @@ string_enum! {
 }
 
 string_enum! {
+    /// A user's lifecycle state, computed by the server (each user is in exactly one; the
+    /// first that applies wins, in this order: disabled, revoked, expired, expiring,
+    /// enrolled, invitation-expired, invited, new).
+    UserState {
+        /// No certificate and no unused enrollment token.
+        New = "new",
+        /// No certificate; an enrollment token is pending.
+        Invited = "invited",
+        /// No certificate; the enrollment token expired unused.
+        InvitationExpired = "invitation-expired",
+        /// Has valid certificates.
+        Enrolled = "enrolled",
+        /// Has valid certificates, the earliest expiring within the server's window
+        /// (`expiring_window_days`, default 30).
+        Expiring = "expiring",
+        /// Every current certificate not revoked has expired.
+        Expired = "expired",
+        /// Every current certificate is revoked.
+        Revoked = "revoked",
+        /// Disabled.
+        Disabled = "disabled",
+    }
+}
+
+string_enum! {
     /// A certificate's status (each certificate has exactly one).
     CertStatus {
         /// Valid now, not revoked, not replaced.

@@ -23,7 +23,7 @@ mod wire;
 pub use client::KmsClient;
 pub use enums::{
     AuditOutcome, CertKind, CertStatus, ContentAlgorithm, QuorumOperation, RequestStatus,
-    RevocationReason, Role, UnlockMethodKind, UserStatus,
+    RevocationReason, Role, UnlockMethodKind, UserState, UserStatus,
 };
 pub use error::{ClientError, ErrorBody, ErrorDetail, Pending};
 pub use secret::Secret;

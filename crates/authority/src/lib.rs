@@ -134,6 +134,7 @@ pub use secret::{Argon2Params, Token};
 pub use signin::{SignIn, address_key as signin_address_key};
 pub use totp::totp_code;
 pub use users::NewUser;
+pub use views::UserState;
 pub use views::{
     AuditQuery, BackupStatus, CertCounts, CertDetail, CertQuery, CertRow, CrlStatus, Direction,
     Page, Status, UserCounts, UserQuery, VerificationStatus,
@@ -232,7 +233,14 @@ pub struct Config {
     /// The organisation's own policy identifier and CPS URL written beside the reserved
     /// policy identifier.
     pub policy: pki::PolicyExtras,
+    /// A user whose earliest current certificate expires within this many days is in the
+    /// state `expiring` (`expiring_window_days` in `kmsd.toml`; default
+    /// [`DEFAULT_EXPIRING_WINDOW_DAYS`]).
+    pub expiring_window_days: u32,
 }
+
+/// The default of [`Config::expiring_window_days`].
+pub const DEFAULT_EXPIRING_WINDOW_DAYS: u32 = 30;
 
 impl Default for Config {
     fn default() -> Self {
@@ -269,6 +277,7 @@ impl Default for Config {
             organization: None,
             organization_identifier: None,
             policy: pki::PolicyExtras::default(),
+            expiring_window_days: DEFAULT_EXPIRING_WINDOW_DAYS,
         }
     }
 }
@@ -522,6 +531,12 @@ pub struct UserInfo {
     pub pseudonym: Option<String>,
     /// The user's certificate profile; `None`: the authority's.
     pub profile: Option<String>,
+    /// The lifecycle state, computed by the authority (see [`UserState`]).
+    pub state: UserState,
+    /// When the state ends or ended, Unix seconds: the pending token's expiry (`invited`,
+    /// `invitation-expired`), the earliest current certificate's notAfter (`enrolled`,
+    /// `expiring`), the last one's (`expired`); `None` otherwise.
+    pub state_expires_at: Option<i64>,
 }
 
 /// The columns [`user_row`] reads, in its order.
@@ -1031,6 +1046,10 @@ fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
         surname: r.get(6)?,
         pseudonym: r.get(7)?,
         profile: r.get(8)?,
+        // Filled in by the queries that show users (views::user_state_sql); rows read for
+        // an operation's own use do not need it.
+        state: UserState::New,
+        state_expires_at: None,
     })
 }
 

@@ -140,6 +140,8 @@ impl Authority {
                 surname: surname.clone(),
                 pseudonym: pseudonym.clone(),
                 profile: profile.clone(),
+                state: UserState::Invited,
+                state_expires_at: None,
             };
             let (sbr, person) = self.person(&st, &probe)?;
             sbr.subject(&person)?;
@@ -191,18 +193,17 @@ impl Authority {
                 surname,
                 pseudonym,
                 profile,
+                state: UserState::Invited,
+                state_expires_at: Some(expires_at),
             },
             EnrollmentToken { token, expires_at },
         ))
     }
 
-    /// Every user, by address.
+    /// Every user, by address, with their lifecycle states.
     pub fn list_users(&self, _actor: &Admin) -> Result<Vec<UserInfo>> {
         let st = self.lock();
-        let conn = st.store.store().connection();
-        let mut stmt = conn.prepare(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))?;
-        let rows = stmt.query_map([], user_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        self.all_users_with_states(st.store.store().connection())
     }
 
     /// One user with their certificates.
@@ -210,6 +211,7 @@ impl Authority {
         let st = self.lock();
         let conn = st.store.store().connection();
         let (id, user) = find_user(conn, email)?;
+        let user = self.with_state(conn, id, user)?;
         let mut stmt = conn.prepare(
             "SELECT c.serial, c.kind, c.not_before, c.not_after, r.reason, c.superseded_at
              FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial
@@ -255,6 +257,8 @@ impl Authority {
         )?;
         audit::commit(tx, rec, unix(self.now()))?;
         user.status = "disabled".into();
+        user.state = UserState::Disabled;
+        user.state_expires_at = None;
         tracing::info!(admin = %actor.name, user = %user.email, "user disabled");
         Ok(user)
     }

@@ -217,6 +217,179 @@ pub struct CertDetail {
     pub der: Vec<u8>,
 }
 
+/// A user's lifecycle state, computed by the authority from the user's status, current
+/// certificates (those no renewal replaced; the server's TLS certificate is nobody's) and
+/// pending enrollment token. Each user is in exactly one; the first that applies wins:
+///
+/// 1. `disabled`: the user is disabled (whatever their certificates);
+/// 2. `revoked`: the user has current certificates and every one is revoked;
+/// 3. `expired`: every current certificate not revoked is past its notAfter;
+/// 4. `expiring`: a current certificate, valid and not revoked, expires within
+///    [`Config::expiring_window_days`](crate::Config::expiring_window_days);
+/// 5. `enrolled`: a current certificate is valid and not revoked;
+/// 6. `invitation-expired`: no certificate, and the unused enrollment token has expired;
+/// 7. `invited`: no certificate, and an unused enrollment token is still valid;
+/// 8. `new`: no certificate and no unused token (an invitation needs a token: a user whose
+///    token was used up or withdrawn without an enrollment, until an officer makes a new
+///    one).
+///
+/// A pending token of an enrolled user (a re-enrollment) does not change the state: the
+/// certificates decide it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UserState {
+    /// No certificate and no unused enrollment token.
+    New,
+    /// No certificate; an enrollment token is pending.
+    Invited,
+    /// No certificate; the enrollment token expired unused.
+    InvitationExpired,
+    /// Has valid certificates.
+    Enrolled,
+    /// Has valid certificates, the earliest expiring within the window.
+    Expiring,
+    /// Every current certificate not revoked has expired.
+    Expired,
+    /// Every current certificate is revoked.
+    Revoked,
+    /// Disabled.
+    Disabled,
+}
+
+impl UserState {
+    /// Every state, in precedence order (highest first).
+    pub const ALL: [UserState; 8] = [
+        UserState::Disabled,
+        UserState::Revoked,
+        UserState::Expired,
+        UserState::Expiring,
+        UserState::Enrolled,
+        UserState::InvitationExpired,
+        UserState::Invited,
+        UserState::New,
+    ];
+
+    /// The wire name (`invitation-expired`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::New => "new",
+            UserState::Invited => "invited",
+            UserState::InvitationExpired => "invitation-expired",
+            UserState::Enrolled => "enrolled",
+            UserState::Expiring => "expiring",
+            UserState::Expired => "expired",
+            UserState::Revoked => "revoked",
+            UserState::Disabled => "disabled",
+        }
+    }
+
+    /// One sentence: what the state means (shown beside it on the user page).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            UserState::New => {
+                "No certificate and no enrollment token: make a token to invite the user."
+            }
+            UserState::Invited => "An enrollment token is pending; the user has not enrolled yet.",
+            UserState::InvitationExpired => {
+                "The enrollment token expired unused: make a new one to invite the user again."
+            }
+            UserState::Enrolled => "The user has valid certificates.",
+            UserState::Expiring => "The user's certificates expire soon: renew them.",
+            UserState::Expired => {
+                "The user's certificates have expired: renew them or make a new token."
+            }
+            UserState::Revoked => "Every current certificate of the user is revoked.",
+            UserState::Disabled => "The user is disabled: no enrollment, no new certificates.",
+        }
+    }
+
+    fn from_sql(s: &str) -> rusqlite::Result<Self> {
+        UserState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    0,
+                    rusqlite::types::Type::Text,
+                    format!("unknown user state {s:?}").into(),
+                )
+            })
+    }
+}
+
+impl std::fmt::Display for UserState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for UserState {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        UserState::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s.trim())
+            .ok_or_else(|| {
+                Error::invalid(
+                    "state",
+                    format!(
+                        "{s:?}: use one of {}",
+                        UserState::ALL.map(UserState::as_str).join(", ")
+                    ),
+                )
+            })
+    }
+}
+
+/// The state of the user row `u` (a `users` table alias) at `now`, `soon` being the end of
+/// the expiring window (both Unix seconds, written into the text: they are integers this
+/// code computed). One correlated pass over the user's current certificates, one over the
+/// user's unused tokens (both by index).
+fn user_state_sql(now: i64, soon: i64) -> String {
+    format!(
+        "CASE WHEN u.status = 'disabled' THEN 'disabled' ELSE coalesce(
+           (SELECT CASE WHEN count(*) = 0 THEN NULL
+                        WHEN count(r.serial) = count(*) THEN 'revoked'
+                        WHEN max(CASE WHEN r.serial IS NULL THEN c.not_after END) <= {now}
+                             THEN 'expired'
+                        WHEN min(CASE WHEN r.serial IS NULL AND c.not_after > {now}
+                                      THEN c.not_after END) <= {soon} THEN 'expiring'
+                        ELSE 'enrolled' END
+            FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial
+            WHERE c.user_id = u.id AND c.superseded_at IS NULL AND c.kind <> 'tls'),
+           (SELECT CASE WHEN max(t.expires_at) IS NULL THEN 'new'
+                        WHEN max(t.expires_at) > {now} THEN 'invited'
+                        ELSE 'invitation-expired' END
+            FROM tokens t WHERE t.user_id = u.id AND t.used_at IS NULL)) END"
+    )
+}
+
+/// When the state of `u` ends or ended (see [`UserInfo::state_expires_at`]); NULL for
+/// `disabled`, `revoked` and `new`.
+fn user_state_expiry_sql(now: i64) -> String {
+    format!(
+        "CASE WHEN u.status = 'disabled' THEN NULL ELSE nullif(coalesce(
+           (SELECT CASE WHEN count(*) = 0 THEN NULL
+                        WHEN count(r.serial) = count(*) THEN -1
+                        WHEN max(CASE WHEN r.serial IS NULL THEN c.not_after END) <= {now}
+                             THEN max(CASE WHEN r.serial IS NULL THEN c.not_after END)
+                        ELSE min(CASE WHEN r.serial IS NULL AND c.not_after > {now}
+                                      THEN c.not_after END) END
+            FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial
+            WHERE c.user_id = u.id AND c.superseded_at IS NULL AND c.kind <> 'tls'),
+           (SELECT max(t.expires_at) FROM tokens t
+            WHERE t.user_id = u.id AND t.used_at IS NULL), -1), -1) END"
+    )
+}
+
+/// A user row: [`USER_COLUMNS`] of `u`, then its state and the state's expiry.
+fn user_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
+    let mut u = user_row(r)?;
+    u.state = UserState::from_sql(&r.get::<_, String>(9)?)?;
+    u.state_expires_at = r.get(10)?;
+    Ok(u)
+}
+
 /// A user search.
 #[derive(Clone, Debug, Default)]
 pub struct UserQuery {
@@ -224,6 +397,8 @@ pub struct UserQuery {
     pub text: Option<String>,
     /// `active` or `disabled`.
     pub status: Option<String>,
+    /// Users in this lifecycle state only.
+    pub state: Option<UserState>,
     /// `email`, `name`, `status` or `created_at` (default `email`).
     pub sort: Option<String>,
     /// Direction (default ascending).
@@ -653,7 +828,9 @@ impl Authority {
         })
     }
 
-    /// Users matching `q`, a page of them and the total (any role).
+    /// Users matching `q`, a page of them and the total (any role), each with their
+    /// lifecycle state. The page is chosen first (by index, without the states, unless the
+    /// state is a filter), then the states of its rows are computed.
     pub fn search_users(&self, actor: &Admin, q: &UserQuery) -> Result<Page<UserInfo>> {
         actor.require_reader()?;
         let (limit, offset) = paging(q.limit, q.offset)?;
@@ -668,23 +845,36 @@ impl Authority {
             "created_at" => "created_at",
             _ => "email",
         };
-        let filter = "FROM users WHERE (?1 IS NULL OR email LIKE ?1 ESCAPE '\\'
-                                         OR name LIKE ?1 ESCAPE '\\')
-                        AND (?2 IS NULL OR status = ?2)";
+        let (now, soon) = self.expiring_window();
+        let state = q.state.map(UserState::as_str);
+        let state_filter = if state.is_some() {
+            format!("AND ({}) = ?3", user_state_sql(now, soon))
+        } else {
+            "AND ?3 IS NULL".to_string()
+        };
+        let filter = format!(
+            "FROM users u WHERE (?1 IS NULL OR u.email LIKE ?1 ESCAPE '\\'
+                                 OR u.name LIKE ?1 ESCAPE '\\')
+                AND (?2 IS NULL OR u.status = ?2) {state_filter}"
+        );
         let st = self.lock();
         let conn = st.store.store().connection();
         let total: i64 = conn.query_row(
             &format!("SELECT count(*) {filter}"),
-            params![text, status],
+            params![text, status, state],
             |r| r.get(0),
         )?;
+        let dir = direction.sql();
         let mut stmt = conn.prepare(&format!(
-            "SELECT {USER_COLUMNS} {filter}
-             ORDER BY {column} {dir}, email {dir} LIMIT ?3 OFFSET ?4",
-            dir = direction.sql()
+            "SELECT {USER_COLUMNS}, {state}, {expiry}
+             FROM (SELECT u.id {filter} ORDER BY {column} {dir}, email {dir} LIMIT ?4 OFFSET ?5) p
+             JOIN users u ON u.id = p.id
+             ORDER BY {column} {dir}, email {dir}",
+            state = user_state_sql(now, soon),
+            expiry = user_state_expiry_sql(now),
         ))?;
         let items = stmt
-            .query_map(params![text, status, limit, offset], user_row)?
+            .query_map(params![text, status, state, limit, offset], user_state_row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Page {
             total,
@@ -692,6 +882,51 @@ impl Authority {
             limit,
             items,
         })
+    }
+
+    /// Now (the authority's clock) and the end of the expiring window
+    /// ([`Config::expiring_window_days`](crate::Config::expiring_window_days) from now),
+    /// Unix seconds: a valid certificate whose notAfter is at most the second is expiring.
+    pub fn expiring_window(&self) -> (i64, i64) {
+        let now = unix(self.now());
+        (
+            now,
+            now.saturating_add(i64::from(self.config.expiring_window_days) * 86400),
+        )
+    }
+
+    /// Every user, by address, with their states.
+    pub(crate) fn all_users_with_states(&self, conn: &Connection) -> Result<Vec<UserInfo>> {
+        let (now, soon) = self.expiring_window();
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {USER_COLUMNS}, {}, {} FROM users u ORDER BY email",
+            user_state_sql(now, soon),
+            user_state_expiry_sql(now)
+        ))?;
+        let rows = stmt.query_map([], user_state_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// `user` (read by `find_user` from the row `id`) with its state filled in.
+    pub(crate) fn with_state(
+        &self,
+        conn: &Connection,
+        id: i64,
+        mut user: UserInfo,
+    ) -> Result<UserInfo> {
+        let (now, soon) = self.expiring_window();
+        let (state, expires): (String, Option<i64>) = conn.query_row(
+            &format!(
+                "SELECT {}, {} FROM users u WHERE u.id = ?1",
+                user_state_sql(now, soon),
+                user_state_expiry_sql(now)
+            ),
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        user.state = UserState::from_sql(&state)?;
+        user.state_expires_at = expires;
+        Ok(user)
     }
 
     /// Audit log entries matching `q`, newest first, a page of them and the total (any role).

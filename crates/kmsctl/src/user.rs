@@ -1,11 +1,37 @@
 //! `kmsctl user …`: users and their enrollment tokens.
 
-use api::{AddUserRequest, ContentAlgorithm, Secret, UserListQuery};
+use api::{AddUserRequest, ContentAlgorithm, Secret, UserList, UserListQuery};
 
 use crate::cli::user::UserCommand;
 use crate::http::fail;
 use crate::output::{Failure, Table, fields, joined, when};
 use crate::{Ctx, outln};
+
+/// Every user in `state`, a page of 500 at a time (as one list, like a plain `user list`).
+fn users_in_state(client: &api::KmsClient, state: &str) -> Result<UserList, Failure> {
+    const PAGE: i64 = 500;
+    let mut users = Vec::new();
+    loop {
+        let page = client
+            .users(&UserListQuery {
+                state: Some(state.to_string()),
+                limit: Some(PAGE),
+                offset: Some(users.len() as i64),
+                ..UserListQuery::default()
+            })
+            .map_err(fail)?;
+        let n = page.users.len();
+        users.extend(page.users);
+        if n == 0 || users.len() as i64 >= page.total {
+            return Ok(UserList {
+                total: users.len() as i64,
+                offset: None,
+                limit: None,
+                users,
+            });
+        }
+    }
+}
 
 /// Runs one `user` subcommand.
 pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
@@ -48,14 +74,21 @@ pub fn run(ctx: &Ctx, cmd: UserCommand) -> Result<(), Failure> {
                 print_token(&email, &r.enrollment_token, r.token_expires_at);
             });
         }
-        UserCommand::List => {
-            let r = client.users(&UserListQuery::default()).map_err(fail)?;
+        UserCommand::List { state } => {
+            let r = match state {
+                None => client.users(&UserListQuery::default()).map_err(fail)?,
+                Some(s) => users_in_state(&client, s.as_str())?,
+            };
             ctx.show(&r, |r| {
-                let mut t = Table::new(&["email", "status", "name", "added"]);
+                let mut t = Table::new(&["email", "status", "state", "until", "name", "added"]);
                 for u in &r.users {
                     t.row(vec![
                         u.email.clone(),
                         u.status.to_string(),
+                        u.state
+                            .as_ref()
+                            .map_or_else(|| "-".to_string(), ToString::to_string),
+                        u.state_expires_at.map_or_else(|| "-".to_string(), when),
                         u.name.clone(),
                         when(u.created_at),
                     ]);

@@ -277,6 +277,11 @@ fn console(c: &mut Criterion) {
             ),
         ),
         ("status", "/api/v1/status".to_string()),
+        // Every user's lifecycle state computed to filter on it.
+        (
+            "users_state_revoked",
+            "/api/v1/users?state=revoked".to_string(),
+        ),
     ];
     let pages = [
         ("dashboard", "/console".to_string()),
@@ -300,6 +305,15 @@ fn console(c: &mut Criterion) {
         (
             "audit_filtered",
             "/console/audit?actor=admin&action=user.&outcome=ok".to_string(),
+        ),
+        (
+            "users_state_filter",
+            "/console/users?state=expired".to_string(),
+        ),
+        ("certificates_list", "/console/certificates".to_string()),
+        (
+            "certificates_list_deep_page",
+            format!("/console/certificates?page={}", users * 2 / 50 * 4 / 5),
         ),
     ];
 

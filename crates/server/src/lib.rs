@@ -1498,9 +1498,15 @@ async fn list_users(
             users: users.into_iter().map(wire::user_info).collect(),
         }));
     }
+    let state = q
+        .state
+        .as_deref()
+        .map(str::parse::<authority::UserState>)
+        .transpose()?;
     let query = authority::UserQuery {
         text: q.q,
         status: q.status,
+        state,
         sort: q.sort,
         direction: direction(q.dir.as_deref())?,
         limit: q.limit,

@@ -34,6 +34,9 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # session_idle_minutes = 30
 # Validity of user certificates (at most 824: the S/MIME Baseline Requirements allow 825).
 # cert_validity_days = 365
+# A user whose earliest current certificate expires within this many days is "expiring"
+# (the users list's state, its filter, and the certificates list's status).
+# expiring_window_days = 30
 
 # Certificate profile (S/MIME Baseline Requirements) of users without their own
 # (`kmsctl user add --profile`): mailbox-strict, mailbox-multipurpose, sponsored-strict or
@@ -118,6 +121,8 @@ pub struct FileSettings {
     pub session_idle_minutes: Option<u64>,
     /// Certificate validity.
     pub cert_validity_days: Option<u64>,
+    /// Days before notAfter in which a user's state is `expiring`.
+    pub expiring_window_days: Option<u32>,
     /// CRL validity.
     pub crl_validity_hours: Option<u64>,
     /// Key pool size.
@@ -183,6 +188,9 @@ impl FileSettings {
             if v == Some(0) || v.is_some_and(|v| v > 100 * 365 * 24 * 60) {
                 bail!("{name} must be a positive number of sensible size");
             }
+        }
+        if s.expiring_window_days.is_some_and(|d| d == 0 || d > 825) {
+            bail!("expiring_window_days must be 1 to 825");
         }
         // Certificates are back-dated 5 minutes: 824 days stays under the SBR's 825.
         if s.cert_validity_days.is_some_and(|d| d > 824) {
@@ -293,6 +301,9 @@ impl FileSettings {
         if let Some(n) = self.key_pool_size {
             base.key_pool_size = n;
         }
+        if let Some(d) = self.expiring_window_days {
+            base.expiring_window_days = d;
+        }
         if let Some(n) = self.max_failed_logins {
             base.max_failed_logins = n;
         }
@@ -364,6 +375,15 @@ mod tests {
         assert!(FileSettings::parse("lisen = \"127.0.0.1:9000\"").is_err());
         assert!(FileSettings::parse("token_ttl_hours = 0").is_err());
         assert!(FileSettings::parse("listen = 5").is_err());
+        assert_eq!(
+            Config::default().expiring_window_days,
+            authority::DEFAULT_EXPIRING_WINDOW_DAYS
+        );
+        let c = FileSettings::parse("expiring_window_days = 45")
+            .unwrap()
+            .apply(Config::default());
+        assert_eq!(c.expiring_window_days, 45);
+        assert!(FileSettings::parse("expiring_window_days = 0").is_err());
         let c = FileSettings::parse("backup_interval_hours = 24\nbackup_keep = 3\n")
             .unwrap()
             .apply(Config::default());

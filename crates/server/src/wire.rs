@@ -70,6 +70,9 @@ pub(crate) fn user_info(u: authority::UserInfo) -> api::UserInfo {
         surname: u.surname,
         pseudonym: u.pseudonym,
         profile: u.profile,
+        state: Some(api::UserState::parse(u.state.as_str())),
+        state_expires_at_rfc3339: u.state_expires_at.map(rfc3339),
+        state_expires_at: u.state_expires_at,
     }
 }
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::{CertKind, ContentAlgorithm, RevocationReason, Secret, UserStatus};
+use crate::{CertKind, ContentAlgorithm, RevocationReason, Secret, UserState, UserStatus};
 
 /// A user.
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -33,6 +33,18 @@ pub struct UserInfo {
     /// The user's own certificate profile (`mailbox-strict`, ...); absent: the authority's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<String>,
+    /// The lifecycle state (`invited`, `enrolled`, `expiring`, ...), beside `status`;
+    /// absent from servers before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<UserState>,
+    /// When the state ends or ended, Unix seconds: the pending token's expiry (`invited`,
+    /// `invitation-expired`), the earliest current certificate's notAfter (`enrolled`,
+    /// `expiring`) or the last one's (`expired`); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_expires_at: Option<i64>,
+    /// `state_expires_at`, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_expires_at_rfc3339: Option<String>,
 }
 
 /// A certificate as a user's detail shows it.
@@ -156,6 +168,10 @@ pub struct UserListQuery {
     /// `active` or `disabled`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    /// A lifecycle state (`new`, `invited`, `invitation-expired`, `enrolled`, `expiring`,
+    /// `expired`, `revoked`, `disabled`): users in it only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
     /// `email`, `name`, `status` or `created_at` (default `email`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sort: Option<String>,
@@ -175,6 +191,7 @@ impl UserListQuery {
     pub fn is_plain(&self) -> bool {
         self.q.is_none()
             && self.status.is_none()
+            && self.state.is_none()
             && self.sort.is_none()
             && self.dir.is_none()
             && self.limit.is_none()

@@ -37,6 +37,8 @@ const ADDED: &[&str] = &[
     "surname",
     "pseudonym",
     "profile",
+    "state",
+    "state_expires_at",
 ];
 
 /// Every field of `old` is in `new` with the same value; `new` adds only `*_rfc3339` fields

@@ -7,6 +7,7 @@ mod governance;
 mod ops;
 mod sbr;
 mod signin;
+mod states;
 mod totp;
 mod txn;
 mod views;

@@ -1,6 +1,6 @@
 //! Arguments of `kmsctl user …`.
 
-use clap::Subcommand;
+use clap::{Subcommand, ValueEnum};
 
 /// Users and their enrollment tokens.
 #[derive(Subcommand, Debug)]
@@ -27,8 +27,12 @@ pub enum UserCommand {
         #[arg(long)]
         profile: Option<String>,
     },
-    /// List users.
-    List,
+    /// List users, with their lifecycle state.
+    List {
+        /// Only users in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+    },
     /// Show a user and their certificates.
     Show {
         /// E-mail address.
@@ -44,4 +48,41 @@ pub enum UserCommand {
         /// E-mail address.
         email: String,
     },
+}
+
+/// A user's lifecycle state, as `--state` takes it (the server's `state` values).
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateArg {
+    /// No certificate and no unused enrollment token.
+    New,
+    /// An enrollment token is pending.
+    Invited,
+    /// The enrollment token expired unused.
+    InvitationExpired,
+    /// Has valid certificates.
+    Enrolled,
+    /// Certificates expire within the server's window.
+    Expiring,
+    /// Every current certificate not revoked has expired.
+    Expired,
+    /// Every current certificate is revoked.
+    Revoked,
+    /// Disabled.
+    Disabled,
+}
+
+impl StateArg {
+    /// The wire value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StateArg::New => "new",
+            StateArg::Invited => "invited",
+            StateArg::InvitationExpired => "invitation-expired",
+            StateArg::Enrolled => "enrolled",
+            StateArg::Expiring => "expiring",
+            StateArg::Expired => "expired",
+            StateArg::Revoked => "revoked",
+            StateArg::Disabled => "disabled",
+        }
+    }
 }

@@ -523,3 +523,82 @@ fn a_bundle_is_never_written_to_a_terminal_and_nothing_is_asked_first() {
     );
     assert!(seen.lock().unwrap().is_empty(), "the server was asked");
 }
+
+fn listed(email: &str, state: &str, until: Option<i64>) -> Value {
+    json!({"email": email, "name": "N", "capabilities": [], "status": "active",
+           "created_at": 1_700_000_000, "state": state, "state_expires_at": until})
+}
+
+#[test]
+fn user_list_shows_states_and_filters_on_one_page_by_page() {
+    let (url, seen) = serve(|_, path| match path {
+        "/api/v1/users" => (
+            200,
+            json!({"total": 2, "users": [
+                listed("a@example.com", "expiring", Some(1_800_000_000)),
+                listed("b@example.com", "revoked", None)]})
+            .to_string(),
+        ),
+        // The server pages (two users, then the third): kmsctl asks until it has them all.
+        p if p.starts_with("/api/v1/users?") && p.contains("offset=0") => (
+            200,
+            json!({"total": 3, "offset": 0, "limit": 500, "users": [
+                listed("a@example.com", "expiring", Some(1_800_000_000)),
+                listed("c@example.com", "expiring", Some(1_800_100_000))]})
+            .to_string(),
+        ),
+        p if p.starts_with("/api/v1/users?") => (
+            200,
+            json!({"total": 3, "offset": 2, "limit": 500, "users": [
+                listed("d@example.com", "expiring", Some(1_800_200_000))]})
+            .to_string(),
+        ),
+        _ => (404, error("KMS-404", "no such route")),
+    });
+    let (_dir, file) = session();
+    let k = || {
+        let mut c = kmsctl();
+        c.env("KMS_URL", &url).env("KMS_SESSION_FILE", &file);
+        c
+    };
+    let out = run(k().args(["user", "list"]));
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(
+        header.contains("STATE") && header.contains("UNTIL"),
+        "{text}"
+    );
+    let b = text.lines().find(|l| l.contains("b@example.com")).unwrap();
+    assert!(b.contains("revoked"), "{text}");
+    let a = text.lines().find(|l| l.contains("a@example.com")).unwrap();
+    assert!(a.contains("expiring") && a.contains("2027-01-15"), "{text}");
+
+    let out = run(k().args(["--json", "user", "list", "--state", "expiring"]));
+    assert_eq!(out.status.code(), Some(0));
+    let v = stdout_json(&out);
+    assert_eq!(v["total"], 3, "{v}");
+    let emails: Vec<&str> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
+    assert_eq!(emails, ["a@example.com", "c@example.com", "d@example.com"]);
+    let paths: Vec<String> = seen
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, p, _)| p.clone())
+        .filter(|p| p.contains("state="))
+        .collect();
+    assert_eq!(paths.len(), 2, "{paths:?}");
+    assert!(paths[0].contains("state=expiring") && paths[0].contains("limit=500"));
+    assert!(paths[1].contains("offset=2"), "{paths:?}");
+
+    // An unknown state is a usage error, before anything is sent.
+    let before = seen.lock().unwrap().len();
+    let out = run(k().args(["user", "list", "--state", "active"]));
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(seen.lock().unwrap().len(), before);
+}

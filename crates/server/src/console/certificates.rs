@@ -18,6 +18,10 @@ pub(super) struct Found {
     pub owner_href: String,
     pub href: String,
     pub cert: CertRow,
+    /// `valid`, `expiring`, `expired`, `revoked` or `superseded` (the list's status column).
+    pub status: &'static str,
+    /// The revocation reason, when revoked.
+    pub reason: Option<String>,
 }
 
 #[derive(Template)]
@@ -28,6 +32,8 @@ struct SearchPage {
     status: String,
     searched: bool,
     total: i64,
+    page: i64,
+    pages: i64,
     found: Vec<Found>,
     prev_href: Option<String>,
     next_href: Option<String>,
@@ -60,9 +66,27 @@ fn row_state(status: &str, reason: Option<&str>) -> String {
     }
 }
 
+/// The list's status of a certificate: `expiring` is a valid certificate whose notAfter is
+/// at most `soon` (the end of the authority's expiring window).
+fn list_status(r: &authority::CertRow, soon: i64) -> &'static str {
+    match r.status.as_str() {
+        "revoked" => "revoked",
+        "expired" => "expired",
+        "superseded" => "superseded",
+        _ if r.not_after <= soon => "expiring",
+        _ => "valid",
+    }
+}
+
 fn found(r: &authority::CertRow) -> Found {
+    found_at(r, i64::MIN)
+}
+
+fn found_at(r: &authority::CertRow, soon: i64) -> Found {
     let email = r.email.clone().unwrap_or_else(|| "(server TLS)".into());
     Found {
+        status: list_status(r, soon),
+        reason: r.revocation_reason.clone(),
         owner_href: r.email.as_deref().map(user_href).unwrap_or_default(),
         href: cert_href(&r.serial),
         email,
@@ -81,8 +105,9 @@ fn cert_href(serial: &str) -> String {
     format!("/console/certificates/{}", path_segment(serial))
 }
 
-/// GET /console/certificates?q=&status=&page=: search by serial (a prefix) or e-mail
-/// address (a part), optionally by status, a page at a time.
+/// GET /console/certificates?q=&status=&page=: every certificate, newest first, a page at a
+/// time (paged in SQL over the `certificates_listing` index); `q` searches by serial (a
+/// prefix) or e-mail address (a part), `status` filters.
 pub(super) async fn search(
     s: Session,
     Query(q): Query<SearchQuery>,
@@ -90,22 +115,18 @@ pub(super) async fn search(
     let query = q.q.trim().to_string();
     let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let searched = !query.is_empty() || !q.status.is_empty();
-    let (total, rows) = if searched {
-        let cq = CertQuery {
-            serial: is_serial(&query).then(|| query.clone()),
-            email: (!is_serial(&query) && !query.is_empty()).then(|| query.clone()),
-            status: (!q.status.is_empty()).then(|| q.status.clone()),
-            limit: Some(PAGE_SIZE),
-            offset: Some((page_no - 1) * PAGE_SIZE),
-            ..CertQuery::default()
-        };
-        let p = s
-            .call(move |auth, admin| auth.certificates(admin, &cq))
-            .await?;
-        (p.total, p.items)
-    } else {
-        (0, Vec::new())
+    let cq = CertQuery {
+        serial: is_serial(&query).then(|| query.clone()),
+        email: (!is_serial(&query) && !query.is_empty()).then(|| query.clone()),
+        status: (!q.status.is_empty()).then(|| q.status.clone()),
+        limit: Some(PAGE_SIZE),
+        offset: Some((page_no - 1) * PAGE_SIZE),
+        ..CertQuery::default()
     };
+    let (p, (_, soon)) = s
+        .call(move |auth, admin| Ok((auth.certificates(admin, &cq)?, auth.expiring_window())))
+        .await?;
+    let (total, rows) = (p.total, p.items);
     let pages = ((total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
     let href = |n: i64| {
         let pairs = [
@@ -122,9 +143,11 @@ pub(super) async fn search(
         layout: s.layout("Certificates and CRL", "certificates"),
         searched,
         total,
+        page: page_no,
+        pages,
         prev_href: (page_no > 1).then(|| href(page_no - 1)),
         next_href: (page_no < pages).then(|| href(page_no + 1)),
-        found: rows.iter().map(found).collect(),
+        found: rows.iter().map(|r| found_at(r, soon)).collect(),
         status: q.status,
         q: query,
     };

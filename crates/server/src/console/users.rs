@@ -5,7 +5,9 @@
 //! (see `confirm.rs`).
 
 use askama::Template;
-use authority::{CertSummary, Direction, EnrollmentToken, RevokeTarget, UserInfo, UserQuery};
+use authority::{
+    CertSummary, Direction, EnrollmentToken, RevokeTarget, UserInfo, UserQuery, UserState,
+};
 use axum::extract::{Path, Query};
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -30,6 +32,25 @@ pub(super) struct UserRow {
     pub person: String,
     /// The user's own certificate profile, or "(the authority's)".
     pub profile: String,
+    /// The lifecycle state (`invited`, `expiring`, ...).
+    pub state: &'static str,
+    /// What the state means, one sentence.
+    pub state_meaning: &'static str,
+    /// What the expiry is of: "token expires", "certificates expire", ... (empty: none).
+    pub state_expiry_label: &'static str,
+    /// When the state ends or ended, or empty.
+    pub state_expires: String,
+}
+
+/// What a state's expiry is the expiry of, for its label.
+fn expiry_label(state: UserState) -> &'static str {
+    match state {
+        UserState::Invited => "token expires",
+        UserState::InvitationExpired => "token expired",
+        UserState::Enrolled | UserState::Expiring => "certificate expires",
+        UserState::Expired => "certificate expired",
+        UserState::New | UserState::Revoked | UserState::Disabled => "",
+    }
 }
 
 impl From<UserInfo> for UserRow {
@@ -50,6 +71,14 @@ impl From<UserInfo> for UserRow {
             email: u.email,
             name: u.name,
             status: u.status,
+            state: u.state.as_str(),
+            state_meaning: u.state.meaning(),
+            state_expiry_label: if u.state_expires_at.is_some() {
+                expiry_label(u.state)
+            } else {
+                ""
+            },
+            state_expires: u.state_expires_at.map(when).unwrap_or_default(),
         }
     }
 }
@@ -67,6 +96,8 @@ struct UsersPage {
     layout: Layout,
     q: String,
     status: String,
+    state: String,
+    states: Vec<&'static str>,
     columns: Vec<Column>,
     rows: Vec<UserRow>,
     total: usize,
@@ -84,6 +115,8 @@ pub(super) struct ListQuery {
     #[serde(default)]
     status: String,
     #[serde(default)]
+    state: String,
+    #[serde(default)]
     sort: String,
     #[serde(default)]
     dir: String,
@@ -95,6 +128,7 @@ fn list_href(q: &ListQuery, sort: &str, dir: &str, page: usize) -> String {
     let pairs = [
         ("q", q.q.as_str()),
         ("status", q.status.as_str()),
+        ("state", q.state.as_str()),
         ("sort", sort),
         ("dir", dir),
         ("page", &page.to_string()),
@@ -112,9 +146,17 @@ pub(super) async fn list(s: Session, Query(q): Query<ListQuery>) -> Result<Respo
     };
     let desc = q.dir == "desc";
     let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let state = match q.state.trim() {
+        "" => None,
+        st => Some(
+            st.parse::<UserState>()
+                .map_err(|e| ConsoleError::bad_form(e.to_string()))?,
+        ),
+    };
     let query = UserQuery {
         text: Some(q.q.clone()),
         status: Some(q.status.clone()),
+        state,
         sort: Some(
             if sort == "created" {
                 "created_at"
@@ -171,6 +213,8 @@ pub(super) async fn list(s: Session, Query(q): Query<ListQuery>) -> Result<Respo
         change: Gate::officer(&s.admin),
         q: q.q,
         status: q.status,
+        state: q.state,
+        states: UserState::ALL.iter().map(|s| s.as_str()).collect(),
     };
     Ok(page(StatusCode::OK, &t))
 }

@@ -4,6 +4,7 @@
 mod client;
 mod console;
 mod console_governance;
+mod console_states;
 mod governance_routes;
 mod health;
 mod limits;

@@ -504,3 +504,111 @@ async fn the_last_administrator_cannot_step_down() {
     assert_eq!(v["admins"][0]["role"], "administrator");
     let _: Value = v;
 }
+
+#[tokio::test]
+async fn user_states_in_answers_and_the_state_filter() {
+    let f = fixture();
+    let app = &f.app;
+    let (t, aude) = populated(app).await;
+    let (s, v) = call(
+        app,
+        "POST",
+        "/api/v1/users",
+        Some(&t),
+        j(json!({"email": "carol@example.com", "name": "Carol"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["user"]["state"], "invited", "{v}");
+    assert_eq!(v["user"]["state_expires_at"], v["token_expires_at"], "{v}");
+    // Every user answer carries `state` beside `status`.
+    let (_, v) = call(app, "GET", "/api/v1/users", Some(&aude), None).await;
+    let states: Vec<(&str, &str, &str)> = v["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["email"].as_str().unwrap(),
+                u["status"].as_str().unwrap(),
+                u["state"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("alice@example.com", "active", "revoked"),
+            ("bob@example.com", "active", "enrolled"),
+            ("carol@example.com", "active", "invited"),
+        ]
+    );
+    let (_, bob) = call(
+        app,
+        "GET",
+        "/api/v1/users/bob@example.com",
+        Some(&aude),
+        None,
+    )
+    .await;
+    assert_eq!(bob["state"], "enrolled", "{bob}");
+    assert_eq!(
+        bob["state_expires_at"], bob["certificates"][0]["not_after"],
+        "{bob}"
+    );
+    assert!(
+        bob["state_expires_at_rfc3339"]
+            .as_str()
+            .unwrap()
+            .ends_with('Z'),
+        "{bob}"
+    );
+    assert!(
+        v["users"][0].get("state_expires_at").is_none(),
+        "revoked: no expiry"
+    );
+    for (state, want) in [
+        ("revoked", vec!["alice@example.com"]),
+        ("enrolled", vec!["bob@example.com"]),
+        ("invited", vec!["carol@example.com"]),
+        ("expiring", vec![]),
+    ] {
+        let (s, v) = call(
+            app,
+            "GET",
+            &format!("/api/v1/users?state={state}"),
+            Some(&aude),
+            None,
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        let got: Vec<&str> = v["users"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["email"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, want, "{state}");
+        assert_eq!(v["total"], want.len(), "{state}");
+    }
+    let (s, _) = call(
+        app,
+        "POST",
+        "/api/v1/users/bob@example.com/disable",
+        Some(&t),
+        None,
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, v) = call(
+        app,
+        "GET",
+        "/api/v1/users?state=disabled",
+        Some(&aude),
+        None,
+    )
+    .await;
+    assert_eq!(v["users"][0]["email"], "bob@example.com", "{v}");
+    let (s, v) = call(app, "GET", "/api/v1/users?state=active", Some(&aude), None).await;
+    assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "AUTH-009"), "{v}");
+}
