@@ -7,6 +7,7 @@
 //! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
 mod anchor;
+mod bulk_revoke_e2e;
 mod console_browser;
 mod crash;
 mod crl_cache_e2e;

@@ -599,6 +599,11 @@ impl KmsClient {
         self.post_json("/revoke", req)
     }
 
+    /// `POST /revocations/bulk`.
+    pub fn revoke_bulk(&self, req: &BulkRevokeRequest) -> Result<BulkRevoked, ClientError> {
+        self.post_json("/revocations/bulk", req)
+    }
+
     /// `POST /renew`.
     pub fn renew(&self, req: &RenewRequest) -> Result<RenewResponse, ClientError> {
         self.post_json("/renew", req)

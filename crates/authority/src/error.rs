@@ -209,6 +209,14 @@ pub enum Error {
     /// write-ahead log was lost or truncated, or the store was replaced by an older copy.
     #[error("{0}")]
     AnchorRollback(String),
+    /// A bulk call names more entries than one call takes.
+    #[error("{given} entries in one call; at most {max} are taken: split the list")]
+    TooManyEntries {
+        /// Entries given.
+        given: usize,
+        /// The most one call takes.
+        max: usize,
+    },
     /// The audit anchor file is malformed, of another store, or fails its MAC.
     #[error("{0}")]
     AnchorInvalid(String),
@@ -255,6 +263,7 @@ impl Error {
             Error::SignInThrottled { .. } => "AUTH-050",
             Error::AnchorRollback(_) => "AUTH-070",
             Error::AnchorInvalid(_) => "AUTH-071",
+            Error::TooManyEntries { .. } => "AUTH-100",
         }
     }
 

@@ -63,6 +63,7 @@
 //! | `AUTH-070` | committed work is missing: the audit anchor names entries the database lacks (a lost or truncated WAL, an older copy of the store) |
 //! | `AUTH-071` | the audit anchor file is malformed, of another store, or fails its MAC |
 //! | `AUTH-080` | the certificate profile (S/MIME Baseline Requirements) refuses the certificate; the message names the rule (`sbr.subject.person_name`: a sponsored profile needs the given name and surname on record; `sbr.key_usage`, ...); HTTP 422 |
+//! | `AUTH-100` | a bulk call names more entries than one call takes (bulk revoke: at most 100 000); HTTP 413 |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -126,6 +127,7 @@ pub use renewal::{
     RenewalPlan, SKIP_DISABLED, SKIP_EXPIRED, SKIP_NOT_ENROLLED, SKIP_NOT_EXPIRING, SKIP_REVOKED,
     SKIP_UNKNOWN, Skipped,
 };
+pub use revocation::{BulkRevokeOutcome, BulkTarget, MAX_BULK_REVOKE};
 pub use schedule::{
     BackupSchedule, MAX_BACKUP_KEEP, MIN_BACKUP_INTERVAL, SERVER_SETTINGS_FILE,
     carried_server_settings,
@@ -887,7 +889,7 @@ pub fn unlock(
     authority.check_anchor_at_unlock()?;
     // The served CRL is checked against the store at start-up: re-signed if it lags (a
     // failure leaves the state due for the publisher, and /healthz says so).
-    if let Some(lag) = authority.crl_health() {
+    if let Some(lag) = authority.crl_health_thorough() {
         tracing::warn!(reason = %lag, "the CRL lags the store: re-signing");
         let r = {
             let mut st = authority.lock();
@@ -929,8 +931,7 @@ impl Authority {
                     retry: config.crl_retry,
                 },
                 move || {
-                    let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
-                    let signed = revocation::crl_pass(&mut st, &published, &*clock, &config)?;
+                    let signed = revocation::crl_pass(&state, &published, &*clock, &config)?;
                     if signed {
                         // The store's revocations may have changed otherwise than by revoke.
                         ocsp.invalidate();

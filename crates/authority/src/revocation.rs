@@ -1,6 +1,37 @@
-//! Revocation and the full and delta CRLs.
+//! Revocation (one certificate, a user's, or many in bulk) and the full and delta CRLs,
+//! which the publisher re-signs off the request path.
 
 use super::*;
+
+/// Most entries (serials or addresses) one bulk revoke takes.
+pub const MAX_BULK_REVOKE: usize = 100_000;
+
+/// Up to this many entries, a bulk revoke's audit entry names them all.
+const BULK_AUDIT_NAMES: usize = 20;
+
+/// What a bulk revoke revokes.
+#[derive(Clone, Debug)]
+pub enum BulkTarget {
+    /// These certificates, by serial (hex).
+    Serials(Vec<String>),
+    /// Every unrevoked, unexpired certificate of these users, by address.
+    Emails(Vec<String>),
+}
+
+/// What a bulk revoke did, and the CRL that lists it.
+#[derive(Clone, Debug, Default)]
+pub struct BulkRevokeOutcome {
+    /// Certificates revoked now, or whose reason was raised to `keyCompromise`.
+    pub revoked: usize,
+    /// Certificates revoked already and left as they were.
+    pub already_revoked: usize,
+    /// Entries, as given, that name no certificate (serials) or no user (addresses).
+    pub not_found: Vec<String>,
+    /// The number of the full CRL that lists the revocations: published, or due.
+    pub crl_number: i64,
+    /// When that CRL was signed (its thisUpdate, Unix seconds); None while it is due.
+    pub crl_published_at: Option<i64>,
+}
 
 impl Authority {
     /// Revokes a user's certificates or one certificate (officer role).
@@ -24,6 +55,19 @@ impl Authority {
             self.audit_op(&actor.name, &format!("revoke:{reason:?}"), &t, |rec| {
                 self.revoke_inner(rec, actor, target, reason)
             })?;
+        let (crl_number, crl_published_at) = self.after_revocation(listed_in)?;
+        Ok(RevokeOutcome {
+            revoked,
+            already_revoked,
+            crl_number,
+            crl_published_at,
+        })
+    }
+
+    /// After a revocation's commit (`listed_in`: the number of the CRL that will list it;
+    /// None when nothing changed): waits a short bounded time for the publisher, and says
+    /// which CRL lists the change and when it was signed (None while it is due).
+    fn after_revocation(&self, listed_in: Option<i64>) -> Result<(i64, Option<i64>)> {
         if listed_in.is_some() {
             // Committed: the OCSP responder answers from the store from now on.
             self.ocsp.invalidate();
@@ -43,17 +87,164 @@ impl Authority {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )?
         };
-        let listed = published && !due;
-        Ok(RevokeOutcome {
-            revoked,
-            already_revoked,
-            crl_number: if listed {
-                number
-            } else {
-                listed_in.unwrap_or(number)
-            },
-            crl_published_at: listed.then_some(this_update),
+        let listed = published && !due && listed_in.is_none_or(|n| n <= number);
+        Ok(if listed {
+            (number, Some(this_update))
+        } else {
+            (listed_in.unwrap_or(number), None)
         })
+    }
+
+    /// Revokes many certificates in one transaction (officer role): those of `target`'s
+    /// serials, or every unrevoked, unexpired certificate of `target`'s users. At most
+    /// [`MAX_BULK_REVOKE`] entries (`AUTH-100` beyond); a malformed serial refuses the whole
+    /// call (`AUTH-009`, nothing changes); a well-formed serial no certificate has, or an
+    /// address no user has, is answered in `not_found` and the rest is revoked. As with
+    /// [`Authority::revoke`], a revoked certificate stays as it was unless `keyCompromise`
+    /// raises its reason. One audit entry names the count (and the entries, when few).
+    pub fn revoke_bulk(
+        &self,
+        actor: &Admin,
+        target: &BulkTarget,
+        reason: RevocationReason,
+    ) -> Result<BulkRevokeOutcome> {
+        let (kind, entries) = match target {
+            BulkTarget::Serials(s) => ("serials", s),
+            BulkTarget::Emails(e) => ("users", e),
+        };
+        let mut what = format!("{} {kind}", entries.len());
+        if entries.len() <= BULK_AUDIT_NAMES {
+            what = format!("{what}: {}", entries.join(" "));
+        }
+        let (mut out, listed_in) = self.audit_op(
+            &actor.name,
+            &format!("revoke.bulk:{reason:?}"),
+            &what,
+            |rec| self.revoke_bulk_inner(rec, actor, target, reason),
+        )?;
+        (out.crl_number, out.crl_published_at) = self.after_revocation(listed_in)?;
+        Ok(out)
+    }
+
+    fn revoke_bulk_inner(
+        &self,
+        rec: &audit::Op,
+        actor: &Admin,
+        target: &BulkTarget,
+        reason: RevocationReason,
+    ) -> Result<(BulkRevokeOutcome, Option<i64>)> {
+        actor.require_officer()?;
+        let given = match target {
+            BulkTarget::Serials(s) | BulkTarget::Emails(s) => s.len(),
+        };
+        if given > MAX_BULK_REVOKE {
+            return Err(Error::TooManyEntries {
+                given,
+                max: MAX_BULK_REVOKE,
+            });
+        }
+        if given == 0 {
+            return Err(Error::invalid("bulk revoke", "no serial or address given"));
+        }
+        // Serials are checked before anything is read: a malformed one refuses the call.
+        let serials: Vec<String> = match target {
+            BulkTarget::Serials(s) => s
+                .iter()
+                .map(|s| normalise_serial(s))
+                .collect::<Result<_>>()?,
+            BulkTarget::Emails(_) => Vec::new(),
+        };
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let tx = st
+            .store
+            .connection_mut()
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let next_number = next_crl_number(&tx)?;
+        let mut out = BulkRevokeOutcome::default();
+        let mut seen = std::collections::HashSet::new();
+        let mut candidates: Vec<String> = Vec::new();
+        match target {
+            BulkTarget::Serials(given) => {
+                let mut known =
+                    tx.prepare_cached("SELECT 1 FROM certificates WHERE serial = ?1")?;
+                for (serial, as_given) in serials.into_iter().zip(given) {
+                    if !seen.insert(serial.clone()) {
+                        continue;
+                    }
+                    if known.exists([&serial])? {
+                        candidates.push(serial);
+                    } else {
+                        out.not_found.push(as_given.clone());
+                    }
+                }
+            }
+            BulkTarget::Emails(emails) => {
+                let mut of_user = tx.prepare_cached(
+                    "SELECT c.serial FROM certificates c
+                     WHERE c.user_id = ?1 AND c.not_after > ?2 ORDER BY c.issued_at",
+                )?;
+                for email in emails {
+                    let id = match find_user(&tx, email) {
+                        Ok((id, _)) => id,
+                        Err(Error::UnknownUser { .. }) => {
+                            out.not_found.push(email.clone());
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
+                    if !seen.insert(id.to_string()) {
+                        continue;
+                    }
+                    let s = of_user
+                        .query_map(params![id, now], |r| r.get::<_, String>(0))?
+                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                    candidates.extend(s);
+                }
+            }
+        }
+        {
+            let mut current =
+                tx.prepare_cached("SELECT reason FROM revocations WHERE serial = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO revocations (serial, reason, revoked_at, crl_number) VALUES (?1, ?2, ?3, ?4)",
+            )?;
+            let mut raise = tx.prepare_cached(
+                "UPDATE revocations SET reason = ?2, crl_number = ?3 WHERE serial = ?1",
+            )?;
+            for serial in &candidates {
+                let old: Option<String> = current.query_row([serial], |r| r.get(0)).optional()?;
+                match old {
+                    None => {
+                        insert.execute(params![serial, reason.name(), now, next_number])?;
+                        out.revoked += 1;
+                    }
+                    Some(old)
+                        if reason == RevocationReason::KeyCompromise
+                            && old != RevocationReason::KeyCompromise.name() =>
+                    {
+                        raise.execute(params![serial, reason.name(), next_number])?;
+                        out.revoked += 1;
+                    }
+                    Some(_) => out.already_revoked += 1,
+                }
+            }
+        }
+        rec.extend_target(&format!(
+            " -> {} revoked, {} already revoked, {} not found",
+            out.revoked,
+            out.already_revoked,
+            out.not_found.len()
+        ));
+        if out.revoked == 0 {
+            // Nothing changes: the entry is appended on its own (as an `ok`).
+            drop(tx);
+            return Ok((out, None));
+        }
+        tx.execute("UPDATE crl_state SET due = 1 WHERE id = 1", [])?;
+        audit::commit(tx, rec, unix(self.now()))?;
+        tracing::info!(admin = %actor.name, count = out.revoked, reason = reason.name(), "certificates revoked in bulk");
+        Ok((out, Some(next_number)))
     }
 
     /// How many certificates `revoke` of the user `email` would revoke now (officer role):
@@ -189,8 +380,7 @@ impl Authority {
     /// Re-signs the CRLs now when the store's CRL state says a re-sign is due or their
     /// nextUpdate is near (what the publisher thread does on its own). True when it did.
     pub fn refresh_crl_if_due(&self) -> Result<bool> {
-        let mut st = self.lock();
-        crl_pass(&mut st, &self.published, &*self.clock, &self.config)
+        crl_pass(&self.state, &self.published, &*self.clock, &self.config)
     }
 
     /// Re-signs the CRLs from the store's state now.
@@ -204,19 +394,31 @@ impl Authority {
         self.publisher.signs()
     }
 
-    /// None when the served CRL lists every revocation in the store (with its current
-    /// reason), has the store's CRL number and is fresh; otherwise a short reason, for
-    /// `/healthz`.
+    /// None when the served CRL is the store's current one (its number, nothing revoked
+    /// since, no re-sign due or under way) and is fresh; otherwise a short reason, for
+    /// `/healthz`. Constant time in the number of revocations (it reads the served CRL's
+    /// number without decoding its entries, and the store's CRL state).
     pub fn crl_health(&self) -> Option<String> {
+        self.crl_health_with(false)
+    }
+
+    /// [`Authority::crl_health`], also comparing every entry of the served CRL with the
+    /// store's revocations (linear: at unlock, where the store may have been put back).
+    pub(crate) fn crl_health_thorough(&self) -> Option<String> {
+        self.crl_health_with(true)
+    }
+
+    fn crl_health_with(&self, thorough: bool) -> Option<String> {
         let now = unix(self.now());
         let st = self.lock();
-        let served = self
-            .published
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .crl_der
-            .clone();
-        let r = crl_lag(st.store.store().connection(), &served, now, &self.config);
+        let r = {
+            let published = self.published.read().unwrap_or_else(|p| p.into_inner());
+            let conn = st.store.store().connection();
+            match crl_lag(conn, &published.crl_der, now, &self.config) {
+                Ok(None) if thorough => crl_entries_lag(conn, &published.crl_der),
+                other => other,
+            }
+        };
         drop(st);
         let lag = match r {
             Ok(lag) => lag,
@@ -230,46 +432,43 @@ impl Authority {
     }
 }
 
-/// What is wrong with the served CRL `served` against the store's state, if anything.
-fn crl_lag(conn: &Connection, served: &[u8], now: i64, config: &Config) -> Result<Option<String>> {
-    let state: Option<(i64, i64, bool)> = conn
+/// The store's CRL state: (number, delta_number, next_update, due).
+fn crl_state(conn: &Connection) -> Result<Option<(i64, i64, i64, bool)>> {
+    Ok(conn
         .query_row(
-            "SELECT number, next_update, due FROM crl_state WHERE id = 1",
+            "SELECT number, delta_number, next_update, due FROM crl_state WHERE id = 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
         )
-        .optional()?;
-    let Some((number, next_update, due)) = state else {
+        .optional()?)
+}
+
+/// What is wrong with the served CRL `served` against the store's CRL state, if anything;
+/// constant time in the number of revocations: a revocation's commit sets the state's
+/// "due", which only a re-sign that reads the list after it clears.
+fn crl_lag(conn: &Connection, served: &[u8], now: i64, config: &Config) -> Result<Option<String>> {
+    let Some((number, delta_number, next_update, due)) = crl_state(conn)? else {
         return Ok(Some("no CRL has been signed".into()));
     };
-    let mut stmt = conn.prepare("SELECT serial, reason FROM revocations")?;
-    let revocations = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let Ok(crl) = pki::crl::Crl::parse(served) else {
+    let Some(served_number) = pki::crl::peek_number(served).and_then(|n| i64::try_from(n).ok())
+    else {
         return Ok(Some("the served CRL cannot be read".into()));
     };
-    let listed: std::collections::HashMap<String, &'static str> = crl
-        .entries()
-        .map(|e| (serial_of_bytes(&e.serial), e.reason.name()))
-        .collect();
-    let missing = revocations
-        .iter()
-        .filter(|(s, r)| listed.get(s).is_none_or(|l| *l != r.as_str()))
-        .count();
-    if missing > 0 {
-        return Ok(Some(format!(
-            "the served CRL lacks {missing} of the store's {} revocations (or their current reason)",
-            revocations.len()
-        )));
-    }
-    if crl.number() != u64::try_from(number).ok() {
+    if served_number != number {
         return Ok(Some(format!(
             "the served CRL's number is not the store's ({number})"
         )));
     }
     if due {
-        return Ok(Some("a CRL re-sign is due".into()));
+        // Every revocation's commit sets "due"; a pass clears it as it takes the list.
+        return Ok(Some(
+            "a CRL re-sign is due: the served CRL lacks revocations committed since".into(),
+        ));
+    }
+    if delta_number != number + 1 {
+        return Ok(Some(
+            "a CRL re-sign is under way (or was interrupted)".into(),
+        ));
     }
     if next_update <= now {
         return Ok(Some("the CRL is past its nextUpdate".into()));
@@ -282,39 +481,201 @@ fn crl_lag(conn: &Connection, served: &[u8], now: i64, config: &Config) -> Resul
     Ok(None)
 }
 
+/// Whether the served CRL lists every revocation of the store with its current reason
+/// (linear in the revocations: the check at unlock, after which a store put back from a
+/// copy is re-signed).
+fn crl_entries_lag(conn: &Connection, served: &[u8]) -> Result<Option<String>> {
+    let Ok(crl) = pki::crl::Crl::parse(served) else {
+        return Ok(Some("the served CRL cannot be read".into()));
+    };
+    let mut stmt = conn.prepare("SELECT serial, reason FROM revocations")?;
+    let mut rows = stmt.query([])?;
+    let (mut missing, mut total) = (0usize, 0usize);
+    while let Some(r) = rows.next()? {
+        total += 1;
+        let (serial, reason): (String, String) = (r.get(0)?, r.get(1)?);
+        let listed = crl.lookup(&serial_bytes(&serial)?);
+        if listed.is_none_or(|l| l.reason.name() != reason) {
+            missing += 1;
+        }
+    }
+    if missing > 0 {
+        return Ok(Some(format!(
+            "the served CRL lacks {missing} of the store's {total} revocations (or their current reason)"
+        )));
+    }
+    if crl.len() != total {
+        return Ok(Some(format!(
+            "the served CRL lists {} certificates the store has not revoked",
+            crl.len() - total.min(crl.len())
+        )));
+    }
+    Ok(None)
+}
+
 /// One publisher pass: re-signs when the store's CRL state is due or missing, when the
-/// served CRL lags the store (see [`crl_lag`]: e.g. after a restore), or near its nextUpdate.
-/// True when it signed.
+/// served CRL lags the store (see [`crl_lag`]), or near its nextUpdate. True when it signed.
+///
+/// Only two short steps hold the authority's lock: reserving the CRL numbers (one small
+/// write that also clears "due") and storing the signed CRLs. The list is read through a
+/// read-only connection of its own (a snapshot: WAL readers do not block writers) and built
+/// and signed without the lock, so revocations go on while a large CRL is made. A
+/// revocation committed meanwhile is recorded for the next CRL and makes the state due
+/// again; if another re-sign (a restore, the check at unlock) stored CRLs meanwhile, this
+/// pass's are dropped.
 pub(crate) fn crl_pass(
-    st: &mut State,
+    state: &Mutex<State>,
     published: &RwLock<Published>,
     clock: &dyn Clock,
     config: &Config,
 ) -> Result<bool> {
-    let now = unix(clock.now());
-    let conn = st.store.store().connection();
-    let next_update: Option<i64> = conn
-        .query_row("SELECT next_update FROM crl_state WHERE id = 1", [], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let near = next_update.is_none_or(|n| n - secs(config.crl_refresh_margin) <= now);
-    if !near {
-        let served = published
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .crl_der
-            .clone();
-        if crl_lag(conn, &served, now, config)?.is_none() {
-            return Ok(false);
+    let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    let now_t = clock.now();
+    let now = unix(now_t);
+    let (plan, issuer, db_path) = {
+        let mut st = lock();
+        let conn = st.store.store().connection();
+        let Some((number, delta_number, next_update, due)) = crl_state(conn)? else {
+            // The first CRL (normally signed at init): made under the lock.
+            sign_crls(&mut st, published, clock, config)?;
+            return Ok(true);
+        };
+        let near = next_update - secs(config.crl_refresh_margin) <= now;
+        if !due && !near {
+            let served = published.read().unwrap_or_else(|p| p.into_inner());
+            if crl_lag(conn, &served.crl_der, now, config)?.is_none() {
+                return Ok(false);
+            }
         }
+        let plan = Plan {
+            number: delta_number + 1,
+            base: number,
+            public_url: setting(conn, "public_url")?,
+            this_update: now_t,
+            next_update: now_t + config.crl_validity,
+        };
+        // Revocations from now on are recorded for the CRL after this one (and make the
+        // state due again).
+        conn.execute(
+            "UPDATE crl_state SET delta_number = ?1, due = 0 WHERE id = 1",
+            [plan.number + 1],
+        )?;
+        let issuer = Issuer::new(st.issuer.certificate().clone(), st.issuer.key().clone())?
+            .with_digest(st.issuer.digest());
+        let db_path = st.store.store().data_dir().join(escrow::DB_FILE_NAME);
+        (plan, issuer, db_path)
+    };
+    let built = rusqlite::Connection::open_with_flags(
+        &db_path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(Error::from)
+    .and_then(|reader| {
+        reader.busy_timeout(std::time::Duration::from_secs(10))?;
+        build_crls(&reader, &plan, &issuer)
+    });
+    let mut st = lock();
+    let (crl_der, delta_der) = match built {
+        Ok(b) => b,
+        Err(e) => {
+            // Due again, for the retry (the reserved numbers are skipped).
+            let _ = st.store.store().connection().execute(
+                "UPDATE crl_state SET due = 1 WHERE id = 1 AND delta_number = ?1",
+                [plan.number + 1],
+            );
+            return Err(e);
+        }
+    };
+    let stored = st.store.connection_mut().execute(
+        "UPDATE crl_state SET number = ?1, this_update = ?2, next_update = ?3, crl = ?4,
+             delta_crl = ?5
+         WHERE id = 1 AND delta_number = ?6",
+        params![
+            plan.number,
+            unix(plan.this_update),
+            unix(plan.next_update),
+            crl_der,
+            delta_der,
+            plan.number + 1
+        ],
+    )?;
+    if stored == 0 {
+        tracing::info!(
+            number = plan.number,
+            "CRLs signed meanwhile by another re-sign; this pass's dropped"
+        );
+        return Ok(false);
     }
-    sign_crls(st, published, clock, config)?;
+    serve(&st, published, crl_der, delta_der)?;
+    drop(st);
+    tracing::info!(number = plan.number, "CRL signed");
     Ok(true)
 }
 
+/// The CRLs one re-sign makes.
+struct Plan {
+    /// The full CRL's number (the delta's is the next).
+    number: i64,
+    /// The previous full CRL's number: the delta lists what changed since.
+    base: i64,
+    public_url: String,
+    this_update: SystemTime,
+    next_update: SystemTime,
+}
+
+/// Builds and signs the full and delta CRLs of `plan` from the revocations read on `conn`,
+/// in one pass over the rows (in the table's order: a CRL's entries need no order), each
+/// entry encoded once into the builders: time linear in the revocations, memory the
+/// encoded lists.
+fn build_crls(conn: &Connection, plan: &Plan, issuer: &Issuer) -> Result<(Vec<u8>, Vec<u8>)> {
+    let mut full = CrlBuilder::new(plan.number as u64, plan.this_update, plan.next_update)?
+        .freshest_crl(format!("{}/crl/delta", plan.public_url));
+    let mut delta = CrlBuilder::new(plan.number as u64 + 1, plan.this_update, plan.next_update)?
+        .delta_of(plan.base as u64)?;
+    let mut stmt =
+        conn.prepare("SELECT serial, reason, revoked_at, crl_number FROM revocations")?;
+    let mut rows = stmt.query([])?;
+    while let Some(r) = rows.next()? {
+        let serial: String = r.get(0)?;
+        let reason: String = r.get(1)?;
+        let listed_in: i64 = r.get(3)?;
+        let entry = CrlEntry {
+            serial: serial_bytes(&serial)?,
+            revoked_at: from_unix(r.get(2)?),
+            reason: RevocationReason::from_str(&reason)
+                .map_err(|_| Error::Corrupt(format!("revocation reason {reason}")))?,
+        };
+        full.add(&entry)?;
+        if listed_in > plan.base {
+            delta.add(&entry)?;
+        }
+    }
+    drop(rows);
+    drop(stmt);
+    let crl_der = full.sign(issuer)?;
+    let delta_der = delta.sign(issuer)?;
+    Ok((crl_der, delta_der))
+}
+
+/// Serves newly stored CRLs.
+fn serve(
+    st: &State,
+    published: &RwLock<Published>,
+    crl_der: Vec<u8>,
+    delta_crl_der: Vec<u8>,
+) -> Result<()> {
+    let ca_der = certificate::to_der(st.issuer.certificate())?;
+    *published.write().unwrap_or_else(|p| p.into_inner()) = Published {
+        ca_der,
+        crl_der,
+        delta_crl_der,
+    };
+    Ok(())
+}
+
 /// Signs the full and delta CRLs from the store's revocations and stores them (clearing
-/// "due") in one transaction; then serves them.
+/// "due") in one transaction, all under the authority's lock (at init, unlock, restore and
+/// a public URL change); then serves them.
 pub(crate) fn sign_crls(
     st: &mut State,
     published: &RwLock<Published>,
@@ -322,8 +683,6 @@ pub(crate) fn sign_crls(
     config: &Config,
 ) -> Result<()> {
     let now_t = clock.now();
-    let now = unix(now_t);
-    let public_url = setting(st.store.store().connection(), "public_url")?;
     let conn = st.store.store().connection();
     let previous: Option<i64> = conn
         .query_row("SELECT number FROM crl_state WHERE id = 1", [], |r| {
@@ -331,56 +690,23 @@ pub(crate) fn sign_crls(
         })
         .optional()?;
     let number = next_crl_number(conn)?;
-    let delta_number = number + 1;
-    // The delta lists what changed since the previous full CRL (nothing, the first time).
-    let base = previous.unwrap_or(number);
-    let this_update = now_t;
-    let next_update = now_t + config.crl_validity;
-    let mut full = CrlBuilder::new(number as u64, this_update, next_update)?
-        .freshest_crl(format!("{public_url}/crl/delta"));
-    let mut delta =
-        CrlBuilder::new(delta_number as u64, this_update, next_update)?.delta_of(base as u64)?;
-    let mut stmt = conn.prepare(
-        "SELECT serial, reason, revoked_at, crl_number FROM revocations ORDER BY revoked_at",
-    )?;
-    let rows = stmt
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    drop(stmt);
-    for (serial, reason, at, listed_in) in rows {
-        let entry = CrlEntry {
-            serial: serial_bytes(&serial)?,
-            revoked_at: from_unix(at),
-            reason: RevocationReason::from_str(&reason)
-                .map_err(|_| Error::Corrupt(format!("revocation reason {reason}")))?,
-        };
-        full.add(&entry)?;
-        if listed_in > base {
-            delta.add(&entry)?;
-        }
-    }
-    let crl_der = full.sign(&st.issuer)?;
-    let delta_der = delta.sign(&st.issuer)?;
+    let plan = Plan {
+        number,
+        // The delta lists what changed since the previous full CRL (nothing, the first time).
+        base: previous.unwrap_or(number),
+        public_url: setting(conn, "public_url")?,
+        this_update: now_t,
+        next_update: now_t + config.crl_validity,
+    };
+    let (crl_der, delta_der) = build_crls(conn, &plan, &st.issuer)?;
     st.store.connection_mut().execute(
             "INSERT INTO crl_state (id, number, delta_number, this_update, next_update, crl, delta_crl, due)
              VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, 0)
              ON CONFLICT (id) DO UPDATE SET number = ?1, delta_number = ?2, this_update = ?3,
                  next_update = ?4, crl = ?5, delta_crl = ?6, due = 0",
-            params![number, delta_number, now, unix(next_update), crl_der, delta_der],
+            params![number, number + 1, unix(plan.this_update), unix(plan.next_update), crl_der, delta_der],
         )?;
-    let ca_der = certificate::to_der(st.issuer.certificate())?;
-    *published.write().unwrap_or_else(|p| p.into_inner()) = Published {
-        ca_der,
-        crl_der,
-        delta_crl_der: delta_der,
-    };
+    serve(st, published, crl_der, delta_der)?;
     tracing::info!(number, "CRL signed");
     Ok(())
 }

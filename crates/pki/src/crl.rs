@@ -397,6 +397,39 @@ fn ca_key_id(ca: &Certificate) -> Result<Vec<u8>> {
     }
 }
 
+/// The CRL number of the DER CRL `der`, read without decoding its entries (the revoked list
+/// is skipped by its length, so this is constant time in the number of entries); None when
+/// the CRL has none or `der` is not a CRL. For checking which CRL is served; use
+/// [`Crl::parse`] to rely on anything in it.
+pub fn peek_number(der: &[u8]) -> Option<u64> {
+    use der::{Reader, SliceReader};
+    let mut outer = SliceReader::new(der).ok()?;
+    let list = Header::decode(&mut outer).ok()?;
+    if list.tag() != Tag::Sequence {
+        return None;
+    }
+    let tbs_header = Header::decode(&mut outer).ok()?;
+    if tbs_header.tag() != Tag::Sequence {
+        return None;
+    }
+    let mut tbs = SliceReader::new(outer.read_slice(tbs_header.length()).ok()?).ok()?;
+    let extensions_tag = Tag::ContextSpecific {
+        constructed: true,
+        number: TagNumber(0),
+    };
+    while !tbs.is_finished() {
+        let h = Header::decode(&mut tbs).ok()?;
+        let body = tbs.read_slice(h.length()).ok()?;
+        if h.tag() == extensions_tag {
+            let exts = Vec::<Extension>::from_der(body).ok()?;
+            let ext = exts.iter().find(|e| e.extn_id == CrlNumber::OID)?;
+            let n = CrlNumber::from_der(ext.extn_value.as_bytes()).ok()?;
+            return uint_to_u64(&n.0);
+        }
+    }
+    None
+}
+
 /// What a CRL says about one revoked serial number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Revocation {

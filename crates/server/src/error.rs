@@ -165,6 +165,7 @@ impl From<authority::Error> for ApiError {
             | E::TooFewApprovers { .. }
             | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,
+            E::TooManyEntries { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             // The store lacks committed work, or its audit anchor is invalid: cannot serve.
             E::AnchorRollback(_) | E::AnchorInvalid(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::RequestRefused(_)

@@ -40,6 +40,10 @@ pub use refusals::{Peer, UNAUTHENTICATED_PER_MINUTE as UNAUTHENTICATED_REFUSALS_
 /// Largest request body accepted (a CSR is a few KiB).
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// Largest request body of `POST /api/v1/revocations/bulk` (100 000 entries of up to 160
+/// bytes).
+pub const MAX_BULK_BODY: usize = 16 * 1024 * 1024;
+
 /// Password derivations (sign-in, unlock) running at once; the rest wait their turn.
 const KDF_CONCURRENCY: usize = 2;
 
@@ -466,6 +470,12 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(enroll))
         .routes(routes!(directory))
         .routes(routes!(revoke))
+        .merge(
+            // A bulk revoke's list is larger than other bodies (100 000 serials).
+            OpenApiRouter::new()
+                .routes(routes!(revoke_bulk))
+                .layer(DefaultBodyLimit::max(MAX_BULK_BODY)),
+        )
         .routes(routes!(renew))
         .routes(routes!(ca_pem))
         .routes(routes!(crl))
@@ -1729,6 +1739,74 @@ async fn revoke(
         reason: api::RevocationReason::parse(reason.name()),
         already_revoked: outcome.already_revoked,
         crl_number: Some(outcome.crl_number),
+        crl_published_at: outcome.crl_published_at,
+        crl_published_at_rfc3339: outcome.crl_published_at.map(wire::rfc3339),
+        crl_pending: outcome.crl_published_at.is_none(),
+    }))
+}
+
+#[utoipa::path(
+    post,
+    path = "/revocations/bulk",
+    tag = "users",
+    summary = "Revoke many certificates in one transaction, by serial or by user",
+    request_body = api::BulkRevokeRequest,
+    responses(
+        (status = 200, description = "success: unknown serials or addresses are listed in not_found, the rest revoked", body = api::BulkRevoked),
+        (status = 400, description = "malformed request or a malformed serial: nothing changed (KMS-400, AUTH-009)", body = api::ErrorBody),
+        (status = 403, description = "the role does not allow this (AUTH-004)", body = api::ErrorBody),
+        (status = 413, description = "more than 100 000 entries (AUTH-100), or a body over 16 MiB", body = api::ErrorBody),
+        (status = 428, description = "send \"confirm\": true (KMS-428)", body = api::ErrorBody),
+    ),
+    security(("session" = [])),
+)]
+async fn revoke_bulk(
+    a: AdminAuth,
+    ApiJson(req): ApiJson<api::BulkRevokeRequest>,
+) -> Result<Json<api::BulkRevoked>, ApiError> {
+    let reason = match &req.reason {
+        None => RevocationReason::Unspecified,
+        Some(r) => r
+            .as_str()
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("reason: {e}")))?,
+    };
+    let target = match (req.serials, req.emails) {
+        (Some(s), None) => authority::BulkTarget::Serials(s),
+        (None, Some(e)) => authority::BulkTarget::Emails(e),
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of \"serials\" or \"emails\"",
+            ));
+        }
+    };
+    let n = match &target {
+        authority::BulkTarget::Serials(s) | authority::BulkTarget::Emails(s) => s.len(),
+    };
+    if n > authority::MAX_BULK_REVOKE {
+        let e = authority::Error::TooManyEntries {
+            given: n,
+            max: authority::MAX_BULK_REVOKE,
+        };
+        return Err(ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            e.code(),
+            e.to_string(),
+        ));
+    }
+    if !req.confirm {
+        return Err(ApiError::confirmation_required(format!(
+            "this revokes the certificates of {n} entries: send \"confirm\": true \
+             (kmsctl revoke --serials-from FILE --yes)"
+        )));
+    }
+    let outcome = blocking(move || Ok(a.auth.revoke_bulk(&a.admin, &target, reason)?)).await?;
+    Ok(Json(api::BulkRevoked {
+        revoked: outcome.revoked as u64,
+        already_revoked: outcome.already_revoked as u64,
+        not_found: outcome.not_found,
+        reason: api::RevocationReason::parse(reason.name()),
+        crl_number: outcome.crl_number,
         crl_published_at: outcome.crl_published_at,
         crl_published_at_rfc3339: outcome.crl_published_at.map(wire::rfc3339),
         crl_pending: outcome.crl_published_at.is_none(),

@@ -282,6 +282,52 @@ pub struct Revoked {
     pub crl_pending: bool,
 }
 
+/// `POST /revocations/bulk`: exactly one of `serials` or `emails` (at most 100 000), with
+/// `"confirm": true` (428 without it). One transaction: a malformed serial refuses the whole
+/// call (400, nothing changes); a serial no certificate has, or an address no user has, is
+/// answered in `not_found` and the rest is revoked.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRevokeRequest {
+    /// Certificates to revoke, by serial (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub serials: Option<Vec<String>>,
+    /// Users whose unrevoked, unexpired certificates to revoke, by address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<String>>,
+    /// The reason (default `unspecified`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<RevocationReason>,
+    /// The caller confirmed the revocation (428 without it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub confirm: bool,
+}
+
+/// The answer of `POST /revocations/bulk`.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct BulkRevoked {
+    /// Certificates revoked now (or whose reason was raised to `keyCompromise`).
+    pub revoked: u64,
+    /// Certificates revoked already and left as they were.
+    pub already_revoked: u64,
+    /// Entries, as given, that name no certificate (serials) or no user (addresses).
+    pub not_found: Vec<String>,
+    /// The reason recorded.
+    pub reason: RevocationReason,
+    /// The number of the full CRL that lists these revocations (published, or due when
+    /// `crl_pending`).
+    pub crl_number: i64,
+    /// When that CRL was signed (its thisUpdate), Unix seconds; absent while pending.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_published_at: Option<i64>,
+    /// `crl_published_at`, RFC 3339.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl_published_at_rfc3339: Option<String>,
+    /// True while the CRL listing them is not published yet (the server's publisher
+    /// re-signs it as soon as it can; `/healthz` reports the lag meanwhile).
+    pub crl_pending: bool,
+}
+
 /// `POST /renew`: exactly one of `email` or `all: true` (`new_key` only with `email`).
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

@@ -37,6 +37,7 @@ const ADDED: &[&str] = &[
     "surname",
     "pseudonym",
     "profile",
+    "not_found",
     "state",
     "state_expires_at",
 ];

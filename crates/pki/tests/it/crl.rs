@@ -262,6 +262,15 @@ fn empty_crl_is_valid_and_large_crl_round_trips() {
     let crl = Crl::parse(&der).unwrap();
     crl.verify_signature(ca.certificate()).unwrap();
     assert_eq!(crl.len(), n as usize);
+    // The number is read without decoding the entries, with or without any.
+    assert_eq!(pki::crl::peek_number(&der), Some(2));
+    let empty = CrlBuilder::new(9, now(), now() + days(1))
+        .unwrap()
+        .sign(&ca)
+        .unwrap();
+    assert_eq!(pki::crl::peek_number(&empty), Some(9));
+    assert_eq!(pki::crl::peek_number(&der[..der.len() / 2]), None);
+    assert_eq!(pki::crl::peek_number(b"not a CRL"), None);
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! The router in-process (`tower::ServiceExt::oneshot`): bad input gets a 4xx JSON error and
 //! changes nothing; the locked authority serves only the public URLs and unlock.
 
+mod bulk_revoke;
 mod client;
 mod console;
 mod console_governance;
