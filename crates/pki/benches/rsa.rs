@@ -37,12 +37,36 @@ fn rsa(c: &mut Criterion) {
     g.finish();
 }
 
+/// With `RSA_BENCH_KEYGEN=1`: RSA-2048 key generation by the `rsa` crate (what
+/// `PrivateKey::generate` does) against AWS-LC's, read back into a `PrivateKey` as
+/// `generate` would have to.
+fn keygen(c: &mut Criterion) {
+    if std::env::var_os("RSA_BENCH_KEYGEN").is_none() {
+        return;
+    }
+    use aws_lc_rs::encoding::AsDer;
+    let mut g = c.benchmark_group("keygen");
+    g.sample_size(10);
+    g.bench_function("rsa2048 rsa crate", |b| {
+        b.iter(|| PrivateKey::generate(&mut pki::os_rng(), pki::KeySize::Rsa2048).expect("key"))
+    });
+    g.bench_function("rsa2048 aws-lc", |b| {
+        b.iter(|| {
+            let pair =
+                aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048).expect("key");
+            let der = pair.as_der().expect("PKCS#8");
+            PrivateKey::from_der(der.as_ref()).expect("key")
+        })
+    });
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .sample_size(20)
         .warm_up_time(std::time::Duration::from_secs(1))
         .measurement_time(std::time::Duration::from_secs(3));
-    targets = rsa
+    targets = rsa, keygen
 }
 criterion_main!(benches);
