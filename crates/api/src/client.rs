@@ -81,6 +81,14 @@ mod erased {
     }
 }
 
+/// The TLS settings every HTTPS client of this workspace starts from: rustls over the
+/// aws-lc-rs provider (the one C crypto library the product carries), trusting the web roots
+/// until told otherwise.
+pub fn tls_config() -> ureq::tls::TlsConfigBuilder {
+    ureq::tls::TlsConfig::builder()
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+}
+
 impl KmsClient {
     /// A client of the server at `base_url` (`https://host:port`, or `http://` for a server on
     /// this machine). `tls_ca_pem`: the CA certificate(s) to trust, PEM; without it the
@@ -92,7 +100,9 @@ impl KmsClient {
                 "the server URL {base_url:?} must start with http:// or https://"
             )));
         }
-        let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+        let mut config = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .tls_config(tls_config().build());
         if let Some(pem) = tls_ca_pem {
             let mut roots = Vec::new();
             for item in ureq::tls::parse_pem(pem) {
@@ -112,7 +122,7 @@ impl KmsClient {
                 ));
             }
             config = config.tls_config(
-                ureq::tls::TlsConfig::builder()
+                tls_config()
                     .root_certs(ureq::tls::RootCerts::Specific(Arc::new(roots)))
                     .build(),
             );

@@ -20,7 +20,7 @@ pub mod outfile;
 mod secret;
 mod wire;
 
-pub use client::KmsClient;
+pub use client::{KmsClient, tls_config};
 pub use enums::{
     AuditOutcome, CertKind, CertStatus, ContentAlgorithm, QuorumOperation, RequestStatus,
     RevocationReason, Role, UnlockMethodKind, UserState, UserStatus,

@@ -9,7 +9,7 @@
 //! the CA-signed checkpoints.
 
 use escrow::rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
-use pki::{DigestAlgorithm, PrivateKey, PublicKey};
+use pki::{DigestAlgorithm, PublicKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -391,7 +391,11 @@ pub(crate) fn list(conn: &Connection, since: Option<i64>, limit: i64) -> Result<
 
 /// Signs the current chain head with the CA key, unless it is signed already. Returns the
 /// signed `seq` (None for an empty log).
-pub(crate) fn sign_head(conn: &Connection, key: &PrivateKey, now: i64) -> Result<Option<i64>> {
+pub(crate) fn sign_head(
+    conn: &Connection,
+    key: &dyn pki::SigningKey,
+    now: i64,
+) -> Result<Option<i64>> {
     let head: Option<(i64, Vec<u8>)> = conn
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",

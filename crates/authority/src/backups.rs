@@ -269,7 +269,7 @@ impl Authority {
         self.rebuild_crl(&mut st)?;
         let conn = st.store.store().connection();
         // The carried history is signed by the CA at once.
-        if let Err(e) = audit::sign_head(conn, st.issuer.key(), now) {
+        if let Err(e) = audit::sign_head(conn, st.issuer.signing_key(), now) {
             tracing::error!(error = %e, "cannot sign the audit log's head after a restore");
         }
         let admins = approvals::administrators(conn)?;

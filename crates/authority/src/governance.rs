@@ -92,7 +92,7 @@ impl Authority {
         let conn = st.store.store().connection();
         let r = audit::unsigned_entries(conn).and_then(|n| {
             if n >= AUDIT_CHECKPOINT_EVERY {
-                audit::sign_head(conn, st.issuer.key(), unix(self.now()))?;
+                audit::sign_head(conn, st.issuer.signing_key(), unix(self.now()))?;
             }
             Ok(())
         });
@@ -147,7 +147,7 @@ impl Authority {
             let st = self.lock();
             audit::sign_head(
                 st.store.store().connection(),
-                st.issuer.key(),
+                st.issuer.signing_key(),
                 unix(self.now()),
             )
         });
@@ -202,7 +202,7 @@ impl Authority {
         // A secret not in the database for the parameters' digest (see approvals.rs).
         let pepper: zeroize::Zeroizing<[u8; 32]> = {
             use sha2::Digest;
-            let der = st.issuer.key().to_pkcs8_der()?;
+            let der = st.issuer.key()?.to_pkcs8_der()?;
             let mut h = sha2::Sha256::new();
             h.update(b"kms-approval-pepper-v1");
             h.update(der.as_bytes());

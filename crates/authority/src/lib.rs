@@ -825,7 +825,7 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
     )?;
     let ca_der = certificate::to_der(issuer.certificate())?;
     let mut store = Store::init(params.data_dir, &params.unlock)?;
-    let key_der = issuer.key().to_pkcs8_der()?;
+    let key_der = issuer.key()?.to_pkcs8_der()?;
     {
         // The CA key, the CA row, the settings and the first administrator: one transaction.
         let tx = store.begin()?;

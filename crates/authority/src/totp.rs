@@ -238,7 +238,7 @@ impl Authority {
         let Some(code) = from.totp.as_ref() else {
             return Ok(TotpCheck::Refused);
         };
-        let der = st.issuer.key().to_pkcs8_der()?;
+        let der = st.issuer.key()?.to_pkcs8_der()?;
         let secret = open(der.as_bytes(), id, &sealed)?;
         Ok(match accept(&secret, code, now, last_step) {
             Some(step) => TotpCheck::Accepted(step),
@@ -254,7 +254,7 @@ impl Authority {
         self.audit_op(&actor.name, "admin.totp-enable", &actor.name, |rec| {
             let secret = generate_secret()?;
             let mut st = self.lock();
-            let der = st.issuer.key().to_pkcs8_der()?;
+            let der = st.issuer.key()?.to_pkcs8_der()?;
             let sealed = seal(der.as_bytes(), actor.id, &secret)?;
             let tx = st
                 .store

@@ -27,6 +27,7 @@ pub fn query(
     let request = ocsp::encode_request(std::slice::from_ref(&id), None)?;
     let agent: ureq::Agent = ureq::Agent::config_builder()
         .timeout_global(Some(Duration::from_secs(10)))
+        .tls_config(api::tls_config().build())
         .build()
         .into();
     let body = agent

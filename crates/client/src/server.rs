@@ -29,7 +29,8 @@ pub fn agent_with_timeout(
 ) -> anyhow::Result<ureq::Agent> {
     let mut config = ureq::Agent::config_builder()
         .http_status_as_error(false)
-        .timeout_global(timeout);
+        .timeout_global(timeout)
+        .tls_config(api::tls_config().build());
     if let Some(pem) = ca_pem {
         let certs = pki::certificate::parse_certificates(pem)
             .context("reading the CA certificate for HTTPS")?
@@ -39,7 +40,7 @@ pub fn agent_with_timeout(
             })
             .collect::<Result<Vec<_>, _>>()?;
         config = config.tls_config(
-            ureq::tls::TlsConfig::builder()
+            api::tls_config()
                 .root_certs(ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs)))
                 .build(),
         );

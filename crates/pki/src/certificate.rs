@@ -2,6 +2,7 @@
 //! profile, parsing PEM/DER input defensively, signature checks, and a plain summary
 //! (`CertificateInfo`) of what a certificate says.
 
+use std::sync::Arc;
 use std::time::SystemTime;
 
 use der::{Decode, Encode};
@@ -20,7 +21,7 @@ use crate::encoding::{self, MAX_OBJECT_SIZE, rfc5280_time};
 use crate::error::{Error, Result};
 use crate::keys::{PrivateKey, PublicKey};
 use crate::profile::{BoundProfile, Profile};
-use crate::signer::RsaSigner;
+use crate::signer::{RsaSigner, SigningKey};
 
 const CERT_LABELS: &[&str] = &["CERTIFICATE", "X509 CERTIFICATE", "TRUSTED CERTIFICATE"];
 
@@ -144,10 +145,13 @@ pub fn random_serial<R: CryptoRng + ?Sized>(rng: &mut R) -> Result<SerialNumber>
         .map_err(Error::der("serial number"))
 }
 
-/// A certification authority: its certificate and private key.
+/// A certification authority: its certificate and signing key (a software [`PrivateKey`],
+/// or a key on a token through [`SigningKey`]). Cheap to clone; shareable between threads.
+#[derive(Clone)]
 pub struct Issuer {
     cert: Certificate,
-    key: PrivateKey,
+    key: Arc<dyn SigningKey>,
+    software: Option<PrivateKey>,
     digest: DigestAlgorithm,
 }
 
@@ -158,7 +162,7 @@ impl core::fmt::Debug for Issuer {
                 "subject",
                 &self.cert.tbs_certificate().subject().to_string(),
             )
-            .field("key", &self.key)
+            .field("key", &self.key.key_ref().to_string())
             .field("digest", &self.digest)
             .finish()
     }
@@ -168,6 +172,14 @@ impl Issuer {
     /// An issuer from an existing CA certificate and its key. Refuses a certificate that is
     /// not a CA, or a key that does not match it. Signs with SHA-256 until told otherwise.
     pub fn new(cert: Certificate, key: PrivateKey) -> Result<Self> {
+        let mut issuer = Self::with_signing_key(cert, Arc::new(key.clone()))?;
+        issuer.software = Some(key);
+        Ok(issuer)
+    }
+
+    /// An issuer whose key signs through `key` (a token key, say): the same checks as
+    /// [`Issuer::new`]. [`Issuer::key`] then has no key to give.
+    pub fn with_signing_key(cert: Certificate, key: Arc<dyn SigningKey>) -> Result<Self> {
         let info = CertificateInfo::from_certificate(&cert)?;
         if !info.is_ca {
             return Err(Error::Invalid {
@@ -184,6 +196,7 @@ impl Issuer {
         Ok(Self {
             cert,
             key,
+            software: None,
             digest: DigestAlgorithm::Sha256,
         })
     }
@@ -203,7 +216,12 @@ impl Issuer {
             });
         }
         let cert = build(profile, None, &key.public_key(), &key, period, digest, rng)?;
-        Ok(Self { cert, key, digest })
+        Ok(Self {
+            cert,
+            key: Arc::new(key.clone()),
+            software: Some(key),
+            digest,
+        })
     }
 
     /// Uses `digest` for the signatures this issuer makes from now on.
@@ -217,9 +235,26 @@ impl Issuer {
         &self.cert
     }
 
-    /// The CA private key (to escrow it, or to sign CRLs and audit heads).
-    pub fn key(&self) -> &PrivateKey {
-        &self.key
+    /// The CA private key as software key material (to escrow it); [`Error::KeyNotExportable`]
+    /// when the key is on a token. To sign, use [`Issuer::signing_key`].
+    pub fn key(&self) -> Result<&PrivateKey> {
+        self.software.as_ref().ok_or(Error::KeyNotExportable("CA"))
+    }
+
+    /// The CA private key when it is a software key.
+    pub fn software_key(&self) -> Option<&PrivateKey> {
+        self.software.as_ref()
+    }
+
+    /// The key this issuer signs with (certificates, CRLs, OCSP responder certificates,
+    /// audit heads).
+    pub fn signing_key(&self) -> &dyn SigningKey {
+        self.key.as_ref()
+    }
+
+    /// The same key, shared (to sign outside a lock, or from another thread).
+    pub fn signing_key_arc(&self) -> Arc<dyn SigningKey> {
+        Arc::clone(&self.key)
     }
 
     /// The digest this issuer signs with.
@@ -229,7 +264,7 @@ impl Issuer {
 
     /// A signer over the CA key with the issuer's digest.
     pub fn signer(&self) -> RsaSigner<'_> {
-        RsaSigner::new(&self.key, self.digest)
+        RsaSigner::new(self.key.as_ref(), self.digest)
     }
 
     /// Issues a certificate for `subject_key` under `profile`, valid for `period`, with a
@@ -251,7 +286,7 @@ impl Issuer {
             profile,
             Some(&self.cert),
             subject_key,
-            &self.key,
+            self.key.as_ref(),
             period,
             self.digest,
             rng,
@@ -263,7 +298,7 @@ fn build<R: CryptoRng + ?Sized>(
     profile: &Profile,
     issuer: Option<&Certificate>,
     subject_key: &PublicKey,
-    signing_key: &PrivateKey,
+    signing_key: &dyn SigningKey,
     period: Period,
     digest: DigestAlgorithm,
     rng: &mut R,

@@ -364,7 +364,7 @@ impl CrlBuilder {
         tbs.extend_from_slice(&body);
         drop(body);
 
-        let signature = issuer.key().sign(issuer.digest(), &tbs)?;
+        let signature = issuer.signing_key().sign(issuer.digest(), &tbs)?;
         let sig_bits = BitString::from_bytes(&signature).map_err(Error::der("CRL signature"))?;
 
         let mut tail = Vec::new();

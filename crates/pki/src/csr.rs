@@ -12,8 +12,8 @@ use crate::algorithms::{DigestAlgorithm, oid};
 use crate::certificate::emails_match;
 use crate::encoding::{self, MAX_OBJECT_SIZE};
 use crate::error::{Error, Result};
-use crate::keys::{MAX_RSA_BITS, MIN_RSA_BITS, PrivateKey, PublicKey};
-use crate::signer::RsaSigner;
+use crate::keys::{MAX_RSA_BITS, MIN_RSA_BITS, PublicKey};
+use crate::signer::{RsaSigner, SigningKey};
 use crate::{Name, profile};
 
 const CSR_LABELS: &[&str] = &["CERTIFICATE REQUEST", "NEW CERTIFICATE REQUEST"];
@@ -160,7 +160,7 @@ fn request_emails(req: &CertReq) -> Result<Vec<String>> {
 /// Builds a request for `key` (the client's own signing key) naming `subject` and, in
 /// subjectAltName, `email`; signed with `digest`. Returns DER.
 pub fn build(
-    key: &PrivateKey,
+    key: &dyn SigningKey,
     subject: Name,
     email: &str,
     digest: DigestAlgorithm,

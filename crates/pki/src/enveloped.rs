@@ -16,7 +16,6 @@ use cms::enveloped_data::{
 use const_oid::ObjectIdentifier;
 use der::asn1::{OctetString, SetOfVec};
 use der::{Any, AnyRef, Decode, Encode, Reader, Sequence, SliceReader, Tag};
-use digest::{Digest, FixedOutputReset};
 use rand_core::CryptoRng;
 use spki::AlgorithmIdentifierOwned;
 use x509_cert::Certificate;
@@ -29,7 +28,7 @@ use crate::algorithms::{ContentAlgorithm, oid};
 use crate::certificate::{self, CertificateInfo, hex_lower};
 use crate::content::{Cast5Params, ContentEncryption, ContentKey, MAX_CONTENT_SIZE};
 use crate::error::{Error, Result};
-use crate::keys::PrivateKey;
+use crate::keys::{Backend, OaepHash, PrivateKey, Unwrapped};
 
 /// Most recipients one message may have (when writing and when reading).
 pub const MAX_RECIPIENTS: usize = 4096;
@@ -647,16 +646,16 @@ pub fn decrypt<R: CryptoRng + ?Sized>(
         return Err(not_a_recipient(&env.recipients));
     };
     let transport = KeyTransportParams::from_algorithm_identifier(&ktri.key_enc_alg)?;
-    let unwrapped = transport.unwrap(&keys[key_index].0, ktri.enc_key.as_bytes(), rng);
+    let key = &keys[key_index].0;
+    let unwrapped = transport.unwrap(Backend::Fastest, key, ktri.enc_key.as_bytes(), rng);
 
     // RFC 3218 §2.3: continue with a random key whenever unwrapping failed or gave a key of
     // a length the algorithm does not take; only the content decryption may fail.
-    let mut random = Zeroizing::new(vec![0u8; ce.default_key_len()]);
+    let mut random = Zeroizing::new(vec![0u8; key.modulus_len().max(ce.default_key_len())]);
     rng.fill_bytes(&mut random);
-    let cek = match unwrapped {
-        Some(k) if ce.key_len_allowed(k.len()) => k,
-        _ => random,
-    };
+    let cek = content_key(&unwrapped, &random, ce.default_key_len(), |n| {
+        ce.key_len_allowed(n)
+    });
     let content = ce
         .decrypt_with_aad(
             &cek,
@@ -696,30 +695,20 @@ fn not_a_recipient(recipients: &[RecipientInfo]) -> Error {
     }
 }
 
-/// The digests RSAES-OAEP may use here.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum OaepHash {
-    Sha1,
-    Sha256,
-    Sha384,
-    Sha512,
-}
-
-impl OaepHash {
-    fn from_ai(ai: &AlgorithmIdentifierOwned, what: &'static str) -> Result<Self> {
-        let o = ai.oid;
-        Ok(if o == oid::SHA1 {
-            OaepHash::Sha1
-        } else if o == oid::SHA256 {
-            OaepHash::Sha256
-        } else if o == oid::SHA384 {
-            OaepHash::Sha384
-        } else if o == oid::SHA512 {
-            OaepHash::Sha512
-        } else {
-            return Err(Error::UnsupportedAlgorithm { what, oid: o });
-        })
-    }
+/// The RSAES-OAEP digest an AlgorithmIdentifier names.
+fn oaep_hash(ai: &AlgorithmIdentifierOwned, what: &'static str) -> Result<OaepHash> {
+    let o = ai.oid;
+    Ok(if o == oid::SHA1 {
+        OaepHash::Sha1
+    } else if o == oid::SHA256 {
+        OaepHash::Sha256
+    } else if o == oid::SHA384 {
+        OaepHash::Sha384
+    } else if o == oid::SHA512 {
+        OaepHash::Sha512
+    } else {
+        return Err(Error::UnsupportedAlgorithm { what, oid: o });
+    })
 }
 
 /// The key-transport algorithm of a KeyTransRecipientInfo.
@@ -750,7 +739,7 @@ impl KeyTransportParams {
             }
             _ => pkcs1::RsaOaepParamsOwned::default(),
         };
-        let hash = OaepHash::from_ai(&params.hash, "RSAES-OAEP digest")?;
+        let hash = oaep_hash(&params.hash, "RSAES-OAEP digest")?;
         if params.mask_gen.oid != ID_MGF1 {
             return Err(Error::UnsupportedAlgorithm {
                 what: "RSAES-OAEP mask generation",
@@ -762,7 +751,7 @@ impl KeyTransportParams {
             .parameters
             .as_ref()
             .ok_or_else(|| Error::Envelope("RSAES-OAEP MGF1 without a digest".into()))?;
-        let mgf_hash = OaepHash::from_ai(mgf_ai, "RSAES-OAEP MGF1 digest")?;
+        let mgf_hash = oaep_hash(mgf_ai, "RSAES-OAEP MGF1 digest")?;
         if params.p_source.oid != ID_P_SPECIFIED {
             return Err(Error::UnsupportedAlgorithm {
                 what: "RSAES-OAEP label source",
@@ -784,74 +773,46 @@ impl KeyTransportParams {
         })
     }
 
-    /// Unwraps the content key; `None` when RSA says no (for PKCS#1 v1.5 that is only a
-    /// ciphertext of the wrong size: bad padding gives an implicit-rejection key instead).
+    /// Unwraps the content key with `backend`: see [`Unwrapped`] for how a failure looks.
     fn unwrap<R: CryptoRng + ?Sized>(
         &self,
+        backend: Backend,
         key: &PrivateKey,
         wrapped: &[u8],
         rng: &mut R,
-    ) -> Option<Zeroizing<Vec<u8>>> {
-        let key = key.rsa();
-        let r = match self {
-            KeyTransportParams::Pkcs1v15 => key.pkcs1v15_decrypt_with_rng(rng, wrapped),
+    ) -> Unwrapped {
+        match self {
+            KeyTransportParams::Pkcs1v15 => key.decrypt_pkcs1v15(backend, wrapped, rng),
             KeyTransportParams::Oaep {
                 hash,
                 mgf_hash,
                 label,
-            } => match hash {
-                OaepHash::Sha1 => oaep_mgf::<sha1::Sha1, R>(key, *mgf_hash, label, wrapped, rng),
-                OaepHash::Sha256 => {
-                    oaep_mgf::<sha2::Sha256, R>(key, *mgf_hash, label, wrapped, rng)
-                }
-                OaepHash::Sha384 => {
-                    oaep_mgf::<sha2::Sha384, R>(key, *mgf_hash, label, wrapped, rng)
-                }
-                OaepHash::Sha512 => {
-                    oaep_mgf::<sha2::Sha512, R>(key, *mgf_hash, label, wrapped, rng)
-                }
-            },
-        };
-        r.ok().map(Zeroizing::new)
+            } => key.decrypt_oaep(backend, *hash, *mgf_hash, label, wrapped, rng),
+        }
     }
 }
 
-fn oaep_mgf<D, R>(
-    key: &rsa::PrivateKey,
-    mgf_hash: OaepHash,
-    label: &[u8],
-    wrapped: &[u8],
-    rng: &mut R,
-) -> rsa::Result<Vec<u8>>
-where
-    D: Digest + FixedOutputReset,
-    R: CryptoRng + ?Sized,
-{
-    match mgf_hash {
-        OaepHash::Sha1 => oaep::<D, sha1::Sha1, R>(key, label, wrapped, rng),
-        OaepHash::Sha256 => oaep::<D, sha2::Sha256, R>(key, label, wrapped, rng),
-        OaepHash::Sha384 => oaep::<D, sha2::Sha384, R>(key, label, wrapped, rng),
-        OaepHash::Sha512 => oaep::<D, sha2::Sha512, R>(key, label, wrapped, rng),
+/// The content-encryption key to go on with (RFC 3218 §2.3): the unwrapped key when the
+/// unwrapping succeeded with a length `allowed`, else `random` cut to `default_len`, chosen
+/// with masks rather than branches so that which failure it was (and whether it failed)
+/// does not show in the time taken. `random` is at least as long as `unwrapped.buf`.
+fn content_key(
+    unwrapped: &Unwrapped,
+    random: &[u8],
+    default_len: usize,
+    allowed: impl Fn(usize) -> bool,
+) -> Zeroizing<Vec<u8>> {
+    let keep =
+        core::hint::black_box(unwrapped.ok & u8::from(allowed(unwrapped.len)).wrapping_neg());
+    let keep_len = usize::from(keep & 1).wrapping_neg();
+    let len = (unwrapped.len & keep_len) | (default_len & !keep_len);
+    let mut cek = Zeroizing::new(vec![0u8; len]);
+    for (i, out) in cek.iter_mut().enumerate() {
+        let u = unwrapped.buf.get(i).copied().unwrap_or(0);
+        let r = random.get(i).copied().unwrap_or(0);
+        *out = (u & keep) | (r & !keep);
     }
-}
-
-fn oaep<D, M, R>(
-    key: &rsa::PrivateKey,
-    label: &[u8],
-    wrapped: &[u8],
-    rng: &mut R,
-) -> rsa::Result<Vec<u8>>
-where
-    D: Digest + FixedOutputReset,
-    M: Digest + FixedOutputReset,
-    R: CryptoRng + ?Sized,
-{
-    let padding = if label.is_empty() {
-        rsa::Oaep::<D, M>::new_with_mgf_hash()
-    } else {
-        rsa::Oaep::<D, M>::new_with_mgf_hash_and_label(label.to_vec())
-    };
-    key.decrypt_blinded(rng, padding, wrapped)
+    cek
 }
 
 /// The subjectKeyIdentifier extension of `cert`, if it has one.
@@ -921,6 +882,34 @@ mod tests {
             deep.extend([0, 0]);
         }
         assert!(ber_to_der(&deep).is_err());
+    }
+
+    #[test]
+    fn content_key_takes_the_unwrapped_key_only_when_it_is_good() {
+        let random: Vec<u8> = (100..=255).collect();
+        let mut buf = Zeroizing::new(vec![0u8; 128]);
+        buf[..16].copy_from_slice(&[7; 16]);
+        let good = Unwrapped {
+            buf: buf.clone(),
+            len: 16,
+            ok: 0xff,
+        };
+        let aes = |n: usize| n == 16 || n == 32;
+        assert_eq!(&content_key(&good, &random, 16, aes)[..], &[7; 16]);
+        // Unwrapping failed: the random key, of the default length.
+        let failed = Unwrapped {
+            buf: Zeroizing::new(vec![0u8; 128]),
+            len: 0,
+            ok: 0,
+        };
+        assert_eq!(&content_key(&failed, &random, 32, aes)[..], &random[..32]);
+        // Unwrapped, but of a length the algorithm does not take: the random key too.
+        let odd = Unwrapped {
+            buf,
+            len: 5,
+            ok: 0xff,
+        };
+        assert_eq!(&content_key(&odd, &random, 16, aes)[..], &random[..16]);
     }
 
     #[test]

@@ -13,6 +13,8 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// certificates (both per SignedData), `PKI-092` too many ASN.1 elements for the input's size.
 /// Certificate profiles: `PKI-120` a rule of the S/MIME Baseline Requirements profile is
 /// broken (the pre-issuance lint, `crate::lint`; the message names the rule).
+/// Signing keys: `PKI-140` the CA key was asked for as key material (to escrow it) but it is
+/// held by a token ([`crate::SigningKey`]): it signs, and cannot be read out.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -289,6 +291,11 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    // --- signing keys (PKI-14x) ---
+    /// The CA key was asked for as software key material, but it is held by a token (it
+    /// signs, but cannot be exported or escrowed).
+    #[error("PKI-140: the {0} key is held by a token and cannot be read out")]
+    KeyNotExportable(&'static str),
 }
 
 impl Error {
@@ -338,6 +345,8 @@ impl Error {
             Error::TooManyElements { .. } => "PKI-092",
             // --- certificate profiles and the pre-issuance lint (PKI-12x) ---
             Error::Lint { .. } => "PKI-120",
+            // --- signing keys (PKI-14x) ---
+            Error::KeyNotExportable(_) => "PKI-140",
         }
     }
 

@@ -45,11 +45,32 @@ pub mod fuzzing {
     }
 }
 
+/// Entry points for `benches/rsa.rs` (not an API): the bare RSA key-transport operations.
+#[doc(hidden)]
+pub mod bench {
+    use crate::error::{Error, Result};
+    use crate::keys::{Backend, PrivateKey, PublicKey};
+
+    /// RSAES-PKCS1-v1_5 encryption of `message` to `key`.
+    pub fn rsa_encrypt_pkcs1v15(key: &PublicKey, message: &[u8]) -> Result<Vec<u8>> {
+        key.rsa()
+            .pkcs1v15_encrypt_with_rng(&mut crate::os_rng(), message)
+            .map_err(|_| Error::Rsa("encryption"))
+    }
+
+    /// RSAES-PKCS1-v1_5 decryption with `key` as the lockbox does it; `None` on failure.
+    pub fn rsa_decrypt_pkcs1v15(key: &PrivateKey, wrapped: &[u8]) -> Option<Vec<u8>> {
+        let u = key.decrypt_pkcs1v15(Backend::Fastest, wrapped, &mut crate::os_rng());
+        (u.ok != 0).then(|| u.buf[..u.len].to_vec())
+    }
+}
+
 pub use algorithms::{ContentAlgorithm, DigestAlgorithm};
 pub use certificate::{CertificateInfo, Issuer, Period};
 pub use error::{Error, Result};
 pub use keys::{KeySize, PrivateKey, PublicKey};
 pub use profile::{Person, PolicyExtras, Profile, RevocationUrls, SbrProfile, SmimeSubject};
+pub use signer::{KeyRef, KeyStore, SigningKey};
 pub use x509_cert::{Certificate, name::Name};
 
 /// The operating system's random number generator, for callers that have no other.

@@ -28,7 +28,7 @@ use crate::crl::RevocationReason;
 use crate::encoding::rfc5280_time;
 use crate::error::{Error, Result};
 use crate::keys::{PrivateKey, PublicKey};
-use crate::signer::RsaSigner;
+use crate::signer::{RsaSigner, SigningKey};
 
 /// Object identifiers of OCSP.
 pub mod oid {
@@ -587,7 +587,7 @@ impl Responder {
         };
         let tbs = data.to_der().map_err(Error::der("OCSP response data"))?;
         let signer = RsaSigner::new(&self.key, DigestAlgorithm::Sha256);
-        let signature = self.key.sign(DigestAlgorithm::Sha256, &tbs)?;
+        let signature = SigningKey::sign(&self.key, DigestAlgorithm::Sha256, &tbs)?;
         let basic = BasicResponseAsn1 {
             tbs_response_data: Any::from_der(&tbs).map_err(Error::der("OCSP response data"))?,
             signature_algorithm: signer.algorithm_identifier(),
@@ -834,7 +834,7 @@ pub fn issue_responder_certificate<R: CryptoRng + ?Sized>(
         key.to_spki()?,
     )
     .map_err(Error::build("OCSP responder certificate"))?;
-    let signer = RsaSigner::new(issuer.key(), DigestAlgorithm::Sha256);
+    let signer = RsaSigner::new(issuer.signing_key(), DigestAlgorithm::Sha256);
     builder
         .build::<_, rsa::pkcs1v15::Signature>(&signer)
         .map_err(Error::build("OCSP responder certificate"))

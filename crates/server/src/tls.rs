@@ -1,4 +1,4 @@
-//! HTTPS for the API: a rustls (ring) server configuration from the certificate and key that
+//! HTTPS for the API: a rustls (aws-lc-rs) server configuration from the certificate and key that
 //! `kmsd init` wrote (the connections are accepted and timed by `limits`).
 
 use std::path::Path;
@@ -35,7 +35,7 @@ pub fn server_config(data_dir: &Path) -> anyhow::Result<Arc<rustls::ServerConfig
     let pkcs8 = key.to_pkcs8_der()?;
     let key_der = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pkcs8.as_bytes().to_vec()));
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()?
     .with_no_client_auth()

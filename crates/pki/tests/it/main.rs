@@ -13,5 +13,6 @@ mod lint;
 mod negotiation;
 mod pkcs12;
 mod signed;
+mod signing_key;
 mod smime;
 mod verify;
