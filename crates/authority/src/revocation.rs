@@ -560,8 +560,8 @@ pub(crate) fn crl_pass(
             "UPDATE crl_state SET delta_number = ?1, due = 0 WHERE id = 1",
             [plan.number + 1],
         )?;
-        let issuer = Issuer::new(st.issuer.certificate().clone(), st.issuer.key().clone())?
-            .with_digest(st.issuer.digest());
+        // The issuer is cheap to clone (its key is shared) and signs without the lock.
+        let issuer = st.issuer.clone();
         let db_path = st.store.store().data_dir().join(escrow::DB_FILE_NAME);
         (plan, issuer, db_path)
     };
