@@ -22,6 +22,17 @@
 //! there is one connection, one file and one backup. Private keys (the CA's, every user's
 //! encryption key) are only ever written through [`escrow::UnlockedStore::escrow`].
 //!
+//! # The state lock
+//!
+//! One mutex guards the store's connection (and so every read and write). It is held for
+//! reads and for writing and committing a transaction, never for the slow steps of an
+//! enrollment: the CA issuer is also held outside it (`Arc<Issuer>`), so certificates are
+//! built, linted and signed with no lock held, and an enrollment's commit is grouped
+//! ([`escrow::durable`]): it is written under the lock and made durable after the lock is
+//! released, by an fsync shared with the enrollments committing at the same time, before the
+//! answer goes out. The encryption-key pool is refilled on every core. The `lock-stats`
+//! feature (benchmarks only) records how long the lock is waited for and held.
+//!
 //! # Error codes
 //!
 //! | code | meaning |
@@ -188,7 +199,7 @@ pub struct Config {
     /// A session unused this long ends (as well as after [`Config::session_ttl`]).
     pub session_idle: Duration,
     /// Pre-generated encryption keys kept ready, refilled on every core (0: generate during
-    /// the enrollment). Default: 8 per core, 8 to 128.
+    /// the enrollment). Default: 4 per core, 4 to 64.
     pub key_pool_size: usize,
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).

@@ -16,18 +16,18 @@ use pki::{KeySize, PrivateKey};
 use crate::error::Result;
 
 /// Keys kept ready per core by default (see [`default_size`]).
-const KEYS_PER_CORE: usize = 8;
+const KEYS_PER_CORE: usize = 4;
 /// Bounds of the default pool size.
-const DEFAULT_MIN: usize = 8;
-const DEFAULT_MAX: usize = 128;
+const DEFAULT_MIN: usize = 4;
+const DEFAULT_MAX: usize = 64;
 
 /// The cores this process may use (1 if unknown).
 pub(crate) fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-/// The default pool size: [`KEYS_PER_CORE`] per core, within 8..=128 keys (each key is
-/// about 1.2 KiB of DER in memory).
+/// The default pool size: [`KEYS_PER_CORE`] per core, within 4..=64 keys (a key is a few
+/// KiB in memory).
 pub(crate) fn default_size() -> usize {
     (cores() * KEYS_PER_CORE).clamp(DEFAULT_MIN, DEFAULT_MAX)
 }

@@ -64,6 +64,8 @@ struct SyncState {
     failed: bool,
     /// Fsyncs run (for tests and benchmarks).
     fsyncs: u64,
+    /// The data directory was fsynced (once: the WAL file's entry in it is then durable).
+    dir_synced: bool,
 }
 
 impl GroupSync {
@@ -113,9 +115,11 @@ impl GroupSync {
             if !st.syncing {
                 st.syncing = true;
                 let upto = st.committed;
+                let dir_synced = st.dir_synced;
                 drop(st);
-                let r = self.fsync();
+                let r = self.fsync(dir_synced);
                 st = self.lock();
+                st.dir_synced |= r.is_ok();
                 st.syncing = false;
                 st.fsyncs += 1;
                 match r {
@@ -132,14 +136,22 @@ impl GroupSync {
         }
     }
 
-    fn fsync(&self) -> std::io::Result<()> {
+    fn fsync(&self, dir_synced: bool) -> std::io::Result<()> {
         match std::fs::File::open(&self.wal) {
-            Ok(f) => f.sync_all(),
+            Ok(f) => f.sync_all()?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                std::fs::File::open(&self.db)?.sync_all()
+                std::fs::File::open(&self.db)?.sync_all()?
             }
-            Err(e) => Err(e),
+            Err(e) => return Err(e),
         }
+        if !dir_synced {
+            // The first time: the WAL file's own directory entry (SQLite creates the file
+            // when the store is opened and keeps it while a connection is open).
+            if let Some(dir) = self.db.parent() {
+                std::fs::File::open(dir)?.sync_all()?;
+            }
+        }
+        Ok(())
     }
 }
 
