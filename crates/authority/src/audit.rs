@@ -335,6 +335,22 @@ pub(crate) fn commit_escrow(tx: escrow::EscrowTx<'_>, op: &Op, at: i64) -> Resul
     Ok(())
 }
 
+/// [`commit_escrow`] for a transaction begun with `UnlockedStore::begin_grouped`: commits
+/// without waiting for the disk. The caller releases the state lock, then waits on the
+/// returned ticket before answering (see `escrow::durable`).
+pub(crate) fn commit_grouped(
+    tx: escrow::EscrowTx<'_>,
+    op: &Op,
+    at: i64,
+) -> Result<escrow::Pending> {
+    let appended = append_op(&tx, op, at)?;
+    let pending = tx.commit_grouped()?;
+    if appended {
+        op.mark_written();
+    }
+    Ok(pending)
+}
+
 /// Appends the operation's `ok` entry inside the write transaction open on `conn`, unless it
 /// was written already; true when it appended one. Call [`Op::mark_written`] once that
 /// transaction committed. For writes whose transaction another crate opens (the escrow
@@ -396,23 +412,45 @@ pub(crate) fn sign_head(
     key: &dyn pki::SigningKey,
     now: i64,
 ) -> Result<Option<i64>> {
-    let head: Option<(i64, Vec<u8>)> = conn
+    let Some((seq, hash)) = head(conn)? else {
+        return Ok(None);
+    };
+    let signature = sign_checkpoint(key, seq, &hash)?;
+    insert_checkpoint(conn, seq, &hash, &signature, now)?;
+    Ok(Some(seq))
+}
+
+/// The chain head: its `seq` and hash (None for an empty log).
+pub(crate) fn head(conn: &Connection) -> Result<Option<(i64, Vec<u8>)>> {
+    Ok(conn
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?;
-    let Some((seq, hash)) = head else {
-        return Ok(None);
-    };
-    let signature = key.sign(DigestAlgorithm::Sha256, &checkpoint_message(seq, &hash))?;
+        .optional()?)
+}
+
+/// The CA's signature of the checkpoint at `seq` (no database access: run it with no lock).
+pub(crate) fn sign_checkpoint(key: &dyn pki::SigningKey, seq: i64, hash: &[u8]) -> Result<Vec<u8>> {
+    Ok(key.sign(DigestAlgorithm::Sha256, &checkpoint_message(seq, hash))?)
+}
+
+/// Stores a signed checkpoint (once: a checkpoint for the same `seq` signed concurrently is
+/// kept as it is).
+pub(crate) fn insert_checkpoint(
+    conn: &Connection,
+    seq: i64,
+    hash: &[u8],
+    signature: &[u8],
+    now: i64,
+) -> Result<()> {
     conn.execute(
         "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, signature, signed_at)
          VALUES (?1, ?2, ?3, ?4)",
         params![seq, hash, signature, now],
     )?;
-    Ok(Some(seq))
+    Ok(())
 }
 
 /// Entries after the last signed checkpoint.

@@ -86,16 +86,32 @@ impl Authority {
         result
     }
 
-    /// Signs the chain head with the CA key every [`AUDIT_CHECKPOINT_EVERY`] entries.
+    /// Signs the chain head with the CA key every [`AUDIT_CHECKPOINT_EVERY`] entries. The
+    /// head is read and the checkpoint stored under the state lock; the signature is made
+    /// with no lock held (an RSA signature with the CA key is milliseconds).
     fn sign_audit_head_if_due(&self) {
-        let st = self.lock();
-        let conn = st.store.store().connection();
-        let r = audit::unsigned_entries(conn).and_then(|n| {
-            if n >= AUDIT_CHECKPOINT_EVERY {
-                audit::sign_head(conn, st.issuer.signing_key(), unix(self.now()))?;
-            }
-            Ok(())
-        });
+        let r = (|| {
+            let head = {
+                let st = self.lock();
+                let conn = st.store.store().connection();
+                if audit::unsigned_entries(conn)? < AUDIT_CHECKPOINT_EVERY {
+                    return Ok(());
+                }
+                audit::head(conn)?
+            };
+            let Some((seq, hash)) = head else {
+                return Ok(());
+            };
+            let signature = audit::sign_checkpoint(self.issuer.signing_key(), seq, &hash)?;
+            let st = self.lock();
+            audit::insert_checkpoint(
+                st.store.store().connection(),
+                seq,
+                &hash,
+                &signature,
+                unix(self.now()),
+            )
+        })();
         if let Err(e) = r {
             tracing::error!(error = %e, "cannot sign the audit log's head");
         }

@@ -22,6 +22,17 @@
 //! there is one connection, one file and one backup. Private keys (the CA's, every user's
 //! encryption key) are only ever written through [`escrow::UnlockedStore::escrow`].
 //!
+//! # The state lock
+//!
+//! One mutex guards the store's connection (and so every read and write). It is held for
+//! reads and for writing and committing a transaction, never for the slow steps of an
+//! enrollment: the CA issuer is also held outside it (`Arc<Issuer>`), so certificates are
+//! built, linted and signed with no lock held, and an enrollment's commit is grouped
+//! ([`escrow::durable`]): it is written under the lock and made durable after the lock is
+//! released, by an fsync shared with the enrollments committing at the same time, before the
+//! answer goes out. The encryption-key pool is refilled on every core. The `lock-stats`
+//! feature (benchmarks only) records how long the lock is waited for and held.
+//!
 //! # Error codes
 //!
 //! | code | meaning |
@@ -78,6 +89,7 @@ mod error;
 mod governance;
 mod health;
 mod issuing;
+mod lockstats;
 mod ocsp;
 mod passwords;
 mod pool;
@@ -96,7 +108,7 @@ mod views;
 
 use std::path::Path;
 use std::str::FromStr;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use escrow::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
@@ -143,6 +155,8 @@ pub use views::{
 };
 
 use clock::{from_unix, unix};
+#[cfg(feature = "lock-stats")]
+pub use lockstats::stats as lock_stats;
 use pool::KeyPool;
 
 /// Escrow owner of the CA key.
@@ -190,7 +204,8 @@ pub struct Config {
     pub login_address_window: Duration,
     /// A session unused this long ends (as well as after [`Config::session_ttl`]).
     pub session_idle: Duration,
-    /// Pre-generated encryption keys kept ready (0: generate during the enrollment).
+    /// Pre-generated encryption keys kept ready, refilled on every core (0: generate during
+    /// the enrollment). Default: 4 per core, 4 to 64.
     pub key_pool_size: usize,
     /// PBKDF2 iterations of the enrollment response's key encryption (the token itself has
     /// 256 bits of entropy, so this need not be large).
@@ -263,7 +278,7 @@ impl Default for Config {
             login_failures_per_address: 20,
             login_address_window: Duration::from_secs(15 * 60),
             session_idle: Duration::from_secs(30 * 60),
-            key_pool_size: 4,
+            key_pool_size: pool::default_size(),
             enrollment_pbkdf2_iterations: 10_000,
             backup_keep: 7,
             backup_interval: None,
@@ -665,16 +680,16 @@ struct CurrentCert {
     escrowed_key_id: Option<i64>,
 }
 
+/// What the authority's one lock guards: the store's connection, and the CA issuer (also
+/// held outside the lock, [`Authority::issuer`], to sign with no lock held).
 struct State {
     store: UnlockedStore,
-    issuer: Issuer,
+    issuer: Arc<Issuer>,
 }
 
 /// An encryption key that was certified and escrowed together.
 struct Escrowed {
     certificate: pki::Certificate,
-    certificate_der: Vec<u8>,
-    key_der: der::SecretDocument,
     key_id: escrow::KeyId,
 }
 
@@ -708,8 +723,6 @@ fn certify_and_escrow(
     })?;
     Ok(Escrowed {
         certificate,
-        certificate_der,
-        key_der,
         key_id,
     })
 }
@@ -770,6 +783,9 @@ pub fn stored_public_url(store: &Store) -> Result<String> {
 /// The unlocked authority.
 pub struct Authority {
     state: Arc<Mutex<State>>,
+    /// The CA issuer (the same as the state's): certificates are built, linted and signed
+    /// with it while no lock is held; only reads and the commit take the state lock.
+    issuer: Arc<Issuer>,
     published: Arc<RwLock<Published>>,
     /// Re-signs the CRLs in the background (see `publisher`); stopped on drop.
     publisher: publisher::Publisher,
@@ -914,7 +930,11 @@ impl Authority {
             read_published(store.store().connection()).unwrap_or_default(),
         ));
         let pool = KeyPool::start(config.key_pool_size);
-        let state = Arc::new(Mutex::new(State { store, issuer }));
+        let issuer = Arc::new(issuer);
+        let state = Arc::new(Mutex::new(State {
+            store,
+            issuer: issuer.clone(),
+        }));
         let ocsp = Arc::new(ocsp::Ocsp::default());
         let publisher = {
             let (state, published, clock, config, ocsp) = (
@@ -942,6 +962,7 @@ impl Authority {
         };
         Ok(Authority {
             state,
+            issuer,
             published,
             publisher,
             clock,
@@ -954,8 +975,8 @@ impl Authority {
         })
     }
 
-    fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> lockstats::StateGuard<'_> {
+        lockstats::lock(&self.state)
     }
 
     fn now(&self) -> SystemTime {

@@ -313,12 +313,23 @@ impl Authority {
     // Enrollment and the directory.
 
     /// Enrolls the holder of `token` with their signing request `csr` (PEM or DER).
+    ///
+    /// The state lock is taken twice, briefly: to read the token, the user and what the
+    /// certificates name; then to re-check the token and commit. Everything slow happens with
+    /// no lock held: the request's check, the key from the pool, building, linting and signing
+    /// both certificates ([`Authority::issuer`]), and waiting for the commit's fsync, which
+    /// concurrent enrollments share (group commit: [`escrow::durable`]). The token's use, the
+    /// certificates, the escrowed key and the audit entry commit in one transaction, and the
+    /// answer goes out only once it is durable. Two requests racing with one token both sign,
+    /// but only the first to commit wins: the other finds the token used at its commit.
     fn enroll_inner(&self, rec: &audit::Op, token: &str, csr: &[u8]) -> Result<Enrollment> {
         let now_t = self.now();
         let now = unix(now_t);
         let token_hash = secret::hash_token(token);
+        // Benchmarks only: the serialised enrollment of before, for comparison.
+        let serial = lockstats::Serial::enter();
         // Check the token and the request before spending a key.
-        let (user_id, user, pending) = {
+        let (user_id, user, pending, subject) = {
             let st = self.lock();
             let conn = st.store.store().connection();
             let (user_id, expires_at, used_at, pending) =
@@ -339,7 +350,8 @@ impl Authority {
             if user.status != "active" {
                 return Err(Error::UserDisabled { email: user.email });
             }
-            (user_id, user, pending)
+            let subject = self.smime_subject(&st, &user)?;
+            (user_id, user, pending, subject)
         };
         // Every address the request names must be the user's, compared canonically (a client
         // may spell the local part in another case than the one stored).
@@ -355,10 +367,42 @@ impl Authority {
                 user.email
             )));
         }
-        // A renewal with a new key made and certified the encryption key already.
-        let enc_key = match pending {
+        rec.set_target(&user.email);
+        let period = self.period(now_t);
+        let issuer = self.issuer.clone();
+        let mut rng = pki::os_rng();
+        let signing = issuer.issue(
+            &Profile::SmimeSigning(subject.clone()),
+            &request.public_key,
+            period,
+            &mut rng,
+        )?;
+        let signing_der = certificate::to_der(&signing)?;
+        // A renewal with a new key made and certified the encryption key already; otherwise
+        // a key from the pool, certified here, still with no lock held.
+        let fresh = match pending {
             Some(_) => None,
-            None => Some(self.pool.take()?),
+            None => {
+                let key = self.pool.take()?;
+                let certified = (|| {
+                    let cert = issuer.issue(
+                        &Profile::SmimeEncryption(subject),
+                        &key.public_key(),
+                        period,
+                        &mut rng,
+                    )?;
+                    let der = certificate::to_der(&cert)?;
+                    let key_der = key.to_pkcs8_der()?;
+                    Ok::<_, Error>((cert, der, key_der))
+                })();
+                match certified {
+                    Ok(c) => Some((key, c)),
+                    Err(e) => {
+                        self.pool.add(vec![key]);
+                        return Err(e);
+                    }
+                }
+            }
         };
 
         let mut st = self.lock();
@@ -366,36 +410,30 @@ impl Authority {
         match token_row(st.store.store().connection(), &token_hash)? {
             Some((_, _, None, _)) => {}
             _ => {
-                if let Some(k) = enc_key {
-                    self.pool.add(vec![k]);
+                drop(st);
+                if let Some((key, _)) = fresh {
+                    self.pool.add(vec![key]);
                 }
                 return Err(Error::TokenRefused {
                     why: "this token was used already (or replaced by a newer one)",
                 });
             }
         }
-        let subject = self.smime_subject(&st, &user)?;
-        rec.set_target(&user.email);
-        let period = self.period(now_t);
-        let mut rng = pki::os_rng();
-        let signing = st.issuer.issue(
-            &Profile::SmimeSigning(subject.clone()),
-            &request.public_key,
-            period,
-            &mut rng,
-        )?;
-        let signing_der = certificate::to_der(&signing)?;
-        let (key_der, enc_der) = match (enc_key, pending) {
-            (Some(enc_key), _) => {
-                let State { store, issuer } = &mut *st;
+        let (key_der, enc_der, durable) = match (fresh, pending) {
+            (Some((_key, (encryption, enc_der, key_der))), _) => {
                 // The key, its certificate, the token's use and the entry: one transaction.
-                let tx = store.begin()?;
-                let Escrowed {
-                    certificate: encryption,
-                    certificate_der: enc_der,
-                    key_der,
-                    key_id,
-                } = certify_and_escrow(issuer, &tx, subject, &enc_key, period, now)?;
+                let tx = if serial.on() {
+                    st.store.begin()?
+                } else {
+                    st.store.begin_grouped()?
+                };
+                let key_id = tx.escrow(&NewKey {
+                    owner: &user.email,
+                    usage: KeyUsage::Encryption,
+                    private_key_der: key_der.as_bytes(),
+                    certificate_der: Some(&enc_der),
+                    created_at: now,
+                })?;
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -408,8 +446,8 @@ impl Authority {
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
                 insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
-                audit::commit_escrow(tx, rec, unix(self.now()))?;
-                (key_der, enc_der)
+                let durable = audit::commit_grouped(tx, rec, unix(self.now()))?;
+                (key_der, enc_der, durable)
             }
             (None, Some(key_id)) => {
                 let escrowed = st.store.key(escrow::KeyId(key_id))?.ok_or_else(|| {
@@ -423,10 +461,11 @@ impl Authority {
                     [key_id],
                     |r| r.get(0),
                 )?;
-                let tx = st
-                    .store
-                    .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = if serial.on() {
+                    st.store.begin()?
+                } else {
+                    st.store.begin_grouped()?
+                };
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -437,14 +476,16 @@ impl Authority {
                     params![user_id, now],
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
-                audit::commit(tx, rec, unix(self.now()))?;
-                (key_der, enc_der)
+                let durable = audit::commit_grouped(tx, rec, unix(self.now()))?;
+                (key_der, enc_der, durable)
             }
             (None, None) => unreachable!("a key is taken when no key is pending"),
         };
-        let ca_cert = certificate::to_der(st.issuer.certificate())?;
         drop(st);
+        // Answer only once the commit is on disk (an fsync shared with concurrent commits).
+        durable.wait()?;
 
+        let ca_cert = certificate::to_der(issuer.certificate())?;
         let encrypted_key = encrypt_key(
             &key_der,
             token.trim(),

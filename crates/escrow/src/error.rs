@@ -162,6 +162,15 @@ pub enum Error {
     #[error("{0}")]
     Storage(StorageFault),
 
+    /// A grouped commit was written but the fsync that was to make it durable failed: the
+    /// change may be lost at a power failure (see [`crate::durable`]). Every later grouped
+    /// commit of this open store gets the same answer until it is opened again.
+    #[error(
+        "the disk did not confirm a write (fsync failed): the change may not survive a power \
+         failure; check the disk and restart the service"
+    )]
+    NotDurable,
+
     /// The operating system's random number generator failed.
     #[error("the operating system's random number generator failed: {0}")]
     Random(getrandom::Error),
@@ -231,6 +240,7 @@ impl Error {
             Error::Crypto(_) => "ESCROW-019",
             Error::Storage(fault) => fault.escrow_code(),
             Error::BackupTooCostly { .. } => "ESCROW-030",
+            Error::NotDurable => "ESCROW-031",
         }
     }
 
@@ -239,6 +249,7 @@ impl Error {
         match self {
             Error::Storage(fault) => Some(*fault),
             Error::Corrupt { .. } => Some(StorageFault::Damaged),
+            Error::NotDurable => Some(StorageFault::Io),
             Error::MigrationFailed { source, .. } => classify(source),
             _ => None,
         }
@@ -333,6 +344,7 @@ mod tests {
             Error::Database(rusqlite::Error::InvalidQuery),
             Error::Random(getrandom::Error::UNSUPPORTED),
             Error::Crypto("x"),
+            Error::NotDurable,
             Error::Storage(StorageFault::Full),
             Error::Storage(StorageFault::ReadOnly),
             Error::Storage(StorageFault::Busy),

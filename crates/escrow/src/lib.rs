@@ -52,12 +52,15 @@
 //! | `ESCROW-023` | the store is damaged (malformed database file, or an unlock method's wrap that the right key file does not open) |
 //! | `ESCROW-024` | the disk reported an I/O error, or a database file could not be opened |
 //!
+//! | `ESCROW-031` | a change was committed but the disk did not confirm it (fsync failed): it may be lost at a power failure; restart the service once the disk is sound |
+//!
 //! `ESCROW-020`..`ESCROW-024` are [`Error::Storage`] with a [`StorageFault`]; SQLite's own
 //! message is logged, never put in the error (no paths, no SQL).
 //! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 
 mod backup;
 mod crypto;
+pub mod durable;
 mod error;
 mod fsutil;
 mod health;
@@ -72,6 +75,7 @@ mod tx;
 mod leak_tests;
 
 pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
+pub use durable::Pending;
 pub use error::{Error, Result};
 pub use health::{
     CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_sqlite_error,

@@ -8,6 +8,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
 
 use crate::crypto::{Aad, Aead, NONCE_LEN};
+use crate::durable::GroupSync;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::keyfile::{KEY_FILE_ID_LEN, KeyFile};
@@ -188,6 +189,8 @@ pub struct Store {
     conn: Connection,
     dir: PathBuf,
     store_id: [u8; STORE_ID_LEN],
+    /// The fsync point grouped commits share (see [`crate::durable`]).
+    sync: std::sync::Arc<GroupSync>,
 }
 
 impl fmt::Debug for Store {
@@ -357,6 +360,7 @@ impl Store {
             conn,
             dir: data_dir.to_path_buf(),
             store_id,
+            sync: GroupSync::new(db_path),
         })
     }
 
@@ -368,6 +372,7 @@ impl Store {
             conn,
             dir: self.dir.clone(),
             store_id: self.store_id,
+            sync: self.sync.clone(),
         })
     }
 
@@ -502,7 +507,20 @@ impl UnlockedStore {
     /// Opens an IMMEDIATE write transaction that can escrow keys together with the caller's
     /// own rows: all of it commits with [`EscrowTx::commit`], or nothing (dropped).
     pub fn begin(&mut self) -> Result<EscrowTx<'_>> {
-        EscrowTx::begin(&mut self.store.conn, &self.rows)
+        EscrowTx::begin(&mut self.store.conn, &self.rows, &self.store.sync, false)
+    }
+
+    /// [`UnlockedStore::begin`] for a group commit: the transaction commits without its own
+    /// fsync ([`EscrowTx::commit_grouped`] hands back the ticket to wait on, with no lock
+    /// held, before answering). See [`crate::durable`].
+    pub fn begin_grouped(&mut self) -> Result<EscrowTx<'_>> {
+        EscrowTx::begin(&mut self.store.conn, &self.rows, &self.store.sync, true)
+    }
+
+    /// Fsyncs that grouped commits ([`EscrowTx::commit_grouped`]) have run on this store: with
+    /// the number of grouped commits, how many commits shared each fsync.
+    pub fn group_fsyncs(&self) -> u64 {
+        self.store.sync.fsyncs()
     }
 
     pub(crate) fn row_cipher(&self) -> &Aead {

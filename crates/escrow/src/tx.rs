@@ -7,6 +7,7 @@ use std::ops::Deref;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use crate::crypto::Aead;
+use crate::durable::{GroupSync, Pending};
 use crate::error::Result;
 use crate::store::{self, KeyId, NewKey};
 
@@ -17,8 +18,14 @@ use crate::store::{self, KeyId, NewKey};
 /// Nothing is visible to other connections, nor durable, until [`EscrowTx::commit`]; dropping
 /// the handle rolls everything back.
 pub struct EscrowTx<'a> {
-    tx: Transaction<'a>,
+    /// The open transaction (`None` once committed).
+    tx: Option<Transaction<'a>>,
+    /// The connection the transaction runs on (to restore its settings afterwards).
+    conn: &'a Connection,
     rows: &'a Aead,
+    sync: &'a std::sync::Arc<GroupSync>,
+    /// Begun with `synchronous = NORMAL` for a grouped commit.
+    grouped: bool,
 }
 
 impl std::fmt::Debug for EscrowTx<'_> {
@@ -28,9 +35,40 @@ impl std::fmt::Debug for EscrowTx<'_> {
 }
 
 impl<'a> EscrowTx<'a> {
-    pub(crate) fn begin(conn: &'a mut Connection, rows: &'a Aead) -> Result<Self> {
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        Ok(EscrowTx { tx, rows })
+    pub(crate) fn begin(
+        conn: &'a mut Connection,
+        rows: &'a Aead,
+        sync: &'a std::sync::Arc<GroupSync>,
+        grouped: bool,
+    ) -> Result<Self> {
+        // Held exclusively for 'a (the `&mut`): a shared reborrow carries the transaction and
+        // lets a grouped transaction restore `synchronous` once it is over.
+        let conn: &'a Connection = conn;
+        if grouped {
+            // SQLite refuses to change the safety level inside a transaction: set it before.
+            // The commit then writes the WAL frames without fsync (see `commit_grouped`).
+            conn.pragma_update(None, "synchronous", "NORMAL")?;
+        }
+        let mut this = EscrowTx {
+            tx: None,
+            conn,
+            rows,
+            sync,
+            grouped,
+        };
+        // On failure `this` drops and restores `synchronous`.
+        this.tx = Some(Transaction::new_unchecked(
+            conn,
+            TransactionBehavior::Immediate,
+        )?);
+        Ok(this)
+    }
+
+    fn tx(&self) -> &Transaction<'a> {
+        // Some from `begin` until a commit, which consumes `self`.
+        self.tx
+            .as_ref()
+            .expect("an EscrowTx is open until committed")
     }
 
     /// Escrows one key inside this transaction; its id is final once the transaction commits.
@@ -40,14 +78,47 @@ impl<'a> EscrowTx<'a> {
 
     /// Escrows several keys inside this transaction; ids in the order given.
     pub fn escrow_batch(&self, keys: &[NewKey<'_>]) -> Result<Vec<KeyId>> {
-        store::insert_keys(&self.tx, self.rows, keys)
+        store::insert_keys(self.tx(), self.rows, keys)
     }
 
-    /// Commits everything done through this handle (durable when it returns: the store runs
-    /// with `synchronous = FULL`).
+    /// Commits everything done through this handle, durable when it returns (the store runs
+    /// with `synchronous = FULL`; a grouped transaction waits for its shared fsync here).
     pub fn commit(self) -> Result<()> {
-        self.tx.commit()?;
-        Ok(())
+        self.commit_grouped()?.wait()
+    }
+
+    /// Commits; for a transaction begun with
+    /// [`UnlockedStore::begin_grouped`](crate::UnlockedStore::begin_grouped), without waiting
+    /// for the disk: the change is visible at once and durable once the returned
+    /// [`Pending::wait`] returned `Ok` (one fsync shared by every commit waiting then: group
+    /// commit, see [`crate::durable`]). Release the locks other writers need before waiting,
+    /// and answer no one before it returned. For a transaction begun with
+    /// [`UnlockedStore::begin`](crate::UnlockedStore::begin) the commit is durable already and
+    /// the ticket returns at once.
+    pub fn commit_grouped(mut self) -> Result<Pending> {
+        let tx = self.tx.take().expect("an EscrowTx is open until committed");
+        tx.commit()?;
+        if !self.grouped {
+            return Ok(Pending::durable(self.sync));
+        }
+        // Numbered before `self` drops and restores FULL: a failure to restore still leaves
+        // this commit waiting for its fsync.
+        Ok(self.sync.committed())
+    }
+}
+
+impl Drop for EscrowTx<'_> {
+    fn drop(&mut self) {
+        // Rolls back if not committed.
+        drop(self.tx.take());
+        if self.grouped {
+            if let Err(e) = self.conn.pragma_update(None, "synchronous", "FULL") {
+                // Cannot happen outside a transaction short of a broken connection; every
+                // grouped commit still waits for its own fsync, and the next grouped begin
+                // sets the level again.
+                tracing::error!(error = %e, "could not restore synchronous = FULL");
+            }
+        }
     }
 }
 
@@ -55,7 +126,7 @@ impl Deref for EscrowTx<'_> {
     type Target = Connection;
 
     fn deref(&self) -> &Connection {
-        &self.tx
+        self.tx()
     }
 }
 
@@ -135,5 +206,72 @@ mod tests {
         // A second transaction gets the next id.
         let tx = s.begin().unwrap();
         assert_eq!(tx.escrow(&key("bob")).unwrap().0, id.0 + 1);
+    }
+
+    fn synchronous(s: &crate::UnlockedStore) -> i64 {
+        s.store()
+            .connection()
+            .query_row("PRAGMA synchronous", [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn grouped_commits_share_one_fsync_and_restore_full() {
+        const FULL: i64 = 2;
+        let (_tmp, mut s) = store();
+        assert_eq!(synchronous(&s), FULL);
+        let mut pending = Vec::new();
+        for owner in ["a", "b", "c"] {
+            let tx = s.begin_grouped().unwrap();
+            tx.escrow(&key(owner)).unwrap();
+            pending.push(tx.commit_grouped().unwrap());
+            // Visible at once, and the connection is back to FULL for everyone else.
+            assert_eq!(s.keys_of(owner).unwrap().len(), 1);
+            assert_eq!(synchronous(&s), FULL);
+        }
+        assert_eq!(s.group_fsyncs(), 0);
+        for p in pending {
+            p.wait().unwrap();
+        }
+        // The first wait's fsync covered all three commits.
+        assert_eq!(s.group_fsyncs(), 1);
+
+        // A grouped transaction dropped uncommitted rolls back and restores FULL too.
+        {
+            let tx = s.begin_grouped().unwrap();
+            tx.escrow(&key("d")).unwrap();
+        }
+        assert!(s.keys_of("d").unwrap().is_empty());
+        assert_eq!(synchronous(&s), FULL);
+
+        // A plain transaction's ticket is durable already: no fsync of ours.
+        let tx = s.begin().unwrap();
+        tx.escrow(&key("e")).unwrap();
+        tx.commit_grouped().unwrap().wait().unwrap();
+        assert_eq!(s.group_fsyncs(), 1);
+        // And `commit` on a grouped transaction waits for its fsync.
+        let tx = s.begin_grouped().unwrap();
+        tx.escrow(&key("f")).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(s.group_fsyncs(), 2);
+    }
+
+    #[test]
+    fn concurrent_waiters_are_all_answered() {
+        let (_tmp, mut s) = store();
+        let mut pending = Vec::new();
+        for i in 0..16 {
+            let tx = s.begin_grouped().unwrap();
+            tx.escrow(&key(&format!("u{i}"))).unwrap();
+            pending.push(tx.commit_grouped().unwrap());
+        }
+        std::thread::scope(|scope| {
+            for p in pending {
+                scope.spawn(move || p.wait().unwrap());
+            }
+        });
+        let fsyncs = s.group_fsyncs();
+        assert!((1..=16).contains(&fsyncs), "{fsyncs}");
+        assert_eq!(s.list().unwrap().len(), 16);
     }
 }

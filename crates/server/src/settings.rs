@@ -53,8 +53,8 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # cps_url = "http://pki.example.com/cps"
 # nextUpdate of every CRL (the CRL is re-signed before it).
 # crl_validity_hours = 168
-# Encryption keys generated ahead of enrollments.
-# key_pool_size = 4
+# Encryption keys generated ahead of enrollments, on every core (default: 4 per core).
+# key_pool_size = 8
 # Failed sign-ins in a row before an administrator is locked out for 15 minutes, from the
 # client address the failures came from (other addresses can still sign in).
 # max_failed_logins = 5
