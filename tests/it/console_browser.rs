@@ -65,7 +65,13 @@ fn node_test(file: &str) {
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Console CA,O=Example"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Console CA,O=Example",
+                ])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &public_url])
                 .arg("--data-dir")

@@ -105,6 +105,33 @@ impl Drop for Dirmngr<'_> {
 }
 
 #[test]
+fn init_refuses_a_2048_bit_ca_key_before_writing_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(
+        Command::new(kmsd_bin())
+            .args([
+                "init",
+                "--ca-key-bits",
+                "2048",
+                "--ca-subject",
+                "CN=Small CA",
+            ])
+            .args(["--admin", "admin", "--admin-password-stdin"])
+            .arg("--data-dir")
+            .arg(&data),
+        Some(ADMIN_PW),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("2048-bit CA key is refused") && stderr.contains("RSA-3072 at least"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing is written");
+}
+
+#[test]
 fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -115,7 +142,8 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let url = format!("https://127.0.0.1:{api_port}");
     let public_url = format!("http://127.0.0.1:{public_port}");
 
-    // init: the public listener is on in kmsd.toml and the public URL is its address; a
+    // init with the default CA key size (RSA-4096, the only e2e test that pays for it); the
+    // public listener is on in kmsd.toml and the public URL is its address; a
     // loopback URL is warned about, not refused.
     let out = run(
         Command::new(kmsd_bin())
@@ -139,6 +167,7 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         stderr.contains("warning: the public URL") && stderr.contains("is loopback"),
         "{stderr}"
     );
+    assert!(stdout.contains("CA key: RSA-4096"), "{stdout}");
     let toml = std::fs::read_to_string(data.join("kmsd.toml")).unwrap();
     assert!(
         toml.lines()
@@ -185,6 +214,10 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         .status
         .success()
     );
+    // OpenSSL reads the default CA key size from the CA certificate.
+    let text = openssl(&["x509", "-in", &p("ca.pem"), "-noout", "-text"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Public-Key: (4096 bit)"), "{text}");
 
     let kmsctl_bin = sibling_bin("kmsctl");
     let as_admin = |session: &str| {
