@@ -5,7 +5,8 @@
 //! `openssl`; `gpgsm` (whose `dirmngr` follows CRL distribution points) verifies a message
 //! signed by `lockbox` as good after fetching the CRL, and as revoked after `kmsctl revoke`.
 //! Then `kmsctl settings public-url` changes the URL for certificates issued afterwards: at
-//! once under a quorum of one, after an approval (exit 3 first) under two.
+//! once under a quorum of one, after an approval (exit 3 first) under two; the API's `Host`
+//! check accepts the new URL's host as soon as the change applies, without a restart.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -408,6 +409,22 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "AUTH-009", "{v}");
     let moved = format!("http://kms.example.test:{public_port}");
+    // The API's Host check (DNS rebinding) follows the public URL without a restart.
+    let host_status = |host: &str| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(t.join("ca.pem"))
+            .args(["-H", &format!("Host: {host}:{api_port}")])
+            .arg(format!("{url}/api/v1/status"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(
+        host_status("kms.example.test"),
+        "421",
+        "not yet a name of this server"
+    );
     let said = ok(
         run(kmsctl().args(["settings", "public-url", &moved]), None),
         "settings public-url",
@@ -417,6 +434,12 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
             && said.contains("renew --all"),
         "{said}"
     );
+    assert_eq!(
+        host_status("kms.example.test"),
+        "401",
+        "the new public URL's host is accepted at once (not signed in: 401)"
+    );
+    assert_eq!(host_status("127.0.0.1"), "401");
     enroll("carol@example.com", "carol.p12");
     let carol = t.join("carol.pem");
     user_cert(&t.join("carol.p12"), &carol);
@@ -475,6 +498,11 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         "settings public-url (show)",
     );
     assert_eq!(shown.trim(), moved, "unchanged while waiting");
+    assert_eq!(
+        host_status("pki.example.test"),
+        "421",
+        "not before the approval"
+    );
     ok(
         run(as_admin("bob.json").args(["approve", &id]), None),
         "bob approves",
@@ -491,5 +519,10 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         (v["public_url"].as_str(), v["previous"].as_str()),
         (Some(later), Some(moved.as_str())),
         "{v}"
+    );
+    assert_eq!(
+        host_status("pki.example.test"),
+        "401",
+        "applied after the approval"
     );
 }
