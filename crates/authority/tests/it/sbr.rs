@@ -263,7 +263,7 @@ fn a_sponsored_user_is_refused_while_the_authority_has_no_organization_identifie
     // The plain fixture's authority has no organization_identifier (kmsd.toml refuses an
     // authority-wide sponsored profile without one; a per-user one is refused here).
     let f = fixture();
-    let admin = admin(&f);
+    let officer = admin(&f);
     let new = NewUser {
         email: "staff@example.com",
         name: "Staff Member",
@@ -272,7 +272,7 @@ fn a_sponsored_user_is_refused_while_the_authority_has_no_organization_identifie
         profile: Some("sponsored-multipurpose"),
         ..NewUser::default()
     };
-    let err = f.auth.add_user_with(&admin, &new).unwrap_err();
+    let err = f.auth.add_user_with(&officer, &new).unwrap_err();
     assert_eq!(err.code(), "AUTH-080", "{err}");
     assert!(
         matches!(
@@ -287,6 +287,6 @@ fn a_sponsored_user_is_refused_while_the_authority_has_no_organization_identifie
     assert!(err.to_string().contains("organization_identifier"), "{err}");
     // With the identifier set, the same user is accepted.
     let f = public_fixture();
-    let admin = admin(&f);
-    f.auth.add_user_with(&admin, &new).unwrap();
+    let officer = admin(&f);
+    f.auth.add_user_with(&officer, &new).unwrap();
 }
