@@ -146,3 +146,8 @@ fn users_enrollment_revocation_and_crl_in_chromium() {
 fn governance_recovery_backups_and_audit_in_chromium() {
     node_test("console-governance.test.mjs");
 }
+
+#[test]
+fn public_url_card_and_its_quorum_in_chromium() {
+    node_test("console-public-url.test.mjs");
+}
