@@ -32,7 +32,15 @@ impl Node {
         ok(
             run(
                 Command::new(kmsd_bin())
-                    .args(["init", "--ca-subject", "CN=Anchor CA", "--admin", "root"])
+                    .args([
+                        "init",
+                        "--ca-key-bits",
+                        "3072",
+                        "--ca-subject",
+                        "CN=Anchor CA",
+                        "--admin",
+                        "root",
+                    ])
                     .arg("--admin-password-stdin")
                     .arg("--data-dir")
                     .arg(&data)

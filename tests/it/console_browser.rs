@@ -65,7 +65,13 @@ fn node_test(file: &str) {
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Console CA,O=Example"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Console CA,O=Example",
+                ])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &public_url])
                 .arg("--data-dir")
@@ -150,4 +156,9 @@ fn every_page_passes_axe_and_fits_1366px_and_bulk_renewal_asks_first_in_chromium
 #[test]
 fn user_states_and_certificate_list_in_chromium() {
     node_test("console-states.test.mjs");
+}
+
+#[test]
+fn public_url_card_and_its_quorum_in_chromium() {
+    node_test("console-public-url.test.mjs");
 }

@@ -846,7 +846,15 @@ fn a_sigkilled_kmsd_keeps_everything_acknowledged_and_leaves_nothing_half_done()
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Crash Test CA", "--admin", ADMIN])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Crash Test CA",
+                    "--admin",
+                    ADMIN,
+                ])
                 .arg("--admin-password-stdin")
                 .args(["--public-url", &format!("http://127.0.0.1:{}", ports.1)])
                 .arg("--data-dir")

@@ -23,7 +23,14 @@ fn verify_uses_the_synced_crl_cache_without_crl() {
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Cache CA,O=Example", "--admin"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Cache CA,O=Example",
+                    "--admin",
+                ])
                 .args([
                     "admin",
                     "--admin-password-stdin",

@@ -43,6 +43,8 @@ fn scenario(https: bool) {
         Command::new(kmsd_bin())
             .args([
                 "init",
+                "--ca-key-bits",
+                "3072",
                 "--ca-subject",
                 "CN=E2E CA,O=Example",
                 "--admin",

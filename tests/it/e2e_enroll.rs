@@ -32,7 +32,13 @@ fn fingerprints_tls_hint_env_and_re_enrolling_keeps_old_keys() {
     let init = ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Enroll CA,O=Example"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Enroll CA,O=Example",
+                ])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &public_url])
                 .arg("--data-dir")

@@ -43,7 +43,13 @@ fn busy_port_fails_first_fetch_collects_renewals_and_restore_brings_settings_bac
     ok(
         run(
             kmsd()
-                .args(["init", "--ca-subject", "CN=Fetch CA,O=Example"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Fetch CA,O=Example",
+                ])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &format!("http://127.0.0.1:{}", ports.1)])
                 .arg("--data-dir")

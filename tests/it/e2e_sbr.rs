@@ -26,7 +26,13 @@ fn a_sponsored_profile_refuses_a_user_without_names_and_writes_them_when_given()
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Sponsor CA,O=Example Ltd"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Sponsor CA,O=Example Ltd",
+                ])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &public_url])
                 .arg("--data-dir")

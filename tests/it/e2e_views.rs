@@ -41,6 +41,8 @@ fn kmsctl_status_cert_passwd_and_role() {
         Command::new(kmsd_bin())
             .args([
                 "init",
+                "--ca-key-bits",
+                "3072",
                 "--ca-subject",
                 "CN=Views CA,O=Example",
                 "--admin",

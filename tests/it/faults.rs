@@ -73,6 +73,8 @@ fn init(data: &Path, key_file: &Path, public_url: &str) {
             Command::new(kmsd_bin())
                 .args([
                     "init",
+                    "--ca-key-bits",
+                    "3072",
                     "--ca-subject",
                     "CN=Faults CA,O=Example",
                     "--admin",
@@ -439,6 +441,8 @@ fn a_damaged_unlock_table_is_damage_and_a_wrong_password_is_still_wrong() {
             Command::new(kmsd_bin())
                 .args([
                     "init",
+                    "--ca-key-bits",
+                    "3072",
                     "--ca-subject",
                     "CN=Faults CA,O=Example",
                     "--admin",

@@ -55,6 +55,8 @@ fn a_lone_administrator_gets_no_bundle_through_kmsctl() {
             Command::new(kmsd_bin())
                 .args([
                     "init",
+                    "--ca-key-bits",
+                    "3072",
                     "--ca-subject",
                     "CN=Governance CA",
                     "--admin",

@@ -46,7 +46,13 @@ fn half_sent_headers_are_closed_and_connections_beyond_the_cap_wait() {
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=Limits CA,O=Example"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=Limits CA,O=Example",
+                ])
                 .args(["--admin", "admin", "--admin-password-stdin"])
                 .args(["--public-url", &format!("http://127.0.0.1:{}", ports.1)])
                 .arg("--data-dir")

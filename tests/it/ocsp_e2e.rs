@@ -56,7 +56,14 @@ fn openssl_ocsp_against_kmsd() {
     ok(
         run(
             Command::new(kmsd_bin())
-                .args(["init", "--ca-subject", "CN=OCSP CA,O=Example", "--admin"])
+                .args([
+                    "init",
+                    "--ca-key-bits",
+                    "3072",
+                    "--ca-subject",
+                    "CN=OCSP CA,O=Example",
+                    "--admin",
+                ])
                 .args([
                     "admin",
                     "--admin-password-stdin",

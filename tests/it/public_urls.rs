@@ -5,7 +5,8 @@
 //! `openssl`; `gpgsm` (whose `dirmngr` follows CRL distribution points) verifies a message
 //! signed by `lockbox` as good after fetching the CRL, and as revoked after `kmsctl revoke`.
 //! Then `kmsctl settings public-url` changes the URL for certificates issued afterwards: at
-//! once under a quorum of one, after an approval (exit 3 first) under two.
+//! once under a quorum of one, after an approval (exit 3 first) under two; the API's `Host`
+//! check accepts the new URL's host as soon as the change applies, without a restart.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -105,6 +106,33 @@ impl Drop for Dirmngr<'_> {
 }
 
 #[test]
+fn init_refuses_a_2048_bit_ca_key_before_writing_anything() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = run(
+        Command::new(kmsd_bin())
+            .args([
+                "init",
+                "--ca-key-bits",
+                "2048",
+                "--ca-subject",
+                "CN=Small CA",
+            ])
+            .args(["--admin", "admin", "--admin-password-stdin"])
+            .arg("--data-dir")
+            .arg(&data),
+        Some(ADMIN_PW),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("2048-bit CA key is refused") && stderr.contains("RSA-3072 at least"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "nothing is written");
+}
+
+#[test]
 fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
@@ -115,7 +143,8 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let url = format!("https://127.0.0.1:{api_port}");
     let public_url = format!("http://127.0.0.1:{public_port}");
 
-    // init: the public listener is on in kmsd.toml and the public URL is its address; a
+    // init with the default CA key size (RSA-4096, the only e2e test that pays for it); the
+    // public listener is on in kmsd.toml and the public URL is its address; a
     // loopback URL is warned about, not refused.
     let out = run(
         Command::new(kmsd_bin())
@@ -139,6 +168,7 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         stderr.contains("warning: the public URL") && stderr.contains("is loopback"),
         "{stderr}"
     );
+    assert!(stdout.contains("CA key: RSA-4096"), "{stdout}");
     let toml = std::fs::read_to_string(data.join("kmsd.toml")).unwrap();
     assert!(
         toml.lines()
@@ -185,6 +215,10 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         .status
         .success()
     );
+    // OpenSSL reads the default CA key size from the CA certificate.
+    let text = openssl(&["x509", "-in", &p("ca.pem"), "-noout", "-text"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("Public-Key: (4096 bit)"), "{text}");
 
     let kmsctl_bin = sibling_bin("kmsctl");
     let as_admin = |session: &str| {
@@ -375,6 +409,22 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["error"]["code"], "AUTH-009", "{v}");
     let moved = format!("http://kms.example.test:{public_port}");
+    // The API's Host check (DNS rebinding) follows the public URL without a restart.
+    let host_status = |host: &str| -> String {
+        let out = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--cacert"])
+            .arg(t.join("ca.pem"))
+            .args(["-H", &format!("Host: {host}:{api_port}")])
+            .arg(format!("{url}/api/v1/status"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    assert_eq!(
+        host_status("kms.example.test"),
+        "421",
+        "not yet a name of this server"
+    );
     let said = ok(
         run(kmsctl().args(["settings", "public-url", &moved]), None),
         "settings public-url",
@@ -384,6 +434,12 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
             && said.contains("renew --all"),
         "{said}"
     );
+    assert_eq!(
+        host_status("kms.example.test"),
+        "401",
+        "the new public URL's host is accepted at once (not signed in: 401)"
+    );
+    assert_eq!(host_status("127.0.0.1"), "401");
     enroll("carol@example.com", "carol.p12");
     let carol = t.join("carol.pem");
     user_cert(&t.join("carol.p12"), &carol);
@@ -442,6 +498,11 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         "settings public-url (show)",
     );
     assert_eq!(shown.trim(), moved, "unchanged while waiting");
+    assert_eq!(
+        host_status("pki.example.test"),
+        "421",
+        "not before the approval"
+    );
     ok(
         run(as_admin("bob.json").args(["approve", &id]), None),
         "bob approves",
@@ -458,5 +519,10 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
         (v["public_url"].as_str(), v["previous"].as_str()),
         (Some(later), Some(moved.as_str())),
         "{v}"
+    );
+    assert_eq!(
+        host_status("pki.example.test"),
+        "401",
+        "applied after the approval"
     );
 }

@@ -217,6 +217,15 @@ pub enum Error {
         /// The most one call takes.
         max: usize,
     },
+    /// A CA key under [`crate::MIN_CA_KEY_BITS`] bits was offered or asked for.
+    #[error(
+        "a {bits}-bit CA key is refused: a CA key needs RSA-3072 at least (RSA-4096 by \
+         default; --ca-key-bits 3072 for tests and small sites)"
+    )]
+    CaKeyTooSmall {
+        /// The size asked for.
+        bits: usize,
+    },
     /// The audit anchor file is malformed, of another store, or fails its MAC.
     #[error("{0}")]
     AnchorInvalid(String),
@@ -244,6 +253,7 @@ impl Error {
             Error::Escrow(_) => "AUTH-016",
             Error::Pki(_) => "AUTH-017",
             Error::ProfileRefused { .. } => "AUTH-080",
+            Error::CaKeyTooSmall { .. } => "AUTH-081",
             Error::Database(e) => match escrow::classify_sqlite_error(e) {
                 Some(fault) => crate::health::storage_code(fault),
                 None => "AUTH-018",

@@ -92,6 +92,28 @@ impl Authority {
     /// `malformedRequest`, a request only about other CAs' certificates `unauthorized`, and
     /// a fault `internalError` (logged).
     pub fn ocsp_respond(&self, request: &[u8]) -> OcspAnswer {
+        self.ocsp_respond_limited(request, || true)
+    }
+
+    /// [`Authority::ocsp_respond`] under a limit on fresh signatures: a request that cannot
+    /// be answered from the cache (one with a nonce, or about several certificates) asks
+    /// `may_sign_fresh` first (the server's token buckets). When it says no:
+    ///
+    /// - a request about one certificate with a nonce is answered as if it had none: the
+    ///   cached response, without the nonce. RFC 8954 §2.1 lets a responder ignore the nonce
+    ///   (RFC 5019 responders never echo one), and a client that insists on the nonce
+    ///   treats such an answer as it treats any pre-produced responder's, whereas
+    ///   `tryLater` would leave every relying party without a status. The cost stays one
+    ///   signature per certificate per refresh period, as for requests without a nonce.
+    /// - a request about several certificates is answered `tryLater` (RFC 6960
+    ///   OCSPResponseStatus 3): it has no cached form.
+    ///
+    /// `may_sign_fresh` is not called for requests the cache can answer.
+    pub fn ocsp_respond_limited(
+        &self,
+        request: &[u8],
+        may_sign_fresh: impl FnOnce() -> bool,
+    ) -> OcspAnswer {
         let req = match pocsp::parse_request(request) {
             Ok(r) => r,
             Err(e) => {
@@ -100,7 +122,12 @@ impl Authority {
             }
         };
         let now = self.now();
-        let cacheable = req.ids.len() == 1 && req.nonce().is_none();
+        let fresh = req.ids.len() != 1 || req.nonce().is_some();
+        let echo_nonce = !fresh || may_sign_fresh();
+        if !echo_nonce && req.ids.len() != 1 {
+            return error_answer(ResponseStatus::TryLater);
+        }
+        let cacheable = req.ids.len() == 1 && (req.nonce().is_none() || !echo_nonce);
         let key = if cacheable {
             req.ids[0].to_der().ok()
         } else {
@@ -109,7 +136,7 @@ impl Authority {
         if let Some(hit) = key.as_deref().and_then(|k| self.ocsp.cached(k, now)) {
             return hit;
         }
-        match self.ocsp_sign(&req, key, now) {
+        match self.ocsp_sign(&req, key, now, echo_nonce) {
             Ok(a) => a,
             Err(e) => {
                 tracing::error!(error = %e, "OCSP response failed");
@@ -135,6 +162,7 @@ impl Authority {
         req: &pocsp::Request,
         key: Option<Vec<u8>>,
         now: SystemTime,
+        echo_nonce: bool,
     ) -> Result<OcspAnswer> {
         let responder = self.ocsp_responder(now)?;
         let generation = self.ocsp.generation.load(Ordering::SeqCst);
@@ -163,7 +191,7 @@ impl Authority {
             }
             out
         };
-        let der = Arc::new(responder.sign(&statuses, now, Some(req))?);
+        let der = Arc::new(responder.sign(&statuses, now, echo_nonce.then_some(req))?);
         self.ocsp.signs.fetch_add(1, Ordering::Relaxed);
         let Some(key) = key else {
             return Ok(OcspAnswer { der, max_age: None });

@@ -1,18 +1,27 @@
-//! OCSP responses per second from the responder's cache over loopback HTTP.
+//! OCSP responses per second from the responder's cache over loopback HTTP (criterion),
+//! with OpenSSL's own responder measured by the same client in the same run.
 //!
-//! `cargo bench -p kmsd --bench ocsp` (set `OCSP_SECS` for the measuring time, default 5, and
-//! `OCSP_CLIENTS` for concurrent clients, default 2). Starts the public router in-process on
-//! 127.0.0.1, makes the responder (its key a committed test key), signs the one answer
-//! asked for once, then has the clients POST the same request over keep-alive connections:
-//! every answer after the first comes from the cache (the signature count is checked).
-//! The serial asked about is one the CA never issued: its answer ("unknown") is cached and
-//! served exactly as a good or revoked one is. Prints the rate and p50/p99.
+//! `cargo bench -p kmsd --bench ocsp` starts the public router in-process on 127.0.0.1, makes
+//! the responder (its key a committed test key), signs the one answer asked for once (a warm
+//! cache), then measures with criterion (throughput in answers/s):
+//! - `ocsp/post_cached`, `ocsp/get_cached`: one client, POST and RFC 5019 GET, keep-alive;
+//! - `ocsp/post_cached_2_clients`: two client threads sharing the iterations.
+//!
+//! Every answer after the first comes from the cache (the signature count is checked). The
+//! serial asked about is one the CA never issued: its answer ("unknown") is cached and served
+//! exactly as a good or revoked one is. Afterwards a fixed-time run (`OCSP_SECS`, default 5;
+//! `OCSP_CLIENTS`, default 2) prints `kmsd ocsp: N answers/s`. When `OCSP_OPENSSL_URL` and
+//! `OCSP_OPENSSL_REQUEST` (a DER request file) are set, the same clients then measure that
+//! responder too and print its rate and the ratio: `benches/ocsp_openssl.sh` sets them up
+//! with `openssl ocsp -index ... -port ...` (which signs every answer: it has no cache).
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use authority::{Config, InitParams, SystemClock};
+use base64ct::{Base64, Encoding};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use escrow::{Argon2Params, InitOptions, Password};
 use kmsd::AppState;
 use pki::{DigestAlgorithm, PrivateKey};
@@ -24,15 +33,63 @@ fn key(name: &str) -> PrivateKey {
     PrivateKey::from_pem_or_der(&std::fs::read(path).unwrap()).unwrap()
 }
 
-fn main() {
-    let secs: u64 = std::env::var("OCSP_SECS")
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(5);
-    let clients: usize = std::env::var("OCSP_CLIENTS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2);
+        .unwrap_or(default)
+}
+
+/// A responder under test: its URL, the request, and the expected answer (for kmsd).
+struct Target {
+    url: String,
+    request: Vec<u8>,
+    expect: Option<Vec<u8>>,
+}
+
+fn post(agent: &ureq::Agent, t: &Target) -> Vec<u8> {
+    agent
+        .post(&t.url)
+        .header("Content-Type", "application/ocsp-request")
+        .send(&t.request[..])
+        .unwrap()
+        .body_mut()
+        .read_to_vec()
+        .unwrap()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().build().into()
+}
+
+/// `clients` threads POST for `secs`: answers per second.
+fn fixed_time(t: &Arc<Target>, clients: usize, secs: u64) -> f64 {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    let start = Instant::now();
+    let threads: Vec<_> = (0..clients)
+        .map(|_| {
+            let t = t.clone();
+            std::thread::spawn(move || {
+                let agent = agent();
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    let body = post(&agent, &t);
+                    if let Some(e) = &t.expect {
+                        assert_eq!(&body, e);
+                    } else {
+                        assert!(!body.is_empty());
+                    }
+                    n += 1;
+                }
+                n
+            })
+        })
+        .collect();
+    let n: u64 = threads.into_iter().map(|t| t.join().unwrap()).sum();
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+fn ocsp(c: &mut Criterion) {
     let tmp = tempfile::tempdir().unwrap();
     let config = Config {
         admin_argon2: Argon2Params::new(64, 1, 1),
@@ -69,60 +126,89 @@ fn main() {
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
         .unwrap();
-    let url = format!("http://{}/ocsp", listener.local_addr().unwrap());
+    let base = format!("http://{}/ocsp", listener.local_addr().unwrap());
     rt.spawn(async move { axum::serve(listener, kmsd::public_router(state)).await });
 
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let first = agent
-        .post(&url)
-        .header("Content-Type", "application/ocsp-request")
-        .send(&request[..])
-        .unwrap()
-        .body_mut()
-        .read_to_vec()
-        .unwrap();
+    let mut target = Target {
+        url: base.clone(),
+        request: request.clone(),
+        expect: None,
+    };
+    let first = post(&agent(), &target);
     let parsed = pki::ocsp::parse_response(&first, &ca).unwrap();
     assert_eq!(parsed.statuses[0].status, pki::ocsp::CertStatus::Unknown);
+    target.expect = Some(first.clone());
+    let target = Arc::new(target);
+    let get_url = format!(
+        "{base}/{}",
+        Base64::encode_string(&request).replace('/', "%2F")
+    );
     let signs_before = auth.ocsp_signs();
 
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    let start = Instant::now();
-    let threads: Vec<_> = (0..clients)
-        .map(|_| {
-            let (url, request, first) = (url.clone(), request.clone(), first.clone());
-            std::thread::spawn(move || {
-                let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-                let mut times = Vec::new();
-                while Instant::now() < deadline {
-                    let t = Instant::now();
-                    let body = agent
-                        .post(&url)
-                        .header("Content-Type", "application/ocsp-request")
-                        .send(&request[..])
-                        .unwrap()
-                        .body_mut()
-                        .read_to_vec()
-                        .unwrap();
-                    times.push(t.elapsed());
-                    assert_eq!(body, first);
-                }
-                times
-            })
+    let mut g = c.benchmark_group("ocsp");
+    g.throughput(Throughput::Elements(1));
+    let one = agent();
+    g.bench_function("post_cached", |b| {
+        b.iter(|| assert_eq!(post(&one, &target), first))
+    });
+    g.bench_function("get_cached", |b| {
+        b.iter(|| {
+            let body = one
+                .get(&get_url)
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_vec()
+                .unwrap();
+            assert_eq!(body, first)
         })
-        .collect();
-    let mut times: Vec<Duration> = threads
-        .into_iter()
-        .flat_map(|t| t.join().unwrap())
-        .collect();
-    let total = start.elapsed();
+    });
+    g.bench_function("post_cached_2_clients", |b| {
+        b.iter_custom(|iters| {
+            let start = Instant::now();
+            let threads: Vec<_> = [iters / 2, iters - iters / 2]
+                .into_iter()
+                .map(|n| {
+                    let t = target.clone();
+                    std::thread::spawn(move || {
+                        let agent = agent();
+                        for _ in 0..n {
+                            assert!(post(&agent, &t).len() > 100);
+                        }
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap();
+            }
+            start.elapsed()
+        })
+    });
+    g.finish();
     assert_eq!(auth.ocsp_signs(), signs_before, "an answer was re-signed");
-    times.sort();
-    let p = |q: f64| times[((times.len() as f64 - 1.0) * q).round() as usize];
-    println!(
-        "ocsp (cached, {clients} clients, POST over loopback): n={} {:.0}/s p50={:.2} ms p99={:.2} ms",
-        times.len(),
-        times.len() as f64 / total.as_secs_f64(),
-        p(0.5).as_secs_f64() * 1e3,
-        p(0.99).as_secs_f64() * 1e3,
-    );
+
+    let secs = env_or("OCSP_SECS", 5u64);
+    let clients = env_or("OCSP_CLIENTS", 2usize);
+    let ours = fixed_time(&target, clients, secs);
+    assert_eq!(auth.ocsp_signs(), signs_before, "an answer was re-signed");
+    println!("kmsd ocsp (cached, {clients} clients, POST over loopback): {ours:.0} answers/s");
+    if let (Ok(url), Ok(file)) = (
+        std::env::var("OCSP_OPENSSL_URL"),
+        std::env::var("OCSP_OPENSSL_REQUEST"),
+    ) {
+        let theirs = Arc::new(Target {
+            url,
+            request: std::fs::read(&file).unwrap(),
+            expect: None,
+        });
+        let rate = fixed_time(&theirs, clients, secs);
+        println!(
+            "openssl ocsp responder ({clients} clients, POST over loopback, signs every \
+             answer): {rate:.0} answers/s; kmsd/openssl = {:.1}",
+            ours / rate
+        );
+    }
 }
+
+criterion_group!(benches, ocsp);
+criterion_main!(benches);

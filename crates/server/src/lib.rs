@@ -73,6 +73,11 @@ pub struct AppState {
     allowed_hosts: limits::AllowedHosts,
     /// Storage faults met and the background integrity check, for `/healthz`.
     health: health::Monitor,
+    /// Fresh OCSP signatures (nonce requests) per client address and in all.
+    ocsp_fresh: limits::OcspFreshLimiter,
+    /// The public URL's host as last read from the authority (see
+    /// [`AppState::public_host_allows`]).
+    public_host: limits::PublicHost,
 }
 
 impl AppState {
@@ -91,6 +96,8 @@ impl AppState {
             unlock_throttle: Default::default(),
             allowed_hosts: Default::default(),
             health: Default::default(),
+            ocsp_fresh: Default::default(),
+            public_host: Default::default(),
         })
     }
 
@@ -109,6 +116,8 @@ impl AppState {
             unlock_throttle: Default::default(),
             allowed_hosts: Default::default(),
             health: Default::default(),
+            ocsp_fresh: Default::default(),
+            public_host: Default::default(),
         }
     }
 
@@ -123,6 +132,21 @@ impl AppState {
     /// `localhost` (always allowed; by default the only ones).
     pub fn with_allowed_hosts(mut self, hosts: limits::AllowedHosts) -> Self {
         self.allowed_hosts = hosts;
+        self
+    }
+
+    /// The OCSP responder's limits on fresh signatures (requests with a nonce): `per_second`
+    /// and `burst` per client address, `global_per_second` and `global_burst` in all
+    /// (defaults: [`limits::OCSP_FRESH_PER_SECOND`] and the other `OCSP_FRESH_*`).
+    pub fn with_ocsp_fresh_limits(
+        mut self,
+        per_second: f64,
+        burst: f64,
+        global_per_second: f64,
+        global_burst: f64,
+    ) -> Self {
+        self.ocsp_fresh =
+            limits::OcspFreshLimiter::new(per_second, burst, global_per_second, global_burst);
         self
     }
 
@@ -172,6 +196,29 @@ impl AppState {
 
     fn allowed_hosts(&self) -> &limits::AllowedHosts {
         &self.allowed_hosts
+    }
+
+    /// Whether `host_header` names the public URL's host as it is now (changed while
+    /// serving by `settings public-url`): the names of [`AppState::with_allowed_hosts`] are
+    /// fixed at start, this one follows the setting.
+    fn public_host_allows(&self, host_header: &str) -> bool {
+        if self.public_host.allows(host_header) {
+            return true;
+        }
+        if !self.public_host.may_reread(std::time::Instant::now()) {
+            return false;
+        }
+        let Ok(auth) = self.authority() else {
+            return false;
+        };
+        match auth.public_url() {
+            Ok(url) => self.public_host.set(&url),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the public URL for the Host check");
+                return false;
+            }
+        }
+        self.public_host.allows(host_header)
     }
 
     /// Unlocks for a client at `addr` (the API and the console): refused with 429 before any
@@ -1304,9 +1351,12 @@ async fn public_url(a: AdminAuth) -> Result<Json<api::PublicUrlResponse>, ApiErr
 )]
 async fn set_public_url(
     a: AdminAuth,
+    State(s): State<Arc<AppState>>,
     ApiJson(req): ApiJson<api::SetPublicUrlRequest>,
 ) -> Result<Json<api::PublicUrlResponse>, ApiError> {
     let c = blocking(move || Ok(a.auth.set_public_url(&a.admin, &req.url)?)).await?;
+    // The API and console answer to the new host from now on, without a restart.
+    s.public_host.set(&c.public_url);
     Ok(Json(api::PublicUrlResponse {
         public_url: c.public_url,
         previous: Some(c.previous),

@@ -1,4 +1,5 @@
-//! Server limits: the start-up unlock's throttle per client address, the connection limits
+//! Server limits: the start-up unlock's throttle per client address, the OCSP responder's
+//! token buckets for fresh signatures (nonce requests), the connection limits
 //! (`header_read_timeout`, `idle_timeout`, `max_connections` in `kmsd.toml`) and the accept
 //! loop that enforces them on every listener, and the response layers of the API and console
 //! listener (HSTS over HTTPS, the `Host` check against DNS rebinding).
@@ -109,6 +110,115 @@ pub(crate) fn unlock_wait(retry_after: u64) -> ApiError {
         format!("too many wrong start-up secrets from this address: try again in {retry_after} s"),
         retry_after,
     )
+}
+
+// ------------------------------------------------------------------------------------------
+// OCSP fresh signatures.
+
+/// OCSP requests an address may have signed fresh (a nonce, or several certificates) per
+/// second, on average.
+pub const OCSP_FRESH_PER_SECOND: f64 = 2.0;
+/// The burst an address may send before [`OCSP_FRESH_PER_SECOND`] applies.
+pub const OCSP_FRESH_BURST: f64 = 10.0;
+/// Fresh OCSP signatures per second for all addresses together.
+pub const OCSP_FRESH_GLOBAL_PER_SECOND: f64 = 50.0;
+/// The global burst.
+pub const OCSP_FRESH_GLOBAL_BURST: f64 = 100.0;
+/// Addresses tracked at once; beyond, the buckets that are full again are forgotten (and
+/// all of them if none is).
+const OCSP_TRACKED: usize = 4096;
+
+/// A token bucket: `rate` tokens a second up to `burst`.
+#[derive(Clone, Copy, Debug)]
+struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    fn full(burst: f64, now: Instant) -> Self {
+        Bucket {
+            tokens: burst,
+            at: now,
+        }
+    }
+
+    fn refill(&mut self, rate: f64, burst: f64, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * rate).min(burst);
+        self.at = now;
+    }
+}
+
+/// Token buckets for the OCSP responder's fresh signatures: one per client address and one
+/// for all of them. Requests with a nonce cannot be answered from the cache, so each costs
+/// an RSA signature; over either bucket the responder answers from the cache instead (see
+/// `authority::Authority::ocsp_respond_limited`). Requests without a nonce never take a
+/// token.
+#[derive(Debug)]
+pub(crate) struct OcspFreshLimiter {
+    per_second: f64,
+    burst: f64,
+    global_per_second: f64,
+    global_burst: f64,
+    state: Mutex<(Option<Bucket>, HashMap<IpAddr, Bucket>)>,
+}
+
+impl Default for OcspFreshLimiter {
+    fn default() -> Self {
+        Self::new(
+            OCSP_FRESH_PER_SECOND,
+            OCSP_FRESH_BURST,
+            OCSP_FRESH_GLOBAL_PER_SECOND,
+            OCSP_FRESH_GLOBAL_BURST,
+        )
+    }
+}
+
+impl OcspFreshLimiter {
+    pub(crate) fn new(
+        per_second: f64,
+        burst: f64,
+        global_per_second: f64,
+        global_burst: f64,
+    ) -> Self {
+        OcspFreshLimiter {
+            per_second,
+            burst,
+            global_per_second,
+            global_burst,
+            state: Mutex::new((None, HashMap::new())),
+        }
+    }
+
+    /// Takes a token from `addr`'s bucket and the global one; `false` (nothing taken) when
+    /// either is empty.
+    pub(crate) fn allow(&self, addr: IpAddr, now: Instant) -> bool {
+        let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (global, per_addr) = &mut *guard;
+        let g = global.get_or_insert_with(|| Bucket::full(self.global_burst, now));
+        g.refill(self.global_per_second, self.global_burst, now);
+        if !per_addr.contains_key(&addr) && per_addr.len() >= OCSP_TRACKED {
+            let (rate, burst) = (self.per_second, self.burst);
+            per_addr.retain(|_, b| {
+                b.refill(rate, burst, now);
+                b.tokens < burst
+            });
+            if per_addr.len() >= OCSP_TRACKED {
+                per_addr.clear();
+            }
+        }
+        let b = per_addr
+            .entry(addr)
+            .or_insert_with(|| Bucket::full(self.burst, now));
+        b.refill(self.per_second, self.burst, now);
+        if b.tokens < 1.0 || g.tokens < 1.0 {
+            return false;
+        }
+        b.tokens -= 1.0;
+        g.tokens -= 1.0;
+        true
+    }
 }
 
 // ------------------------------------------------------------------------------------------
@@ -375,6 +485,47 @@ impl AllowedHosts {
     }
 }
 
+/// Shortest time between two reads of the public URL prompted by a refused `Host`.
+const PUBLIC_HOST_REREAD: Duration = Duration::from_millis(200);
+
+/// The public URL's host as the authority has it now: `kmsctl settings public-url` (and the
+/// console's form) change it while kmsd serves, and the `Host` check follows without a
+/// restart. Set by the API when a change is applied; a `Host` the other names refuse also
+/// makes it re-read the setting (at most every 200 ms, so foreign `Host` headers cannot
+/// keep the authority busy), which covers changes applied elsewhere (the console).
+#[derive(Debug, Default)]
+pub(crate) struct PublicHost {
+    host: std::sync::RwLock<Option<AllowedHosts>>,
+    last_read: Mutex<Option<Instant>>,
+}
+
+impl PublicHost {
+    /// Whether the current public host is `host_header`'s.
+    pub(crate) fn allows(&self, host_header: &str) -> bool {
+        self.host
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|h| h.allows(host_header))
+    }
+
+    /// Records the public URL in effect.
+    pub(crate) fn set(&self, public_url: &str) {
+        let host = authority::url_host_port(public_url).map(|(h, _)| AllowedHosts::new([h]));
+        *self.host.write().unwrap_or_else(|p| p.into_inner()) = host;
+    }
+
+    /// Whether the setting may be read again now (and notes that it is).
+    pub(crate) fn may_reread(&self, now: Instant) -> bool {
+        let mut last = self.last_read.lock().unwrap_or_else(|p| p.into_inner());
+        if last.is_some_and(|t| now.saturating_duration_since(t) < PUBLIC_HOST_REREAD) {
+            return false;
+        }
+        *last = Some(now);
+        true
+    }
+}
+
 /// The host part of a `Host` header: without the port, brackets kept for IPv6.
 fn host_name(value: &str) -> &str {
     if value.starts_with('[') {
@@ -402,7 +553,9 @@ pub(crate) async fn check_host(
         .map(|h| h.to_str().map(str::to_string));
     match host {
         None => next.run(req).await,
-        Some(Ok(h)) if state.allowed_hosts().allows(&h) => next.run(req).await,
+        Some(Ok(h)) if state.allowed_hosts().allows(&h) || state.public_host_allows(&h) => {
+            next.run(req).await
+        }
         Some(_) => ApiError::new(
             StatusCode::MISDIRECTED_REQUEST,
             "KMS-421",
@@ -448,6 +601,25 @@ mod tests {
             t.failed(IpAddr::V4(std::net::Ipv4Addr::from(i)), 1000 + i64::from(i));
         }
         assert_eq!(t.tracked(), UNLOCK_TRACKED);
+    }
+
+    #[test]
+    fn ocsp_fresh_signatures_are_limited_per_address_and_globally() {
+        let t0 = Instant::now();
+        let l = OcspFreshLimiter::new(2.0, 3.0, 10.0, 5.0);
+        let b = IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 2));
+        assert!((0..3).all(|_| l.allow(A, t0)));
+        assert!(!l.allow(A, t0), "A's burst is spent");
+        assert!(
+            l.allow(b, t0) && l.allow(b, t0),
+            "another address has its own bucket"
+        );
+        assert!(!l.allow(b, t0), "the global burst (5) is spent");
+        // Half a second: one token for A (2/s), five for all.
+        let t1 = t0 + Duration::from_millis(500);
+        assert!(l.allow(A, t1));
+        assert!(!l.allow(A, t1));
+        assert!(l.allow(b, t1));
     }
 
     #[test]

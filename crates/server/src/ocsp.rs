@@ -2,7 +2,11 @@
 //! `application/ocsp-request` body and `GET /ocsp/{base64}` with the request base64- then
 //! URL-encoded in the path; answers are `application/ocsp-response` with `Cache-Control:
 //! max-age` up to nextUpdate for cacheable answers. The responder itself is `authority`.
+//! Requests that need a fresh signature (a nonce) take a token from the client address's
+//! bucket and the global one (`limits::OcspFreshLimiter`); over either, the answer comes
+//! from the cache without the nonce (why: `authority::Authority::ocsp_respond_limited`).
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -16,7 +20,7 @@ use crate::AppState;
 
 const OCSP_RESPONSE: &str = "application/ocsp-response";
 
-fn answer(s: &AppState, request: Vec<u8>) -> Response {
+fn answer(s: &AppState, client: IpAddr, request: Vec<u8>) -> Response {
     let Ok(authority) = s.authority() else {
         // Locked: the registry's 503, with the OCSP body clients read (tryLater).
         return (
@@ -29,7 +33,9 @@ fn answer(s: &AppState, request: Vec<u8>) -> Response {
         )
             .into_response();
     };
-    let a = authority.ocsp_respond(&request);
+    let a = authority.ocsp_respond_limited(&request, || {
+        s.ocsp_fresh.allow(client, std::time::Instant::now())
+    });
     let cache = match a.max_age {
         Some(age) => format!("max-age={age}, public, no-transform, must-revalidate"),
         None => "no-cache, no-store".to_string(),
@@ -44,8 +50,8 @@ fn answer(s: &AppState, request: Vec<u8>) -> Response {
         .into_response()
 }
 
-async fn answer_blocking(s: Arc<AppState>, request: Vec<u8>) -> Response {
-    match tokio::task::spawn_blocking(move || answer(&s, request)).await {
+async fn answer_blocking(s: Arc<AppState>, client: IpAddr, request: Vec<u8>) -> Response {
+    match tokio::task::spawn_blocking(move || answer(&s, client, request)).await {
         Ok(r) => r,
         Err(_) => (
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -80,7 +86,12 @@ fn decode_get(text: &str) -> Option<Vec<u8>> {
         (status = 503, description = "locked: a tryLater OCSP response", body = Vec<u8>, content_type = "application/ocsp-response"),
     ),
 )]
-pub(crate) async fn ocsp_post(State(s): State<Arc<AppState>>, body: Bytes) -> Response {
+pub(crate) async fn ocsp_post(
+    State(s): State<Arc<AppState>>,
+    extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Response {
     if body.len() > ocsp::MAX_REQUEST_SIZE {
         return (
             [(header::CONTENT_TYPE, OCSP_RESPONSE)],
@@ -88,7 +99,8 @@ pub(crate) async fn ocsp_post(State(s): State<Arc<AppState>>, body: Bytes) -> Re
         )
             .into_response();
     }
-    answer_blocking(s, body.to_vec()).await
+    let client = s.client_addr(&extensions, &headers);
+    answer_blocking(s, client, body.to_vec()).await
 }
 
 #[utoipa::path(
@@ -104,10 +116,15 @@ pub(crate) async fn ocsp_post(State(s): State<Arc<AppState>>, body: Bytes) -> Re
 )]
 pub(crate) async fn ocsp_get(
     State(s): State<Arc<AppState>>,
+    extensions: axum::http::Extensions,
+    headers: axum::http::HeaderMap,
     Path(request): Path<String>,
 ) -> Response {
     match decode_get(&request) {
-        Some(der) => answer_blocking(s, der).await,
+        Some(der) => {
+            let client = s.client_addr(&extensions, &headers);
+            answer_blocking(s, client, der).await
+        }
         None => (
             [(header::CONTENT_TYPE, OCSP_RESPONSE)],
             ocsp::error_response(ResponseStatus::MalformedRequest),

@@ -199,7 +199,24 @@ impl FileSettings {
             );
         }
         if let Some(p) = &s.profile {
-            pki::SbrProfile::by_name(p).map_err(|e| anyhow::anyhow!("profile: {e}"))?;
+            let profile =
+                pki::SbrProfile::by_name(p).map_err(|e| anyhow::anyhow!("profile: {e}"))?;
+            // Every sponsored certificate names the organisation's registration identifier
+            // (SBR §7.1.4.2.2 d; pkilint errors without it): refused here, at start, rather
+            // than at every issuance.
+            if profile.validation == pki::profile::Validation::Sponsored
+                && s.organization_identifier
+                    .as_deref()
+                    .is_none_or(|i| i.trim().is_empty())
+            {
+                bail!(
+                    "profile = \"{}\" needs organization_identifier (the organisation's \
+                     registration identifier, e.g. \"NTRGB-12345678\"; S/MIME Baseline \
+                     Requirements 7.1.4.2.2 d): sponsored certificates name it, and without it \
+                     every issuance would be refused (sbr.subject.organization_identifier)",
+                    profile.name
+                );
+            }
         }
         if let Some(id) = &s.organization_identifier {
             pki::profile::check_organization_identifier(id)
@@ -449,6 +466,20 @@ mod tests {
         ] {
             assert!(FileSettings::parse(bad).is_err(), "{bad}");
         }
+        // A sponsored profile without the organisation's identifier is refused at start,
+        // with what to set; a mailbox profile needs none.
+        for sponsored in ["sponsored-strict", "sponsored-multipurpose"] {
+            for id in ["", "organization_identifier = \"  \"\n"] {
+                let text =
+                    format!("profile = \"{sponsored}\"\norganization = \"Example Ltd\"\n{id}");
+                let e = FileSettings::parse(&text).unwrap_err().to_string();
+                assert!(
+                    e.contains(sponsored) && e.contains("needs organization_identifier"),
+                    "{e}"
+                );
+            }
+        }
+        assert!(FileSettings::parse("profile = \"mailbox-multipurpose\"").is_ok());
     }
 
     #[test]

@@ -257,3 +257,36 @@ fn a_sponsored_profile_without_the_persons_name_is_refused_naming_the_rule() {
         .unwrap_err();
     assert!(err.to_string().contains("mailbox-strict"), "{err}");
 }
+
+#[test]
+fn a_sponsored_user_is_refused_while_the_authority_has_no_organization_identifier() {
+    // The plain fixture's authority has no organization_identifier (kmsd.toml refuses an
+    // authority-wide sponsored profile without one; a per-user one is refused here).
+    let f = fixture();
+    let officer = admin(&f);
+    let new = NewUser {
+        email: "staff@example.com",
+        name: "Staff Member",
+        given_name: Some("Staff"),
+        surname: Some("Member"),
+        profile: Some("sponsored-multipurpose"),
+        ..NewUser::default()
+    };
+    let err = f.auth.add_user_with(&officer, &new).unwrap_err();
+    assert_eq!(err.code(), "AUTH-080", "{err}");
+    assert!(
+        matches!(
+            err,
+            Error::ProfileRefused {
+                rule: "sbr.subject.organization_identifier",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("organization_identifier"), "{err}");
+    // With the identifier set, the same user is accepted.
+    let f = public_fixture();
+    let officer = admin(&f);
+    f.auth.add_user_with(&officer, &new).unwrap();
+}
