@@ -72,6 +72,7 @@ mod anchor;
 mod approvals;
 mod audit;
 mod backups;
+mod checks;
 mod clock;
 mod error;
 mod governance;
@@ -114,6 +115,10 @@ pub use audit::{
     AuditEntry, AuditProblem, AuditReport, MAX_ACTOR, MAX_DETAIL, MAX_TARGET, muting_refusals,
 };
 pub use backups::Restored;
+pub use checks::{
+    ACTIVITY_DAYS, Attention, CheckState, DEFAULT_EXPIRING_WINDOW_DAYS, DayActivity, HealthCheck,
+    HealthReport,
+};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use health::{CheckReport, check_store};
@@ -229,6 +234,11 @@ pub struct Config {
     /// The organisation's own policy identifier and CPS URL written beside the reserved
     /// policy identifier.
     pub policy: pki::PolicyExtras,
+    /// The dashboard's CRL check warns when the nextUpdate is nearer than this (`None`: only
+    /// when the publisher failed to re-sign in time; `crl_warning_hours` in `kmsd.toml`).
+    pub crl_warning: Option<Duration>,
+    /// How often the background thread recomputes the dashboard's health checks.
+    pub health_check_every: Duration,
 }
 
 impl Default for Config {
@@ -266,6 +276,8 @@ impl Default for Config {
             organization: None,
             organization_identifier: None,
             policy: pki::PolicyExtras::default(),
+            crl_warning: None,
+            health_check_every: Duration::from_secs(60),
         }
     }
 }
@@ -765,6 +777,8 @@ pub struct Authority {
     anchored: anchor::Anchored,
     /// The OCSP responder and its response cache.
     ocsp: Arc<ocsp::Ocsp>,
+    /// The health checks as last computed (see `checks`).
+    checks: checks::Cache,
 }
 
 impl std::fmt::Debug for Authority {
@@ -932,6 +946,7 @@ impl Authority {
             dummy_hash: Default::default(),
             anchored: Default::default(),
             ocsp,
+            checks: Default::default(),
         })
     }
 

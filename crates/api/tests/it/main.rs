@@ -37,6 +37,7 @@ const ADDED: &[&str] = &[
     "surname",
     "pseudonym",
     "profile",
+    "health",
 ];
 
 /// Every field of `old` is in `new` with the same value; `new` adds only `*_rfc3339` fields
