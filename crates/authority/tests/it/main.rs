@@ -3,6 +3,7 @@
 
 mod anchor;
 mod capabilities;
+mod checks;
 mod governance;
 mod ops;
 mod sbr;
