@@ -12,7 +12,9 @@
 //! schedule setting, the server settings carried in backups), `public_url` (the public URL's
 //! rules and its change under the `public-url` quorum), and `governance` (audit entry
 //! points, quorum policies and their invariants, approvals bound to their opener and
-//! parameters, unlock methods); `passwords` holds the password rules.
+//! parameters, unlock methods), `checks` (the dashboard's health checks, counts and daily
+//! activity, computed by a background thread and cached); `passwords` holds the password
+//! rules.
 //!
 //! # Storage
 //!
