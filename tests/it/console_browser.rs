@@ -108,6 +108,7 @@ fn node_test_with(file: &str, settings: &str) {
         .env("KMS_LOCKBOX", sibling_bin("lockbox"))
         .env("KMS_KMSCTL", sibling_bin("kmsctl"))
         .env("KMS_SCRATCH", &scratch)
+        .env("KMS_DATA_DIR", &data)
         .env("KMS_SCREENSHOTS", &shots)
         .env("KMS_CHROMIUM", CHROMIUM)
         .output()

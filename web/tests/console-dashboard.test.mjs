@@ -9,13 +9,15 @@
 // overflow at 1 366 px. Every page is saved as a screenshot.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   base, env, scratch, launch, newContext, watch, screenshot, signIn, run, download, text,
 } from './helpers.mjs';
 
 const EMAIL = 'erin@example.com';
+const SECOND = 'bea';
+const SECOND_PASSWORD = 'bea console password';
 
 /** Reloads the dashboard until `check(page)` holds (the checks run in the background). */
 async function dashboardUntil(page, what, check) {
@@ -128,6 +130,20 @@ test('console: the dashboard says whether all is well; the backups page', async 
     assert.match(await checkText(page, 'backup'), /Verified at/);
   });
 
+  await t.test('an old backup (30 days) with no schedule is a warning', async () => {
+    // The backup's time is in its name (kms-<Unix seconds>-<n>.kmsbak): the newest backup is
+    // made 30 days old by renaming it, as a backup copied back from elsewhere would be.
+    const dir = join(env('KMS_DATA_DIR'), 'backups');
+    const [file] = readdirSync(dir).filter((f) => /^kms-\d{12}-\d+\.kmsbak$/.test(f));
+    const secs = Number(file.slice(4, 16)) - 30 * 86400;
+    renameSync(join(dir, file), join(dir, `kms-${String(secs).padStart(12, '0')}-0.kmsbak`));
+    await dashboardUntil(page, 'the old backup',
+      async (p) => /30 days old/.test(await checkText(p, 'backup')));
+    assert.equal(await checkState(page, 'backup'), 'warning');
+    assert.match(await checkText(page, 'backup'), /Take one, or turn the schedule on/);
+    await screenshot(page, 'dashboard-old-backup');
+  });
+
   await t.test('the schedule is changed in the console', async () => {
     await page.goto(`${base()}/console/backups`);
     await page.getByLabel('Scheduled backups').selectOption('on');
@@ -147,6 +163,50 @@ test('console: the dashboard says whether all is well; the backups page', async 
     await page.goto(`${base()}/console`);
     assert.match(await text(page, '#backup-schedule'), /^on, every 6 h/);
     await screenshot(page, 'dashboard-schedule-on');
+  });
+
+  await t.test('under a backup-schedule quorum of 2 the change waits, then is approved', async () => {
+    await page.goto(`${base()}/console/admins`);
+    await page.getByLabel('Name', { exact: true }).fill(SECOND);
+    await page.getByLabel('Role', { exact: true }).selectOption('administrator');
+    await page.getByLabel('Password', { exact: true }).fill(SECOND_PASSWORD);
+    await page.getByRole('button', { name: 'Add administrator' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Administrator bea added/);
+    await page.goto(`${base()}/console/recovery`);
+    await page.getByLabel('New quorum for backup-schedule').fill('2');
+    await page.locator('#policy-backup-schedule').getByRole('button', { name: 'Set' }).click();
+    await page.waitForLoadState();
+    assert.equal(await text(page, '#policy-backup-schedule .quorum'), '2');
+
+    await page.goto(`${base()}/console/backups`);
+    assert.match(await text(page, '#schedule'), /needs 2 approvals|2 approvals/);
+    await page.getByLabel('Scheduled backups').selectOption('off');
+    await page.getByRole('button', { name: 'Change the schedule' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-info'), /Waiting for approvals: request \d+ has 1 of 2 \(admin\)/);
+    assert.equal(await text(page, '#schedule-state'), 'on', 'not changed while waiting');
+    assert.match(await text(page, '#schedule-pending'), /every=off,keep=5\) by admin: 1 of 2 approvals/);
+    await screenshot(page, 'backups-schedule-waiting');
+
+    const second = await newContext(browser);
+    const b = await second.newPage();
+    await signIn(b, SECOND, SECOND_PASSWORD);
+    await b.goto(`${base()}/console/recovery`);
+    const row = b.locator('#requests tbody tr', { hasText: 'backup-schedule' });
+    await row.getByRole('button', { name: 'Approve' }).click();
+    await b.waitForLoadState();
+    assert.match(await text(b, '.flash-ok'), /Approved request \d+ \(backup-schedule every=off,keep=5\): 2 of 2/);
+    await second.close();
+
+    await page.goto(`${base()}/console/backups`);
+    await page.getByLabel('Scheduled backups').selectOption('off');
+    await page.getByRole('button', { name: 'Change the schedule' }).click();
+    await page.waitForLoadState();
+    assert.match(await text(page, '.flash-ok'), /Backup schedule off/);
+    assert.equal(await text(page, '#schedule-state'), 'off');
+    assert.equal(await page.locator('#schedule-pending').count(), 0);
+    await screenshot(page, 'backups-schedule-approved');
   });
 
   await t.test('no Content-Security-Policy violation or script error on the way', async () => {
