@@ -126,11 +126,10 @@ fn backups_are_checked_against_their_schedule_and_their_verification() {
     assert_eq!(s, CheckState::Warning, "{m}");
     assert!(m.contains("never verified"), "{m}");
     assert!(
-        f.auth
+        !f.auth
             .backup_verifications(&f.admin)
             .unwrap()
-            .get(&b.name)
-            .is_none()
+            .contains_key(&b.name)
     );
 
     f.auth.verify_backup(&f.admin, &b.name).unwrap();

@@ -40,11 +40,11 @@ pub(super) struct ScheduleView {
 /// An interval in words: `1 day`, `6 hours`, `90 minutes`.
 fn interval(secs: u64) -> String {
     let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
-    if secs % 86_400 == 0 {
+    if secs.is_multiple_of(86_400) {
         unit(secs / 86_400, "day")
-    } else if secs % 3600 == 0 {
+    } else if secs.is_multiple_of(3600) {
         unit(secs / 3600, "hour")
-    } else if secs % 60 == 0 {
+    } else if secs.is_multiple_of(60) {
         unit(secs / 60, "minute")
     } else {
         unit(secs, "second")
