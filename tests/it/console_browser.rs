@@ -50,6 +50,11 @@ fn require_browser_tooling(tests: &Path) {
 
 /// Runs `node --test FILE` against a fresh `kmsd` over HTTPS.
 fn node_test(file: &str) {
+    node_test_with(file, "");
+}
+
+/// [`node_test`] with `settings` appended to the server's `kmsd.toml` before it starts.
+fn node_test_with(file: &str, settings: &str) {
     let root = workspace_root();
     let tests = root.join("web/tests");
     require_browser_tooling(&tests);
@@ -82,6 +87,12 @@ fn node_test(file: &str) {
         ),
         "kmsd init",
     );
+    if !settings.is_empty() {
+        let toml = data.join("kmsd.toml");
+        let mut text = std::fs::read_to_string(&toml).unwrap_or_default();
+        text.push_str(settings);
+        std::fs::write(&toml, text).unwrap();
+    }
     let _server = start(&data, ports, true, Some(&key_file), &t.join("kmsd.log"));
 
     let artifacts = target_dir().join("console-artifacts");
@@ -103,8 +114,8 @@ fn node_test(file: &str) {
         .env("KMS_LOCKBOX", sibling_bin("lockbox"))
         .env("KMS_KMSCTL", sibling_bin("kmsctl"))
         .env("KMS_SCRATCH", &scratch)
-        .env("KMS_SCREENSHOTS", &shots)
         .env("KMS_DATA_DIR", &data)
+        .env("KMS_SCREENSHOTS", &shots)
         .env("KMS_CHROMIUM", CHROMIUM)
         .output()
         .expect("running node");
@@ -161,4 +172,14 @@ fn user_states_and_certificate_list_in_chromium() {
 #[test]
 fn public_url_card_and_its_quorum_in_chromium() {
     node_test("console-public-url.test.mjs");
+}
+
+#[test]
+fn dashboard_warnings_and_backup_schedule_in_chromium() {
+    // A CRL closer to its next update than the warning (168-hour CRLs), certificates that
+    // expire within 30 days, and checks recomputed every second.
+    node_test_with(
+        "console-dashboard.test.mjs",
+        "\ncrl_warning_hours = 200\ncert_validity_days = 20\nhealth_check_seconds = 1\n",
+    );
 }

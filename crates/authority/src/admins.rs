@@ -31,9 +31,17 @@ impl Authority {
                 retry_after: wait.max(1) as u64,
             });
         }
-        self.audit_op(name, "login", name, |rec| {
+        let r = self.audit_op(name, "login", name, |rec| {
             self.login_inner(rec, name, password, from)
-        })
+        });
+        if matches!(r, Err(Error::BadCredentials)) {
+            // Counted for the dashboard; a failure to count is logged, never the answer.
+            let st = self.lock();
+            if let Err(e) = signin::record_failure(st.store.store().connection(), now) {
+                tracing::warn!(error = %e, "cannot count a failed sign-in");
+            }
+        }
+        r
     }
 
     /// Clears the lock-out of administrator `name` (every address, and the whole-account lock

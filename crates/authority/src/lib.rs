@@ -12,7 +12,9 @@
 //! schedule setting, the server settings carried in backups), `public_url` (the public URL's
 //! rules and its change under the `public-url` quorum), and `governance` (audit entry
 //! points, quorum policies and their invariants, approvals bound to their opener and
-//! parameters, unlock methods); `passwords` holds the password rules.
+//! parameters, unlock methods), `checks` (the dashboard's health checks, counts and daily
+//! activity, computed by a background thread and cached); `passwords` holds the password
+//! rules.
 //!
 //! # Storage
 //!
@@ -85,6 +87,7 @@ mod anchor;
 mod approvals;
 mod audit;
 mod backups;
+mod checks;
 mod clock;
 mod error;
 mod governance;
@@ -128,6 +131,7 @@ pub use audit::{
     AuditEntry, AuditProblem, AuditReport, MAX_ACTOR, MAX_DETAIL, MAX_TARGET, muting_refusals,
 };
 pub use backups::Restored;
+pub use checks::{ACTIVITY_DAYS, Attention, CheckState, DayActivity, HealthCheck, HealthReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use health::{CheckReport, check_store};
@@ -255,6 +259,11 @@ pub struct Config {
     /// state `expiring` (`expiring_window_days` in `kmsd.toml`; default
     /// [`DEFAULT_EXPIRING_WINDOW_DAYS`]).
     pub expiring_window_days: u32,
+    /// The dashboard's CRL check warns when the nextUpdate is nearer than this (`None`: only
+    /// when the publisher failed to re-sign in time; `crl_warning_hours` in `kmsd.toml`).
+    pub crl_warning: Option<Duration>,
+    /// How often the background thread recomputes the dashboard's health checks.
+    pub health_check_every: Duration,
 }
 
 /// The default of [`Config::expiring_window_days`].
@@ -296,6 +305,8 @@ impl Default for Config {
             organization_identifier: None,
             policy: pki::PolicyExtras::default(),
             expiring_window_days: DEFAULT_EXPIRING_WINDOW_DAYS,
+            crl_warning: None,
+            health_check_every: Duration::from_secs(60),
         }
     }
 }
@@ -827,6 +838,8 @@ pub struct Authority {
     anchored: anchor::Anchored,
     /// The OCSP responder and its response cache.
     ocsp: Arc<ocsp::Ocsp>,
+    /// The health checks as last computed (see `checks`).
+    checks: checks::Cache,
 }
 
 impl std::fmt::Debug for Authority {
@@ -1001,6 +1014,7 @@ impl Authority {
             dummy_hash: Default::default(),
             anchored: Default::default(),
             ocsp,
+            checks: Default::default(),
         })
     }
 

@@ -56,6 +56,15 @@ pub(crate) struct Ocsp {
 }
 
 impl Ocsp {
+    /// The current responder certificate's notAfter, when a responder was made.
+    pub(crate) fn responder_not_after(&self) -> Option<SystemTime> {
+        self.responder
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|r| r.not_after())
+    }
+
     /// Drops every cached response (a revocation committed, or the CRLs were re-signed).
     pub(crate) fn invalidate(&self) {
         self.generation.fetch_add(1, Ordering::SeqCst);

@@ -1,6 +1,8 @@
 //! Sign-in throttling: failed sign-ins counted per client address, and the lock-out of an
 //! administrator account per (account, client address) pair. Both live in memory (bounded
-//! maps; a restart forgets them), so failed sign-ins never write to the store.
+//! maps; a restart forgets them). The only write a failed sign-in makes is one counter per
+//! hour in `signin_failures` ([`record_failure`], migration 0012), which the dashboard sums
+//! over the last day.
 //!
 //! Why per pair. A lock-out of the whole account after N failures lets anyone who can reach
 //! the server lock any administrator, root included, out with N requests. Here the lock-out
@@ -215,6 +217,40 @@ impl Guard {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|(a, _), _| *a != id);
     }
+}
+
+/// Hours of failure counts kept (older rows are dropped as new ones are written).
+const KEEP_FAILURE_HOURS: i64 = 90 * 24;
+
+/// Counts one failed sign-in at `now` in its hour's row of `signin_failures`.
+pub(crate) fn record_failure(
+    conn: &escrow::rusqlite::Connection,
+    now: i64,
+) -> escrow::rusqlite::Result<()> {
+    let hour = now.div_euclid(3600) * 3600;
+    conn.execute(
+        "INSERT INTO signin_failures (hour, failures) VALUES (?1, 1)
+         ON CONFLICT (hour) DO UPDATE SET failures = failures + 1",
+        [hour],
+    )?;
+    conn.execute(
+        "DELETE FROM signin_failures WHERE hour < ?1",
+        [hour - KEEP_FAILURE_HOURS * 3600],
+    )?;
+    Ok(())
+}
+
+/// Failed sign-ins counted in the hours that end after `since` (the hour holding `since`
+/// included).
+pub(crate) fn failures_since(
+    conn: &escrow::rusqlite::Connection,
+    since: i64,
+) -> crate::Result<i64> {
+    Ok(conn.query_row(
+        "SELECT COALESCE(SUM(failures), 0) FROM signin_failures WHERE hour > ?1",
+        [since - 3600],
+        |r| r.get(0),
+    )?)
 }
 
 #[cfg(test)]

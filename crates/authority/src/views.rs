@@ -570,7 +570,7 @@ fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
 impl Admin {
     /// Every role may read the views (auditors included); written out so that a new role
     /// has to be decided on here.
-    fn require_reader(&self) -> Result<()> {
+    pub(crate) fn require_reader(&self) -> Result<()> {
         match self.role {
             Role::Administrator | Role::Officer | Role::Auditor => Ok(()),
         }

@@ -104,8 +104,10 @@ impl AppState {
     /// An unlocked service.
     pub fn unlocked(auth: Authority, config: Config, clock: Arc<dyn Clock>) -> Self {
         let published = auth.published();
+        let auth = Arc::new(auth);
+        auth.spawn_checks(config.health_check_every);
         AppState {
-            mode: Mutex::new(Mode::Unlocked(Arc::new(auth))),
+            mode: Mutex::new(Mode::Unlocked(auth)),
             kdf_permits: tokio::sync::Semaphore::new(KDF_CONCURRENCY),
             locked_published: Mutex::new(published),
             config,
@@ -344,6 +346,8 @@ impl AppState {
         let auth = Arc::new(auth);
         // The audit anchor follows the chain head every second while unlocked.
         auth.spawn_anchor(std::time::Duration::from_secs(1));
+        // The dashboard's health checks, recomputed in the background and cached.
+        auth.spawn_checks(self.config.health_check_every);
         *mode = Mode::Unlocked(auth);
         Ok(())
     }
@@ -1948,15 +1952,16 @@ fn direction(dir: Option<&str>) -> Result<Option<authority::Direction>, ApiError
     get,
     path = "/status",
     tag = "views",
-    summary = "The authority at a glance: CA, user and certificate counts, CRLs, last backup and its verification, pending approvals (any role)",
+    summary = "The authority at a glance: CA, user and certificate counts, CRLs, last backup and its verification, pending approvals, and the health checks as last computed in the background (`health`: checks, counts needing attention, activity per day) (any role)",
     responses(
         (status = 200, description = "success", body = api::Status),
     ),
     security(("session" = [])),
 )]
 async fn status(a: AdminAuth) -> Result<Json<api::Status>, ApiError> {
-    let s = blocking(move || Ok(a.auth.status(&a.admin)?)).await?;
-    Ok(Json(wire::status(s)))
+    let (s, h) =
+        blocking(move || Ok((a.auth.status(&a.admin)?, a.auth.health_report(&a.admin)?))).await?;
+    Ok(Json(wire::status(s, Some(&*h))))
 }
 
 #[utoipa::path(

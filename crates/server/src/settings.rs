@@ -53,6 +53,11 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # cps_url = "http://pki.example.com/cps"
 # nextUpdate of every CRL (the CRL is re-signed before it).
 # crl_validity_hours = 168
+# The dashboard warns when the CRL's nextUpdate is nearer than this (default: only when the
+# CRL was not re-signed in time).
+# crl_warning_hours = 24
+# How often the dashboard's health checks are recomputed in the background (at least 1).
+# health_check_seconds = 60
 # Encryption keys generated ahead of enrollments, on every core (default: 4 per core).
 # key_pool_size = 8
 # Failed sign-ins in a row before an administrator is locked out for 15 minutes, from the
@@ -125,6 +130,10 @@ pub struct FileSettings {
     pub expiring_window_days: Option<u32>,
     /// CRL validity.
     pub crl_validity_hours: Option<u64>,
+    /// The dashboard's CRL warning threshold.
+    pub crl_warning_hours: Option<u64>,
+    /// How often the health checks are recomputed.
+    pub health_check_seconds: Option<u64>,
     /// Key pool size.
     pub key_pool_size: Option<usize>,
     /// Lock-out threshold.
@@ -184,6 +193,8 @@ impl FileSettings {
             ("session_idle_minutes", s.session_idle_minutes),
             ("cert_validity_days", s.cert_validity_days),
             ("crl_validity_hours", s.crl_validity_hours),
+            ("crl_warning_hours", s.crl_warning_hours),
+            ("health_check_seconds", s.health_check_seconds),
         ] {
             if v == Some(0) || v.is_some_and(|v| v > 100 * 365 * 24 * 60) {
                 bail!("{name} must be a positive number of sensible size");
@@ -314,6 +325,12 @@ impl FileSettings {
             base.crl_validity = Duration::from_secs(h * 3600);
             // Re-sign when a third of the validity is left.
             base.crl_refresh_margin = Duration::from_secs(h * 3600 / 3);
+        }
+        if let Some(h) = self.crl_warning_hours {
+            base.crl_warning = Some(Duration::from_secs(h * 3600));
+        }
+        if let Some(n) = self.health_check_seconds {
+            base.health_check_every = Duration::from_secs(n);
         }
         if let Some(n) = self.key_pool_size {
             base.key_pool_size = n;

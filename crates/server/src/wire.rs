@@ -240,8 +240,45 @@ pub(crate) fn restored(r: authority::Restored) -> api::Restored {
     }
 }
 
-pub(crate) fn status(s: authority::Status) -> api::Status {
+/// The health report on the wire.
+pub(crate) fn health(h: &authority::HealthReport) -> api::HealthReport {
+    api::HealthReport {
+        computed_at: h.computed_at,
+        computed_at_rfc3339: rfc3339(h.computed_at),
+        overall: h.overall.as_str().into(),
+        checks: h
+            .checks
+            .iter()
+            .map(|c| api::HealthCheck {
+                name: c.name.into(),
+                title: c.title.into(),
+                state: c.state.as_str().into(),
+                message: c.message.clone(),
+            })
+            .collect(),
+        attention: api::Attention {
+            expiring_certificates: h.attention.expiring_certificates,
+            expiring_window_days: h.attention.expiring_window_days,
+            pending_invitations: h.attention.pending_invitations,
+            approvals_waiting: h.attention.approvals_waiting,
+            approvals_expiring_soon: h.attention.approvals_expiring_soon,
+            failed_signins_last_day: h.attention.failed_signins_last_day,
+        },
+        activity: h
+            .activity
+            .iter()
+            .map(|d| api::DayActivity {
+                day: d.day,
+                issued: d.issued,
+                revoked: d.revoked,
+            })
+            .collect(),
+    }
+}
+
+pub(crate) fn status(s: authority::Status, h: Option<&authority::HealthReport>) -> api::Status {
     api::Status {
+        health: h.map(health),
         ca_subject: s.ca_subject,
         ca_not_after_rfc3339: rfc3339(s.ca_not_after),
         ca_not_after: s.ca_not_after,

@@ -28,6 +28,70 @@ pub struct Status {
     /// The backup schedule in effect (absent from servers that predate it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backup_schedule: Option<crate::BackupSchedule>,
+    /// The dashboard's health checks as last computed in the background (absent from servers
+    /// that predate them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthReport>,
+}
+
+/// The health checks, the counts of what needs attention and the daily activity, as the
+/// authority's background thread last computed them (never per request).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthReport {
+    /// When they were computed, Unix seconds.
+    pub computed_at: i64,
+    /// `computed_at`, RFC 3339.
+    #[serde(default)]
+    pub computed_at_rfc3339: String,
+    /// The worst state among the checks: `ok`, `warning` or `critical`.
+    pub overall: String,
+    /// The checks: `crl`, `ocsp`, `backup`, `store`, `tls`, `ca`, in that order.
+    pub checks: Vec<HealthCheck>,
+    /// What needs attention, counted.
+    pub attention: Attention,
+    /// Issuance and revocations per day (UTC), oldest first, the last 90 days.
+    pub activity: Vec<DayActivity>,
+}
+
+/// One health check.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct HealthCheck {
+    /// Stable name: `crl`, `ocsp`, `backup`, `store`, `tls` or `ca`.
+    pub name: String,
+    /// What is checked, for people.
+    pub title: String,
+    /// `ok`, `warning` or `critical`.
+    pub state: String,
+    /// What was found, for people.
+    pub message: String,
+}
+
+/// What needs attention, counted.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+pub struct Attention {
+    /// Current certificates expiring within `expiring_window_days`.
+    pub expiring_certificates: i64,
+    /// The window of `expiring_certificates`, days.
+    pub expiring_window_days: i64,
+    /// Users with an unused, unexpired enrollment token.
+    pub pending_invitations: i64,
+    /// Approval requests waiting.
+    pub approvals_waiting: i64,
+    /// Of those, the ones expiring within two hours.
+    pub approvals_expiring_soon: i64,
+    /// Failed administrator sign-ins in the last 24 hours.
+    pub failed_signins_last_day: i64,
+}
+
+/// Issuance and revocations on one day (UTC).
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct DayActivity {
+    /// The day's start (UTC midnight), Unix seconds.
+    pub day: i64,
+    /// Certificates issued.
+    pub issued: i64,
+    /// Certificates revoked.
+    pub revoked: i64,
 }
 
 /// Users by status.

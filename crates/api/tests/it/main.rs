@@ -40,6 +40,7 @@ const ADDED: &[&str] = &[
     "not_found",
     "state",
     "state_expires_at",
+    "health",
 ];
 
 /// Every field of `old` is in `new` with the same value; `new` adds only `*_rfc3339` fields

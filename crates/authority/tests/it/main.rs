@@ -3,6 +3,7 @@
 
 mod anchor;
 mod capabilities;
+mod checks;
 mod enroll_concurrency;
 mod governance;
 mod ops;

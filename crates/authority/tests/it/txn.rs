@@ -400,6 +400,7 @@ fn migration_0010_canonicalises_old_rows() {
              ALTER TABLE users DROP COLUMN surname;
              ALTER TABLE users DROP COLUMN pseudonym;
              ALTER TABLE users DROP COLUMN profile;
+             DROP TABLE signin_failures;
              DELETE FROM schema_migrations WHERE version >= 10;",
             s = serials[0]
         ))

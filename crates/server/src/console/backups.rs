@@ -1,6 +1,8 @@
-//! Backups: the list in `DATA_DIR/backups`, run one now, verify one (the result with its
-//! counts, and the audit chain inside the backup), and restore one over the live store under
-//! the `restore` quorum.
+//! Backups: the schedule (on or off, interval, backups kept, next run) shown and changed under
+//! the `backup-schedule` quorum (requests waiting shown), the list in `DATA_DIR/backups` with
+//! the last verification of each, run one now, verify one (the result with its counts, and
+//! the audit chain inside the backup), and restore one over the live store under the
+//! `restore` quorum.
 
 use askama::Template;
 use axum::http::{StatusCode, header};
@@ -19,6 +21,52 @@ pub(super) struct BackupRow {
     pub name: String,
     pub bytes: u64,
     pub taken: String,
+    /// The last verification of this backup, if any: (passed, text).
+    pub verified: Option<(bool, String)>,
+}
+
+/// The schedule in effect, formatted.
+pub(super) struct ScheduleView {
+    pub enabled: bool,
+    pub every: String,
+    /// The interval in minutes, to fill the form.
+    pub every_minutes: u64,
+    pub keep: usize,
+    pub next_run: String,
+    pub last_run: String,
+    pub source: &'static str,
+}
+
+/// An interval in words: `1 day`, `6 hours`, `90 minutes`.
+fn interval(secs: u64) -> String {
+    let unit = |n: u64, one: &str| format!("{n} {one}{}", if n == 1 { "" } else { "s" });
+    if secs.is_multiple_of(86_400) {
+        unit(secs / 86_400, "day")
+    } else if secs.is_multiple_of(3600) {
+        unit(secs / 3600, "hour")
+    } else if secs.is_multiple_of(60) {
+        unit(secs / 60, "minute")
+    } else {
+        unit(secs, "second")
+    }
+}
+
+impl ScheduleView {
+    fn new(s: &authority::BackupSchedule) -> Self {
+        ScheduleView {
+            enabled: s.enabled,
+            every: s.every.map_or_else(|| "off".into(), interval),
+            every_minutes: s.every.map_or(1440, |e| (e / 60).max(1)),
+            keep: s.keep,
+            next_run: s.next_at.map_or_else(|| "none (schedule off)".into(), when),
+            last_run: s.last_at.map_or_else(|| "none yet".into(), when),
+            source: if s.source == "setting" {
+                "set in the console or API"
+            } else {
+                "from kmsd.toml (no setting made yet)"
+            },
+        }
+    }
 }
 
 #[derive(Template)]
@@ -30,16 +78,23 @@ struct BackupsPage {
     verify: Gate,
     restore: Gate,
     last_check: Option<String>,
+    schedule: ScheduleView,
+    /// Changing the schedule: administrator role, under the `backup-schedule` quorum.
+    change_schedule: Gate,
+    /// `backup-schedule` requests waiting for approvals.
+    schedule_pending: Vec<authority::ApprovalRequest>,
 }
 
-/// GET /console/backups: newest first.
+/// GET /console/backups: the schedule, then the backups newest first.
 pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
-    let (mut list, status, policies) = s
+    let (mut list, status, policies, verifications, approvals) = s
         .call(|auth, admin| {
             Ok((
                 auth.backups(admin)?,
                 auth.status(admin)?,
                 auth.policies(admin)?,
+                auth.backup_verifications(admin)?,
+                auth.approvals(admin)?,
             ))
         })
         .await?;
@@ -53,9 +108,25 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
                 .and_then(|n| n.get(..12))
                 .and_then(|t| t.parse().ok())
                 .map_or_else(|| "-".into(), when),
+            verified: verifications.get(&b.name).map(|v| {
+                (
+                    v.ok,
+                    format!(
+                        "{} {} by {}",
+                        if v.ok { "passed" } else { "FAILED" },
+                        when(v.at),
+                        v.actor
+                    ),
+                )
+            }),
             name: b.name,
             bytes: b.bytes,
         })
+        .collect();
+    let schedule = ScheduleView::new(&status.backup_schedule);
+    let schedule_pending = approvals
+        .into_iter()
+        .filter(|r| r.operation == "backup-schedule" && r.status == "pending")
         .collect();
     let last_check = status.last_verification.map(|v| {
         format!(
@@ -74,6 +145,10 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
         verify: Gate::open(),
         restore: Gate::administrator(&s.admin).quorum("restore", quorum_of(&policies, "restore")),
         last_check,
+        schedule,
+        change_schedule: Gate::administrator(&s.admin)
+            .quorum("backup-schedule", quorum_of(&policies, "backup-schedule")),
+        schedule_pending,
     };
     Ok(page(StatusCode::OK, &t))
 }
@@ -92,6 +167,67 @@ pub(super) async fn run(a: Action<NoFields>) -> Result<Response, ConsoleError> {
             "Backup {} taken ({} bytes), encrypted under the store's master key.",
             b.name, b.bytes
         )),
+        Err(e) => refusal_flash(&e),
+    };
+    Ok(a.session.done(flash, "/console/backups"))
+}
+
+#[derive(Deserialize)]
+pub(super) struct ScheduleForm {
+    /// `on` or `off`.
+    state: String,
+    /// Minutes between backups (with `on`).
+    #[serde(default)]
+    every_minutes: Option<String>,
+    /// Backups kept.
+    keep: String,
+}
+
+/// POST /console/backups/schedule: sets the backup schedule (administrator role, under the
+/// `backup-schedule` quorum: the first submission opens a request, shown as waiting).
+pub(super) async fn set_schedule(a: Action<ScheduleForm>) -> Result<Response, ConsoleError> {
+    let keep = a.form.keep.trim().parse::<usize>();
+    let every = match a.form.state.as_str() {
+        "off" => Ok(None),
+        "on" => a
+            .form
+            .every_minutes
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .parse::<u64>()
+            .ok()
+            .filter(|m| (1..=100 * 365 * 24 * 60).contains(m))
+            .map(|m| Some(std::time::Duration::from_secs(m * 60)))
+            .ok_or(()),
+        _ => Err(()),
+    };
+    let (Ok(every), Ok(keep)) = (every, keep) else {
+        return Ok(a.session.done(
+            Flash::error(
+                "Not changed: choose on or off, give the minutes between backups (at least 1) \
+                 and how many backups to keep (1 to 10000).",
+            ),
+            "/console/backups",
+        ));
+    };
+    let r = a
+        .session
+        .call(move |auth, admin| Ok(auth.set_backup_schedule(admin, every, keep)))
+        .await?;
+    let flash = match r {
+        Ok(s) => Flash::ok(match s.every {
+            Some(e) => format!(
+                "Backup schedule on: a backup every {}, the newest {} kept; next run {}.",
+                interval(e),
+                s.keep,
+                s.next_at.map_or_else(|| "-".into(), when)
+            ),
+            None => format!(
+                "Backup schedule off: no scheduled backups; the newest {} kept.",
+                s.keep
+            ),
+        }),
         Err(e) => refusal_flash(&e),
     };
     Ok(a.session.done(flash, "/console/backups"))

@@ -1,6 +1,9 @@
 //! The dashboard: locked or unlocked (unlock with the start-up password or a key file
-//! upload), the CA, counts of users and certificates, the CRL, the last backup, the public
-//! URL (changed here under the `public-url` quorum) and the approvals waiting.
+//! upload); "is everything all right?": the health checks (as the authority's background
+//! thread last computed them, never per view), the counts of what needs attention (each
+//! linking to its list) and issuance and revocations per day over 90 days as inline SVG
+//! charts drawn here; the CA, counts of users and certificates, the CRL, the last backup, the
+//! public URL (changed here under the `public-url` quorum) and the approvals waiting.
 
 use std::sync::Arc;
 
@@ -39,6 +42,10 @@ pub(super) struct Status {
     pub crl_next_update: String,
     pub delta_crl_number: i64,
     pub last_backup: Option<String>,
+    /// The newest backup's file name (wrapped only at its hyphens and dots).
+    pub last_backup_name: Option<String>,
+    /// The schedule in effect, in words.
+    pub backup_schedule: String,
     pub last_verification: Option<String>,
     pub last_verification_ok: bool,
     pub pending_count: i64,
@@ -60,10 +67,23 @@ impl Status {
             crl_this_update: when(s.crl.this_update),
             crl_next_update: when(s.crl.next_update),
             delta_crl_number: s.crl.delta_number,
+            last_backup_name: s.last_backup.as_ref().map(|b| b.name.clone()),
             last_backup: s.last_backup.map(|b| match b.taken_at {
-                Some(t) => format!("{} ({}, {} bytes)", b.name, when(t), b.bytes),
-                None => format!("{} ({} bytes)", b.name, b.bytes),
+                Some(t) => format!("{}, {} bytes", when(t), b.bytes),
+                None => format!("{} bytes", b.bytes),
             }),
+            backup_schedule: match s.backup_schedule.every {
+                Some(e) => format!(
+                    "on, every {} (next run {})",
+                    if e % 3600 == 0 {
+                        format!("{} h", e / 3600)
+                    } else {
+                        format!("{} min", e.div_ceil(60))
+                    },
+                    s.backup_schedule.next_at.map_or_else(|| "-".into(), when)
+                ),
+                None => "off".into(),
+            },
             last_verification_ok: s.last_verification.as_ref().is_some_and(|v| v.ok),
             last_verification: s.last_verification.map(|v| {
                 format!(
@@ -81,11 +101,182 @@ impl Status {
     }
 }
 
+/// One health check, formatted.
+pub(super) struct CheckRow {
+    pub name: &'static str,
+    pub title: &'static str,
+    pub state: &'static str,
+    pub message: String,
+}
+
+/// One count of what needs attention, with the list it links to.
+pub(super) struct AttentionItem {
+    pub id: &'static str,
+    pub label: String,
+    pub count: i64,
+    pub href: &'static str,
+}
+
+/// One bar of a chart (SVG user units).
+pub(super) struct Bar {
+    pub x: u32,
+    pub y: u32,
+    pub w: u32,
+    pub h: u32,
+    pub label: String,
+}
+
+/// A bar chart of one series per day, drawn as inline SVG by the template.
+pub(super) struct Chart {
+    pub id: &'static str,
+    pub title: String,
+    pub desc: String,
+    pub class: &'static str,
+    pub bars: Vec<Bar>,
+    pub max: i64,
+    pub total: i64,
+    pub first_day: String,
+    pub last_day: String,
+    /// Days with something, newest first: (date, count), the table alternative.
+    pub rows: Vec<(String, i64)>,
+}
+
+/// Chart geometry (SVG user units): 90 bars of 6 plus their gaps, under a 100-high plot.
+pub(super) const CHART_W: u32 = 4 * 2 + 90 * 6;
+pub(super) const CHART_PLOT_H: u32 = 100;
+pub(super) const CHART_H: u32 = CHART_PLOT_H + 18;
+
+fn day(t: i64) -> String {
+    when(t).get(..10).unwrap_or_default().to_string()
+}
+
+fn chart(id: &'static str, what: &str, class: &'static str, days: &[(i64, i64)]) -> Chart {
+    let max = days.iter().map(|d| d.1).max().unwrap_or(0);
+    let total = days.iter().map(|d| d.1).sum();
+    let slot = (CHART_W - 8) / u32::try_from(days.len().max(1)).unwrap_or(1);
+    let bars = days
+        .iter()
+        .enumerate()
+        .filter(|(_, d)| d.1 > 0)
+        .map(|(i, &(t, n))| {
+            let h = if max > 0 {
+                u32::try_from((n * i64::from(CHART_PLOT_H) + max - 1) / max).unwrap_or(0)
+            } else {
+                0
+            }
+            .clamp(1, CHART_PLOT_H);
+            Bar {
+                x: 4 + u32::try_from(i).unwrap_or(0) * slot,
+                y: CHART_PLOT_H - h,
+                w: slot.saturating_sub(1).max(1),
+                h,
+                label: format!("{}: {n} {what}", day(t)),
+            }
+        })
+        .collect();
+    let first_day = days.first().map(|d| day(d.0)).unwrap_or_default();
+    let last_day = days.last().map(|d| day(d.0)).unwrap_or_default();
+    Chart {
+        id,
+        title: format!("Certificates {what} per day"),
+        desc: format!(
+            "{total} certificates {what} from {first_day} to {last_day}; at most {max} on one day."
+        ),
+        class,
+        bars,
+        max,
+        total,
+        first_day,
+        last_day,
+        rows: days
+            .iter()
+            .rev()
+            .filter(|d| d.1 > 0)
+            .map(|&(t, n)| (day(t), n))
+            .collect(),
+    }
+}
+
+/// The health report, formatted for the dashboard.
+pub(super) struct Health {
+    pub computed: String,
+    pub overall: &'static str,
+    pub checks: Vec<CheckRow>,
+    pub attention: Vec<AttentionItem>,
+    pub charts: Vec<Chart>,
+}
+
+impl Health {
+    fn new(h: &authority::HealthReport) -> Self {
+        let a = &h.attention;
+        let issued: Vec<(i64, i64)> = h.activity.iter().map(|d| (d.day, d.issued)).collect();
+        let revoked: Vec<(i64, i64)> = h.activity.iter().map(|d| (d.day, d.revoked)).collect();
+        Health {
+            computed: when(h.computed_at),
+            overall: h.overall.as_str(),
+            checks: h
+                .checks
+                .iter()
+                .map(|c| CheckRow {
+                    name: c.name,
+                    title: c.title,
+                    state: c.state.as_str(),
+                    message: c.message.clone(),
+                })
+                .collect(),
+            attention: vec![
+                AttentionItem {
+                    id: "attention-expiring",
+                    label: format!(
+                        "Certificates expiring within {} days",
+                        a.expiring_window_days
+                    ),
+                    count: a.expiring_certificates,
+                    href: "/console/users?state=expiring",
+                },
+                AttentionItem {
+                    id: "attention-invitations",
+                    label: "Invitations pending (token not used yet)".into(),
+                    count: a.pending_invitations,
+                    href: "/console/users?state=invited",
+                },
+                AttentionItem {
+                    id: "attention-approvals",
+                    label: "Approvals waiting".into(),
+                    count: a.approvals_waiting,
+                    href: "/console/recovery",
+                },
+                AttentionItem {
+                    id: "attention-approvals-soon",
+                    label: "Approvals expiring within two hours".into(),
+                    count: a.approvals_expiring_soon,
+                    href: "/console/recovery",
+                },
+                AttentionItem {
+                    id: "attention-signins",
+                    label: "Failed sign-ins in the last 24 hours".into(),
+                    count: a.failed_signins_last_day,
+                    href: "/console/audit?action=login&outcome=refused",
+                },
+            ],
+            charts: vec![
+                chart("chart-issued", "issued", "chart-bar-issued", &issued),
+                chart("chart-revoked", "revoked", "chart-bar-revoked", &revoked),
+            ],
+        }
+    }
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
     layout: Layout,
     s: Status,
+    /// The health checks, counts and charts.
+    h: Health,
+    chart_w: u32,
+    chart_h: u32,
+    chart_plot_h: u32,
     /// The public URL certificates name.
     public_url: String,
     /// Changing it: administrator role, under the `public-url` quorum.
@@ -144,9 +335,10 @@ pub(super) async fn show(
         return Ok(unlock_page(&console, &headers, StatusCode::OK, None));
     }
     let s = session?;
-    let (status, public_url, policies) = s
+    let (status, health, public_url, policies) = s
         .call(|auth, admin| {
             let status = auth.status(admin)?;
+            let health = Health::new(&*auth.health_report(admin)?);
             let pending = auth
                 .approvals(admin)?
                 .into_iter()
@@ -154,6 +346,7 @@ pub(super) async fn show(
                 .collect();
             Ok((
                 Status::new(status, pending),
+                health,
                 auth.public_url()?,
                 auth.policies(admin)?,
             ))
@@ -166,6 +359,10 @@ pub(super) async fn show(
         &DashboardPage {
             layout: s.layout("Dashboard", "dashboard"),
             s: status,
+            h: health,
+            chart_w: CHART_W,
+            chart_h: CHART_H,
+            chart_plot_h: CHART_PLOT_H,
             public_url,
             change_url,
         },

@@ -231,6 +231,7 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console/approvals/{id}/cancel", post(recovery::cancel))
         .route("/console/policies", post(recovery::set_policy))
         .route("/console/backups", get(backups::show).post(backups::run))
+        .route("/console/backups/schedule", post(backups::set_schedule))
         .route("/console/backups/verify", post(backups::verify))
         .route("/console/backups/restore", post(backups::restore))
         .route("/console/audit", get(audit::show))
