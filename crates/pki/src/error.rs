@@ -13,6 +13,9 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// certificates (both per SignedData), `PKI-092` too many ASN.1 elements for the input's size.
 /// Certificate profiles: `PKI-120` a rule of the S/MIME Baseline Requirements profile is
 /// broken (the pre-issuance lint, `crate::lint`; the message names the rule).
+/// Cryptographic quorum (`crate::quorum`): `PKI-155` a parameter refused, `PKI-156` a wrapped
+/// key or sealed share did not authenticate, `PKI-157` an agent key file is not one or its
+/// password is wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -289,6 +292,20 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
+    /// A cryptographic-quorum parameter was refused (threshold above the number of agents,
+    /// fewer than two agents, a wrong-length share or key); nothing was made (`crate::quorum`).
+    #[error("PKI-155: {0}")]
+    QuorumParameter(&'static str),
+    /// A wrapped key, share or sealed share did not authenticate: the wrong key, the wrong
+    /// shares, or a ciphertext that was altered or bound to another key or request.
+    #[error("PKI-156: {what} did not authenticate (wrong key, wrong shares, or altered)")]
+    QuorumOpen {
+        /// What failed to open ("wrapped key", "sealed share", ...).
+        what: &'static str,
+    },
+    /// An agent key file is not one, or its password is wrong.
+    #[error("PKI-157: {0}")]
+    AgentKeyFile(&'static str),
 }
 
 impl Error {
@@ -338,6 +355,10 @@ impl Error {
             Error::TooManyElements { .. } => "PKI-092",
             // --- certificate profiles and the pre-issuance lint (PKI-12x) ---
             Error::Lint { .. } => "PKI-120",
+            // --- cryptographic quorum (PKI-155..159) ---
+            Error::QuorumParameter(_) => "PKI-155",
+            Error::QuorumOpen { .. } => "PKI-156",
+            Error::AgentKeyFile(_) => "PKI-157",
         }
     }
 
