@@ -17,8 +17,8 @@ use crate::store::{self, KeyId, NewKey};
 /// Nothing is visible to other connections, nor durable, until [`EscrowTx::commit`]; dropping
 /// the handle rolls everything back.
 pub struct EscrowTx<'a> {
-    tx: Transaction<'a>,
-    rows: &'a Aead,
+    pub(crate) tx: Transaction<'a>,
+    pub(crate) rows: &'a Aead,
 }
 
 impl std::fmt::Debug for EscrowTx<'_> {
