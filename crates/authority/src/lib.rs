@@ -68,6 +68,7 @@
 #![warn(missing_docs)]
 
 mod admins;
+mod agents;
 mod anchor;
 mod approvals;
 mod audit;
@@ -108,6 +109,9 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use agents::{
+    AGENT_NAME_MAX, AgentInfo, AgentRequest, AgentSet, AgentShares, Reshared, reseal_for_request,
+};
 pub use anchor::{ANCHOR_FILE, AnchorReport, AnchorState, restore_anchor_file};
 pub use approvals::{ApprovalRequest, OPERATIONAL, OPERATIONS, Policy, WHY_MAX};
 pub use audit::{
@@ -765,6 +769,8 @@ pub struct Authority {
     anchored: anchor::Anchored,
     /// The OCSP responder and its response cache.
     ocsp: Arc<ocsp::Ocsp>,
+    /// One-time keys of open agent requests (memory only).
+    request_keys: agents::RequestKeys,
 }
 
 impl std::fmt::Debug for Authority {
@@ -932,6 +938,7 @@ impl Authority {
             dummy_hash: Default::default(),
             anchored: Default::default(),
             ocsp,
+            request_keys: Default::default(),
         })
     }
 

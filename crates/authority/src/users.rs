@@ -392,6 +392,8 @@ impl Authority {
                     key_der,
                     key_id,
                 } = certify_and_escrow(issuer, &tx, subject, &enc_key, period, now)?;
+                // Collected now: only the agent-split copy stays (when there are agents).
+                agents::split_if_configured(&tx, key_id, &user.email, key_der.as_bytes(), now)?;
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -419,10 +421,16 @@ impl Authority {
                     [key_id],
                     |r| r.get(0),
                 )?;
-                let tx = st
-                    .store
-                    .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = st.store.begin()?;
+                // The owner collects the key: its master-key-only copy gives way to the
+                // agent-split one (when there are agents).
+                agents::split_if_configured(
+                    &tx,
+                    escrow::KeyId(key_id),
+                    &escrowed.info.owner,
+                    key_der.as_bytes(),
+                    now,
+                )?;
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -433,12 +441,14 @@ impl Authority {
                     params![user_id, now],
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
-                audit::commit(tx, rec, unix(self.now()))?;
+                audit::commit_escrow(tx, rec, unix(self.now()))?;
                 (key_der, enc_der)
             }
             (None, None) => unreachable!("a key is taken when no key is pending"),
         };
         let ca_cert = certificate::to_der(st.issuer.certificate())?;
+        // A split leaves no older copy of the row in the WAL (best effort).
+        let _ = st.store.checkpoint();
         drop(st);
 
         let encrypted_key = encrypt_key(
