@@ -62,6 +62,9 @@
 //! | `AUTH-064` | the disk reported an I/O error, or a database file could not be opened (503) |
 //! | `AUTH-070` | committed work is missing: the audit anchor names entries the database lacks (a lost or truncated WAL, an older copy of the store) |
 //! | `AUTH-071` | the audit anchor file is malformed, of another store, or fails its MAC |
+//! | `AUTH-130` | a key recovery waits for key recovery agents' shares (the agent request was opened or has fewer than M releases) |
+//! | `AUTH-131` | no such key recovery agent (or no active agent with that public key) |
+//! | `AUTH-132` | an agent operation was refused (duplicate agent, threshold above the agents, a share that does not open for the request, a void or expired agent request) |
 //! | `AUTH-080` | the certificate profile (S/MIME Baseline Requirements) refuses the certificate; the message names the rule (`sbr.subject.person_name`: a sponsored profile needs the given name and surname on record; `sbr.key_usage`, ...); HTTP 422 |
 
 #![forbid(unsafe_code)]
