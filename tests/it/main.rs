@@ -6,6 +6,7 @@
 //! (`console_browser`), the README's quick start as written (`readme`), and the repository's
 //! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
+mod agents_e2e;
 mod anchor;
 mod bulk_revoke_e2e;
 mod console_browser;

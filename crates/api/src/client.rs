@@ -466,6 +466,62 @@ impl KmsClient {
         self.post_json(&format!("/users/{}/recover", seg(email)), req)
     }
 
+    // -- Key recovery agents --------------------------------------------------------------
+
+    /// `GET /agents`.
+    pub fn agents(&self) -> Result<AgentList, ClientError> {
+        self.get("/agents")
+    }
+
+    /// `POST /agents`.
+    pub fn add_agent(&self, req: &AddAgentRequest) -> Result<AgentResponse, ClientError> {
+        self.post_json("/agents", req)
+    }
+
+    /// `POST /agents/{name}/remove`.
+    pub fn remove_agent(&self, name: &str) -> Result<AgentList, ClientError> {
+        self.post(&format!("/agents/{}/remove", seg(name)))
+    }
+
+    /// `POST /agents/threshold`.
+    pub fn set_agent_threshold(&self, threshold: i64) -> Result<AgentList, ClientError> {
+        self.post_json("/agents/threshold", &AgentThresholdRequest { threshold })
+    }
+
+    /// `POST /agents/reshare`.
+    pub fn agent_reshare(&self) -> Result<ReshareAnswer, ClientError> {
+        self.post("/agents/reshare")
+    }
+
+    /// `GET /agent-requests`.
+    pub fn agent_requests(&self) -> Result<AgentRequestList, ClientError> {
+        self.get("/agent-requests")
+    }
+
+    /// `POST /agent-requests/{id}/fetch`: the agent's sealed shares of the request's keys.
+    pub fn fetch_agent_shares(
+        &self,
+        id: i64,
+        agent_public_key: &str,
+    ) -> Result<AgentSharesAnswer, ClientError> {
+        self.post_json(
+            &format!("/agent-requests/{id}/fetch"),
+            &ReleaseSharesRequest {
+                agent: agent_public_key.into(),
+                shares: Vec::new(),
+            },
+        )
+    }
+
+    /// `POST /agent-requests/{id}/shares`.
+    pub fn release_agent_shares(
+        &self,
+        id: i64,
+        req: &ReleaseSharesRequest,
+    ) -> Result<AgentRequestResponse, ClientError> {
+        self.post_json(&format!("/agent-requests/{id}/shares"), req)
+    }
+
     // -- Unlock methods -------------------------------------------------------------------
 
     /// `GET /unlock-methods`.

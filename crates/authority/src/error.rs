@@ -145,6 +145,29 @@ pub enum Error {
         /// Approvals needed.
         needed: i64,
     },
+    /// A key recovery waits for key recovery agents' shares (not an error to the caller: the
+    /// agent request was opened, or has fewer releases than its threshold).
+    #[error("the keys of {target} are split among key recovery agents: agent request {request_id} has shares from {have} of {needed} agents ({released}); each agent runs kmsctl approve {request_id} --agent-key FILE, then run this command again", have = .released_by.len(), released = .released_by.join(", "))]
+    AgentSharesPending {
+        /// The agent request.
+        request_id: i64,
+        /// Whose keys.
+        target: String,
+        /// Agents who released their shares.
+        released_by: Vec<String>,
+        /// Agents needed.
+        needed: i64,
+    },
+    /// No such key recovery agent (or no active agent with that public key).
+    #[error("unknown key recovery agent: {what}")]
+    UnknownAgent {
+        /// Which.
+        what: String,
+    },
+    /// An agent operation was refused (duplicate agent, threshold above the agents, a share
+    /// that does not open for the request, a void or expired agent request, ...).
+    #[error("agent operation refused: {0}")]
+    AgentRefused(String),
     /// An approval or cancellation was refused (own request twice, expired, closed, ...).
     #[error("approval refused: {0}")]
     ApprovalRefused(String),
@@ -274,6 +297,9 @@ impl Error {
             Error::AnchorRollback(_) => "AUTH-070",
             Error::AnchorInvalid(_) => "AUTH-071",
             Error::TooManyEntries { .. } => "AUTH-100",
+            Error::AgentSharesPending { .. } => "AUTH-130",
+            Error::UnknownAgent { .. } => "AUTH-131",
+            Error::AgentRefused(_) => "AUTH-132",
         }
     }
 

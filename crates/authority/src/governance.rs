@@ -60,7 +60,10 @@ impl Authority {
         target: &str,
         result: Result<T>,
     ) -> Result<T> {
-        let pending = matches!(result, Err(Error::ApprovalPending { .. }));
+        let pending = matches!(
+            result,
+            Err(Error::ApprovalPending { .. } | Error::AgentSharesPending { .. })
+        );
         if result.is_err() && !pending && audit::refusals_muted() {
             return result;
         }
@@ -75,7 +78,7 @@ impl Authority {
                     action,
                     target,
                     refusal,
-                    pending: matches!(result, Err(Error::ApprovalPending { .. })),
+                    pending,
                 },
             )
         };

@@ -78,11 +78,15 @@
 //! | `AUTH-080` | the certificate profile (S/MIME Baseline Requirements) refuses the certificate; the message names the rule (`sbr.subject.person_name`: a sponsored profile needs the given name and surname on record; `sbr.key_usage`, ...); HTTP 422 |
 //! | `AUTH-081` | a CA key under 3072 bits was asked for or given at `init` (`--ca-key-bits 2048`); RSA-4096 is the default, 3072 the smallest accepted |
 //! | `AUTH-100` | a bulk call names more entries than one call takes (bulk revoke: at most 100 000); HTTP 413 |
+//! | `AUTH-130` | a key recovery waits for key recovery agents' shares (the agent request was opened or has fewer than M releases) |
+//! | `AUTH-131` | no such key recovery agent (or no active agent with that public key) |
+//! | `AUTH-132` | an agent operation was refused (duplicate agent, threshold above the agents, a share that does not open for the request, a void or expired agent request) |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 mod admins;
+mod agents;
 mod anchor;
 mod approvals;
 mod audit;
@@ -125,6 +129,9 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use agents::{
+    AGENT_NAME_MAX, AgentInfo, AgentRequest, AgentSet, AgentShares, Reshared, reseal_for_request,
+};
 pub use anchor::{ANCHOR_FILE, AnchorReport, AnchorState, restore_anchor_file};
 pub use approvals::{ApprovalRequest, OPERATIONAL, OPERATIONS, Policy, WHY_MAX};
 pub use audit::{
@@ -840,6 +847,8 @@ pub struct Authority {
     ocsp: Arc<ocsp::Ocsp>,
     /// The health checks as last computed (see `checks`).
     checks: checks::Cache,
+    /// One-time keys of open agent requests (memory only).
+    request_keys: agents::RequestKeys,
 }
 
 impl std::fmt::Debug for Authority {
@@ -1015,6 +1024,7 @@ impl Authority {
             anchored: Default::default(),
             ocsp,
             checks: Default::default(),
+            request_keys: Default::default(),
         })
     }
 

@@ -52,7 +52,35 @@ impl Authority {
             &["recover-key"]
         };
         let flag: &[u8] = if reenroll { b"1" } else { b"0" };
-        self.gate_with(rec, actor, ops, email, &[("reenroll", flag)], why)?;
+        // Keys split among key recovery agents need their shares: an agent request, opened
+        // once the approvals passed, collects them; its opener then runs this again.
+        let agent_request = self.open_recover_request(actor, &owner, reenroll)?;
+        if agent_request.is_none() {
+            self.gate_with(rec, actor, ops, email, &[("reenroll", flag)], why)?;
+        }
+        let split_count: i64 = {
+            let st = self.lock();
+            st.store.store().connection().query_row(
+                "SELECT count(*) FROM split_keys s JOIN escrowed_keys k ON k.id = s.key_id
+                 WHERE k.owner = ?1",
+                [&owner],
+                |r| r.get(0),
+            )?
+        };
+        let rebuilt = if split_count > 0 {
+            let id = match agent_request {
+                Some(id) => id,
+                None => {
+                    let id = self.open_recover_request_now(actor, &owner, reenroll)?;
+                    rec.extend_target(&format!(" (agent request {id})"));
+                    return Err(self.shares_pending(id));
+                }
+            };
+            rec.extend_target(&format!(" (agent request {id})"));
+            Some((id, self.rebuild_split_keys(id, &owner)?))
+        } else {
+            None
+        };
         let pkcs12 = {
             let st = self.lock();
             let conn = st.store.store().connection();
@@ -78,7 +106,15 @@ impl Authority {
                             ))
                         })?,
                 };
-                let key = PrivateKey::from_der(k.private_key_der.expose())?;
+                let key = match (&k.agent_split, &rebuilt) {
+                    (Some(_), Some((_, keys))) => {
+                        let der = keys.get(&k.info.id.0).ok_or_else(|| {
+                            Error::Corrupt(format!("split key {} was not rebuilt", k.info.id.0))
+                        })?;
+                        PrivateKey::from_der(der)?
+                    }
+                    _ => PrivateKey::from_der(k.private_key_der.expose())?,
+                };
                 let cert = certificate::parse_certificate(&cert_der)?;
                 // Kind, date and serial, as in every bundle (not a counter).
                 let name = pki::bundle::friendly_name(&cert)?;
@@ -108,6 +144,10 @@ impl Authority {
             )?;
             (bytes, keys.len())
         };
+        if let Some((id, keys)) = rebuilt {
+            drop(keys);
+            self.close_agent_request(id)?;
+        }
         let token = if reenroll {
             // Approved above under the `reenroll` quorum too.
             Some(self.token_inner(rec, actor, email)?)

@@ -419,7 +419,7 @@ impl Authority {
                 });
             }
         }
-        let (key_der, enc_der, durable) = match (fresh, pending) {
+        let (key_der, enc_der, durable, split) = match (fresh, pending) {
             (Some((_key, (encryption, enc_der, key_der))), _) => {
                 // The key, its certificate, the token's use and the entry: one transaction.
                 let tx = if serial.on() {
@@ -434,6 +434,9 @@ impl Authority {
                     certificate_der: Some(&enc_der),
                     created_at: now,
                 })?;
+                // Collected now: only the agent-split copy stays (when there are agents).
+                let split =
+                    agents::split_if_configured(&tx, key_id, &user.email, key_der.as_bytes(), now)?;
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -447,7 +450,7 @@ impl Authority {
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
                 insert_cert(&tx, user_id, "encryption", &encryption, Some(key_id.0), now)?;
                 let durable = audit::commit_grouped(tx, rec, unix(self.now()))?;
-                (key_der, enc_der, durable)
+                (key_der, enc_der, durable, split)
             }
             (None, Some(key_id)) => {
                 let escrowed = st.store.key(escrow::KeyId(key_id))?.ok_or_else(|| {
@@ -466,6 +469,15 @@ impl Authority {
                 } else {
                     st.store.begin_grouped()?
                 };
+                // The owner collects the key: its master-key-only copy gives way to the
+                // agent-split one (when there are agents).
+                let split = agents::split_if_configured(
+                    &tx,
+                    escrow::KeyId(key_id),
+                    &escrowed.info.owner,
+                    key_der.as_bytes(),
+                    now,
+                )?;
                 tx.execute(
                     "UPDATE tokens SET used_at = ?2 WHERE token_hash = ?1",
                     params![&token_hash[..], now],
@@ -477,10 +489,14 @@ impl Authority {
                 )?;
                 insert_cert(&tx, user_id, "signing", &signing, None, now)?;
                 let durable = audit::commit_grouped(tx, rec, unix(self.now()))?;
-                (key_der, enc_der, durable)
+                (key_der, enc_der, durable, split)
             }
             (None, None) => unreachable!("a key is taken when no key is pending"),
         };
+        if split {
+            // A split leaves no older copy of the row in the WAL (best effort).
+            let _ = st.store.checkpoint();
+        }
         drop(st);
         // Answer only once the commit is on disk (an fsync shared with concurrent commits).
         durable.wait()?;

@@ -199,6 +199,33 @@ pub enum Error {
         /// The largest total cost accepted, in GiB-passes.
         max_cost_gib_passes: u64,
     },
+
+    /// An escrowed key cannot be agent-split (or re-shared) as asked: no such key, already
+    /// split, or not split yet.
+    #[error("escrowed key {id}: {why}")]
+    AgentSplit {
+        /// The key.
+        id: KeyId,
+        /// Why.
+        why: &'static str,
+    },
+
+    /// An agent's stored share failed authentication under the master key: its row was
+    /// altered or moved to another key or agent.
+    #[error("the share of escrowed key {key_id} for agent {agent_id} failed authentication")]
+    ShareTampered {
+        /// The key.
+        key_id: KeyId,
+        /// The agent.
+        agent_id: i64,
+    },
+}
+
+impl Error {
+    /// [`Error::AgentSplit`] for key `id`.
+    pub(crate) fn agent_split(id: KeyId, why: &'static str) -> Self {
+        Error::AgentSplit { id, why }
+    }
 }
 
 impl From<rusqlite::Error> for Error {
@@ -241,6 +268,8 @@ impl Error {
             Error::Storage(fault) => fault.escrow_code(),
             Error::BackupTooCostly { .. } => "ESCROW-030",
             Error::NotDurable => "ESCROW-031",
+            Error::AgentSplit { .. } => "ESCROW-040",
+            Error::ShareTampered { .. } => "ESCROW-041",
         }
     }
 

@@ -236,3 +236,108 @@ fn no_plaintext_key_or_master_key_on_disk() {
     top.sort();
     assert_eq!(top, ["backups", "data", "keys", "restored"]);
 }
+
+/// Agent-split keys (issue 21): once a key is split, its master-key-only ciphertext is gone
+/// from the database, the WAL and every later backup (a thief holding the master key finds
+/// nothing to decrypt), and neither the wrapped form nor any agent's sealed share is stored in
+/// the clear (both sit under the master key).
+#[test]
+fn an_agent_split_key_leaves_no_master_only_copy_and_no_share_in_the_clear() {
+    use crate::AgentShare;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut store = Store::init(
+        &data,
+        &InitOptions {
+            password: Some(Password::new("a start-up password for the split leak scan")),
+            key_file: None,
+            argon2: CHEAP,
+        },
+    )
+    .unwrap();
+    let agents: Vec<i64> = (0..3)
+        .map(|i| {
+            let conn = store.connection_mut();
+            conn.execute(
+                "INSERT INTO recovery_agents (name, public_key, added_at, added_by)
+                 VALUES (?1, ?2, 1, 'scan')",
+                rusqlite::params![format!("agent{i}"), vec![i as u8 + 1; 32]],
+            )
+            .unwrap();
+            conn.last_insert_rowid()
+        })
+        .collect();
+    let secrets: Vec<Vec<u8>> = test_keys()
+        .into_iter()
+        .map(|(_, der)| der)
+        .chain((0..40).map(|i| random_blob(1190 + i)))
+        .collect();
+    let ids = store
+        .escrow_batch(
+            &secrets
+                .iter()
+                .map(|der| NewKey {
+                    owner: "alice@example.org",
+                    usage: KeyUsage::Encryption,
+                    private_key_der: der,
+                    certificate_der: None,
+                    created_at: 1,
+                })
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    // The master-key ciphertexts as they are before the split.
+    let mut old_ciphertexts = Needles::new();
+    {
+        let conn = store.store().connection();
+        let mut stmt = conn
+            .prepare("SELECT ciphertext FROM escrowed_keys")
+            .unwrap();
+        for ct in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+            old_ciphertexts.add(&ct.unwrap());
+        }
+    }
+    // Positive control: the scan finds an old ciphertext in the database as it is now.
+    let db = std::fs::read(data.join(DB_FILE_NAME)).unwrap();
+    let wal = std::fs::read(data.join(format!("{DB_FILE_NAME}-wal"))).unwrap_or_default();
+    assert!(old_ciphertexts.find_in(&db).is_some() || old_ciphertexts.find_in(&wal).is_some());
+    let backups = tmp.path().join("backups");
+    std::fs::create_dir(&backups).unwrap();
+
+    let mut clear = Needles::new();
+    for der in &secrets {
+        clear.add(der);
+    }
+    let tx = store.begin().unwrap();
+    for id in &ids {
+        // Stand-ins of `pki::quorum`'s output: a wrapped key and HPKE-sealed shares (opaque
+        // bytes to this crate, never to be stored as they are).
+        let wrapped = random_blob(1250);
+        clear.add(&wrapped);
+        let shares: Vec<AgentShare> = agents
+            .iter()
+            .map(|&agent_id| {
+                let sealed = random_blob(81);
+                clear.add(&sealed);
+                AgentShare { agent_id, sealed }
+            })
+            .collect();
+        tx.split_key(*id, &wrapped, 2, &shares, 2).unwrap();
+    }
+    tx.commit().unwrap();
+    store.checkpoint().unwrap();
+    store.backup(&backups.join("after.bak")).unwrap();
+
+    for path in files_in(&data) {
+        clear.assert_absent(&path);
+        old_ciphertexts.assert_absent(&path);
+    }
+    clear.assert_absent(&backups.join("after.bak"));
+    old_ciphertexts.assert_absent(&backups.join("after.bak"));
+    drop(store);
+    for path in files_in(&data) {
+        clear.assert_absent(&path);
+        old_ciphertexts.assert_absent(&path);
+    }
+}

@@ -56,8 +56,11 @@
 //!
 //! `ESCROW-020`..`ESCROW-024` are [`Error::Storage`] with a [`StorageFault`]; SQLite's own
 //! message is logged, never put in the error (no paths, no SQL).
+//! | `ESCROW-040` | an escrowed key cannot be agent-split or re-shared as asked (no such key, already split, not split yet) |
+//! | `ESCROW-041` | an agent's stored share failed authentication (its row was altered or moved) |
 //! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 
+mod agents;
 mod backup;
 mod crypto;
 pub mod durable;
@@ -74,6 +77,7 @@ mod tx;
 #[cfg(test)]
 mod leak_tests;
 
+pub use agents::AgentShare;
 pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
 pub use durable::Pending;
 pub use error::{Error, Result};

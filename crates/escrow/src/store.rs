@@ -36,6 +36,9 @@ pub const MAX_CERT_LEN: usize = 256 * 1024;
 const ROW_AAD_LABEL: &str = "kms-escrow/v1/escrowed-key";
 /// The row encryption scheme written by this version (column `scheme`).
 const ROW_SCHEME: i64 = 1;
+/// An agent-split row: under the master key, the key wrapped under a wrap key that only the
+/// agents' shares rebuild (see `crate::agents`).
+pub(crate) const ROW_SCHEME_SPLIT: i64 = 2;
 
 /// The id of an escrowed key (stable; kept by backups and restores).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -128,10 +131,15 @@ pub struct KeyInfo {
 pub struct EscrowedKey {
     /// Its metadata.
     pub info: KeyInfo,
-    /// The private key, PKCS#8 DER (zeroized on drop).
+    /// The private key, PKCS#8 DER (zeroized on drop). Empty for an agent-split key: the
+    /// store cannot open it (see `agent_split`).
     pub private_key_der: SecretBytes,
     /// Its certificate, DER, if one was stored.
     pub certificate_der: Option<Vec<u8>>,
+    /// For an agent-split key: the key wrapped under a wrap key that only the agents' shares
+    /// rebuild (`nonce || AES-256-GCM ciphertext`, opened by `pki::quorum::unwrap`); `None`
+    /// for a key held under the master key only.
+    pub agent_split: Option<SecretBytes>,
 }
 
 /// An unlock method as listed to operators (no secret material).
@@ -227,6 +235,9 @@ pub(crate) fn configure(conn: &Connection) -> Result<()> {
     // Every commit reaches the disk before `escrow` returns: a key is never lost once returned.
     conn.pragma_update(None, "synchronous", "FULL")?;
     conn.pragma_update(None, "trusted_schema", "OFF")?;
+    // Freed cells are overwritten: when an escrowed key is agent-split, its master-key-only
+    // ciphertext does not linger in free space (see `crate::agents`).
+    conn.pragma_update(None, "secure_delete", "ON")?;
     Ok(())
 }
 
@@ -874,7 +885,7 @@ fn validate(key: &NewKey<'_>) -> Result<()> {
 }
 
 /// Associated data of an escrowed key: its id, owner and usage.
-fn row_aad(id: KeyId, owner: &str, usage: &str) -> Aad {
+pub(crate) fn row_aad(id: KeyId, owner: &str, usage: &str) -> Aad {
     let mut aad = Aad::new(ROW_AAD_LABEL);
     aad.int(id.0)
         .bytes(owner.as_bytes())
@@ -899,15 +910,20 @@ pub(crate) fn decrypt_row(rows: &Aead, row: &Row<'_>) -> Result<EscrowedKey> {
         );
         Error::Tampered { id }
     };
-    if scheme != ROW_SCHEME {
+    if scheme != ROW_SCHEME && scheme != ROW_SCHEME_SPLIT {
         return Err(tampered());
     }
     let usage = KeyUsage::parse(&usage_text).ok_or_else(tampered)?;
     let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| tampered())?;
     let aad = row_aad(id, &owner, &usage_text);
-    let private_key_der = rows
+    let opened = rows
         .open(&nonce, aad.as_slice(), &ciphertext)
         .ok_or_else(tampered)?;
+    let (private_key_der, agent_split) = if scheme == ROW_SCHEME_SPLIT {
+        (SecretBytes::new(Vec::new()), Some(opened))
+    } else {
+        (opened, None)
+    };
     Ok(EscrowedKey {
         info: KeyInfo {
             id,
@@ -918,6 +934,7 @@ pub(crate) fn decrypt_row(rows: &Aead, row: &Row<'_>) -> Result<EscrowedKey> {
         },
         private_key_der,
         certificate_der: certificate,
+        agent_split,
     })
 }
 

@@ -19,10 +19,10 @@ use crate::store::{self, KeyId, NewKey};
 /// the handle rolls everything back.
 pub struct EscrowTx<'a> {
     /// The open transaction (`None` once committed).
-    tx: Option<Transaction<'a>>,
+    pub(crate) tx: Option<Transaction<'a>>,
     /// The connection the transaction runs on (to restore its settings afterwards).
     conn: &'a Connection,
-    rows: &'a Aead,
+    pub(crate) rows: &'a Aead,
     sync: &'a std::sync::Arc<GroupSync>,
     /// Begun with `synchronous = NORMAL` for a grouped commit.
     grouped: bool,
@@ -64,7 +64,7 @@ impl<'a> EscrowTx<'a> {
         Ok(this)
     }
 
-    fn tx(&self) -> &Transaction<'a> {
+    pub(crate) fn tx(&self) -> &Transaction<'a> {
         // Some from `begin` until a commit, which consumes `self`.
         self.tx
             .as_ref()

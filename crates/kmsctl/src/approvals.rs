@@ -51,6 +51,9 @@ pub fn run(ctx: &Ctx, cmd: ApprovalsCommand) -> Result<(), Failure> {
 
 /// `kmsctl approve ID`.
 pub fn approve(ctx: &Ctx, a: ApproveArgs) -> Result<(), Failure> {
+    if let Some(file) = &a.agent_key {
+        return crate::agent::release(ctx, a.id, file, a.password_stdin);
+    }
     let id = a.id;
     let r = ctx.signed_in()?.approve(id).map_err(fail)?;
     ctx.show(&r, |r| {

@@ -58,7 +58,13 @@ pub fn waiting(v: &Value) -> Failure {
         (Some(op), _) => format!(" ({op})"),
         _ => String::new(),
     };
+    let agents = v["error"]["code"].as_str() == Some("AUTH-130");
     let message = match missing {
+        Some(n) if agents => format!(
+            "waiting for {n} more key recovery agent{}; agent request {id}{what}: each agent \
+             runs kmsctl approve {id} --agent-key FILE, then run this command again",
+            if n == 1 { "" } else { "s" }
+        ),
         Some(n) => format!(
             "waiting for {n} more approval{}; request id {id}{what}: another administrator runs \
              kmsctl approve {id}, then run this command again",

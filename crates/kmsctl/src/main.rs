@@ -10,6 +10,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 mod admin;
+mod agent;
 mod approvals;
 mod audit;
 mod backup;
@@ -192,6 +193,7 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
         Command::Policy(c) => policy::run(&ctx, c),
         Command::Approvals(c) => approvals::run(&ctx, c),
         Command::Approve(a) => approvals::approve(&ctx, a),
+        Command::Agent(c) => agent::run(&ctx, c),
         Command::RecoverKey(a) => recover::run(&ctx, a),
         Command::UnlockMethod(c) => unlock_method::run(&ctx, c),
         Command::Backup(c) => backup::run(&ctx, c),

@@ -42,6 +42,10 @@ pub mod code {
     pub const DAMAGED: &str = "CLI-007";
     /// Confirmation was asked for and refused.
     pub const DECLINED: &str = "CLI-008";
+    /// An agent key file is not one, or its password is wrong.
+    pub const AGENT_KEY: &str = "CLI-020";
+    /// The fetched shares do not open with this agent key (not this agent's, or altered).
+    pub const AGENT_SHARES: &str = "CLI-021";
 }
 
 /// A failure with its exit code, stable code and message.

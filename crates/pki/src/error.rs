@@ -15,6 +15,9 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// broken (the pre-issuance lint, `crate::lint`; the message names the rule).
 /// Signing keys: `PKI-140` the CA key was asked for as key material (to escrow it) but it is
 /// held by a token ([`crate::SigningKey`]): it signs, and cannot be read out.
+/// Cryptographic quorum (`crate::quorum`): `PKI-155` a parameter refused, `PKI-156` a wrapped
+/// key or sealed share did not authenticate, `PKI-157` an agent key file is not one or its
+/// password is wrong.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -296,6 +299,20 @@ pub enum Error {
     /// signs, but cannot be exported or escrowed).
     #[error("PKI-140: the {0} key is held by a token and cannot be read out")]
     KeyNotExportable(&'static str),
+    /// A cryptographic-quorum parameter was refused (threshold above the number of agents,
+    /// fewer than two agents, a wrong-length share or key); nothing was made (`crate::quorum`).
+    #[error("PKI-155: {0}")]
+    QuorumParameter(&'static str),
+    /// A wrapped key, share or sealed share did not authenticate: the wrong key, the wrong
+    /// shares, or a ciphertext that was altered or bound to another key or request.
+    #[error("PKI-156: {what} did not authenticate (wrong key, wrong shares, or altered)")]
+    QuorumOpen {
+        /// What failed to open ("wrapped key", "sealed share", ...).
+        what: &'static str,
+    },
+    /// An agent key file is not one, or its password is wrong.
+    #[error("PKI-157: {0}")]
+    AgentKeyFile(&'static str),
 }
 
 impl Error {
@@ -347,6 +364,10 @@ impl Error {
             Error::Lint { .. } => "PKI-120",
             // --- signing keys (PKI-14x) ---
             Error::KeyNotExportable(_) => "PKI-140",
+            // --- cryptographic quorum (PKI-155..159) ---
+            Error::QuorumParameter(_) => "PKI-155",
+            Error::QuorumOpen { .. } => "PKI-156",
+            Error::AgentKeyFile(_) => "PKI-157",
         }
     }
 

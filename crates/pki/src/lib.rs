@@ -20,6 +20,7 @@ pub mod negotiation;
 pub mod ocsp;
 pub mod pkcs12;
 pub mod profile;
+pub mod quorum;
 pub mod signed;
 pub mod signer;
 pub mod smime;

@@ -130,6 +130,30 @@ impl From<authority::Error> for ApiError {
             err.audited = true;
             return err;
         }
+        if let E::AgentSharesPending {
+            request_id,
+            target,
+            released_by,
+            needed,
+        } = &e
+        {
+            // Not a failure either: the agent request waits for more agents' shares.
+            let mut err = ApiError::new(StatusCode::ACCEPTED, e.code(), e.to_string());
+            err.pending = Some(Box::new(api::Pending {
+                error: api::ErrorDetail {
+                    code: e.code().to_string(),
+                    message: err.message.clone(),
+                },
+                status: "pending".into(),
+                request_id: *request_id,
+                operation: api::QuorumOperation::parse("recover-key"),
+                target: target.clone(),
+                approved_by: released_by.clone(),
+                needed: *needed,
+            }));
+            err.audited = true;
+            return err;
+        }
         if let Some(fault) = e.storage_fault() {
             // 507 for a full disk, 503 for the rest: the code and an operator's message (no
             // path, no SQL; SQLite's own text goes to the log).
@@ -155,13 +179,15 @@ impl From<authority::Error> for ApiError {
             | E::UnknownCertificate { .. }
             | E::NotEnrolled { .. }
             | E::UnknownAdmin { .. }
-            | E::UnknownRequest { .. } => StatusCode::NOT_FOUND,
+            | E::UnknownRequest { .. }
+            | E::UnknownAgent { .. } => StatusCode::NOT_FOUND,
             E::UserExists { .. }
             | E::NothingToRevoke(_)
             | E::AlreadyInitialised(_)
             | E::AdminExists { .. }
             | E::LastAdministrator { .. }
             | E::ApprovalRefused(_)
+            | E::AgentRefused(_)
             | E::TooFewApprovers { .. }
             | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,

@@ -4,6 +4,7 @@
 
 #![forbid(unsafe_code)]
 
+mod agents;
 pub mod client_addr;
 pub mod console;
 mod error;
@@ -504,6 +505,13 @@ pub(crate) fn api_routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(approve))
         .routes(routes!(cancel_approval))
         .routes(routes!(recover_key))
+        .routes(routes!(agents::list_agents, agents::add_agent))
+        .routes(routes!(agents::remove_agent))
+        .routes(routes!(agents::set_threshold))
+        .routes(routes!(agents::reshare))
+        .routes(routes!(agents::list_agent_requests))
+        .routes(routes!(agents::fetch_shares))
+        .routes(routes!(agents::release_shares))
         .routes(routes!(add_unlock_method, list_unlock_methods))
         .routes(routes!(remove_unlock_method))
         .routes(routes!(backup_now, list_backups))

@@ -2,6 +2,7 @@
 //! scripts read (the design's registry); fields are only ever added.
 
 mod admins;
+mod agents;
 mod audit;
 mod backups;
 mod certificates;
@@ -12,6 +13,7 @@ mod status;
 mod users;
 
 pub use admins::*;
+pub use agents::*;
 pub use audit::*;
 pub use backups::*;
 pub use certificates::*;

@@ -1,6 +1,7 @@
 //! Integration tests of the authority's service logic, in-process, with a manual clock,
 //! cheap Argon2 parameters and the committed test keys of `keys/` (no RSA key generation).
 
+mod agents;
 mod anchor;
 mod capabilities;
 mod checks;

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 
 pub mod admin;
+pub mod agent;
 pub mod approvals;
 pub mod audit;
 pub mod backup;
@@ -93,6 +94,9 @@ pub enum Command {
     Approvals(approvals::ApprovalsCommand),
     /// Approve an approval request (then its opener runs the same command again).
     Approve(approvals::ApproveArgs),
+    /// Key recovery agents (the cryptographic quorum of key recovery).
+    #[command(subcommand)]
+    Agent(agent::AgentCommand),
     /// Recover every encryption key a user ever had into one PKCS#12 file (under the
     /// recover-key quorum; exit 3 while approvals are missing).
     RecoverKey(recover::RecoverArgs),

@@ -12,6 +12,7 @@ mod keys;
 mod lint;
 mod negotiation;
 mod pkcs12;
+mod quorum;
 mod signed;
 mod signing_key;
 mod smime;

@@ -1,0 +1,253 @@
+//! Key recovery agents: escrowed keys split at collection, recovery only with M agents'
+//! shares, shares bound to one key and one request, and a copy of the data directory with
+//! the start-up secret that cannot produce a user's key.
+
+use std::path::Path;
+
+use authority::{Admin, Authority, Error, reseal_for_request};
+use escrow::{Password, Store};
+use pki::quorum::{self, AgentSecretKey};
+
+use super::{ADMIN_PW, csr, fixture};
+
+fn admin(a: &Authority) -> Admin {
+    a.login("admin", &Password::new(ADMIN_PW)).unwrap().admin
+}
+
+fn shares_pending<T: std::fmt::Debug>(r: authority::Result<T>) -> (i64, Vec<String>, i64) {
+    match r {
+        Err(Error::AgentSharesPending {
+            request_id,
+            released_by,
+            needed,
+            ..
+        }) => (request_id, released_by, needed),
+        other => panic!("expected a request waiting for agent shares, got {other:?}"),
+    }
+}
+
+/// Enrolls `email` and returns the PKCS#8 of the encryption key it received.
+fn enroll(a: &Authority, admin: &Admin, email: &str, sign_key: &str) -> Vec<u8> {
+    let (_, token) = a.add_user(admin, email, "Someone", &[]).unwrap();
+    let e = a
+        .enroll(token.token.expose(), &csr(sign_key, email))
+        .unwrap();
+    let epki = pkcs8::EncryptedPrivateKeyInfoRef::try_from(e.encrypted_key.as_slice()).unwrap();
+    epki.decrypt(token.token.expose().as_bytes())
+        .unwrap()
+        .as_bytes()
+        .to_vec()
+}
+
+/// A release by `agent` for request `id`: fetch, open on the agent's side, re-seal.
+fn release(a: &Authority, admin: &Admin, agent: &AgentSecretKey, id: i64) -> usize {
+    let pk = agent.public_key().unwrap().to_hex();
+    let got = a.agent_shares(admin, id, &pk).unwrap();
+    let resealed = reseal_for_request(agent, id, &got.request_public_key, &got.shares).unwrap();
+    a.release_shares(admin, id, &pk, &resealed).unwrap();
+    got.shares.len()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn two_of_three_agents_recover_one_alone_gets_nothing_and_a_stolen_copy_opens_nothing() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let agents: Vec<AgentSecretKey> = (0..3)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate() {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    // A threshold above the agents, or below 2, is refused; a duplicate key too.
+    assert_eq!(
+        a.set_agent_threshold(&adm, 4).unwrap_err().code(),
+        "AUTH-132"
+    );
+    assert_eq!(
+        a.set_agent_threshold(&adm, 1).unwrap_err().code(),
+        "AUTH-009"
+    );
+    assert_eq!(
+        a.add_agent(&adm, "again", &agents[0].public_key().unwrap().to_hex())
+            .unwrap_err()
+            .code(),
+        "AUTH-132"
+    );
+    a.set_agent_threshold(&adm, 2).unwrap();
+    let set = a.agents(&adm).unwrap();
+    assert_eq!((set.threshold, set.agents.len()), (Some(2), 3));
+
+    let alice_key = enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+    let bob_key = enroll(a, &adm, "bob@example.com", "bob-sign.key.pem");
+    let set = a.agents(&adm).unwrap();
+    assert_eq!((set.split_keys, set.master_only_keys), (2, 0));
+    assert!(set.agents.iter().all(|g| g.shares == 2));
+
+    // Recovery opens an agent request; one agent's shares are not enough.
+    let pw = Password::new("recovery password");
+    let (id, released, needed) =
+        shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    assert_eq!((released.len(), needed), (0, 2));
+    assert_eq!(
+        release(a, &adm, &agents[0], id),
+        1,
+        "exactly alice's one key"
+    );
+    let (again, released, _) =
+        shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    assert_eq!((again, released), (id, vec!["agent0".to_string()]));
+    assert_eq!(a.agent_requests(&adm).unwrap().len(), 1);
+
+    // Shares fetched for alice do not open bob's key: the HPKE info binds the key id, and
+    // the request refuses a key that is not its own.
+    let pk0 = agents[0].public_key().unwrap();
+    let got = a.agent_shares(&adm, id, &pk0.to_hex()).unwrap();
+    let (alice_id, sealed) = got.shares[0].clone();
+    let bob_id = alice_id + 1;
+    assert!(quorum::open(&agents[0], &quorum::share_info(bob_id, &pk0), &sealed).is_err());
+    let forged = reseal_for_request(
+        &agents[0],
+        id,
+        &got.request_public_key,
+        &[(alice_id, sealed)],
+    )
+    .unwrap();
+    let as_bob = vec![(bob_id, forged[0].1.clone())];
+    assert_eq!(
+        a.release_shares(&adm, id, &pk0.to_hex(), &as_bob)
+            .unwrap_err()
+            .code(),
+        "AUTH-132"
+    );
+    // A share sealed to another request does not open for this one.
+    let other_req = quorum::seal(
+        &pki::quorum::AgentPublicKey::from_hex(&got.request_public_key).unwrap(),
+        &quorum::release_info(id + 1, alice_id, &pk0),
+        &[1u8; 33],
+    )
+    .unwrap();
+    assert!(
+        a.release_shares(&adm, id, &pk0.to_hex(), &[(alice_id, other_req)])
+            .is_err()
+    );
+
+    // The second agent: the bundle holds alice's key, and only hers.
+    release(a, &adm, &agents[2], id);
+    let r = a
+        .recover_key(&adm, "alice@example.com", &pw, false, None)
+        .unwrap();
+    assert_eq!(r.keys, 1);
+    let p12 = pki::pkcs12::parse(&r.pkcs12, pw.expose()).unwrap();
+    assert_eq!(
+        p12.keys[0].key.to_pkcs8_der().unwrap().as_bytes(),
+        &alice_key[..]
+    );
+    // The request is done: another recovery needs the agents again.
+    assert!(a.agent_requests(&adm).unwrap().is_empty());
+    shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+
+    // A copy of the data directory and the start-up secret: the store opens, every key is
+    // there, and none of them is a private key; no file holds alice's or bob's PKCS#8.
+    let copy = f.dir.parent().unwrap().join("stolen");
+    copy_dir(&f.dir, &copy);
+    let store = Store::open(&copy).unwrap();
+    let un = store
+        .unlock_with_password(&Password::new("start-up password"))
+        .unwrap();
+    for owner in ["alice@example.com", "bob@example.com"] {
+        let keys = un.keys_of(owner).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert!(keys[0].private_key_der.is_empty());
+        assert!(keys[0].agent_split.is_some());
+        assert!(pki::PrivateKey::from_der(keys[0].private_key_der.expose()).is_err());
+    }
+    for e in std::fs::read_dir(&copy).unwrap() {
+        let bytes = std::fs::read(e.unwrap().path()).unwrap();
+        for k in [&alice_key, &bob_key] {
+            assert!(!contains(&bytes, &k[..64]));
+        }
+    }
+    // Direct SQLite access: the share rows are ciphertext under the master key; opened with
+    // it, each is sealed to an agent; one agent's shares rebuild no key.
+    let shares = un
+        .agent_shares(set.agents[0].id, &[escrow::KeyId(alice_id)])
+        .unwrap();
+    let one = quorum::open(
+        &agents[0],
+        &quorum::share_info(alice_id, &pk0),
+        &shares[0].1,
+    )
+    .unwrap();
+    let lone = quorum::Share::from_bytes(&one).unwrap();
+    assert!(quorum::combine(std::slice::from_ref(&lone)).is_err());
+}
+
+#[test]
+fn keys_escrowed_before_agents_are_split_by_the_reshare_and_removal_keeps_the_threshold() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let alice_key = enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+    let agents: Vec<AgentSecretKey> = (0..3)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate() {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    a.set_agent_threshold(&adm, 2).unwrap();
+    assert_eq!(a.agents(&adm).unwrap().master_only_keys, 1);
+    let r = a.reshare(&adm).unwrap();
+    assert_eq!((r.split, r.waiting_for_owner), (1, 0));
+    let set = a.agents(&adm).unwrap();
+    assert_eq!((set.split_keys, set.master_only_keys), (1, 0));
+
+    // Removing one agent keeps 2 >= threshold; a second removal is refused.
+    a.remove_agent(&adm, "agent1").unwrap();
+    assert_eq!(
+        a.remove_agent(&adm, "agent0").unwrap_err().code(),
+        "AUTH-132"
+    );
+    // The removed agent can fetch nothing.
+    let pw = Password::new("recovery password");
+    let (id, _, _) = shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    let pk1 = agents[1].public_key().unwrap().to_hex();
+    assert_eq!(
+        a.agent_shares(&adm, id, &pk1).unwrap_err().code(),
+        "AUTH-131"
+    );
+    release(a, &adm, &agents[0], id);
+    release(a, &adm, &agents[2], id);
+    let r = a
+        .recover_key(&adm, "alice@example.com", &pw, false, None)
+        .unwrap();
+    let p12 = pki::pkcs12::parse(&r.pkcs12, pw.expose()).unwrap();
+    assert_eq!(
+        p12.keys[0].key.to_pkcs8_der().unwrap().as_bytes(),
+        &alice_key[..]
+    );
+}
