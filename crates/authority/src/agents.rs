@@ -247,7 +247,7 @@ fn request_row(conn: &Connection, id: i64) -> Result<Option<AgentRequest>> {
                     kind: r.get(1)?,
                     opener: r.get(2)?,
                     target: r.get(3)?,
-                    public_key: pki::certificate::hex_lower(&r.get::<_, Vec<u8>>(4)?),
+                    public_key: pki::certificate::hex_bytes(&r.get::<_, Vec<u8>>(4)?),
                     released_by: Vec::new(),
                     needed: 0,
                     opened_at: r.get(5)?,
@@ -288,7 +288,7 @@ impl Authority {
                 Ok(AgentInfo {
                     id: r.get(0)?,
                     name: r.get(1)?,
-                    public_key: pki::certificate::hex_lower(&r.get::<_, Vec<u8>>(2)?),
+                    public_key: pki::certificate::hex_bytes(&r.get::<_, Vec<u8>>(2)?),
                     added_at: r.get(3)?,
                     added_by: r.get(4)?,
                     shares: r.get(5)?,

@@ -132,7 +132,7 @@ fn unix(t: SystemTime) -> u64 {
 fn fingerprint(ca: &Certificate) -> anyhow::Result<String> {
     let der = pki::certificate::to_der(ca)?;
     let digest = pki::DigestAlgorithm::Sha256.digest(&der);
-    Ok(pki::certificate::hex_lower(&digest[..16]))
+    Ok(pki::certificate::hex_bytes(&digest[..16]))
 }
 
 fn newer(a: &Crl, b: &Crl) -> bool {

@@ -508,6 +508,12 @@ pub fn emails_match(a: &str, b: &str) -> bool {
     }
 }
 
+/// Lower-case hex of bytes, two digits each (keys, key identifiers, fingerprints: byte
+/// strings whose leading zeros count, unlike [`hex_lower`]'s integers).
+pub fn hex_bytes(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Lower-case hex of a big-endian unsigned integer, leading zero digits dropped (serials).
 pub fn hex_lower(bytes: &[u8]) -> String {
     // The one canonical form of a serial, as the authority stores it: no leading zero digit

@@ -189,7 +189,7 @@ impl fmt::Display for RecipientId {
                 hex_lower(serial.as_bytes())
             ),
             RecipientId::SubjectKeyIdentifier(id) => {
-                write!(f, "subjectKeyIdentifier {}", hex_lower_all(id))
+                write!(f, "subjectKeyIdentifier {}", certificate::hex_bytes(id))
             }
             RecipientId::Other(kind) => write!(f, "a {kind} recipient"),
         }
@@ -825,10 +825,6 @@ fn cert_ski(cert: &Certificate) -> Result<Option<Vec<u8>>> {
         }
     }
     Ok(None)
-}
-
-fn hex_lower_all(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -244,7 +244,7 @@ impl AgentPublicKey {
 
     /// Lower-case hex (how the API and the CLI show it).
     pub fn to_hex(&self) -> String {
-        crate::certificate::hex_lower(&self.0)
+        crate::certificate::hex_bytes(&self.0)
     }
 
     /// From lower- or upper-case hex.

@@ -299,7 +299,11 @@ impl core::fmt::Display for SignerId {
                 write!(f, "issuer \"{issuer}\", serial {serial_hex}")
             }
             SignerId::SubjectKeyIdentifier(ski) => {
-                write!(f, "subject key identifier {}", hex_lower(ski))
+                write!(
+                    f,
+                    "subject key identifier {}",
+                    crate::certificate::hex_bytes(ski)
+                )
             }
         }
     }

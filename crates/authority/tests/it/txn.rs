@@ -401,6 +401,12 @@ fn migration_0010_canonicalises_old_rows() {
              ALTER TABLE users DROP COLUMN pseudonym;
              ALTER TABLE users DROP COLUMN profile;
              DROP TABLE signin_failures;
+             DROP TABLE agent_releases;
+             DROP TABLE agent_requests;
+             DROP TABLE key_shares;
+             DROP TABLE split_keys;
+             DROP TABLE agent_policy;
+             DROP TABLE recovery_agents;
              DELETE FROM schema_migrations WHERE version >= 10;",
             s = serials[0]
         ))
