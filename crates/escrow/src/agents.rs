@@ -73,21 +73,7 @@ impl EscrowTx<'_> {
         shares: &[AgentShare],
         now: i64,
     ) -> Result<()> {
-        let key = self
-            .key(id)?
-            .ok_or_else(|| Error::agent_split(id, "no such key"))?;
-        if key.agent_split.is_some() {
-            return Err(Error::agent_split(id, "already split among the agents"));
-        }
-        if (shares.len() as i64) < threshold || threshold < 2 {
-            return Err(Error::invalid(
-                "shares",
-                "fewer shares than the threshold, or a threshold below 2",
-            ));
-        }
-        let nonce: [u8; NONCE_LEN] = random_array()?;
-        let aad = store::row_aad(id, &key.info.owner, key.info.usage.as_str());
-        let ct = self.rows.seal(&nonce, aad.as_slice(), wrapped)?;
+        let (nonce, ct) = self.seal_wrapped(id, wrapped, threshold, shares, false)?;
         let n = self.tx().execute(
             "UPDATE escrowed_keys SET scheme = ?2, nonce = ?3, ciphertext = ?4
              WHERE id = ?1 AND scheme = 1",
@@ -114,21 +100,7 @@ impl EscrowTx<'_> {
         shares: &[AgentShare],
         now: i64,
     ) -> Result<()> {
-        let key = self
-            .key(id)?
-            .ok_or_else(|| Error::agent_split(id, "no such key"))?;
-        if key.agent_split.is_none() {
-            return Err(Error::agent_split(id, "not split among the agents yet"));
-        }
-        if (shares.len() as i64) < threshold || threshold < 2 {
-            return Err(Error::invalid(
-                "shares",
-                "fewer shares than the threshold, or a threshold below 2",
-            ));
-        }
-        let nonce: [u8; NONCE_LEN] = random_array()?;
-        let aad = store::row_aad(id, &key.info.owner, key.info.usage.as_str());
-        let ct = self.rows.seal(&nonce, aad.as_slice(), wrapped)?;
+        let (nonce, ct) = self.seal_wrapped(id, wrapped, threshold, shares, true)?;
         self.tx().execute(
             "UPDATE escrowed_keys SET nonce = ?2, ciphertext = ?3 WHERE id = ?1",
             params![id.0, &nonce[..], ct],
@@ -140,6 +112,39 @@ impl EscrowTx<'_> {
             params![id.0, threshold, now],
         )?;
         insert_shares(self.tx(), self.rows, id, shares)
+    }
+
+    /// Checks key `id` for a split (`split`: it must be split already, else not yet) with
+    /// `shares` and `threshold`, and seals `wrapped` under the master key as that row's new
+    /// ciphertext: (nonce, ciphertext).
+    fn seal_wrapped(
+        &self,
+        id: KeyId,
+        wrapped: &[u8],
+        threshold: i64,
+        shares: &[AgentShare],
+        split: bool,
+    ) -> Result<([u8; NONCE_LEN], Vec<u8>)> {
+        let key = self
+            .key(id)?
+            .ok_or_else(|| Error::agent_split(id, "no such key"))?;
+        match (key.agent_split.is_some(), split) {
+            (true, false) => {
+                return Err(Error::agent_split(id, "already split among the agents"));
+            }
+            (false, true) => return Err(Error::agent_split(id, "not split among the agents yet")),
+            _ => {}
+        }
+        if (shares.len() as i64) < threshold || threshold < 2 {
+            return Err(Error::invalid(
+                "shares",
+                "fewer shares than the threshold, or a threshold below 2",
+            ));
+        }
+        let nonce: [u8; NONCE_LEN] = random_array()?;
+        let aad = store::row_aad(id, &key.info.owner, key.info.usage.as_str());
+        let ct = self.rows.seal(&nonce, aad.as_slice(), wrapped)?;
+        Ok((nonce, ct))
     }
 }
 
