@@ -1766,13 +1766,7 @@ async fn revoke(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::RevokeRequest>,
 ) -> Result<Json<api::Revoked>, ApiError> {
-    let reason = match &req.reason {
-        None => RevocationReason::Unspecified,
-        Some(r) => r
-            .as_str()
-            .parse()
-            .map_err(|e| ApiError::bad_request(format!("reason: {e}")))?,
-    };
+    let reason = revocation_reason(req.reason.as_ref())?;
     let target = match (req.email, req.serial) {
         (Some(e), None) => RevokeTarget::User(e),
         (None, Some(s)) => RevokeTarget::Serial(s),
@@ -1826,13 +1820,7 @@ async fn revoke_bulk(
     a: AdminAuth,
     ApiJson(req): ApiJson<api::BulkRevokeRequest>,
 ) -> Result<Json<api::BulkRevoked>, ApiError> {
-    let reason = match &req.reason {
-        None => RevocationReason::Unspecified,
-        Some(r) => r
-            .as_str()
-            .parse()
-            .map_err(|e| ApiError::bad_request(format!("reason: {e}")))?,
-    };
+    let reason = revocation_reason(req.reason.as_ref())?;
     let target = match (req.serials, req.emails) {
         (Some(s), None) => authority::BulkTarget::Serials(s),
         (None, Some(e)) => authority::BulkTarget::Emails(e),
@@ -2183,4 +2171,13 @@ pub fn spawn_crl_schedule(state: Arc<AppState>, every: Duration) {
             let _ = tokio::task::spawn_blocking(move || s.tick()).await;
         }
     });
+}
+
+/// The revocation reason a request names (unspecified when it names none).
+fn revocation_reason(reason: Option<&api::RevocationReason>) -> Result<RevocationReason, ApiError> {
+    reason.map_or(Ok(RevocationReason::Unspecified), |r| {
+        r.as_str()
+            .parse()
+            .map_err(|e| ApiError::bad_request(format!("reason: {e}")))
+    })
 }
