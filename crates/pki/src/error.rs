@@ -14,7 +14,8 @@ pub type Result<T> = core::result::Result<T, Error>;
 /// Certificate profiles: `PKI-120` a rule of the S/MIME Baseline Requirements profile is
 /// broken (the pre-issuance lint, `crate::lint`; the message names the rule).
 /// Signing keys: `PKI-140` the CA key was asked for as key material (to escrow it) but it is
-/// held by a token ([`crate::SigningKey`]): it signs, and cannot be read out.
+/// held by a token ([`crate::SigningKey`]): it signs, and cannot be read out; `PKI-141` the
+/// signing key is unavailable (its token is missing or failing).
 /// Cryptographic quorum (`crate::quorum`): `PKI-155` a parameter refused, `PKI-156` a wrapped
 /// key or sealed share did not authenticate, `PKI-157` an agent key file is not one or its
 /// password is wrong.
@@ -299,6 +300,11 @@ pub enum Error {
     /// signs, but cannot be exported or escrowed).
     #[error("PKI-140: the {0} key is held by a token and cannot be read out")]
     KeyNotExportable(&'static str),
+    /// The signing key could not sign now: its token is missing, logged out or failing. The
+    /// message is fit for an operator (the token's own code first, e.g. `HSM-004: ...`) and
+    /// names no PIN; the authority reports itself degraded (no signer) while it lasts.
+    #[error("PKI-141: the signing key is unavailable: {0}")]
+    SignerUnavailable(String),
     /// A cryptographic-quorum parameter was refused (threshold above the number of agents,
     /// fewer than two agents, a wrong-length share or key); nothing was made (`crate::quorum`).
     #[error("PKI-155: {0}")]
@@ -364,6 +370,7 @@ impl Error {
             Error::Lint { .. } => "PKI-120",
             // --- signing keys (PKI-14x) ---
             Error::KeyNotExportable(_) => "PKI-140",
+            Error::SignerUnavailable(_) => "PKI-141",
             // --- cryptographic quorum (PKI-155..159) ---
             Error::QuorumParameter(_) => "PKI-155",
             Error::QuorumOpen { .. } => "PKI-156",

@@ -71,6 +71,11 @@ pub trait SigningKey: Send + Sync {
     fn sign(&self, digest: DigestAlgorithm, message: &[u8]) -> Result<Vec<u8>>;
     /// What key this is, for the audit log.
     fn key_ref(&self) -> KeyRef;
+    /// Whether the key can sign now (a token key checks that its token answers); a failure is
+    /// [`crate::Error::SignerUnavailable`]. Software keys always can.
+    fn check(&self) -> Result<()> {
+        Ok(())
+    }
 }
 
 impl SigningKey for PrivateKey {
