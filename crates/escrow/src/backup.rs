@@ -691,31 +691,43 @@ impl UnlockedStore {
 /// Restores the backup at `path` into `new_data_dir` (missing or empty), after checking it
 /// completely with `credential` exactly as [`verify_backup`] does.
 ///
-/// Nothing is written into `new_data_dir` unless the whole backup checks out: the database
-/// is decrypted into a temporary file beside `new_data_dir` and renamed into it at the end.
+/// Nothing but a private (0700) `new_data_dir` is written unless the whole backup checks
+/// out: the database is decrypted into a temporary file inside it and renamed into place at
+/// the end. A restore killed half-way leaves at most that temporary in the private directory
+/// (never in a shared parent); it is swept by the next restore into the same directory or by
+/// the next unlock. A directory this call made is removed again if the backup is refused.
 /// The restored store keeps the store id, the unlock methods (the same passwords and key
 /// files open it) and every key id.
 pub fn restore(path: &Path, credential: &Credential, new_data_dir: &Path) -> Result<BackupReport> {
+    let parent = fsutil::parent_dir(new_data_dir);
+    // Leftovers of restores made before temporaries moved inside the new directory.
+    sweep_temporaries(&parent)?;
+    let existed = new_data_dir.exists();
+    if existed {
+        sweep_temporaries(new_data_dir)?;
+    }
     if !fsutil::is_missing_or_empty_dir(new_data_dir)? {
         return Err(Error::NotEmpty {
             path: new_data_dir.to_path_buf(),
         });
     }
-    let parent = fsutil::parent_dir(new_data_dir);
-    let mut temp = fsutil::temp_in(&parent, ".escrow-restore-", ".db")?;
+    fsutil::create_private_dir(new_data_dir)?;
+    let result = restore_into(path, credential, new_data_dir);
+    if result.is_err() && !existed {
+        // Refused: leave nothing behind (the temporary is gone with its handle).
+        let _ = std::fs::remove_dir(new_data_dir);
+    }
+    result
+}
+
+fn restore_into(path: &Path, credential: &Credential, new_data_dir: &Path) -> Result<BackupReport> {
+    let mut temp = fsutil::temp_in(new_data_dir, ".escrow-restore-", ".db")?;
     let (header, master) =
         decrypt_backup(path, KeySource::Credential(credential), temp.as_file_mut())?;
     let master = master.ok_or_else(|| Error::backup(path, "no master key"))?;
     let report = check_database(path, temp.path(), &header, &master)?;
-
-    fsutil::create_private_dir(new_data_dir)?;
-    if !fsutil::is_missing_or_empty_dir(new_data_dir)? {
-        return Err(Error::NotEmpty {
-            path: new_data_dir.to_path_buf(),
-        });
-    }
     fsutil::persist_new(temp, &new_data_dir.join(DB_FILE_NAME))?;
-    fsutil::sync_dir(&parent)?;
+    fsutil::sync_dir(&fsutil::parent_dir(new_data_dir))?;
     tracing::info!(
         path = %path.display(),
         into = %new_data_dir.display(),

@@ -234,6 +234,41 @@ fn restore_refuses_a_non_empty_target_and_backup_an_existing_file() {
 }
 
 #[test]
+fn a_restore_killed_half_way_leaves_its_temporary_only_in_the_private_target_and_it_is_swept() {
+    let (fx, store, _) = populated();
+    let backup = fx.path("b.bak");
+    store.backup(&backup).unwrap();
+    // What a restore killed while decrypting leaves: a temporary in the (private) target,
+    // and, from releases that decrypted beside the target, one in the parent directory.
+    let target = fx.path("t");
+    std::fs::create_dir(&target).unwrap();
+    std::fs::write(target.join(".escrow-restore-killed.db"), b"half a database").unwrap();
+    std::fs::write(fx.path(".escrow-restore-older.db"), b"half a database").unwrap();
+    let report = restore(&backup, &Credential::password(PASSWORD), &target).unwrap();
+    assert!(report.keys > 0);
+    let names: Vec<String> = std::fs::read_dir(&target)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![escrow::DB_FILE_NAME.to_string()], "{names:?}");
+    assert!(!fx.path(".escrow-restore-older.db").exists());
+    Store::open(&target)
+        .unwrap()
+        .unlock_with_password(&Password::new(PASSWORD))
+        .unwrap();
+    #[cfg(unix)]
+    {
+        // A directory the restore makes is private: the temporary inside it is never readable
+        // by others while it exists.
+        use std::os::unix::fs::PermissionsExt;
+        let made = fx.path("made");
+        restore(&backup, &Credential::password(PASSWORD), &made).unwrap();
+        let mode = std::fs::metadata(&made).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+}
+
+#[test]
 fn a_tampered_row_inside_a_backup_is_reported() {
     let (fx, store, _) = populated();
     let id = store.list().unwrap()[0].id;
