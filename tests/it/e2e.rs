@@ -767,7 +767,7 @@ fn recovery(t: &Path, kmsctl: &dyn Fn() -> Command) {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["status"], "pending");
+    assert_eq!(v["status"], "waiting");
     let id = v["request_id"].as_i64().unwrap().to_string();
     assert!(String::from_utf8_lossy(&out.stderr).contains("1 more"));
     assert!(!t.join("bob-recovered.p12").exists());

@@ -257,7 +257,7 @@ fn kmsctl_status_cert_passwd_and_role() {
         String::from_utf8_lossy(&out.stderr)
     );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["status"], "pending");
+    assert_eq!(v["status"], "waiting");
     let id = v["request_id"].as_i64().unwrap().to_string();
     let bea = t.join("bea-session.json");
     ok(&login("bea", "bea password", &bea), "login bea");

@@ -35,7 +35,7 @@ fn waits(out: Output, what: &str) -> i64 {
         String::from_utf8_lossy(&out.stderr)
     );
     let v = json(&out);
-    assert_eq!(v["status"], "pending", "{what}: {v}");
+    assert_eq!(v["status"], "waiting", "{what}: {v}");
     v["request_id"]
         .as_i64()
         .unwrap_or_else(|| panic!("{what}: no request id in {v}"))

@@ -489,7 +489,7 @@ fn crl_and_ca_urls_in_certificates_answer_to_openssl_and_gpgsm() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         (v["status"].as_str(), v["operation"].as_str()),
-        (Some("pending"), Some("public-url")),
+        (Some("waiting"), Some("public-url")),
         "{v}"
     );
     let id = v["request_id"].as_i64().unwrap().to_string();

@@ -41,7 +41,7 @@ impl ErrorBody {
 pub struct Pending {
     /// Code `AUTH-023` and a sentence saying how many approvals are missing.
     pub error: ErrorDetail,
-    /// Always `pending`.
+    /// Always `waiting` (the registry's word; answers before 2026-12 said `pending`).
     pub status: String,
     /// The approval request (`kmsctl approve ID`).
     pub request_id: i64,

@@ -119,7 +119,7 @@ mod tests {
         assert_eq!(api(401, "AUTH-001").exit, 1);
         assert_eq!(api(428, "KMS-428").exit, 7);
         let w = waiting(
-            &json!({"status": "pending", "request_id": 4, "approved_by": ["a"],
+            &json!({"status": "waiting", "request_id": 4, "approved_by": ["a"],
                     "needed": 2, "operation": "restore", "target": "b1",
                     "error": {"code": "AUTH-023"}}),
         );
@@ -128,7 +128,7 @@ mod tests {
             w.message
                 .starts_with("waiting for 1 more approval; request id 4")
         );
-        assert_eq!(w.json.as_ref().unwrap()["status"], "pending");
+        assert_eq!(w.json.as_ref().unwrap()["status"], "waiting");
         assert!(w.human().starts_with("kmsctl: waiting"), "{}", w.human());
     }
 }

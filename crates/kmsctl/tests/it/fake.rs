@@ -132,7 +132,7 @@ fn waiting_for_approvals_is_not_an_error() {
     let (url, seen) = serve(|_, _| {
         (
             202,
-            json!({"status": "pending", "request_id": 9, "operation": "backup-schedule",
+            json!({"status": "waiting", "request_id": 9, "operation": "backup-schedule",
                    "target": "", "approved_by": ["admin"], "needed": 3,
                    "error": {"code": "AUTH-023", "message": "waiting"}})
             .to_string(),
@@ -147,7 +147,7 @@ fn waiting_for_approvals_is_not_an_error() {
         ]));
     assert_eq!(out.status.code(), Some(3));
     let v = stdout_json(&out);
-    assert_eq!(v["status"], "pending", "{v}");
+    assert_eq!(v["status"], "waiting", "{v}");
     assert_eq!(v["request_id"], 9, "{v}");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

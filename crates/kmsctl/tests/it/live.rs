@@ -393,7 +393,7 @@ fn every_command_answers_json_against_a_real_kmsd() {
             .any(|p| p["operation"] == "admin-change")
     );
     let v = ctl.fails(&["admin", "role", "olga", "officer"], 3);
-    assert_eq!(v["status"], "pending", "{v}");
+    assert_eq!(v["status"], "waiting", "{v}");
     let id = int_of(&v, "request_id");
     assert_eq!(int_of(&v, "needed"), 2);
     let v = ctl.ok(&["approvals", "list"], None);

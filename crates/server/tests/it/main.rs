@@ -1075,7 +1075,7 @@ async fn recovery_under_a_quorum_of_two_with_bad_approvals_refused() {
     .await;
     assert_eq!(
         (s, code(&v), v["status"].as_str()),
-        (StatusCode::ACCEPTED, "AUTH-023", Some("pending")),
+        (StatusCode::ACCEPTED, "AUTH-023", Some("waiting")),
         "{v}"
     );
     let id = v["request_id"].as_i64().unwrap();
@@ -1436,7 +1436,7 @@ async fn unlock_methods_are_managed_under_the_unlock_method_quorum() {
     let (s, v) = call(app, "POST", &path, Some(&t), None).await;
     assert_eq!(
         (s, v["status"].as_str()),
-        (StatusCode::ACCEPTED, Some("pending")),
+        (StatusCode::ACCEPTED, Some("waiting")),
         "{v}"
     );
     let id = v["request_id"].as_i64().unwrap();

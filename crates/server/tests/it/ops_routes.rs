@@ -324,7 +324,7 @@ async fn the_public_url_is_shown_and_changed_under_its_quorum() {
     assert_eq!(s, StatusCode::ACCEPTED, "{v}");
     assert_eq!(
         (&v["status"], &v["operation"]),
-        (&json!("pending"), &json!("public-url")),
+        (&json!("waiting"), &json!("public-url")),
         "{v}"
     );
 }

@@ -447,7 +447,7 @@ async fn role_change_route_with_refusals_and_quorum() {
     .await;
     assert_eq!(
         (s, code(&v), &v["status"]),
-        (StatusCode::ACCEPTED, "AUTH-023", &json!("pending")),
+        (StatusCode::ACCEPTED, "AUTH-023", &json!("waiting")),
         "{v}"
     );
     let id = v["request_id"].as_i64().unwrap();
