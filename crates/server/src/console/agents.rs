@@ -187,10 +187,15 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
 }
 
 /// The flash after a governed agent change: done, waiting for approvals (approved on the
-/// recovery and approvals page), or refused.
-fn outcome<T>(r: authority::Result<T>, done: impl FnOnce(T) -> String) -> Flash {
-    match r {
+/// recovery and approvals page), or refused. A role refusal is the error page naming the
+/// role (as on the other pages), not a flash.
+fn outcome<T>(
+    r: authority::Result<T>,
+    done: impl FnOnce(T) -> String,
+) -> Result<Flash, ConsoleError> {
+    Ok(match r {
         Ok(v) => Flash::ok(done(v)),
+        Err(e @ authority::Error::Forbidden { .. }) => return Err(e.into()),
         Err(authority::Error::ApprovalPending {
             request_id,
             approved_by,
@@ -204,7 +209,7 @@ fn outcome<T>(r: authority::Result<T>, done: impl FnOnce(T) -> String) -> Flash 
             approved_by.join(", ")
         )),
         Err(e) => Flash::error(format!("Refused: {e} [{}]", e.code())),
-    }
+    })
 }
 
 #[derive(Deserialize)]
@@ -232,7 +237,7 @@ pub(super) async fn add(a: Action<AddForm>) -> Result<Response, ConsoleError> {
              keys split before do not.",
             a.name, a.public_key
         )
-    });
+    })?;
     Ok(session.done(flash, BACK))
 }
 
@@ -255,7 +260,7 @@ pub(super) async fn set_threshold(a: Action<ThresholdForm>) -> Result<Response, 
         .await?;
     let flash = outcome(r, |()| {
         format!("Threshold set: {m} agents rebuild a key split from now on.")
-    });
+    })?;
     Ok(a.session.done(flash, BACK))
 }
 
@@ -351,7 +356,7 @@ pub(super) async fn remove(
         .await?;
     let flash = outcome(r, |()| {
         format!("Agent {name} removed; the shares kept for them are deleted.")
-    });
+    })?;
     Ok(a.session.done(flash, BACK))
 }
 
@@ -404,7 +409,7 @@ pub(super) async fn reshare(a: Action<ConfirmForm>) -> Result<Response, ConsoleE
              when collected).",
             r.split, r.waiting_for_owner
         )
-    });
+    })?;
     Ok(a.session.done(flash, BACK))
 }
 
