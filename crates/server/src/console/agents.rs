@@ -50,8 +50,11 @@ pub(super) struct AgentRequestRow {
     /// The agents who released their shares, comma-separated.
     pub released_by: String,
     pub expires: String,
-    /// `open`, or `void` (the server restarted since it was opened).
-    pub status: String,
+    /// `waiting`, `enough` (the opener carries it out now) or `void` (the server restarted
+    /// since it was opened: its one-time key is gone).
+    pub state: &'static str,
+    /// What happens next, one sentence.
+    pub next: String,
     /// `kmsctl approve ID --agent-key agent.key --password-stdin`.
     pub command: String,
     /// Enough agents answered and the signed-in administrator opened it: they download the
@@ -59,15 +62,35 @@ pub(super) struct AgentRequestRow {
     pub ready: bool,
 }
 
+/// Where an agent request stands and what happens next: `void` after a restart, `enough`
+/// once at least `needed` agents answered (never for a request that needs none), else
+/// `waiting`.
+fn request_state(r: &AgentRequest) -> (&'static str, String) {
+    let carry_out = if r.kind == "reshare" {
+        "starts the re-share again"
+    } else {
+        "submits the recovery again"
+    };
+    if r.status == "void" {
+        (
+            "void",
+            "void: the server restarted since it was opened; open it again".into(),
+        )
+    } else if r.needed > 0 && r.released_by.len() as i64 >= r.needed {
+        ("enough", format!("enough shares: {} {carry_out}", r.opener))
+    } else {
+        ("waiting", "waiting".into())
+    }
+}
+
 impl AgentRequestRow {
     pub(super) fn new(r: AgentRequest, s: &Session) -> Self {
         let have = r.released_by.len();
+        let (state, next) = request_state(&r);
         AgentRequestRow {
-            ready: r.kind == "recover"
-                && r.status == "open"
-                && r.opener == s.admin.name
-                && r.needed > 0
-                && have as i64 >= r.needed,
+            ready: r.kind == "recover" && state == "enough" && r.opener == s.admin.name,
+            state,
+            next,
             command: approve_command(r.id),
             id: r.id,
             released_by: r.released_by.join(", "),
@@ -77,7 +100,6 @@ impl AgentRequestRow {
             kind: r.kind,
             opener: r.opener,
             target: r.target,
-            status: r.status,
         }
     }
 }
@@ -435,6 +457,42 @@ mod tests {
         assert_eq!(reshare_gate(&open, None, 3).why, "set a threshold first");
         assert!(!reshare_gate(&open, Some(3), 2).allowed);
         assert!(reshare_gate(&open, Some(2), 2).allowed);
+    }
+
+    fn request(kind: &str, status: &str, released: &[&str], needed: i64) -> AgentRequest {
+        AgentRequest {
+            id: 7,
+            kind: kind.into(),
+            opener: "ada".into(),
+            target: "carol@example.com".into(),
+            public_key: "00".repeat(32),
+            released_by: released.iter().map(|s| s.to_string()).collect(),
+            needed,
+            opened_at: 0,
+            expires_at: 3600,
+            status: status.into(),
+        }
+    }
+
+    #[test]
+    fn a_request_is_enough_only_with_its_threshold_met_and_void_wins() {
+        assert_eq!(
+            request_state(&request("recover", "open", &["a"], 2)).0,
+            "waiting"
+        );
+        let (state, next) = request_state(&request("recover", "open", &["a", "b"], 2));
+        assert_eq!(state, "enough");
+        assert_eq!(next, "enough shares: ada submits the recovery again");
+        let (_, next) = request_state(&request("reshare", "open", &["a", "b"], 2));
+        assert_eq!(next, "enough shares: ada starts the re-share again");
+        assert_eq!(
+            request_state(&request("reshare", "open", &[], 0)).0,
+            "waiting"
+        );
+        assert_eq!(
+            request_state(&request("recover", "void", &["a", "b"], 2)).0,
+            "void"
+        );
     }
 
     #[test]

@@ -218,6 +218,19 @@ async fn agents_are_added_by_key_a_recovery_waits_for_two_and_removal_asks_first
         page.body
             .contains("No recovery is waiting for agent shares.")
     );
+    // Each release is in the audit log, which the page links to (never the share).
+    assert!(page.body.contains("href=\"/console/audit?action=agent.\""));
+    let audit = get(app, "/console/audit?action=agent.release", Some(&admin)).await;
+    for name in ["ann", "bea"] {
+        assert!(
+            audit
+                .body
+                .contains(&format!("request {id} by agent {name} (1 shares)")),
+            "{}",
+            audit.body
+        );
+    }
+    assert!(!audit.body.contains("by agent cai"));
 
     // Removing asks first: the button leads to a confirmation page; a post without
     // confirm=yes goes back there and removes nothing.
