@@ -402,6 +402,34 @@ async fn officers_and_auditors_see_no_forms_forged_posts_fail_and_a_quorum_waits
     }
     assert_eq!(agent_count(&f), 1);
 
+    // A name with a space, an apostrophe and a slash: its remove link and confirmation page
+    // name it (escaped in the HTML), and the confirmed removal removes exactly it.
+    let (_, odd_key) = agent("odd");
+    let odd = "Dee O'Neil/2";
+    act(
+        app,
+        &admin,
+        "/console/agents",
+        &[("name", odd), ("public_key", &odd_key)],
+    )
+    .await;
+    let page = get(app, "/console/agents", Some(&admin)).await;
+    let link = "/console/agents/Dee%20O%27Neil%2F2/remove";
+    assert!(
+        page.body.contains(&format!("action=\"{link}\"")),
+        "{}",
+        page.body
+    );
+    let confirm = get(app, link, Some(&admin)).await;
+    assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
+    assert!(
+        confirm.body.contains("Yes, remove agent Dee O&#39;Neil/2"),
+        "{}",
+        confirm.body
+    );
+    act(app, &admin, link, &[("confirm", "yes")]).await;
+    assert_eq!(agent_count(&f), 1);
+
     // Under an agent-change quorum of two, adding opens a request that bob approves.
     let t = login(app).await;
     let (s, v) = super::call(
