@@ -183,3 +183,8 @@ fn dashboard_warnings_and_backup_schedule_in_chromium() {
         "\ncrl_warning_hours = 200\ncert_validity_days = 20\nhealth_check_seconds = 1\n",
     );
 }
+
+#[test]
+fn key_recovery_agents_page_and_waiting_recoveries_in_chromium() {
+    node_test("console-agents.test.mjs");
+}

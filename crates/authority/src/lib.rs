@@ -86,6 +86,7 @@
 #![warn(missing_docs)]
 
 mod admins;
+mod agent_summary;
 mod agents;
 mod anchor;
 mod approvals;
@@ -129,6 +130,7 @@ use pki::{
 };
 use serde::Serialize;
 
+pub use agent_summary::AgentSummary;
 pub use agents::{
     AGENT_NAME_MAX, AgentInfo, AgentRequest, AgentSet, AgentShares, Reshared, reseal_for_request,
 };

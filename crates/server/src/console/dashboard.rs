@@ -3,7 +3,8 @@
 //! thread last computed them, never per view), the counts of what needs attention (each
 //! linking to its list) and issuance and revocations per day over 90 days as inline SVG
 //! charts drawn here; the CA, counts of users and certificates, the CRL, the last backup, the
-//! public URL (changed here under the `public-url` quorum) and the approvals waiting.
+//! public URL (changed here under the `public-url` quorum), the key recovery agents (threshold,
+//! how many, recoveries waiting for their shares) and the approvals waiting.
 
 use std::sync::Arc;
 
@@ -281,6 +282,8 @@ struct DashboardPage {
     public_url: String,
     /// Changing it: administrator role, under the `public-url` quorum.
     change_url: Gate,
+    /// The key recovery agents in three numbers.
+    agents: authority::AgentSummary,
 }
 
 #[derive(serde::Deserialize)]
@@ -335,10 +338,17 @@ pub(super) async fn show(
         return Ok(unlock_page(&console, &headers, StatusCode::OK, None));
     }
     let s = session?;
-    let (status, health, public_url, policies) = s
+    let (status, health, public_url, policies, agents) = s
         .call(|auth, admin| {
             let status = auth.status(admin)?;
-            let health = Health::new(&*auth.health_report(admin)?);
+            let mut health = Health::new(&*auth.health_report(admin)?);
+            let agents = auth.agent_summary(admin)?;
+            health.attention.push(AttentionItem {
+                id: "attention-agent-requests",
+                label: "Recoveries waiting for key recovery agents' shares".into(),
+                count: agents.requests_waiting,
+                href: "/console/agents#h-agent-requests",
+            });
             let pending = auth
                 .approvals(admin)?
                 .into_iter()
@@ -349,6 +359,7 @@ pub(super) async fn show(
                 health,
                 auth.public_url()?,
                 auth.policies(admin)?,
+                agents,
             ))
         })
         .await?;
@@ -365,6 +376,7 @@ pub(super) async fn show(
             chart_plot_h: CHART_PLOT_H,
             public_url,
             change_url,
+            agents,
         },
     ))
 }

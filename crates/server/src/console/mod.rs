@@ -31,6 +31,7 @@
 //!    with the reason (a refused [`Gate`]).
 
 mod admins;
+mod agents;
 mod audit;
 mod backups;
 mod certificates;
@@ -230,6 +231,16 @@ pub fn router(app: Arc<AppState>, https: bool) -> Router {
         .route("/console/approvals/{id}/approve", post(recovery::approve))
         .route("/console/approvals/{id}/cancel", post(recovery::cancel))
         .route("/console/policies", post(recovery::set_policy))
+        .route("/console/agents", get(agents::show).post(agents::add))
+        .route("/console/agents/threshold", post(agents::set_threshold))
+        .route(
+            "/console/agents/reshare",
+            get(agents::reshare_confirm).post(agents::reshare),
+        )
+        .route(
+            "/console/agents/{name}/remove",
+            get(agents::remove_confirm).post(agents::remove),
+        )
         .route("/console/backups", get(backups::show).post(backups::run))
         .route("/console/backups/schedule", post(backups::set_schedule))
         .route("/console/backups/verify", post(backups::verify))

@@ -1,6 +1,8 @@
 //! Key recovery under its quorum: open a request, the open approval requests (approve
-//! another administrator's, cancel), download the PKCS#12 bundle once the quorum is met, and
-//! the quorum policies per operation (view; change under the `policy-change` quorum).
+//! another administrator's, cancel), the recoveries waiting for key recovery agents' shares
+//! (with the command each agent runs), download the PKCS#12 bundle once the quorum (and the
+//! agents) are met, and the quorum policies per operation (view; change under the
+//! `policy-change` quorum).
 
 use askama::Template;
 use authority::{ApprovalRequest, Policy};
@@ -10,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use escrow::Password;
 use serde::Deserialize;
 
+use super::agents::{AgentRequestRow, approve_command};
 use super::{Action, ConsoleError, Flash, Gate, Layout, Session, page, when};
 
 /// A request as the page lists it, with what the signed-in administrator may do with it.
@@ -78,6 +81,8 @@ pub(super) struct PolicyRow {
 struct RecoveryPage {
     layout: Layout,
     requests: Vec<RequestRow>,
+    /// Recoveries waiting for key recovery agents' shares.
+    agent_requests: Vec<AgentRequestRow>,
     policies: Vec<PolicyRow>,
     recover: Gate,
     change_policy: Gate,
@@ -94,12 +99,13 @@ pub(super) fn quorum_of(policies: &[Policy], op: &str) -> i64 {
 
 /// GET /console/recovery.
 pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
-    let (requests, policies, admins) = s
+    let (requests, policies, admins, agent_requests) = s
         .call(|auth, admin| {
             Ok((
                 auth.approvals(admin)?,
                 auth.policies(admin)?,
                 auth.list_admins(admin)?,
+                auth.agent_requests(admin)?,
             ))
         })
         .await?;
@@ -117,6 +123,10 @@ pub(super) async fn show(s: Session) -> Result<Response, ConsoleError> {
             .into_iter()
             .filter(|r| r.status == "pending")
             .map(|r| RequestRow::new(r, &s))
+            .collect(),
+        agent_requests: agent_requests
+            .into_iter()
+            .map(|r| AgentRequestRow::new(r, &s))
             .collect(),
         policies: policies
             .iter()
@@ -143,6 +153,23 @@ pub(super) fn refusal_flash(e: &authority::Error) -> Flash {
              administrator approves it on this page; then run it again.",
             approved_by.len(),
             approved_by.join(", ")
+        )),
+        authority::Error::AgentSharesPending {
+            request_id,
+            target,
+            released_by,
+            needed,
+        } => Flash::info(format!(
+            "Waiting for key recovery agents: the keys of {target} are split among them and \
+             agent request {request_id} has shares from {} of {needed} agents{}. Each agent runs \
+             on their own machine: {}. Then submit the recovery again.",
+            released_by.len(),
+            if released_by.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", released_by.join(", "))
+            },
+            approve_command(*request_id)
         )),
         other => Flash::error(format!("Refused: {other} [{}]", other.code())),
     }

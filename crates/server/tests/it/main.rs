@@ -4,6 +4,7 @@
 mod bulk_revoke;
 mod client;
 mod console;
+mod console_agents;
 mod console_governance;
 mod console_states;
 mod governance_routes;
