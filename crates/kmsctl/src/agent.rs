@@ -12,7 +12,7 @@ use crate::cli::agent::AgentCommand;
 use crate::http::fail;
 use crate::output::{Failure, Table, code, joined, when};
 use crate::secrets::{read_secret, write_private};
-use crate::{Ctx, outln};
+use crate::{Ctx, Printer, outln};
 
 /// The shortest agent key file password.
 const PASSWORD_MIN: usize = 8;
@@ -25,16 +25,9 @@ struct Generated {
 
 /// Runs one `agent` subcommand.
 pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
-    if let AgentCommand::Keygen {
-        out,
-        password_stdin,
-    } = &cmd
-    {
-        return keygen(ctx, out, *password_stdin);
-    }
     let client = ctx.signed_in()?;
     match cmd {
-        AgentCommand::Keygen { .. } => unreachable!("handled above"),
+        AgentCommand::Keygen { .. } => unreachable!("run before connecting: see main.rs"),
         AgentCommand::Add { name, public_key } => {
             let r = client
                 .add_agent(&api::AddAgentRequest { name, public_key })
@@ -125,7 +118,9 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn keygen(ctx: &Ctx, out: &Path, password_stdin: bool) -> Result<(), Failure> {
+/// `kmsctl agent keygen`: made on the agent's machine, with no server (run before `main`
+/// connects, so no `--server`/`KMS_URL` is needed).
+pub fn keygen(printer: &Printer, out: &Path, password_stdin: bool) -> Result<(), Failure> {
     if out.exists() {
         return Err(Failure::local(format!(
             "{} exists: an agent key is never overwritten",
@@ -151,7 +146,7 @@ fn keygen(ctx: &Ctx, out: &Path, password_stdin: bool) -> Result<(), Failure> {
         written: out.to_path_buf(),
         public_key,
     };
-    ctx.show(&shown, |g| {
+    printer.show(&shown, |g| {
         outln!("agent key written to {}", g.written.display());
         outln!("public key: {}", g.public_key);
         outln!(

@@ -177,6 +177,10 @@ fn run(cli: Cli, printer: Printer) -> Result<(), Failure> {
             return Ok(());
         }
         Command::Renew(a) => renew::check(a)?,
+        Command::Agent(cli::agent::AgentCommand::Keygen {
+            out,
+            password_stdin,
+        }) => return agent::keygen(&printer, out, *password_stdin),
         _ => {}
     }
     let client = connect(cli.server.as_deref(), cli.ca_cert.as_deref())?;

@@ -88,3 +88,34 @@ fn local_failures_as_text_and_as_json() {
             .contains("kmsctl login")
     );
 }
+
+#[test]
+fn agent_keygen_needs_no_server() {
+    // Made on the agent's own machine: no --server, no KMS_URL, no session.
+    let dir = tempfile::tempdir().unwrap();
+    let out_file = dir.path().join("agent.key");
+    let mut child = kmsctl()
+        .args(["--json", "agent", "keygen", "--password-stdin", "--out"])
+        .arg(&out_file)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(b"agent-password-1234\n").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v = stdout_json(&out);
+    assert_eq!(v["public_key"].as_str().map(str::len), Some(64), "{v}");
+    let pem = std::fs::read_to_string(&out_file).unwrap();
+    assert!(pem.contains("ENCRYPTED PRIVATE KEY"), "{pem}");
+}
