@@ -92,6 +92,10 @@ impl TokenKey {
     /// `CKM_SHA256_RSA_PKCS`, `CKM_SHA384_RSA_PKCS` and `CKM_SHA512_RSA_PKCS` (the mechanism
     /// list, and one test signature per digest verified in software with the public key).
     /// Keeps up to [`DEFAULT_POOL_SIZE`] sessions.
+    ///
+    /// PKCS#11 logs in the application, not a session: while another key of this process has
+    /// sessions open on the same token, the token does not ask for the PIN again, and `pin`
+    /// is first checked when the token comes back after going away.
     pub fn open(cfg: &TokenConfig, pin: Pin) -> Result<TokenKey, HsmError> {
         Self::open_pooled(cfg, pin, DEFAULT_POOL_SIZE)
     }
