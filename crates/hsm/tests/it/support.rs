@@ -104,3 +104,10 @@ Public Key Object; RSA 2048 bits\n\
     );
     assert_eq!(objects[1].field("Usage"), Some("verify"));
 }
+
+/// `fresh_process` with a name that matches no test must fail, not pass with nothing run.
+#[test]
+#[should_panic(expected = "in its own process")]
+fn a_misnamed_fresh_process_test_fails() {
+    let _ = hsm::testing::SoftHsm::fresh_process("support::no_such_test");
+}
