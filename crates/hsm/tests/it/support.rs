@@ -84,16 +84,17 @@ pub fn parse_list_objects(text: &str) -> Vec<Listed> {
 #[test]
 fn list_objects_output_is_parsed() {
     // As printed by OpenSC 0.23's pkcs11-tool for a key made by `TokenKey::generate`.
-    let text = "Using slot 0 with a present token (0x1)\n\
-Private Key Object; RSA \n\
-  label:      ca\n\
-  ID:         0a1b\n\
-  Usage:      sign\n\
-  Access:     sensitive, always sensitive, never extractable, local\n\
-Public Key Object; RSA 2048 bits\n\
-  label:      ca\n\
-  Usage:      verify\n\
-  Access:     local\n";
+    let text = r"Using slot 0 with a present token (0x1)
+Private Key Object; RSA 
+  label:      ca
+  ID:         0a1b
+  Usage:      sign
+  Access:     sensitive, always sensitive, never extractable, local
+Public Key Object; RSA 2048 bits
+  label:      ca
+  Usage:      verify
+  Access:     local
+";
     let objects = parse_list_objects(text);
     assert_eq!(objects.len(), 2);
     assert_eq!(objects[0].kind, "Private Key Object; RSA");
