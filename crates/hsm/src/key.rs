@@ -183,7 +183,7 @@ impl TokenKey {
     /// `CKA_SENSITIVE`, `!CKA_EXTRACTABLE`, `CKA_SIGN` only, `CKA_ID` = the subject key
     /// identifier), then opens it; refuses a label already in use (`HSM-007`).
     pub fn generate(cfg: &TokenConfig, pin: Pin, bits: u32) -> Result<TokenKey, HsmError> {
-        if !(MIN_BITS..=MAX_BITS).contains(&bits) || bits % 8 != 0 {
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(8) {
             return Err(HsmError::KeySize(bits));
         }
         let module = module::load(&cfg.module)?;

@@ -71,11 +71,13 @@ pub fn parse_list_objects(text: &str) -> Vec<Listed> {
                 kind: line.trim().to_string(),
                 fields: Vec::new(),
             });
-        } else if let (Some(obj), Some((k, v))) = (objects.last_mut(), line.split_once(':')) {
-            if line.starts_with([' ', '\t']) {
-                obj.fields
-                    .push((k.trim().to_string(), v.trim().to_string()));
-            }
+        } else if let (true, Some(obj), Some((k, v))) = (
+            line.starts_with([' ', '\t']),
+            objects.last_mut(),
+            line.split_once(':'),
+        ) {
+            obj.fields
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
     }
     objects
