@@ -55,6 +55,13 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                     r.split_keys,
                     r.master_only_keys
                 );
+                if r.needs_reshare > 0 {
+                    outln!(
+                        "{} split keys have shares made for another agent set or threshold: \
+                         kmsctl agent reshare re-makes them",
+                        r.needs_reshare
+                    );
+                }
                 let mut t = Table::new(&["name", "public key", "shares", "added", "by"]);
                 for g in &r.agents {
                     t.row(vec![
@@ -86,6 +93,13 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
         AgentCommand::Reshare => {
             let r = client.agent_reshare().map_err(fail)?;
             ctx.show(&r, |r| {
+                if r.remade > 0 {
+                    outln!(
+                        "{} keys' shares re-made for the current agents (their old shares open \
+                         nothing any more)",
+                        r.remade
+                    );
+                }
                 outln!(
                     "{} keys split among the agents; {} wait for their owner (split when collected)",
                     r.split,
@@ -100,8 +114,9 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                     "id",
                     "kind",
                     "target",
+                    "keys",
                     "opened by",
-                    "shares",
+                    "agents",
                     "released by",
                     "expires",
                     "status",
@@ -111,6 +126,7 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                         q.id.to_string(),
                         q.kind.clone(),
                         q.target.clone(),
+                        q.keys.to_string(),
                         q.opener.clone(),
                         format!("{}/{}", q.released_by.len(), q.needed),
                         joined(&q.released_by),
@@ -118,7 +134,7 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                         q.status.clone(),
                     ]);
                 }
-                t.print_or("no recovery waits for agent shares");
+                t.print_or("no recovery or re-share waits for agent shares");
             });
         }
     }
