@@ -108,7 +108,9 @@ enum Command {
         no_tls_cert: bool,
     },
     /// Check a store in full: SQLite's integrity check and foreign keys, every escrowed key
-    /// decrypted and authenticated, the CA key against the CA certificate. Changes nothing;
+    /// decrypted and authenticated, the agent-split keys' shares against the agent set they
+    /// were made for (authenticated under the master key; never opened), the CA key against
+    /// the CA certificate. Changes nothing;
     /// may run while kmsd serves. Exit 0 when sound, 1 (with what is damaged and what to do)
     /// otherwise.
     Check {
