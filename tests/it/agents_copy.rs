@@ -6,7 +6,9 @@
 //! `lockbox enroll` — and with direct SQLite access and the escrow library unlocked with the
 //! secret. None of them produces a user's private key: no file, table cell, answer or bundle
 //! holds one (PKCS#8 or PKCS#1 DER, the private exponent or a prime; the public modulus only
-//! inside certificates).
+//! inside certificates). The store's leak scan extended to the quorum: with two agents' keys
+//! the test rebuilds alice's shares and wrap key, and finds neither in any file (database,
+//! WAL, backup, restored store) or log.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -390,6 +392,57 @@ fn a_copy_of_the_data_directory_and_its_secret_opens_no_users_key_with_any_tool(
         assert_eq!(split, 2);
     }
 
+    // Alice's shares in the clear and her wrap key, as two agents would rebuild them: the
+    // needles of the leak scan below (checked to be the real ones: they unwrap her row).
+    let mut clear: Vec<(String, Vec<u8>)> = Vec::new();
+    {
+        let store = escrow::Store::open(&stolen).unwrap();
+        let un = store
+            .unlock(&escrow::Credential::key_file(&stolen_key).unwrap())
+            .unwrap();
+        let alice = &un.keys_of(users[0]).unwrap()[0];
+        let id = alice.info.id;
+        let mut shares = Vec::new();
+        for agent in 0..2 {
+            let pem = std::fs::read(t.join(format!("agent{agent}.key"))).unwrap();
+            let key =
+                pki::quorum::AgentSecretKey::from_encrypted_pem(&pem, AGENT_PW.as_bytes()).unwrap();
+            let pk = key.public_key().unwrap();
+            let sealed = un.agent_shares(agent + 1, &[id]).unwrap();
+            assert_eq!(
+                sealed.len(),
+                1,
+                "agent{agent} holds one share of alice's key"
+            );
+            let share =
+                pki::quorum::open(&key, &pki::quorum::share_info(id.0, &pk), &sealed[0].1).unwrap();
+            clear.push((format!("agent{agent}'s share"), share.to_vec()));
+            shares.push(pki::quorum::Share::from_bytes(&share).unwrap());
+        }
+        let wrap_key = pki::quorum::combine(&shares).unwrap();
+        let label = pki::quorum::KeyLabel {
+            id: id.0,
+            owner: users[0],
+            usage: "encryption",
+        };
+        let der = pki::quorum::unwrap(
+            &wrap_key,
+            &label,
+            alice.agent_split.as_ref().unwrap().expose(),
+        )
+        .unwrap();
+        assert!(private_leak(&der, &secrets).is_some(), "it is alice's key");
+        clear.push(("alice's wrap key".into(), wrap_key.expose().to_vec()));
+    }
+    let assert_no_quorum_secret = |dir: &Path| {
+        for f in files(dir) {
+            let bytes = std::fs::read(&f).unwrap();
+            for (what, needle) in &clear {
+                assert!(!contains(&bytes, needle), "{} holds {what}", f.display());
+            }
+        }
+    };
+
     // `kmsd check` on the copy: sound, the split keys verified, nothing secret printed.
     let out = run(
         Command::new(kmsd_bin())
@@ -538,8 +591,19 @@ fn a_copy_of_the_data_directory_and_its_secret_opens_no_users_key_with_any_tool(
     let text = ok(out, "kmsd check of the restored copy");
     assert!(text.contains("agent-split keys: 2 "), "{text}");
 
-    // Everything the copy's server wrote (its log, the requests it opened) holds no key.
+    // Everything the copy's server wrote (its log, the requests it opened) holds no key;
+    // no share in the clear and no wrap key anywhere: the original and the copy, their WAL,
+    // the backup, the restored store, both servers' logs.
     assert_no_private_key_in_files(&stolen, &secrets);
     let log = std::fs::read(t.join("copy.log")).unwrap();
     assert!(private_leak(&log, &secrets).is_none());
+    for dir in [&data, &stolen, &restored] {
+        assert_no_quorum_secret(dir);
+    }
+    for f in [t.join("kmsd.log"), t.join("copy.log"), backup] {
+        let bytes = std::fs::read(&f).unwrap();
+        for (what, needle) in &clear {
+            assert!(!contains(&bytes, needle), "{} holds {what}", f.display());
+        }
+    }
 }

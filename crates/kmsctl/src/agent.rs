@@ -199,11 +199,15 @@ pub fn release(ctx: &Ctx, id: i64, file: &Path, password_stdin: bool) -> Result<
     let r = client.release_agent_shares(id, &req).map_err(fail)?;
     ctx.show(&r, |r| {
         let q = &r.request;
+        let what = if q.kind == "reshare" {
+            "the re-share".to_string()
+        } else {
+            q.target.clone()
+        };
         outln!(
-            "released {} share{} to agent request {id} ({}): {}/{} agents",
+            "released {} share{} to agent request {id} ({what}): {}/{} agents",
             req.shares.len(),
             if req.shares.len() == 1 { "" } else { "s" },
-            q.target,
             q.released_by.len(),
             q.needed
         )
