@@ -360,6 +360,58 @@ mod tests {
     }
 
     #[test]
+    fn split_key_rows_authenticate_each_share_without_opening_it() {
+        let (_tmp, mut s) = store();
+        let ids = agents(&mut s, 3);
+        let tx = s.begin().unwrap();
+        let id = tx
+            .escrow(&NewKey {
+                owner: "carol",
+                usage: KeyUsage::Encryption,
+                private_key_der: b"key",
+                certificate_der: None,
+                created_at: 1,
+            })
+            .unwrap();
+        let shares: Vec<AgentShare> = ids
+            .iter()
+            .map(|&a| AgentShare {
+                agent_id: a,
+                sealed: vec![7; 81],
+            })
+            .collect();
+        tx.split_key(id, b"w", 2, &shares, 9).unwrap();
+        tx.commit().unwrap();
+        let (rows, unlisted) = s.split_key_rows().unwrap();
+        assert!(unlisted.is_empty());
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(
+            (r.key, r.threshold, r.split_at, r.row_split),
+            (id, 2, 9, true)
+        );
+        let want: Vec<(i64, Option<usize>)> = ids.iter().map(|&a| (a, Some(81))).collect();
+        assert_eq!(r.shares, want);
+
+        // A share row altered fails; a split row no record lists is reported.
+        s.connection_mut()
+            .execute(
+                "UPDATE key_shares SET nonce = zeroblob(12) WHERE agent_id = ?1",
+                [ids[2]],
+            )
+            .unwrap();
+        let (rows, _) = s.split_key_rows().unwrap();
+        assert_eq!(rows[0].shares[2], (ids[2], None));
+        assert_eq!(rows[0].shares[..2], want[..2]);
+        s.connection_mut()
+            .execute_batch("DELETE FROM key_shares; DELETE FROM split_keys;")
+            .unwrap();
+        let (rows, unlisted) = s.split_key_rows().unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(unlisted, vec![id]);
+    }
+
+    #[test]
     fn reshare_replaces_every_share() {
         let (_tmp, mut s) = store();
         let ids = agents(&mut s, 3);
