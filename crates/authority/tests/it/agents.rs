@@ -534,3 +534,69 @@ fn kmsd_check_verifies_split_keys_against_their_agent_set_without_opening_a_shar
     assert!(r.is_sound(), "{r:?}");
     assert_eq!(r.split.needs_reshare.len(), 2);
 }
+
+#[test]
+fn a_reshare_follows_a_new_threshold_and_is_void_when_the_agents_change_meanwhile() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let agents: Vec<AgentSecretKey> = (0..4)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate().take(3) {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    a.set_agent_threshold(&adm, 2).unwrap();
+    let alice_key = enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+
+    // M raised to 3: the key's shares (made for 2) need re-making; the old threshold (2)
+    // is what the re-share needs.
+    a.set_agent_threshold(&adm, 3).unwrap();
+    assert_eq!(a.agents(&adm).unwrap().needs_reshare, 1);
+    let (id, _, needed) = shares_pending(a.reshare(&adm));
+    assert_eq!(needed, 2);
+    release(a, &adm, &agents[0], id);
+
+    // An agent added meanwhile: the request is void (its shares would be made for a set
+    // nobody asked for); the next run opens a new one for the four agents.
+    a.add_agent(&adm, "agent3", &agents[3].public_key().unwrap().to_hex())
+        .unwrap();
+    release(a, &adm, &agents[1], id);
+    let e = a.reshare(&adm).unwrap_err();
+    assert_eq!(e.code(), "AUTH-134", "{e}");
+    assert!(a.agent_requests(&adm).unwrap().is_empty());
+    let pk0 = agents[0].public_key().unwrap().to_hex();
+    assert!(a.agent_shares(&adm, id, &pk0).is_err());
+    let (id2, released, needed) = shares_pending(a.reshare(&adm));
+    assert!(id2 > id);
+    assert_eq!((released.len(), needed), (0, 2));
+    release(a, &adm, &agents[0], id2);
+    release(a, &adm, &agents[2], id2);
+    assert_eq!(a.reshare(&adm).unwrap().remade, 1);
+    let set = a.agents(&adm).unwrap();
+    assert_eq!(set.needs_reshare, 0);
+    assert!(set.agents.iter().all(|g| g.shares == 1));
+
+    // Now three of the four agents are needed: two are not enough.
+    let pw = Password::new("recovery password");
+    let (rid, _, needed) =
+        shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    assert_eq!(needed, 3);
+    release(a, &adm, &agents[3], rid);
+    release(a, &adm, &agents[1], rid);
+    shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    release(a, &adm, &agents[2], rid);
+    let r = a
+        .recover_key(&adm, "alice@example.com", &pw, false, None)
+        .unwrap();
+    let p12 = pki::pkcs12::parse(&r.pkcs12, pw.expose()).unwrap();
+    assert_eq!(
+        p12.keys[0].key.to_pkcs8_der().unwrap().as_bytes(),
+        &alice_key[..]
+    );
+}
