@@ -63,7 +63,8 @@ fn opens(msg: &Path, keys: &[std::path::PathBuf]) -> bool {
 }
 
 #[test]
-fn two_of_three_agents_recover_alices_old_and_new_keys_one_alone_gets_nothing() {
+fn two_of_three_agents_recover_alices_keys_one_alone_gets_nothing_and_a_replaced_agent_is_reshared_out()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let data = t.join("data");
