@@ -524,7 +524,7 @@ fn a_copy_of_the_data_directory_and_its_secret_opens_no_users_key_with_any_tool(
     .unwrap();
     let reqs = v["requests"].as_array().unwrap();
     assert_eq!(reqs.len(), 3, "{v}");
-    let mine = reqs.iter().find(|r| r["id"].to_string() == id).unwrap();
+    let mine = reqs.iter().find(|r| r["id"] == requests[0]).unwrap();
     assert_eq!(mine["released_by"], serde_json::json!(["agent0"]), "{v}");
     assert_eq!(
         (mine["needed"].as_i64(), mine["keys"].as_i64()),
