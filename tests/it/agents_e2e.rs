@@ -1,7 +1,9 @@
 //! Key recovery agents through the real binaries: three agents made with `kmsctl agent
 //! keygen`, threshold 2; alice's keys (enrolled, then renewed with a new key) are split when
 //! she collects them; one agent alone gets nothing; two agents' `kmsctl approve ID --agent-key`
-//! give a bundle whose keys open her old and new mail with `openssl cms -decrypt`.
+//! give a bundle whose keys open her old and new mail with `openssl cms -decrypt`. Then agent2
+//! is replaced by agent3: `kmsctl agent reshare` waits for two old agents, re-makes the shares,
+//! and agent3 with agent1 recover her keys; agent2's key opens nothing any more.
 
 use std::path::Path;
 use std::process::Command;
@@ -61,7 +63,8 @@ fn opens(msg: &Path, keys: &[std::path::PathBuf]) -> bool {
 }
 
 #[test]
-fn two_of_three_agents_recover_alices_old_and_new_keys_one_alone_gets_nothing() {
+fn two_of_three_agents_recover_alices_keys_one_alone_gets_nothing_and_a_replaced_agent_is_reshared_out()
+ {
     let tmp = tempfile::tempdir().unwrap();
     let t = tmp.path();
     let data = t.join("data");
@@ -248,4 +251,103 @@ fn two_of_three_agents_recover_alices_old_and_new_keys_one_alone_gets_nothing() 
     assert_eq!(keys.len(), 2, "the old and the new encryption key");
     assert!(opens(&t.join("old.eml"), &keys), "the old mail opens");
     assert!(opens(&t.join("new.eml"), &keys), "the new mail opens");
+
+    // agent2 is replaced by agent3: added, then agent2 removed (agent0 and agent1 still hold
+    // two shares of each key). Removing agent1 as well would strand her keys: refused.
+    let v: Value = serde_json::from_str(&ok(
+        run(
+            kmsctl()
+                .args(["agent", "keygen", "--out", &p("agent3.key")])
+                .arg("--password-stdin"),
+            Some(AGENT_PW),
+        ),
+        "agent keygen",
+    ))
+    .unwrap();
+    let pk3 = v["public_key"].as_str().unwrap().to_string();
+    ok(
+        run(kmsctl().args(["agent", "add", "agent3", &pk3]), None),
+        "agent add",
+    );
+    ok(
+        run(kmsctl().args(["agent", "remove", "agent2"]), None),
+        "agent remove",
+    );
+    let out = run(kmsctl().args(["agent", "remove", "agent1"]), None);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AUTH-133"));
+    let v: Value = serde_json::from_str(&ok(
+        run(kmsctl().args(["agent", "list"]), None),
+        "agent list",
+    ))
+    .unwrap();
+    assert_eq!(v["needs_reshare"], 2, "{v}");
+
+    // The re-share waits for two agents of the old set (exit 3, its agent request).
+    let reshare = || run(kmsctl().args(["agent", "reshare"]), None);
+    let out = reshare();
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["operation"], "agent-change", "{v}");
+    let rid = v["request_id"].as_i64().unwrap().to_string();
+    let approve_as = |key: &str, id: &str| {
+        run(
+            kmsctl()
+                .args(["approve", id, "--agent-key", &p(key)])
+                .arg("--password-stdin"),
+            Some(AGENT_PW),
+        )
+    };
+    // The new agent holds no old share; the removed one is no agent any more.
+    let out = approve_as("agent3.key", &rid);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AUTH-132"));
+    let out = approve_as("agent2.key", &rid);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AUTH-131"));
+    ok(
+        approve_as("agent0.key", &rid),
+        "agent0 answers the re-share",
+    );
+    let v: Value = serde_json::from_str(&ok(
+        run(kmsctl().args(["agent", "requests"]), None),
+        "agent requests",
+    ))
+    .unwrap();
+    let r = &v["requests"][0];
+    assert_eq!(
+        (&r["kind"], &r["keys"], &r["needed"]),
+        (&"reshare".into(), &2.into(), &2.into()),
+        "{v}"
+    );
+    assert_eq!(r["released_by"], serde_json::json!(["agent0"]));
+    assert_eq!(
+        reshare().status.code(),
+        Some(3),
+        "one old agent is not enough"
+    );
+    ok(
+        approve_as("agent1.key", &rid),
+        "agent1 answers the re-share",
+    );
+    let v: Value = serde_json::from_str(&ok(reshare(), "agent reshare")).unwrap();
+    assert_eq!(v["remade"], 2, "{v}");
+
+    // agent3 and agent1 recover both keys; agent2's key is no agent's any more.
+    std::fs::remove_file(t.join("recovered.p12")).unwrap();
+    let out = recover();
+    assert_eq!(out.status.code(), Some(3));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["request_id"].as_i64().unwrap().to_string();
+    let out = approve_as("agent2.key", &id);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("AUTH-131"));
+    ok(approve_as("agent3.key", &id), "agent3 releases");
+    ok(approve_as("agent1.key", &id), "agent1 releases");
+    ok(recover(), "recover-key after the re-share");
+    let keys = keys_of(&t.join("recovered.p12"), BUNDLE_PW, t, "after");
+    assert_eq!(keys.len(), 2);
+    assert!(opens(&t.join("old.eml"), &keys), "the old mail opens");
 }

@@ -1,11 +1,13 @@
 //! The workspace's cross-binary suites: the real `kmsd`, `kmsctl` and `lockbox` end to end
-//! (`e2e`, `e2e_views`, `e2e_enroll`, `e2e_fetch`, `crl_cache_e2e`), the URLs in certificates
+//! (`e2e`, `e2e_views`, `e2e_enroll`, `e2e_fetch`, `crl_cache_e2e`; key recovery agents in
+//! `agents_e2e`, a stolen copy of their data directory in `agents_copy`), the URLs in certificates
 //! fetched by `openssl` and `gpgsm` (`public_urls`), a `kmsd` killed with
 //! SIGKILL under load (`crash`), storage faults and a damaged store (`faults`), the audit
 //! anchor against a lost WAL or an older store (`anchor`), the admin console in Chromium
 //! (`console_browser`), the README's quick start as written (`readme`), and the repository's
 //! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
+mod agents_copy;
 mod agents_e2e;
 mod anchor;
 mod bulk_revoke_e2e;

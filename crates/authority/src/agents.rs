@@ -22,21 +22,51 @@ use super::*;
 /// Longest agent name, in characters.
 pub const AGENT_NAME_MAX: usize = 100;
 
+/// Keys the re-share ceremony re-makes in one transaction: each batch commits on its own
+/// (all or nothing), the state lock is released between batches, and a batch that failed is
+/// taken up again by the next `kmsctl agent reshare` (keys already re-made no longer need it).
+pub const RESHARE_BATCH: usize = 256;
+
+/// What a re-share request was opened for: the agent set and threshold the new shares are
+/// made for, and the split keys whose shares were made for another set or threshold.
+pub(crate) struct ReshareScope {
+    /// The active agents' ids then, ascending.
+    agents: Vec<i64>,
+    /// M then.
+    threshold: i64,
+    /// The keys to re-make, with the threshold their current shares were made with.
+    keys: Vec<(KeyId, i64)>,
+}
+
+/// An open agent request's one-time private key, and a re-share's scope.
+struct OpenRequest {
+    key: AgentSecretKey,
+    scope: Option<Arc<ReshareScope>>,
+}
+
 /// The one-time private keys of open agent requests (memory only: a restart voids them).
 #[derive(Default)]
-pub(crate) struct RequestKeys(Mutex<HashMap<i64, AgentSecretKey>>);
+pub(crate) struct RequestKeys(Mutex<HashMap<i64, OpenRequest>>);
 
 impl RequestKeys {
-    fn insert(&self, id: i64, key: AgentSecretKey) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(id, key);
+    fn insert(&self, id: i64, key: AgentSecretKey, scope: Option<ReshareScope>) {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).insert(
+            id,
+            OpenRequest {
+                key,
+                scope: scope.map(Arc::new),
+            },
+        );
     }
 
     fn with<T>(&self, id: i64, f: impl FnOnce(&AgentSecretKey) -> T) -> Option<T> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        map.get(&id).map(f)
+        map.get(&id).map(|o| f(&o.key))
+    }
+
+    fn scope(&self, id: i64) -> Option<Arc<ReshareScope>> {
+        let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(&id).and_then(|o| o.scope.clone())
     }
 
     fn forget(&self, id: i64) {
@@ -73,6 +103,9 @@ pub struct AgentSet {
     /// Escrowed encryption keys still under the master key only (before agents, or waiting
     /// for their owner).
     pub master_only_keys: i64,
+    /// Split keys whose shares were made for another agent set or threshold than today's
+    /// (re-made by `kmsctl agent reshare`).
+    pub needs_reshare: i64,
 }
 
 /// An open agent request as listed.
@@ -98,6 +131,8 @@ pub struct AgentRequest {
     pub expires_at: i64,
     /// `open`, `done` or `void` (a restart lost its one-time key).
     pub status: String,
+    /// Escrowed keys the request still collects shares of.
+    pub keys: i64,
 }
 
 /// What an agent fetches for a request: its sealed shares of exactly the request's keys.
@@ -121,6 +156,9 @@ pub struct Reshared {
     /// Keys left under the master key only because their owner has not collected them yet
     /// (split when collected).
     pub waiting_for_owner: i64,
+    /// Split keys whose shares were re-made for today's agents and threshold (old shares
+    /// void), from the shares M agents of the old set released to the re-share request.
+    pub remade: i64,
 }
 
 fn unknown_agent(what: impl Into<String>) -> Error {
@@ -227,50 +265,119 @@ fn split_keys_of(conn: &Connection, owner: &str) -> Result<Vec<(KeyId, i64)>> {
     Ok(rows)
 }
 
-/// The keys a request collects shares of, with their thresholds.
-fn request_keys(conn: &Connection, kind: &str, target: &str) -> Result<Vec<(KeyId, i64)>> {
-    if kind == "recover" {
-        return split_keys_of(conn, target);
-    }
-    Ok(Vec::new())
+/// The split keys whose shares were not made for the active agents `agents` (ids) and
+/// threshold `m`: a different threshold, a share held by a removed agent, or an active agent
+/// without a share (added since). With their thresholds, oldest first.
+fn stale_keys(conn: &Connection, m: i64, agents: &[i64]) -> Result<Vec<(KeyId, i64)>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT s.key_id, s.threshold,
+                (SELECT count(*) FROM key_shares ks JOIN recovery_agents a ON a.id = ks.agent_id
+                 WHERE ks.key_id = s.key_id AND a.removed_at IS NULL),
+                (SELECT count(*) FROM key_shares ks WHERE ks.key_id = s.key_id)
+         FROM split_keys s ORDER BY s.key_id",
+    )?;
+    let n = agents.len() as i64;
+    let rows = stmt
+        .query_map([], |r| {
+            Ok((
+                KeyId(r.get(0)?),
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|&(_, t, active, all)| t != m || active != n || all != n)
+        .map(|(k, t, _, _)| (k, t))
+        .collect())
 }
 
-fn request_row(conn: &Connection, id: i64) -> Result<Option<AgentRequest>> {
-    let row = conn
-        .query_row(
-            "SELECT id, kind, opener, target, public_key, opened_at, expires_at, status
+/// How many agents released a share of `key` to request `id`.
+fn release_count(conn: &Connection, id: i64, key: KeyId) -> Result<i64> {
+    Ok(conn.query_row(
+        "SELECT count(*) FROM agent_releases WHERE request_id = ?1 AND key_id = ?2",
+        params![id, key.0],
+        |r| r.get(0),
+    )?)
+}
+
+/// The agent policy now: M and the active agents' ids (ascending), when both are set and
+/// there are at least M agents.
+fn current_set(conn: &Connection) -> Result<Option<(i64, Vec<i64>)>> {
+    let Some(m) = threshold(conn)? else {
+        return Ok(None);
+    };
+    let ids: Vec<i64> = active_agents(conn)?.iter().map(|(id, _, _)| *id).collect();
+    Ok(((ids.len() as i64) >= m && m >= 2).then_some((m, ids)))
+}
+
+impl Authority {
+    /// The keys request `id` collects shares of, with their thresholds: a recovery's are the
+    /// target's split keys; a re-share's are those of its scope not re-made yet.
+    fn keys_of_request(
+        &self,
+        conn: &Connection,
+        id: i64,
+        kind: &str,
+        target: &str,
+    ) -> Result<Vec<(KeyId, i64)>> {
+        if kind == "recover" {
+            return split_keys_of(conn, target);
+        }
+        let Some(scope) = self.request_keys.scope(id) else {
+            return Ok(Vec::new());
+        };
+        let stale: std::collections::HashSet<KeyId> =
+            stale_keys(conn, scope.threshold, &scope.agents)?
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect();
+        Ok(scope
+            .keys
+            .iter()
+            .copied()
+            .filter(|(k, _)| stale.contains(k))
+            .collect())
+    }
+
+    fn request_row(&self, conn: &Connection, id: i64) -> Result<Option<AgentRequest>> {
+        let row = conn
+            .query_row(
+                "SELECT id, kind, opener, target, public_key, opened_at, expires_at, status
              FROM agent_requests WHERE id = ?1",
-            [id],
-            |r| {
-                Ok(AgentRequest {
-                    id: r.get(0)?,
-                    kind: r.get(1)?,
-                    opener: r.get(2)?,
-                    target: r.get(3)?,
-                    public_key: pki::certificate::hex_bytes(&r.get::<_, Vec<u8>>(4)?),
-                    released_by: Vec::new(),
-                    needed: 0,
-                    opened_at: r.get(5)?,
-                    expires_at: r.get(6)?,
-                    status: r.get(7)?,
-                })
-            },
-        )
-        .optional()?;
-    let Some(mut req) = row else { return Ok(None) };
-    let mut stmt = conn.prepare_cached(
+                [id],
+                |r| {
+                    Ok(AgentRequest {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        opener: r.get(2)?,
+                        target: r.get(3)?,
+                        public_key: pki::certificate::hex_bytes(&r.get::<_, Vec<u8>>(4)?),
+                        released_by: Vec::new(),
+                        needed: 0,
+                        opened_at: r.get(5)?,
+                        expires_at: r.get(6)?,
+                        status: r.get(7)?,
+                        keys: 0,
+                    })
+                },
+            )
+            .optional()?;
+        let Some(mut req) = row else { return Ok(None) };
+        let mut stmt = conn.prepare_cached(
         "SELECT DISTINCT a.name FROM agent_releases r JOIN recovery_agents a ON a.id = r.agent_id
          WHERE r.request_id = ?1 ORDER BY a.name",
     )?;
-    req.released_by = stmt
-        .query_map([id], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    req.needed = request_keys(conn, &req.kind, &req.target)?
-        .iter()
-        .map(|(_, m)| *m)
-        .max()
-        .unwrap_or(0);
-    Ok(Some(req))
+        req.released_by = stmt
+            .query_map([id], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<String>>>()?;
+        let keys = self.keys_of_request(conn, id, &req.kind, &req.target)?;
+        req.keys = keys.len() as i64;
+        req.needed = keys.iter().map(|(_, m)| *m).max().unwrap_or(0);
+        Ok(Some(req))
+    }
 }
 
 impl Authority {
@@ -302,11 +409,20 @@ impl Authority {
             [],
             |r| r.get(0),
         )?;
+        let m = threshold(conn)?;
+        let needs_reshare = match m {
+            Some(m) => {
+                let ids: Vec<i64> = agents.iter().map(|a| a.id).collect();
+                stale_keys(conn, m, &ids)?.len() as i64
+            }
+            None => 0,
+        };
         Ok(AgentSet {
-            threshold: threshold(conn)?,
+            threshold: m,
             agents,
             split_keys,
             master_only_keys,
+            needs_reshare,
         })
     }
 
@@ -369,7 +485,11 @@ impl Authority {
     }
 
     /// Removes an agent (under `agent-change`): their stored shares are deleted, so nothing
-    /// can be fetched for them any more. Refused when fewer than the threshold would remain.
+    /// can be fetched for them any more. Refused when fewer than the threshold would remain,
+    /// and ([`Error::AgentKeysAtRisk`]) when some split key would keep fewer share holders
+    /// than its own threshold: removing an agent never makes a key unrecoverable. The keys
+    /// split before the change keep their shares (of the remaining holders) until a re-share
+    /// re-makes them for the current agents.
     pub fn remove_agent(&self, actor: &Admin, name: &str) -> Result<()> {
         let name = name.trim().to_string();
         self.audit_op(&actor.name, "agent.remove", &name, |rec| {
@@ -397,6 +517,20 @@ impl Authority {
                     "{left} agents would remain, fewer than the threshold {m}: add the \
                      replacement first (kmsctl agent add), then remove"
                 )));
+            }
+            let at_risk: i64 = tx.query_row(
+                "SELECT count(*) FROM split_keys s WHERE s.threshold >
+                    (SELECT count(*) FROM key_shares ks JOIN recovery_agents a
+                     ON a.id = ks.agent_id
+                     WHERE ks.key_id = s.key_id AND a.removed_at IS NULL AND a.id != ?1)",
+                [id],
+                |r| r.get(0),
+            )?;
+            if at_risk > 0 {
+                return Err(Error::AgentKeysAtRisk {
+                    agent: name.clone(),
+                    keys: at_risk,
+                });
             }
             tx.execute("DELETE FROM key_shares WHERE agent_id = ?1", [id])?;
             tx.execute(
@@ -439,69 +573,202 @@ impl Authority {
         })
     }
 
-    /// The re-share ceremony (under `agent-change`): every encryption key escrowed before
-    /// there were agents, and already collected by its owner, is split among the current
-    /// agents and its master-key-only copy replaced. Keys still waiting for their owner are
-    /// split when collected.
+    /// The re-share ceremony (under `agent-change`, needing the current quorum of
+    /// administrators, then M agents).
+    ///
+    /// Split keys whose shares were made for another agent set or threshold than today's
+    /// (an agent added or removed, M changed) need new shares: the first run opens a
+    /// `reshare` agent request listing them and answers [`Error::AgentSharesPending`]; M
+    /// agents of the old set answer it (`kmsctl approve ID --agent-key`, their shares
+    /// re-sealed to the request's one-time key, as for a recovery); its opener then runs this
+    /// again, which rebuilds each wrap key in memory, wraps the key under a fresh wrap key,
+    /// splits that among today's agents with today's threshold and replaces the shares (old
+    /// rows deleted: the old shares open nothing any more), [`RESHARE_BATCH`] keys per
+    /// transaction, each all or nothing; a run cut short is taken up by the next. If the
+    /// agent set or threshold changed meanwhile, the request is void
+    /// ([`Error::ReshareStale`]).
+    ///
+    /// Also (when no re-share waits for agents) every encryption key escrowed before there
+    /// were agents, and already collected by its owner, is split among the current agents and
+    /// its master-key-only copy replaced; keys still waiting for their owner are split when
+    /// collected.
     pub fn reshare(&self, actor: &Admin) -> Result<Reshared> {
         self.audit_op(&actor.name, "agent.reshare", "*", |rec| {
             actor.require_administrator()?;
+            // The opener's own open re-share request: carry it out (its approvals passed).
+            if let Some(id) = self.open_agent_request_of(actor, "reshare", "*", false)? {
+                rec.extend_target(&format!(" (agent request {id})"));
+                return self.carry_out_reshare(rec, id);
+            }
             self.gate(rec, actor, "agent-change", "reshare")?;
-            let now = unix(self.now());
-            let mut st = self.lock();
-            let conn = st.store.store().connection();
-            let Some(m) = threshold(conn)? else {
-                return Err(refused(
-                    "no agent threshold is set (kmsctl agent threshold M)",
-                ));
-            };
-            if (active_agents(conn)?.len() as i64) < m {
-                return Err(refused("fewer agents than the threshold"));
-            }
-            let waiting: Vec<i64> = {
-                let mut stmt = conn.prepare(
-                    "SELECT DISTINCT pending_key_id FROM tokens
-                     WHERE pending_key_id IS NOT NULL AND used_at IS NULL",
-                )?;
-                stmt.query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
-            let todo: Vec<i64> = {
-                let mut stmt = conn.prepare(
-                    "SELECT id FROM escrowed_keys WHERE usage = 'encryption' AND scheme = 1
-                     ORDER BY id",
-                )?;
-                stmt.query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?
-            };
-            let tx = st.store.begin()?;
-            let mut split = 0;
-            let mut waiting_for_owner = 0;
-            for id in todo {
-                if waiting.contains(&id) {
-                    waiting_for_owner += 1;
-                    continue;
+            let (m, agents, stale) = {
+                let st = self.lock();
+                let conn = st.store.store().connection();
+                if threshold(conn)?.is_none() {
+                    return Err(refused(
+                        "no agent threshold is set (kmsctl agent threshold M)",
+                    ));
                 }
-                let Some(k) = tx.key(KeyId(id))? else {
-                    continue;
+                let Some((m, agents)) = current_set(conn)? else {
+                    return Err(refused("fewer agents than the threshold"));
                 };
-                if split_if_configured(
-                    &tx,
-                    KeyId(id),
-                    &k.info.owner,
-                    k.private_key_der.expose(),
-                    now,
-                )? {
-                    split += 1;
+                let stale = stale_keys(conn, m, &agents)?;
+                (m, agents, stale)
+            };
+            if stale.is_empty() {
+                let (split, waiting_for_owner) = self.split_master_only(rec)?;
+                return Ok(Reshared {
+                    split,
+                    waiting_for_owner,
+                    remade: 0,
+                });
+            }
+            let keys = stale.len();
+            let id = self.open_agent_request(
+                actor,
+                "reshare",
+                "*",
+                false,
+                Some(ReshareScope {
+                    agents,
+                    threshold: m,
+                    keys: stale,
+                }),
+            )?;
+            rec.extend_target(&format!(" (agent request {id} for {keys} keys)"));
+            Err(self.shares_pending(id))
+        })
+    }
+
+    /// Splits every collected encryption key still under the master key only among the
+    /// current agents, in one transaction carrying `rec`'s entry (if not written yet):
+    /// (keys split, keys waiting for their owner).
+    fn split_master_only(&self, rec: &audit::Op) -> Result<(i64, i64)> {
+        let now = unix(self.now());
+        let mut st = self.lock();
+        let conn = st.store.store().connection();
+        let waiting: std::collections::HashSet<i64> = {
+            let mut stmt = conn.prepare(
+                "SELECT DISTINCT pending_key_id FROM tokens
+                 WHERE pending_key_id IS NOT NULL AND used_at IS NULL",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let todo: Vec<i64> = {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM escrowed_keys WHERE usage = 'encryption' AND scheme = 1
+                 ORDER BY id",
+            )?;
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let tx = st.store.begin()?;
+        let mut split = 0;
+        let mut waiting_for_owner = 0;
+        for id in todo {
+            if waiting.contains(&id) {
+                waiting_for_owner += 1;
+                continue;
+            }
+            let Some(k) = tx.key(KeyId(id))? else {
+                continue;
+            };
+            if split_if_configured(
+                &tx,
+                KeyId(id),
+                &k.info.owner,
+                k.private_key_der.expose(),
+                now,
+            )? {
+                split += 1;
+            }
+        }
+        rec.extend_target(&format!(" ({split} keys split)"));
+        audit::commit_escrow(tx, rec, now)?;
+        let _ = st.store.checkpoint();
+        Ok((split, waiting_for_owner))
+    }
+
+    /// Carries out re-share request `id` once every key of it has at least its threshold of
+    /// released shares; [`Error::AgentSharesPending`] until then.
+    fn carry_out_reshare(&self, rec: &audit::Op, id: i64) -> Result<Reshared> {
+        let now = unix(self.now());
+        let scope = self
+            .request_keys
+            .scope(id)
+            .ok_or_else(|| refused(format!("agent request {id} is void")))?;
+        let todo = {
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            if current_set(conn)? != Some((scope.threshold, scope.agents.clone())) {
+                drop(st);
+                self.void_agent_request(id)?;
+                return Err(Error::ReshareStale { request_id: id });
+            }
+            let todo = self.keys_of_request(conn, id, "reshare", "*")?;
+            for (k, m) in &todo {
+                if release_count(conn, id, *k)? < *m {
+                    drop(st);
+                    return Err(self.shares_pending(id));
                 }
             }
-            rec.extend_target(&format!(" ({split} keys split)"));
+            todo
+        };
+        rec.extend_target(&format!(
+            ": shares of {} keys re-made for {} agents, {} of {}",
+            todo.len(),
+            scope.agents.len(),
+            scope.threshold,
+            scope.agents.len()
+        ));
+        let (split, waiting_for_owner) = self.split_master_only(rec)?;
+        let mut remade = 0;
+        for batch in todo.chunks(RESHARE_BATCH) {
+            let mut st = self.lock();
+            let agents = active_agents(st.store.store().connection())?;
+            if agents
+                .iter()
+                .map(|(id, _, _)| *id)
+                .ne(scope.agents.iter().copied())
+            {
+                drop(st);
+                self.void_agent_request(id)?;
+                return Err(Error::ReshareStale { request_id: id });
+            }
+            let tx = st.store.begin()?;
+            for &(k, m) in batch {
+                let key = tx
+                    .key(k)?
+                    .ok_or_else(|| Error::Corrupt(format!("split key {} is missing", k.0)))?;
+                let wrapped = key
+                    .agent_split
+                    .as_ref()
+                    .ok_or_else(|| Error::Corrupt(format!("key {} is not split", k.0)))?;
+                let Some(der) =
+                    self.rebuild_one(&tx, id, k, m, &key.info.owner, wrapped.expose())?
+                else {
+                    // Another re-share re-made this key meanwhile (its releases are gone).
+                    drop(tx);
+                    drop(st);
+                    return Err(self.shares_pending(id));
+                };
+                let (w, shares) = split_for(k, &key.info.owner, &der, scope.threshold, &agents)?;
+                drop(der);
+                tx.reshare_key(k, &w, scope.threshold, &shares, now)?;
+                // Shares of the old wrap key released to any request are void now.
+                tx.execute("DELETE FROM agent_releases WHERE key_id = ?1", [k.0])?;
+            }
             audit::commit_escrow(tx, rec, now)?;
-            let _ = st.store.checkpoint();
-            Ok(Reshared {
-                split,
-                waiting_for_owner,
-            })
+            remade += batch.len() as i64;
+        }
+        self.close_agent_request(id)?;
+        let _ = self.lock().store.checkpoint();
+        tracing::warn!(request = id, remade, "agent shares re-made");
+        Ok(Reshared {
+            split,
+            waiting_for_owner,
+            remade,
         })
     }
 
@@ -520,7 +787,7 @@ impl Authority {
         };
         let mut out = Vec::new();
         for id in ids {
-            if let Some(mut r) = request_row(conn, id)? {
+            if let Some(mut r) = self.request_row(conn, id)? {
                 if self.request_keys.with(id, |_| ()).is_none() {
                     r.status = "void".into();
                 }
@@ -532,7 +799,9 @@ impl Authority {
 
     fn open_request_checked(&self, conn: &Connection, id: i64) -> Result<AgentRequest> {
         let now = unix(self.now());
-        let req = request_row(conn, id)?.ok_or_else(|| Error::UnknownRequest { id })?;
+        let req = self
+            .request_row(conn, id)?
+            .ok_or_else(|| Error::UnknownRequest { id })?;
         if req.status != "open" || req.expires_at <= now {
             return Err(refused(format!(
                 "agent request {id} is {}",
@@ -578,7 +847,8 @@ impl Authority {
         let conn = st.store.store().connection();
         let req = self.open_request_checked(conn, id)?;
         let (agent_id, _) = Self::agent_by_key(conn, &pk)?;
-        let keys: Vec<KeyId> = request_keys(conn, &req.kind, &req.target)?
+        let keys: Vec<KeyId> = self
+            .keys_of_request(conn, id, &req.kind, &req.target)?
             .into_iter()
             .map(|(k, _)| k)
             .collect();
@@ -597,8 +867,10 @@ impl Authority {
     }
 
     /// Records an agent's shares re-sealed to request `id`'s one-time key (administrator
-    /// role). Each must open with the request's key and be bound to this request, key and
-    /// agent; the audit log records the release (never the share).
+    /// role). Each must be of a key of the request that this agent holds a stored share of,
+    /// open with the request's key and be bound to this request, key and agent; an agent
+    /// holding no share of the request's keys (added after they were split) is refused. The
+    /// audit log records the release, the agent and the key ids (never the share).
     pub fn release_shares(
         &self,
         actor: &Admin,
@@ -619,11 +891,32 @@ impl Authority {
                 let conn = st.store.store().connection();
                 let req = self.open_request_checked(conn, id)?;
                 let (agent_id, agent_name) = Self::agent_by_key(conn, &pk)?;
-                rec.extend_target(&format!(" by agent {agent_name} ({} shares)", shares.len()));
-                let keys = request_keys(conn, &req.kind, &req.target)?;
+                rec.extend_target(&format!(
+                    " by agent {agent_name}: {}",
+                    released_keys(shares)
+                ));
+                if shares.is_empty() {
+                    return Err(refused(format!(
+                        "agent {agent_name} holds no share of the keys of request {id} (an \
+                         agent added after they were split has none until a re-share)"
+                    )));
+                }
+                let keys: std::collections::HashSet<i64> = self
+                    .keys_of_request(conn, id, &req.kind, &req.target)?
+                    .into_iter()
+                    .map(|(k, _)| k.0)
+                    .collect();
+                let mut holds = conn.prepare_cached(
+                    "SELECT EXISTS (SELECT 1 FROM key_shares WHERE key_id = ?1 AND agent_id = ?2)",
+                )?;
                 for (key_id, sealed) in shares {
-                    if !keys.iter().any(|(k, _)| k.0 == *key_id) {
+                    if !keys.contains(key_id) {
                         return Err(refused(format!("key {key_id} is not part of request {id}")));
+                    }
+                    if !holds.query_row(params![key_id, agent_id], |r| r.get::<_, bool>(0))? {
+                        return Err(refused(format!(
+                            "agent {agent_name} holds no share of key {key_id}"
+                        )));
                     }
                     let info = quorum::release_info(id, *key_id, &pk);
                     let ok = self
@@ -639,6 +932,7 @@ impl Authority {
                         ))
                     })?;
                 }
+                drop(holds);
                 let tx = st
                     .store
                     .connection_mut()
@@ -653,7 +947,8 @@ impl Authority {
                 )?;
                 }
                 audit::commit(tx, rec, now)?;
-                request_row(st.store.store().connection(), id)?.ok_or(Error::UnknownRequest { id })
+                self.request_row(st.store.store().connection(), id)?
+                    .ok_or(Error::UnknownRequest { id })
             },
         )
     }
@@ -666,6 +961,18 @@ impl Authority {
         owner: &str,
         reenroll: bool,
     ) -> Result<Option<i64>> {
+        self.open_agent_request_of(actor, "recover", owner, reenroll)
+    }
+
+    /// The newest open agent request of `actor` of `kind` for `target` (and `reenroll`), if
+    /// one exists with its one-time key in memory.
+    fn open_agent_request_of(
+        &self,
+        actor: &Admin,
+        kind: &str,
+        target: &str,
+        reenroll: bool,
+    ) -> Result<Option<i64>> {
         let now = unix(self.now());
         let st = self.lock();
         let id: Option<i64> = st
@@ -673,10 +980,10 @@ impl Authority {
             .store()
             .connection()
             .query_row(
-                "SELECT id FROM agent_requests WHERE kind = 'recover' AND status = 'open'
+                "SELECT id FROM agent_requests WHERE kind = ?5 AND status = 'open'
                  AND opener_id = ?1 AND target = ?2 AND reenroll = ?3 AND expires_at > ?4
                  ORDER BY id DESC LIMIT 1",
-                params![actor.id, owner, reenroll as i64, now],
+                params![actor.id, target, reenroll as i64, now, kind],
                 |r| r.get(0),
             )
             .optional()?;
@@ -691,6 +998,18 @@ impl Authority {
         owner: &str,
         reenroll: bool,
     ) -> Result<i64> {
+        self.open_agent_request(actor, "recover", owner, reenroll, None)
+    }
+
+    /// Opens an agent request with a fresh one-time key (kept in memory only).
+    fn open_agent_request(
+        &self,
+        actor: &Admin,
+        kind: &str,
+        target: &str,
+        reenroll: bool,
+        scope: Option<ReshareScope>,
+    ) -> Result<i64> {
         let now = unix(self.now());
         let key = AgentSecretKey::generate()?;
         let pk = key.public_key()?;
@@ -702,27 +1021,34 @@ impl Authority {
         tx.execute(
             "INSERT INTO agent_requests (kind, opener_id, opener, target, reenroll, public_key,
                                          opened_at, expires_at)
-             VALUES ('recover', ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 actor.id,
                 actor.name,
-                owner,
+                target,
                 reenroll as i64,
                 &pk.0[..],
                 now,
-                now + secs(self.config.approval_ttl)
+                now + secs(self.config.approval_ttl),
+                kind
             ],
         )?;
         let id = tx.last_insert_rowid();
         tx.commit()?;
-        self.request_keys.insert(id, key);
+        self.request_keys.insert(id, key, scope);
         Ok(id)
+    }
+
+    /// Voids request `id` (its scope no longer holds): its releases are deleted and its
+    /// one-time key forgotten.
+    fn void_agent_request(&self, id: i64) -> Result<()> {
+        self.end_agent_request(id, "void")
     }
 
     /// [`Error::AgentSharesPending`] for request `id`.
     pub(crate) fn shares_pending(&self, id: i64) -> Error {
         let st = self.lock();
-        match request_row(st.store.store().connection(), id) {
+        match self.request_row(st.store.store().connection(), id) {
             Ok(Some(r)) => Error::AgentSharesPending {
                 request_id: id,
                 target: r.target,
@@ -747,33 +1073,6 @@ impl Authority {
         let keys = split_keys_of(conn, owner)?;
         let mut out = BTreeMap::new();
         for (key_id, m) in keys {
-            let mut stmt = conn.prepare_cached(
-                "SELECT a.public_key, r.sealed FROM agent_releases r
-                 JOIN recovery_agents a ON a.id = r.agent_id
-                 WHERE r.request_id = ?1 AND r.key_id = ?2 ORDER BY r.agent_id",
-            )?;
-            let rows = stmt
-                .query_map(params![id, key_id.0], |r| {
-                    Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            if (rows.len() as i64) < m {
-                drop(stmt);
-                drop(st);
-                return Err(self.shares_pending(id));
-            }
-            let mut shares = Vec::with_capacity(rows.len());
-            for (pk, sealed) in rows {
-                let pk = AgentPublicKey::from_bytes(&pk)?;
-                let info = quorum::release_info(id, key_id.0, &pk);
-                let share = self
-                    .request_keys
-                    .with(id, |sk| quorum::open(sk, &info, &sealed))
-                    .ok_or_else(|| refused(format!("agent request {id} is void")))??;
-                shares.push(Share::from_bytes(&share)?);
-            }
-            let wrap_key = quorum::combine(&shares)?;
-            drop(shares);
             let k = st
                 .store
                 .key(key_id)?
@@ -781,25 +1080,75 @@ impl Authority {
             let wrapped = k
                 .agent_split
                 .ok_or_else(|| Error::Corrupt(format!("key {} is not split", key_id.0)))?;
-            let label = KeyLabel {
-                id: key_id.0,
-                owner: &k.info.owner,
-                usage: escrow::KeyUsage::Encryption.as_str(),
+            let Some(der) =
+                self.rebuild_one(conn, id, key_id, m, &k.info.owner, wrapped.expose())?
+            else {
+                drop(st);
+                return Err(self.shares_pending(id));
             };
-            let der = quorum::unwrap(&wrap_key, &label, wrapped.expose()).map_err(|_| {
-                refused(format!(
-                    "the released shares do not rebuild key {}'s wrap key",
-                    key_id.0
-                ))
-            })?;
             out.insert(key_id.0, der);
         }
         Ok(out)
     }
 
+    /// Key `key_id`'s PKCS#8 rebuilt from the shares released to request `id` (`wrapped`:
+    /// its agent-split form, `owner` as stored): the wrap key is rebuilt in memory and
+    /// zeroized on drop. `None` while fewer than `m` agents released a share of it.
+    fn rebuild_one(
+        &self,
+        conn: &Connection,
+        id: i64,
+        key_id: KeyId,
+        m: i64,
+        owner: &str,
+        wrapped: &[u8],
+    ) -> Result<Option<Zeroizing<Vec<u8>>>> {
+        let mut stmt = conn.prepare_cached(
+            "SELECT a.public_key, r.sealed FROM agent_releases r
+             JOIN recovery_agents a ON a.id = r.agent_id
+             WHERE r.request_id = ?1 AND r.key_id = ?2 ORDER BY r.agent_id",
+        )?;
+        let rows = stmt
+            .query_map(params![id, key_id.0], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        if (rows.len() as i64) < m {
+            return Ok(None);
+        }
+        let mut shares = Vec::with_capacity(rows.len());
+        for (pk, sealed) in rows {
+            let pk = AgentPublicKey::from_bytes(&pk)?;
+            let info = quorum::release_info(id, key_id.0, &pk);
+            let share = self
+                .request_keys
+                .with(id, |sk| quorum::open(sk, &info, &sealed))
+                .ok_or_else(|| refused(format!("agent request {id} is void")))??;
+            shares.push(Share::from_bytes(&share)?);
+        }
+        let wrap_key = quorum::combine(&shares)?;
+        drop(shares);
+        let label = KeyLabel {
+            id: key_id.0,
+            owner,
+            usage: escrow::KeyUsage::Encryption.as_str(),
+        };
+        let der = quorum::unwrap(&wrap_key, &label, wrapped).map_err(|_| {
+            refused(format!(
+                "the released shares do not rebuild key {}'s wrap key",
+                key_id.0
+            ))
+        })?;
+        Ok(Some(der))
+    }
+
     /// Closes request `id` after it was carried out: its releases are deleted and its
     /// one-time key forgotten.
     pub(crate) fn close_agent_request(&self, id: i64) -> Result<()> {
+        self.end_agent_request(id, "done")
+    }
+
+    fn end_agent_request(&self, id: i64, status: &str) -> Result<()> {
         self.request_keys.forget(id);
         let mut st = self.lock();
         let tx = st
@@ -808,12 +1157,133 @@ impl Authority {
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute("DELETE FROM agent_releases WHERE request_id = ?1", [id])?;
         tx.execute(
-            "UPDATE agent_requests SET status = 'done' WHERE id = ?1",
-            [id],
+            "UPDATE agent_requests SET status = ?2 WHERE id = ?1",
+            params![id, status],
         )?;
         tx.commit()?;
         Ok(())
     }
+}
+
+/// What `kmsd check` found about the agent-split keys (nothing decrypted beyond the
+/// master-key layer: no share is opened, no wrap key rebuilt).
+#[derive(Clone, Debug, Default)]
+pub struct SplitCheck {
+    /// Agent-split keys.
+    pub keys: u64,
+    /// Stored shares (each authenticated under the master key).
+    pub shares: u64,
+    /// Active agents.
+    pub agents: u64,
+    /// M, when set.
+    pub threshold: Option<i64>,
+    /// Keys whose shares were made for another agent set or threshold than today's (sound,
+    /// but `kmsctl agent reshare` re-makes them).
+    pub needs_reshare: Vec<KeyId>,
+    /// What is wrong, one sentence each (empty: sound).
+    pub problems: Vec<String>,
+}
+
+/// Checks every agent-split key of `store` against the agent set its shares were made for:
+/// the escrowed row is in the split form, each share's master-key layer authenticates and
+/// holds a sealed share of the right size, no removed agent holds a share, every agent
+/// active since before the split holds one, and at least the key's threshold of holders
+/// remain (else it can never be rebuilt).
+pub(crate) fn check_split_keys(store: &UnlockedStore) -> Result<SplitCheck> {
+    let conn = store.store().connection();
+    let (rows, unlisted) = store.split_key_rows()?;
+    // (id, name, added_at, removed_at)
+    let all: Vec<(i64, String, i64, Option<i64>)> = {
+        let mut stmt =
+            conn.prepare("SELECT id, name, added_at, removed_at FROM recovery_agents ORDER BY id")?;
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+            .collect::<rusqlite::Result<_>>()?
+    };
+    let m = threshold(conn)?;
+    let active: Vec<i64> = all.iter().filter(|a| a.3.is_none()).map(|a| a.0).collect();
+    let name = |id: i64| {
+        all.iter()
+            .find(|a| a.0 == id)
+            .map_or_else(|| format!("#{id}"), |a| a.1.clone())
+    };
+    let mut out = SplitCheck {
+        keys: rows.len() as u64,
+        agents: active.len() as u64,
+        threshold: m,
+        ..Default::default()
+    };
+    for k in &unlisted {
+        out.problems.push(format!(
+            "key {}: its row is agent-split but no split record lists it",
+            k.0
+        ));
+    }
+    for k in &rows {
+        let id = k.key.0;
+        out.shares += k.shares.len() as u64;
+        if !k.row_split {
+            out.problems.push(format!(
+                "key {id}: listed as agent-split but its escrowed row is not (or is missing)"
+            ));
+        }
+        let mut holders = 0;
+        for (agent, len) in &k.shares {
+            match len {
+                None => out.problems.push(format!(
+                    "key {id}: the share of agent {} failed authentication (altered or moved)",
+                    name(*agent)
+                )),
+                Some(n) if *n != quorum::SEALED_SHARE_LEN => out.problems.push(format!(
+                    "key {id}: the share of agent {} has {n} bytes, not {}",
+                    name(*agent),
+                    quorum::SEALED_SHARE_LEN
+                )),
+                Some(_) if !active.contains(agent) => out.problems.push(format!(
+                    "key {id}: agent {}, removed, still holds a share",
+                    name(*agent)
+                )),
+                Some(_) => holders += 1,
+            }
+        }
+        // An agent active since before the split was given a share; one added in the same
+        // second may or may not have been (a re-share settles it).
+        for a in all.iter().filter(|a| a.3.is_none() && a.2 < k.split_at) {
+            if !k.shares.iter().any(|(g, _)| *g == a.0) {
+                out.problems
+                    .push(format!("key {id}: the share of agent {} is missing", a.1));
+            }
+        }
+        if holders < k.threshold {
+            out.problems.push(format!(
+                "key {id}: {holders} sound shares of active agents, fewer than its threshold {}: \
+                 it cannot be recovered",
+                k.threshold
+            ));
+        }
+        let current = m == Some(k.threshold)
+            && k.shares.len() == active.len()
+            && k.shares.iter().all(|(g, _)| active.contains(g));
+        if !current {
+            out.needs_reshare.push(k.key);
+        }
+    }
+    Ok(out)
+}
+
+/// The audit target's account of a release: how many shares, of which keys (the first 20
+/// ids); never a share.
+fn released_keys(shares: &[(i64, Vec<u8>)]) -> String {
+    let mut ids: Vec<String> = shares.iter().take(20).map(|(k, _)| k.to_string()).collect();
+    if shares.len() > ids.len() {
+        ids.push("...".into());
+    }
+    format!(
+        "{} share{} (key{} {})",
+        shares.len(),
+        if shares.len() == 1 { "" } else { "s" },
+        if shares.len() == 1 { "" } else { "s" },
+        ids.join(", ")
+    )
 }
 
 /// An agent-side helper: opens each share sealed to `agent` for request `req` and re-seals it

@@ -168,6 +168,26 @@ pub enum Error {
     /// that does not open for the request, a void or expired agent request, ...).
     #[error("agent operation refused: {0}")]
     AgentRefused(String),
+    /// Removing this agent would leave some split keys with fewer share holders than their
+    /// threshold (they could never be rebuilt): re-make their shares first.
+    #[error(
+        "removing agent {agent} would leave {keys} escrowed key(s) with fewer share holders than their threshold, so they could never be recovered: add the replacement agent, run kmsctl agent reshare (the current agents answer it), then remove {agent}"
+    )]
+    AgentKeysAtRisk {
+        /// The agent.
+        agent: String,
+        /// How many keys would be lost.
+        keys: i64,
+    },
+    /// The agent set or threshold changed after a re-share request was opened: its shares
+    /// would be made for a set nobody asked for, so it is void.
+    #[error(
+        "agent request {request_id} is void: the agents or their threshold changed since it was opened; run kmsctl agent reshare again"
+    )]
+    ReshareStale {
+        /// The agent request.
+        request_id: i64,
+    },
     /// An approval or cancellation was refused (own request twice, expired, closed, ...).
     #[error("approval refused: {0}")]
     ApprovalRefused(String),
@@ -300,6 +320,8 @@ impl Error {
             Error::AgentSharesPending { .. } => "AUTH-130",
             Error::UnknownAgent { .. } => "AUTH-131",
             Error::AgentRefused(_) => "AUTH-132",
+            Error::AgentKeysAtRisk { .. } => "AUTH-133",
+            Error::ReshareStale { .. } => "AUTH-134",
         }
     }
 

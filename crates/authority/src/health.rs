@@ -1,7 +1,8 @@
 //! The authority's health: the codes and messages of storage faults (`AUTH-060`..`AUTH-064`),
 //! the reasons it reports to `/healthz` ([`Authority::health`]), and the offline check of a
 //! store that `kmsd check` runs ([`check_store`]): SQLite's full integrity check, its foreign
-//! keys, every escrowed key authenticated, and the CA key matching the CA certificate.
+//! keys, every escrowed key authenticated, the agent-split keys' shares against their agent
+//! set, and the CA key matching the CA certificate.
 
 use std::path::Path;
 
@@ -59,6 +60,9 @@ pub struct CheckReport {
     pub keys_failed: Vec<KeyId>,
     /// What is wrong with the CA key, if anything.
     pub ca_problem: Option<String>,
+    /// The agent-split keys checked against the agent set their shares were made for
+    /// (never decrypting a share or a wrap key).
+    pub split: crate::SplitCheck,
     /// A step that could not run, and why (the store would not open or unlock).
     pub not_checked: Option<String>,
 }
@@ -69,6 +73,7 @@ impl CheckReport {
         self.integrity.is_empty()
             && self.keys_failed.is_empty()
             && self.ca_problem.is_none()
+            && self.split.problems.is_empty()
             && self.not_checked.is_none()
     }
 }
@@ -117,6 +122,13 @@ pub fn check_store(data_dir: &Path, credential: &Credential) -> Result<CheckRepo
                 e.code()
             ))
         }
+    }
+    match crate::agents::check_split_keys(&unlocked) {
+        Ok(split) => report.split = split,
+        Err(e) => report.split.problems.push(format!(
+            "the agent-split keys cannot be read: [{}] {e}",
+            e.code()
+        )),
     }
     report.ca_problem = check_ca_key(&unlocked)
         .err()

@@ -81,6 +81,8 @@
 //! | `AUTH-130` | a key recovery waits for key recovery agents' shares (the agent request was opened or has fewer than M releases) |
 //! | `AUTH-131` | no such key recovery agent (or no active agent with that public key) |
 //! | `AUTH-132` | an agent operation was refused (duplicate agent, threshold above the agents, a share that does not open for the request, a void or expired agent request) |
+//! | `AUTH-133` | removing a key recovery agent was refused: some split keys would keep fewer share holders than their threshold (re-share first); HTTP 409 |
+//! | `AUTH-134` | a re-share request is void: the agents or their threshold changed since it was opened (run `kmsctl agent reshare` again); HTTP 409 |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -132,7 +134,8 @@ use serde::Serialize;
 
 pub use agent_summary::AgentSummary;
 pub use agents::{
-    AGENT_NAME_MAX, AgentInfo, AgentRequest, AgentSet, AgentShares, Reshared, reseal_for_request,
+    AGENT_NAME_MAX, AgentInfo, AgentRequest, AgentSet, AgentShares, RESHARE_BATCH, Reshared,
+    SplitCheck, reseal_for_request,
 };
 pub use anchor::{ANCHOR_FILE, AnchorReport, AnchorState, restore_anchor_file};
 pub use approvals::{ApprovalRequest, OPERATIONAL, OPERATIONS, Policy, WHY_MAX};

@@ -24,6 +24,24 @@ pub struct AgentShare {
     pub sealed: Vec<u8>,
 }
 
+/// One agent-split key as a check sees it (`kmsd check`): only the master-key layer is
+/// authenticated; no share sealed to an agent is ever opened, no wrap key rebuilt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitKeyRow {
+    /// The escrowed key.
+    pub key: KeyId,
+    /// The threshold its shares were made with.
+    pub threshold: i64,
+    /// When its shares were made (Unix seconds).
+    pub split_at: i64,
+    /// Whether its escrowed row is in the agent-split form (scheme 2); false also when the
+    /// row is missing.
+    pub row_split: bool,
+    /// Each stored share, by agent id: the length of the share sealed to the agent, or
+    /// `None` when its master-key layer failed authentication.
+    pub shares: Vec<(i64, Option<usize>)>,
+}
+
 fn share_aad(key: KeyId, agent_id: i64) -> Aad {
     let mut aad = Aad::new(SHARE_AAD_LABEL);
     aad.int(key.0).int(agent_id);
@@ -176,6 +194,65 @@ impl UnlockedStore {
         Ok(out)
     }
 
+    /// Every agent-split key with its stored shares, each share's master-key layer
+    /// authenticated (the share inside, sealed to its agent, stays sealed and is dropped at
+    /// once), and the escrowed keys in the agent-split form that `split_keys` does not list.
+    pub fn split_key_rows(&self) -> Result<(Vec<SplitKeyRow>, Vec<KeyId>)> {
+        let conn = self.store().connection();
+        let mut keys: Vec<SplitKeyRow> = {
+            let mut stmt = conn.prepare(
+                "SELECT s.key_id, s.threshold, s.split_at,
+                        coalesce((SELECT scheme FROM escrowed_keys k WHERE k.id = s.key_id), 0)
+                 FROM split_keys s ORDER BY s.key_id",
+            )?;
+            stmt.query_map([], |r| {
+                Ok(SplitKeyRow {
+                    key: KeyId(r.get(0)?),
+                    threshold: r.get(1)?,
+                    split_at: r.get(2)?,
+                    row_split: r.get::<_, i64>(3)? == ROW_SCHEME_SPLIT,
+                    shares: Vec::new(),
+                })
+            })?
+            .collect::<rusqlite::Result<_>>()?
+        };
+        let mut stmt = conn.prepare(
+            "SELECT key_id, agent_id, nonce, ciphertext FROM key_shares ORDER BY key_id, agent_id",
+        )?;
+        let mut rows = stmt.query([])?;
+        let mut at = 0;
+        while let Some(row) = rows.next()? {
+            let id = KeyId(row.get(0)?);
+            let agent_id: i64 = row.get(1)?;
+            let nonce: Vec<u8> = row.get(2)?;
+            let ct: Vec<u8> = row.get(3)?;
+            let len = <[u8; NONCE_LEN]>::try_from(nonce.as_slice())
+                .ok()
+                .and_then(|n| {
+                    self.row_cipher()
+                        .open(&n, share_aad(id, agent_id).as_slice(), &ct)
+                })
+                .map(|sealed| sealed.expose().len());
+            while at < keys.len() && keys[at].key.0 < id.0 {
+                at += 1;
+            }
+            // A share of a key split_keys does not list has no place: the foreign key
+            // check reports it.
+            if let Some(k) = keys.get_mut(at).filter(|k| k.key == id) {
+                k.shares.push((agent_id, len));
+            }
+        }
+        let unlisted: Vec<KeyId> = {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM escrowed_keys WHERE scheme = ?1
+                 AND id NOT IN (SELECT key_id FROM split_keys) ORDER BY id",
+            )?;
+            stmt.query_map([ROW_SCHEME_SPLIT], |r| Ok(KeyId(r.get(0)?)))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        Ok((keys, unlisted))
+    }
+
     /// Moves the WAL's content into the database file and truncates the WAL, so that a row
     /// rewritten since (an agent split) leaves no older copy in the WAL (best effort: a
     /// reader holding a snapshot makes it partial; the next checkpoint completes it).
@@ -280,6 +357,58 @@ mod tests {
         s.checkpoint().unwrap();
         let db = std::fs::read(s.store().data_dir().join(crate::DB_FILE_NAME)).unwrap();
         assert!(!db.windows(secret.len()).any(|w| w == secret.as_slice()));
+    }
+
+    #[test]
+    fn split_key_rows_authenticate_each_share_without_opening_it() {
+        let (_tmp, mut s) = store();
+        let ids = agents(&mut s, 3);
+        let tx = s.begin().unwrap();
+        let id = tx
+            .escrow(&NewKey {
+                owner: "carol",
+                usage: KeyUsage::Encryption,
+                private_key_der: b"key",
+                certificate_der: None,
+                created_at: 1,
+            })
+            .unwrap();
+        let shares: Vec<AgentShare> = ids
+            .iter()
+            .map(|&a| AgentShare {
+                agent_id: a,
+                sealed: vec![7; 81],
+            })
+            .collect();
+        tx.split_key(id, b"w", 2, &shares, 9).unwrap();
+        tx.commit().unwrap();
+        let (rows, unlisted) = s.split_key_rows().unwrap();
+        assert!(unlisted.is_empty());
+        assert_eq!(rows.len(), 1);
+        let r = &rows[0];
+        assert_eq!(
+            (r.key, r.threshold, r.split_at, r.row_split),
+            (id, 2, 9, true)
+        );
+        let want: Vec<(i64, Option<usize>)> = ids.iter().map(|&a| (a, Some(81))).collect();
+        assert_eq!(r.shares, want);
+
+        // A share row altered fails; a split row no record lists is reported.
+        s.connection_mut()
+            .execute(
+                "UPDATE key_shares SET nonce = zeroblob(12) WHERE agent_id = ?1",
+                [ids[2]],
+            )
+            .unwrap();
+        let (rows, _) = s.split_key_rows().unwrap();
+        assert_eq!(rows[0].shares[2], (ids[2], None));
+        assert_eq!(rows[0].shares[..2], want[..2]);
+        s.connection_mut()
+            .execute_batch("DELETE FROM key_shares; DELETE FROM split_keys;")
+            .unwrap();
+        let (rows, unlisted) = s.split_key_rows().unwrap();
+        assert!(rows.is_empty());
+        assert_eq!(unlisted, vec![id]);
     }
 
     #[test]

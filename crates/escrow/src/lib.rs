@@ -77,7 +77,7 @@ mod tx;
 #[cfg(test)]
 mod leak_tests;
 
-pub use agents::AgentShare;
+pub use agents::{AgentShare, SplitKeyRow};
 pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
 pub use durable::Pending;
 pub use error::{Error, Result};

@@ -48,6 +48,13 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                     r.split_keys,
                     r.master_only_keys
                 );
+                if r.needs_reshare > 0 {
+                    outln!(
+                        "{} split keys have shares made for another agent set or threshold: \
+                         kmsctl agent reshare re-makes them",
+                        r.needs_reshare
+                    );
+                }
                 let mut t = Table::new(&["name", "public key", "shares", "added", "by"]);
                 for g in &r.agents {
                     t.row(vec![
@@ -79,6 +86,13 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
         AgentCommand::Reshare => {
             let r = client.agent_reshare().map_err(fail)?;
             ctx.show(&r, |r| {
+                if r.remade > 0 {
+                    outln!(
+                        "{} keys' shares re-made for the current agents (their old shares open \
+                         nothing any more)",
+                        r.remade
+                    );
+                }
                 outln!(
                     "{} keys split among the agents; {} wait for their owner (split when collected)",
                     r.split,
@@ -93,8 +107,9 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                     "id",
                     "kind",
                     "target",
+                    "keys",
                     "opened by",
-                    "shares",
+                    "agents",
                     "released by",
                     "expires",
                     "status",
@@ -104,6 +119,7 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                         q.id.to_string(),
                         q.kind.clone(),
                         q.target.clone(),
+                        q.keys.to_string(),
                         q.opener.clone(),
                         format!("{}/{}", q.released_by.len(), q.needed),
                         joined(&q.released_by),
@@ -111,7 +127,7 @@ pub fn run(ctx: &Ctx, cmd: AgentCommand) -> Result<(), Failure> {
                         q.status.clone(),
                     ]);
                 }
-                t.print_or("no recovery waits for agent shares");
+                t.print_or("no recovery or re-share waits for agent shares");
             });
         }
     }
@@ -178,11 +194,15 @@ pub fn release(ctx: &Ctx, id: i64, file: &Path, password_stdin: bool) -> Result<
     let r = client.release_agent_shares(id, &req).map_err(fail)?;
     ctx.show(&r, |r| {
         let q = &r.request;
+        let what = if q.kind == "reshare" {
+            "the re-share".to_string()
+        } else {
+            q.target.clone()
+        };
         outln!(
-            "released {} share{} to agent request {id} ({}): {}/{} agents",
+            "released {} share{} to agent request {id} ({what}): {}/{} agents",
             req.shares.len(),
             if req.shares.len() == 1 { "" } else { "s" },
-            q.target,
             q.released_by.len(),
             q.needed
         )

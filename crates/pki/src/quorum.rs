@@ -35,6 +35,9 @@ pub const AGENT_KEY_PEM_LABEL: &str = "ENCRYPTED PRIVATE KEY";
 
 const NONCE_LEN: usize = 12;
 const TAG_LEN: usize = 16;
+/// Length of one share sealed to an agent ([`seal`] of a [`Share`]): the HPKE encapsulated
+/// key, the share, the AEAD tag. `kmsd check` checks stored shares' shape against it.
+pub const SEALED_SHARE_LEN: usize = KEY_LEN + SHARE_LEN + TAG_LEN;
 const WRAP_LABEL: &[u8] = b"kms-quorum/v1/wrapped-key";
 const SHARE_LABEL: &[u8] = b"kms-quorum/v1/agent-share";
 const RELEASE_LABEL: &[u8] = b"kms-quorum/v1/released-share";

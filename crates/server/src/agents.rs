@@ -31,6 +31,7 @@ fn agent_request(r: authority::AgentRequest) -> api::AgentRequestInfo {
         opened_at: r.opened_at,
         expires_at: r.expires_at,
         status: r.status,
+        keys: r.keys,
     }
 }
 
@@ -49,6 +50,7 @@ pub(crate) async fn list_agents(a: AdminAuth) -> Result<Json<api::AgentList>, Ap
         agents: s.agents.into_iter().map(agent).collect(),
         split_keys: s.split_keys,
         master_only_keys: s.master_only_keys,
+        needs_reshare: s.needs_reshare,
     }))
 }
 
@@ -84,7 +86,7 @@ pub(crate) async fn add_agent(
         (status = 200, description = "success", body = api::AgentList),
         (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
         (status = 404, description = "no such agent (AUTH-131)", body = api::ErrorBody),
-        (status = 409, description = "refused (AUTH-132): fewer agents than the threshold would remain", body = api::ErrorBody),
+        (status = 409, description = "refused: fewer agents than the threshold would remain (AUTH-132), or some split key would keep fewer share holders than its threshold (AUTH-133: re-share first)", body = api::ErrorBody),
     ),
     security(("session" = [])),
 )]
@@ -102,6 +104,7 @@ pub(crate) async fn remove_agent(
         agents: s.agents.into_iter().map(agent).collect(),
         split_keys: s.split_keys,
         master_only_keys: s.master_only_keys,
+        needs_reshare: s.needs_reshare,
     }))
 }
 
@@ -133,6 +136,7 @@ pub(crate) async fn set_threshold(
         agents: s.agents.into_iter().map(agent).collect(),
         split_keys: s.split_keys,
         master_only_keys: s.master_only_keys,
+        needs_reshare: s.needs_reshare,
     }))
 }
 
@@ -140,11 +144,11 @@ pub(crate) async fn set_threshold(
     post,
     path = "/agents/reshare",
     tag = "governance",
-    summary = "Split every collected key still under the master key only among the agents (administrator role, under the agent-change quorum)",
+    summary = "Re-make the shares of split keys made for another agent set or threshold, and split every collected key still under the master key only (administrator role, under the agent-change quorum, then M agents of the old set)",
     responses(
         (status = 200, description = "success", body = api::ReshareAnswer),
-        (status = 202, description = "waiting for approvals (AUTH-023): run the same request again once approved", body = api::Pending),
-        (status = 409, description = "no threshold, or too few agents (AUTH-132)", body = api::ErrorBody),
+        (status = 202, description = "waiting for approvals (AUTH-023), or for M agents' shares (AUTH-130: each runs kmsctl approve ID --agent-key FILE): run the same request again then", body = api::Pending),
+        (status = 409, description = "no threshold, or too few agents (AUTH-132); the agents changed since the re-share request was opened (AUTH-134)", body = api::ErrorBody),
     ),
     security(("session" = [])),
 )]
@@ -153,6 +157,7 @@ pub(crate) async fn reshare(a: AdminAuth) -> Result<Json<api::ReshareAnswer>, Ap
     Ok(Json(api::ReshareAnswer {
         split: r.split,
         waiting_for_owner: r.waiting_for_owner,
+        remade: r.remade,
     }))
 }
 
@@ -160,7 +165,7 @@ pub(crate) async fn reshare(a: AdminAuth) -> Result<Json<api::ReshareAnswer>, Ap
     get,
     path = "/agent-requests",
     tag = "governance",
-    summary = "Recoveries waiting for key recovery agents' shares (any role)",
+    summary = "Recoveries and re-shares waiting for key recovery agents' shares, with who answered and how many are needed (any role)",
     responses((status = 200, description = "success", body = api::AgentRequestList)),
     security(("session" = [])),
 )]
@@ -221,7 +226,7 @@ pub(crate) async fn fetch_shares(
         (status = 200, description = "success", body = api::AgentRequestResponse),
         (status = 400, description = "malformed request (KMS-400, AUTH-009)", body = api::ErrorBody),
         (status = 404, description = "no such request (AUTH-025) or agent (AUTH-131)", body = api::ErrorBody),
-        (status = 409, description = "a share does not open for this request, key and agent, or the request is void (AUTH-132)", body = api::ErrorBody),
+        (status = 409, description = "a share does not open for this request, key and agent, the agent holds no share of the request's keys, or the request is void (AUTH-132)", body = api::ErrorBody),
     ),
     security(("session" = [])),
 )]

@@ -146,7 +146,12 @@ impl From<authority::Error> for ApiError {
                 },
                 status: "waiting".into(),
                 request_id: *request_id,
-                operation: api::QuorumOperation::parse("recover-key"),
+                // A re-share's target is `*` (every key needing new shares).
+                operation: api::QuorumOperation::parse(if target == "*" {
+                    "agent-change"
+                } else {
+                    "recover-key"
+                }),
                 target: target.clone(),
                 approved_by: released_by.clone(),
                 needed: *needed,
@@ -188,6 +193,8 @@ impl From<authority::Error> for ApiError {
             | E::LastAdministrator { .. }
             | E::ApprovalRefused(_)
             | E::AgentRefused(_)
+            | E::AgentKeysAtRisk { .. }
+            | E::ReshareStale { .. }
             | E::TooFewApprovers { .. }
             | E::Escrow(escrow::Error::LastUnlockMethod) => StatusCode::CONFLICT,
             E::Invalid { .. } => StatusCode::BAD_REQUEST,

@@ -108,7 +108,9 @@ enum Command {
         no_tls_cert: bool,
     },
     /// Check a store in full: SQLite's integrity check and foreign keys, every escrowed key
-    /// decrypted and authenticated, the CA key against the CA certificate. Changes nothing;
+    /// decrypted and authenticated, the agent-split keys' shares against the agent set they
+    /// were made for (authenticated under the master key; never opened), the CA key against
+    /// the CA certificate. Changes nothing;
     /// may run while kmsd serves. Exit 0 when sound, 1 (with what is damaged and what to do)
     /// otherwise.
     Check {
@@ -1055,6 +1057,7 @@ fn check(data_dir: &Path, credential: &Credential) -> anyhow::Result<()> {
             let ids: Vec<String> = report.keys_failed.iter().map(|k| k.to_string()).collect();
             println!("  failed key ids: {}", ids.join(", "));
         }
+        print_split_check(&report.split);
         match &report.ca_problem {
             None => println!("CA key: ok (decrypts, matches the CA certificate)"),
             Some(p) => println!("CA key: DAMAGED: {p}"),
@@ -1068,6 +1071,39 @@ fn check(data_dir: &Path, credential: &Credential) -> anyhow::Result<()> {
     }
     println!("the store is sound");
     Ok(())
+}
+
+/// `kmsd check`'s lines on the agent-split keys (their shares are authenticated under the
+/// master key, never opened).
+fn print_split_check(s: &authority::SplitCheck) {
+    let ids = |keys: &[escrow::KeyId]| {
+        let mut v: Vec<String> = keys.iter().take(50).map(|k| k.to_string()).collect();
+        if keys.len() > v.len() {
+            v.push("...".into());
+        }
+        v.join(", ")
+    };
+    let policy = match s.threshold {
+        Some(m) => format!("threshold {m} of {} agents", s.agents),
+        None => format!("no threshold set, {} agents", s.agents),
+    };
+    println!(
+        "agent-split keys: {} ({} shares authenticated, none opened; {policy}), {} with problems",
+        s.keys,
+        s.shares,
+        s.problems.len()
+    );
+    for p in &s.problems {
+        println!("  {p}");
+    }
+    if !s.needs_reshare.is_empty() {
+        println!(
+            "  {} keys have shares made for another agent set or threshold (kmsctl agent \
+             reshare re-makes them): {}",
+            s.needs_reshare.len(),
+            ids(&s.needs_reshare)
+        );
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub struct AgentList {
     pub split_keys: i64,
     /// Escrowed encryption keys under the master key only.
     pub master_only_keys: i64,
+    /// Split keys whose shares were made for another agent set or threshold than today's
+    /// (`kmsctl agent reshare` re-makes them).
+    #[serde(default)]
+    pub needs_reshare: i64,
 }
 
 /// `POST /agents`.
@@ -70,18 +74,22 @@ pub struct ReshareAnswer {
     pub split: i64,
     /// Keys left for their owner to collect (split then).
     pub waiting_for_owner: i64,
+    /// Split keys whose shares were re-made for today's agents and threshold (their old
+    /// shares void), from the shares M agents released to the re-share request.
+    #[serde(default)]
+    pub remade: i64,
 }
 
-/// An agent request (a recovery waiting for agent shares).
+/// An agent request (a recovery, or a re-share, waiting for agent shares).
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct AgentRequestInfo {
     /// Request id (`kmsctl approve ID --agent-key FILE`).
     pub id: i64,
-    /// `recover` (or `reshare`).
+    /// `recover` or `reshare`.
     pub kind: String,
     /// Who opened it.
     pub opener: String,
-    /// Whose keys.
+    /// Whose keys (`*` for a re-share: every key needing new shares).
     pub target: String,
     /// The request's one-time X25519 public key (hex).
     pub public_key: String,
@@ -95,6 +103,9 @@ pub struct AgentRequestInfo {
     pub expires_at: i64,
     /// `open`, or `void` when the server restarted since (its one-time key is gone).
     pub status: String,
+    /// Escrowed keys it still collects shares of.
+    #[serde(default)]
+    pub keys: i64,
 }
 
 /// `GET /agent-requests`.

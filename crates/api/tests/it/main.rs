@@ -21,6 +21,9 @@ fn fixture(name: &str) -> (u16, Value) {
 /// schedule, what a restore carried over, a revoke's CRL and already revoked serials, and the
 /// audit anchor's state.
 const ADDED: &[&str] = &[
+    "needs_reshare",
+    "remade",
+    "keys",
     "signing_certificate",
     "raised",
     "why",

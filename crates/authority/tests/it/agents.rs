@@ -251,3 +251,352 @@ fn keys_escrowed_before_agents_are_split_by_the_reshare_and_removal_keeps_the_th
         &alice_key[..]
     );
 }
+
+/// An agent's share of `key_id` fetched for request `id` and opened on the agent's side.
+fn open_share(
+    a: &Authority,
+    admin: &Admin,
+    agent: &AgentSecretKey,
+    id: i64,
+    key_id: i64,
+) -> Vec<u8> {
+    let pk = agent.public_key().unwrap();
+    let got = a.agent_shares(admin, id, &pk.to_hex()).unwrap();
+    let (_, sealed) = got.shares.iter().find(|(k, _)| *k == key_id).unwrap();
+    quorum::open(agent, &quorum::share_info(key_id, &pk), sealed)
+        .unwrap()
+        .to_vec()
+}
+
+/// The agent-split form of `owner`'s only key, read from a copy of the data directory
+/// unlocked with the start-up secret.
+fn wrapped_in_copy(dir: &Path, to: &Path, owner: &str) -> (i64, Vec<u8>) {
+    copy_dir(dir, to);
+    let store = Store::open(to).unwrap();
+    let un = store
+        .unlock_with_password(&Password::new("start-up password"))
+        .unwrap();
+    let keys = un.keys_of(owner).unwrap();
+    let k = &keys[0];
+    (
+        k.info.id.0,
+        k.agent_split.as_ref().unwrap().expose().to_vec(),
+    )
+}
+
+fn unwraps(shares: &[&[u8]], key_id: i64, owner: &str, wrapped: &[u8]) -> bool {
+    let shares: Vec<quorum::Share> = shares
+        .iter()
+        .map(|s| quorum::Share::from_bytes(s).unwrap())
+        .collect();
+    let Ok(w) = quorum::combine(&shares) else {
+        return false;
+    };
+    let label = quorum::KeyLabel {
+        id: key_id,
+        owner,
+        usage: "encryption",
+    };
+    quorum::unwrap(&w, &label, wrapped).is_ok()
+}
+
+#[test]
+fn a_replaced_agent_is_reshared_out_by_two_old_agents_and_opens_nothing_new() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let agents: Vec<AgentSecretKey> = (0..4)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate().take(3) {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    a.set_agent_threshold(&adm, 2).unwrap();
+    let alice_key = enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+    f.clock.advance(std::time::Duration::from_secs(5));
+    assert_eq!(a.agents(&adm).unwrap().needs_reshare, 0);
+    let pw = Password::new("recovery password");
+
+    // Before the change: agent0's and agent2's shares (fetched for a recovery, opened on
+    // their machines) rebuild alice's wrap key.
+    let (rec_id, _, _) = shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    let tmp = tempfile::tempdir().unwrap();
+    let (key_id, wrapped_before) =
+        wrapped_in_copy(&f.dir, &tmp.path().join("before"), "alice@example.com");
+    let old0 = open_share(a, &adm, &agents[0], rec_id, key_id);
+    let old2 = open_share(a, &adm, &agents[2], rec_id, key_id);
+    assert!(unwraps(
+        &[&old0, &old2],
+        key_id,
+        "alice@example.com",
+        &wrapped_before
+    ));
+
+    // agent2 is replaced: agent3 added, agent2 removed (agent0 and agent1 still hold 2 = M
+    // shares of alice's key). Removing agent1 too would leave her key one holder: refused.
+    a.add_agent(&adm, "agent3", &agents[3].public_key().unwrap().to_hex())
+        .unwrap();
+    assert_eq!(a.agents(&adm).unwrap().needs_reshare, 1);
+    a.remove_agent(&adm, "agent2").unwrap();
+    let e = a.remove_agent(&adm, "agent1").unwrap_err();
+    assert_eq!(e.code(), "AUTH-133", "{e}");
+    assert_eq!(a.agents(&adm).unwrap().agents.len(), 3);
+
+    // The re-share opens an agent request for the one key made for the old set.
+    let (id, released, needed) = shares_pending(a.reshare(&adm));
+    assert_eq!((released.len(), needed), (0, 2));
+    let reqs = a.agent_requests(&adm).unwrap();
+    let req = reqs.iter().find(|r| r.id == id).unwrap();
+    assert_eq!((req.kind.as_str(), req.keys), ("reshare", 1));
+    // The new agent holds no share of it: refused.
+    let pk3 = agents[3].public_key().unwrap().to_hex();
+    let got = a.agent_shares(&adm, id, &pk3).unwrap();
+    assert!(got.shares.is_empty());
+    assert_eq!(
+        a.release_shares(&adm, id, &pk3, &[]).unwrap_err().code(),
+        "AUTH-132"
+    );
+    // The removed agent cannot answer.
+    let pk2 = agents[2].public_key().unwrap().to_hex();
+    assert_eq!(
+        a.agent_shares(&adm, id, &pk2).unwrap_err().code(),
+        "AUTH-131"
+    );
+
+    // M-1 answers change nothing.
+    release(a, &adm, &agents[0], id);
+    let (again, released, _) = shares_pending(a.reshare(&adm));
+    assert_eq!((again, released), (id, vec!["agent0".to_string()]));
+    let set = a.agents(&adm).unwrap();
+    assert_eq!(set.needs_reshare, 1);
+    let shares: Vec<(String, i64)> = set
+        .agents
+        .iter()
+        .map(|g| (g.name.clone(), g.shares))
+        .collect();
+    assert_eq!(
+        shares,
+        [
+            ("agent0".into(), 1),
+            ("agent1".into(), 1),
+            ("agent3".into(), 0)
+        ]
+    );
+
+    // The second old agent: the shares are re-made for agent0, agent1 and agent3.
+    release(a, &adm, &agents[1], id);
+    let r = a.reshare(&adm).unwrap();
+    assert_eq!((r.remade, r.split), (1, 0));
+    let set = a.agents(&adm).unwrap();
+    assert_eq!(set.needs_reshare, 0);
+    assert!(set.agents.iter().all(|g| g.shares == 1), "{set:?}");
+    assert!(a.agent_requests(&adm).unwrap().iter().all(|r| r.id != id));
+    // Nothing left to re-make: a second run changes nothing and opens no request.
+    let r = a.reshare(&adm).unwrap();
+    assert_eq!((r.remade, r.split), (0, 0));
+
+    // The old shares (the removed agent's with another's) rebuild the old wrap key, which
+    // opens nothing now: the key was wrapped again under a new one.
+    let (_, wrapped_after) =
+        wrapped_in_copy(&f.dir, &tmp.path().join("after"), "alice@example.com");
+    assert_ne!(wrapped_after, wrapped_before);
+    assert!(!unwraps(
+        &[&old0, &old2],
+        key_id,
+        "alice@example.com",
+        &wrapped_after
+    ));
+    // With one of today's shares either.
+    let new0 = open_share(a, &adm, &agents[0], rec_id, key_id);
+    assert_ne!(new0, old0);
+    assert!(!unwraps(
+        &[&new0, &old2],
+        key_id,
+        "alice@example.com",
+        &wrapped_after
+    ));
+    let new3 = open_share(a, &adm, &agents[3], rec_id, key_id);
+    assert!(unwraps(
+        &[&new0, &new3],
+        key_id,
+        "alice@example.com",
+        &wrapped_after
+    ));
+
+    // The new agent and a remaining one recover alice's key (the recovery opened before the
+    // change still stands; its agents fetch the new shares).
+    release(a, &adm, &agents[3], rec_id);
+    release(a, &adm, &agents[1], rec_id);
+    let r = a
+        .recover_key(&adm, "alice@example.com", &pw, false, None)
+        .unwrap();
+    let p12 = pki::pkcs12::parse(&r.pkcs12, pw.expose()).unwrap();
+    assert_eq!(
+        p12.keys[0].key.to_pkcs8_der().unwrap().as_bytes(),
+        &alice_key[..]
+    );
+
+    // The audit log names every release and its keys, never a share.
+    let log = a.audit_list(&adm, None).unwrap();
+    let releases: Vec<&str> = log
+        .iter()
+        .filter(|e| e.action == "agent.release" && e.outcome == "ok")
+        .map(|e| e.target.as_str())
+        .collect();
+    assert_eq!(releases.len(), 4, "{releases:?}");
+    assert!(
+        releases
+            .iter()
+            .all(|t| t.contains(&format!("1 share (key {key_id})"))),
+        "{releases:?}"
+    );
+    assert!(log.iter().any(|e| e.action == "agent.reshare"
+        && e.outcome == "ok"
+        && e.target.contains("shares of 1 keys re-made")));
+}
+
+#[test]
+fn kmsd_check_verifies_split_keys_against_their_agent_set_without_opening_a_share() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let agents: Vec<AgentSecretKey> = (0..4)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate().take(3) {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    a.set_agent_threshold(&adm, 2).unwrap();
+    f.clock.advance(std::time::Duration::from_secs(5));
+    enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+    enroll(a, &adm, "bob@example.com", "bob-sign.key.pem");
+    let secret = escrow::Credential::password("start-up password");
+    let tmp = tempfile::tempdir().unwrap();
+    let check = |name: &str| {
+        let copy = tmp.path().join(name);
+        copy_dir(&f.dir, &copy);
+        copy
+    };
+
+    let sound = authority::check_store(&check("sound"), &secret).unwrap();
+    assert!(sound.is_sound(), "{sound:?}");
+    assert_eq!((sound.split.keys, sound.split.shares), (2, 6));
+    assert_eq!((sound.split.threshold, sound.split.agents), (Some(2), 3));
+    assert!(sound.split.needs_reshare.is_empty());
+
+    // A share row moved onto another agent's fails its authentication; a deleted share is
+    // missing; either makes the store unsound.
+    let moved = check("moved");
+    let db = escrow::rusqlite::Connection::open(moved.join(escrow::DB_FILE_NAME)).unwrap();
+    db.execute(
+        "UPDATE key_shares SET ciphertext = (SELECT ciphertext FROM key_shares
+         WHERE agent_id = 1 ORDER BY key_id LIMIT 1) WHERE agent_id = 2",
+        [],
+    )
+    .unwrap();
+    db.execute(
+        "DELETE FROM key_shares WHERE agent_id = 3 AND key_id = (SELECT max(key_id) FROM split_keys)",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    let r = authority::check_store(&moved, &secret).unwrap();
+    assert!(!r.is_sound());
+    let text = r.split.problems.join("\n");
+    assert_eq!(r.split.problems.len(), 4, "{text}");
+    assert_eq!(
+        text.matches("share of agent agent1 failed authentication")
+            .count(),
+        2,
+        "{text}"
+    );
+    assert!(text.contains("share of agent agent2 is missing"), "{text}");
+    // The key left with one sound share cannot be rebuilt: said so.
+    assert!(
+        text.contains("1 sound shares of active agents, fewer than its threshold 2"),
+        "{text}"
+    );
+
+    // An agent added: every key needs a re-share, and the store is sound.
+    a.add_agent(&adm, "agent3", &agents[3].public_key().unwrap().to_hex())
+        .unwrap();
+    let r = authority::check_store(&check("added"), &secret).unwrap();
+    assert!(r.is_sound(), "{r:?}");
+    assert_eq!(r.split.needs_reshare.len(), 2);
+}
+
+#[test]
+fn a_reshare_follows_a_new_threshold_and_is_void_when_the_agents_change_meanwhile() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let agents: Vec<AgentSecretKey> = (0..4)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate().take(3) {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    a.set_agent_threshold(&adm, 2).unwrap();
+    let alice_key = enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+
+    // M raised to 3: the key's shares (made for 2) need re-making; the old threshold (2)
+    // is what the re-share needs.
+    a.set_agent_threshold(&adm, 3).unwrap();
+    assert_eq!(a.agents(&adm).unwrap().needs_reshare, 1);
+    let (id, _, needed) = shares_pending(a.reshare(&adm));
+    assert_eq!(needed, 2);
+    release(a, &adm, &agents[0], id);
+
+    // An agent added meanwhile: the request is void (its shares would be made for a set
+    // nobody asked for); the next run opens a new one for the four agents.
+    a.add_agent(&adm, "agent3", &agents[3].public_key().unwrap().to_hex())
+        .unwrap();
+    release(a, &adm, &agents[1], id);
+    let e = a.reshare(&adm).unwrap_err();
+    assert_eq!(e.code(), "AUTH-134", "{e}");
+    assert!(a.agent_requests(&adm).unwrap().is_empty());
+    let pk0 = agents[0].public_key().unwrap().to_hex();
+    assert!(a.agent_shares(&adm, id, &pk0).is_err());
+    let (id2, released, needed) = shares_pending(a.reshare(&adm));
+    assert!(id2 > id);
+    assert_eq!((released.len(), needed), (0, 2));
+    release(a, &adm, &agents[0], id2);
+    release(a, &adm, &agents[2], id2);
+    assert_eq!(a.reshare(&adm).unwrap().remade, 1);
+    let set = a.agents(&adm).unwrap();
+    assert_eq!(set.needs_reshare, 0);
+    assert!(set.agents.iter().all(|g| g.shares == 1));
+
+    // Now three of the four agents are needed: two are not enough.
+    let pw = Password::new("recovery password");
+    let (rid, _, needed) =
+        shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    assert_eq!(needed, 3);
+    release(a, &adm, &agents[3], rid);
+    release(a, &adm, &agents[1], rid);
+    shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    release(a, &adm, &agents[2], rid);
+    let r = a
+        .recover_key(&adm, "alice@example.com", &pw, false, None)
+        .unwrap();
+    let p12 = pki::pkcs12::parse(&r.pkcs12, pw.expose()).unwrap();
+    assert_eq!(
+        p12.keys[0].key.to_pkcs8_der().unwrap().as_bytes(),
+        &alice_key[..]
+    );
+}

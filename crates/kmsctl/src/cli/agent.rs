@@ -28,6 +28,8 @@ pub enum AgentCommand {
     /// The agents, their threshold and the keys split among them.
     List,
     /// Remove an agent; their stored shares are deleted (under the agent-change quorum).
+    /// Refused while some split key would keep fewer share holders than its threshold: add
+    /// the replacement and re-share first.
     Remove {
         /// The agent's name.
         name: String,
@@ -37,9 +39,13 @@ pub enum AgentCommand {
         /// M: 2 or more, at most the number of agents.
         threshold: i64,
     },
-    /// Split every collected key still under the master key only among the agents (for keys
-    /// escrowed before there were agents; under the agent-change quorum).
+    /// Re-make the shares of keys split for another agent set or threshold (after agents were
+    /// added, removed or M changed), and split every collected key still under the master key
+    /// only (under the agent-change quorum). When shares must be re-made, the first run opens
+    /// an agent request and exits 3; M agents of the old set each run `kmsctl approve ID
+    /// --agent-key FILE`; then run this again to carry it out (old shares void).
     Reshare,
-    /// Recoveries waiting for agents' shares (`kmsctl approve ID --agent-key FILE`).
+    /// Recoveries and re-shares waiting for agents' shares (`kmsctl approve ID --agent-key
+    /// FILE`), with how many agents answered of those needed.
     Requests,
 }
