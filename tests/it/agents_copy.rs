@@ -496,7 +496,7 @@ fn a_copy_of_the_data_directory_and_its_secret_opens_no_users_key_with_any_tool(
             String::from_utf8_lossy(&out.stdout)
         );
         let v: Value = serde_json::from_slice(&out.stdout).unwrap();
-        assert_eq!(v["status"], "pending", "{v}");
+        assert_eq!(v["status"], "waiting", "{v}");
         let said = String::from_utf8_lossy(&out.stderr);
         assert!(
             said.contains("waiting for 2 more key recovery agents"),

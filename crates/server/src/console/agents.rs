@@ -471,6 +471,7 @@ mod tests {
             opened_at: 0,
             expires_at: 3600,
             status: status.into(),
+            keys: 1,
         }
     }
 
