@@ -705,6 +705,7 @@ impl Row<'_> {
 }
 
 /// A statement prepared on a connection, run with different parameters.
+#[derive(Debug)]
 pub struct Statement<'c> {
     conn: &'c Connection,
     sql: String,
@@ -739,6 +740,7 @@ impl Statement<'_> {
 /// durable; dropping it rolls it back. After a statement failed inside it, it can only roll
 /// back (PostgreSQL aborts the transaction at the first error; the same rule holds on SQLite
 /// so that code tested there behaves alike).
+#[derive(Debug)]
 pub struct Transaction<'c> {
     conn: &'c Connection,
     open: bool,
