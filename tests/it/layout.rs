@@ -343,8 +343,10 @@ fn the_outside_path_detector_catches_what_it_must_and_nothing_else() {
 /// anything (it depends on nothing at run time).
 const ALLOWED: &[(&str, &[&str])] = &[
     ("pki", &[]),
-    ("escrow", &[]),
-    ("authority", &["escrow", "pki"]),
+    // db: the storage layer over SQLite and PostgreSQL; depends on none of our crates.
+    ("db", &[]),
+    ("escrow", &["db"]),
+    ("authority", &["escrow", "pki", "db"]),
     ("api", &["pki"]),
     ("server", &["authority", "escrow", "pki", "api"]),
     ("kmsctl", &["api"]),
@@ -389,6 +391,11 @@ fn bad_edges(metadata: &Value) -> Vec<String> {
             };
             let kind = d["kind"].as_str().unwrap_or("normal");
             if from == TESTS_PACKAGE_DIR && kind == "dev" {
+                continue;
+            }
+            // A crate's dev-dependency on itself (to switch on its own `testing` feature in
+            // its integration tests, as `db` does) is not an arrow between crates.
+            if to == from && kind == "dev" {
                 continue;
             }
             if !ok.contains(&to.as_str()) {

@@ -309,6 +309,45 @@ impl Connection {
         }
     }
 
+    /// Calls `f` on every row without collecting what `f` makes (a CRL over a million
+    /// revocations, an integrity pass over every escrowed key): rusqlite's `stmt.query` loop.
+    /// SQLite streams; PostgreSQL holds the result's raw rows meanwhile. Stops at the first
+    /// error `f` returns. `f` may run other statements on the same connection.
+    pub fn query_each<P, F>(&self, sql: &str, params: P, mut f: F) -> Result<()>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<()>,
+    {
+        let values = params.to_values()?;
+        match &self.inner {
+            Inner::Sqlite(c) => {
+                let mut stmt = c.prepare_cached(sql).map_err(|e| self.sqlite_err(e))?;
+                let mut rows = stmt
+                    .query(rusqlite::params_from_iter(values.iter()))
+                    .map_err(|e| self.sqlite_err(e))?;
+                while let Some(r) = rows.next().map_err(|e| self.sqlite_err(e))? {
+                    f(&Row(RowInner::Sqlite(r)))?;
+                }
+                Ok(())
+            }
+            Inner::Postgres(pg) => {
+                // The client's connection task buffers a result as it arrives either way;
+                // the rows are read into the driver's compact form first so that `f` may use
+                // the connection itself (bounded memory needs a portal: see STORAGE.md).
+                let stmt = self.pg_statement(pg, sql)?;
+                let rows = pg
+                    .client
+                    .borrow_mut()
+                    .query(&stmt, &pg_params(&values))
+                    .map_err(|e| self.pg_err(e))?;
+                for r in &rows {
+                    f(&Row(RowInner::Postgres(r)))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The first row `sql` returns, mapped by `f`; [`ErrorKind::NotFound`] when there is none
     /// (`.optional()` turns that into `None`).
     pub fn query_row<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<T>

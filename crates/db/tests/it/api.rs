@@ -109,6 +109,22 @@ fn execute_query_row_query_map_and_optional() {
                 ("b".into(), "what?".into())
             ]
         );
+        // query_each streams rows; an error from the callback stops it.
+        let mut seen = Vec::new();
+        conn.query_each("SELECT id FROM items ORDER BY id", [], |r| {
+            seen.push(r.get::<i64>(0)?);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(seen, [a, b]);
+        let mut calls = 0;
+        let e = conn
+            .query_each("SELECT id FROM items", [], |_| {
+                calls += 1;
+                Err(db::DbError::new(ErrorKind::Type, "stop"))
+            })
+            .unwrap_err();
+        assert_eq!((e.kind(), calls), (ErrorKind::Type, 1));
         // Aggregates read as integers on both (PostgreSQL's sum of BIGINT is NUMERIC,
         // count is BIGINT, EXISTS is BOOLEAN).
         let (count, sum, exists): (i64, i64, bool) = conn
