@@ -135,11 +135,20 @@ impl PgCluster {
     fn start_with(durable: bool) -> PgCluster {
         let bin = pg_bin_dir().unwrap_or_else(|| panic!("{MISSING}"));
         let as_postgres = running_as_root();
-        let root = tempfile::Builder::new()
-            .prefix("db-pg-")
-            .tempdir()
-            .expect("a temporary directory")
-            .keep();
+        // Under /tmp when the server runs as `postgres`: TMPDIR may be inside a home
+        // directory that user cannot enter.
+        let builder = {
+            let mut b = tempfile::Builder::new();
+            b.prefix("db-pg-");
+            b
+        };
+        let root = if as_postgres {
+            builder.tempdir_in("/tmp")
+        } else {
+            builder.tempdir()
+        }
+        .expect("a temporary directory")
+        .keep();
         let seed = format!(
             "{:?}{}{:?}",
             std::time::SystemTime::now(),

@@ -195,3 +195,58 @@ fn rust_types_round_trip_on_postgres_bigint_text_and_bytea() {
         .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Type);
 }
+
+#[test]
+fn every_class_against_every_type() {
+    let conn = pg();
+    let cols: Vec<String> = TYPES.iter().map(|t| format!("{} {t}", column(t))).collect();
+    conn.execute_batch(&format!(
+        "CREATE TABLE m (id BIGINT PRIMARY KEY, {})",
+        cols.join(", ")
+    ))
+    .unwrap();
+    let text_types = ["TEXT", "VARCHAR(10)", "CHAR(3)"];
+    let mut id = 0i64;
+    for ty in TYPES {
+        for value in [
+            Value::Null,
+            Value::Int(1),
+            Value::Text("1".into()),
+            Value::Blob(vec![1]),
+        ] {
+            let binds = match &value {
+                Value::Null => true,
+                Value::Int(_) => *ty != "BYTEA",
+                Value::Text(_) => text_types.contains(ty),
+                Value::Blob(_) => *ty == "BYTEA",
+            };
+            id += 1;
+            let col = column(ty);
+            let r = conn.execute(
+                &format!("INSERT INTO m (id, {col}) VALUES (?1, ?2)"),
+                db::params![id, value],
+            );
+            match (binds, r) {
+                (true, Ok(1)) => {
+                    let back: Value = conn
+                        .query_row(&format!("SELECT {col} FROM m WHERE id = ?1"), [id], |r| {
+                            r.get(0)
+                        })
+                        .unwrap();
+                    assert_eq!(
+                        back.class(),
+                        match (&value, text_types.contains(ty)) {
+                            (Value::Int(_), true) => "text",
+                            _ => value.class(),
+                        },
+                        "{value:?} in {ty}"
+                    );
+                }
+                (false, Err(e)) => {
+                    assert_eq!(e.kind(), ErrorKind::Type, "{value:?} into {ty}: {e}")
+                }
+                (want, got) => panic!("{value:?} into {ty}: expected binds={want}, got {got:?}"),
+            }
+        }
+    }
+}
