@@ -161,21 +161,21 @@ impl PgConfig {
             self.password_source = PasswordSource::File;
             return Ok(());
         }
-        if let Some(p) = env("PGPASSWORD").and_then(|p| p.into_string().ok()) {
-            if !p.is_empty() {
-                self.password = Some(Password::new(p));
-                self.password_source = PasswordSource::Environment;
-                return Ok(());
-            }
+        if let Some(p) = env("PGPASSWORD").and_then(|p| p.into_string().ok())
+            && !p.is_empty()
+        {
+            self.password = Some(Password::new(p));
+            self.password_source = PasswordSource::Environment;
+            return Ok(());
         }
         let pgpass = env("PGPASSFILE")
             .map(PathBuf::from)
             .or_else(|| env("HOME").map(|h| PathBuf::from(h).join(".pgpass")));
-        if let Some(path) = pgpass {
-            if let Some(p) = read_pgpass(&path, self)? {
-                self.password = Some(p);
-                self.password_source = PasswordSource::Pgpass;
-            }
+        if let Some(path) = pgpass
+            && let Some(p) = read_pgpass(&path, self)?
+        {
+            self.password = Some(p);
+            self.password_source = PasswordSource::Pgpass;
         }
         Ok(())
     }
@@ -436,14 +436,16 @@ pub fn parse_pgpass(text: &str) -> Vec<PgpassEntry> {
         while let Some(c) = chars.next() {
             match c {
                 '\\' => {
-                    if let Some(n) = chars.next() {
-                        fields.last_mut().map(|f| f.push(n));
+                    if let (Some(n), Some(f)) = (chars.next(), fields.last_mut()) {
+                        f.push(n);
                     }
                 }
                 // The fifth field (the password) may hold unescaped colons.
                 ':' if fields.len() < 5 => fields.push(String::new()),
                 c => {
-                    fields.last_mut().map(|f| f.push(c));
+                    if let Some(f) = fields.last_mut() {
+                        f.push(c);
+                    }
                 }
             }
         }

@@ -100,7 +100,7 @@ struct Pg {
 
 enum Inner {
     Sqlite(rusqlite::Connection),
-    Postgres(Pg),
+    Postgres(Box<Pg>),
 }
 
 /// A connection to one database. Like rusqlite's `Connection` it is `Send` but not `Sync`
@@ -151,11 +151,11 @@ impl Connection {
     pub fn connect_postgres(config: &PgConfig) -> Result<Self> {
         let client = pg_connect(config)?;
         Ok(Connection {
-            inner: Inner::Postgres(Pg {
+            inner: Inner::Postgres(Box::new(Pg {
                 client: RefCell::new(client),
                 statements: RefCell::new(HashMap::new()),
                 config: config.clone(),
-            }),
+            })),
             in_tx: Cell::new(false),
             tx_failed: Cell::new(false),
         })
@@ -474,10 +474,10 @@ impl Connection {
         if commit && result.is_err() && self.backend() == Backend::Sqlite {
             // A failed SQLite COMMIT (SQLITE_BUSY, a deferred foreign key) leaves the
             // transaction open: end it so the connection is usable.
-            if let Inner::Sqlite(c) = &self.inner {
-                if !c.is_autocommit() {
-                    let _ = c.execute_batch("ROLLBACK");
-                }
+            if let Inner::Sqlite(c) = &self.inner
+                && !c.is_autocommit()
+            {
+                let _ = c.execute_batch("ROLLBACK");
             }
         }
         result
@@ -801,11 +801,11 @@ impl Transaction<'_> {
 
 impl Drop for Transaction<'_> {
     fn drop(&mut self) {
-        if self.open {
-            if let Err(e) = self.conn.end_transaction(false) {
-                // The connection is gone (the server rolls back by itself) or broken.
-                tracing::warn!(error = %e, "rollback of a dropped transaction failed");
-            }
+        if self.open
+            && let Err(e) = self.conn.end_transaction(false)
+        {
+            // The connection is gone (the server rolls back by itself) or broken.
+            tracing::warn!(error = %e, "rollback of a dropped transaction failed");
         }
     }
 }

@@ -23,10 +23,18 @@ pub const MISSING: &str = "PostgreSQL tests need the server: apt-get install pos
 
 /// The directory of the newest installed PostgreSQL's programs (`DB_TEST_PG_BIN` overrides).
 pub fn pg_bin_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("DB_TEST_PG_BIN") {
-        return Some(PathBuf::from(dir));
+    find_pg_bin(
+        std::env::var_os("DB_TEST_PG_BIN").map(PathBuf::from),
+        Path::new("/usr/lib/postgresql"),
+    )
+}
+
+/// `overridden` if it holds `initdb`, else the newest `VERSION/bin` under `root` that does.
+fn find_pg_bin(overridden: Option<PathBuf>, root: &Path) -> Option<PathBuf> {
+    if let Some(dir) = overridden {
+        return dir.join("initdb").is_file().then_some(dir);
     }
-    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+    let mut found: Vec<(u32, PathBuf)> = std::fs::read_dir(root)
         .ok()?
         .flatten()
         .filter_map(|e| {
@@ -265,13 +273,18 @@ impl PgCluster {
             data = self.data().display(),
             root = self.root.display(),
         );
-        Command::new("setsid")
-            .args(["sh", "-c", &script])
+        // `setsid -f`: the watchdog runs in a session of its own (a Ctrl-C of the tests does
+        // not reach it) and `setsid` itself returns at once.
+        let started = Command::new("setsid")
+            .args(["-f", "sh", "-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            .spawn()
-            .expect("starting the cluster's watchdog (setsid, sh)");
+            .status();
+        assert!(
+            started.is_ok_and(|s| s.success()),
+            "starting the cluster's watchdog (setsid, sh)"
+        );
     }
 
     /// Stops the server (fast shutdown: open connections are cut).
@@ -374,5 +387,35 @@ fn on_backend(name: &str, f: impl FnOnce()) {
     if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         eprintln!("db::testing::both: the test failed on {name}");
         std::panic::resume_unwind(panic);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_newest_server_or_none() {
+        let root = tempfile::tempdir().unwrap();
+        assert_eq!(find_pg_bin(None, root.path()), None);
+        assert_eq!(find_pg_bin(None, &root.path().join("missing")), None);
+        for v in ["9.6", "13", "15", "notaversion"] {
+            let bin = root.path().join(v).join("bin");
+            std::fs::create_dir_all(&bin).unwrap();
+            if v != "15" {
+                std::fs::write(bin.join("initdb"), "").unwrap();
+            }
+        }
+        // 15 has no initdb: 13 is the newest usable one.
+        assert_eq!(
+            find_pg_bin(None, root.path()),
+            Some(root.path().join("13").join("bin"))
+        );
+        // An override without initdb is no server at all (the tests then fail with MISSING).
+        assert_eq!(
+            find_pg_bin(Some(root.path().join("15/bin")), root.path()),
+            None
+        );
+        assert!(MISSING.contains("apt-get install postgresql"));
     }
 }

@@ -8,7 +8,7 @@ fn advisory_lock_is_single_and_released_when_its_holder_dies() {
     let cfg = PgCluster::shared().fresh_db();
     let a = Connection::connect_postgres(&cfg).unwrap();
     let b = Connection::connect_postgres(&cfg).unwrap();
-    const CRL_SIGNER: i64 = 0x6b6d_735f_6372_6c;
+    const CRL_SIGNER: i64 = 0x006b_6d73_5f63_726c;
     assert!(a.try_advisory_lock(CRL_SIGNER).unwrap());
     // Held by a: refused to b, whatever b asks.
     assert!(!b.try_advisory_lock(CRL_SIGNER).unwrap());

@@ -182,8 +182,7 @@ fn describe_postgres(conn: &Connection) -> BTreeMap<String, Table> {
         .unwrap();
     let mut out = BTreeMap::new();
     for t in tables {
-        let mut table = Table::default();
-        table.columns = conn
+        let columns = conn
             .query_map(
                 "SELECT a.attname::text, a.attnotnull, format_type(a.atttypid, a.atttypmod)
                  FROM pg_attribute a
@@ -193,6 +192,10 @@ fn describe_postgres(conn: &Connection) -> BTreeMap<String, Table> {
                 |r| Ok((r.get(0)?, r.get(1)?, postgres_class(&r.get::<String>(2)?))),
             )
             .unwrap();
+        let mut table = Table {
+            columns,
+            ..Table::default()
+        };
         let cols_of = "(SELECT string_agg(a.attname::text, ',' ORDER BY k.ord)
                         FROM unnest(i.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
                         JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum)";
