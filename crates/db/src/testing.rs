@@ -302,6 +302,36 @@ impl PgCluster {
         self.start_server();
     }
 
+    /// Switches TLS on with the server certificate `cert` and key `key` (PEM files, copied
+    /// into the cluster's directory), restarting the server.
+    pub fn enable_tls(&self, cert: &Path, key: &Path) {
+        let cert_to = self.root.join("server.crt");
+        let key_to = self.root.join("server.key");
+        std::fs::copy(cert, &cert_to).expect("copying the server certificate");
+        std::fs::copy(key, &key_to).expect("copying the server key");
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key_to, std::fs::Permissions::from_mode(0o600))
+                .expect("chmod 0600 the server key");
+        }
+        if self.as_postgres {
+            let (uid, gid) = postgres_ids();
+            for p in [&cert_to, &key_to] {
+                std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown to postgres");
+            }
+        }
+        let conf_path = self.data().join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf_path).expect("reading postgresql.conf");
+        text.push_str(&format!(
+            "ssl = on\nssl_cert_file = '{}'\nssl_key_file = '{}'\n",
+            cert_to.display(),
+            key_to.display()
+        ));
+        std::fs::write(&conf_path, text).expect("writing postgresql.conf");
+        self.stop();
+        self.restart();
+    }
+
     /// The TCP port.
     pub fn port(&self) -> u16 {
         self.port
