@@ -440,6 +440,30 @@ impl Connection {
         })
     }
 
+    /// Runs `f` in a transaction of `isolation` and commits, running the whole transaction
+    /// again (up to `attempts` times in all) when PostgreSQL reports a lost race
+    /// ([`ErrorKind::Retry`]: serialization failure, deadlock). Other errors, and the last
+    /// `Retry`, are returned; `f` must do nothing outside the database that it cannot repeat.
+    pub fn transact<T>(
+        &self,
+        isolation: Isolation,
+        attempts: u32,
+        mut f: impl FnMut(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let mut left = attempts.max(1);
+        loop {
+            left -= 1;
+            let tx = self.transaction_with(isolation)?;
+            let result = f(&tx).and_then(|v| tx.commit().map(|()| v));
+            match result {
+                Err(e) if e.kind() == ErrorKind::Retry && left > 0 => {
+                    tracing::debug!(error = %e, "transaction lost a race; running it again");
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// `execute_batch` without touching the statement cache.
     fn raw_batch(&self, sql: &str) -> Result<()> {
         match &self.inner {

@@ -251,3 +251,61 @@ fn migrations_apply_once_and_refuse_newer_edited_or_failing() {
         let _ = params![1i64];
     });
 }
+
+#[test]
+fn transact_runs_a_lost_race_again_until_every_increment_lands() {
+    let cfg = PgCluster::shared().fresh_db();
+    let setup = Connection::connect_postgres(&cfg).unwrap();
+    setup
+        .execute_batch(
+            "CREATE TABLE counter (id BIGINT PRIMARY KEY, n BIGINT NOT NULL);
+                        INSERT INTO counter VALUES (1, 0);",
+        )
+        .unwrap();
+    const THREADS: i64 = 4;
+    const EACH: i64 = 25;
+    let retried = std::sync::atomic::AtomicU32::new(0);
+    std::thread::scope(|s| {
+        for _ in 0..THREADS {
+            let cfg = cfg.clone();
+            let retried = &retried;
+            s.spawn(move || {
+                let conn = Connection::connect_postgres(&cfg).unwrap();
+                for _ in 0..EACH {
+                    let mut runs = 0;
+                    conn.transact(db::Isolation::Serializable, 50, |tx| {
+                        runs += 1;
+                        // Read, then write what was read plus one: a lost update without
+                        // SERIALIZABLE, a Retry with it.
+                        let n: i64 =
+                            tx.query_row("SELECT n FROM counter WHERE id = 1", [], |r| r.get(0))?;
+                        tx.execute("UPDATE counter SET n = ?1 WHERE id = 1", [n + 1])?;
+                        Ok(())
+                    })
+                    .unwrap();
+                    if runs > 1 {
+                        retried.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            });
+        }
+    });
+    let n: i64 = setup
+        .query_row("SELECT n FROM counter WHERE id = 1", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, THREADS * EACH);
+    eprintln!(
+        "{} of {} increments ran again after a serialization failure",
+        retried.into_inner(),
+        THREADS * EACH
+    );
+    // Other errors are not retried.
+    let mut runs = 0;
+    let e = setup
+        .transact(db::Isolation::Serializable, 5, |tx| {
+            runs += 1;
+            tx.execute("INSERT INTO counter VALUES (1, 0)", [])
+        })
+        .unwrap_err();
+    assert_eq!((e.kind(), runs), (ErrorKind::Conflict, 1));
+}
