@@ -1,0 +1,2 @@
+//! stub
+mod support {}
