@@ -18,7 +18,7 @@ use pki::{DigestAlgorithm, KeyRef, KeyStore, PublicKey, SigningKey};
 
 use crate::config::{Pin, TokenConfig};
 use crate::error::{HsmError, from_ck, is_gone};
-use crate::module;
+use crate::module::{self, Module};
 use crate::pool::{Conn, Lease, Pool};
 use crate::rsa_spki::spki_der;
 
@@ -62,7 +62,7 @@ struct Inner {
     cfg: TokenConfig,
     /// Kept for logging in again after the token went away and came back.
     pin: Pin,
-    ctx: Pkcs11,
+    module: Arc<Module>,
     public: PublicKey,
     key_ref: KeyRef,
     pool: Pool,
@@ -80,7 +80,8 @@ impl fmt::Debug for TokenKey {
 
 /// The failure of one attempt to use a session.
 enum Attempt {
-    /// The token or the session went away: worth one more try with fresh sessions.
+    /// The token or the session went away: worth one more try with fresh sessions (and
+    /// then with the module initialised again).
     Gone(HsmError),
     /// Anything else.
     Failed(HsmError),
@@ -92,6 +93,10 @@ impl TokenKey {
     /// `CKM_SHA256_RSA_PKCS`, `CKM_SHA384_RSA_PKCS` and `CKM_SHA512_RSA_PKCS` (the mechanism
     /// list, and one test signature per digest verified in software with the public key).
     /// Keeps up to [`DEFAULT_POOL_SIZE`] sessions.
+    ///
+    /// PKCS#11 logs in the application, not a session: while another key of this process has
+    /// sessions open on the same token, the token does not ask for the PIN again, and `pin`
+    /// is first checked when the token comes back after going away.
     pub fn open(cfg: &TokenConfig, pin: Pin) -> Result<TokenKey, HsmError> {
         Self::open_pooled(cfg, pin, DEFAULT_POOL_SIZE)
     }
@@ -102,10 +107,12 @@ impl TokenKey {
         pin: Pin,
         pool_size: usize,
     ) -> Result<TokenKey, HsmError> {
-        let ctx = module::load(&cfg.module)?;
+        let module = module::load(&cfg.module)?;
+        let st = module.read();
+        let ctx = &st.ctx;
         let token = cfg.token_label.as_str();
-        let slot = module::find_token(&ctx, token)?;
-        check_mechanisms(&ctx, slot, cfg)?;
+        let slot = module::find_token(ctx, token)?;
+        check_mechanisms(ctx, slot, cfg)?;
         let session = ctx.open_ro_session(slot).map_err(|e| from_ck(token, e))?;
         login(&session, token, &pin)?;
         let key = find_private_key(&session, cfg)?;
@@ -145,18 +152,22 @@ impl TokenKey {
         }
         let key_ref = KeyRef::of(KeyStore::Token, &public);
         let pool = Pool::new(pool_size);
+        // The session opened for the checks is the pool's first.
+        if let Lease::Open(generation) = pool.take(st.epoch) {
+            pool.put(
+                Conn::new(session, slot, key, generation, st.epoch),
+                st.epoch,
+            );
+        }
+        drop(st);
         let inner = Inner {
             cfg: cfg.clone(),
             pin,
-            ctx,
+            module,
             public,
             key_ref,
             pool,
         };
-        // The session opened for the checks is the pool's first.
-        if let Lease::Open(generation) = inner.pool.take() {
-            inner.pool.put(Conn::new(session, slot, key, generation));
-        }
         Ok(TokenKey {
             inner: Arc::new(inner),
         })
@@ -169,10 +180,14 @@ impl TokenKey {
         if !(MIN_BITS..=MAX_BITS).contains(&bits) || bits % 8 != 0 {
             return Err(HsmError::KeySize(bits));
         }
-        let ctx = module::load(&cfg.module)?;
+        let module = module::load(&cfg.module)?;
+        let st = module.read();
         let token = cfg.token_label.as_str();
-        let slot = module::find_token(&ctx, token)?;
-        let session = ctx.open_rw_session(slot).map_err(|e| from_ck(token, e))?;
+        let slot = module::find_token(&st.ctx, token)?;
+        let session = st
+            .ctx
+            .open_rw_session(slot)
+            .map_err(|e| from_ck(token, e))?;
         login(&session, token, &pin)?;
         let label = cfg.key_label.as_bytes().to_vec();
         let in_use = session
@@ -237,6 +252,7 @@ impl TokenKey {
             return Err(e);
         }
         drop(session);
+        drop(st);
         Self::open(cfg, pin)
     }
 
@@ -255,46 +271,67 @@ impl TokenKey {
         self.inner.pool.open_now()
     }
 
-    /// Runs `op` on a pooled session; when the token or the session went away, drops every
-    /// session and tries once more on a fresh one (opening it finds the token and the key
-    /// again and logs in again).
+    /// Runs `op` on a pooled session. When the token or the session went away, drops every
+    /// session and tries again on a fresh one (opening it finds the token and the key again
+    /// and logs in again); when the token is still not found, initialises the module again
+    /// (at most once per [`module::REINIT_INTERVAL`]) and tries a last time.
     fn with_session<T>(
         &self,
-        op: impl Fn(&Inner, &Conn) -> Result<T, CkError>,
+        op: impl Fn(&Pkcs11, &Conn) -> Result<T, CkError>,
     ) -> Result<T, HsmError> {
-        match self.attempt(&op) {
-            Ok(v) => Ok(v),
-            Err(Attempt::Gone(_)) => match self.attempt(&op) {
-                Ok(v) => Ok(v),
-                Err(Attempt::Gone(e) | Attempt::Failed(e)) => Err(e),
-            },
-            Err(Attempt::Failed(e)) => Err(e),
+        let mut fresh_sessions = false;
+        let mut reinitialized = false;
+        loop {
+            let (result, epoch) = {
+                let st = self.inner.module.read();
+                (self.attempt(&st, &op), st.epoch)
+            };
+            match result {
+                Ok(v) => return Ok(v),
+                Err(Attempt::Failed(e)) => return Err(e),
+                Err(Attempt::Gone(e)) => {
+                    if !fresh_sessions {
+                        fresh_sessions = true;
+                    } else if !reinitialized && self.inner.module.reinitialize(epoch) {
+                        reinitialized = true;
+                    } else {
+                        return Err(e);
+                    }
+                }
+            }
         }
     }
 
-    fn attempt<T>(&self, op: &impl Fn(&Inner, &Conn) -> Result<T, CkError>) -> Result<T, Attempt> {
+    fn attempt<T>(
+        &self,
+        st: &module::State,
+        op: &impl Fn(&Pkcs11, &Conn) -> Result<T, CkError>,
+    ) -> Result<T, Attempt> {
         let inner = &*self.inner;
-        let conn = match inner.pool.take() {
+        let conn = match inner.pool.take(st.epoch) {
             Lease::Ready(conn) => conn,
-            Lease::Open(generation) => match inner.connect(generation) {
+            Lease::Open(generation) => match inner.connect(&st.ctx, generation, st.epoch) {
                 Ok(conn) => conn,
                 Err(e) => {
                     inner.pool.cancel();
-                    return Err(Attempt::Failed(inner.while_running(e)));
+                    return Err(match inner.while_running(e) {
+                        gone @ HsmError::TokenGone { .. } => Attempt::Gone(gone),
+                        other => Attempt::Failed(other),
+                    });
                 }
             },
         };
-        match op(inner, &conn) {
+        match op(&st.ctx, &conn) {
             Ok(v) => {
-                inner.pool.put(conn);
+                inner.pool.put(conn, st.epoch);
                 Ok(v)
             }
             Err(e) if is_gone(&e) => {
-                inner.pool.discard(conn);
+                inner.pool.discard(conn, st.epoch);
                 Err(Attempt::Gone(from_ck(&inner.cfg.token_label, e)))
             }
             Err(e) => {
-                inner.pool.put(conn);
+                inner.pool.put(conn, st.epoch);
                 Err(Attempt::Failed(from_ck(&inner.cfg.token_label, e)))
             }
         }
@@ -304,13 +341,10 @@ impl TokenKey {
 impl Inner {
     /// Opens a fresh session for the pool: finds the token, logs in when the application is
     /// not logged in already, finds the key and checks it is still the key opened.
-    fn connect(&self, generation: u64) -> Result<Conn, HsmError> {
+    fn connect(&self, ctx: &Pkcs11, generation: u64, epoch: u64) -> Result<Conn, HsmError> {
         let token = self.cfg.token_label.as_str();
-        let slot = module::find_token(&self.ctx, token)?;
-        let session = self
-            .ctx
-            .open_ro_session(slot)
-            .map_err(|e| from_ck(token, e))?;
+        let slot = module::find_token(ctx, token)?;
+        let session = ctx.open_ro_session(slot).map_err(|e| from_ck(token, e))?;
         login(&session, token, &self.pin)?;
         let key = find_private_key(&session, &self.cfg)?;
         let public = read_public(&session, key, &self.cfg)?;
@@ -324,7 +358,7 @@ impl Inner {
                 ),
             });
         }
-        Ok(Conn::new(session, slot, key, generation))
+        Ok(Conn::new(session, slot, key, generation, epoch))
     }
 
     /// An error met while reopening a session of a key that was open: the token no longer
@@ -336,6 +370,16 @@ impl Inner {
                 reason: format!("the token is not present ({present})"),
             },
             other => other,
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Sessions are closed under the module's read lock (see module.rs).
+        let st = self.module.read();
+        for conn in self.pool.drain() {
+            conn.close(st.epoch);
         }
     }
 }
@@ -381,9 +425,10 @@ impl SigningKey for TokenKey {
     }
 
     fn check(&self) -> pki::Result<()> {
-        self.with_session(|inner, conn| {
-            let info = inner.ctx.get_token_info(conn.slot)?;
-            if info.label().trim_end() != inner.cfg.token_label {
+        let token = self.inner.cfg.token_label.as_str();
+        self.with_session(|ctx, conn| {
+            let info = ctx.get_token_info(conn.slot)?;
+            if info.label().trim_end() != token {
                 // Another token in the slot: as good as gone for this key.
                 return Err(CkError::Pkcs11(
                     RvError::TokenNotRecognized,

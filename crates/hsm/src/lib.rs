@@ -36,3 +36,4 @@ pub mod testing;
 pub use config::{Pin, TokenConfig};
 pub use error::HsmError;
 pub use key::{DEFAULT_POOL_SIZE, TokenKey};
+pub use module::REINIT_INTERVAL;

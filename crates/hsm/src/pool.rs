@@ -1,7 +1,8 @@
 //! The pool of logged-in read-only sessions a [`crate::TokenKey`] signs through: up to `size`
-//! sessions, opened on demand and reused; when the token goes away every session of the pool
+//! sessions, opened on demand and reused. When the token goes away every session of the pool
 //! is dropped at once (a generation number marks the ones still lent out), so that the next
-//! caller opens fresh sessions and logs in again.
+//! caller opens fresh sessions and logs in again. Sessions from before a re-initialisation of
+//! the module (an older module epoch) are forgotten, never closed (see `module.rs`).
 
 use std::sync::{Condvar, Mutex, MutexGuard};
 
@@ -19,16 +20,37 @@ pub(crate) struct Conn {
     pub(crate) key: ObjectHandle,
     /// The pool generation the session was opened in.
     generation: u64,
+    /// The module epoch the session was opened in.
+    epoch: u64,
 }
 
 impl Conn {
-    /// A connection opened for the pool's generation `generation` (see [`Lease::Open`]).
-    pub(crate) fn new(session: Session, slot: Slot, key: ObjectHandle, generation: u64) -> Self {
+    /// A session opened for the pool's generation `generation` (see [`Lease::Open`]) in the
+    /// module epoch `epoch`.
+    pub(crate) fn new(
+        session: Session,
+        slot: Slot,
+        key: ObjectHandle,
+        generation: u64,
+        epoch: u64,
+    ) -> Self {
         Conn {
             session,
             slot,
             key,
             generation,
+            epoch,
+        }
+    }
+
+    /// Closes the session, or forgets it when the module was re-initialised since it was
+    /// opened (its handle may now name another session). Call under the module's read lock
+    /// with its current epoch.
+    pub(crate) fn close(self, epoch: u64) {
+        if self.epoch == epoch {
+            drop(self);
+        } else {
+            std::mem::forget(self);
         }
     }
 }
@@ -81,12 +103,17 @@ impl Pool {
         self.size
     }
 
-    /// An idle session, or the right to open one; waits while every session is lent out.
-    pub(crate) fn take(&self) -> Lease {
+    /// An idle session of module epoch `epoch`, or the right to open one; waits while every
+    /// session is lent out. Idle sessions of an older epoch are forgotten on the way.
+    pub(crate) fn take(&self, epoch: u64) -> Lease {
         let mut st = self.lock();
         loop {
-            if let Some(conn) = st.idle.pop() {
-                return Lease::Ready(conn);
+            while let Some(conn) = st.idle.pop() {
+                if conn.epoch == epoch {
+                    return Lease::Ready(conn);
+                }
+                st.open -= 1;
+                conn.close(epoch);
             }
             if st.open < self.size {
                 st.open += 1;
@@ -96,16 +123,16 @@ impl Pool {
         }
     }
 
-    /// Gives a session back after use; one of an older generation is closed.
-    pub(crate) fn put(&self, conn: Conn) {
+    /// Gives a session back after use; one of an older generation or epoch is closed.
+    pub(crate) fn put(&self, conn: Conn, epoch: u64) {
         let mut st = self.lock();
-        if conn.generation == st.generation {
+        if conn.generation == st.generation && conn.epoch == epoch {
             st.idle.push(conn);
             drop(st);
         } else {
             st.open -= 1;
             drop(st);
-            drop(conn);
+            conn.close(epoch);
         }
         self.freed.notify_one();
     }
@@ -118,7 +145,7 @@ impl Pool {
 
     /// The token went away under `conn`: closes it and every idle session of its generation,
     /// and moves the pool to a new generation (sessions lent out are closed when returned).
-    pub(crate) fn discard(&self, conn: Conn) {
+    pub(crate) fn discard(&self, conn: Conn, epoch: u64) {
         let mut st = self.lock();
         st.open -= 1;
         let stale = if conn.generation == st.generation {
@@ -131,13 +158,23 @@ impl Pool {
         };
         drop(st);
         // Closing sessions of a token that went away may take the module a moment: not
-        // under the lock.
-        drop(conn);
-        drop(stale);
+        // under the pool's lock.
+        conn.close(epoch);
+        for c in stale {
+            c.close(epoch);
+        }
         self.freed.notify_all();
     }
 
-    /// Sessions open now (idle or lent out), for tests.
+    /// Every idle session, taken out (when the key is dropped).
+    pub(crate) fn drain(&self) -> Vec<Conn> {
+        let mut st = self.lock();
+        let idle = std::mem::take(&mut st.idle);
+        st.open -= idle.len();
+        idle
+    }
+
+    /// Sessions open now (idle or lent out).
     pub(crate) fn open_now(&self) -> usize {
         self.lock().open
     }
