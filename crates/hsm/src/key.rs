@@ -122,6 +122,12 @@ impl TokenKey {
             label: cfg.key_label.clone(),
             reason,
         };
+        if public.bits() < MIN_BITS as usize {
+            return Err(unusable(format!(
+                "RSA-{} is too small for a CA key (at least {MIN_BITS} bits)",
+                public.bits()
+            )));
+        }
         // The public key object, when there is one, must be the private key's other half.
         if let Some(public_object) = find_public_key(&session, cfg)? {
             let theirs = read_public(&session, public_object, cfg)?;

@@ -128,6 +128,15 @@ fn keys_that_may_leave_the_token_or_may_not_sign_are_hsm_006() {
     ]);
     // Not allowed to sign (pkcs11-tool cannot make one: SoftHSM sets CKA_SIGN by default).
     no_sign_key_pair(&SoftHsm::module(), "T", "decrypt-only");
+    // Too small for a CA key.
+    tool(&[
+        "--keypairgen",
+        "--key-type",
+        "rsa:1024",
+        "--label",
+        "small",
+        "--usage-sign",
+    ]);
     // Not RSA.
     tool(&[
         "--keypairgen",
@@ -142,6 +151,7 @@ fn keys_that_may_leave_the_token_or_may_not_sign_are_hsm_006() {
         ("imported", "CKA_EXTRACTABLE is set"),
         ("decrypt-only", "CKA_SIGN is not set"),
         ("ec", "not an RSA key"),
+        ("small", "RSA-1024 is too small"),
     ] {
         let err = open_err(&SoftHsm::config("T", label), USER_PIN);
         assert_eq!(err.code(), "HSM-006", "{label}: {err}");
