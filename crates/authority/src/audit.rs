@@ -285,15 +285,58 @@ pub(crate) fn signed_by(key: &pki::KeyRef) -> String {
 }
 
 /// Whether `action` is a CA operation whose entry names the signing key: issuing (enrollment,
-/// renewal, the TLS certificate), revocation (the CRL that lists it is signed by that key),
-/// the OCSP responder's certificate, init.
+/// renewal, the TLS certificate), revocation (revoke, bulk revoke, disabling a user: the CRL
+/// that lists it is signed by that key), the OCSP responder's certificate, init. A batch of
+/// renewals is not (each renewal has its own entry).
 pub(crate) fn is_ca_action(action: &str) -> bool {
     let base = action.split(':').next().unwrap_or(action);
     matches!(
         base,
-        "enroll" | "renew" | "revoke" | "revoke.bulk" | "tls.issue" | "ocsp-responder" | "init"
+        "enroll"
+            | "renew"
+            | "revoke"
+            | "revoke.bulk"
+            | "user.disable"
+            | "tls.issue"
+            | "ocsp-responder"
+            | "init"
     ) && action != "renew:batch"
         && action != "renew:all"
+}
+
+#[cfg(test)]
+mod ca_action_tests {
+    use super::is_ca_action;
+
+    #[test]
+    fn ca_operations_are_told_from_the_others() {
+        for a in [
+            "enroll",
+            "renew",
+            "renew:new-key",
+            "revoke:KeyCompromise",
+            "revoke.bulk:Superseded",
+            "user.disable",
+            "tls.issue",
+            "ocsp-responder",
+            "init",
+        ] {
+            assert!(is_ca_action(a), "{a}");
+        }
+        for a in [
+            "renew:batch",
+            "renew:all",
+            "login",
+            "user.add",
+            "user.token",
+            "reenroll:token",
+            "recover-key",
+            "backup",
+            "restore",
+        ] {
+            assert!(!is_ca_action(a), "{a}");
+        }
+    }
 }
 
 impl Op {
