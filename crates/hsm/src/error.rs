@@ -60,8 +60,8 @@ pub enum HsmError {
         label: String,
     },
 
-    /// `HSM-006`: the key cannot be used as a CA key: not RSA, no `CKA_SIGN`, extractable or
-    /// not sensitive, a mechanism missing, a digest a token CA key does not sign with, or a
+    /// `HSM-006`: the key cannot be used as a CA key: not RSA, under 2048 bits, no `CKA_SIGN`,
+    /// extractable or not sensitive, `CKA_ALWAYS_AUTHENTICATE`, a mechanism missing, a digest a token CA key does not sign with, or a
     /// test signature that does not verify (the message says which).
     #[error("HSM-006: key {label:?} on token {token:?} is unusable: {reason}")]
     KeyUnusable {

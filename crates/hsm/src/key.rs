@@ -183,7 +183,7 @@ impl TokenKey {
     /// `CKA_SENSITIVE`, `!CKA_EXTRACTABLE`, `CKA_SIGN` only, `CKA_ID` = the subject key
     /// identifier), then opens it; refuses a label already in use (`HSM-007`).
     pub fn generate(cfg: &TokenConfig, pin: Pin, bits: u32) -> Result<TokenKey, HsmError> {
-        if !(MIN_BITS..=MAX_BITS).contains(&bits) || bits % 8 != 0 {
+        if !(MIN_BITS..=MAX_BITS).contains(&bits) || !bits.is_multiple_of(8) {
             return Err(HsmError::KeySize(bits));
         }
         let module = module::load(&cfg.module)?;
@@ -576,16 +576,19 @@ fn inspect_key(
                 AttributeType::Sign,
                 AttributeType::Sensitive,
                 AttributeType::Extractable,
+                AttributeType::AlwaysAuthenticate,
             ],
         )
         .map_err(|e| from_ck(&cfg.token_label, e))?;
     let (mut key_type, mut sign, mut sensitive, mut extractable) = (None, None, None, None);
+    let mut always_authenticate = false;
     for a in attrs {
         match a {
             Attribute::KeyType(t) => key_type = Some(t),
             Attribute::Sign(b) => sign = Some(b),
             Attribute::Sensitive(b) => sensitive = Some(b),
             Attribute::Extractable(b) => extractable = Some(b),
+            Attribute::AlwaysAuthenticate(b) => always_authenticate = b,
             _ => {}
         }
     }
@@ -604,6 +607,11 @@ fn inspect_key(
     }
     if extractable != Some(false) {
         problems.push("CKA_EXTRACTABLE is set (the key may be exported)".into());
+    }
+    if always_authenticate {
+        problems.push(
+            "CKA_ALWAYS_AUTHENTICATE is set (the PIN at every signature is not supported)".into(),
+        );
     }
     if !problems.is_empty() {
         return Err(HsmError::KeyUnusable {

@@ -12,7 +12,7 @@
 //! | `HSM-003` | the token refused the user PIN (incorrect, locked, expired; never echoed) |
 //! | `HSM-004` | the token is gone or failing at run time (removed, device error) |
 //! | `HSM-005` | no private key with that label on the token |
-//! | `HSM-006` | the key is unusable: not RSA, no `CKA_SIGN`, extractable or not sensitive, a mechanism missing, a digest other than SHA-256/384/512, a signature that does not verify (the message says which) |
+//! | `HSM-006` | the key is unusable: not RSA, under 2048 bits, no `CKA_SIGN`, extractable or not sensitive, `CKA_ALWAYS_AUTHENTICATE`, a mechanism missing, a digest other than SHA-256/384/512, a signature that does not verify (the message says which) |
 //! | `HSM-007` | generating under a label already in use |
 //! | `HSM-008` | another PKCS#11 failure (the message names the function and the `CKR_` value) |
 //! | `HSM-009` | a key size that is not generated (2048 to 8192 bits, a multiple of 8) |

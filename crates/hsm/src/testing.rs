@@ -43,6 +43,12 @@ pub struct SoftHsm {
     conf: PathBuf,
 }
 
+impl Default for SoftHsm {
+    fn default() -> Self {
+        SoftHsm::new()
+    }
+}
+
 impl SoftHsm {
     /// A new, empty token directory and its `softhsm2.conf`. Panics with [`INSTALL`] when
     /// SoftHSM2 is not installed.

@@ -128,6 +128,16 @@ fn keys_that_may_leave_the_token_or_may_not_sign_are_hsm_006() {
     ]);
     // Not allowed to sign (pkcs11-tool cannot make one: SoftHSM sets CKA_SIGN by default).
     no_sign_key_pair(&SoftHsm::module(), "T", "decrypt-only");
+    // Asks for the PIN at every signature.
+    tool(&[
+        "--keypairgen",
+        "--key-type",
+        "rsa:2048",
+        "--label",
+        "always-auth",
+        "--usage-sign",
+        "--always-auth",
+    ]);
     // Too small for a CA key.
     tool(&[
         "--keypairgen",
@@ -152,6 +162,7 @@ fn keys_that_may_leave_the_token_or_may_not_sign_are_hsm_006() {
         ("decrypt-only", "CKA_SIGN is not set"),
         ("ec", "not an RSA key"),
         ("small", "RSA-1024 is too small"),
+        ("always-auth", "CKA_ALWAYS_AUTHENTICATE is set"),
     ] {
         let err = open_err(&SoftHsm::config("T", label), USER_PIN);
         assert_eq!(err.code(), "HSM-006", "{label}: {err}");

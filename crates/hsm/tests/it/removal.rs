@@ -132,3 +132,69 @@ fn touch_generation(dir: &Path) {
     n += 1;
     std::fs::write(&path, n.to_be_bytes()).unwrap();
 }
+
+#[test]
+fn token_pulled_out_while_four_threads_sign_recovers_for_all_of_them() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::time::Instant;
+
+    let Some(hsm) = SoftHsm::fresh_process(
+        "removal::token_pulled_out_while_four_threads_sign_recovers_for_all_of_them",
+    ) else {
+        return;
+    };
+    hsm.init_token("T");
+    let key = TokenKey::generate(&SoftHsm::config("T", "ca"), SoftHsm::pin(), 2048).unwrap();
+    let dir = token_dir(&hsm.token_dir());
+    let away = hsm.token_dir().with_file_name("pulled-out");
+    let stop = AtomicBool::new(false);
+    let refused = AtomicUsize::new(0);
+    let signed_after = AtomicUsize::new(0);
+    let back = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (key, stop, refused, signed_after, back) =
+                (key.clone(), &stop, &refused, &signed_after, &back);
+            s.spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    let message = format!("thread {t}");
+                    match key.sign(DigestAlgorithm::Sha256, message.as_bytes()) {
+                        Ok(sig) => {
+                            key.public_key()
+                                .verify(DigestAlgorithm::Sha256, message.as_bytes(), &sig, "t")
+                                .unwrap();
+                            if back.load(Ordering::SeqCst) {
+                                signed_after.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        Err(e) => {
+                            assert_eq!(e.code(), "PKI-141", "{e}");
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                    }
+                }
+            });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        std::fs::rename(&dir, &away).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        std::fs::rename(&away, &dir).unwrap();
+        back.store(true, Ordering::SeqCst);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while signed_after.load(Ordering::SeqCst) < 40 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        stop.store(true, Ordering::SeqCst);
+    });
+    assert!(
+        refused.load(Ordering::SeqCst) > 0,
+        "no signature was refused while away"
+    );
+    assert!(
+        signed_after.load(Ordering::SeqCst) >= 40,
+        "signing did not resume: {} after the token came back",
+        signed_after.load(Ordering::SeqCst)
+    );
+    assert!(key.sessions_open() <= key.pool_size());
+    expect_signing(&key);
+}

@@ -71,11 +71,13 @@ pub fn parse_list_objects(text: &str) -> Vec<Listed> {
                 kind: line.trim().to_string(),
                 fields: Vec::new(),
             });
-        } else if let (Some(obj), Some((k, v))) = (objects.last_mut(), line.split_once(':')) {
-            if line.starts_with([' ', '\t']) {
-                obj.fields
-                    .push((k.trim().to_string(), v.trim().to_string()));
-            }
+        } else if let (true, Some(obj), Some((k, v))) = (
+            line.starts_with([' ', '\t']),
+            objects.last_mut(),
+            line.split_once(':'),
+        ) {
+            obj.fields
+                .push((k.trim().to_string(), v.trim().to_string()));
         }
     }
     objects
@@ -84,16 +86,17 @@ pub fn parse_list_objects(text: &str) -> Vec<Listed> {
 #[test]
 fn list_objects_output_is_parsed() {
     // As printed by OpenSC 0.23's pkcs11-tool for a key made by `TokenKey::generate`.
-    let text = "Using slot 0 with a present token (0x1)\n\
-Private Key Object; RSA \n\
-  label:      ca\n\
-  ID:         0a1b\n\
-  Usage:      sign\n\
-  Access:     sensitive, always sensitive, never extractable, local\n\
-Public Key Object; RSA 2048 bits\n\
-  label:      ca\n\
-  Usage:      verify\n\
-  Access:     local\n";
+    let text = r"Using slot 0 with a present token (0x1)
+Private Key Object; RSA 
+  label:      ca
+  ID:         0a1b
+  Usage:      sign
+  Access:     sensitive, always sensitive, never extractable, local
+Public Key Object; RSA 2048 bits
+  label:      ca
+  Usage:      verify
+  Access:     local
+";
     let objects = parse_list_objects(text);
     assert_eq!(objects.len(), 2);
     assert_eq!(objects[0].kind, "Private Key Object; RSA");
@@ -103,4 +106,11 @@ Public Key Object; RSA 2048 bits\n\
         Some("sensitive, always sensitive, never extractable, local")
     );
     assert_eq!(objects[1].field("Usage"), Some("verify"));
+}
+
+/// `fresh_process` with a name that matches no test must fail, not pass with nothing run.
+#[test]
+#[should_panic(expected = "in its own process")]
+fn a_misnamed_fresh_process_test_fails() {
+    let _ = hsm::testing::SoftHsm::fresh_process("support::no_such_test");
 }

@@ -41,6 +41,13 @@ fn generated_3072_key_signs_with_each_digest_verified_by_openssl_and_pki() {
         .collect();
     assert_eq!(key_ref.key_id, ski);
     key.check().unwrap();
+    // The PIN kept for logging in again never prints.
+    let debug = format!("{key:?}");
+    assert!(!debug.contains(USER_PIN), "{debug}");
+    assert!(
+        debug.contains("kms-ca") && debug.contains(&key_ref.key_id),
+        "{debug}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let pem = public.to_pem().unwrap();
