@@ -42,7 +42,7 @@ fn period(days: u64) -> Period {
 
 fn subject() -> SmimeSubject {
     SmimeSubject {
-        subject: Name::from_str("CN=Alice,O=Example").expect("name"),
+        subject: Name::from_str("CN=alice@example.com").expect("name"),
         email: "alice@example.com".into(),
         capabilities: pki::algorithms::DEFAULT_CAPABILITIES.to_vec(),
         revocation: RevocationUrls {
