@@ -304,41 +304,6 @@ pub(crate) fn is_ca_action(action: &str) -> bool {
         && action != "renew:all"
 }
 
-#[cfg(test)]
-mod ca_action_tests {
-    use super::is_ca_action;
-
-    #[test]
-    fn ca_operations_are_told_from_the_others() {
-        for a in [
-            "enroll",
-            "renew",
-            "renew:new-key",
-            "revoke:KeyCompromise",
-            "revoke.bulk:Superseded",
-            "user.disable",
-            "tls.issue",
-            "ocsp-responder",
-            "init",
-        ] {
-            assert!(is_ca_action(a), "{a}");
-        }
-        for a in [
-            "renew:batch",
-            "renew:all",
-            "login",
-            "user.add",
-            "user.token",
-            "reenroll:token",
-            "recover-key",
-            "backup",
-            "restore",
-        ] {
-            assert!(!is_ca_action(a), "{a}");
-        }
-    }
-}
-
 impl Op {
     pub(crate) fn new(actor: &str, action: &str, target: &str) -> Self {
         Op {
@@ -678,4 +643,39 @@ pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod ca_action_tests {
+    use super::is_ca_action;
+
+    #[test]
+    fn ca_operations_are_told_from_the_others() {
+        for a in [
+            "enroll",
+            "renew",
+            "renew:new-key",
+            "revoke:KeyCompromise",
+            "revoke.bulk:Superseded",
+            "user.disable",
+            "tls.issue",
+            "ocsp-responder",
+            "init",
+        ] {
+            assert!(is_ca_action(a), "{a}");
+        }
+        for a in [
+            "renew:batch",
+            "renew:all",
+            "login",
+            "user.add",
+            "user.token",
+            "reenroll:token",
+            "recover-key",
+            "backup",
+            "restore",
+        ] {
+            assert!(!is_ca_action(a), "{a}");
+        }
+    }
 }

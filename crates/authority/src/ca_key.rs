@@ -67,7 +67,7 @@ pub(crate) fn decode_ref(bytes: &[u8]) -> Option<String> {
 /// The CA key as the store holds it.
 pub(crate) enum StoredCaKey {
     /// The key itself (software CA).
-    Software(PrivateKey),
+    Software(Box<PrivateKey>),
     /// A reference to a token key (`token:<ski>`).
     Token(String),
 }
@@ -90,7 +90,7 @@ pub(crate) fn read_stored(store: &UnlockedStore) -> Result<(Vec<u8>, StoredCaKey
     let der = escrowed.private_key_der.expose();
     let stored = match decode_ref(der) {
         Some(r) => StoredCaKey::Token(r),
-        None => StoredCaKey::Software(PrivateKey::from_der(der)?),
+        None => StoredCaKey::Software(Box::new(PrivateKey::from_der(der)?)),
     };
     Ok((ca_der, stored))
 }
@@ -104,7 +104,7 @@ pub(crate) fn issuer_for(
 ) -> Result<Issuer> {
     let cert = certificate::parse_certificate(ca_der)?;
     match (stored, configured) {
-        (StoredCaKey::Software(key), None) => Ok(Issuer::new(cert, key)?),
+        (StoredCaKey::Software(key), None) => Ok(Issuer::new(cert, *key)?),
         (StoredCaKey::Software(_), Some(k)) => Err(Error::CaKeyMismatch(format!(
             "this authority's CA key is in its store (a software key), but a token key \
              ({}) was configured: remove [ca_key] from kmsd.toml (moving a software CA key \

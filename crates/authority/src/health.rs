@@ -136,7 +136,7 @@ pub fn check_store(data_dir: &Path, credential: &Credential) -> Result<CheckRepo
 fn check_ca_key(store: &UnlockedStore) -> Result<String> {
     match crate::ca_key::read_stored(store)? {
         (ca_der, crate::ca_key::StoredCaKey::Software(key)) => {
-            let issuer = pki::Issuer::new(certificate::parse_certificate(&ca_der)?, key)?;
+            let issuer = pki::Issuer::new(certificate::parse_certificate(&ca_der)?, *key)?;
             Ok(issuer.signing_key().key_ref().to_string())
         }
         (ca_der, crate::ca_key::StoredCaKey::Token(r)) => {

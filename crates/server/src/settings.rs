@@ -315,13 +315,12 @@ impl FileSettings {
         if s.max_connections == Some(0) || s.max_connections.is_some_and(|n| n > 1_000_000) {
             bail!("max_connections must be 1 to 1000000");
         }
-        if let Some(k) = &s.ca_key {
-            if k.pkcs11_module.as_os_str().is_empty()
+        if let Some(k) = &s.ca_key
+            && (k.pkcs11_module.as_os_str().is_empty()
                 || k.token_label.trim().is_empty()
-                || k.key_label.trim().is_empty()
-            {
-                bail!("[ca_key] needs pkcs11_module, token_label and key_label, none empty");
-            }
+                || k.key_label.trim().is_empty())
+        {
+            bail!("[ca_key] needs pkcs11_module, token_label and key_label, none empty");
         }
         if let Some(names) = &s.capabilities {
             parse_capabilities(names)?;
