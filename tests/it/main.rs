@@ -3,7 +3,7 @@
 //! `agents_e2e`, a stolen copy of their data directory in `agents_copy`), the URLs in certificates
 //! fetched by `openssl` and `gpgsm` (`public_urls`), a `kmsd` killed with
 //! SIGKILL under load (`crash`), storage faults and a damaged store (`faults`), the audit
-//! anchor against a lost WAL or an older store (`anchor`), the admin console in Chromium
+//! anchor against a lost WAL or an older store (`anchor`), the CA key in SoftHSM (`hsm_e2e`), the admin console in Chromium
 //! (`console_browser`), the README's quick start as written (`readme`), and the repository's
 //! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
@@ -21,6 +21,7 @@ mod e2e_sbr;
 mod e2e_views;
 mod faults;
 mod governance_e2e;
+mod hsm_e2e;
 mod layout;
 mod limits_e2e;
 mod ocsp_e2e;

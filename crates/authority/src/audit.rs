@@ -32,7 +32,8 @@ pub struct AuditEntry {
     pub target: String,
     /// `ok`, `refused`, or `pending` (a quorum operation waiting for approvals).
     pub outcome: String,
-    /// For refusals, the error code and message.
+    /// For refusals, the error code and message; for CA operations that succeeded, the key
+    /// that signed (`signed-by token:<ski>` or `signed-by software:<ski>`).
     pub detail: String,
     /// The entry's chain hash (hex).
     pub hash: String,
@@ -272,6 +273,35 @@ pub(crate) struct Op {
     action: String,
     target: std::cell::RefCell<String>,
     written: std::cell::Cell<bool>,
+    /// The `ok` entry's detail: for CA operations, the key that signed ([`signed_by`]).
+    detail: std::cell::RefCell<String>,
+}
+
+/// The detail of a CA operation's `ok` entry: which key signed (`signed-by token:<ski>` or
+/// `signed-by software:<ski>`). Carried in the entry's `detail` field (empty in other `ok`
+/// entries), so the chain's format is unchanged.
+pub(crate) fn signed_by(key: &pki::KeyRef) -> String {
+    format!("signed-by {key}")
+}
+
+/// Whether `action` is a CA operation whose entry names the signing key: issuing (enrollment,
+/// renewal, the TLS certificate), revocation (revoke, bulk revoke, disabling a user: the CRL
+/// that lists it is signed by that key), the OCSP responder's certificate, init. A batch of
+/// renewals is not (each renewal has its own entry).
+pub(crate) fn is_ca_action(action: &str) -> bool {
+    let base = action.split(':').next().unwrap_or(action);
+    matches!(
+        base,
+        "enroll"
+            | "renew"
+            | "revoke"
+            | "revoke.bulk"
+            | "user.disable"
+            | "tls.issue"
+            | "ocsp-responder"
+            | "init"
+    ) && action != "renew:batch"
+        && action != "renew:all"
 }
 
 impl Op {
@@ -281,7 +311,13 @@ impl Op {
             action: action.into(),
             target: std::cell::RefCell::new(target.into()),
             written: std::cell::Cell::new(false),
+            detail: std::cell::RefCell::new(String::new()),
         }
+    }
+
+    /// Records, for the `ok` entry, the key that signs for this operation.
+    pub(crate) fn set_signed_by(&self, key: &pki::KeyRef) {
+        *self.detail.borrow_mut() = signed_by(key);
     }
 
     /// Names the target once it is known (enrollment learns the address from the token).
@@ -360,16 +396,14 @@ pub(crate) fn append_op(conn: &Connection, op: &Op, at: i64) -> Result<bool> {
         return Ok(false);
     }
     let target = op.target();
-    append_in(
+    append_raw(
         conn,
-        &Record {
-            at,
-            actor: &op.actor,
-            action: &op.action,
-            target: &target,
-            refusal: None,
-            pending: false,
-        },
+        at,
+        &clip(&op.actor, MAX_ACTOR),
+        &op.action,
+        &clip(&target, MAX_TARGET),
+        "ok",
+        &op.detail.borrow(),
     )?;
     Ok(true)
 }
@@ -609,4 +643,39 @@ pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod ca_action_tests {
+    use super::is_ca_action;
+
+    #[test]
+    fn ca_operations_are_told_from_the_others() {
+        for a in [
+            "enroll",
+            "renew",
+            "renew:new-key",
+            "revoke:KeyCompromise",
+            "revoke.bulk:Superseded",
+            "user.disable",
+            "tls.issue",
+            "ocsp-responder",
+            "init",
+        ] {
+            assert!(is_ca_action(a), "{a}");
+        }
+        for a in [
+            "renew:batch",
+            "renew:all",
+            "login",
+            "user.add",
+            "user.token",
+            "reenroll:token",
+            "recover-key",
+            "backup",
+            "restore",
+        ] {
+            assert!(!is_ca_action(a), "{a}");
+        }
+    }
 }

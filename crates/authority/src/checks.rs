@@ -228,6 +228,7 @@ impl Authority {
                 loop {
                     {
                         let Some(auth) = weak.upgrade() else { break };
+                        auth.check_signer();
                         match auth.refresh_health() {
                             Ok(_) => failing = false,
                             Err(e) if !failing => {

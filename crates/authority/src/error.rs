@@ -272,6 +272,14 @@ pub enum Error {
     /// The audit anchor file is malformed, of another store, or fails its MAC.
     #[error("{0}")]
     AnchorInvalid(String),
+    /// The CA key cannot sign now: its token is gone, logged out or failing (the token's
+    /// `HSM-0xx` code is in the message). Nothing was issued or signed; HTTP 503.
+    #[error("the CA key cannot sign now: {0}")]
+    SignerUnavailable(String),
+    /// The CA key configured (`[ca_key]` in kmsd.toml, or none) is not the one this store's
+    /// CA has: a token CA started without its token, a software CA with one, another key.
+    #[error("the CA key does not match this authority: {0}")]
+    CaKeyMismatch(String),
 }
 
 impl Error {
@@ -322,6 +330,8 @@ impl Error {
             Error::AgentRefused(_) => "AUTH-132",
             Error::AgentKeysAtRisk { .. } => "AUTH-133",
             Error::ReshareStale { .. } => "AUTH-134",
+            Error::SignerUnavailable(_) => "AUTH-150",
+            Error::CaKeyMismatch(_) => "AUTH-151",
         }
     }
 
@@ -349,6 +359,7 @@ impl From<pki::Error> for Error {
     fn from(e: pki::Error) -> Self {
         match e {
             pki::Error::Lint { rule, detail } => Error::ProfileRefused { rule, detail },
+            pki::Error::SignerUnavailable(why) => Error::SignerUnavailable(why),
             other => Error::Pki(other),
         }
     }

@@ -38,7 +38,13 @@ impl Authority {
         op: impl FnOnce(&audit::Op) -> Result<T>,
     ) -> Result<T> {
         let record = audit::Op::new(actor, action, target);
+        if audit::is_ca_action(action) {
+            record.set_signed_by(&self.issuer.signing_key().key_ref());
+        }
         let result = op(&record);
+        if let Err(e) = &result {
+            self.note_signing_failure(e);
+        }
         let (written, target) = (record.written(), record.target());
         if written && result.is_ok() {
             self.sign_audit_head_if_due();
@@ -221,10 +227,10 @@ impl Authority {
         // A secret not in the database for the parameters' digest (see approvals.rs).
         let pepper: zeroize::Zeroizing<[u8; 32]> = {
             use sha2::Digest;
-            let der = st.issuer.key()?.to_pkcs8_der()?;
+            let secret = crate::ca_key::ca_secret(&st.issuer, &st.store)?;
             let mut h = sha2::Sha256::new();
             h.update(b"kms-approval-pepper-v1");
-            h.update(der.as_bytes());
+            h.update(&secret[..]);
             zeroize::Zeroizing::new(h.finalize().into())
         };
         let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;

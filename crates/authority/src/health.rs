@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use escrow::rusqlite::OptionalExtension;
 use escrow::{CheckDepth, Credential, KeyId, StorageFault, Store, UnlockedStore};
 use pki::certificate;
 
@@ -43,6 +42,9 @@ impl Authority {
         if let Some(lag) = self.crl_health() {
             reasons.push(lag);
         }
+        if let Some(no_signer) = self.signer_reason() {
+            reasons.push(no_signer);
+        }
         reasons
     }
 }
@@ -63,6 +65,9 @@ pub struct CheckReport {
     /// The agent-split keys checked against the agent set their shares were made for
     /// (never decrypting a share or a wrap key).
     pub split: crate::SplitCheck,
+    /// The CA key that was checked: `software:<ski>` (in the store), or `token:<ski>` (on a
+    /// token; the store holds only its reference).
+    pub ca_key: Option<String>,
     /// A step that could not run, and why (the store would not open or unlock).
     pub not_checked: Option<String>,
 }
@@ -130,30 +135,33 @@ pub fn check_store(data_dir: &Path, credential: &Credential) -> Result<CheckRepo
             e.code()
         )),
     }
-    report.ca_problem = check_ca_key(&unlocked)
-        .err()
-        .map(|e| format!("[{}] {e}", e.code()));
+    match check_ca_key(&unlocked) {
+        Ok(r) => report.ca_key = Some(r),
+        Err(e) => report.ca_problem = Some(format!("[{}] {e}", e.code())),
+    }
     Ok(report)
 }
 
-/// Decrypts the CA key and checks it is the key of the CA certificate.
-fn check_ca_key(store: &UnlockedStore) -> Result<()> {
-    let (ca_der, key_id): (Vec<u8>, i64) = store
-        .store()
-        .connection()
-        .query_row(
-            "SELECT certificate, escrowed_key_id FROM ca WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .ok_or_else(|| Error::Corrupt("the store has no CA".into()))?;
-    let escrowed = store
-        .key(KeyId(key_id))?
-        .ok_or_else(|| Error::Corrupt("the CA key is missing from escrow".into()))?;
-    let key = pki::PrivateKey::from_der(escrowed.private_key_der.expose())?;
-    pki::Issuer::new(certificate::parse_certificate(&ca_der)?, key)?;
-    Ok(())
+/// Decrypts the CA key and checks it is the key of the CA certificate; for a CA key on a
+/// token, checks the escrowed reference names the CA certificate's key (the token itself is
+/// not opened here). Returns the key's reference (`software:<ski>` or `token:<ski>`).
+fn check_ca_key(store: &UnlockedStore) -> Result<String> {
+    match crate::ca_key::read_stored(store)? {
+        (ca_der, crate::ca_key::StoredCaKey::Software(key)) => {
+            let issuer = pki::Issuer::new(certificate::parse_certificate(&ca_der)?, *key)?;
+            Ok(issuer.signing_key().key_ref().to_string())
+        }
+        (ca_der, crate::ca_key::StoredCaKey::Token(r)) => {
+            let cert = certificate::parse_certificate(&ca_der)?;
+            let expected = pki::KeyRef::of(pki::KeyStore::Token, &certificate::public_key(&cert)?);
+            if expected.to_string() != r {
+                return Err(Error::Corrupt(format!(
+                    "the CA key reference {r} does not name the CA certificate's key ({expected})"
+                )));
+            }
+            Ok(r)
+        }
+    }
 }
 
 #[cfg(test)]

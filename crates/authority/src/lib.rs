@@ -83,6 +83,8 @@
 //! | `AUTH-132` | an agent operation was refused (duplicate agent, threshold above the agents, a share that does not open for the request, a void or expired agent request) |
 //! | `AUTH-133` | removing a key recovery agent was refused: some split keys would keep fewer share holders than their threshold (re-share first); HTTP 409 |
 //! | `AUTH-134` | a re-share request is void: the agents or their threshold changed since it was opened (run `kmsctl agent reshare` again); HTTP 409 |
+//! | `AUTH-150` | the CA key cannot sign now: its token (HSM) is gone or failing; the token's `HSM-0xx` code is in the message; nothing was issued (HTTP 503) |
+//! | `AUTH-151` | the CA key configured (`[ca_key]` in kmsd.toml, or none) is not this authority's: a token CA without `[ca_key]`, a software CA with it, or another key |
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -94,6 +96,7 @@ mod anchor;
 mod approvals;
 mod audit;
 mod backups;
+mod ca_key;
 mod checks;
 mod clock;
 mod error;
@@ -143,6 +146,7 @@ pub use audit::{
     AuditEntry, AuditProblem, AuditReport, MAX_ACTOR, MAX_DETAIL, MAX_TARGET, muting_refusals,
 };
 pub use backups::Restored;
+pub use ca_key::CaSigningKey;
 pub use checks::{ACTIVITY_DAYS, Attention, CheckState, DayActivity, HealthCheck, HealthReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
@@ -274,8 +278,13 @@ pub struct Config {
     /// The dashboard's CRL check warns when the nextUpdate is nearer than this (`None`: only
     /// when the publisher failed to re-sign in time; `crl_warning_hours` in `kmsd.toml`).
     pub crl_warning: Option<Duration>,
-    /// How often the background thread recomputes the dashboard's health checks.
+    /// How often the background thread recomputes the dashboard's health checks (and asks
+    /// the CA key whether it can sign: [`Authority::check_signer`]).
     pub health_check_every: Duration,
+    /// The CA key when it is on a token (`[ca_key]` in kmsd.toml): [`init`] makes a CA
+    /// whose key it is (nothing of the key is stored), [`unlock`] signs with it. `None`: the
+    /// CA key is a software key kept in the escrow store.
+    pub ca_signing_key: Option<CaSigningKey>,
 }
 
 /// The default of [`Config::expiring_window_days`].
@@ -319,6 +328,7 @@ impl Default for Config {
             expiring_window_days: DEFAULT_EXPIRING_WINDOW_DAYS,
             crl_warning: None,
             health_check_every: Duration::from_secs(60),
+            ca_signing_key: None,
         }
     }
 }
@@ -854,6 +864,8 @@ pub struct Authority {
     checks: checks::Cache,
     /// One-time keys of open agent requests (memory only).
     request_keys: agents::RequestKeys,
+    /// Whether the CA key can sign (a token key may be gone): see `ca_key`.
+    signer_health: ca_key::SignerHealth,
 }
 
 impl std::fmt::Debug for Authority {
@@ -874,37 +886,68 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
     }
     let admin_hash = secret::hash_password(params.admin_password.expose(), &config.admin_argon2)?;
     let now = clock.now();
-    let ca_key = match params.ca_key {
-        Some(k) if k.bits() < MIN_CA_KEY_BITS => {
-            return Err(Error::CaKeyTooSmall { bits: k.bits() });
-        }
-        Some(k) => k,
-        None => generate_ca_key(DEFAULT_CA_KEY_BITS)?,
+    let profile = Profile::Ca {
+        subject,
+        path_len: Some(0),
     };
-    let not_before = now - Duration::from_secs(300);
-    let issuer = Issuer::self_signed(
-        ca_key,
-        &Profile::Ca {
-            subject,
-            path_len: Some(0),
-        },
-        Period {
-            not_before,
-            not_after: now + config.ca_validity,
-        },
-        DigestAlgorithm::Sha256,
-        &mut pki::os_rng(),
-    )?;
+    let period = Period {
+        not_before: now - Duration::from_secs(300),
+        not_after: now + config.ca_validity,
+    };
+    let issuer = match &config.ca_signing_key {
+        // A CA key on a token: the CA certificate is signed there, nothing of the key is
+        // stored (the escrow entry is a reference: see `ca_key`).
+        Some(token) => {
+            if params.ca_key.is_some() {
+                return Err(Error::invalid(
+                    "CA key",
+                    "give a software CA key or a token key, not both",
+                ));
+            }
+            let bits = token.key().public_key().bits();
+            if bits < MIN_CA_KEY_BITS {
+                return Err(Error::CaKeyTooSmall { bits });
+            }
+            Issuer::self_signed_with_signing_key(
+                token.key().clone(),
+                &profile,
+                period,
+                DigestAlgorithm::Sha256,
+                &mut pki::os_rng(),
+            )?
+        }
+        None => {
+            let ca_key = match params.ca_key {
+                Some(k) if k.bits() < MIN_CA_KEY_BITS => {
+                    return Err(Error::CaKeyTooSmall { bits: k.bits() });
+                }
+                Some(k) => k,
+                None => generate_ca_key(DEFAULT_CA_KEY_BITS)?,
+            };
+            Issuer::self_signed(
+                ca_key,
+                &profile,
+                period,
+                DigestAlgorithm::Sha256,
+                &mut pki::os_rng(),
+            )?
+        }
+    };
     let ca_der = certificate::to_der(issuer.certificate())?;
+    let key_ref = issuer.signing_key().key_ref();
+    let escrowed: zeroize::Zeroizing<Vec<u8>> = match issuer.software_key() {
+        Some(k) => zeroize::Zeroizing::new(k.to_pkcs8_der()?.as_bytes().to_vec()),
+        None => ca_key::encode_ref(&key_ref),
+    };
     let mut store = Store::init(params.data_dir, &params.unlock)?;
-    let key_der = issuer.key()?.to_pkcs8_der()?;
     {
-        // The CA key, the CA row, the settings and the first administrator: one transaction.
+        // The CA key (or, on a token, its reference), the CA row, the settings, the first
+        // administrator and the audit entry naming the CA key: one transaction.
         let tx = store.begin()?;
         let key_id = tx.escrow(&NewKey {
             owner: CA_OWNER,
             usage: KeyUsage::Ca,
-            private_key_der: key_der.as_bytes(),
+            private_key_der: &escrowed,
             certificate_der: Some(&ca_der),
             created_at: unix(now),
         })?;
@@ -920,6 +963,15 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
             "INSERT INTO admins (name, role, password_hash, created_at)
              VALUES (?1, 'administrator', ?2, ?3)",
             params![params.admin_name, admin_hash, unix(now)],
+        )?;
+        audit::append_raw(
+            &tx,
+            unix(now),
+            "operator",
+            "init",
+            &issuer.certificate().tbs_certificate().subject().to_string(),
+            "ok",
+            &audit::signed_by(&key_ref),
         )?;
         tx.commit()?;
     }
@@ -941,21 +993,8 @@ pub fn unlock(
     clock: Arc<dyn Clock>,
 ) -> Result<Authority> {
     let unlocked = store.unlock(credential)?;
-    let (ca_der, key_id): (Vec<u8>, i64) = unlocked
-        .store()
-        .connection()
-        .query_row(
-            "SELECT certificate, escrowed_key_id FROM ca WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .ok_or_else(|| Error::Corrupt("the store has no CA (was it made by kmsd init?)".into()))?;
-    let escrowed = unlocked
-        .key(escrow::KeyId(key_id))?
-        .ok_or_else(|| Error::Corrupt("the CA key is missing from escrow".into()))?;
-    let key = PrivateKey::from_der(escrowed.private_key_der.expose())?;
-    let issuer = Issuer::new(certificate::parse_certificate(&ca_der)?, key)?;
+    let (ca_der, stored) = ca_key::read_stored(&unlocked)?;
+    let issuer = ca_key::issuer_for(&ca_der, stored, config.ca_signing_key.as_ref())?;
     let authority = Authority::new(unlocked, issuer, config, clock)?;
     authority.sweep_backup_leftovers()?;
     authority.check_anchor_at_unlock()?;
@@ -1030,6 +1069,7 @@ impl Authority {
             ocsp,
             checks: Default::default(),
             request_keys: Default::default(),
+            signer_health: Default::default(),
         })
     }
 

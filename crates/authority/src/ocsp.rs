@@ -362,6 +362,7 @@ fn make_responder(
     let key_der = key.to_pkcs8_der()?;
     let serial = CertificateInfo::from_certificate(&cert)?.serial_hex;
     let op = audit::Op::new("-", "ocsp-responder", &format!("serial {serial}"));
+    op.set_signed_by(&st.issuer.signing_key().key_ref());
     let tx = st.store.begin()?;
     let id = tx.escrow(&NewKey {
         owner: OCSP_OWNER,

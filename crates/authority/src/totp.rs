@@ -147,7 +147,8 @@ pub(crate) fn otpauth_uri(name: &str, secret: &[u8]) -> Zeroizing<String> {
     ))
 }
 
-/// The sealing key: HKDF-SHA256 of the CA private key's PKCS#8 DER.
+/// The sealing key: HKDF-SHA256 of the CA secret (`ca_key::ca_secret`: the software CA
+/// key's PKCS#8 DER, or for a CA key on a token a secret derived from the master key).
 fn cipher(ca_key_der: &[u8]) -> Aes256Gcm {
     let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"kms-admin-totp"), ca_key_der);
     let mut key = Zeroizing::new([0u8; 32]);
@@ -238,8 +239,8 @@ impl Authority {
         let Some(code) = from.totp.as_ref() else {
             return Ok(TotpCheck::Refused);
         };
-        let der = st.issuer.key()?.to_pkcs8_der()?;
-        let secret = open(der.as_bytes(), id, &sealed)?;
+        let ca_secret = crate::ca_key::ca_secret(&st.issuer, &st.store)?;
+        let secret = open(&ca_secret, id, &sealed)?;
         Ok(match accept(&secret, code, now, last_step) {
             Some(step) => TotpCheck::Accepted(step),
             None => TotpCheck::Refused,
@@ -254,8 +255,8 @@ impl Authority {
         self.audit_op(&actor.name, "admin.totp-enable", &actor.name, |rec| {
             let secret = generate_secret()?;
             let mut st = self.lock();
-            let der = st.issuer.key()?.to_pkcs8_der()?;
-            let sealed = seal(der.as_bytes(), actor.id, &secret)?;
+            let ca_secret = crate::ca_key::ca_secret(&st.issuer, &st.store)?;
+            let sealed = seal(&ca_secret, actor.id, &secret)?;
             let tx = st
                 .store
                 .connection_mut()

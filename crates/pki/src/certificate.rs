@@ -209,17 +209,45 @@ impl Issuer {
         digest: DigestAlgorithm,
         rng: &mut R,
     ) -> Result<Self> {
+        let mut issuer = Self::self_signed_with_signing_key(
+            Arc::new(key.clone()),
+            profile,
+            period,
+            digest,
+            rng,
+        )?;
+        issuer.software = Some(key);
+        Ok(issuer)
+    }
+
+    /// Creates a self-signed CA certificate signed through `key` (a token key: the key never
+    /// leaves it) and returns the issuer; [`Issuer::key`] then has no key to give.
+    pub fn self_signed_with_signing_key<R: CryptoRng + ?Sized>(
+        key: Arc<dyn SigningKey>,
+        profile: &Profile,
+        period: Period,
+        digest: DigestAlgorithm,
+        rng: &mut R,
+    ) -> Result<Self> {
         if !profile.is_ca() {
             return Err(Error::Invalid {
                 what: "profile",
                 why: "a self-signed certificate must use the CA profile".into(),
             });
         }
-        let cert = build(profile, None, &key.public_key(), &key, period, digest, rng)?;
+        let cert = build(
+            profile,
+            None,
+            &key.public_key(),
+            key.as_ref(),
+            period,
+            digest,
+            rng,
+        )?;
         Ok(Self {
             cert,
-            key: Arc::new(key.clone()),
-            software: Some(key),
+            key,
+            software: None,
             digest,
         })
     }
@@ -322,11 +350,10 @@ fn build<R: CryptoRng + ?Sized>(
         .finalize(&signer)
         .map_err(Error::build("certificate"))?;
     crate::lint::check_before_signing(&tbs, profile, digest)?;
-    use signature::{SignatureEncoding, Signer};
-    let signature: rsa::pkcs1v15::Signature =
-        signer.try_sign(&tbs).map_err(|_| Error::Rsa("signature"))?;
-    let bits =
-        der::asn1::BitString::from_bytes(&signature.to_bytes()).map_err(Error::der("signature"))?;
+    // Signed through the key itself, not the `signature::Signer` adapter, so that a token
+    // that cannot sign says why (`SignerUnavailable`) instead of a bare signature error.
+    let signature = signing_key.sign(digest, &tbs)?;
+    let bits = der::asn1::BitString::from_bytes(&signature).map_err(Error::der("signature"))?;
     builder
         .assemble(bits, &signer)
         .map_err(Error::build("certificate"))

@@ -837,7 +837,14 @@ pub fn issue_responder_certificate<R: CryptoRng + ?Sized>(
     let signer = RsaSigner::new(issuer.signing_key(), DigestAlgorithm::Sha256);
     builder
         .build::<_, rsa::pkcs1v15::Signature>(&signer)
-        .map_err(Error::build("OCSP responder certificate"))
+        .map_err(|e| {
+            // The builder hides why the signature failed: a token key that cannot sign now
+            // says so through `check` (SignerUnavailable) rather than as a build error.
+            match issuer.signing_key().check() {
+                Err(unavailable) => unavailable,
+                Ok(()) => Error::build("OCSP responder certificate")(e),
+            }
+        })
 }
 
 /// The OCSP URLs a certificate's authorityInfoAccess names.

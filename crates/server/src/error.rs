@@ -3,7 +3,8 @@
 //! 4xx bodies say what was wrong (`{"error": {"code", "message"}}`, [`api::ErrorBody`]); 5xx
 //! bodies are generic and the detail goes to the log, except storage faults: 507 for a full
 //! disk, 503 for a read-only file system, a locked database, a damaged store or an I/O error,
-//! each with its own code (`AUTH-060`..`AUTH-064`) and a message for the operator. A quorum operation waiting for
+//! each with its own code (`AUTH-060`..`AUTH-064`) and a message for the operator, and 503
+//! `AUTH-150` when the CA key's token cannot sign (its `HSM-0xx` code in the message). A quorum operation waiting for
 //! approvals answers 202 with [`api::Pending`].
 
 use axum::Json;
@@ -201,6 +202,9 @@ impl From<authority::Error> for ApiError {
             E::TooManyEntries { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             // The store lacks committed work, or its audit anchor is invalid: cannot serve.
             E::AnchorRollback(_) | E::AnchorInvalid(_) => StatusCode::SERVICE_UNAVAILABLE,
+            // The CA key's token is gone or failing (its HSM code is in the message); the
+            // public URLs keep being served and /healthz says "no signer".
+            E::SignerUnavailable(_) | E::CaKeyMismatch(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::RequestRefused(_)
             | E::ProfileRefused { .. }
             | E::QuorumBelowFloor { .. }

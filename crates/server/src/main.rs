@@ -1,5 +1,7 @@
 //! `kmsd`: creates the authority (`init`), rebuilds it from a backup (`restore`), serves it
-//! (`serve`) and checks a store in full (`check`).
+//! (`serve`) and checks a store in full (`check`); opens the CA key on a PKCS#11 token when
+//! `kmsd.toml` has `[ca_key]`, with the PIN from `--pin-stdin`, `--pin-file` or
+//! `KMS_PKCS11_PIN_FILE`.
 //!
 //! Exit codes: 0 success, 1 the operation failed, 2 bad usage.
 
@@ -73,6 +75,21 @@ enum Command {
         #[arg(long, value_name = "BITS", default_value_t = authority::DEFAULT_CA_KEY_BITS,
               value_parser = parse_ca_key_bits)]
         ca_key_bits: usize,
+        /// Keep the CA key on a PKCS#11 token (HSM): the module (shared library) to load,
+        /// e.g. /usr/lib/softhsm/libsofthsm2.so. The key with --ca-key-label on the token
+        /// --ca-key-token is used, or generated there (RSA of --ca-key-bits, sensitive, never
+        /// extractable) when the token has none; nothing of it is stored. Written into
+        /// kmsd.toml ([ca_key]); needs the token's user PIN (--pin-stdin or --pin-file).
+        #[arg(long, value_name = "PATH", requires_all = ["ca_key_token", "ca_key_label"])]
+        ca_key_pkcs11_module: Option<PathBuf>,
+        /// The label of the token holding the CA key (with --ca-key-pkcs11-module).
+        #[arg(long, value_name = "LABEL", requires = "ca_key_pkcs11_module")]
+        ca_key_token: Option<String>,
+        /// The label of the CA key on the token (with --ca-key-pkcs11-module).
+        #[arg(long, value_name = "LABEL", requires = "ca_key_pkcs11_module")]
+        ca_key_label: Option<String>,
+        #[command(flatten)]
+        pin: PinArgs,
     },
     /// Restore a backup into a new data directory (offline; the whole backup is checked
     /// before anything is written). The restored store opens with the same secrets.
@@ -106,6 +123,8 @@ enum Command {
         /// with --http on loopback).
         #[arg(long, conflicts_with = "tls_names")]
         no_tls_cert: bool,
+        #[command(flatten)]
+        pin: PinArgs,
     },
     /// Check a store in full: SQLite's integrity check and foreign keys, every escrowed key
     /// decrypted and authenticated, the agent-split keys' shares against the agent set they
@@ -165,7 +184,105 @@ enum Command {
         /// the audit log; the store is anchored as it is.
         #[arg(long)]
         accept_rollback: bool,
+        #[command(flatten)]
+        pin: PinArgs,
     },
+}
+
+/// The environment variable naming a file with the CA key token's user PIN.
+const PIN_FILE_VAR: &str = "KMS_PKCS11_PIN_FILE";
+
+/// Where the user PIN of the token holding the CA key (`[ca_key]`) comes from: never the
+/// command line itself.
+#[derive(clap::Args)]
+struct PinArgs {
+    /// Read the user PIN of the token holding the CA key ([ca_key] in kmsd.toml) from
+    /// standard input (one line; after the password's line when that is read from standard
+    /// input too).
+    #[arg(long, conflicts_with = "pin_file")]
+    pin_stdin: bool,
+    /// Read the token's user PIN from this file (its first line) [default: the file named
+    /// by KMS_PKCS11_PIN_FILE, if set].
+    #[arg(long, value_name = "FILE")]
+    pin_file: Option<PathBuf>,
+}
+
+impl PinArgs {
+    /// The PIN, if one was given (read now).
+    fn read(&self) -> anyhow::Result<Option<hsm::Pin>> {
+        if self.pin_stdin {
+            let line = read_stdin_secret("token PIN")?;
+            return Ok(Some(hsm::Pin::new(line.to_string())));
+        }
+        let file = self
+            .pin_file
+            .clone()
+            .or_else(|| std::env::var_os(PIN_FILE_VAR).map(PathBuf::from));
+        let Some(file) = file else { return Ok(None) };
+        let text = zeroize::Zeroizing::new(
+            std::fs::read_to_string(&file)
+                .with_context(|| format!("reading the token PIN file {}", file.display()))?,
+        );
+        let line = text.lines().next().unwrap_or("");
+        if line.is_empty() {
+            bail!("the token PIN file {} is empty", file.display());
+        }
+        Ok(Some(hsm::Pin::new(line.to_string())))
+    }
+}
+
+/// Opens the CA key on the token `[ca_key]` names, with `pin`.
+fn open_ca_key(
+    settings: &kmsd::settings::CaKeySettings,
+    pin: Option<hsm::Pin>,
+) -> anyhow::Result<authority::CaSigningKey> {
+    let Some(pin) = pin else {
+        bail!(
+            "kmsd.toml's [ca_key] keeps the CA key on token {:?}: give the token's user PIN \
+             with --pin-stdin, --pin-file FILE or {PIN_FILE_VAR}=FILE",
+            settings.token_label
+        );
+    };
+    let cfg = token_config(settings);
+    let key = hsm::TokenKey::open(&cfg, pin).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the CA key {:?} on token {:?} ([ca_key] in kmsd.toml): {e}",
+            settings.key_label,
+            settings.token_label
+        )
+    })?;
+    tracing::info!(
+        key = %pki::SigningKey::key_ref(&key),
+        token = %settings.token_label,
+        "the CA key is on a PKCS#11 token"
+    );
+    Ok(authority::CaSigningKey::new(Arc::new(key)))
+}
+
+fn token_config(settings: &kmsd::settings::CaKeySettings) -> hsm::TokenConfig {
+    hsm::TokenConfig {
+        module: settings.pkcs11_module.clone(),
+        token_label: settings.token_label.clone(),
+        key_label: settings.key_label.clone(),
+    }
+}
+
+/// `config` with the CA key of `settings` (`[ca_key]`), opened with the PIN of `pin`; a PIN
+/// given without `[ca_key]` is refused (it would be ignored).
+fn with_ca_key(
+    mut config: Config,
+    settings: &FileSettings,
+    pin: Option<hsm::Pin>,
+) -> anyhow::Result<Config> {
+    match &settings.ca_key {
+        Some(k) => config.ca_signing_key = Some(open_ca_key(k, pin)?),
+        None if pin.is_some() => bail!(
+            "a token PIN was given, but kmsd.toml has no [ca_key]: this authority's CA key \
+             is in its store"
+        ),
+        None => {}
+    }
+    Ok(config)
 }
 
 fn main() -> ExitCode {
@@ -195,6 +312,20 @@ fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// One line of standard input, for a secret that is not a [`Password`] (the token PIN).
+fn read_stdin_secret(what: &str) -> anyhow::Result<zeroize::Zeroizing<String>> {
+    let mut line = zeroize::Zeroizing::new(String::new());
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .with_context(|| format!("reading the {what} from standard input"))?;
+    let trimmed = zeroize::Zeroizing::new(line.trim_end_matches(['\r', '\n']).to_string());
+    if trimmed.is_empty() {
+        bail!("the {what} on standard input is empty");
+    }
+    Ok(trimmed)
 }
 
 fn read_stdin_line(what: &str) -> anyhow::Result<Password> {
@@ -231,6 +362,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             password_stdin: _,
             tls_names,
             no_tls_cert,
+            pin,
         } => {
             // Bad names are refused before anything is written.
             let tls_names = TlsNames::parse(&tls_names)?;
@@ -240,6 +372,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(k) => Credential::key_file(&k)?,
                 None => Credential::Password(read_stdin_line("start-up password")?),
             };
+            let pin = pin.read()?;
             let report = escrow::restore(&file, &credential, &data_dir)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
             println!(
@@ -262,7 +395,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            restore_tls(&data_dir, &credential, &tls_names).with_context(|| {
+            restore_tls(&data_dir, &credential, pin, &tls_names).with_context(|| {
                 format!(
                     "the store is restored in {}, but no TLS certificate was issued (put {} \
                      and {} there yourself)",
@@ -284,9 +417,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             public_host,
             tls_names,
             ca_key_bits,
+            ca_key_pkcs11_module,
+            ca_key_token,
+            ca_key_label,
+            pin,
         } => {
             // Bad names are refused before anything is written.
             let tls_names = TlsNames::parse(&tls_names)?;
+            let token = match (ca_key_pkcs11_module, ca_key_token, ca_key_label) {
+                (Some(pkcs11_module), Some(token_label), Some(key_label)) => {
+                    Some(kmsd::settings::CaKeySettings {
+                        pkcs11_module,
+                        token_label,
+                        key_label,
+                    })
+                }
+                _ => None,
+            };
+            if token.is_none() && (pin.pin_stdin || pin.pin_file.is_some()) {
+                bail!("a token PIN is only for --ca-key-pkcs11-module");
+            }
+            if data_dir.join(escrow::DB_FILE_NAME).exists() {
+                bail!(
+                    "[AUTH-015] {} holds a store already: nothing was changed",
+                    data_dir.display()
+                );
+            }
             let public_url = match public_url {
                 Some(u) => u.trim_end_matches('/').to_string(),
                 None => default_public_url(public_listen, public_host.as_deref(), &tls_names),
@@ -295,6 +451,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 eprintln!("kmsd: warning: {w}");
             }
             let admin_password = read_stdin_line("administrator password")?;
+            // The CA key on the token: opened, or generated there when the token has no key
+            // with that label (before anything is written to the data directory).
+            let ca = match &token {
+                Some(settings) => {
+                    let (key, note) = token_ca_key(settings, pin.read()?, ca_key_bits)?;
+                    CaKeyChoice::Token(key, note)
+                }
+                None => CaKeyChoice::Software(ca_key_bits),
+            };
             let startup = if key_file.is_none() {
                 Some(Password::generate()?)
             } else {
@@ -311,16 +476,30 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     copy: key_file_copy,
                 }),
                 &public_url,
-                ca_key_bits,
+                &ca,
             )?;
             write_tls_files(&auth, &data_dir, &tls_names)?;
+            let mut settings = kmsd::settings::template_with_public_listen(public_listen);
+            if let Some(t) = &token {
+                settings.push('\n');
+                settings.push_str(&t.to_toml());
+            }
             write_new(
                 &data_dir.join(kmsd::settings::FILE_NAME),
-                kmsd::settings::template_with_public_listen(public_listen).as_bytes(),
+                settings.as_bytes(),
                 0o644,
             )?;
             println!("created the authority in {}", data_dir.display());
-            println!("CA key: RSA-{ca_key_bits}");
+            match &ca {
+                CaKeyChoice::Software(bits) => println!("CA key: RSA-{bits}"),
+                CaKeyChoice::Token(key, note) => println!(
+                    "CA key: {note} (RSA-{}, {}); written to kmsd.toml [ca_key]: give the \
+                     token's PIN to every kmsd command that unlocks (--pin-stdin, --pin-file \
+                     or {PIN_FILE_VAR})",
+                    key.key().public_key().bits(),
+                    key.key().key_ref()
+                ),
+            }
             println!(
                 "public URL (in certificates): {public_url}; public listener (plain HTTP, \
                  kmsd.toml public_listen): {public_listen}"
@@ -349,6 +528,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             http,
             insecure_http,
             accept_rollback,
+            pin,
         } => {
             let http = http || dev;
             let data_dir = match (data_dir, dev) {
@@ -389,7 +569,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                             copy: None,
                         }),
                         &format!("http://{}", public_listen.unwrap_or(listen)),
-                        authority::MIN_CA_KEY_BITS,
+                        &CaKeyChoice::Software(authority::MIN_CA_KEY_BITS),
                     )?;
                     println!(
                         "DEVELOPMENT MODE: for trying the product only. The key file that \
@@ -424,6 +604,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             } else if let Some(k) = key_file {
                 credential = Some(Credential::key_file(&k)?);
             }
+            // The CA key on a token ([ca_key]): opened now, or kmsd does not start (a wrong
+            // PIN, a missing module or key says which, with its HSM code).
+            let config = with_ca_key(config, &file, pin.read()?)?;
             serve(&data_dir, listeners, credential, !http, config, &file)
         }
     }
@@ -437,10 +620,18 @@ fn init(
     startup: Option<Password>,
     key_file: Option<KeyFileTargets>,
     public_url: &str,
-    ca_key_bits: usize,
+    ca: &CaKeyChoice,
 ) -> anyhow::Result<authority::Authority> {
-    let ca_key = authority::generate_ca_key(ca_key_bits)
-        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let mut config = config();
+    let ca_key = match ca {
+        CaKeyChoice::Software(bits) => Some(
+            authority::generate_ca_key(*bits).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?,
+        ),
+        CaKeyChoice::Token(key, _) => {
+            config.ca_signing_key = Some(key.clone());
+            None
+        }
+    };
     authority::init(
         InitParams {
             data_dir,
@@ -453,12 +644,54 @@ fn init(
                 ..Default::default()
             },
             public_url,
-            ca_key: Some(ca_key),
+            ca_key,
         },
-        config(),
+        config,
         Arc::new(SystemClock),
     )
     .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+}
+
+/// The CA key of a new authority: a software key of that many bits, or a key on a token
+/// (with what happened: generated, or an existing key used).
+enum CaKeyChoice {
+    Software(usize),
+    Token(authority::CaSigningKey, String),
+}
+
+/// `kmsd init --ca-key-pkcs11-module`: the key labelled `key_label` on the token, or, when
+/// the token has none, a new RSA key of `bits` generated there. Returns it with a sentence
+/// saying which happened.
+fn token_ca_key(
+    settings: &kmsd::settings::CaKeySettings,
+    pin: Option<hsm::Pin>,
+    bits: usize,
+) -> anyhow::Result<(authority::CaSigningKey, String)> {
+    let Some(pin) = pin else {
+        bail!(
+            "--ca-key-pkcs11-module needs the token's user PIN: --pin-stdin (the line after \
+             the administrator password), --pin-file FILE or {PIN_FILE_VAR}=FILE"
+        );
+    };
+    let cfg = token_config(settings);
+    let where_ = format!(
+        "{:?} on token {:?}",
+        settings.key_label, settings.token_label
+    );
+    let (key, note) = match hsm::TokenKey::open(&cfg, pin.clone()) {
+        Ok(key) => (key, format!("the existing key {where_} is used")),
+        Err(e) if e.code() == "HSM-005" => {
+            let bits = u32::try_from(bits).unwrap_or(u32::MAX);
+            let key = hsm::TokenKey::generate(&cfg, pin, bits)
+                .map_err(|e| anyhow::anyhow!("cannot generate the CA key {where_}: {e}"))?;
+            (
+                key,
+                format!("generated {where_} (sensitive, never extractable)"),
+            )
+        }
+        Err(e) => bail!("cannot open the CA key {where_}: {e}"),
+    };
+    Ok((authority::CaSigningKey::new(Arc::new(key)), note))
 }
 
 /// `--ca-key-bits`: 3072 or 4096, refused before anything is read or written.
@@ -659,7 +892,12 @@ fn write_tls_files(
 /// After `kmsd restore`: unless the data directory holds a TLS certificate or key already
 /// (never overwritten), unlocks the restored authority with the secret the backup was opened
 /// with and issues the server a new TLS certificate from the restored CA, as `kmsd init` does.
-fn restore_tls(data_dir: &Path, credential: &Credential, names: &TlsNames) -> anyhow::Result<()> {
+fn restore_tls(
+    data_dir: &Path,
+    credential: &Credential,
+    pin: Option<hsm::Pin>,
+    names: &TlsNames,
+) -> anyhow::Result<()> {
     let present: Vec<&str> = [kmsd::tls::CERT_FILE, kmsd::tls::KEY_FILE]
         .into_iter()
         .filter(|f| data_dir.join(f).exists())
@@ -673,7 +911,9 @@ fn restore_tls(data_dir: &Path, credential: &Credential, names: &TlsNames) -> an
         return Ok(());
     }
     let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
-    let auth = authority::unlock(&store, credential, config(), Arc::new(SystemClock))
+    // A CA key on a token ([ca_key] of the kmsd.toml the backup carried) signs there.
+    let config = with_ca_key(config(), &FileSettings::load(data_dir)?, pin)?;
+    let auth = authority::unlock(&store, credential, config, Arc::new(SystemClock))
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
         .context("unlocking the restored authority")?;
     let serial = write_tls_files(&auth, data_dir, names)?;
@@ -1058,9 +1298,13 @@ fn check(data_dir: &Path, credential: &Credential) -> anyhow::Result<()> {
             println!("  failed key ids: {}", ids.join(", "));
         }
         print_split_check(&report.split);
-        match &report.ca_problem {
-            None => println!("CA key: ok (decrypts, matches the CA certificate)"),
-            Some(p) => println!("CA key: DAMAGED: {p}"),
+        match (&report.ca_problem, &report.ca_key) {
+            (None, Some(r)) if r.starts_with("token:") => println!(
+                "CA key: on a token ({r}): the store holds only its reference, which names the \
+                 CA certificate's key (the token itself is not opened by check)"
+            ),
+            (None, _) => println!("CA key: ok (decrypts, matches the CA certificate)"),
+            (Some(p), _) => println!("CA key: DAMAGED: {p}"),
         }
     }
     if !report.is_sound() {

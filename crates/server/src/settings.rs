@@ -94,6 +94,17 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # most this many bytes; a larger store is checked after unlocking, in the background, and
 # /healthz reports the outcome (0: always in the background).
 # integrity_check_max_bytes = 268435456
+
+# (A table: keep it last in this file.)
+# The CA key on a PKCS#11 token (HSM) instead of in the store: written by `kmsd init
+# --ca-key-pkcs11-module PATH --ca-key-token LABEL --ca-key-label LABEL`. Every kmsd command
+# that unlocks then opens the key with the token's user PIN from --pin-stdin, --pin-file FILE
+# or the file named by KMS_PKCS11_PIN_FILE (never on the command line). An authority made with
+# a software CA key cannot move it into a token.
+# [ca_key]
+# pkcs11_module = "/usr/lib/softhsm/libsofthsm2.so"
+# token_label = "kms"
+# key_label = "kms-ca"
 "#;
 
 /// [`TEMPLATE`] with the public listener turned on at `addr` (what `kmsd init` writes).
@@ -170,6 +181,33 @@ pub struct FileSettings {
     pub policy_oid: Option<String>,
     /// The CPS URL.
     pub cps_url: Option<String>,
+    /// The CA key on a PKCS#11 token (`[ca_key]`); absent: a software key in the store.
+    pub ca_key: Option<CaKeySettings>,
+}
+
+/// `[ca_key]`: where the CA key is when it is on a PKCS#11 token.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CaKeySettings {
+    /// The PKCS#11 module (shared library) to load.
+    pub pkcs11_module: std::path::PathBuf,
+    /// The token's label.
+    pub token_label: String,
+    /// The CA private key's label on the token.
+    pub key_label: String,
+}
+
+impl CaKeySettings {
+    /// The section as written into `kmsd.toml` (TOML strings, escaped).
+    pub fn to_toml(&self) -> String {
+        let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+        format!(
+            "[ca_key]\npkcs11_module = {}\ntoken_label = {}\nkey_label = {}\n",
+            q(&self.pkcs11_module.to_string_lossy()),
+            q(&self.token_label),
+            q(&self.key_label)
+        )
+    }
 }
 
 impl FileSettings {
@@ -276,6 +314,13 @@ impl FileSettings {
         }
         if s.max_connections == Some(0) || s.max_connections.is_some_and(|n| n > 1_000_000) {
             bail!("max_connections must be 1 to 1000000");
+        }
+        if let Some(k) = &s.ca_key
+            && (k.pkcs11_module.as_os_str().is_empty()
+                || k.token_label.trim().is_empty()
+                || k.key_label.trim().is_empty())
+        {
+            bail!("[ca_key] needs pkcs11_module, token_label and key_label, none empty");
         }
         if let Some(names) = &s.capabilities {
             parse_capabilities(names)?;
@@ -426,6 +471,42 @@ mod tests {
             (Some(Duration::from_secs(86400)), 3)
         );
         assert!(FileSettings::parse("backup_keep = 0").is_err());
+    }
+
+    #[test]
+    fn the_ca_key_section_round_trips_and_is_checked() {
+        assert!(FileSettings::parse(TEMPLATE).unwrap().ca_key.is_none());
+        let k = CaKeySettings {
+            pkcs11_module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            token_label: "kms \"main\"".into(),
+            key_label: "ca".into(),
+        };
+        // Appended to the template, as `kmsd init` writes it.
+        let text = format!(
+            "{}\n{}",
+            template_with_public_listen("0.0.0.0:8081".parse().unwrap()),
+            k.to_toml()
+        );
+        let s = FileSettings::parse(&text).unwrap();
+        assert_eq!(s.ca_key, Some(k));
+        assert!(s.public_listen.is_some());
+        assert!(
+            FileSettings::parse("[ca_key]\npkcs11_module = \"/m.so\"\ntoken_label = \"t\"\n")
+                .is_err()
+        );
+        assert!(
+            FileSettings::parse(
+                "[ca_key]\npkcs11_module = \"/m.so\"\ntoken_label = \"t\"\nkey_label = \"\"\n"
+            )
+            .is_err()
+        );
+        assert!(
+            FileSettings::parse(
+                "[ca_key]\npkcs11_module = \"/m.so\"\ntoken_label = \"t\"\nkey_label = \"k\"\npin = \"1234\"\n"
+            )
+            .is_err(),
+            "a PIN is never a setting"
+        );
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod ops;
 mod sbr;
 mod signin;
 mod states;
+mod token_ca;
 mod totp;
 mod txn;
 mod views;

@@ -139,3 +139,115 @@ fn a_request_signed_through_a_token_key_verifies_in_openssl() {
     );
     assert!(said.contains("verify OK"), "{said}");
 }
+
+/// A token that has gone away: it knows its public key but cannot sign.
+struct GoneToken {
+    public: PublicKey,
+}
+
+impl SigningKey for GoneToken {
+    fn public_key(&self) -> PublicKey {
+        self.public.clone()
+    }
+    fn sign(&self, _: DigestAlgorithm, _: &[u8]) -> pki::Result<Vec<u8>> {
+        Err(pki::Error::SignerUnavailable(
+            "HSM-004 the token is not present".into(),
+        ))
+    }
+    fn key_ref(&self) -> KeyRef {
+        KeyRef::of(KeyStore::Token, &self.public)
+    }
+    fn check(&self) -> pki::Result<()> {
+        Err(pki::Error::SignerUnavailable(
+            "HSM-004 the token is not present".into(),
+        ))
+    }
+}
+
+#[test]
+fn a_self_signed_token_ca_verifies_and_holds_no_key() {
+    let token = Arc::new(TokenDouble {
+        inner: key("ca-3072"),
+        signatures: AtomicUsize::new(0),
+    });
+    let ca = Issuer::self_signed_with_signing_key(
+        token.clone(),
+        &pki::Profile::Ca {
+            subject: name("CN=Token CA,O=Example Org"),
+            path_len: Some(0),
+        },
+        pki::Period {
+            not_before: now() - days(1),
+            not_after: now() + days(365),
+        },
+        DigestAlgorithm::Sha256,
+        &mut pki::os_rng(),
+    )
+    .unwrap();
+    assert_eq!(token.signatures.load(Ordering::SeqCst), 1);
+    assert_eq!(ca.key().unwrap_err().code(), "PKI-140");
+    assert_eq!(ca.signing_key().key_ref().store, KeyStore::Token);
+    // A CA profile is required, as for software keys.
+    let refused = Issuer::self_signed_with_signing_key(
+        token.clone(),
+        &pki::Profile::SmimeSigning(smime_subject("x", &[])),
+        pki::Period {
+            not_before: now() - days(1),
+            not_after: now() + days(365),
+        },
+        DigestAlgorithm::Sha256,
+        &mut pki::os_rng(),
+    );
+    assert!(refused.is_err());
+    let (alice_sign, _) = user_certs(&ca, "alice");
+    let dir = tempdir();
+    let d = dir.path();
+    write_pem_cert(d, "ca.pem", ca.certificate());
+    write_pem_cert(d, "alice.pem", &alice_sign);
+    openssl_ok(
+        d,
+        &["verify", "-check_ss_sig", "-CAfile", "ca.pem", "ca.pem"],
+    );
+    let at = attime();
+    openssl_ok(
+        d,
+        &["verify", "-attime", &at, "-CAfile", "ca.pem", "alice.pem"],
+    );
+}
+
+#[test]
+fn a_token_that_cannot_sign_says_so_with_pki_141() {
+    let software = test_ca();
+    let gone = Arc::new(GoneToken {
+        public: key("ca-3072").public_key(),
+    });
+    let ca = Issuer::with_signing_key(software.certificate().clone(), gone).unwrap();
+    let e = ca
+        .issue(
+            &pki::Profile::SmimeSigning(smime_subject("alice", &[pki::ContentAlgorithm::Aes256])),
+            &key("alice-sign").public_key(),
+            pki::Period {
+                not_before: now() - days(1),
+                not_after: now() + days(30),
+            },
+            &mut pki::os_rng(),
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "PKI-141", "{e}");
+    assert!(e.to_string().contains("HSM-004"), "{e}");
+    let e = CrlBuilder::new(1, now(), now() + days(7))
+        .unwrap()
+        .sign(&ca)
+        .unwrap_err();
+    assert_eq!(e.code(), "PKI-141", "{e}");
+    let e = pki::ocsp::issue_responder_certificate(
+        &ca,
+        &key("bob-sign").public_key(),
+        name("CN=OCSP Responder"),
+        now() - days(1),
+        now() + days(30),
+        &mut pki::os_rng(),
+    )
+    .unwrap_err();
+    assert_eq!(e.code(), "PKI-141", "{e}");
+}

@@ -814,7 +814,8 @@ async fn verify_audit(app: &Router, t: &str) -> Value {
 async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     let f = fixture();
     let app = &f.app;
-    // 1: a failed sign-in; 2: a sign-in; 3..5: users; 6: a refusal (user exists).
+    // 1: init (naming the CA key that signed); 2: a failed sign-in; 3: a sign-in; 4..6:
+    // users; 7: a refusal (user exists).
     let (s, _) = call(
         app,
         "POST",
@@ -851,6 +852,7 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     assert_eq!(
         summary,
         [
+            ("init", "CN=Test CA,O=Example", "ok"),
             ("login", "admin", "refused"),
             ("login", "admin", "ok"),
             ("user.add", "a@example.com", "ok"),
@@ -859,24 +861,32 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
             ("user.add", "a@example.com", "refused"),
         ]
     );
-    assert!(entries[5]["detail"].as_str().unwrap().contains("AUTH-006"));
+    assert!(entries[6]["detail"].as_str().unwrap().contains("AUTH-006"));
+    assert!(
+        entries[0]["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("signed-by software:"),
+        "{}",
+        entries[0]
+    );
     // --since filters by time.
     let (_, v) = call(app, "GET", "/api/v1/audit?since=4000000000", Some(&t), None).await;
     assert_eq!(v["entries"].as_array().unwrap().len(), 0);
     let (s, v) = call(app, "GET", "/api/v1/audit?since=soon", Some(&t), None).await;
     assert_eq!((s, code(&v)), (StatusCode::BAD_REQUEST, "KMS-400"));
-    // ... which never reached the authority, and is audited too (entry 7).
+    // ... which never reached the authority, and is audited too (entry 8).
     let (_, v) = call(app, "GET", "/api/v1/audit?since=1", Some(&t), None).await;
     assert_eq!(
-        (&v["entries"][6]["action"], &v["entries"][6]["outcome"]),
+        (&v["entries"][7]["action"], &v["entries"][7]["outcome"]),
         (&json!("request"), &json!("refused")),
         "{v}"
     );
-    // Sign the head (entry 7), then add two more entries (8: audit.sign, 9: a user).
+    // Sign the head (entry 8), then add two more entries (9: audit.sign, 10: a user).
     let (s, v) = call(app, "POST", "/api/v1/audit/sign", Some(&t), None).await;
     assert_eq!(
         (s, v["signed_through"].as_i64()),
-        (StatusCode::OK, Some(7)),
+        (StatusCode::OK, Some(8)),
         "{v}"
     );
     call(
@@ -891,7 +901,7 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     assert_eq!(v["ok"], true, "{v}");
     assert_eq!(
         (v["entries"].as_i64(), v["signed_through"].as_i64()),
-        (Some(9), Some(7))
+        (Some(10), Some(8))
     );
 
     // The table is append-only for honest code.
@@ -908,9 +918,9 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     conn.execute_batch("DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete;")
         .unwrap();
 
-    // Edited: entry 4's target.
+    // Edited: entry 5's target.
     conn.execute(
-        "UPDATE audit_log SET target = 'z@example.com' WHERE seq = 4",
+        "UPDATE audit_log SET target = 'z@example.com' WHERE seq = 5",
         [],
     )
     .unwrap();
@@ -918,74 +928,74 @@ async fn audit_log_records_actions_and_refusals_and_catches_tampering() {
     assert_eq!(v["ok"], false);
     assert_eq!(
         (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
-        (Some(4), Some("altered")),
+        (Some(5), Some("altered")),
         "{v}"
     );
     assert!(
         v["problem"]["message"]
             .as_str()
             .unwrap()
-            .contains("entry 4"),
+            .contains("entry 5"),
         "{v}"
     );
     conn.execute(
-        "UPDATE audit_log SET target = 'b@example.com' WHERE seq = 4",
+        "UPDATE audit_log SET target = 'b@example.com' WHERE seq = 5",
         [],
     )
     .unwrap();
     assert_eq!(verify_audit(app, &t).await["ok"], true);
 
-    // Removed: entry 5.
+    // Removed: entry 6.
     conn.execute_batch(
-        "CREATE TEMP TABLE keep AS SELECT * FROM audit_log WHERE seq = 5;
-         DELETE FROM audit_log WHERE seq = 5;",
+        "CREATE TEMP TABLE keep AS SELECT * FROM audit_log WHERE seq = 6;
+         DELETE FROM audit_log WHERE seq = 6;",
     )
     .unwrap();
     let v = verify_audit(app, &t).await;
     assert_eq!(
         (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
-        (Some(6), Some("removed")),
+        (Some(7), Some("removed")),
         "{v}"
     );
     assert!(
         v["problem"]["message"]
             .as_str()
             .unwrap()
-            .contains("entry 5 is missing"),
+            .contains("entry 6 is missing"),
         "{v}"
     );
     conn.execute_batch("INSERT INTO audit_log SELECT * FROM keep; DROP TABLE keep;")
         .unwrap();
     assert_eq!(verify_audit(app, &t).await["ok"], true);
 
-    // Reordered: entries 3 and 4 swap places.
+    // Reordered: entries 4 and 5 swap places.
     conn.execute_batch(
-        "UPDATE audit_log SET seq = -1 WHERE seq = 3;
-         UPDATE audit_log SET seq = 3 WHERE seq = 4;
-         UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+        "UPDATE audit_log SET seq = -1 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = 5;
+         UPDATE audit_log SET seq = 5 WHERE seq = -1;",
     )
     .unwrap();
     let v = verify_audit(app, &t).await;
     assert_eq!(
         (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
-        (Some(3), Some("reordered")),
+        (Some(4), Some("reordered")),
         "{v}"
     );
     conn.execute_batch(
-        "UPDATE audit_log SET seq = -1 WHERE seq = 3;
-         UPDATE audit_log SET seq = 3 WHERE seq = 4;
-         UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+        "UPDATE audit_log SET seq = -1 WHERE seq = 4;
+         UPDATE audit_log SET seq = 4 WHERE seq = 5;
+         UPDATE audit_log SET seq = 5 WHERE seq = -1;",
     )
     .unwrap();
     assert_eq!(verify_audit(app, &t).await["ok"], true);
 
     // The tail removed, back to before the signed head: the CA checkpoint names it.
-    conn.execute("DELETE FROM audit_log WHERE seq >= 7", [])
+    conn.execute("DELETE FROM audit_log WHERE seq >= 8", [])
         .unwrap();
     let v = verify_audit(app, &t).await;
     assert_eq!(
         (v["problem"]["seq"].as_i64(), v["problem"]["kind"].as_str()),
-        (Some(7), Some("removed")),
+        (Some(8), Some("removed")),
         "{v}"
     );
 }
