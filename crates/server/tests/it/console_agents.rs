@@ -225,7 +225,7 @@ async fn agents_are_added_by_key_a_recovery_waits_for_two_and_removal_asks_first
         assert!(
             audit
                 .body
-                .contains(&format!("request {id} by agent {name} (1 shares)")),
+                .contains(&format!("request {id} by agent {name}: 1 share (key ")),
             "{}",
             audit.body
         );
