@@ -93,6 +93,7 @@ mod audit;
 mod backups;
 mod checks;
 mod clock;
+mod crl_blobs;
 mod error;
 mod governance;
 mod health;
@@ -372,6 +373,9 @@ pub struct Published {
     pub crl_der: Vec<u8>,
     /// Current delta CRL, DER.
     pub delta_crl_der: Vec<u8>,
+    /// SHA-256 of `crl_der` and of `delta_crl_der` (computed once, when they are served):
+    /// compared with the store's CRL state in constant time.
+    hashes: ([u8; 32], [u8; 32]),
 }
 
 impl Published {
@@ -385,8 +389,10 @@ impl Published {
 
 /// Reads what the authority publishes from a locked store.
 pub fn published(store: &Store) -> Result<Published> {
-    read_published(store.connection())
+    read_published(store)
 }
+
+pub use crl_blobs::CRL_DIR;
 
 /// An administrator's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -978,7 +984,7 @@ impl Authority {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let published = Arc::new(RwLock::new(
-            read_published(store.store().connection()).unwrap_or_default(),
+            read_published(store.store()).unwrap_or_default(),
         ));
         let pool = KeyPool::start(config.key_pool_size);
         let issuer = Arc::new(issuer);
@@ -1076,24 +1082,48 @@ fn setting(conn: &Connection, key: &str) -> Result<String> {
     .ok_or_else(|| Error::Corrupt(format!("setting {key} is missing")))
 }
 
-fn read_published(conn: &Connection) -> Result<Published> {
+/// The CA certificate and the CRLs the store's CRL state names (empty when missing: the
+/// check at unlock re-signs).
+fn read_published(store: &Store) -> Result<Published> {
+    let conn = store.connection();
     let ca_der: Vec<u8> = conn
         .query_row("SELECT certificate FROM ca WHERE id = 1", [], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::Corrupt("the store has no CA (was it made by kmsd init?)".into()))?;
-    let (crl_der, delta_crl_der) = conn
-        .query_row(
-            "SELECT crl, delta_crl FROM crl_state WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or_default();
-    Ok(Published {
-        ca_der,
-        crl_der,
-        delta_crl_der,
-    })
+    let number: Option<i64> = conn
+        .query_row("SELECT number FROM crl_state WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let (crl_der, delta_crl_der) = match number {
+        Some(n) => {
+            let blobs = crl_blobs::for_data_dir(store.data_dir());
+            (
+                blobs.get(crl_blobs::CrlKind::Full, n)?.unwrap_or_default(),
+                blobs
+                    .get(crl_blobs::CrlKind::Delta, n + 1)?
+                    .unwrap_or_default(),
+            )
+        }
+        None => Default::default(),
+    };
+    Ok(Published::new(ca_der, crl_der, delta_crl_der))
+}
+
+impl Published {
+    fn new(ca_der: Vec<u8>, crl_der: Vec<u8>, delta_crl_der: Vec<u8>) -> Self {
+        use sha2::Digest as _;
+        let hashes = (
+            sha2::Sha256::digest(&crl_der).into(),
+            sha2::Sha256::digest(&delta_crl_der).into(),
+        );
+        Published {
+            ca_der,
+            crl_der,
+            delta_crl_der,
+            hashes,
+        }
+    }
 }
 
 fn next_crl_number(conn: &Connection) -> Result<i64> {
