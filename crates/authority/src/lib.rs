@@ -737,46 +737,6 @@ struct State {
     issuer: Arc<Issuer>,
 }
 
-/// An encryption key that was certified and escrowed together.
-struct Escrowed {
-    certificate: pki::Certificate,
-    key_id: escrow::KeyId,
-}
-
-/// Issues the encryption certificate for `key` and escrows the key with it in `tx`: the one
-/// step enrollment and key roll-over share, so an issued encryption key is never left
-/// unescrowed, and (the caller's rows committing in the same transaction) an escrowed key is
-/// never left without its certificate record.
-fn certify_and_escrow(
-    issuer: &Issuer,
-    tx: &escrow::EscrowTx<'_>,
-    subject: SmimeSubject,
-    key: &PrivateKey,
-    period: Period,
-    now: i64,
-) -> Result<Escrowed> {
-    let owner = subject.email.clone();
-    let certificate = issuer.issue(
-        &Profile::SmimeEncryption(subject),
-        &key.public_key(),
-        period,
-        &mut pki::os_rng(),
-    )?;
-    let certificate_der = certificate::to_der(&certificate)?;
-    let key_der = key.to_pkcs8_der()?;
-    let key_id = tx.escrow(&NewKey {
-        owner: &owner,
-        usage: KeyUsage::Encryption,
-        private_key_der: key_der.as_bytes(),
-        certificate_der: Some(&certificate_der),
-        created_at: now,
-    })?;
-    Ok(Escrowed {
-        certificate,
-        key_id,
-    })
-}
-
 /// Audit entries between two CA signatures of the chain head.
 const AUDIT_CHECKPOINT_EVERY: i64 = 50;
 
@@ -839,6 +799,8 @@ pub struct Authority {
     published: Arc<RwLock<Published>>,
     /// Re-signs the CRLs in the background (see `publisher`); stopped on drop.
     publisher: publisher::Publisher,
+    /// Signs the audit log's head in the background (see `governance::sign_audit_head`).
+    audit_signer: publisher::Publisher,
     clock: Arc<dyn Clock>,
     config: Config,
     pool: Arc<KeyPool>,
@@ -1017,11 +979,27 @@ impl Authority {
                 },
             )
         };
+        let audit_signer = {
+            let (state, issuer, clock) = (state.clone(), issuer.clone(), clock.clone());
+            publisher::Publisher::start_named(
+                publisher::Job {
+                    thread: "audit-signer",
+                    failed: "cannot sign the audit log's head; retried",
+                },
+                publisher::Timing {
+                    coalesce: Duration::ZERO,
+                    check_every: Duration::from_secs(300),
+                    retry: config.crl_retry,
+                },
+                move || governance::sign_audit_head(&state, &issuer, &*clock),
+            )
+        };
         Ok(Authority {
             state,
             issuer,
             published,
             publisher,
+            audit_signer,
             clock,
             config,
             pool,

@@ -9,6 +9,7 @@ mod crl_files;
 mod enroll_concurrency;
 mod governance;
 mod ops;
+mod renew_unlocked;
 mod sbr;
 mod signin;
 mod states;
