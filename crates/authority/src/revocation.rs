@@ -1,5 +1,9 @@
 //! Revocation (one certificate, a user's, or many in bulk) and the full and delta CRLs,
-//! which the publisher re-signs off the request path.
+//! which the publisher re-signs off the request path. A revocation is one small durable
+//! write (its rows, the CRL state's "due", the audit entry); the CRLs' bytes live outside
+//! the database ([`crate::crl_blobs`]), the store keeping their state (numbers, times,
+//! SHA-256, entry counts), so a re-sign writes a few dozen bytes through the store's one
+//! writer however long the list.
 
 use super::*;
 use crate::crl_blobs::{self, CrlBlobs, CrlKind};
@@ -40,7 +44,11 @@ impl Authority {
     /// Answers once the revocation committed (with the CRL state marked due in the same
     /// transaction), after waiting a short bounded time ([`Config::crl_publish_wait`]) for
     /// the publisher to re-sign the CRL that lists it; the outcome says which CRL that is and
-    /// whether it is published yet. Revoking a revoked certificate again succeeds: with
+    /// whether it is published yet. The wait holds no lock and writes nothing (the
+    /// revocation is durable before it starts): with the default 2 s, an answer normally
+    /// names the published CRL up to a few hundred thousand entries, and past the wait it
+    /// says `crl_published_at: None` (`crl_pending` over HTTP) with the number of the CRL
+    /// that will list it, which the publisher signs next. Revoking a revoked certificate again succeeds: with
     /// `keyCompromise` over another reason the reason is raised, otherwise nothing changes.
     pub fn revoke(
         &self,
