@@ -6,10 +6,8 @@
 //! -gencrl` of 1 000 000 entries, `openssl crl` reading the CRL built here).
 //!
 //! `cargo bench -p authority --bench revoke`. Rows are seeded directly into the store (as
-//! the console benchmark does). Each revoke-latency case runs twice in the same process:
-//! `before`, with SQLite's automatic WAL checkpoints inside the commits (as before issue
-//! 17's last round), and `after`, with the background checkpoint job; each also measures a
-//! bare fsync on the same disk (the floor of a durable commit) and `crl_health`'s cost. The CA key is RSA-4096 (the default CA's size). Revoke
+//! the console benchmark does). Each revoke-latency case also times a bare fsync on the
+//! same disk (the floor of a durable commit) and `crl_health`'s cost. The CA key is RSA-4096 (the default CA's size). Revoke
 //! latency is measured with `crl_publish_wait = 0`: the commit, not the wait for the
 //! publisher (which the default configuration adds, up to 2 s, to answer with the CRL).
 
@@ -190,11 +188,8 @@ fn revoke_latency(_c: &mut Criterion) {
         sizes.push(1_000_000);
     }
     for existing in sizes {
-        // Before: SQLite's automatic checkpoints inside the commits (every 1 000 pages of
-        // log); after: checkpoints by the background job. Both in this run.
-        for (mode, inline) in [("before (checkpoints in commits)", true), ("after", false)] {
+        {
             let s = setup();
-            s.auth.set_inline_wal_checkpoints(inline).unwrap();
             let t0 = Instant::now();
             seed(&s.dir, 1, existing, true);
             let fresh = seed(&s.dir, 2, 300, false);
@@ -202,7 +197,6 @@ fn revoke_latency(_c: &mut Criterion) {
             let t0 = Instant::now();
             s.auth.refresh_crl_if_due().unwrap();
             let first_sign = t0.elapsed();
-            let checkpoints = s.auth.wal_checkpoints_made();
             let signs = s.auth.crl_publisher_signs();
             // Sequential revokes as fast as they come (the publisher re-signs meanwhile).
             let mut lat = Vec::new();
@@ -221,7 +215,6 @@ fn revoke_latency(_c: &mut Criterion) {
             let all = t_all.elapsed();
             lat.sort();
             let signs = s.auth.crl_publisher_signs() - signs;
-            let checkpoints = s.auth.wal_checkpoints_made() - checkpoints;
             // The CRL that lists one revoke, on a quiet publisher.
             std::thread::sleep(Duration::from_secs(1));
             while s.auth.crl_health().is_some() {
@@ -248,9 +241,8 @@ fn revoke_latency(_c: &mut Criterion) {
             }
             let health = t.elapsed() / health_n;
             println!(
-                "revoke with {existing} listed, {mode}: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
-                 (200 revokes in {:.2} s, {signs} CRL re-signs and {checkpoints} background \
-                 checkpoints meanwhile); bare fsync on this disk p50 {:.2} ms, p99 {:.2} ms; \
+                "revoke with {existing} listed: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+                 (200 revokes in {:.2} s, {signs} CRL re-signs meanwhile); bare fsync on this disk p50 {:.2} ms, p99 {:.2} ms; \
                  CRL listing it published after {:?} (3 revokes); crl_health {:.3} ms; \
                  seeding {:.1} s, first CRL sign {:.2} s; data directory {} MiB",
                 ms(percentile(&lat, 0.5)),

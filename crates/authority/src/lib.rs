@@ -114,7 +114,6 @@ mod signin;
 mod totp;
 mod users;
 mod views;
-mod wal;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -802,11 +801,6 @@ pub struct Authority {
     publisher: publisher::Publisher,
     /// Signs the audit log's head in the background (see `governance::sign_audit_head`).
     audit_signer: publisher::Publisher,
-    /// Checkpoints the write-ahead log in the background (see `wal`).
-    wal_checkpoints: publisher::Publisher,
-    /// Benchmarks only: checkpoints left to the commits (see
-    /// [`Authority::set_inline_wal_checkpoints`]).
-    wal_inline: Arc<std::sync::atomic::AtomicBool>,
     clock: Arc<dyn Clock>,
     config: Config,
     pool: Arc<KeyPool>,
@@ -951,13 +945,6 @@ impl Authority {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
-        // Checkpoints run in the background (see `wal`); the commits only past a backstop.
-        let db_path = store.store().data_dir().join(escrow::DB_FILE_NAME);
-        store.store().connection().pragma_update(
-            None,
-            "wal_autocheckpoint",
-            wal::BACKSTOP_PAGES,
-        )?;
         let published = Arc::new(RwLock::new(
             read_published(store.store()).unwrap_or_default(),
         ));
@@ -1007,28 +994,12 @@ impl Authority {
                 move || governance::sign_audit_head(&state, &issuer, &*clock),
             )
         };
-        let checkpointer = wal::Checkpointer::new(db_path);
-        let wal_inline = checkpointer.inline.clone();
-        let wal_checkpoints = publisher::Publisher::start_named(
-            publisher::Job {
-                thread: "wal-checkpoint",
-                failed: "cannot checkpoint the write-ahead log; retried",
-            },
-            publisher::Timing {
-                coalesce: Duration::ZERO,
-                check_every: wal::EVERY,
-                retry: wal::EVERY,
-            },
-            move || checkpointer.pass(),
-        );
         Ok(Authority {
             state,
             issuer,
             published,
             publisher,
             audit_signer,
-            wal_checkpoints,
-            wal_inline,
             clock,
             config,
             pool,
@@ -1039,32 +1010,6 @@ impl Authority {
             checks: Default::default(),
             request_keys: Default::default(),
         })
-    }
-
-    /// Benchmarks only: `true` leaves the write-ahead log's checkpoints to the commits that
-    /// cross SQLite's default threshold, as before issue 17 (`false`, the default: a
-    /// background job checkpoints, the commits only past a far backstop).
-    #[doc(hidden)]
-    pub fn set_inline_wal_checkpoints(&self, on: bool) -> Result<()> {
-        self.wal_inline
-            .store(on, std::sync::atomic::Ordering::Relaxed);
-        let pages = if on {
-            wal::INLINE_PAGES
-        } else {
-            wal::BACKSTOP_PAGES
-        };
-        let st = self.lock();
-        st.store
-            .store()
-            .connection()
-            .pragma_update(None, "wal_autocheckpoint", pages)?;
-        Ok(())
-    }
-
-    /// Benchmarks only: background checkpoints that moved frames so far.
-    #[doc(hidden)]
-    pub fn wal_checkpoints_made(&self) -> u64 {
-        self.wal_checkpoints.signs()
     }
 
     fn lock(&self) -> lockstats::StateGuard<'_> {

@@ -237,24 +237,3 @@ fn numbers_grow_above_every_stored_crl() {
     let after = number(&auth.published().crl_der);
     assert!(after > n + 1, "{after} after {n}");
 }
-
-/// The write-ahead log is checkpointed by the background job (the commits no longer run
-/// SQLite's automatic checkpoint below its far backstop).
-#[test]
-fn the_write_ahead_log_is_checkpointed_in_the_background() {
-    let f = fixture();
-    let admin = admin(&f);
-    revoked_one(&f, &admin);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while f.auth.wal_checkpoints_made() == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert!(f.auth.wal_checkpoints_made() > 0);
-    // Everything committed is in the database file now: a checkpoint has nothing to move.
-    let (busy, log, done): (i64, i64, i64) = db(&f.dir)
-        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })
-        .unwrap();
-    assert_eq!((busy, log), (0, done));
-}
