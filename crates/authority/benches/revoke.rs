@@ -6,7 +6,8 @@
 //! -gencrl` of 1 000 000 entries, `openssl crl` reading the CRL built here).
 //!
 //! `cargo bench -p authority --bench revoke`. Rows are seeded directly into the store (as
-//! the console benchmark does). The CA key is RSA-4096 (the default CA's size). Revoke
+//! the console benchmark does). Each revoke-latency case also times a bare fsync on the
+//! same disk (the floor of a durable commit) and `crl_health`'s cost. The CA key is RSA-4096 (the default CA's size). Revoke
 //! latency is measured with `crl_publish_wait = 0`: the commit, not the wait for the
 //! publisher (which the default configuration adds, up to 2 s, to answer with the CRL).
 
@@ -146,65 +147,120 @@ fn published_within(auth: &Authority, number: i64, from: Instant) -> Duration {
     }
 }
 
+/// A bare fsync on the store's disk, in the same run: 4 KiB appended to a file and fsynced,
+/// `n` times; (p50, p99).
+fn fsync_floor(dir: &Path, n: usize) -> (Duration, Duration) {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(dir.join("fsync-probe")).unwrap();
+    let block = [0u8; 4096];
+    let mut lat = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = Instant::now();
+        f.write_all(&block).unwrap();
+        f.sync_data().unwrap();
+        lat.push(t.elapsed());
+    }
+    drop(f);
+    let _ = std::fs::remove_file(dir.join("fsync-probe"));
+    lat.sort();
+    (percentile(&lat, 0.5), percentile(&lat, 0.99))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Bytes under `dir`.
+fn du(dir: &Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let Ok(m) = e.metadata() else { continue };
+            total += if m.is_dir() { du(&e.path()) } else { m.len() };
+        }
+    }
+    total
+}
+
 fn revoke_latency(_c: &mut Criterion) {
     let mut sizes = vec![0u64, 100_000];
     if std::env::var_os("REVOKE_BENCH_MILLION").is_some() {
         sizes.push(1_000_000);
     }
     for existing in sizes {
-        let s = setup();
-        let t0 = Instant::now();
-        seed(&s.dir, 1, existing, true);
-        let fresh = seed(&s.dir, 2, 300, false);
-        let seeded = t0.elapsed();
-        let t0 = Instant::now();
-        s.auth.refresh_crl_if_due().unwrap();
-        let first_sign = t0.elapsed();
-        // Sequential revokes as fast as they come (the publisher re-signs meanwhile).
-        let mut lat = Vec::new();
-        for serial in &fresh[..200] {
+        {
+            let s = setup();
+            let t0 = Instant::now();
+            seed(&s.dir, 1, existing, true);
+            let fresh = seed(&s.dir, 2, 300, false);
+            let seeded = t0.elapsed();
+            let t0 = Instant::now();
+            s.auth.refresh_crl_if_due().unwrap();
+            let first_sign = t0.elapsed();
+            let signs = s.auth.crl_publisher_signs();
+            // Sequential revokes as fast as they come (the publisher re-signs meanwhile).
+            let mut lat = Vec::new();
+            let t_all = Instant::now();
+            for serial in &fresh[..200] {
+                let t = Instant::now();
+                s.auth
+                    .revoke(
+                        &s.admin,
+                        &RevokeTarget::Serial(serial.clone()),
+                        RevocationReason::KeyCompromise,
+                    )
+                    .unwrap();
+                lat.push(t.elapsed());
+            }
+            let all = t_all.elapsed();
+            lat.sort();
+            let signs = s.auth.crl_publisher_signs() - signs;
+            // The CRL that lists one revoke, on a quiet publisher.
+            std::thread::sleep(Duration::from_secs(1));
+            while s.auth.crl_health().is_some() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let mut publish = Vec::new();
+            for serial in &fresh[200..203] {
+                let t = Instant::now();
+                let out = s
+                    .auth
+                    .revoke(
+                        &s.admin,
+                        &RevokeTarget::Serial(serial.clone()),
+                        RevocationReason::KeyCompromise,
+                    )
+                    .unwrap();
+                publish.push(published_within(&s.auth, out.crl_number, t));
+            }
+            let (f50, f99) = fsync_floor(&s.dir, 200);
             let t = Instant::now();
-            s.auth
-                .revoke(
-                    &s.admin,
-                    &RevokeTarget::Serial(serial.clone()),
-                    RevocationReason::KeyCompromise,
-                )
-                .unwrap();
-            lat.push(t.elapsed());
+            let health_n = 200;
+            for _ in 0..health_n {
+                let _ = s.auth.crl_health();
+            }
+            let health = t.elapsed() / health_n;
+            println!(
+                "revoke with {existing} listed: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms \
+                 (200 revokes in {:.2} s, {signs} CRL re-signs meanwhile); bare fsync on this disk p50 {:.2} ms, p99 {:.2} ms; \
+                 CRL listing it published after {:?} (3 revokes); crl_health {:.3} ms; \
+                 seeding {:.1} s, first CRL sign {:.2} s; data directory {} MiB",
+                ms(percentile(&lat, 0.5)),
+                ms(percentile(&lat, 0.99)),
+                ms(*lat.last().unwrap()),
+                all.as_secs_f64(),
+                ms(f50),
+                ms(f99),
+                publish
+                    .iter()
+                    .map(|d| format!("{:.2} s", d.as_secs_f64()))
+                    .collect::<Vec<_>>(),
+                ms(health),
+                seeded.as_secs_f64(),
+                first_sign.as_secs_f64(),
+                du(&s.dir) >> 20,
+            );
         }
-        lat.sort();
-        // The CRL that lists one revoke, on a quiet publisher.
-        std::thread::sleep(Duration::from_secs(1));
-        while s.auth.crl_health().is_some() {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let mut publish = Vec::new();
-        for serial in &fresh[200..203] {
-            let t = Instant::now();
-            let out = s
-                .auth
-                .revoke(
-                    &s.admin,
-                    &RevokeTarget::Serial(serial.clone()),
-                    RevocationReason::KeyCompromise,
-                )
-                .unwrap();
-            publish.push(published_within(&s.auth, out.crl_number, t));
-        }
-        println!(
-            "revoke with {existing} listed: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (200 revokes); \
-             CRL listing it published after {:?} (3 revokes); seeding {:.1} s, first CRL sign {:.2} s",
-            percentile(&lat, 0.5).as_secs_f64() * 1e3,
-            percentile(&lat, 0.99).as_secs_f64() * 1e3,
-            lat.last().unwrap().as_secs_f64() * 1e3,
-            publish
-                .iter()
-                .map(|d| format!("{:.2} s", d.as_secs_f64()))
-                .collect::<Vec<_>>(),
-            seeded.as_secs_f64(),
-            first_sign.as_secs_f64(),
-        );
     }
 }
 

@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How many times a renewal signs again when the user's certificates changed meanwhile.
+const RENEW_ATTEMPTS: usize = 3;
+
 impl Authority {
     /// Renews a user's certificates, optionally with a new encryption key (officer role;
     /// a new key is a key replacement, under the `reenroll` quorum).
@@ -65,8 +68,10 @@ impl Authority {
     ) -> Result<Vec<u8>> {
         let now_t = self.now();
         let now = unix(now_t);
-        let mut st = self.lock();
-        let public_url = setting(st.store.store().connection(), "public_url")?;
+        let public_url = {
+            let st = self.lock();
+            setting(st.store.store().connection(), "public_url")?
+        };
         let cn = dns_names
             .first()
             .cloned()
@@ -93,11 +98,13 @@ impl Authority {
                 ocsp: None,
             },
         };
-        let cert = st
+        // Signed with no lock held.
+        let cert = self
             .issuer
             .issue(&profile, key, self.period(now_t), &mut pki::os_rng())?;
         let info = CertificateInfo::from_certificate(&cert)?;
         let der = certificate::to_der(&cert)?;
+        let mut st = self.lock();
         let tx = st
             .store
             .connection_mut()
@@ -118,6 +125,15 @@ impl Authority {
     /// certificates for the current keys. With `new_key`: a new encryption key, escrowed and
     /// certified now (old keys stay escrowed), and a new enrollment token with which the
     /// user collects it and has a new signing key certified.
+    ///
+    /// As enrollment does, the certificates are signed with no lock held (the CA key is
+    /// shared); the state lock is taken to read the user's current certificates and again to
+    /// commit, after checking that they are still the current ones (a concurrent renewal or
+    /// revocation replaced them: signed again from the new state, at most
+    /// [`RENEW_ATTEMPTS`] times). The old certificates' supersession, the new ones and the
+    /// audit entry commit in one transaction (all or nothing: a serial that collides fails
+    /// the insert and nothing is kept); the answer goes out once the commit is durable (an
+    /// fsync shared with concurrent commits).
     fn renew_inner(
         &self,
         rec: &audit::Op,
@@ -129,32 +145,56 @@ impl Authority {
         if new_key {
             return self.roll_over(rec, actor, email);
         }
+        let mut attempt = 1;
+        loop {
+            match self.renew_once(rec, actor, email)? {
+                Some(r) => return Ok(r),
+                None if attempt < RENEW_ATTEMPTS => attempt += 1,
+                None => {
+                    return Err(Error::invalid(
+                        "renewal",
+                        "the user's certificates kept changing while they were renewed; try again",
+                    ));
+                }
+            }
+        }
+    }
+
+    /// One renewal attempt: None when the user's current certificates changed between the
+    /// read and the commit (nothing was written).
+    fn renew_once(&self, rec: &audit::Op, actor: &Admin, email: &str) -> Result<Option<Renewal>> {
         let now_t = self.now();
         let now = unix(now_t);
-        let mut st = self.lock();
-        let conn = st.store.store().connection();
-        let (id, user) = find_user(conn, email)?;
-        if user.status != "active" {
-            return Err(Error::UserDisabled { email: user.email });
-        }
-        let mut old = Vec::new();
-        for kind in ["signing", "encryption"] {
-            let CurrentCert {
-                serial,
-                der,
-                escrowed_key_id: key_id,
-            } = current_cert_full(conn, id, kind, now)?.ok_or_else(|| Error::NotEnrolled {
-                email: user.email.clone(),
-                kind: if kind == "signing" {
-                    "signing"
-                } else {
-                    "encryption"
-                },
-            })?;
-            old.push((kind, serial, der, key_id));
-        }
-        let subject = self.smime_subject(&st, &user)?;
+        let (id, user, old, subject) = {
+            let st = self.lock();
+            let conn = st.store.store().connection();
+            let (id, user) = find_user(conn, email)?;
+            if user.status != "active" {
+                return Err(Error::UserDisabled { email: user.email });
+            }
+            let mut old = Vec::new();
+            for kind in ["signing", "encryption"] {
+                let CurrentCert {
+                    serial,
+                    der,
+                    escrowed_key_id: key_id,
+                } = current_cert_full(conn, id, kind, now)?.ok_or_else(|| Error::NotEnrolled {
+                    email: user.email.clone(),
+                    kind: if kind == "signing" {
+                        "signing"
+                    } else {
+                        "encryption"
+                    },
+                })?;
+                old.push((kind, serial, der, key_id));
+            }
+            let subject = self.smime_subject(&st, &user)?;
+            (id, user, old, subject)
+        };
+        // Signed with no lock held.
         let period = self.period(now_t);
+        let issuer = self.issuer.clone();
+        let mut rng = pki::os_rng();
         let mut issued = Vec::new();
         for (kind, serial, der, key_id) in &old {
             let cert = certificate::parse_certificate(der)?;
@@ -164,15 +204,28 @@ impl Authority {
             } else {
                 Profile::SmimeEncryption(subject.clone())
             };
-            let new = st
-                .issuer
-                .issue(&profile, &key, period, &mut pki::os_rng())?;
+            let new = issuer.issue(&profile, &key, period, &mut rng)?;
             issued.push((*kind, serial.clone(), new, *key_id));
         }
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let mut st = self.lock();
+        {
+            // What was read must still hold: the user active, the same current certificates.
+            let conn = st.store.store().connection();
+            let (_, now_user) = find_user(conn, email)?;
+            if now_user.status != "active" {
+                return Err(Error::UserDisabled {
+                    email: now_user.email,
+                });
+            }
+            for (kind, serial, _, _) in &old {
+                let current = current_cert_full(conn, id, kind, now)?.map(|c| c.serial);
+                if current.as_ref() != Some(serial) {
+                    tracing::info!(user = %user.email, "certificates changed during a renewal: signing again");
+                    return Ok(None);
+                }
+            }
+        }
+        let tx = st.store.begin_grouped()?;
         let mut certificates = Vec::new();
         for (kind, old_serial, cert, key_id) in &issued {
             tx.execute(
@@ -181,13 +234,15 @@ impl Authority {
             )?;
             certificates.push(insert_cert(&tx, id, kind, cert, *key_id, now)?);
         }
-        audit::commit(tx, rec, unix(self.now()))?;
+        let durable = audit::commit_grouped(tx, rec, unix(self.now()))?;
+        drop(st);
+        durable.wait()?;
         tracing::info!(admin = %actor.name, user = %user.email, "certificates renewed");
-        Ok(Renewal {
+        Ok(Some(Renewal {
             email: user.email,
             certificates,
             enrollment_token: None,
-        })
+        }))
     }
 
     /// Renewal with a new key: makes, certifies and escrows a new encryption key now (the
@@ -195,7 +250,10 @@ impl Authority {
     /// new enrollment token with which the user collects the key and a new signing
     /// certificate for a new signing key.
     ///
-    /// A key replacement: under the `reenroll` quorum.
+    /// A key replacement: under the `reenroll` quorum. The key's certificate is signed with
+    /// no lock held; the key, its certificate, the token and the entry commit in one
+    /// transaction (an issued encryption key is never left unescrowed: a certificate signed
+    /// but not committed is never published, and the key goes back to the pool).
     fn roll_over(&self, rec: &audit::Op, actor: &Admin, email: &str) -> Result<Renewal> {
         self.gate(
             rec,
@@ -205,26 +263,54 @@ impl Authority {
         )?;
         let now_t = self.now();
         let now = unix(now_t);
-        let (user_id, user) = {
+        let (user_id, user, subject) = {
             let st = self.lock();
-            find_user(st.store.store().connection(), email)?
+            let (user_id, user) = find_user(st.store.store().connection(), email)?;
+            if user.status != "active" {
+                return Err(Error::UserDisabled { email: user.email });
+            }
+            let subject = self.smime_subject(&st, &user)?;
+            (user_id, user, subject)
         };
-        if user.status != "active" {
-            return Err(Error::UserDisabled { email: user.email });
-        }
         let enc_key = self.pool.take()?;
+        let certified = (|| {
+            let cert = self.issuer.issue(
+                &Profile::SmimeEncryption(subject),
+                &enc_key.public_key(),
+                self.period(now_t),
+                &mut pki::os_rng(),
+            )?;
+            let der = certificate::to_der(&cert)?;
+            let key_der = enc_key.to_pkcs8_der()?;
+            Ok::<_, Error>((cert, der, key_der))
+        })();
+        let (encryption, enc_der, key_der) = match certified {
+            Ok(c) => c,
+            Err(e) => {
+                self.pool.add(vec![enc_key]);
+                return Err(e);
+            }
+        };
         let token = Token::generate()?;
         let expires_at = now + secs(self.config.token_ttl);
         let mut st = self.lock();
-        let subject = self.smime_subject(&st, &user)?;
-        let State { store, issuer } = &mut *st;
+        let (_, now_user) = find_user(st.store.store().connection(), email)?;
+        if now_user.status != "active" {
+            drop(st);
+            self.pool.add(vec![enc_key]);
+            return Err(Error::UserDisabled {
+                email: now_user.email,
+            });
+        }
         // The key, its certificate, the token and the entry: one transaction.
-        let tx = store.begin()?;
-        let Escrowed {
-            certificate: encryption,
-            key_id,
-            ..
-        } = certify_and_escrow(issuer, &tx, subject, &enc_key, self.period(now_t), now)?;
+        let tx = st.store.begin_grouped()?;
+        let key_id = tx.escrow(&NewKey {
+            owner: &user.email,
+            usage: KeyUsage::Encryption,
+            private_key_der: key_der.as_bytes(),
+            certificate_der: Some(&enc_der),
+            created_at: now,
+        })?;
         tx.execute(
             "UPDATE tokens SET used_at = ?2 WHERE user_id = ?1 AND used_at IS NULL",
             params![user_id, now],
@@ -240,7 +326,9 @@ impl Authority {
              VALUES (?1, ?2, ?3, ?4, ?5)",
             params![&token.hash()[..], user_id, now, expires_at, key_id.0],
         )?;
-        audit::commit_escrow(tx, rec, unix(self.now()))?;
+        let durable = audit::commit_grouped(tx, rec, unix(self.now()))?;
+        drop(st);
+        durable.wait()?;
         tracing::info!(admin = %actor.name, user = %user.email, "encryption key rolled over");
         Ok(Renewal {
             email: user.email,

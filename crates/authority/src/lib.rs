@@ -99,6 +99,7 @@ mod backups;
 mod ca_key;
 mod checks;
 mod clock;
+mod crl_blobs;
 mod error;
 mod governance;
 mod health;
@@ -387,6 +388,9 @@ pub struct Published {
     pub crl_der: Vec<u8>,
     /// Current delta CRL, DER.
     pub delta_crl_der: Vec<u8>,
+    /// SHA-256 of `crl_der` and of `delta_crl_der` (computed once, when they are served):
+    /// compared with the store's CRL state in constant time.
+    hashes: ([u8; 32], [u8; 32]),
 }
 
 impl Published {
@@ -400,8 +404,10 @@ impl Published {
 
 /// Reads what the authority publishes from a locked store.
 pub fn published(store: &Store) -> Result<Published> {
-    read_published(store.connection())
+    read_published(store)
 }
+
+pub use crl_blobs::CRL_DIR;
 
 /// An administrator's role.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -746,46 +752,6 @@ struct State {
     issuer: Arc<Issuer>,
 }
 
-/// An encryption key that was certified and escrowed together.
-struct Escrowed {
-    certificate: pki::Certificate,
-    key_id: escrow::KeyId,
-}
-
-/// Issues the encryption certificate for `key` and escrows the key with it in `tx`: the one
-/// step enrollment and key roll-over share, so an issued encryption key is never left
-/// unescrowed, and (the caller's rows committing in the same transaction) an escrowed key is
-/// never left without its certificate record.
-fn certify_and_escrow(
-    issuer: &Issuer,
-    tx: &escrow::EscrowTx<'_>,
-    subject: SmimeSubject,
-    key: &PrivateKey,
-    period: Period,
-    now: i64,
-) -> Result<Escrowed> {
-    let owner = subject.email.clone();
-    let certificate = issuer.issue(
-        &Profile::SmimeEncryption(subject),
-        &key.public_key(),
-        period,
-        &mut pki::os_rng(),
-    )?;
-    let certificate_der = certificate::to_der(&certificate)?;
-    let key_der = key.to_pkcs8_der()?;
-    let key_id = tx.escrow(&NewKey {
-        owner: &owner,
-        usage: KeyUsage::Encryption,
-        private_key_der: key_der.as_bytes(),
-        certificate_der: Some(&certificate_der),
-        created_at: now,
-    })?;
-    Ok(Escrowed {
-        certificate,
-        key_id,
-    })
-}
-
 /// Audit entries between two CA signatures of the chain head.
 const AUDIT_CHECKPOINT_EVERY: i64 = 50;
 
@@ -848,6 +814,8 @@ pub struct Authority {
     published: Arc<RwLock<Published>>,
     /// Re-signs the CRLs in the background (see `publisher`); stopped on drop.
     publisher: publisher::Publisher,
+    /// Signs the audit log's head in the background (see `governance::sign_audit_head`).
+    audit_signer: publisher::Publisher,
     clock: Arc<dyn Clock>,
     config: Config,
     pool: Arc<KeyPool>,
@@ -1022,7 +990,7 @@ impl Authority {
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
         let published = Arc::new(RwLock::new(
-            read_published(store.store().connection()).unwrap_or_default(),
+            read_published(store.store()).unwrap_or_default(),
         ));
         let pool = KeyPool::start(config.key_pool_size);
         let issuer = Arc::new(issuer);
@@ -1055,11 +1023,27 @@ impl Authority {
                 },
             )
         };
+        let audit_signer = {
+            let (state, issuer, clock) = (state.clone(), issuer.clone(), clock.clone());
+            publisher::Publisher::start_named(
+                publisher::Job {
+                    thread: "audit-signer",
+                    failed: "cannot sign the audit log's head; retried",
+                },
+                publisher::Timing {
+                    coalesce: Duration::ZERO,
+                    check_every: Duration::from_secs(300),
+                    retry: config.crl_retry,
+                },
+                move || governance::sign_audit_head(&state, &issuer, &*clock),
+            )
+        };
         Ok(Authority {
             state,
             issuer,
             published,
             publisher,
+            audit_signer,
             clock,
             config,
             pool,
@@ -1121,24 +1105,48 @@ fn setting(conn: &Connection, key: &str) -> Result<String> {
     .ok_or_else(|| Error::Corrupt(format!("setting {key} is missing")))
 }
 
-fn read_published(conn: &Connection) -> Result<Published> {
+/// The CA certificate and the CRLs the store's CRL state names (empty when missing: the
+/// check at unlock re-signs).
+fn read_published(store: &Store) -> Result<Published> {
+    let conn = store.connection();
     let ca_der: Vec<u8> = conn
         .query_row("SELECT certificate FROM ca WHERE id = 1", [], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::Corrupt("the store has no CA (was it made by kmsd init?)".into()))?;
-    let (crl_der, delta_crl_der) = conn
-        .query_row(
-            "SELECT crl, delta_crl FROM crl_state WHERE id = 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .optional()?
-        .unwrap_or_default();
-    Ok(Published {
-        ca_der,
-        crl_der,
-        delta_crl_der,
-    })
+    let number: Option<i64> = conn
+        .query_row("SELECT number FROM crl_state WHERE id = 1", [], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let (crl_der, delta_crl_der) = match number {
+        Some(n) => {
+            let blobs = crl_blobs::for_data_dir(store.data_dir());
+            (
+                blobs.get(crl_blobs::CrlKind::Full, n)?.unwrap_or_default(),
+                blobs
+                    .get(crl_blobs::CrlKind::Delta, n + 1)?
+                    .unwrap_or_default(),
+            )
+        }
+        None => Default::default(),
+    };
+    Ok(Published::new(ca_der, crl_der, delta_crl_der))
+}
+
+impl Published {
+    fn new(ca_der: Vec<u8>, crl_der: Vec<u8>, delta_crl_der: Vec<u8>) -> Self {
+        use sha2::Digest as _;
+        let hashes = (
+            sha2::Sha256::digest(&crl_der).into(),
+            sha2::Sha256::digest(&delta_crl_der).into(),
+        );
+        Published {
+            ca_der,
+            crl_der,
+            delta_crl_der,
+            hashes,
+        }
+    }
 }
 
 fn next_crl_number(conn: &Connection) -> Result<i64> {

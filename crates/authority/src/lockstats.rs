@@ -105,6 +105,14 @@ pub mod stats {
         SERIAL.store(on, std::sync::atomic::Ordering::Relaxed);
     }
     pub(super) static WAITS: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+    pub(super) static INLINE_AUDIT_SIGN: std::sync::atomic::AtomicBool =
+        std::sync::atomic::AtomicBool::new(false);
+
+    /// Signs the audit log's head inside the request that crosses the mark, as before
+    /// issue 17's last round (the benchmark's comparison; off: the background signer).
+    pub fn set_inline_audit_sign(on: bool) {
+        INLINE_AUDIT_SIGN.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
 
     /// Samples kept between two [`take`]s (a server built with the feature by a test run
     /// does not grow without bound).
@@ -137,4 +145,13 @@ pub mod stats {
             waits: take(&WAITS),
         }
     }
+}
+
+/// Benchmarks only: the audit log's head is to be signed inline (see
+/// `stats::set_inline_audit_sign`); always false without the feature.
+pub(crate) fn inline_audit_sign() -> bool {
+    #[cfg(feature = "lock-stats")]
+    return stats::INLINE_AUDIT_SIGN.load(std::sync::atomic::Ordering::Relaxed);
+    #[cfg(not(feature = "lock-stats"))]
+    false
 }

@@ -1,7 +1,8 @@
 //! The CRL publisher: a background thread owned by the [`crate::Authority`] that re-signs the
 //! CRLs from the store's state right after a revocation commits (coalescing bursts), when the
 //! store's CRL state says a re-sign is due, and when nextUpdate comes near; a failed re-sign
-//! leaves the state due and is retried with backoff.
+//! leaves the state due and is retried with backoff. The same loop runs the signing of the
+//! audit log's head ([`Publisher::start_named`]), kept off the requests' path.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -36,6 +37,19 @@ impl Shared {
     }
 }
 
+/// A background job's name (its thread's) and what its log says when a pass failed.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Job {
+    pub thread: &'static str,
+    pub failed: &'static str,
+}
+
+/// The CRL publisher.
+const CRL_JOB: Job = Job {
+    thread: "crl-publisher",
+    failed: "CRL re-sign failed; the CRL state stays due and is retried",
+};
+
 /// Timing of the publisher.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Timing {
@@ -57,14 +71,24 @@ impl Publisher {
     /// Starts the thread. `pass` re-signs when the store's state says it is due and returns
     /// whether it signed.
     pub(crate) fn start(timing: Timing, pass: impl Fn() -> Result<bool> + Send + 'static) -> Self {
+        Self::start_named(CRL_JOB, timing, pass)
+    }
+
+    /// [`Publisher::start`] for another background job (`job` names its thread and its
+    /// failures in the log): the same request/coalesce/retry loop.
+    pub(crate) fn start_named(
+        job: Job,
+        timing: Timing,
+        pass: impl Fn() -> Result<bool> + Send + 'static,
+    ) -> Self {
         let shared = Arc::new(Shared {
             status: Mutex::new(Status::default()),
             changed: Condvar::new(),
         });
         let s = shared.clone();
         let thread = std::thread::Builder::new()
-            .name("crl-publisher".into())
-            .spawn(move || run(&s, timing, pass))
+            .name(job.thread.into())
+            .spawn(move || run(&s, job, timing, pass))
             .map_err(|e| tracing::error!(error = %e, "cannot start the CRL publisher"))
             .ok();
         Publisher { shared, thread }
@@ -119,7 +143,7 @@ impl Drop for Publisher {
     }
 }
 
-fn run(shared: &Shared, timing: Timing, pass: impl Fn() -> Result<bool>) {
+fn run(shared: &Shared, job: Job, timing: Timing, pass: impl Fn() -> Result<bool>) {
     let mut backoff: Option<Duration> = None;
     loop {
         {
@@ -152,7 +176,7 @@ fn run(shared: &Shared, timing: Timing, pass: impl Fn() -> Result<bool>) {
                 backoff = None;
             }
             Err(e) => {
-                tracing::error!(error = %e, "CRL re-sign failed; the CRL state stays due and is retried");
+                tracing::error!(error = %e, job = job.thread, "{}", job.failed);
                 s.last_error = Some(format!("[{}] {e}", e.code()));
                 backoff = Some(backoff.map_or(timing.retry, |b| b * 2).min(MAX_BACKOFF));
             }

@@ -1,7 +1,12 @@
 //! Revocation (one certificate, a user's, or many in bulk) and the full and delta CRLs,
-//! which the publisher re-signs off the request path.
+//! which the publisher re-signs off the request path. A revocation is one small durable
+//! write (its rows, the CRL state's "due", the audit entry); the CRLs' bytes live outside
+//! the database ([`crate::crl_blobs`]), the store keeping their state (numbers, times,
+//! SHA-256, entry counts), so a re-sign writes a few dozen bytes through the store's one
+//! writer however long the list.
 
 use super::*;
+use crate::crl_blobs::{self, CrlBlobs, CrlKind};
 
 /// Most entries (serials or addresses) one bulk revoke takes.
 pub const MAX_BULK_REVOKE: usize = 100_000;
@@ -39,7 +44,11 @@ impl Authority {
     /// Answers once the revocation committed (with the CRL state marked due in the same
     /// transaction), after waiting a short bounded time ([`Config::crl_publish_wait`]) for
     /// the publisher to re-sign the CRL that lists it; the outcome says which CRL that is and
-    /// whether it is published yet. Revoking a revoked certificate again succeeds: with
+    /// whether it is published yet. The wait holds no lock and writes nothing (the
+    /// revocation is durable before it starts): with the default 2 s, an answer normally
+    /// names the published CRL up to a few hundred thousand entries, and past the wait it
+    /// says `crl_published_at: None` (`crl_pending` over HTTP) with the number of the CRL
+    /// that will list it, which the publisher signs next. Revoking a revoked certificate again succeeds: with
     /// `keyCompromise` over another reason the reason is raised, otherwise nothing changes.
     pub fn revoke(
         &self,
@@ -394,32 +403,36 @@ impl Authority {
         self.publisher.signs()
     }
 
-    /// None when the served CRL is the store's current one (its number, nothing revoked
-    /// since, no re-sign due or under way) and is fresh; otherwise a short reason, for
-    /// `/healthz`. Constant time in the number of revocations (it reads the served CRL's
-    /// number without decoding its entries, and the store's CRL state).
+    /// None when the served CRL is the store's current one (its number and SHA-256, nothing
+    /// revoked since, no re-sign due or under way) and is fresh; otherwise a short reason, for
+    /// `/healthz`. Constant time in the number of revocations: it reads the store's CRL state
+    /// (one row) and compares it with the served CRLs' number and hashes (computed when they
+    /// were served).
     pub fn crl_health(&self) -> Option<String> {
         self.crl_health_with(false)
     }
 
-    /// [`Authority::crl_health`], also comparing every entry of the served CRL with the
-    /// store's revocations (linear: at unlock, where the store may have been put back).
+    /// [`Authority::crl_health`], also looking for a stored CRL numbered above the store's
+    /// state (the store was put back from an older copy): at unlock, which re-signs then.
     pub(crate) fn crl_health_thorough(&self) -> Option<String> {
         self.crl_health_with(true)
     }
 
     fn crl_health_with(&self, thorough: bool) -> Option<String> {
         let now = unix(self.now());
-        let st = self.lock();
-        let r = {
+        let (r, data_dir) = {
+            let st = self.lock();
             let published = self.published.read().unwrap_or_else(|p| p.into_inner());
             let conn = st.store.store().connection();
-            match crl_lag(conn, &published.crl_der, now, &self.config) {
-                Ok(None) if thorough => crl_entries_lag(conn, &published.crl_der),
-                other => other,
-            }
+            (
+                crl_lag(conn, &published, now, &self.config),
+                st.store.store().data_dir().to_path_buf(),
+            )
         };
-        drop(st);
+        let r = match r {
+            Ok(None) if thorough => newer_crl_stored(&data_dir, &self.published),
+            other => other,
+        };
         let lag = match r {
             Ok(lag) => lag,
             Err(e) => Some(format!("the CRL state cannot be read: [{}] {e}", e.code())),
@@ -432,48 +445,93 @@ impl Authority {
     }
 }
 
-/// The store's CRL state: (number, delta_number, next_update, due).
-fn crl_state(conn: &Connection) -> Result<Option<(i64, i64, i64, bool)>> {
+/// The store's CRL state (one row).
+struct CrlState {
+    /// The full CRL's number (its delta is numbered one above).
+    number: i64,
+    /// The number after which the next re-sign numbers its CRLs (above `number + 1` while a
+    /// re-sign is under way).
+    delta_number: i64,
+    next_update: i64,
+    /// A revocation committed that the served CRL does not list yet.
+    due: bool,
+    /// SHA-256 of the full and the delta CRL (None before the first re-sign after 0014).
+    hashes: Option<(Vec<u8>, Vec<u8>)>,
+}
+
+fn crl_state(conn: &Connection) -> Result<Option<CrlState>> {
     Ok(conn
         .query_row(
-            "SELECT number, delta_number, next_update, due FROM crl_state WHERE id = 1",
+            "SELECT number, delta_number, next_update, due, crl_sha256, delta_sha256
+             FROM crl_state WHERE id = 1",
             [],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            |r| {
+                let full: Option<Vec<u8>> = r.get(4)?;
+                let delta: Option<Vec<u8>> = r.get(5)?;
+                Ok(CrlState {
+                    number: r.get(0)?,
+                    delta_number: r.get(1)?,
+                    next_update: r.get(2)?,
+                    due: r.get(3)?,
+                    hashes: full.zip(delta),
+                })
+            },
         )
         .optional()?)
 }
 
-/// What is wrong with the served CRL `served` against the store's CRL state, if anything;
-/// constant time in the number of revocations: a revocation's commit sets the state's
-/// "due", which only a re-sign that reads the list after it clears.
-fn crl_lag(conn: &Connection, served: &[u8], now: i64, config: &Config) -> Result<Option<String>> {
-    let Some((number, delta_number, next_update, due)) = crl_state(conn)? else {
+/// What is wrong with the served CRLs against the store's CRL state, if anything; constant
+/// time in the number of revocations: a revocation's commit sets the state's "due", which
+/// only a re-sign that reads the list after it clears, and the state names the served CRLs
+/// by number and SHA-256.
+fn crl_lag(
+    conn: &Connection,
+    served: &Published,
+    now: i64,
+    config: &Config,
+) -> Result<Option<String>> {
+    let Some(state) = crl_state(conn)? else {
         return Ok(Some("no CRL has been signed".into()));
     };
-    let Some(served_number) = pki::crl::peek_number(served).and_then(|n| i64::try_from(n).ok())
+    if served.crl_der.is_empty() {
+        return Ok(Some(
+            "the CRL the store names is missing (it is re-signed at unlock)".into(),
+        ));
+    }
+    let Some(served_number) =
+        pki::crl::peek_number(&served.crl_der).and_then(|n| i64::try_from(n).ok())
     else {
         return Ok(Some("the served CRL cannot be read".into()));
     };
-    if served_number != number {
+    if served_number != state.number {
         return Ok(Some(format!(
-            "the served CRL's number is not the store's ({number})"
+            "the served CRL's number is not the store's ({})",
+            state.number
         )));
     }
-    if due {
+    let matches = state.hashes.as_ref().is_some_and(|(full, delta)| {
+        full[..] == served.hashes.0[..] && delta[..] == served.hashes.1[..]
+    });
+    if !matches {
+        return Ok(Some(
+            "the served CRL is not the one the store recorded (missing, older or altered)".into(),
+        ));
+    }
+    if state.due {
         // Every revocation's commit sets "due"; a pass clears it as it takes the list.
         return Ok(Some(
             "a CRL re-sign is due: the served CRL lacks revocations committed since".into(),
         ));
     }
-    if delta_number != number + 1 {
+    if state.delta_number != state.number + 1 {
         return Ok(Some(
             "a CRL re-sign is under way (or was interrupted)".into(),
         ));
     }
-    if next_update <= now {
+    if state.next_update <= now {
         return Ok(Some("the CRL is past its nextUpdate".into()));
     }
-    if next_update - secs(config.crl_refresh_margin) / 2 <= now {
+    if state.next_update - secs(config.crl_refresh_margin) / 2 <= now {
         return Ok(Some(
             "the CRL's nextUpdate is near and it was not re-signed".into(),
         ));
@@ -481,48 +539,43 @@ fn crl_lag(conn: &Connection, served: &[u8], now: i64, config: &Config) -> Resul
     Ok(None)
 }
 
-/// Whether the served CRL lists every revocation of the store with its current reason
-/// (linear in the revocations: the check at unlock, after which a store put back from a
-/// copy is re-signed).
-fn crl_entries_lag(conn: &Connection, served: &[u8]) -> Result<Option<String>> {
-    let Ok(crl) = pki::crl::Crl::parse(served) else {
-        return Ok(Some("the served CRL cannot be read".into()));
+/// Whether a CRL numbered above the served one is stored (the store was put back from an
+/// older copy: its CRLs must be re-signed above every number published).
+fn newer_crl_stored(data_dir: &Path, published: &RwLock<Published>) -> Result<Option<String>> {
+    let served = {
+        let p = published.read().unwrap_or_else(|p| p.into_inner());
+        pki::crl::peek_number(&p.crl_der).and_then(|n| i64::try_from(n).ok())
     };
-    let mut stmt = conn.prepare("SELECT serial, reason FROM revocations")?;
-    let mut rows = stmt.query([])?;
-    let (mut missing, mut total) = (0usize, 0usize);
-    while let Some(r) = rows.next()? {
-        total += 1;
-        let (serial, reason): (String, String) = (r.get(0)?, r.get(1)?);
-        let listed = crl.lookup(&serial_bytes(&serial)?);
-        if listed.is_none_or(|l| l.reason.name() != reason) {
-            missing += 1;
-        }
-    }
-    if missing > 0 {
-        return Ok(Some(format!(
-            "the served CRL lacks {missing} of the store's {total} revocations (or their current reason)"
-        )));
-    }
-    if crl.len() != total {
-        return Ok(Some(format!(
-            "the served CRL lists {} certificates the store has not revoked",
-            crl.len() - total.min(crl.len())
-        )));
-    }
-    Ok(None)
+    let highest = crl_blobs::for_data_dir(data_dir).highest()?;
+    Ok(match (served, highest) {
+        (Some(s), Some(h)) if h > s + 1 => Some(format!(
+            "a CRL numbered {h} was published, above the store's ({s}): the store is older"
+        )),
+        _ => None,
+    })
+}
+
+/// The first number the next CRLs may take: above the store's state and above every CRL
+/// stored (numbers only grow, also over a store put back from an older copy).
+fn first_free_number(conn: &Connection, blobs: &dyn CrlBlobs) -> Result<i64> {
+    let from_state = next_crl_number(conn)?;
+    Ok(match blobs.highest()? {
+        Some(h) => from_state.max(h + 1),
+        None => from_state,
+    })
 }
 
 /// One publisher pass: re-signs when the store's CRL state is due or missing, when the
 /// served CRL lags the store (see [`crl_lag`]), or near its nextUpdate. True when it signed.
 ///
 /// Only two short steps hold the authority's lock: reserving the CRL numbers (one small
-/// write that also clears "due") and storing the signed CRLs. The list is read through a
-/// read-only connection of its own (a snapshot: WAL readers do not block writers) and built
-/// and signed without the lock, so revocations go on while a large CRL is made. A
-/// revocation committed meanwhile is recorded for the next CRL and makes the state due
-/// again; if another re-sign (a restore, the check at unlock) stored CRLs meanwhile, this
-/// pass's are dropped.
+/// write that also clears "due") and recording the new CRLs' state (numbers, times, hashes:
+/// a row of a few dozen bytes). The list is read through a read-only connection of its own
+/// (a snapshot: WAL readers do not block writers), built, signed and written to the CRL
+/// storage ([`CrlBlobs`], outside the database) without the lock, so revocations go on while
+/// a large CRL is made and written. A revocation committed meanwhile is recorded for the
+/// next CRL and makes the state due again; if another re-sign (a restore, the check at
+/// unlock) recorded CRLs meanwhile, this pass's are dropped.
 pub(crate) fn crl_pass(
     state: &Mutex<State>,
     published: &RwLock<Published>,
@@ -532,24 +585,25 @@ pub(crate) fn crl_pass(
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     let now_t = clock.now();
     let now = unix(now_t);
-    let (plan, issuer, db_path) = {
+    let (plan, issuer, db_path, blobs) = {
         let mut st = lock();
         let conn = st.store.store().connection();
-        let Some((number, delta_number, next_update, due)) = crl_state(conn)? else {
+        let Some(crl) = crl_state(conn)? else {
             // The first CRL (normally signed at init): made under the lock.
             sign_crls(&mut st, published, clock, config)?;
             return Ok(true);
         };
-        let near = next_update - secs(config.crl_refresh_margin) <= now;
-        if !due && !near {
+        let near = crl.next_update - secs(config.crl_refresh_margin) <= now;
+        if !crl.due && !near {
             let served = published.read().unwrap_or_else(|p| p.into_inner());
-            if crl_lag(conn, &served.crl_der, now, config)?.is_none() {
+            if crl_lag(conn, &served, now, config)?.is_none() {
                 return Ok(false);
             }
         }
+        let blobs = crl_blobs::for_data_dir(st.store.store().data_dir());
         let plan = Plan {
-            number: delta_number + 1,
-            base: number,
+            number: first_free_number(conn, &*blobs)?,
+            base: crl.number,
             public_url: setting(conn, "public_url")?,
             this_update: now_t,
             next_update: now_t + config.crl_validity,
@@ -563,7 +617,7 @@ pub(crate) fn crl_pass(
         // The issuer is cheap to clone (its key is shared) and signs without the lock.
         let issuer = st.issuer.clone();
         let db_path = st.store.store().data_dir().join(escrow::DB_FILE_NAME);
-        (plan, issuer, db_path)
+        (plan, issuer, db_path, blobs)
     };
     let built = rusqlite::Connection::open_with_flags(
         &db_path,
@@ -573,43 +627,68 @@ pub(crate) fn crl_pass(
     .and_then(|reader| {
         reader.busy_timeout(std::time::Duration::from_secs(10))?;
         build_crls(&reader, &plan, &issuer)
+    })
+    .and_then(|b| {
+        blobs.put(CrlKind::Full, plan.number, &b.full)?;
+        blobs.put(CrlKind::Delta, plan.number + 1, &b.delta)?;
+        Ok(b)
     });
-    let mut st = lock();
-    let (crl_der, delta_der) = match built {
+    let b = match built {
         Ok(b) => b,
         Err(e) => {
             // Due again, for the retry (the reserved numbers are skipped).
-            let _ = st.store.store().connection().execute(
+            let _ = lock().store.store().connection().execute(
                 "UPDATE crl_state SET due = 1 WHERE id = 1 AND delta_number = ?1",
                 [plan.number + 1],
             );
+            let _ = blobs.remove(CrlKind::Full, plan.number);
+            let _ = blobs.remove(CrlKind::Delta, plan.number + 1);
             return Err(e);
         }
     };
+    let published_now = Published::new(Vec::new(), b.full, b.delta);
+    let mut st = lock();
     let stored = st.store.connection_mut().execute(
-        "UPDATE crl_state SET number = ?1, this_update = ?2, next_update = ?3, crl = ?4,
-             delta_crl = ?5
-         WHERE id = 1 AND delta_number = ?6",
+        "UPDATE crl_state SET number = ?1, this_update = ?2, next_update = ?3,
+             crl_sha256 = ?4, delta_sha256 = ?5, entries = ?6, delta_entries = ?7
+         WHERE id = 1 AND delta_number = ?8",
         params![
             plan.number,
             unix(plan.this_update),
             unix(plan.next_update),
-            crl_der,
-            delta_der,
+            &published_now.hashes.0[..],
+            &published_now.hashes.1[..],
+            b.entries,
+            b.delta_entries,
             plan.number + 1
         ],
     )?;
     if stored == 0 {
+        drop(st);
         tracing::info!(
             number = plan.number,
             "CRLs signed meanwhile by another re-sign; this pass's dropped"
         );
+        let _ = blobs.remove(CrlKind::Full, plan.number);
+        let _ = blobs.remove(CrlKind::Delta, plan.number + 1);
         return Ok(false);
     }
-    serve(&st, published, crl_der, delta_der)?;
+    serve(&st, published, published_now)?;
     drop(st);
-    tracing::info!(number = plan.number, "CRL signed");
+    prune(&*blobs, plan.number);
+    tracing::info!(number = plan.number, entries = b.entries, "CRL signed");
     Ok(true)
+}
+
+/// Drops the stored CRLs older than those numbered `number` (full) and `number + 1` (delta);
+/// a failure is only logged (an old file left over is harmless).
+fn prune(blobs: &dyn CrlBlobs, number: i64) {
+    let r = blobs
+        .prune(CrlKind::Full, number)
+        .and_then(|()| blobs.prune(CrlKind::Delta, number + 1));
+    if let Err(e) = r {
+        tracing::warn!(error = %e, "cannot remove older CRL files");
+    }
 }
 
 /// The CRLs one re-sign makes.
@@ -623,15 +702,24 @@ struct Plan {
     next_update: SystemTime,
 }
 
+/// The signed CRLs of one re-sign.
+struct Built {
+    full: Vec<u8>,
+    delta: Vec<u8>,
+    entries: i64,
+    delta_entries: i64,
+}
+
 /// Builds and signs the full and delta CRLs of `plan` from the revocations read on `conn`,
 /// in one pass over the rows (in the table's order: a CRL's entries need no order), each
 /// entry encoded once into the builders: time linear in the revocations, memory the
 /// encoded lists.
-fn build_crls(conn: &Connection, plan: &Plan, issuer: &Issuer) -> Result<(Vec<u8>, Vec<u8>)> {
+fn build_crls(conn: &Connection, plan: &Plan, issuer: &Issuer) -> Result<Built> {
     let mut full = CrlBuilder::new(plan.number as u64, plan.this_update, plan.next_update)?
         .freshest_crl(format!("{}/crl/delta", plan.public_url));
     let mut delta = CrlBuilder::new(plan.number as u64 + 1, plan.this_update, plan.next_update)?
         .delta_of(plan.base as u64)?;
+    let (mut entries, mut delta_entries) = (0i64, 0i64);
     let mut stmt =
         conn.prepare("SELECT serial, reason, revoked_at, crl_number FROM revocations")?;
     let mut rows = stmt.query([])?;
@@ -646,36 +734,33 @@ fn build_crls(conn: &Connection, plan: &Plan, issuer: &Issuer) -> Result<(Vec<u8
                 .map_err(|_| Error::Corrupt(format!("revocation reason {reason}")))?,
         };
         full.add(&entry)?;
+        entries += 1;
         if listed_in > plan.base {
             delta.add(&entry)?;
+            delta_entries += 1;
         }
     }
     drop(rows);
     drop(stmt);
-    let crl_der = full.sign(issuer)?;
-    let delta_der = delta.sign(issuer)?;
-    Ok((crl_der, delta_der))
+    Ok(Built {
+        full: full.sign(issuer)?,
+        delta: delta.sign(issuer)?,
+        entries,
+        delta_entries,
+    })
 }
 
-/// Serves newly stored CRLs.
-fn serve(
-    st: &State,
-    published: &RwLock<Published>,
-    crl_der: Vec<u8>,
-    delta_crl_der: Vec<u8>,
-) -> Result<()> {
-    let ca_der = certificate::to_der(st.issuer.certificate())?;
-    *published.write().unwrap_or_else(|p| p.into_inner()) = Published {
-        ca_der,
-        crl_der,
-        delta_crl_der,
-    };
+/// Serves newly recorded CRLs (`new`'s CA certificate is filled in here).
+fn serve(st: &State, published: &RwLock<Published>, mut new: Published) -> Result<()> {
+    new.ca_der = certificate::to_der(st.issuer.certificate())?;
+    *published.write().unwrap_or_else(|p| p.into_inner()) = new;
     Ok(())
 }
 
-/// Signs the full and delta CRLs from the store's revocations and stores them (clearing
-/// "due") in one transaction, all under the authority's lock (at init, unlock, restore and
-/// a public URL change); then serves them.
+/// Signs the full and delta CRLs from the store's revocations, writes them to the CRL
+/// storage and records their state (clearing "due"), all under the authority's lock (at
+/// init, unlock, restore and a public URL change); then serves them. Numbered above the
+/// store's state and above every CRL stored.
 pub(crate) fn sign_crls(
     st: &mut State,
     published: &RwLock<Published>,
@@ -684,12 +769,13 @@ pub(crate) fn sign_crls(
 ) -> Result<()> {
     let now_t = clock.now();
     let conn = st.store.store().connection();
+    let blobs = crl_blobs::for_data_dir(st.store.store().data_dir());
     let previous: Option<i64> = conn
         .query_row("SELECT number FROM crl_state WHERE id = 1", [], |r| {
             r.get(0)
         })
         .optional()?;
-    let number = next_crl_number(conn)?;
+    let number = first_free_number(conn, &*blobs)?;
     let plan = Plan {
         number,
         // The delta lists what changed since the previous full CRL (nothing, the first time).
@@ -698,15 +784,30 @@ pub(crate) fn sign_crls(
         this_update: now_t,
         next_update: now_t + config.crl_validity,
     };
-    let (crl_der, delta_der) = build_crls(conn, &plan, &st.issuer)?;
+    let b = build_crls(conn, &plan, &st.issuer)?;
+    blobs.put(CrlKind::Full, number, &b.full)?;
+    blobs.put(CrlKind::Delta, number + 1, &b.delta)?;
+    let new = Published::new(Vec::new(), b.full, b.delta);
     st.store.connection_mut().execute(
-            "INSERT INTO crl_state (id, number, delta_number, this_update, next_update, crl, delta_crl, due)
-             VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, 0)
-             ON CONFLICT (id) DO UPDATE SET number = ?1, delta_number = ?2, this_update = ?3,
-                 next_update = ?4, crl = ?5, delta_crl = ?6, due = 0",
-            params![number, number + 1, unix(plan.this_update), unix(plan.next_update), crl_der, delta_der],
-        )?;
-    serve(st, published, crl_der, delta_der)?;
-    tracing::info!(number, "CRL signed");
+        "INSERT INTO crl_state (id, number, delta_number, this_update, next_update, due,
+             crl_sha256, delta_sha256, entries, delta_entries)
+         VALUES (1, ?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8)
+         ON CONFLICT (id) DO UPDATE SET number = ?1, delta_number = ?2, this_update = ?3,
+             next_update = ?4, due = 0, crl_sha256 = ?5, delta_sha256 = ?6, entries = ?7,
+             delta_entries = ?8",
+        params![
+            number,
+            number + 1,
+            unix(plan.this_update),
+            unix(plan.next_update),
+            &new.hashes.0[..],
+            &new.hashes.1[..],
+            b.entries,
+            b.delta_entries
+        ],
+    )?;
+    serve(st, published, new)?;
+    prune(&*blobs, number);
+    tracing::info!(number, entries = b.entries, "CRL signed");
     Ok(())
 }

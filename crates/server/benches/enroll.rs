@@ -24,7 +24,9 @@
 //! Before/after in one run: each warm run is made twice, first `before` (the `lock-stats`
 //! switch `set_serial_enroll`: enrollments one at a time, each signing and committing with
 //! its own fsync while the others wait, as the authority did before issue 17), then `after`
-//! (signing with no lock held, group commit).
+//! (signing with no lock held, group commit). Between them, `after, audit head signed in the
+//! request`: the audit log's head signed with the CA key inside the request that crosses
+//! every 50th entry, as before the background signer.
 
 use std::path::Path;
 use std::str::FromStr;
@@ -253,8 +255,13 @@ fn main() {
         // Warm pool: a pool without refill threads, filled before each run.
         let mut server = Server::start(ca.clone(), 0);
         for &c in &clients {
-            for (mode, serial) in [("before", true), ("after", false)] {
+            for (mode, serial, inline_audit) in [
+                ("before", true, true),
+                ("after, audit head signed in the request", false, true),
+                ("after", false, false),
+            ] {
                 authority::lock_stats::set_serial_enroll(serial);
+                authority::lock_stats::set_inline_audit_sign(inline_audit);
                 let work = server.users(n, &signing);
                 let authority = server.auth.authority().unwrap();
                 authority.add_pool_keys((0..n).map(|_| spare.clone()).collect());
@@ -268,6 +275,7 @@ fn main() {
             }
         }
         authority::lock_stats::set_serial_enroll(false);
+        authority::lock_stats::set_inline_audit_sign(false);
         // Renewals, one client: two certificates each, no key work.
         let work = server.users(n.min(40), &signing);
         server.enroll(&work, 1);

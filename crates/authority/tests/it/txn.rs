@@ -396,6 +396,12 @@ fn migration_0010_canonicalises_old_rows() {
              DROP INDEX users_email_key;
              ALTER TABLE users DROP COLUMN email_key;
              ALTER TABLE crl_state DROP COLUMN due;
+             ALTER TABLE crl_state ADD COLUMN crl BLOB NOT NULL DEFAULT x'';
+             ALTER TABLE crl_state ADD COLUMN delta_crl BLOB NOT NULL DEFAULT x'';
+             ALTER TABLE crl_state DROP COLUMN crl_sha256;
+             ALTER TABLE crl_state DROP COLUMN delta_sha256;
+             ALTER TABLE crl_state DROP COLUMN entries;
+             ALTER TABLE crl_state DROP COLUMN delta_entries;
              ALTER TABLE users DROP COLUMN given_name;
              ALTER TABLE users DROP COLUMN surname;
              ALTER TABLE users DROP COLUMN pseudonym;

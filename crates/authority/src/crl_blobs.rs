@@ -1,0 +1,268 @@
+//! Where the published CRLs' bytes live: outside the main database, which keeps only their
+//! small state (numbers, times, a SHA-256 of each, entry counts) so that re-signing a large
+//! CRL never writes megabytes through the store's single writer. [`CrlBlobs`] is the seam
+//! (a backend shared by several nodes stores them in a table); [`CrlFiles`] keeps them as
+//! files in `DATA_DIR/crl/`, one per CRL number, each written to a temporary file, fsynced
+//! and renamed, then the directory fsynced.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use escrow::StorageFault;
+
+use crate::error::{Error, Result};
+
+/// The directory under the data directory that holds the CRL files.
+pub const CRL_DIR: &str = "crl";
+
+/// Which CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CrlKind {
+    /// The full CRL.
+    Full,
+    /// The delta CRL.
+    Delta,
+}
+
+impl CrlKind {
+    fn name(self) -> &'static str {
+        match self {
+            CrlKind::Full => "full",
+            CrlKind::Delta => "delta",
+        }
+    }
+}
+
+/// Storage for published CRLs, keyed by kind and CRL number. Numbers come from the store's
+/// CRL state and are never reused, so a CRL can be put (the long write) before the store
+/// records it as current, without holding any lock: the store's state says which number is
+/// served, and a number the store never recorded is pruned later.
+pub(crate) trait CrlBlobs: Send + Sync {
+    /// Stores `der` as CRL `number` of `kind`, durably before it returns.
+    fn put(&self, kind: CrlKind, number: i64, der: &[u8]) -> Result<()>;
+    /// The stored CRL `number` of `kind`; None when there is none.
+    fn get(&self, kind: CrlKind, number: i64) -> Result<Option<Vec<u8>>>;
+    /// Drops the CRLs of `kind` numbered below `below` (and leftovers of interrupted puts).
+    fn prune(&self, kind: CrlKind, below: i64) -> Result<()>;
+    /// Drops CRL `number` of `kind` (a re-sign whose result was not recorded).
+    fn remove(&self, kind: CrlKind, number: i64) -> Result<()>;
+    /// The highest number stored, of either kind (None when none is): CRL numbers only grow,
+    /// also over a store put back from an older copy.
+    fn highest(&self) -> Result<Option<i64>>;
+}
+
+/// The CRL storage of the store in `data_dir` (files, for the SQLite store).
+pub(crate) fn for_data_dir(data_dir: &Path) -> Box<dyn CrlBlobs> {
+    Box::new(CrlFiles {
+        dir: data_dir.join(CRL_DIR),
+    })
+}
+
+/// CRLs as files `DATA_DIR/crl/{full,delta}-NUMBER.crl` (mode 0644: CRLs are public).
+#[derive(Debug)]
+pub(crate) struct CrlFiles {
+    dir: PathBuf,
+}
+
+impl CrlFiles {
+    fn path(&self, kind: CrlKind, number: i64) -> PathBuf {
+        self.dir.join(format!("{}-{number}.crl", kind.name()))
+    }
+
+    /// (kind, number) of a CRL file name.
+    fn parse_name(name: &str) -> Option<(CrlKind, i64)> {
+        let stem = name.strip_suffix(".crl")?;
+        let (kind, number) = stem.split_once('-')?;
+        let kind = match kind {
+            "full" => CrlKind::Full,
+            "delta" => CrlKind::Delta,
+            _ => return None,
+        };
+        if number.is_empty() || !number.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some((kind, number.parse().ok()?))
+    }
+
+    /// Every file name in the directory (none when it does not exist).
+    fn names(&self) -> Result<Vec<String>> {
+        let entries = match std::fs::read_dir(&self.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(io_error("read", &self.dir, &e)),
+        };
+        let mut names = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| io_error("read", &self.dir, &e))?;
+            if let Some(n) = entry.file_name().to_str() {
+                names.push(n.to_owned());
+            }
+        }
+        Ok(names)
+    }
+
+    fn remove_file(&self, name: &str) -> Result<()> {
+        let path = self.dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_error("remove", &path, &e)),
+        }
+    }
+}
+
+impl CrlBlobs for CrlFiles {
+    fn put(&self, kind: CrlKind, number: i64, der: &[u8]) -> Result<()> {
+        let created = match std::fs::create_dir(&self.dir) {
+            Ok(()) => true,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => false,
+            Err(e) => return Err(io_error("create", &self.dir, &e)),
+        };
+        if created && let Some(parent) = self.dir.parent() {
+            sync_dir(parent)?;
+        }
+        let path = self.path(kind, number);
+        // One temporary name per target: puts of one number never run concurrently (the
+        // number is reserved by one re-sign).
+        let temp = self.dir.join(format!(".{}-{number}.crl.tmp", kind.name()));
+        let write = || -> std::io::Result<()> {
+            let mut options = std::fs::OpenOptions::new();
+            options.write(true).create(true).truncate(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o644);
+            }
+            let mut f = options.open(&temp)?;
+            f.write_all(der)?;
+            f.sync_all()
+        };
+        if let Err(e) = write() {
+            let _ = std::fs::remove_file(&temp);
+            return Err(io_error("write", &temp, &e));
+        }
+        std::fs::rename(&temp, &path).map_err(|e| io_error("rename", &path, &e))?;
+        sync_dir(&self.dir)
+    }
+
+    fn get(&self, kind: CrlKind, number: i64) -> Result<Option<Vec<u8>>> {
+        let path = self.path(kind, number);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_error("read", &path, &e)),
+        }
+    }
+
+    fn prune(&self, kind: CrlKind, below: i64) -> Result<()> {
+        for name in self.names()? {
+            let stale = match Self::parse_name(&name) {
+                Some((k, n)) => k == kind && n < below,
+                // An interrupted put's temporary file of an older number.
+                None => name
+                    .strip_prefix('.')
+                    .and_then(|n| n.strip_suffix(".tmp"))
+                    .and_then(Self::parse_name)
+                    .is_some_and(|(k, n)| k == kind && n < below),
+            };
+            if stale {
+                self.remove_file(&name)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn remove(&self, kind: CrlKind, number: i64) -> Result<()> {
+        self.remove_file(&format!("{}-{number}.crl", kind.name()))
+    }
+
+    fn highest(&self) -> Result<Option<i64>> {
+        Ok(self
+            .names()?
+            .iter()
+            .filter_map(|n| Self::parse_name(n))
+            .map(|(_, n)| n)
+            .max())
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<()> {
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error("fsync", dir, &e))
+}
+
+/// A storage fault for an operator (no path in the message; the path goes to the log).
+fn io_error(action: &str, path: &Path, e: &std::io::Error) -> Error {
+    let fault = match e.raw_os_error() {
+        Some(28) | Some(122) => StorageFault::Full, // ENOSPC, EDQUOT
+        Some(30) => StorageFault::ReadOnly,         // EROFS
+        _ if e.kind() == std::io::ErrorKind::PermissionDenied => StorageFault::ReadOnly,
+        _ => StorageFault::Io,
+    };
+    tracing::error!(path = %path.display(), error = %e, "cannot {action} a CRL file");
+    Error::Storage(fault)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_get_prune_and_highest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blobs = for_data_dir(tmp.path());
+        assert_eq!(blobs.highest().unwrap(), None);
+        assert_eq!(blobs.get(CrlKind::Full, 1).unwrap(), None);
+        blobs.put(CrlKind::Full, 1, b"one").unwrap();
+        blobs.put(CrlKind::Delta, 2, b"two").unwrap();
+        blobs.put(CrlKind::Full, 3, b"three").unwrap();
+        blobs.put(CrlKind::Delta, 4, b"four").unwrap();
+        assert_eq!(blobs.get(CrlKind::Full, 3).unwrap().unwrap(), b"three");
+        assert_eq!(blobs.get(CrlKind::Delta, 3).unwrap(), None);
+        assert_eq!(blobs.highest().unwrap(), Some(4));
+        // A leftover temporary file of an older number goes too.
+        std::fs::write(tmp.path().join(CRL_DIR).join(".full-2.crl.tmp"), b"x").unwrap();
+        blobs.prune(CrlKind::Full, 3).unwrap();
+        blobs.prune(CrlKind::Delta, 4).unwrap();
+        let mut left: Vec<String> = std::fs::read_dir(tmp.path().join(CRL_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["delta-4.crl", "full-3.crl"]);
+        blobs.remove(CrlKind::Delta, 4).unwrap();
+        assert_eq!(blobs.get(CrlKind::Delta, 4).unwrap(), None);
+        assert_eq!(blobs.highest().unwrap(), Some(3));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(tmp.path().join(CRL_DIR).join("full-3.crl"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777 & !0o022, 0o644 & !0o022);
+        }
+    }
+
+    #[test]
+    fn names_other_than_crl_files_are_ignored() {
+        assert_eq!(
+            CrlFiles::parse_name("full-12.crl"),
+            Some((CrlKind::Full, 12))
+        );
+        assert_eq!(
+            CrlFiles::parse_name("delta-7.crl"),
+            Some((CrlKind::Delta, 7))
+        );
+        for n in [
+            "full-.crl",
+            "full--1.crl",
+            "full-1.der",
+            "other-1.crl",
+            "full-1a.crl",
+        ] {
+            assert_eq!(CrlFiles::parse_name(n), None, "{n}");
+        }
+    }
+}
