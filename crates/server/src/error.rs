@@ -77,6 +77,19 @@ impl ApiError {
         )
     }
 
+    /// 503 `KMS-503`: no CRL has been published yet (a store upgraded to CRL files and not
+    /// unlocked since, or its CRL file lost: the next unlock re-signs it). Never an empty 200,
+    /// which relying parties would take for a broken CRL.
+    pub fn no_crl_yet() -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "KMS-503",
+            "no CRL is published yet: it is signed when the authority is unlocked",
+        );
+        e.retry_after = Some(60);
+        e
+    }
+
     /// A 500 whose detail is logged, not sent.
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         tracing::error!(error = %detail, "internal error");

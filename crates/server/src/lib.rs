@@ -647,14 +647,15 @@ async fn ca_der(State(s): State<Arc<AppState>>) -> Response {
     summary = "Full CRL (DER)",
     responses(
         (status = 200, description = "the full CRL, DER", body = Vec<u8>, content_type = "application/pkix-crl"),
+        (status = 503, description = "no CRL published yet (KMS-503; signed at the next unlock)", body = api::ErrorBody),
     ),
 )]
 async fn crl(State(s): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/pkix-crl")],
-        s.published().crl_der,
-    )
-        .into_response()
+    let der = s.published().crl_der;
+    if der.is_empty() {
+        return error::ApiError::no_crl_yet().into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response()
 }
 
 #[utoipa::path(
@@ -664,14 +665,15 @@ async fn crl(State(s): State<Arc<AppState>>) -> Response {
     summary = "Delta CRL (DER)",
     responses(
         (status = 200, description = "the delta CRL, DER", body = Vec<u8>, content_type = "application/pkix-crl"),
+        (status = 503, description = "no CRL published yet (KMS-503; signed at the next unlock)", body = api::ErrorBody),
     ),
 )]
 async fn delta_crl(State(s): State<Arc<AppState>>) -> Response {
-    (
-        [(header::CONTENT_TYPE, "application/pkix-crl")],
-        s.published().delta_crl_der,
-    )
-        .into_response()
+    let der = s.published().delta_crl_der;
+    if der.is_empty() {
+        return error::ApiError::no_crl_yet().into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response()
 }
 
 #[utoipa::path(

@@ -446,6 +446,29 @@ async fn bad_input_gets_4xx_json_and_changes_nothing() {
 }
 
 #[tokio::test]
+async fn a_locked_server_without_its_crl_files_answers_503_not_an_empty_crl() {
+    // What a store upgraded by migration 0014 (CRL bytes moved to files) looks like until its
+    // first unlock re-signs: the state row and no file.
+    let f = fixture();
+    drop(f.app);
+    std::fs::remove_dir_all(f.dir.join(authority::CRL_DIR)).unwrap();
+    let store = Store::open(&f.dir).unwrap();
+    let app = kmsd::router(Arc::new(
+        AppState::locked(store, config(), f.clock.clone()).unwrap(),
+    ));
+    for path in ["/crl", "/crl/delta"] {
+        let (s, v) = call(&app, "GET", path, None, None).await;
+        assert_eq!(
+            (s, code(&v)),
+            (StatusCode::SERVICE_UNAVAILABLE, "KMS-503"),
+            "{path}: {v}"
+        );
+    }
+    let (s, _) = call(&app, "GET", "/ca.der", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+#[tokio::test]
 async fn locked_serves_public_urls_and_unlock_only() {
     let f = fixture();
     drop(f.app);
