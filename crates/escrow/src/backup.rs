@@ -700,8 +700,11 @@ impl UnlockedStore {
 /// files open it) and every key id.
 pub fn restore(path: &Path, credential: &Credential, new_data_dir: &Path) -> Result<BackupReport> {
     let parent = fsutil::parent_dir(new_data_dir);
-    // Leftovers of restores made before temporaries moved inside the new directory.
-    sweep_temporaries(&parent)?;
+    // Leftovers of restores made before temporaries moved inside the new directory: best
+    // effort, the parent is not ours to fail on.
+    if let Err(e) = sweep_temporaries(&parent) {
+        tracing::warn!(error = %e, "could not sweep old restore leftovers beside the new data directory");
+    }
     let existed = new_data_dir.exists();
     if existed {
         sweep_temporaries(new_data_dir)?;
