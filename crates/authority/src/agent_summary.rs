@@ -15,7 +15,8 @@ pub struct AgentSummary {
     pub threshold: Option<i64>,
     /// N: the active agents.
     pub agents: i64,
-    /// Open, unexpired agent requests (recoveries waiting for agents' shares).
+    /// Open, unexpired agent requests that can still complete (recoveries and re-shares
+    /// waiting for agents' shares; not those a restart made void).
     pub requests_waiting: i64,
 }
 
@@ -35,11 +36,19 @@ impl Authority {
             [],
             |r| r.get(0),
         )?;
-        let requests_waiting = conn.query_row(
-            "SELECT count(*) FROM agent_requests WHERE status = 'open' AND expires_at > ?1",
-            [now],
-            |r| r.get(0),
-        )?;
+        // Only requests that can still complete: one whose one-time key a restart lost is
+        // void (the pages say so) and waits for nothing.
+        let open: Vec<i64> = {
+            let mut stmt = conn.prepare(
+                "SELECT id FROM agent_requests WHERE status = 'open' AND expires_at > ?1",
+            )?;
+            stmt.query_map([now], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        let requests_waiting = open
+            .into_iter()
+            .filter(|id| self.request_keys.is_live(*id))
+            .count() as i64;
         Ok(AgentSummary {
             threshold,
             agents,

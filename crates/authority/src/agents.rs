@@ -59,6 +59,11 @@ impl RequestKeys {
         );
     }
 
+    /// Whether request `id` still has its one-time key (it can complete; else it is void).
+    pub(crate) fn is_live(&self, id: i64) -> bool {
+        self.with(id, |_| ()).is_some()
+    }
+
     fn with<T>(&self, id: i64, f: impl FnOnce(&AgentSecretKey) -> T) -> Option<T> {
         let map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         map.get(&id).map(|o| f(&o.key))

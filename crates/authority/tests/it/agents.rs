@@ -600,3 +600,50 @@ fn a_reshare_follows_a_new_threshold_and_is_void_when_the_agents_change_meanwhil
         &alice_key[..]
     );
 }
+
+#[test]
+fn the_dashboard_summary_counts_requests_that_can_complete_not_those_a_restart_voided() {
+    let f = fixture();
+    let a = &f.auth;
+    let adm = admin(a);
+    let agents: Vec<AgentSecretKey> = (0..2)
+        .map(|_| AgentSecretKey::generate().unwrap())
+        .collect();
+    for (i, k) in agents.iter().enumerate() {
+        a.add_agent(
+            &adm,
+            &format!("agent{i}"),
+            &k.public_key().unwrap().to_hex(),
+        )
+        .unwrap();
+    }
+    a.set_agent_threshold(&adm, 2).unwrap();
+    enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
+    let pw = Password::new("recovery password");
+    let (id, _, _) = shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
+    let summary = a.agent_summary(&adm).unwrap();
+    assert_eq!(
+        (summary.threshold, summary.agents, summary.requests_waiting),
+        (Some(2), 2, 1)
+    );
+    // A restart loses the request's one-time key: the request is void and waits for nothing.
+    drop(f.auth);
+    let store = Store::open(&f.dir).unwrap();
+    let b = authority::unlock(
+        &store,
+        &escrow::Credential::password("start-up password"),
+        super::config(),
+        f.clock.clone(),
+    )
+    .unwrap();
+    let adm = admin(&b);
+    let requests = b.agent_requests(&adm).unwrap();
+    assert_eq!(
+        requests
+            .iter()
+            .map(|r| (r.id, r.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(id, "void")]
+    );
+    assert_eq!(b.agent_summary(&adm).unwrap().requests_waiting, 0);
+}
