@@ -1,4 +1,4 @@
-//! Quorum policies and approval requests (`migrations/0004_approvals.sql`,
+//! Quorum policies and approval requests (`migrations/sqlite/0004_approvals.sql`,
 //! `0005_admin_ids.sql`): how many distinct administrators must approve an operation, and the
 //! requests that collect their approvals.
 //!

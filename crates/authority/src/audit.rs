@@ -1,5 +1,5 @@
 //! The tamper-evident audit log: appending chained entries, listing them, signing the chain
-//! head with the CA key, and verifying the whole chain (`migrations/0003_audit.sql`).
+//! head with the CA key, and verifying the whole chain (`migrations/sqlite/0003_audit.sql`).
 //!
 //! Entry `n`'s hash is SHA-256 over `"kms-audit-v1"`, entry `n-1`'s hash (32 zero bytes for
 //! the first) and the entry's fields, each length-prefixed (`seq`, `at`, `actor`, `action`,

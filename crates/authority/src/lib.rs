@@ -18,7 +18,7 @@
 //!
 //! # Storage
 //!
-//! The authority's tables (`migrations/0002_authority.sql`) live in the escrow store's SQLite
+//! The authority's tables (`migrations/sqlite/0002_authority.sql`) live in the escrow store's SQLite
 //! database and are reached through the store's own connection
 //! ([`escrow::UnlockedStore::connection_mut`], [`escrow::Store::connection`] while locked), so
 //! there is one connection, one file and one backup. Private keys (the CA's, every user's

@@ -1,5 +1,5 @@
 //! The optional TOTP second factor of administrators (RFC 6238: HMAC-SHA1, 6 digits, 30 s
-//! steps, one step of drift accepted either way; `migrations/0009_admin_totp.sql`): code
+//! steps, one step of drift accepted either way; `migrations/sqlite/0009_admin_totp.sql`): code
 //! computation, the base32 secret and `otpauth://` URI, the sealing of the secret at rest,
 //! and the authority's enable / disable / sign-in check.
 //!

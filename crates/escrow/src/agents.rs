@@ -1,4 +1,4 @@
-//! The agent-split escrow (`migrations/0013_recovery_agents.sql`): turning an escrowed key's
+//! The agent-split escrow (`migrations/sqlite/0013_recovery_agents.sql`): turning an escrowed key's
 //! row into its agent-split form (scheme 2) and storing each agent's sealed share under the
 //! master key, reading an agent's shares back, and re-making shares. The cryptography of the
 //! split itself (wrap key, Shamir, HPKE) is the caller's (`pki::quorum`): this crate never

@@ -1,4 +1,4 @@
-//! Schema migrations: the embedded `migrations/*.sql` files, applied in order, one transaction
+//! Schema migrations: the embedded `migrations/sqlite/*.sql` files, applied in order, one transaction
 //! each, and recorded (with a SHA-256 of their text) in the `schema_migrations` table.
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};

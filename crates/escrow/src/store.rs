@@ -388,7 +388,7 @@ impl Store {
     }
 
     /// The store's database connection, for reading the tables other crates add with their
-    /// own migrations (`migrations/0002_*.sql` and later). Nothing secret can be read through
+    /// own migrations (`migrations/sqlite/0002_*.sql` and later). Nothing secret can be read through
     /// it: escrowed keys are ciphertext without the master key.
     pub fn connection(&self) -> &Connection {
         &self.conn

@@ -2,7 +2,7 @@
 //! binding matrix, error classification (conflict, retry, unreachable and reconnect),
 //! advisory locks and sequences across connections, connecting with a password file, verified
 //! TLS (rustls on aws-lc-rs) against a cluster with a certificate from the test keys, and the
-//! schema comparison of migrations/ (SQLite) against migrations/postgres/.
+//! schema comparison of migrations/sqlite/ against migrations/postgres/.
 //!
 //! PostgreSQL runs in a throw-away cluster (`db::testing`); without the server installed the
 //! PostgreSQL tests fail saying what to install.

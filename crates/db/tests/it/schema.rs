@@ -1,4 +1,4 @@
-//! The schema comparison: migrations/NNNN_*.sql applied to a fresh SQLite database and
+//! The schema comparison: migrations/sqlite/NNNN_*.sql applied to a fresh SQLite database and
 //! migrations/postgres/NNNN_*.sql to a fresh PostgreSQL database give the same tables,
 //! columns (name, nullability, integer/text/blob class), primary keys, unique constraints,
 //! indexes, foreign keys and triggers, modulo type names. SQLite's migrations are compared
@@ -275,7 +275,7 @@ fn sqlite_and_postgres_migrations_make_the_same_schema() {
     let pg_list = load(&migrations_dir().join("postgres"));
     assert!(!pg_list.is_empty(), "no migrations/postgres/*.sql");
     let last = pg_list.last().map(|m| m.0).unwrap_or(0);
-    let sqlite_list: Vec<_> = load(&migrations_dir())
+    let sqlite_list: Vec<_> = load(&migrations_dir().join("sqlite"))
         .into_iter()
         .filter(|m| m.0 <= last)
         .collect();
@@ -322,7 +322,7 @@ fn sqlite_and_postgres_migrations_make_the_same_schema() {
 fn translated_schema_behaves_alike() {
     let pg_list = load(&migrations_dir().join("postgres"));
     let last = pg_list.last().map(|m| m.0).unwrap_or(0);
-    let sqlite_list: Vec<_> = load(&migrations_dir())
+    let sqlite_list: Vec<_> = load(&migrations_dir().join("sqlite"))
         .into_iter()
         .filter(|m| m.0 <= last)
         .collect();
