@@ -391,6 +391,12 @@ impl Connection {
         crate::OptionalExtension::optional(self.query_row(sql, params, f))
     }
 
+    /// Same as [`Connection::prepare`] (every statement is cached): rusqlite's name, kept so
+    /// that code written for it reads the same.
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'_>> {
+        self.prepare(sql)
+    }
+
     /// A statement to run several times (prepared once per connection and cached).
     pub fn prepare(&self, sql: &str) -> Result<Statement<'_>> {
         match &self.inner {
@@ -767,6 +773,9 @@ impl Row<'_> {
     }
 }
 
+/// The rows of [`Statement::query_map`], already mapped.
+pub type MappedRows<T> = std::vec::IntoIter<Result<T>>;
+
 /// A statement prepared on a connection, run with different parameters.
 #[derive(Debug)]
 pub struct Statement<'c> {
@@ -780,13 +789,19 @@ impl Statement<'_> {
         self.conn.execute(&self.sql, params)
     }
 
-    /// Every row, mapped by `f`.
-    pub fn query_map<T, P, F>(&mut self, params: P, f: F) -> Result<Vec<T>>
+    /// Every row, mapped by `f`, as rusqlite's `query_map` gives them (an iterator of
+    /// results, so `.collect::<Result<Vec<_>>>()` reads the same on both). The rows are read
+    /// and mapped before it returns; use
+    /// [`Connection::query_each`] for results too large to hold.
+    pub fn query_map<T, P, F>(&mut self, params: P, f: F) -> Result<MappedRows<T>>
     where
         P: Params,
         F: FnMut(&Row<'_>) -> Result<T>,
     {
-        self.conn.query_map(&self.sql, params, f)
+        // An error of `f` comes out of this call rather than as the iterator's last item:
+        // the same for a caller that collects with `?`.
+        let rows = self.conn.query_map(&self.sql, params, f)?;
+        Ok(rows.into_iter().map(Ok).collect::<Vec<_>>().into_iter())
     }
 
     /// The first row, mapped by `f`; [`ErrorKind::NotFound`] when none.

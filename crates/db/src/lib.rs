@@ -63,7 +63,7 @@ mod value;
 pub mod testing;
 
 pub use config::{DbConfig, Password, PgConfig, TlsMode};
-pub use conn::{Backend, Backoff, Connection, Isolation, Row, Statement, Transaction};
+pub use conn::{Backend, Backoff, Connection, Isolation, MappedRows, Row, Statement, Transaction};
 pub use error::{DbError, ErrorKind, OptionalExtension, Result, kind_of_sqlstate};
 pub use migrate::{Migration, migrate};
 pub use value::{FromSql, Params, ToSql, Value};
