@@ -186,6 +186,14 @@ impl Connection {
         }
     }
 
+    /// [`Connection::as_sqlite`], writable (the online backup API's destination).
+    pub fn as_sqlite_mut(&mut self) -> Option<&mut rusqlite::Connection> {
+        match &mut self.inner {
+            Inner::Sqlite(c) => Some(c),
+            Inner::Postgres(_) => None,
+        }
+    }
+
     /// The PostgreSQL configuration this connection was made with; `None` on SQLite.
     pub fn postgres_config(&self) -> Option<&PgConfig> {
         match &self.inner {
@@ -276,76 +284,106 @@ impl Connection {
         }
     }
 
-    /// Every row `sql` returns, each mapped by `f`.
-    pub fn query_map<T, P, F>(&self, sql: &str, params: P, mut f: F) -> Result<Vec<T>>
+    /// Runs `sql` and calls `f` on its rows in order until `f` answers `false` or the rows
+    /// end: the one row walker under every query call. SQLite streams; PostgreSQL holds the
+    /// result's raw rows meanwhile (the client buffers a result as it arrives either way; the
+    /// rows are read into the driver's compact form first so that `f` may use the connection
+    /// itself; bounded memory needs a portal: see STORAGE.md). Errors of the database become
+    /// `E` through `From`, marking an open transaction failed; errors of `f` are returned as
+    /// they are.
+    fn walk<E, F>(&self, sql: &str, values: &[Value], mut f: F) -> std::result::Result<(), E>
     where
-        P: Params,
-        F: FnMut(&Row<'_>) -> Result<T>,
+        E: From<DbError>,
+        F: FnMut(&Row<'_>) -> std::result::Result<bool, E>,
     {
-        let values = params.to_values()?;
         match &self.inner {
             Inner::Sqlite(c) => {
                 let mut stmt = c.prepare_cached(sql).map_err(|e| self.sqlite_err(e))?;
                 let mut rows = stmt
                     .query(rusqlite::params_from_iter(values.iter()))
                     .map_err(|e| self.sqlite_err(e))?;
-                let mut out = Vec::new();
                 while let Some(r) = rows.next().map_err(|e| self.sqlite_err(e))? {
-                    out.push(f(&Row(RowInner::Sqlite(r)))?);
+                    if !f(&Row(RowInner::Sqlite(r)))? {
+                        break;
+                    }
                 }
-                Ok(out)
+                Ok(())
             }
             Inner::Postgres(pg) => {
                 let stmt = self.pg_statement(pg, sql)?;
                 let rows = pg
                     .client
                     .borrow_mut()
-                    .query(&stmt, &pg_params(&values))
+                    .query(&stmt, &pg_params(values))
                     .map_err(|e| self.pg_err(e))?;
-                rows.iter()
-                    .map(|r| f(&Row(RowInner::Postgres(r))))
-                    .collect()
+                for r in &rows {
+                    if !f(&Row(RowInner::Postgres(r)))? {
+                        break;
+                    }
+                }
+                Ok(())
             }
         }
     }
 
+    /// Every row `sql` returns, each mapped by `f`.
+    pub fn query_map<T, P, F>(&self, sql: &str, params: P, f: F) -> Result<Vec<T>>
+    where
+        P: Params,
+        F: FnMut(&Row<'_>) -> Result<T>,
+    {
+        self.query_and_then(sql, params, f)
+    }
+
+    /// [`Connection::query_map`] with a mapping that fails with the caller's own error type
+    /// (rusqlite's `query_and_then`): a row that decrypts wrong is the caller's error, not the
+    /// database's.
+    pub fn query_and_then<T, E, P, F>(
+        &self,
+        sql: &str,
+        params: P,
+        mut f: F,
+    ) -> std::result::Result<Vec<T>, E>
+    where
+        E: From<DbError>,
+        P: Params,
+        F: FnMut(&Row<'_>) -> std::result::Result<T, E>,
+    {
+        let values = params.to_values()?;
+        let mut out = Vec::new();
+        self.walk::<E, _>(sql, &values, |row| {
+            out.push(f(row)?);
+            Ok(true)
+        })?;
+        Ok(out)
+    }
+
     /// Calls `f` on every row without collecting what `f` makes (a CRL over a million
     /// revocations, an integrity pass over every escrowed key): rusqlite's `stmt.query` loop.
-    /// SQLite streams; PostgreSQL holds the result's raw rows meanwhile. Stops at the first
-    /// error `f` returns. `f` may run other statements on the same connection.
-    pub fn query_each<P, F>(&self, sql: &str, params: P, mut f: F) -> Result<()>
+    /// Stops at the first error `f` returns. `f` may run other statements on the same
+    /// connection.
+    pub fn query_each<P, F>(&self, sql: &str, params: P, f: F) -> Result<()>
     where
         P: Params,
         F: FnMut(&Row<'_>) -> Result<()>,
     {
+        self.query_each_and_then(sql, params, f)
+    }
+
+    /// [`Connection::query_each`] with `f` failing with the caller's own error type.
+    pub fn query_each_and_then<E, P, F>(
+        &self,
+        sql: &str,
+        params: P,
+        mut f: F,
+    ) -> std::result::Result<(), E>
+    where
+        E: From<DbError>,
+        P: Params,
+        F: FnMut(&Row<'_>) -> std::result::Result<(), E>,
+    {
         let values = params.to_values()?;
-        match &self.inner {
-            Inner::Sqlite(c) => {
-                let mut stmt = c.prepare_cached(sql).map_err(|e| self.sqlite_err(e))?;
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(values.iter()))
-                    .map_err(|e| self.sqlite_err(e))?;
-                while let Some(r) = rows.next().map_err(|e| self.sqlite_err(e))? {
-                    f(&Row(RowInner::Sqlite(r)))?;
-                }
-                Ok(())
-            }
-            Inner::Postgres(pg) => {
-                // The client's connection task buffers a result as it arrives either way;
-                // the rows are read into the driver's compact form first so that `f` may use
-                // the connection itself (bounded memory needs a portal: see STORAGE.md).
-                let stmt = self.pg_statement(pg, sql)?;
-                let rows = pg
-                    .client
-                    .borrow_mut()
-                    .query(&stmt, &pg_params(&values))
-                    .map_err(|e| self.pg_err(e))?;
-                for r in &rows {
-                    f(&Row(RowInner::Postgres(r)))?;
-                }
-                Ok(())
-            }
-        }
+        self.walk::<E, _>(sql, &values, |row| f(row).map(|()| true))
     }
 
     /// The first row `sql` returns, mapped by `f`; [`ErrorKind::NotFound`] when there is none
@@ -355,31 +393,32 @@ impl Connection {
         P: Params,
         F: FnOnce(&Row<'_>) -> Result<T>,
     {
+        self.query_row_and_then(sql, params, f)
+    }
+
+    /// [`Connection::query_row`] with `f` failing with the caller's own error type (none is
+    /// still [`ErrorKind::NotFound`], converted).
+    pub fn query_row_and_then<T, E, P, F>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> std::result::Result<T, E>
+    where
+        E: From<DbError>,
+        P: Params,
+        F: FnOnce(&Row<'_>) -> std::result::Result<T, E>,
+    {
         let values = params.to_values()?;
-        match &self.inner {
-            Inner::Sqlite(c) => {
-                let mut stmt = c.prepare_cached(sql).map_err(|e| self.sqlite_err(e))?;
-                let mut rows = stmt
-                    .query(rusqlite::params_from_iter(values.iter()))
-                    .map_err(|e| self.sqlite_err(e))?;
-                match rows.next().map_err(|e| self.sqlite_err(e))? {
-                    Some(r) => f(&Row(RowInner::Sqlite(r))),
-                    None => Err(DbError::not_found()),
-                }
+        let mut f = Some(f);
+        let mut out = None;
+        self.walk::<E, _>(sql, &values, |row| {
+            if let Some(f) = f.take() {
+                out = Some(f(row)?);
             }
-            Inner::Postgres(pg) => {
-                let stmt = self.pg_statement(pg, sql)?;
-                let rows = pg
-                    .client
-                    .borrow_mut()
-                    .query(&stmt, &pg_params(&values))
-                    .map_err(|e| self.pg_err(e))?;
-                match rows.first() {
-                    Some(r) => f(&Row(RowInner::Postgres(r))),
-                    None => Err(DbError::not_found()),
-                }
-            }
-        }
+            Ok(false)
+        })?;
+        out.ok_or_else(|| E::from(DbError::not_found()))
     }
 
     /// The first row mapped by `f`, or `None`.

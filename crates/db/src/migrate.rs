@@ -60,18 +60,25 @@ fn has_version_table(conn: &Connection) -> Result<bool> {
     conn.query_row(sql, [], |r| r.get(0))
 }
 
+/// The migrations recorded in the database's `schema_migrations` (version, file name, SHA-256),
+/// in order; empty when there is no such table yet. For callers that report a refusal in their
+/// own terms; [`check`] is the refusal itself.
+pub fn applied(conn: &Connection) -> Result<Vec<(u32, String, Vec<u8>)>> {
+    if !has_version_table(conn)? {
+        return Ok(Vec::new());
+    }
+    conn.query_map(
+        "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
+        [],
+        |r| Ok((r.get::<u32>(0)?, r.get::<String>(1)?, r.get::<Vec<u8>>(2)?)),
+    )
+}
+
 /// The database's schema version (0 for none), refusing one newer than `migrations` or whose
 /// applied migrations were edited. Reads only.
 pub fn check(conn: &Connection, migrations: &[Migration<'_>]) -> Result<u32> {
     let latest = migrations.last().map_or(0, |m| m.version);
-    if !has_version_table(conn)? {
-        return Ok(0);
-    }
-    let applied = conn.query_map(
-        "SELECT version, name, checksum FROM schema_migrations ORDER BY version",
-        [],
-        |r| Ok((r.get::<u32>(0)?, r.get::<String>(1)?, r.get::<Vec<u8>>(2)?)),
-    )?;
+    let applied = applied(conn)?;
     let found = applied.iter().map(|(v, _, _)| *v).max().unwrap_or(0);
     if found > latest {
         return Err(DbError::new(

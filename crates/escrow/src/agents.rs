@@ -4,7 +4,7 @@
 //! split itself (wrap key, Shamir, HPKE) is the caller's (`pki::quorum`): this crate never
 //! sees a wrap key or a share in the clear, only what is already sealed to an agent.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use db::{Backend, Connection, OptionalExtension, params};
 
 use crate::crypto::{Aad, Aead, NONCE_LEN};
 use crate::error::{Error, Result};
@@ -60,22 +60,10 @@ fn insert_shares(conn: &Connection, rows: &Aead, id: KeyId, shares: &[AgentShare
     Ok(())
 }
 
-fn read_key(conn: &Connection, rows: &Aead, id: KeyId) -> Result<Option<EscrowedKey>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
-         FROM escrowed_keys WHERE id = ?1",
-    )?;
-    let mut r = stmt.query([id.0])?;
-    match r.next()? {
-        Some(row) => Ok(Some(store::decrypt_row(rows, row)?)),
-        None => Ok(None),
-    }
-}
-
 impl EscrowTx<'_> {
     /// One escrowed key by id, decrypted, inside this transaction.
     pub fn key(&self, id: KeyId) -> Result<Option<EscrowedKey>> {
-        read_key(self.tx(), self.rows, id)
+        store::read_key(self.tx(), self.rows, id)
     }
 
     /// Replaces key `id`'s master-key-only copy by its agent-split form: `wrapped` (the key
@@ -210,18 +198,17 @@ impl UnlockedStore {
                     key: KeyId(r.get(0)?),
                     threshold: r.get(1)?,
                     split_at: r.get(2)?,
-                    row_split: r.get::<_, i64>(3)? == ROW_SCHEME_SPLIT,
+                    row_split: r.get::<i64>(3)? == ROW_SCHEME_SPLIT,
                     shares: Vec::new(),
                 })
             })?
-            .collect::<rusqlite::Result<_>>()?
+            .collect::<db::Result<_>>()?
         };
-        let mut stmt = conn.prepare(
-            "SELECT key_id, agent_id, nonce, ciphertext FROM key_shares ORDER BY key_id, agent_id",
-        )?;
-        let mut rows = stmt.query([])?;
         let mut at = 0;
-        while let Some(row) = rows.next()? {
+        conn.query_each(
+            "SELECT key_id, agent_id, nonce, ciphertext FROM key_shares ORDER BY key_id, agent_id",
+            [],
+            |row| {
             let id = KeyId(row.get(0)?);
             let agent_id: i64 = row.get(1)?;
             let nonce: Vec<u8> = row.get(2)?;
@@ -241,14 +228,16 @@ impl UnlockedStore {
             if let Some(k) = keys.get_mut(at).filter(|k| k.key == id) {
                 k.shares.push((agent_id, len));
             }
-        }
+            Ok(())
+            },
+        )?;
         let unlisted: Vec<KeyId> = {
             let mut stmt = conn.prepare(
                 "SELECT id FROM escrowed_keys WHERE scheme = ?1
                  AND id NOT IN (SELECT key_id FROM split_keys) ORDER BY id",
             )?;
             stmt.query_map([ROW_SCHEME_SPLIT], |r| Ok(KeyId(r.get(0)?)))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<db::Result<_>>()?
         };
         Ok((keys, unlisted))
     }
@@ -256,9 +245,12 @@ impl UnlockedStore {
     /// Moves the WAL's content into the database file and truncates the WAL, so that a row
     /// rewritten since (an agent split) leaves no older copy in the WAL (best effort: a
     /// reader holding a snapshot makes it partial; the next checkpoint completes it).
+    /// PostgreSQL keeps its own write-ahead log (nothing to do here).
     pub fn checkpoint(&self) -> Result<()> {
         let conn = self.store().connection();
-        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        if conn.backend() == Backend::Sqlite {
+            conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        }
         Ok(())
     }
 }
@@ -287,19 +279,15 @@ mod tests {
         (0..n)
             .map(|i| {
                 s.connection_mut()
-                    .execute(
+                    .query_row(
                         "INSERT INTO recovery_agents (name, public_key, added_at, added_by)
-                         VALUES (?1, ?2, 1, 'test')",
-                        escrow_params(&format!("agent{i}"), &[i as u8 + 1; 32]),
+                         VALUES (?1, ?2, 1, 'test') RETURNING id",
+                        db::params![format!("agent{i}"), vec![i as u8 + 1; 32]],
+                        |r| r.get(0),
                     )
-                    .unwrap();
-                s.connection_mut().last_insert_rowid()
+                    .unwrap()
             })
             .collect()
-    }
-
-    fn escrow_params<'a>(name: &'a str, pk: &'a [u8; 32]) -> (&'a str, &'a [u8; 32]) {
-        (name, pk)
     }
 
     #[test]

@@ -29,7 +29,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::Connection;
+use db::Connection;
 use rusqlite::backup::{Backup, StepResult};
 use sha2::{Digest, Sha256};
 
@@ -324,10 +324,10 @@ impl UnlockedStore {
 
         // 1. A consistent copy through SQLite's online backup API, into memory: no plaintext
         //    copy of the database ever lies on disk, so a crash leaves nothing readable.
-        let mut dst = Connection::open_in_memory()?;
-        let (schema_version, wraps, keys, owners) = {
+        let mut raw = rusqlite::Connection::open_in_memory()?;
+        let (mut dst, schema_version, wraps, keys, owners) = {
             {
-                let backup = Backup::new(self.store().conn(), &mut dst)?;
+                let backup = Backup::new(sqlite(self.store().conn())?, &mut raw)?;
                 loop {
                     match backup.step(1024)? {
                         StepResult::Done => break,
@@ -336,6 +336,7 @@ impl UnlockedStore {
                     }
                 }
             }
+            let dst = Connection::from_rusqlite(raw)?;
             let check: String = dst.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             if check != "ok" {
                 return Err(Error::corrupt(format!(
@@ -349,9 +350,12 @@ impl UnlockedStore {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
-            (schema_version, wraps, keys, owners)
+            (dst, schema_version, wraps, keys, owners)
         };
-        let image = dst.serialize(rusqlite::MAIN_DB)?;
+        let image = dst
+            .as_sqlite_mut()
+            .ok_or_else(sqlite_only)?
+            .serialize(rusqlite::MAIN_DB)?;
         // The image keeps the live file's WAL flag (bytes 18 and 19 of the header); a restored
         // copy is switched to rollback-journal mode when opened, as before.
         let database_len = image.len() as u64;
@@ -530,7 +534,7 @@ fn check_database(
     master: &MasterKey,
 ) -> Result<BackupReport> {
     let bad = |problem: &str| Error::backup(backup_path, problem);
-    let conn = Connection::open(db_path)?;
+    let conn = Connection::open_sqlite(db_path)?;
     let _mode: String = conn.query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))?;
     let check: String = conn.query_row("PRAGMA integrity_check", [], |r| r.get(0))?;
     if check != "ok" {
@@ -555,7 +559,7 @@ fn check_database(
         ));
     }
     let counts = store::verify_keys(&conn, &master.row_cipher())?;
-    conn.close().map_err(|(_, e)| e)?;
+    drop(conn);
     Ok(BackupReport {
         store_id: hex(&header.store_id),
         schema_version,
@@ -607,7 +611,7 @@ impl UnlockedStore {
             temp.as_file_mut(),
         )?;
         let report = check_database(path, temp.path(), &header, self.master())?;
-        let conn = Connection::open(temp.path())?;
+        let conn = Connection::open_sqlite(temp.path())?;
         let t = inspect(&conn);
         drop(conn);
         tracing::info!(path = %path.display(), keys = report.keys, "verified backup");
@@ -644,7 +648,7 @@ impl UnlockedStore {
         &mut self,
         path: &Path,
         safety: &Path,
-        prepare: impl FnOnce(&Connection, &Connection) -> rusqlite::Result<()>,
+        prepare: impl FnOnce(&Connection, &Connection) -> db::Result<()>,
     ) -> Result<(BackupReport, BackupReport)> {
         let dir = self.store().data_dir().to_path_buf();
         let mut temp = fsutil::temp_in(&dir, ".escrow-restore-", ".db")?;
@@ -660,12 +664,15 @@ impl UnlockedStore {
         )?;
         let report = check_database(path, temp.path(), &header, self.master())?;
         let safety_report = self.backup(safety)?;
-        let mut src = Connection::open(temp.path())?;
-        crate::migrate::migrate(&mut src)?;
+        let src = Connection::open_sqlite(temp.path())?;
+        crate::migrate::migrate(&src)?;
         prepare(&src, self.store().connection())?;
         {
-            let conn = self.connection_mut();
-            let copy = Backup::new(&src, conn)?;
+            let live = self
+                .connection_mut()
+                .as_sqlite_mut()
+                .ok_or_else(sqlite_only)?;
+            let copy = Backup::new(sqlite(&src)?, live)?;
             match copy.step(-1)? {
                 StepResult::Done => {}
                 other => {
@@ -677,7 +684,7 @@ impl UnlockedStore {
             }
         }
         drop(src);
-        crate::migrate::migrate(self.connection_mut())?;
+        crate::migrate::migrate(self.store().conn())?;
         tracing::info!(
             path = %path.display(),
             safety = %safety.display(),
@@ -860,4 +867,17 @@ mod tests {
         long.push(0);
         assert!(Header::decode(&long).is_none());
     }
+}
+
+/// The SQLite connection under `conn`: backups and restores of a store copy SQLite's database
+/// image.
+fn sqlite(conn: &Connection) -> Result<&rusqlite::Connection> {
+    conn.as_sqlite().ok_or_else(sqlite_only)
+}
+
+fn sqlite_only() -> Error {
+    Error::invalid(
+        "backend",
+        "this operation copies a SQLite database image; the store is on PostgreSQL",
+    )
 }

@@ -71,8 +71,8 @@ pub enum Error {
         version: u32,
         /// The migration's file name.
         name: String,
-        /// The SQLite error.
-        source: rusqlite::Error,
+        /// The database's error.
+        source: db::DbError,
     },
 
     /// `init` or `restore` was pointed at a place that already holds a store or other files.
@@ -152,9 +152,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    /// SQLite reported an error that is not a storage fault (see [`Error::Storage`]).
+    /// The database reported an error that is not a storage fault (see [`Error::Storage`]).
     #[error("database error: {0}")]
-    Database(rusqlite::Error),
+    Database(db::DbError),
 
     /// The storage under the store failed: full, read-only, locked by another program,
     /// damaged, or an I/O error. The message is for operators (no path, no SQL); the
@@ -228,10 +228,11 @@ impl Error {
     }
 }
 
-impl From<rusqlite::Error> for Error {
-    /// Storage faults (full, read-only, busy, damaged, I/O) become [`Error::Storage`], with
-    /// SQLite's own message logged here; everything else stays [`Error::Database`].
-    fn from(e: rusqlite::Error) -> Self {
+impl From<db::DbError> for Error {
+    /// Storage faults (full, read-only, busy, damaged, I/O, unreachable) become
+    /// [`Error::Storage`], with the database's own message logged here; everything else stays
+    /// [`Error::Database`].
+    fn from(e: db::DbError) -> Self {
         match classify(&e) {
             Some(fault) => {
                 tracing::error!(error = %e, fault = fault.as_str(), "storage fault");
@@ -239,6 +240,13 @@ impl From<rusqlite::Error> for Error {
             }
             None => Error::Database(e),
         }
+    }
+}
+
+impl From<rusqlite::Error> for Error {
+    /// SQLite-only calls (PRAGMAs, the online backup): classified as [`db::DbError`] is.
+    fn from(e: rusqlite::Error) -> Self {
+        Error::from(db::DbError::from(e))
     }
 }
 
@@ -355,7 +363,7 @@ mod tests {
             Error::MigrationFailed {
                 version: 1,
                 name: "n".into(),
-                source: rusqlite::Error::InvalidQuery,
+                source: db::DbError::not_found(),
             },
             Error::NotEmpty { path: "p".into() },
             Error::NoStore { path: "p".into() },
@@ -370,7 +378,7 @@ mod tests {
             Error::corrupt("x"),
             Error::invalid("owner", "empty"),
             Error::io("read", "p", std::io::Error::other("x")),
-            Error::Database(rusqlite::Error::InvalidQuery),
+            Error::Database(db::DbError::not_found()),
             Error::Random(getrandom::Error::UNSUPPORTED),
             Error::Crypto("x"),
             Error::NotDurable,

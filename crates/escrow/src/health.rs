@@ -5,7 +5,8 @@
 use std::fmt;
 use std::path::Path;
 
-use rusqlite::{Connection, OpenFlags, ffi::ErrorCode};
+use db::Connection;
+use rusqlite::OpenFlags;
 
 use crate::error::{Error, Result};
 use crate::store::{DB_FILE_NAME, KeyCounts, KeyId, UnlockedStore, decrypt_row};
@@ -25,6 +26,9 @@ pub enum StorageFault {
     Damaged,
     /// The disk reported an input/output error, or a file could not be opened.
     Io,
+    /// The database server cannot be reached (PostgreSQL down, the network cut, the
+    /// connection lost): the node reconnects by itself.
+    Unreachable,
 }
 
 impl StorageFault {
@@ -37,6 +41,7 @@ impl StorageFault {
             StorageFault::Busy => "busy",
             StorageFault::Damaged => "damaged",
             StorageFault::Io => "io",
+            StorageFault::Unreachable => "unreachable",
         }
     }
 
@@ -48,6 +53,7 @@ impl StorageFault {
             StorageFault::Busy => "ESCROW-022",
             StorageFault::Damaged => "ESCROW-023",
             StorageFault::Io => "ESCROW-024",
+            StorageFault::Unreachable => "ESCROW-025",
         }
     }
 
@@ -77,6 +83,11 @@ impl StorageFault {
                 "the disk holding the authority's data reported an input/output error: check \
                  the disk and the system log, then kmsd check --data-dir DIR"
             }
+            StorageFault::Unreachable => {
+                "the authority's database cannot be reached: the service reconnects by itself \
+                 when it is back; check the database server and the network (nothing was \
+                 changed)"
+            }
         }
     }
 }
@@ -87,15 +98,17 @@ impl fmt::Display for StorageFault {
     }
 }
 
-/// The storage fault behind a SQLite error, if it is one (constraint violations, misuse and
+/// The storage fault behind a database error, if it is one (constraint violations, misuse and
 /// the like are not).
-pub fn classify(e: &rusqlite::Error) -> Option<StorageFault> {
-    match e.sqlite_error_code()? {
-        ErrorCode::DiskFull => Some(StorageFault::Full),
-        ErrorCode::ReadOnly | ErrorCode::PermissionDenied => Some(StorageFault::ReadOnly),
-        ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked => Some(StorageFault::Busy),
-        ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase => Some(StorageFault::Damaged),
-        ErrorCode::SystemIoFailure | ErrorCode::CannotOpen => Some(StorageFault::Io),
+pub fn classify(e: &db::DbError) -> Option<StorageFault> {
+    use db::ErrorKind;
+    match e.kind() {
+        ErrorKind::Full => Some(StorageFault::Full),
+        ErrorKind::ReadOnly => Some(StorageFault::ReadOnly),
+        ErrorKind::Busy => Some(StorageFault::Busy),
+        ErrorKind::Damaged => Some(StorageFault::Damaged),
+        ErrorKind::Io => Some(StorageFault::Io),
+        ErrorKind::Unreachable => Some(StorageFault::Unreachable),
         _ => None,
     }
 }
@@ -136,31 +149,25 @@ pub fn check_integrity(data_dir: &Path, depth: CheckDepth) -> Result<Vec<String>
             path: data_dir.to_path_buf(),
         });
     }
-    let run = || -> rusqlite::Result<Vec<String>> {
-        let conn = Connection::open_with_flags(
+    let run = || -> db::Result<Vec<String>> {
+        let conn = Connection::from_rusqlite(rusqlite::Connection::open_with_flags(
             &db,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        )?)?;
         let pragma = match depth {
             CheckDepth::Quick => "quick_check",
             CheckDepth::Full => "integrity_check",
         };
         let mut problems: Vec<String> = Vec::new();
-        {
-            let mut stmt = conn.prepare(&format!("PRAGMA {pragma}({MAX_PROBLEMS})"))?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
-                let line: String = row.get(0)?;
-                if line != "ok" {
-                    problems.push(line);
-                }
+        conn.query_each(&format!("PRAGMA {pragma}({MAX_PROBLEMS})"), [], |row| {
+            let line: String = row.get(0)?;
+            if line != "ok" {
+                problems.push(line);
             }
-        }
+            Ok(())
+        })?;
         if depth == CheckDepth::Full && problems.is_empty() {
-            let mut stmt = conn.prepare("PRAGMA foreign_key_check")?;
-            let mut rows = stmt.query([])?;
-            while let Some(row) = rows.next()? {
+            conn.query_each("PRAGMA foreign_key_check", [], |row| {
                 let table: String = row.get(0)?;
                 let rowid: Option<i64> = row.get(1)?;
                 let parent: String = row.get(2)?;
@@ -168,7 +175,8 @@ pub fn check_integrity(data_dir: &Path, depth: CheckDepth) -> Result<Vec<String>
                     "row {} of table {table} refers to a missing row of {parent}",
                     rowid.map_or_else(|| "?".to_string(), |r| r.to_string())
                 ));
-            }
+                Ok(())
+            })?;
         }
         Ok(problems)
     };
@@ -201,14 +209,13 @@ impl UnlockedStore {
     /// that fail are listed, not returned. A damaged table (SQLite cannot read on) is an
     /// error.
     pub fn check_keys(&self) -> Result<KeyCheck> {
-        let mut stmt = self.store().connection().prepare(
-            "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
-             FROM escrowed_keys ORDER BY owner, id",
-        )?;
-        let mut cursor = stmt.query([])?;
         let mut check = KeyCheck::default();
         let mut last_owner: Option<String> = None;
-        while let Some(row) = cursor.next()? {
+        self.store().connection().query_each_and_then(
+            "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
+             FROM escrowed_keys ORDER BY owner, id",
+            [],
+            |row| {
             match decrypt_row(self.row_cipher(), row) {
                 Ok(key) => {
                     check.sound.keys += 1;
@@ -218,12 +225,14 @@ impl UnlockedStore {
                     }
                 }
                 Err(Error::Tampered { id }) => check.failed.push(id),
-                Err(e) => match row.get::<_, i64>(0) {
+                Err(e) => match row.get::<i64>(0) {
                     Ok(id) if e.storage_fault().is_none() => check.failed.push(KeyId(id)),
                     _ => return Err(e),
                 },
             }
-        }
+            Ok(())
+            },
+        )?;
         Ok(check)
     }
 }
@@ -249,9 +258,9 @@ mod tests {
             (ffi::SQLITE_IOERR_WRITE, Some(StorageFault::Io)),
             (ffi::SQLITE_CONSTRAINT, None),
         ] {
-            assert_eq!(classify(&sqlite_error(code)), fault, "{code}");
+            assert_eq!(classify(&sqlite_error(code).into()), fault, "{code}");
         }
-        assert_eq!(classify(&rusqlite::Error::InvalidQuery), None);
+        assert_eq!(classify(&rusqlite::Error::InvalidQuery.into()), None);
         let e: Error = sqlite_error(ffi::SQLITE_FULL).into();
         assert_eq!(e.code(), "ESCROW-020");
         assert_eq!(e.storage_fault(), Some(StorageFault::Full));

@@ -259,13 +259,13 @@ fn an_agent_split_key_leaves_no_master_only_copy_and_no_share_in_the_clear() {
     let agents: Vec<i64> = (0..3)
         .map(|i| {
             let conn = store.connection_mut();
-            conn.execute(
+            conn.query_row(
                 "INSERT INTO recovery_agents (name, public_key, added_at, added_by)
-                 VALUES (?1, ?2, 1, 'scan')",
-                rusqlite::params![format!("agent{i}"), vec![i as u8 + 1; 32]],
+                 VALUES (?1, ?2, 1, 'scan') RETURNING id",
+                db::params![format!("agent{i}"), vec![i as u8 + 1; 32]],
+                |r| r.get(0),
             )
-            .unwrap();
-            conn.last_insert_rowid()
+            .unwrap()
         })
         .collect();
     let secrets: Vec<Vec<u8>> = test_keys()
@@ -294,7 +294,7 @@ fn an_agent_split_key_leaves_no_master_only_copy_and_no_share_in_the_clear() {
         let mut stmt = conn
             .prepare("SELECT ciphertext FROM escrowed_keys")
             .unwrap();
-        for ct in stmt.query_map([], |r| r.get::<_, Vec<u8>>(0)).unwrap() {
+        for ct in stmt.query_map([], |r| r.get::<Vec<u8>>(0)).unwrap() {
             old_ciphertexts.add(&ct.unwrap());
         }
     }

@@ -43,7 +43,7 @@
 //! | `ESCROW-014` | the store is damaged: its own metadata is inconsistent (an undecodable row) |
 //! | `ESCROW-015` | an argument was refused (empty owner, oversized key, bad parameters) |
 //! | `ESCROW-016` | a file-system operation failed |
-//! | `ESCROW-017` | SQLite reported an error |
+//! | `ESCROW-017` | the database reported an error that is not a storage fault |
 //! | `ESCROW-018` | the OS random number generator failed |
 //! | `ESCROW-019` | internal cryptographic error (a bug) |
 //! | `ESCROW-020` | the disk holding the store is full (nothing was changed) |
@@ -51,14 +51,14 @@
 //! | `ESCROW-022` | the database is locked by another program |
 //! | `ESCROW-023` | the store is damaged (malformed database file, or an unlock method's wrap that the right key file does not open) |
 //! | `ESCROW-024` | the disk reported an I/O error, or a database file could not be opened |
-//!
+//! | `ESCROW-025` | the database server cannot be reached (PostgreSQL down, connection lost) |
+//! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 //! | `ESCROW-031` | a change was committed but the disk did not confirm it (fsync failed): it may be lost at a power failure; restart the service once the disk is sound |
-//!
-//! `ESCROW-020`..`ESCROW-024` are [`Error::Storage`] with a [`StorageFault`]; SQLite's own
-//! message is logged, never put in the error (no paths, no SQL).
 //! | `ESCROW-040` | an escrowed key cannot be agent-split or re-shared as asked (no such key, already split, not split yet) |
 //! | `ESCROW-041` | an agent's stored share failed authentication (its row was altered or moved) |
-//! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
+//!
+//! `ESCROW-020`..`ESCROW-025` are [`Error::Storage`] with a [`StorageFault`]; the database's
+//! own message is logged, never put in the error (no paths, no SQL).
 
 mod agents;
 mod backup;
@@ -82,13 +82,11 @@ pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify
 pub use durable::Pending;
 pub use error::{Error, Result};
 pub use health::{
-    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_sqlite_error,
+    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_db_error,
     store_size,
 };
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};
-/// The SQLite binding the store uses, for crates that add tables of their own.
-pub use rusqlite;
 pub use secret::{Password, SecretBytes};
 pub use store::{
     DB_FILE_NAME, EscrowedKey, InitOptions, KeyCounts, KeyFileTargets, KeyId, KeyInfo, KeyUsage,
@@ -97,7 +95,12 @@ pub use store::{
 };
 pub use tx::EscrowTx;
 
-/// The newest schema version (migration number) this build knows.
+/// The newest schema version (migration number) this build knows for SQLite stores.
 pub fn schema_version_supported() -> u32 {
-    migrate::latest()
+    migrate::latest(db::Backend::Sqlite)
+}
+
+/// The newest schema version (migration number) this build knows for `backend`.
+pub fn schema_version_supported_on(backend: db::Backend) -> u32 {
+    migrate::latest(backend)
 }

@@ -5,7 +5,8 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior, params};
+use db::{Backend, Connection, OptionalExtension, Row, params};
+use rusqlite::OpenFlags;
 
 use crate::crypto::{Aad, Aead, NONCE_LEN};
 use crate::durable::GroupSync;
@@ -212,7 +213,7 @@ impl fmt::Debug for Store {
 
 /// Opens a connection to an existing database file with the store's settings.
 pub(crate) fn connect(db_path: &Path) -> Result<Connection> {
-    let conn = Connection::open_with_flags(
+    let conn = rusqlite::Connection::open_with_flags(
         db_path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -226,11 +227,11 @@ pub(crate) fn connect(db_path: &Path) -> Result<Connection> {
         )));
     }
     configure(&conn)?;
-    Ok(conn)
+    Ok(Connection::from_rusqlite(conn)?)
 }
 
-/// Connection settings that do not depend on the journal mode.
-pub(crate) fn configure(conn: &Connection) -> Result<()> {
+/// SQLite connection settings that do not depend on the journal mode.
+pub(crate) fn configure(conn: &rusqlite::Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     // Every commit reaches the disk before `escrow` returns: a key is never lost once returned.
     conn.pragma_update(None, "synchronous", "FULL")?;
@@ -309,10 +310,11 @@ impl Store {
         // Build the database under a temporary name, in rollback-journal mode.
         let temp = fsutil::temp_in(data_dir, ".escrow-init-", ".db")?;
         {
-            let mut conn = Connection::open(temp.path())?;
-            configure(&conn)?;
-            migrate::migrate(&mut conn)?;
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let raw = rusqlite::Connection::open(temp.path())?;
+            configure(&raw)?;
+            let conn = Connection::from_rusqlite(raw)?;
+            migrate::migrate(&conn)?;
+            let tx = conn.transaction()?;
             tx.execute(
                 "INSERT INTO store_meta (id, store_id) VALUES (1, ?1)",
                 [&store_id[..]],
@@ -322,7 +324,8 @@ impl Store {
                 insert_wrap(&tx, &kek.wrap(&store_id, id, &master)?)?;
             }
             tx.commit()?;
-            conn.close().map_err(|(_, e)| e)?;
+            // Closed here (the commit is on disk: rollback-journal mode, synchronous FULL).
+            drop(conn);
         }
 
         // Key files next (refusing to overwrite), then the store appears atomically.
@@ -364,8 +367,8 @@ impl Store {
                 path: data_dir.to_path_buf(),
             });
         }
-        let mut conn = connect(&db_path)?;
-        migrate::migrate(&mut conn)?;
+        let conn = connect(&db_path)?;
+        migrate::migrate(&conn)?;
         let store_id = read_store_id(&conn)?;
         Ok(Store {
             conn,
@@ -556,29 +559,17 @@ impl UnlockedStore {
     ///
     /// A row that fails authentication stops the call with [`Error::Tampered`] naming it.
     pub fn keys_of(&self, owner: &str) -> Result<Vec<EscrowedKey>> {
-        let mut stmt = self.store.conn.prepare_cached(
+        self.store.conn.query_and_then(
             "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
              FROM escrowed_keys WHERE owner = ?1 ORDER BY id",
-        )?;
-        let mut rows = stmt.query([owner])?;
-        let mut out = Vec::new();
-        while let Some(row) = rows.next()? {
-            out.push(decrypt_row(&self.rows, row)?);
-        }
-        Ok(out)
+            [owner],
+            |row| decrypt_row(&self.rows, row),
+        )
     }
 
     /// One escrowed key by id, decrypted; `Ok(None)` if there is no such key.
     pub fn key(&self, id: KeyId) -> Result<Option<EscrowedKey>> {
-        let mut stmt = self.store.conn.prepare_cached(
-            "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
-             FROM escrowed_keys WHERE id = ?1",
-        )?;
-        let mut rows = stmt.query([id.0])?;
-        match rows.next()? {
-            Some(row) => Ok(Some(decrypt_row(&self.rows, row)?)),
-            None => Ok(None),
-        }
+        read_key(&self.store.conn, &self.rows, id)
     }
 
     /// Decrypts and authenticates every escrowed key (without returning them).
@@ -608,13 +599,13 @@ impl UnlockedStore {
         &mut self,
         password: &Password,
         params: &Argon2Params,
-        with: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+        with: impl FnOnce(&Connection) -> db::Result<()>,
     ) -> Result<MethodId> {
         let kek = PreparedKek::for_password(password, params)?;
         let tx = self
             .store
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .transaction()?;
         let id = next_id(&tx, "unlock_methods")?;
         insert_wrap(&tx, &kek.wrap(&self.store.store_id, id, &self.master)?)?;
         with(&tx)?;
@@ -636,7 +627,7 @@ impl UnlockedStore {
         &mut self,
         path: &Path,
         copy: Option<&Path>,
-        with: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+        with: impl FnOnce(&Connection) -> db::Result<()>,
     ) -> Result<MethodId> {
         let key_file = KeyFile::generate()?;
         let kek = PreparedKek::for_key_file(&key_file)?;
@@ -645,7 +636,7 @@ impl UnlockedStore {
             let tx = self
                 .store
                 .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                .transaction()?;
             let id = next_id(&tx, "unlock_methods")?;
             insert_wrap(&tx, &kek.wrap(&self.store.store_id, id, &self.master)?)?;
             with(&tx)?;
@@ -676,7 +667,7 @@ impl UnlockedStore {
         let tx = self
             .store
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .transaction()?;
         update_wrap(&tx, &kek.wrap(&self.store.store_id, id.0, &self.master)?)?;
         tx.commit()?;
         tracing::info!(
@@ -703,7 +694,7 @@ impl UnlockedStore {
             let tx = self
                 .store
                 .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                .transaction()?;
             update_wrap(&tx, &kek.wrap(&self.store.store_id, id.0, &self.master)?)?;
             tx.commit()?;
             Ok(())
@@ -732,12 +723,12 @@ impl UnlockedStore {
     pub fn remove_unlock_method_and(
         &mut self,
         id: MethodId,
-        with: impl FnOnce(&Connection) -> rusqlite::Result<()>,
+        with: impl FnOnce(&Connection) -> db::Result<()>,
     ) -> Result<()> {
         let tx = self
             .store
             .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            .transaction()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM unlock_methods WHERE id = ?1)",
             [id.0],
@@ -826,13 +817,13 @@ pub(crate) fn insert_keys(
         validate(key)?;
     }
     let mut ids = Vec::with_capacity(keys.len());
-    let first = next_id(conn, "escrowed_keys")?;
+    let reserved = reserve_ids(conn, "escrowed_keys", keys.len())?;
     let mut insert = conn.prepare_cached(
         "INSERT INTO escrowed_keys
              (id, owner, usage, created_at, scheme, nonce, ciphertext, certificate)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
-    for (id, key) in (first..).map(KeyId).zip(keys) {
+    for (id, key) in reserved.into_iter().map(KeyId).zip(keys) {
         let nonce: [u8; NONCE_LEN] = random_array()?;
         let aad = row_aad(id, key.owner, key.usage.as_str());
         let ciphertext = rows.seal(&nonce, aad.as_slice(), key.private_key_der)?;
@@ -938,46 +929,61 @@ pub(crate) fn decrypt_row(rows: &Aead, row: &Row<'_>) -> Result<EscrowedKey> {
     })
 }
 
+/// One escrowed key by id, decrypted with `rows`; `Ok(None)` if there is none.
+pub(crate) fn read_key(conn: &Connection, rows: &Aead, id: KeyId) -> Result<Option<EscrowedKey>> {
+    let mut found = None;
+    conn.query_each_and_then(
+        "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
+         FROM escrowed_keys WHERE id = ?1",
+        [id.0],
+        |row| {
+            found = Some(decrypt_row(rows, row)?);
+            Ok::<_, Error>(())
+        },
+    )?;
+    Ok(found)
+}
+
 /// Decrypts every escrowed key in `conn` with `rows`; counts keys and owners.
 pub(crate) fn verify_keys(conn: &Connection, rows: &Aead) -> Result<KeyCounts> {
-    let mut stmt = conn.prepare(
-        "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
-         FROM escrowed_keys ORDER BY owner, id",
-    )?;
-    let mut cursor = stmt.query([])?;
     let mut counts = KeyCounts { keys: 0, owners: 0 };
     let mut last_owner: Option<String> = None;
-    while let Some(row) = cursor.next()? {
-        let key = decrypt_row(rows, row)?;
-        counts.keys += 1;
-        if last_owner.as_deref() != Some(key.info.owner.as_str()) {
-            counts.owners += 1;
-            last_owner = Some(key.info.owner);
-        }
-    }
+    conn.query_each_and_then(
+        "SELECT id, owner, usage, created_at, scheme, nonce, ciphertext, certificate
+         FROM escrowed_keys ORDER BY owner, id",
+        [],
+        |row| {
+            let key = decrypt_row(rows, row)?;
+            counts.keys += 1;
+            if last_owner.as_deref() != Some(key.info.owner.as_str()) {
+                counts.owners += 1;
+                last_owner = Some(key.info.owner);
+            }
+            Ok::<_, Error>(())
+        },
+    )?;
     Ok(counts)
 }
 
 fn list(conn: &Connection) -> Result<Vec<KeyInfo>> {
-    let mut stmt = conn.prepare_cached(
+    conn.query_and_then(
         "SELECT id, owner, usage, created_at, certificate IS NOT NULL
          FROM escrowed_keys ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
-        let id = KeyId(row.get(0)?);
-        let usage: String = row.get(2)?;
-        out.push(KeyInfo {
-            id,
-            owner: row.get(1)?,
-            usage: KeyUsage::parse(&usage)
-                .ok_or_else(|| Error::corrupt(format!("escrowed key {id} has an unknown usage")))?,
-            created_at: row.get(3)?,
-            has_certificate: row.get(4)?,
-        });
-    }
-    Ok(out)
+        [],
+        |row| {
+            let id = KeyId(row.get(0)?);
+            let usage: String = row.get(2)?;
+            Ok(KeyInfo {
+                id,
+                owner: row.get(1)?,
+                usage: KeyUsage::parse(&usage).ok_or_else(|| {
+                    Error::corrupt(format!("escrowed key {id} has an unknown usage"))
+                })?,
+                created_at: row.get(3)?,
+                has_certificate: row.get(4)?,
+            })
+        },
+    )
 }
 
 fn unlock_methods(conn: &Connection) -> Result<Vec<UnlockMethodInfo>> {
@@ -1001,32 +1007,49 @@ fn unlock_methods(conn: &Connection) -> Result<Vec<UnlockMethodInfo>> {
 /// The next id for an AUTOINCREMENT table, inside a write transaction (ids are bound into the
 /// associated data, so they are chosen before the row is encrypted; never reused).
 fn next_id(conn: &Connection, table: &'static str) -> Result<i64> {
-    let seq: i64 = conn
-        .query_row(
-            "SELECT seq FROM sqlite_sequence WHERE name = ?1",
-            [table],
+    Ok(reserve_ids(conn, table, 1)?[0])
+}
+
+/// `n` new ids for `table` (`escrowed_keys`, `unlock_methods`), inside a write transaction,
+/// never reused. SQLite: the next ones after both the table's AUTOINCREMENT counter and its
+/// largest id (one writer at a time). PostgreSQL: drawn from the identity's sequence, so two
+/// nodes escrowing at once never pick the same id (a rolled-back draw leaves a gap).
+fn reserve_ids(conn: &Connection, table: &'static str, n: usize) -> Result<Vec<i64>> {
+    let count = i64::try_from(n).map_err(|_| Error::invalid("keys", "too many at once"))?;
+    match conn.backend() {
+        Backend::Sqlite => {
+            let seq: i64 = conn
+                .query_row(
+                    "SELECT seq FROM sqlite_sequence WHERE name = ?1",
+                    [table],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .unwrap_or(0);
+            let max: i64 = conn.query_row(
+                &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
+                [],
+                |r| r.get(0),
+            )?;
+            let first = seq.max(max) + 1;
+            Ok((first..first + count).collect())
+        }
+        Backend::Postgres => Ok(conn.query_map(
+            "SELECT nextval(pg_get_serial_sequence(?1, 'id')) FROM generate_series(1, ?2)",
+            params![table, count],
             |r| r.get(0),
-        )
-        .optional()?
-        .unwrap_or(0);
-    let max: i64 = conn.query_row(
-        &format!("SELECT COALESCE(MAX(id), 0) FROM {table}"),
-        [],
-        |r| r.get(0),
-    )?;
-    Ok(seq.max(max) + 1)
+        )?),
+    }
 }
 
 /// Every wrap of the master key, by id.
 pub(crate) fn load_wraps(conn: &Connection) -> Result<Vec<WrapRecord>> {
-    let mut stmt = conn.prepare_cached(
+    conn.query_and_then(
         "SELECT id, kind, label, key_file_id, argon2_m_kib, argon2_t, argon2_p, salt, nonce,
                 wrapped_key
          FROM unlock_methods ORDER BY id",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next()? {
+        [],
+        |row| {
         let id: i64 = row.get(0)?;
         let bad = |what: &str| Error::corrupt(format!("unlock method {id}: {what}"));
         let kind: String = row.get(1)?;
@@ -1047,7 +1070,7 @@ pub(crate) fn load_wraps(conn: &Connection) -> Result<Vec<WrapRecord>> {
             _ => return Err(bad("incomplete Argon2 parameters")),
         };
         let nonce: Vec<u8> = row.get(8)?;
-        out.push(WrapRecord {
+        Ok(WrapRecord {
             id,
             kind,
             label: row.get(2)?,
@@ -1056,9 +1079,9 @@ pub(crate) fn load_wraps(conn: &Connection) -> Result<Vec<WrapRecord>> {
             salt: row.get(7)?,
             nonce: nonce.try_into().map_err(|_| bad("nonce is not 12 bytes"))?,
             wrapped: row.get(9)?,
-        });
-    }
-    Ok(out)
+        })
+        },
+    )
 }
 
 fn insert_wrap(conn: &Connection, w: &WrapRecord) -> Result<()> {

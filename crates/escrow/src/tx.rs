@@ -4,14 +4,15 @@
 
 use std::ops::Deref;
 
-use rusqlite::{Connection, Transaction, TransactionBehavior};
+use db::{Backend, Connection, Transaction};
 
 use crate::crypto::Aead;
 use crate::durable::{GroupSync, Pending};
 use crate::error::Result;
 use crate::store::{self, KeyId, NewKey};
 
-/// An open IMMEDIATE write transaction on an unlocked store (see [`crate::UnlockedStore::begin`]).
+/// An open write transaction (SQLite `BEGIN IMMEDIATE`, PostgreSQL `READ COMMITTED`) on an
+/// unlocked store (see [`crate::UnlockedStore::begin`]).
 ///
 /// It derefs to the [`Connection`] for the caller's own SQL; keys go through
 /// [`EscrowTx::escrow`], which encrypts them under the master key inside the transaction.
@@ -44,10 +45,12 @@ impl<'a> EscrowTx<'a> {
         // Held exclusively for 'a (the `&mut`): a shared reborrow carries the transaction and
         // lets a grouped transaction restore `synchronous` once it is over.
         let conn: &'a Connection = conn;
-        if grouped {
+        // PostgreSQL groups commits itself: a grouped transaction there is a plain one.
+        let grouped = grouped && conn.backend() == Backend::Sqlite;
+        if grouped && let Some(sqlite) = conn.as_sqlite() {
             // SQLite refuses to change the safety level inside a transaction: set it before.
             // The commit then writes the WAL frames without fsync (see `commit_grouped`).
-            conn.pragma_update(None, "synchronous", "NORMAL")?;
+            sqlite.pragma_update(None, "synchronous", "NORMAL")?;
         }
         let mut this = EscrowTx {
             tx: None,
@@ -57,10 +60,7 @@ impl<'a> EscrowTx<'a> {
             grouped,
         };
         // On failure `this` drops and restores `synchronous`.
-        this.tx = Some(Transaction::new_unchecked(
-            conn,
-            TransactionBehavior::Immediate,
-        )?);
+        this.tx = Some(conn.transaction()?);
         Ok(this)
     }
 
@@ -111,8 +111,10 @@ impl Drop for EscrowTx<'_> {
     fn drop(&mut self) {
         // Rolls back if not committed.
         drop(self.tx.take());
-        if self.grouped {
-            if let Err(e) = self.conn.pragma_update(None, "synchronous", "FULL") {
+        if self.grouped
+            && let Some(sqlite) = self.conn.as_sqlite()
+        {
+            if let Err(e) = sqlite.pragma_update(None, "synchronous", "FULL") {
                 // Cannot happen outside a transaction short of a broken connection; every
                 // grouped commit still waits for its own fsync, and the next grouped begin
                 // sets the level again.

@@ -6,7 +6,7 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use escrow::rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use escrow::{CheckDepth, Error, KeyUsage, NewKey, Password, StorageFault, Store, check_integrity};
 
 use crate::common::{PASSWORD, init, random_blob};
@@ -80,6 +80,8 @@ fn a_full_database_is_its_own_error_and_changes_nothing() {
     // SQLite's own limit on the file's size answers as a full disk does (SQLITE_FULL).
     store
         .connection_mut()
+        .as_sqlite()
+        .unwrap()
         .pragma_update(None, "max_page_count", pages)
         .unwrap();
     let big = random_blob(60 * 1024);
@@ -92,6 +94,8 @@ fn a_full_database_is_its_own_error_and_changes_nothing() {
     assert_eq!(count(&store), 1, "neither key of the batch was kept");
     store
         .connection_mut()
+        .as_sqlite()
+        .unwrap()
         .pragma_update(None, "max_page_count", 1_000_000_000i64)
         .unwrap();
     store
@@ -106,6 +110,8 @@ fn a_read_only_or_locked_database_is_its_own_error() {
     let der = random_blob(100);
     store
         .connection_mut()
+        .as_sqlite()
+        .unwrap()
         .pragma_update(None, "query_only", true)
         .unwrap();
     let e = store.escrow(&key("alice", &der)).unwrap_err();
@@ -113,6 +119,8 @@ fn a_read_only_or_locked_database_is_its_own_error() {
     assert_eq!(e.code(), "ESCROW-021");
     store
         .connection_mut()
+        .as_sqlite()
+        .unwrap()
         .pragma_update(None, "query_only", false)
         .unwrap();
 
@@ -122,6 +130,8 @@ fn a_read_only_or_locked_database_is_its_own_error() {
         .unwrap();
     store
         .connection_mut()
+        .as_sqlite()
+        .unwrap()
         .busy_timeout(Duration::from_millis(50))
         .unwrap();
     let e = store.escrow(&key("alice", &der)).unwrap_err();
