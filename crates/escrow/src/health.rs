@@ -216,21 +216,21 @@ impl UnlockedStore {
              FROM escrowed_keys ORDER BY owner, id",
             [],
             |row| {
-            match decrypt_row(self.row_cipher(), row) {
-                Ok(key) => {
-                    check.sound.keys += 1;
-                    if last_owner.as_deref() != Some(key.info.owner.as_str()) {
-                        check.sound.owners += 1;
-                        last_owner = Some(key.info.owner);
+                match decrypt_row(self.row_cipher(), row) {
+                    Ok(key) => {
+                        check.sound.keys += 1;
+                        if last_owner.as_deref() != Some(key.info.owner.as_str()) {
+                            check.sound.owners += 1;
+                            last_owner = Some(key.info.owner);
+                        }
                     }
+                    Err(Error::Tampered { id }) => check.failed.push(id),
+                    Err(e) => match row.get::<i64>(0) {
+                        Ok(id) if e.storage_fault().is_none() => check.failed.push(KeyId(id)),
+                        _ => return Err(e),
+                    },
                 }
-                Err(Error::Tampered { id }) => check.failed.push(id),
-                Err(e) => match row.get::<i64>(0) {
-                    Ok(id) if e.storage_fault().is_none() => check.failed.push(KeyId(id)),
-                    _ => return Err(e),
-                },
-            }
-            Ok(())
+                Ok(())
             },
         )?;
         Ok(check)

@@ -82,8 +82,7 @@ pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify
 pub use durable::Pending;
 pub use error::{Error, Result};
 pub use health::{
-    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_db_error,
-    store_size,
+    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_db_error, store_size,
 };
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};

@@ -602,10 +602,7 @@ impl UnlockedStore {
         with: impl FnOnce(&Connection) -> db::Result<()>,
     ) -> Result<MethodId> {
         let kek = PreparedKek::for_password(password, params)?;
-        let tx = self
-            .store
-            .conn
-            .transaction()?;
+        let tx = self.store.conn.transaction()?;
         let id = next_id(&tx, "unlock_methods")?;
         insert_wrap(&tx, &kek.wrap(&self.store.store_id, id, &self.master)?)?;
         with(&tx)?;
@@ -633,10 +630,7 @@ impl UnlockedStore {
         let kek = PreparedKek::for_key_file(&key_file)?;
         let written = write_key_files(&key_file, path, copy)?;
         let result = (|| {
-            let tx = self
-                .store
-                .conn
-                .transaction()?;
+            let tx = self.store.conn.transaction()?;
             let id = next_id(&tx, "unlock_methods")?;
             insert_wrap(&tx, &kek.wrap(&self.store.store_id, id, &self.master)?)?;
             with(&tx)?;
@@ -664,10 +658,7 @@ impl UnlockedStore {
     ) -> Result<()> {
         self.require_kind(id, MethodKind::Password)?;
         let kek = PreparedKek::for_password(password, params)?;
-        let tx = self
-            .store
-            .conn
-            .transaction()?;
+        let tx = self.store.conn.transaction()?;
         update_wrap(&tx, &kek.wrap(&self.store.store_id, id.0, &self.master)?)?;
         tx.commit()?;
         tracing::info!(
@@ -691,10 +682,7 @@ impl UnlockedStore {
         let kek = PreparedKek::for_key_file(&key_file)?;
         let written = write_key_files(&key_file, path, copy)?;
         let result = (|| {
-            let tx = self
-                .store
-                .conn
-                .transaction()?;
+            let tx = self.store.conn.transaction()?;
             update_wrap(&tx, &kek.wrap(&self.store.store_id, id.0, &self.master)?)?;
             tx.commit()?;
             Ok(())
@@ -725,10 +713,7 @@ impl UnlockedStore {
         id: MethodId,
         with: impl FnOnce(&Connection) -> db::Result<()>,
     ) -> Result<()> {
-        let tx = self
-            .store
-            .conn
-            .transaction()?;
+        let tx = self.store.conn.transaction()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM unlock_methods WHERE id = ?1)",
             [id.0],
@@ -1050,36 +1035,37 @@ pub(crate) fn load_wraps(conn: &Connection) -> Result<Vec<WrapRecord>> {
          FROM unlock_methods ORDER BY id",
         [],
         |row| {
-        let id: i64 = row.get(0)?;
-        let bad = |what: &str| Error::corrupt(format!("unlock method {id}: {what}"));
-        let kind: String = row.get(1)?;
-        let kind = MethodKind::parse(&kind).ok_or_else(|| bad("unknown kind"))?;
-        let key_file_id: Option<Vec<u8>> = row.get(3)?;
-        let key_file_id = key_file_id
-            .map(|v| <[u8; KEY_FILE_ID_LEN]>::try_from(v).map_err(|_| bad("bad key-file id")))
-            .transpose()?;
-        let m: Option<i64> = row.get(4)?;
-        let t: Option<i64> = row.get(5)?;
-        let p: Option<i64> = row.get(6)?;
-        let argon2 = match (m, t, p) {
-            (Some(m), Some(t), Some(p)) => {
-                let c = |v: i64| u32::try_from(v).map_err(|_| bad("Argon2 parameter out of range"));
-                Some(Argon2Params::new(c(m)?, c(t)?, c(p)?))
-            }
-            (None, None, None) => None,
-            _ => return Err(bad("incomplete Argon2 parameters")),
-        };
-        let nonce: Vec<u8> = row.get(8)?;
-        Ok(WrapRecord {
-            id,
-            kind,
-            label: row.get(2)?,
-            key_file_id,
-            argon2,
-            salt: row.get(7)?,
-            nonce: nonce.try_into().map_err(|_| bad("nonce is not 12 bytes"))?,
-            wrapped: row.get(9)?,
-        })
+            let id: i64 = row.get(0)?;
+            let bad = |what: &str| Error::corrupt(format!("unlock method {id}: {what}"));
+            let kind: String = row.get(1)?;
+            let kind = MethodKind::parse(&kind).ok_or_else(|| bad("unknown kind"))?;
+            let key_file_id: Option<Vec<u8>> = row.get(3)?;
+            let key_file_id = key_file_id
+                .map(|v| <[u8; KEY_FILE_ID_LEN]>::try_from(v).map_err(|_| bad("bad key-file id")))
+                .transpose()?;
+            let m: Option<i64> = row.get(4)?;
+            let t: Option<i64> = row.get(5)?;
+            let p: Option<i64> = row.get(6)?;
+            let argon2 = match (m, t, p) {
+                (Some(m), Some(t), Some(p)) => {
+                    let c =
+                        |v: i64| u32::try_from(v).map_err(|_| bad("Argon2 parameter out of range"));
+                    Some(Argon2Params::new(c(m)?, c(t)?, c(p)?))
+                }
+                (None, None, None) => None,
+                _ => return Err(bad("incomplete Argon2 parameters")),
+            };
+            let nonce: Vec<u8> = row.get(8)?;
+            Ok(WrapRecord {
+                id,
+                kind,
+                label: row.get(2)?,
+                key_file_id,
+                argon2,
+                salt: row.get(7)?,
+                nonce: nonce.try_into().map_err(|_| bad("nonce is not 12 bytes"))?,
+                wrapped: row.get(9)?,
+            })
         },
     )
 }
