@@ -352,7 +352,9 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("api", &["pki"]),
     // server -> hsm: kmsd opens the CA key on the token ([ca_key]) and hands it to the
     // authority as a pki::SigningKey (the authority itself needs no PKCS#11).
-    ("server", &["authority", "escrow", "pki", "api", "hsm"]),
+    // server -> db: kmsd reads where the database is (kmsd.toml's database, --database) and
+    // hands the configuration down.
+    ("server", &["authority", "escrow", "pki", "api", "hsm", "db"]),
     ("kmsctl", &["api"]),
     ("client", &["pki", "api"]),
     // fuzz/targets: the fuzz targets' bodies, over every parser that takes outside input.

@@ -845,6 +845,17 @@ impl std::fmt::Debug for Authority {
 
 /// Creates the store, the CA, the first administrator and the first CRL.
 pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Result<Authority> {
+    init_in(params, None, config, clock)
+}
+
+/// [`init`], with the store in the PostgreSQL database `database` when given (the node's own
+/// files in `params.data_dir`); in the data directory's SQLite file otherwise.
+pub fn init_in(
+    params: InitParams<'_>,
+    database: Option<&db::PgConfig>,
+    config: Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Authority> {
     let subject = Name::from_str(params.ca_subject)
         .map_err(|e| Error::invalid("CA subject", format!("{e} (write it as CN=...,O=...)")))?;
     check_url(params.public_url)?;
@@ -908,7 +919,10 @@ pub fn init(params: InitParams<'_>, config: Config, clock: Arc<dyn Clock>) -> Re
         Some(k) => zeroize::Zeroizing::new(k.to_pkcs8_der()?.as_bytes().to_vec()),
         None => ca_key::encode_ref(&key_ref),
     };
-    let mut store = Store::init(params.data_dir, &params.unlock)?;
+    let mut store = match database {
+        Some(pg) => Store::init_database(pg, params.data_dir, &params.unlock)?,
+        None => Store::init(params.data_dir, &params.unlock)?,
+    };
     {
         // The CA key (or, on a token, its reference), the CA row, the settings, the first
         // administrator and the audit entry naming the CA key: one transaction.

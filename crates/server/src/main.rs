@@ -35,9 +35,20 @@ struct Cli {
 enum Command {
     /// Create the store, the CA and the first administrator.
     Init {
-        /// Data directory (created).
+        /// Data directory (created): the store's SQLite file, or with --database this node's
+        /// own files (kmsd.toml, TLS certificate and key, backups, audit anchor).
         #[arg(long)]
         data_dir: PathBuf,
+        /// Create the authority in this PostgreSQL database instead of a SQLite file:
+        /// postgres://USER@HOST[:PORT]/DB (empty, created with the C collation). The password
+        /// comes from --database-password-file, PGPASSWORD or PGPASSFILE / ~/.pgpass, never
+        /// from the URL. Written into kmsd.toml (database).
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// A file holding the database password (one line; mode 0600); written into
+        /// kmsd.toml (database_password_file).
+        #[arg(long, value_name = "FILE", requires = "database")]
+        database_password_file: Option<PathBuf>,
         /// The CA's name, e.g. "CN=Example CA,O=Example".
         #[arg(long)]
         ca_subject: String,
@@ -147,11 +158,49 @@ enum Command {
         #[arg(long)]
         key_file: Option<PathBuf>,
     },
+    /// Prepare a further node of an authority kept in PostgreSQL: unlocks the authority with
+    /// its start-up secret, issues this node's TLS certificate from the CA, and writes
+    /// DATA_DIR (kmsd.toml naming the database, tls.key 0600, tls.crt). No new authority is
+    /// made; every node serves every API. Then `kmsd serve --data-dir DIR` on this machine.
+    Join {
+        /// The authority's database: postgres://USER@HOST[:PORT]/DB (see `kmsd init
+        /// --database`).
+        #[arg(long, value_name = "URL")]
+        database: String,
+        /// A file holding the database password (one line; mode 0600); written into
+        /// kmsd.toml.
+        #[arg(long, value_name = "FILE")]
+        database_password_file: Option<PathBuf>,
+        /// This node's data directory (created; must not hold a store or kmsd.toml).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// A DNS name or IP address for this node's TLS certificate; repeatable
+        /// (default: localhost, 127.0.0.1 and ::1).
+        #[arg(long = "tls-name", value_name = "NAME")]
+        tls_names: Vec<String>,
+        /// The plain-HTTP public listener written into kmsd.toml (public_listen).
+        #[arg(long, default_value = DEFAULT_PUBLIC_LISTEN)]
+        public_listen: SocketAddr,
+        /// Unlock with the start-up password read from standard input.
+        #[arg(
+            long,
+            conflicts_with = "key_file",
+            required_unless_present = "key_file"
+        )]
+        password_stdin: bool,
+        /// Unlock with this key file.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+    },
     /// Serve the API and the public URLs.
     Serve {
         /// Data directory (with --dev: ./kms-dev-data unless given).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// The authority's PostgreSQL database (postgres://USER@HOST[:PORT]/DB) [default:
+        /// kmsd.toml's database, else the SQLite store in the data directory].
+        #[arg(long, value_name = "URL", conflicts_with = "dev")]
+        database: Option<String>,
         /// Address of the API (and public URLs) [default: kmsd.toml's, else 127.0.0.1:8080].
         #[arg(long)]
         listen: Option<SocketAddr>,
@@ -407,6 +456,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Init {
             data_dir,
+            database,
+            database_password_file,
             ca_subject,
             admin,
             admin_password_stdin: _,
@@ -443,6 +494,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir.display()
                 );
             }
+            let pg = match &database {
+                Some(url) => Some(
+                    db::PgConfig::from_url(url, database_password_file.as_deref())
+                        .map_err(|e| anyhow::anyhow!("[{}] --database: {e}", e.code()))?,
+                ),
+                None => None,
+            };
             let public_url = match public_url {
                 Some(u) => u.trim_end_matches('/').to_string(),
                 None => default_public_url(public_listen, public_host.as_deref(), &tls_names),
@@ -467,6 +525,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let auth = init(
                 &data_dir,
+                pg.as_ref(),
                 &ca_subject,
                 &admin,
                 &admin_password,
@@ -480,6 +539,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             )?;
             write_tls_files(&auth, &data_dir, &tls_names)?;
             let mut settings = kmsd::settings::template_with_public_listen(public_listen);
+            if let Some(url) = &database {
+                settings.push('\n');
+                settings.push_str(&kmsd::settings::database_lines(
+                    url,
+                    database_password_file.as_deref().map(absolute).as_deref(),
+                ));
+            }
             if let Some(t) = &token {
                 settings.push('\n');
                 settings.push_str(&t.to_toml());
@@ -489,7 +555,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 settings.as_bytes(),
                 0o644,
             )?;
-            println!("created the authority in {}", data_dir.display());
+            match &pg {
+                Some(pg) => println!(
+                    "created the authority in {pg}; this node's files in {}",
+                    data_dir.display()
+                ),
+                None => println!("created the authority in {}", data_dir.display()),
+            }
             match &ca {
                 CaKeyChoice::Software(bits) => println!("CA key: RSA-{bits}"),
                 CaKeyChoice::Token(key, note) => println!(
@@ -517,8 +589,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Join {
+            database,
+            database_password_file,
+            data_dir,
+            tls_names,
+            public_listen,
+            password_stdin: _,
+            key_file,
+        } => {
+            let tls_names = TlsNames::parse(&tls_names)?;
+            let data_dir = absolute(&data_dir);
+            join(
+                &database,
+                database_password_file.as_deref(),
+                &data_dir,
+                &tls_names,
+                public_listen,
+                key_file.as_deref(),
+            )
+        }
         Command::Serve {
             data_dir,
+            database,
             listen,
             public_listen,
             password_stdin,
@@ -537,6 +630,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 (None, false) => bail!("give --data-dir (or --dev)"),
             };
             let file = FileSettings::load(&data_dir)?;
+            let pg = file.database_config(database.as_deref())?;
             let listen = listen
                 .or(file.listen)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
@@ -560,6 +654,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     let admin_password = Password::generate()?;
                     init(
                         &data_dir,
+                        None,
                         "CN=KMS Development CA,O=Development only",
                         "admin",
                         &admin_password,
@@ -607,13 +702,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // The CA key on a token ([ca_key]): opened now, or kmsd does not start (a wrong
             // PIN, a missing module or key says which, with its HSM code).
             let config = with_ca_key(config, &file, pin.read()?)?;
-            serve(&data_dir, listeners, credential, !http, config, &file)
+            serve(
+                &data_dir,
+                pg.as_ref(),
+                listeners,
+                credential,
+                !http,
+                config,
+                &file,
+            )
         }
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn init(
     data_dir: &Path,
+    database: Option<&db::PgConfig>,
     ca_subject: &str,
     admin: &str,
     admin_password: &Password,
@@ -632,7 +737,7 @@ fn init(
             None
         }
     };
-    authority::init(
+    authority::init_in(
         InitParams {
             data_dir,
             ca_subject,
@@ -646,10 +751,93 @@ fn init(
             public_url,
             ca_key,
         },
+        database,
         config,
         Arc::new(SystemClock),
     )
     .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+}
+
+/// Opens the authority's store: in the PostgreSQL database `pg` when given (this node's
+/// files in `data_dir`), else the SQLite store in `data_dir`.
+fn open_store(data_dir: &Path, pg: Option<&db::PgConfig>) -> anyhow::Result<Store> {
+    match pg {
+        Some(pg) => Store::open_database(pg, data_dir)
+            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+            .with_context(|| format!("opening the store in {pg}")),
+        None => Store::open(data_dir)
+            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+            .with_context(|| format!("opening the store in {}", data_dir.display())),
+    }
+}
+
+/// `kmsd join`: a further node of an authority kept in PostgreSQL (see the command's help).
+fn join(
+    url: &str,
+    password_file: Option<&Path>,
+    data_dir: &Path,
+    tls_names: &TlsNames,
+    public_listen: SocketAddr,
+    key_file: Option<&Path>,
+) -> anyhow::Result<()> {
+    for f in [
+        kmsd::settings::FILE_NAME,
+        escrow::DB_FILE_NAME,
+        kmsd::tls::CERT_FILE,
+        kmsd::tls::KEY_FILE,
+    ] {
+        if data_dir.join(f).exists() {
+            bail!(
+                "{} holds {f} already: a node joins with a new, empty data directory                  (nothing was changed)",
+                data_dir.display()
+            );
+        }
+    }
+    let pg = db::PgConfig::from_url(url, password_file)
+        .map_err(|e| anyhow::anyhow!("[{}] --database: {e}", e.code()))?;
+    let credential = match key_file {
+        Some(k) => Credential::key_file(k)?,
+        None => Credential::Password(read_stdin_line("start-up password")?),
+    };
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("creating {}", data_dir.display()))?;
+    std::fs::set_permissions(
+        data_dir,
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .with_context(|| format!("making {} private (0700)", data_dir.display()))?;
+    let store = open_store(data_dir, Some(&pg))?;
+    let auth = authority::unlock(&store, &credential, config(), Arc::new(SystemClock))
+        .map_err(|e| {
+            if e.code() == "AUTH-014" {
+                anyhow::anyhow!(
+                    "[{}] the password or key file does not unlock this authority",
+                    e.code()
+                )
+            } else {
+                anyhow::anyhow!("[{}] {e}", e.code())
+            }
+        })?;
+    let serial = write_tls_files(&auth, data_dir, tls_names)?;
+    let mut settings = kmsd::settings::template_with_public_listen(public_listen);
+    settings.push('\n');
+    settings.push_str(&kmsd::settings::database_lines(
+        url,
+        password_file.map(absolute).as_deref(),
+    ));
+    write_new(
+        &data_dir.join(kmsd::settings::FILE_NAME),
+        settings.as_bytes(),
+        0o644,
+    )?;
+    drop(auth);
+    println!(
+        "joined the authority in {pg}: this node's files in {} (TLS certificate serial          {serial} for {}); start it with kmsd serve --data-dir {}",
+        data_dir.display(),
+        tls_names.describe(),
+        data_dir.display()
+    );
+    Ok(())
 }
 
 /// The CA key of a new authority: a software key of that many bits, or a key on a token
@@ -1114,6 +1302,7 @@ fn url_host(url: &str) -> Option<&str> {
 
 fn serve(
     data_dir: &Path,
+    pg: Option<&db::PgConfig>,
     listeners: Listeners,
     credential: Option<Credential>,
     https: bool,
@@ -1127,10 +1316,9 @@ fn serve(
     } else {
         None
     };
-    let background_check = check_before_unlock(data_dir, file)?;
-    let store = Store::open(data_dir)
-        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
-        .with_context(|| format!("opening the store in {}", data_dir.display()))?;
+    // SQLite's quick check runs on the file; PostgreSQL checks its own pages.
+    let background_check = pg.is_none() && check_before_unlock(data_dir, file)?;
+    let store = open_store(data_dir, pg)?;
     let clock = Arc::new(SystemClock);
     let hosts = allowed_hosts(data_dir, &store, file);
     tracing::info!(names = ?hosts, "the API and console answer to these Host names (and loopback)");

@@ -90,6 +90,15 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # Connections served at once on each listener (further clients wait until one closes).
 # max_connections = 1024
 
+# The authority's database when it is PostgreSQL (several kmsd nodes on one database):
+# postgres://USER@HOST[:PORT]/DB (written by `kmsd init --database` and `kmsd join`; absent:
+# the SQLite store in this directory). Never put the password in the URL: it comes from
+# database_password_file, PGPASSWORD, or PGPASSFILE / ~/.pgpass (0600). TLS to the database:
+# ?sslmode=verify-full&sslrootcert=/path/to/ca.pem.
+# database = "postgres://kms@db.example.com/kms"
+# A file holding the database password (one line, mode 0600).
+# database_password_file = "/etc/kms/db-password"
+
 # `kmsd serve` runs SQLite's quick check of the store before unlocking when the store is at
 # most this many bytes; a larger store is checked after unlocking, in the background, and
 # /healthz reports the outcome (0: always in the background).
@@ -106,6 +115,20 @@ pub const TEMPLATE: &str = r#"# kmsd settings. Command-line flags override these
 # token_label = "kms"
 # key_label = "kms-ca"
 "#;
+
+/// `kmsd.toml`'s `database` and `database_password_file` lines for a PostgreSQL-backed node
+/// (TOML strings, escaped), appended before any table.
+pub fn database_lines(url: &str, password_file: Option<&Path>) -> String {
+    let q = |s: &str| toml::Value::String(s.to_string()).to_string();
+    let mut out = format!("database = {}\n", q(url));
+    if let Some(f) = password_file {
+        out.push_str(&format!(
+            "database_password_file = {}\n",
+            q(&f.to_string_lossy())
+        ));
+    }
+    out
+}
 
 /// [`TEMPLATE`] with the public listener turned on at `addr` (what `kmsd init` writes).
 pub fn template_with_public_listen(addr: SocketAddr) -> String {
@@ -181,6 +204,11 @@ pub struct FileSettings {
     pub policy_oid: Option<String>,
     /// The CPS URL.
     pub cps_url: Option<String>,
+    /// The PostgreSQL database (`postgres://USER@HOST[:PORT]/DB`); absent: the SQLite store
+    /// in the data directory.
+    pub database: Option<String>,
+    /// A file holding the database password.
+    pub database_password_file: Option<std::path::PathBuf>,
     /// The CA key on a PKCS#11 token (`[ca_key]`); absent: a software key in the store.
     pub ca_key: Option<CaKeySettings>,
 }
@@ -211,6 +239,18 @@ impl CaKeySettings {
 }
 
 impl FileSettings {
+    /// The PostgreSQL database this node serves, with its password resolved (the password
+    /// file named here, then `PGPASSWORD`, then `PGPASSFILE` / `~/.pgpass`); `None` for the
+    /// SQLite store in the data directory. `url` (from `--database`) wins over the file's.
+    pub fn database_config(&self, url: Option<&str>) -> anyhow::Result<Option<db::PgConfig>> {
+        let Some(url) = url.or(self.database.as_deref()) else {
+            return Ok(None);
+        };
+        let cfg = db::PgConfig::from_url(url, self.database_password_file.as_deref())
+            .map_err(|e| anyhow::anyhow!("[{}] database: {e}", e.code()))?;
+        Ok(Some(cfg))
+    }
+
     /// Reads `kmsd.toml` from `data_dir`; no file means all defaults.
     pub fn load(data_dir: &Path) -> anyhow::Result<Self> {
         let path = data_dir.join(FILE_NAME);
@@ -314,6 +354,13 @@ impl FileSettings {
         }
         if s.max_connections == Some(0) || s.max_connections.is_some_and(|n| n > 1_000_000) {
             bail!("max_connections must be 1 to 1000000");
+        }
+        if let Some(url) = &s.database {
+            // Checked now (a password inside is refused with the ways to give it).
+            db::config::parse_url(url).map_err(|e| anyhow::anyhow!("database: {e}"))?;
+        }
+        if s.database_password_file.is_some() && s.database.is_none() {
+            bail!("database_password_file is only for a PostgreSQL database (set database)");
         }
         if let Some(k) = &s.ca_key
             && (k.pkcs11_module.as_os_str().is_empty()
