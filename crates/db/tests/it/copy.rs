@@ -2,7 +2,8 @@
 //! tables, copied to a fresh PostgreSQL database and back to a fresh SQLite one, gives the
 //! same digests; ids and named sequences continue after the copy; a destination that is not
 //! empty, or at another schema version, is refused and left unchanged; a value that does not
-//! fit the destination rolls the whole copy back.
+//! fit the destination, or rows that differ once written (a destination trigger rewriting
+//! them), roll the whole copy back.
 
 use db::copy::{CopyReport, copy_database, table_digest};
 use db::testing::PgCluster;
@@ -209,6 +210,15 @@ fn names(c: &Connection) -> Vec<(i64, String)> {
     .unwrap()
 }
 
+fn sqlite_counters(c: &Connection) -> Vec<(String, i64)> {
+    c.query_map(
+        "SELECT name, seq FROM sqlite_sequence ORDER BY name",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )
+    .unwrap()
+}
+
 fn position(report: &CopyReport, table: &str) -> usize {
     report
         .tables
@@ -283,6 +293,9 @@ fn sqlite_to_postgres_and_back_is_identical_and_ids_continue() {
     assert_eq!(again.skipped, ["crl_blobs"]);
     assert_eq!(again.sequences, there.sequences);
     assert_eq!(names(&back), names(&src));
+    // AUTOINCREMENT counters as the source's (users: 4, above the largest id left).
+    assert_eq!(sqlite_counters(&back), sqlite_counters(&src));
+    assert!(sqlite_counters(&src).contains(&("users".to_owned(), 4)));
     assert_eq!(names(&pg), names(&src));
 
     // Ids continue above every id handed out (4 was deleted: never again), on both.
@@ -403,4 +416,34 @@ fn a_value_that_does_not_fit_rolls_the_whole_copy_back() {
         )
         .unwrap();
     assert_eq!(sequences, 0);
+}
+
+#[test]
+fn rows_that_differ_after_the_copy_roll_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = sqlite_store(dir.path(), "src.db", None);
+    fill(&src);
+    // A destination whose trigger changes what was written: the verification sees it.
+    let dst = sqlite_store(dir.path(), "dst.db", None);
+    dst.execute_batch(
+        "CREATE TRIGGER settings_rewrite AFTER INSERT ON settings
+         BEGIN UPDATE settings SET value = 'changed' WHERE key = NEW.key; END",
+    )
+    .unwrap();
+    let before = sqlite_counters(&dst);
+    let e = copy_database(&src, &dst, |_, _| {}).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Type, "{e}");
+    assert!(
+        e.message()
+            .contains("table settings differs after the copy"),
+        "{e}"
+    );
+    for table in ["audit_log", "escrowed_keys", "users", "settings"] {
+        assert_eq!(count(&dst, table), 0, "{table}");
+    }
+    assert_eq!(
+        sqlite_counters(&dst),
+        before,
+        "the id counters are unchanged"
+    );
 }
