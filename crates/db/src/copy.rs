@@ -37,6 +37,11 @@
 //!   PostgreSQL: it runs after the verification, just before the commit.
 //! - Named sequences ([`Connection::create_sequence`]: PostgreSQL sequences, SQLite's
 //!   `db_sequences` rows) are created on the destination with the source's next value.
+//! - Errors: a refusal (versions differ, destination not empty, columns differ, a foreign-key
+//!   cycle) is [`ErrorKind::Misuse`]; rows that differ after the copy are [`ErrorKind::Type`];
+//!   a failing statement keeps its kind; every message names the table.
+//! - Memory: SQLite sources stream; a PostgreSQL source's `query_each` holds one table's raw
+//!   rows while it is copied (a portal would bound it); the batch holds at most 500 rows.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -154,7 +159,13 @@ pub fn copy_database(
             } else {
                 "destination"
             };
-            tracing::warn!(table = %name, side, "table exists on one side only: not copied");
+            // Rows left behind are worth a line of their own in the log.
+            let rows = if side == "source" {
+                count_rows(&snapshot, name)?
+            } else {
+                0
+            };
+            tracing::warn!(table = %name, side, rows, "table exists on one side only: not copied");
             report.skipped.push(name.clone());
         }
     }
@@ -448,6 +459,12 @@ fn has_rows(conn: &Connection, table: &str) -> Result<bool> {
             |r| r.get::<i64>(0),
         )?
         .is_some())
+}
+
+fn count_rows(conn: &Connection, table: &str) -> Result<i64> {
+    conn.query_row(&format!("SELECT count(*) FROM {}", quote(table)), [], |r| {
+        r.get(0)
+    })
 }
 
 /// `ORDER BY` over `key` (all `cols` when empty), bytewise for text on both backends and
