@@ -218,7 +218,7 @@ impl std::fmt::Debug for DbCrlBlobs {
 impl DbCrlBlobs {
     /// Connects to the database `config` names (one attempt).
     pub(crate) fn open(config: &db::PgConfig) -> Result<Self> {
-        let conn = db::Connection::connect_postgres(config).map_err(|e| db_error("connect", &e))?;
+        let conn = db::Connection::connect_postgres(config).map_err(|e| db_error("connect", e))?;
         Ok(DbCrlBlobs {
             conn: Mutex::new(conn),
         })
@@ -241,10 +241,10 @@ impl DbCrlBlobs {
             Err(e) if e.kind() == db::ErrorKind::Unreachable => {
                 tracing::warn!(error = %e, "the CRL table's connection is gone; reconnecting");
                 conn.reconnect(&db::Backoff::default())
-                    .map_err(|e| db_error("reconnect for", &e))?;
-                op(&*conn).map_err(|e| db_error(action, &e))
+                    .map_err(|e| db_error("reconnect for", e))?;
+                op(&*conn).map_err(|e| db_error(action, e))
             }
-            Err(e) => Err(db_error(action, &e)),
+            Err(e) => Err(db_error(action, e)),
         }
     }
 }
@@ -298,19 +298,12 @@ impl CrlBlobs for DbCrlBlobs {
     }
 }
 
-/// A storage fault for an operator; the database's error goes to the log (it names no value:
-/// `db` keeps no row data in its messages).
-fn db_error(action: &str, e: &db::DbError) -> Error {
-    let fault = match e.kind() {
-        db::ErrorKind::Full => StorageFault::Full,
-        db::ErrorKind::ReadOnly => StorageFault::ReadOnly,
-        db::ErrorKind::Busy => StorageFault::Busy,
-        db::ErrorKind::Damaged => StorageFault::Damaged,
-        // Unreachable after reconnecting, and anything else: the CRL cannot be stored.
-        _ => StorageFault::Io,
-    };
+/// The database's error as the authority reports every other one ([`Error::Database`]: a
+/// storage fault, unreachable included, carries its `AUTH-06x` code), logged with what was
+/// being done (`db` keeps no row data in its messages).
+fn db_error(action: &str, e: db::DbError) -> Error {
     tracing::error!(code = e.code(), error = %e, "cannot {action} the CRL table");
-    Error::Storage(fault)
+    Error::Database(e)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {
@@ -491,12 +484,15 @@ mod tests {
     }
 
     #[test]
-    fn database_errors_are_storage_faults() {
-        // A database without the table: a program error, reported as an I/O fault (the CRL
-        // cannot be stored), never a panic.
+    fn database_errors_are_reported_as_database_errors() {
+        // A database without the table: a program error, not a storage fault, never a panic.
         let config = db::testing::PgCluster::shared().fresh_db();
         let blobs = for_database(&config).unwrap();
         let e = blobs.put(CrlKind::Full, 1, b"x").unwrap_err();
-        assert!(matches!(e, Error::Storage(StorageFault::Io)), "{e:?}");
+        assert!(
+            matches!(&e, Error::Database(d) if d.kind() == db::ErrorKind::Sql),
+            "{e:?}"
+        );
+        assert_eq!(e.storage_fault(), None);
     }
 }
