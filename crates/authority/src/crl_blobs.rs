@@ -3,10 +3,13 @@
 //! CRL never writes megabytes through the store's single writer. [`CrlBlobs`] is the seam
 //! (a backend shared by several nodes stores them in a table); [`CrlFiles`] keeps them as
 //! files in `DATA_DIR/crl/`, one per CRL number, each written to a temporary file, fsynced
-//! and renamed, then the directory fsynced.
+//! and renamed, then the directory fsynced; [`DbCrlBlobs`] keeps them as rows of the table
+//! `crl_blobs` (PostgreSQL only, migrations/postgres/0014), shared by every node on the
+//! database.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use escrow::StorageFault;
 
@@ -56,6 +59,13 @@ pub(crate) fn for_data_dir(data_dir: &Path) -> Box<dyn CrlBlobs> {
     Box::new(CrlFiles {
         dir: data_dir.join(CRL_DIR),
     })
+}
+
+/// The CRL storage of a store on the PostgreSQL database `config` names (the table
+/// `crl_blobs`): connects now, on a connection of its own.
+#[cfg_attr(not(test), allow(dead_code))] // called once the authority opens PostgreSQL stores
+pub(crate) fn for_database(config: &db::PgConfig) -> Result<Box<dyn CrlBlobs>> {
+    Ok(Box::new(DbCrlBlobs::open(config)?))
 }
 
 /// CRLs as files `DATA_DIR/crl/{full,delta}-NUMBER.crl` (mode 0644: CRLs are public).
@@ -186,6 +196,116 @@ impl CrlBlobs for CrlFiles {
     }
 }
 
+/// CRLs as rows `crl_blobs (kind, number, der)` of the database (PostgreSQL: the nodes share
+/// no directory). Holds its own connection, so a long CRL write never waits on, or holds, the
+/// store's; a call that finds the server gone reconnects (waiting as [`db::Backoff`]'s
+/// default says) and runs once more. Each call is one statement, durable when it returns
+/// (autocommit).
+pub(crate) struct DbCrlBlobs {
+    conn: Mutex<db::Connection>,
+}
+
+impl std::fmt::Debug for DbCrlBlobs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The connection prints its configuration with the password redacted.
+        match self.conn.try_lock() {
+            Ok(c) => f.debug_struct("DbCrlBlobs").field("conn", &*c).finish(),
+            Err(_) => f.write_str("DbCrlBlobs(busy)"),
+        }
+    }
+}
+
+impl DbCrlBlobs {
+    /// Connects to the database `config` names (one attempt).
+    pub(crate) fn open(config: &db::PgConfig) -> Result<Self> {
+        let conn = db::Connection::connect_postgres(config).map_err(|e| db_error("connect", e))?;
+        Ok(DbCrlBlobs {
+            conn: Mutex::new(conn),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, db::Connection> {
+        // A panic while holding it leaves nothing half-done: every call is one statement.
+        self.conn.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `op`; when the server was unreachable, reconnects and runs it once more.
+    fn with_conn<T>(
+        &self,
+        action: &str,
+        op: impl Fn(&db::Connection) -> db::Result<T>,
+    ) -> Result<T> {
+        let mut conn = self.lock();
+        match op(&*conn) {
+            Ok(v) => Ok(v),
+            Err(e) if e.kind() == db::ErrorKind::Unreachable => {
+                tracing::warn!(error = %e, "the CRL table's connection is gone; reconnecting");
+                conn.reconnect(&db::Backoff::default())
+                    .map_err(|e| db_error("reconnect for", e))?;
+                op(&*conn).map_err(|e| db_error(action, e))
+            }
+            Err(e) => Err(db_error(action, e)),
+        }
+    }
+}
+
+impl CrlBlobs for DbCrlBlobs {
+    fn put(&self, kind: CrlKind, number: i64, der: &[u8]) -> Result<()> {
+        self.with_conn("write", |c| {
+            c.execute(
+                "INSERT INTO crl_blobs (kind, number, der) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (kind, number) DO UPDATE SET der = excluded.der",
+                db::params![kind.name(), number, der],
+            )
+        })
+        .map(drop)
+    }
+
+    fn get(&self, kind: CrlKind, number: i64) -> Result<Option<Vec<u8>>> {
+        self.with_conn("read", |c| {
+            c.query_opt(
+                "SELECT der FROM crl_blobs WHERE kind = ?1 AND number = ?2",
+                db::params![kind.name(), number],
+                |r| r.get(0),
+            )
+        })
+    }
+
+    fn prune(&self, kind: CrlKind, below: i64) -> Result<()> {
+        self.with_conn("prune", |c| {
+            c.execute(
+                "DELETE FROM crl_blobs WHERE kind = ?1 AND number < ?2",
+                db::params![kind.name(), below],
+            )
+        })
+        .map(drop)
+    }
+
+    fn remove(&self, kind: CrlKind, number: i64) -> Result<()> {
+        self.with_conn("remove", |c| {
+            c.execute(
+                "DELETE FROM crl_blobs WHERE kind = ?1 AND number = ?2",
+                db::params![kind.name(), number],
+            )
+        })
+        .map(drop)
+    }
+
+    fn highest(&self) -> Result<Option<i64>> {
+        self.with_conn("read", |c| {
+            c.query_row("SELECT max(number) FROM crl_blobs", [], |r| r.get(0))
+        })
+    }
+}
+
+/// The database's error as the authority reports every other one ([`Error::Database`]: a
+/// storage fault, unreachable included, carries its `AUTH-06x` code), logged with what was
+/// being done (`db` keeps no row data in its messages).
+fn db_error(action: &str, e: db::DbError) -> Error {
+    tracing::error!(code = e.code(), error = %e, "cannot {action} the CRL table");
+    Error::Database(e)
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -264,5 +384,115 @@ mod tests {
         ] {
             assert_eq!(CrlFiles::parse_name(n), None, "{n}");
         }
+    }
+
+    /// A fresh database of the shared test cluster, migrated with migrations/postgres.
+    fn migrated_pg() -> db::PgConfig {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
+        let mut files: Vec<(u32, String, String)> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().into_string().ok()?;
+                let version = name.strip_suffix(".sql")?.split('_').next()?.parse().ok()?;
+                Some((version, name, std::fs::read_to_string(e.path()).ok()?))
+            })
+            .collect();
+        files.sort();
+        let list: Vec<db::Migration<'_>> = files
+            .iter()
+            .map(|(version, name, sql)| db::Migration {
+                version: *version,
+                name,
+                sql,
+            })
+            .collect();
+        let config = db::testing::PgCluster::shared().fresh_db();
+        let conn = db::Connection::connect_postgres(&config).unwrap();
+        assert!(db::migrate(&conn, &list).unwrap() >= 14);
+        config
+    }
+
+    #[test]
+    fn database_put_get_prune_and_highest() {
+        let config = migrated_pg();
+        let blobs = for_database(&config).unwrap();
+        assert_eq!(blobs.highest().unwrap(), None);
+        assert_eq!(blobs.get(CrlKind::Full, 1).unwrap(), None);
+        blobs.put(CrlKind::Full, 1, b"one").unwrap();
+        blobs.put(CrlKind::Delta, 2, b"two").unwrap();
+        blobs.put(CrlKind::Full, 3, b"three").unwrap();
+        blobs.put(CrlKind::Delta, 4, b"four").unwrap();
+        assert_eq!(blobs.get(CrlKind::Full, 3).unwrap().unwrap(), b"three");
+        assert_eq!(blobs.get(CrlKind::Delta, 3).unwrap(), None);
+        assert_eq!(blobs.highest().unwrap(), Some(4));
+        // A put of a number stored already (a re-sign run again) replaces it.
+        blobs.put(CrlKind::Full, 3, b"three again").unwrap();
+        assert_eq!(
+            blobs.get(CrlKind::Full, 3).unwrap().unwrap(),
+            b"three again"
+        );
+        blobs.prune(CrlKind::Full, 3).unwrap();
+        blobs.prune(CrlKind::Delta, 4).unwrap();
+        let check = db::Connection::connect_postgres(&config).unwrap();
+        let left: Vec<(String, i64)> = check
+            .query_map(
+                "SELECT kind, number FROM crl_blobs ORDER BY kind, number",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!(left, [("delta".to_owned(), 4), ("full".to_owned(), 3)]);
+        blobs.remove(CrlKind::Delta, 4).unwrap();
+        assert_eq!(blobs.get(CrlKind::Delta, 4).unwrap(), None);
+        assert_eq!(blobs.highest().unwrap(), Some(3));
+        // Another node (another connection) sees the same CRLs.
+        let other = for_database(&config).unwrap();
+        assert_eq!(
+            other.get(CrlKind::Full, 3).unwrap().unwrap(),
+            b"three again"
+        );
+        // The table's CHECK holds.
+        let e = check
+            .execute(
+                "INSERT INTO crl_blobs (kind, number, der) VALUES ('other', 1, ?1)",
+                [b"x".to_vec()],
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), db::ErrorKind::Constraint, "{e}");
+    }
+
+    #[test]
+    fn database_connection_lost_is_reconnected() {
+        let config = migrated_pg();
+        let blobs = DbCrlBlobs::open(&config).unwrap();
+        blobs.put(CrlKind::Full, 7, b"seven").unwrap();
+        // The server ends the blobs' session (as a restart or a failover would).
+        let admin = db::Connection::connect_postgres(&config).unwrap();
+        let ended: i64 = admin
+            .query_row(
+                "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                  WHERE datname = current_database() AND pid <> pg_backend_pid()) t",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(ended >= 1, "{ended}");
+        assert_eq!(blobs.get(CrlKind::Full, 7).unwrap().unwrap(), b"seven");
+        blobs.put(CrlKind::Full, 8, b"eight").unwrap();
+        assert_eq!(blobs.highest().unwrap(), Some(8));
+    }
+
+    #[test]
+    fn database_errors_are_reported_as_database_errors() {
+        // A database without the table: a program error, not a storage fault, never a panic.
+        let config = db::testing::PgCluster::shared().fresh_db();
+        let blobs = for_database(&config).unwrap();
+        let e = blobs.put(CrlKind::Full, 1, b"x").unwrap_err();
+        assert!(
+            matches!(&e, Error::Database(d) if d.kind() == db::ErrorKind::Sql),
+            "{e:?}"
+        );
+        assert_eq!(e.storage_fault(), None);
     }
 }

@@ -8,6 +8,7 @@
 //! apart where dialects truly differ. Values cross as [`Value`] (NULL, integer, text, bytes),
 //! which binds to whatever integer, text or byte type PostgreSQL inferred. See
 //! `docs/STORAGE.md` for the construct-by-construct table and the conversion plan.
+//! [`copy::copy_database`] moves a whole store from one backend to the other.
 //!
 //! ```
 //! use db::{Connection, OptionalExtension, params};
@@ -53,6 +54,7 @@
 
 pub mod config;
 mod conn;
+pub mod copy;
 mod error;
 pub mod migrate;
 mod pgtypes;
@@ -64,6 +66,7 @@ pub mod testing;
 
 pub use config::{DbConfig, Password, PgConfig, TlsMode};
 pub use conn::{Backend, Backoff, Connection, Isolation, MappedRows, Row, Statement, Transaction};
+pub use copy::{CopyReport, copy_database};
 pub use error::{DbError, ErrorKind, OptionalExtension, Result, kind_of_sqlstate};
 pub use migrate::{Migration, migrate};
 pub use value::{FromSql, Params, ToSql, Value};
