@@ -61,9 +61,17 @@ pub(crate) fn for_data_dir(data_dir: &Path) -> Box<dyn CrlBlobs> {
     })
 }
 
+/// The CRL storage of `store`: the `crl_blobs` table when the store is on PostgreSQL (every
+/// node serves the same CRLs), files in its data directory otherwise.
+pub(crate) fn for_store(store: &escrow::Store) -> Result<std::sync::Arc<dyn CrlBlobs>> {
+    Ok(match store.connection().postgres_config() {
+        Some(config) => std::sync::Arc::from(for_database(config)?),
+        None => std::sync::Arc::from(for_data_dir(store.data_dir())),
+    })
+}
+
 /// The CRL storage of a store on the PostgreSQL database `config` names (the table
 /// `crl_blobs`): connects now, on a connection of its own.
-#[cfg_attr(not(test), allow(dead_code))] // called once the authority opens PostgreSQL stores
 pub(crate) fn for_database(config: &db::PgConfig) -> Result<Box<dyn CrlBlobs>> {
     Ok(Box::new(DbCrlBlobs::open(config)?))
 }

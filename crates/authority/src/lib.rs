@@ -751,6 +751,9 @@ struct CurrentCert {
 struct State {
     store: UnlockedStore,
     issuer: Arc<Issuer>,
+    /// Where the published CRLs' bytes are kept (files beside a SQLite store, a table of a
+    /// PostgreSQL one).
+    blobs: Arc<dyn crl_blobs::CrlBlobs>,
 }
 
 /// Audit entries between two CA signatures of the chain head.
@@ -984,6 +987,13 @@ pub fn unlock(
     // The served CRL is checked against the store at start-up: re-signed if it lags (a
     // failure leaves the state due for the publisher, and /healthz says so).
     if let Some(lag) = authority.crl_health_thorough() {
+        if authority.is_clustered() {
+            // Another node may hold the CRL signer's lock: the publisher signs if this one
+            // takes it, and otherwise serves what the signer publishes.
+            tracing::warn!(reason = %lag, "the CRL lags the store: asking the CRL signer");
+            authority.publisher.request();
+            return Ok(authority);
+        }
         tracing::warn!(reason = %lag, "the CRL lags the store: re-signing");
         let r = {
             let mut st = authority.lock();
@@ -1004,14 +1014,23 @@ impl Authority {
         config: Config,
         clock: Arc<dyn Clock>,
     ) -> Result<Self> {
+        let blobs = crl_blobs::for_store(store.store())?;
         let published = Arc::new(RwLock::new(
-            read_published(store.store()).unwrap_or_default(),
+            read_published_from(store.store(), &*blobs).unwrap_or_default(),
         ));
+        // Several nodes on one PostgreSQL database: one of them signs the CRLs at a time.
+        let signer = store
+            .store()
+            .connection()
+            .postgres_config()
+            .map(|pg| Mutex::new(revocation::SignerLock::new(pg.clone())));
         let pool = KeyPool::start(config.key_pool_size);
         let issuer = Arc::new(issuer);
+        let clustered = signer.is_some();
         let state = Arc::new(Mutex::new(State {
             store,
             issuer: issuer.clone(),
+            blobs,
         }));
         let ocsp = Arc::new(ocsp::Ocsp::default());
         let publisher = {
@@ -1025,11 +1044,23 @@ impl Authority {
             publisher::Publisher::start(
                 publisher::Timing {
                     coalesce: config.crl_coalesce,
-                    check_every: config.crl_check_every,
+                    // In a cluster the signer notices other nodes' revocations, and the
+                    // others the signer's CRLs, by looking every second (one small read).
+                    check_every: if clustered {
+                        config.crl_check_every.min(revocation::CLUSTER_CHECK_EVERY)
+                    } else {
+                        config.crl_check_every
+                    },
                     retry: config.crl_retry,
                 },
                 move || {
-                    let signed = revocation::crl_pass(&state, &published, &*clock, &config)?;
+                    let signed = revocation::crl_pass(
+                        &state,
+                        &published,
+                        &*clock,
+                        &config,
+                        signer.as_ref(),
+                    )?;
                     if signed {
                         // The store's revocations may have changed otherwise than by revoke.
                         ocsp.invalidate();
@@ -1123,6 +1154,11 @@ fn setting(conn: &Connection, key: &str) -> Result<String> {
 /// The CA certificate and the CRLs the store's CRL state names (empty when missing: the
 /// check at unlock re-signs).
 fn read_published(store: &Store) -> Result<Published> {
+    read_published_from(store, &*crl_blobs::for_store(store)?)
+}
+
+/// [`read_published`] with the store's CRL storage at hand.
+fn read_published_from(store: &Store, blobs: &dyn crl_blobs::CrlBlobs) -> Result<Published> {
     let conn = store.connection();
     let ca_der: Vec<u8> = conn
         .query_row("SELECT certificate FROM ca WHERE id = 1", [], |r| r.get(0))
@@ -1134,15 +1170,12 @@ fn read_published(store: &Store) -> Result<Published> {
         })
         .optional()?;
     let (crl_der, delta_crl_der) = match number {
-        Some(n) => {
-            let blobs = crl_blobs::for_data_dir(store.data_dir());
-            (
+        Some(n) => (
                 blobs.get(crl_blobs::CrlKind::Full, n)?.unwrap_or_default(),
                 blobs
                     .get(crl_blobs::CrlKind::Delta, n + 1)?
                     .unwrap_or_default(),
-            )
-        }
+            ),
         None => Default::default(),
     };
     Ok(Published::new(ca_der, crl_der, delta_crl_der))

@@ -383,7 +383,19 @@ impl Authority {
     /// Re-signs the CRLs now when the store's CRL state says a re-sign is due or their
     /// nextUpdate is near (what the publisher thread does on its own). True when it did.
     pub fn refresh_crl_if_due(&self) -> Result<bool> {
-        crl_pass(&self.state, &self.published, &*self.clock, &self.config)
+        if self.is_clustered() {
+            // Only the node holding the CRL signer's lock signs: its publisher is asked.
+            let n = self.publisher.request();
+            self.publisher.wait(n, Duration::from_secs(5));
+            return Ok(false);
+        }
+        crl_pass(&self.state, &self.published, &*self.clock, &self.config, None)
+    }
+
+    /// Whether this authority's store is on PostgreSQL, shared with other nodes (the CRL is
+    /// then signed by one node at a time).
+    pub fn is_clustered(&self) -> bool {
+        self.lock().store.store().connection().postgres_config().is_some()
     }
 
     /// Re-signs the CRLs from the store's state now.
@@ -414,17 +426,14 @@ impl Authority {
 
     fn crl_health_with(&self, thorough: bool) -> Option<String> {
         let now = unix(self.now());
-        let (r, data_dir) = {
+        let (r, blobs) = {
             let st = self.lock();
             let published = self.published.read().unwrap_or_else(|p| p.into_inner());
             let conn = st.store.store().connection();
-            (
-                crl_lag(conn, &published, now, &self.config),
-                st.store.store().data_dir().to_path_buf(),
-            )
+            (crl_lag(conn, &published, now, &self.config), st.blobs.clone())
         };
         let r = match r {
-            Ok(None) if thorough => newer_crl_stored(&data_dir, &self.published),
+            Ok(None) if thorough => newer_crl_stored(&*blobs, &self.published),
             other => other,
         };
         let lag = match r {
@@ -535,12 +544,12 @@ fn crl_lag(
 
 /// Whether a CRL numbered above the served one is stored (the store was put back from an
 /// older copy: its CRLs must be re-signed above every number published).
-fn newer_crl_stored(data_dir: &Path, published: &RwLock<Published>) -> Result<Option<String>> {
+fn newer_crl_stored(blobs: &dyn CrlBlobs, published: &RwLock<Published>) -> Result<Option<String>> {
     let served = {
         let p = published.read().unwrap_or_else(|p| p.into_inner());
         pki::crl::peek_number(&p.crl_der).and_then(|n| i64::try_from(n).ok())
     };
-    let highest = crl_blobs::for_data_dir(data_dir).highest()?;
+    let highest = blobs.highest()?;
     Ok(match (served, highest) {
         (Some(s), Some(h)) if h > s + 1 => Some(format!(
             "a CRL numbered {h} was published, above the store's ({s}): the store is older"
@@ -570,13 +579,23 @@ fn first_free_number(conn: &Connection, blobs: &dyn CrlBlobs) -> Result<i64> {
 /// a large CRL is made and written. A revocation committed meanwhile is recorded for the
 /// next CRL and makes the state due again; if another re-sign (a restore, the check at
 /// unlock) recorded CRLs meanwhile, this pass's are dropped.
+///
+/// In a cluster (`signer` given: the store is on PostgreSQL), only the node holding the CRL
+/// signer's lock signs; the others serve what it published ([`follow_published`]).
 pub(crate) fn crl_pass(
     state: &Mutex<State>,
     published: &RwLock<Published>,
     clock: &dyn Clock,
     config: &Config,
+    signer: Option<&Mutex<SignerLock>>,
 ) -> Result<bool> {
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(signer) = signer
+        && !signer.lock().unwrap_or_else(|p| p.into_inner()).holds()
+    {
+        follow_published(&lock(), published)?;
+        return Ok(false);
+    }
     let now_t = clock.now();
     let now = unix(now_t);
     let (plan, issuer, reader, blobs) = {
@@ -594,7 +613,7 @@ pub(crate) fn crl_pass(
                 return Ok(false);
             }
         }
-        let blobs = crl_blobs::for_data_dir(st.store.store().data_dir());
+        let blobs = st.blobs.clone();
         let plan = Plan {
             number: first_free_number(conn, &*blobs)?,
             base: crl.number,
@@ -775,6 +794,115 @@ impl Reader {
     }
 }
 
+/// How often, in a cluster, the CRL signer looks for other nodes' revocations and the other
+/// nodes for the signer's new CRLs.
+pub(crate) const CLUSTER_CHECK_EVERY: Duration = Duration::from_secs(1);
+
+/// The PostgreSQL advisory lock the node signing the CRLs holds (one node at a time).
+const CRL_SIGNER_LOCK: i64 = 0x6b6d_735f_6372_6c31; // "kms_crl1"
+
+/// The CRL signer's lock of one node, held on a database session of its own: PostgreSQL
+/// releases it when that session ends (the node killed, its network cut), and another node
+/// takes it at its next look (within [`CLUSTER_CHECK_EVERY`]).
+pub(crate) struct SignerLock {
+    config: db::PgConfig,
+    conn: Option<Connection>,
+    held: bool,
+}
+
+impl SignerLock {
+    pub(crate) fn new(config: db::PgConfig) -> Self {
+        SignerLock {
+            config,
+            conn: None,
+            held: false,
+        }
+    }
+
+    /// Whether this node holds the lock now: keeps it while its session lives, takes it
+    /// when it is free. A lost session loses the lock (and is replaced at the next call).
+    pub(crate) fn holds(&mut self) -> bool {
+        if let Some(conn) = &self.conn
+            && conn.ping().is_err()
+        {
+            if self.held {
+                tracing::warn!("lost the database session holding the CRL signer's lock");
+            }
+            self.conn = None;
+            self.held = false;
+        }
+        if self.conn.is_none() {
+            match Connection::connect_postgres(&self.config) {
+                Ok(c) => self.conn = Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot reach the database for the CRL signer's lock");
+                    return false;
+                }
+            }
+        }
+        if !self.held
+            && let Some(conn) = &self.conn
+        {
+            match conn.try_advisory_lock(CRL_SIGNER_LOCK) {
+                Ok(true) => {
+                    tracing::info!("this node now signs the CRLs (it holds the CRL signer's lock)");
+                    self.held = true;
+                }
+                Ok(false) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot take the CRL signer's lock"),
+            }
+        }
+        self.held
+    }
+}
+
+/// On a node that does not sign the CRLs: serves the CRLs the store's CRL state names when
+/// they differ from the served ones (another node signed), checked against the state's
+/// SHA-256 of each; a read of one row when nothing changed.
+fn follow_published(st: &State, published: &RwLock<Published>) -> Result<()> {
+    let conn = st.store.store().connection();
+    let Some((number, full_hash, delta_hash)) = conn
+        .query_row(
+            "SELECT number, crl_sha256, delta_sha256 FROM crl_state WHERE id = 1",
+            [],
+            |r| {
+                Ok((
+                    r.get::<i64>(0)?,
+                    r.get::<Option<Vec<u8>>>(1)?,
+                    r.get::<Option<Vec<u8>>>(2)?,
+                ))
+            },
+        )
+        .optional()?
+    else {
+        return Ok(());
+    };
+    {
+        let served = published.read().unwrap_or_else(|p| p.into_inner());
+        if full_hash.as_deref() == Some(&served.hashes.0[..])
+            && delta_hash.as_deref() == Some(&served.hashes.1[..])
+        {
+            return Ok(());
+        }
+    }
+    let (Some(full), Some(delta)) = (
+        st.blobs.get(CrlKind::Full, number)?,
+        st.blobs.get(CrlKind::Delta, number + 1)?,
+    ) else {
+        // Recorded but not readable yet (or pruned meanwhile): the next look serves it.
+        return Ok(());
+    };
+    let new = Published::new(Vec::new(), full, delta);
+    if full_hash.as_deref() != Some(&new.hashes.0[..])
+        || delta_hash.as_deref() != Some(&new.hashes.1[..])
+    {
+        // The signer moved on between the two reads: the next look serves its newer CRLs.
+        return Ok(());
+    }
+    tracing::info!(number, "serving the CRLs another node signed");
+    serve(st, published, new)
+}
+
 /// Serves newly recorded CRLs (`new`'s CA certificate is filled in here).
 fn serve(st: &State, published: &RwLock<Published>, mut new: Published) -> Result<()> {
     new.ca_der = certificate::to_der(st.issuer.certificate())?;
@@ -793,8 +921,8 @@ pub(crate) fn sign_crls(
     config: &Config,
 ) -> Result<()> {
     let now_t = clock.now();
+    let blobs = st.blobs.clone();
     let conn = st.store.store().connection();
-    let blobs = crl_blobs::for_data_dir(st.store.store().data_dir());
     let previous: Option<i64> = conn
         .query_row("SELECT number FROM crl_state WHERE id = 1", [], |r| {
             r.get(0)
