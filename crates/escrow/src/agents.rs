@@ -209,26 +209,26 @@ impl UnlockedStore {
             "SELECT key_id, agent_id, nonce, ciphertext FROM key_shares ORDER BY key_id, agent_id",
             [],
             |row| {
-            let id = KeyId(row.get(0)?);
-            let agent_id: i64 = row.get(1)?;
-            let nonce: Vec<u8> = row.get(2)?;
-            let ct: Vec<u8> = row.get(3)?;
-            let len = <[u8; NONCE_LEN]>::try_from(nonce.as_slice())
-                .ok()
-                .and_then(|n| {
-                    self.row_cipher()
-                        .open(&n, share_aad(id, agent_id).as_slice(), &ct)
-                })
-                .map(|sealed| sealed.expose().len());
-            while at < keys.len() && keys[at].key.0 < id.0 {
-                at += 1;
-            }
-            // A share of a key split_keys does not list has no place: the foreign key
-            // check reports it.
-            if let Some(k) = keys.get_mut(at).filter(|k| k.key == id) {
-                k.shares.push((agent_id, len));
-            }
-            Ok(())
+                let id = KeyId(row.get(0)?);
+                let agent_id: i64 = row.get(1)?;
+                let nonce: Vec<u8> = row.get(2)?;
+                let ct: Vec<u8> = row.get(3)?;
+                let len = <[u8; NONCE_LEN]>::try_from(nonce.as_slice())
+                    .ok()
+                    .and_then(|n| {
+                        self.row_cipher()
+                            .open(&n, share_aad(id, agent_id).as_slice(), &ct)
+                    })
+                    .map(|sealed| sealed.expose().len());
+                while at < keys.len() && keys[at].key.0 < id.0 {
+                    at += 1;
+                }
+                // A share of a key split_keys does not list has no place: the foreign key
+                // check reports it.
+                if let Some(k) = keys.get_mut(at).filter(|k| k.key == id) {
+                    k.shares.push((agent_id, len));
+                }
+                Ok(())
             },
         )?;
         let unlisted: Vec<KeyId> = {

@@ -52,6 +52,7 @@
 //! | `ESCROW-023` | the store is damaged (malformed database file, or an unlock method's wrap that the right key file does not open) |
 //! | `ESCROW-024` | the disk reported an I/O error, or a database file could not be opened |
 //! | `ESCROW-025` | the database server cannot be reached (PostgreSQL down, connection lost) |
+//! | `ESCROW-026` | a PostgreSQL database cannot hold a new store: it holds one already, holds other tables, or its collation is not C |
 //! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 //! | `ESCROW-031` | a change was committed but the disk did not confirm it (fsync failed): it may be lost at a power failure; restart the service once the disk is sound |
 //! | `ESCROW-040` | an escrowed key cannot be agent-split or re-shared as asked (no such key, already split, not split yet) |
@@ -82,8 +83,8 @@ pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify
 pub use durable::Pending;
 pub use error::{Error, Result};
 pub use health::{
-    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_db_error,
-    store_size,
+    AMCHECK_MISSING, CheckDepth, IntegrityReport, KeyCheck, StorageFault, check_integrity,
+    check_store_integrity, classify as classify_db_error, store_size,
 };
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};

@@ -6,8 +6,8 @@ use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, TransactionBehavior};
 use escrow::{CheckDepth, Error, KeyUsage, NewKey, Password, StorageFault, Store, check_integrity};
+use rusqlite::{Connection, TransactionBehavior};
 
 use crate::common::{PASSWORD, init, random_blob};
 
