@@ -77,6 +77,8 @@ mod tx;
 
 #[cfg(test)]
 mod leak_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use agents::{AgentShare, SplitKeyRow};
 pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
