@@ -1014,29 +1014,35 @@ fn check_empty(conn: &Connection, config: &PgConfig) -> Result<()> {
             ),
         });
     }
-    let rows = |table: &str| -> Result<bool> {
-        let exists: bool =
-            conn.query_row("SELECT to_regclass(?1) IS NOT NULL", [table], |r| r.get(0))?;
-        Ok(exists
-            && conn
-                .query_opt(&format!("SELECT 1 FROM {table} LIMIT 1"), [], |r| {
-                    r.get::<i64>(0)
-                })?
-                .is_some())
-    };
-    if rows("store_meta")? {
-        return Err(already_holds_a_store(config));
-    }
-    for table in ["unlock_methods", "escrowed_keys"] {
-        if rows(table)? {
-            return Err(Error::DatabaseUnsuitable {
-                database: config.to_string(),
-                problem: format!(
-                    "holds rows in {table} but no store: it is not a fresh database (restore \
-                     it from a backup, or create an empty database)"
-                ),
-            });
+    // A fresh migration leaves every table empty but its own record (the one data migration,
+    // 0005, copies rows that a fresh database does not have).
+    let tables: Vec<(String, String)> = conn.query_map(
+        "SELECT table_name::text, quote_ident(table_name::text) FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+           AND table_name <> 'schema_migrations'
+         ORDER BY table_name <> 'store_meta', table_name",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (table, quoted) in &tables {
+        let has_rows: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM {quoted})"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_rows {
+            continue;
         }
+        if table == "store_meta" {
+            return Err(already_holds_a_store(config));
+        }
+        return Err(Error::DatabaseUnsuitable {
+            database: config.to_string(),
+            problem: format!(
+                "holds rows in {table} but no store: it is not a fresh database (restore the \
+                 store from a backup, or create an empty database)"
+            ),
+        });
     }
     Ok(())
 }

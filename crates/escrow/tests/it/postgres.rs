@@ -164,6 +164,20 @@ fn init_database_refuses_another_programs_tables_and_a_collation_that_is_not_c()
         )
         .unwrap();
     assert_eq!(rows, 0);
+    // Rows in any of our tables, though, are not a fresh database.
+    conn.execute(
+        "INSERT INTO recovery_agents (name, public_key, added_at, added_by)
+         VALUES ('a', ?1, 1, 'test')",
+        [vec![1u8; 32]],
+    )
+    .unwrap();
+    let err = Store::init_database(&cfg, &fx.path("d1"), &password_only()).unwrap_err();
+    assert_eq!(err.code(), "ESCROW-026", "{err:?}");
+    assert!(
+        err.to_string().contains("holds rows in recovery_agents"),
+        "{err}"
+    );
+    conn.execute_batch("DELETE FROM recovery_agents").unwrap();
     let store = Store::init_database(&cfg, &fx.path("d1"), &password_only()).unwrap();
     assert_eq!(store.unlock_methods().unwrap().len(), 1);
 }
@@ -307,4 +321,44 @@ fn backups_of_a_store_on_postgresql_are_refused_for_now() {
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     assert!(err.to_string().contains("PostgreSQL"), "{err}");
     assert!(!dest.exists());
+}
+
+#[test]
+fn two_nodes_initialising_one_database_at_once_make_one_store() {
+    let cfg = PgCluster::shared().fresh_db();
+    let tmp = tempfile::tempdir().unwrap();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|n| {
+                let (cfg, dir) = (&cfg, tmp.path().join(format!("node{n}")));
+                let key_file = tmp.path().join(format!("node{n}.key"));
+                s.spawn(move || {
+                    let options = InitOptions {
+                        password: Some(Password::new(PASSWORD)),
+                        key_file: Some(KeyFileTargets {
+                            path: key_file,
+                            copy: None,
+                        }),
+                        argon2: CHEAP,
+                    };
+                    Store::init_database(cfg, &dir, &options).map(|s| s.store().store_id())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let made: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(made.len(), 1, "{results:?}");
+    let (n, refused) = results
+        .iter()
+        .enumerate()
+        .find_map(|(n, r)| r.as_ref().err().map(|e| (n, e)))
+        .unwrap();
+    assert_eq!(refused.code(), "ESCROW-026", "{refused:?}");
+    // The refused node left no key file; the store is the winner's, with its one method.
+    assert!(!tmp.path().join(format!("node{n}.key")).exists());
+    assert!(tmp.path().join(format!("node{}.key", 1 - n)).exists());
+    let store = Store::open_database(&cfg, tmp.path()).unwrap();
+    assert_eq!(&store.store_id(), made[0].as_ref().unwrap());
+    assert_eq!(store.unlock_methods().unwrap().len(), 2);
 }
