@@ -1,10 +1,14 @@
-//! The key-escrow store: every private key the authority issued, encrypted in SQLite under a
-//! master key that is itself stored only wrapped by start-up passwords and key files.
+//! The key-escrow store: every private key the authority issued, encrypted in SQLite or
+//! PostgreSQL under a master key that is itself stored only wrapped by start-up passwords and
+//! key files.
 //!
 //! # Shape
 //!
 //! - [`Store::init`] creates a store (a random 256-bit master key, wrapped by a password
-//!   through Argon2id and/or by a key file written twice), [`Store::open`] opens one locked,
+//!   through Argon2id and/or by a key file written twice) in a data directory, and
+//!   [`Store::init_database`] in a PostgreSQL database (several nodes share it;
+//!   [`Store::heal`] reconnects after the server was lost); [`Store::open`] and
+//!   [`Store::open_database`] open one locked,
 //!   [`Store::unlock`] (or `unlock_with_password` / `unlock_with_key_file`) gives an
 //!   [`UnlockedStore`] that can [`escrow`](UnlockedStore::escrow) keys (or
 //!   [`begin`](UnlockedStore::begin) an [`EscrowTx`] that escrows them with the caller's own
@@ -16,8 +20,9 @@
 //!   (`HKDF-SHA256(master, info = "kms-escrow/v1/escrowed-key-encryption")`), with a random
 //!   96-bit nonce per row and the key's id, owner and usage as associated data: a row that is
 //!   edited or moved to another owner is reported as [`Error::Tampered`], never returned.
-//! - The schema lives in the workspace's `migrations/NNNN_name.sql` files, embedded at build
-//!   time and applied in order at open; a store newer than the binary is refused.
+//! - The schema lives in the workspace's `migrations/sqlite/` and `migrations/postgres/`
+//!   files, embedded at build time and applied in order at open; a store newer than the
+//!   binary is refused.
 //!
 //! Secrets live in types that are wiped on drop and print as `[redacted]`.
 //!
