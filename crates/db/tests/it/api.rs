@@ -165,7 +165,11 @@ fn prepared_statements_run_repeatedly() {
         let mut sel = conn
             .prepare("SELECT qty FROM items WHERE qty >= ?1 ORDER BY qty")
             .unwrap();
-        let big: Vec<i64> = sel.query_map([15i64], |r| r.get(0)).unwrap();
+        let big: Vec<i64> = sel
+            .query_map([15i64], |r| r.get(0))
+            .unwrap()
+            .collect::<db::Result<_>>()
+            .unwrap();
         assert_eq!(big, [15, 16, 17, 18, 19]);
         let one: i64 = sel.query_row([19i64], |r| r.get(0)).unwrap();
         assert_eq!(one, 19);
