@@ -362,3 +362,47 @@ fn two_nodes_initialising_one_database_at_once_make_one_store() {
     assert_eq!(&store.store_id(), made[0].as_ref().unwrap());
     assert_eq!(store.unlock_methods().unwrap().len(), 2);
 }
+
+#[test]
+fn amcheck_reports_a_damaged_index_as_a_problem() {
+    let cluster = PgCluster::start();
+    let fx = Fixture {
+        pg: Some(cluster.fresh_db()),
+        ..Fixture::empty(Backend::Sqlite)
+    };
+    let mut store = fx.create(&options(&fx)).unwrap();
+    for i in 0..20 {
+        store
+            .escrow(&new_key(&format!("u{i:02}"), &random_blob(200), i))
+            .unwrap();
+    }
+    let raw = fx.raw();
+    raw.execute_batch("CREATE EXTENSION amcheck").unwrap();
+    let (data_dir, file): (String, String) = raw
+        .query_row(
+            "SELECT current_setting('data_directory'),
+                    pg_relation_filepath('escrowed_keys_owner')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(raw);
+    drop(store);
+    cluster.stop();
+    // Block 0 is the metapage; block 1 the only leaf of a small index: zero it.
+    let path = std::path::Path::new(&data_dir).join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() >= 2 * 8192, "{} bytes", bytes.len());
+    bytes[8192..2 * 8192].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    cluster.restart();
+
+    let locked = fx.open().unwrap();
+    let report = check_store_integrity(&locked, CheckDepth::Quick).unwrap();
+    assert!(report.notes.is_empty(), "{report:?}");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(
+        report.problems[0].starts_with("index escrowed_keys_owner: "),
+        "{report:?}"
+    );
+}
