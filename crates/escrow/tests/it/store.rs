@@ -13,6 +13,10 @@ fn escrow_and_read_back_each_owners_whole_history_in_order() {
 
 fn escrow_and_read_back_on(backend: Backend) {
     let (fx, mut store) = init_on(backend);
+    assert_eq!(store.store().backend(), backend);
+    if backend == Backend::Sqlite {
+        assert_eq!(store.store().location(), fx.data.display().to_string());
+    }
     let keys = test_keys();
     let alice: Vec<&Vec<u8>> = keys
         .iter()
