@@ -661,7 +661,14 @@ impl Connection {
         let start = Instant::now();
         let mut delays = backoff.delays();
         loop {
-            match pg_connect(&pg.config) {
+            // No attempt outlives the time left (a cut network would otherwise hold one for
+            // the whole `connect_timeout`); at least a second each.
+            let mut attempt = pg.config.clone();
+            let left = backoff.give_up_after.saturating_sub(start.elapsed());
+            attempt.connect_timeout = attempt
+                .connect_timeout
+                .min(left.max(Duration::from_secs(1)));
+            match pg_connect(&attempt) {
                 Ok(client) => {
                     *pg.client.get_mut() = client;
                     pg.statements.get_mut().clear();

@@ -49,6 +49,27 @@ fn version_table(backend: Backend) -> &'static str {
     }
 }
 
+/// The PostgreSQL advisory lock (`"kms_mig"`) under which [`migrate`] creates the version
+/// table: two nodes starting on an empty database would otherwise both run its
+/// `CREATE TABLE IF NOT EXISTS` and one fail on the catalog's unique index.
+pub const MIGRATE_LOCK: i64 = 0x006b_6d73_5f6d_6967;
+
+/// Creates the version table if it is missing (on PostgreSQL under [`MIGRATE_LOCK`], held
+/// until the creating transaction commits).
+fn create_version_table(conn: &Connection) -> Result<()> {
+    match conn.backend() {
+        Backend::Sqlite => conn.execute_batch(version_table(Backend::Sqlite)),
+        Backend::Postgres => {
+            let tx = conn.transaction()?;
+            tx.query_row("SELECT pg_advisory_xact_lock(?1)", [MIGRATE_LOCK], |_| {
+                Ok(())
+            })?;
+            tx.execute_batch(version_table(Backend::Postgres))?;
+            tx.commit()
+        }
+    }
+}
+
 fn has_version_table(conn: &Connection) -> Result<bool> {
     let sql = match conn.backend() {
         Backend::Sqlite => {
@@ -111,7 +132,9 @@ pub fn check(conn: &Connection, migrations: &[Migration<'_>]) -> Result<u32> {
 
 /// Brings the database up to the last of `migrations` (numbered from 1 without gaps), one
 /// transaction per migration (SQLite `BEGIN IMMEDIATE`; PostgreSQL takes an exclusive lock on
-/// `schema_migrations` first, so two nodes starting at once apply each migration once).
+/// `schema_migrations` first, so two nodes starting at once apply each migration once, and
+/// creates that table under [`MIGRATE_LOCK`], so two nodes on an empty database do not
+/// collide).
 /// Returns the resulting version.
 pub fn migrate(conn: &Connection, migrations: &[Migration<'_>]) -> Result<u32> {
     for (i, m) in migrations.iter().enumerate() {
@@ -129,7 +152,7 @@ pub fn migrate(conn: &Connection, migrations: &[Migration<'_>]) -> Result<u32> {
     if current == latest {
         return Ok(current);
     }
-    conn.execute_batch(version_table(conn.backend()))?;
+    create_version_table(conn)?;
     for m in migrations.iter().filter(|m| m.version > current) {
         let failed = |e: DbError| {
             DbError::new(

@@ -797,6 +797,7 @@ mod tests {
         (start, out)
     }
 
+    // SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy).
     #[test]
     fn multi_chunk_backups_detect_reorder_truncation_and_extension() {
         let dir = tempfile::tempdir().unwrap();

@@ -82,6 +82,17 @@ pub enum Error {
         path: PathBuf,
     },
 
+    /// `init_database` was pointed at a PostgreSQL database that cannot hold a new store: it
+    /// holds one already, holds another program's tables, or was not created with the C
+    /// collation.
+    #[error("database {database} {problem}")]
+    DatabaseUnsuitable {
+        /// The database, as `postgres://USER@HOST:PORT/DB` (no password).
+        database: String,
+        /// What is wrong with it and what to do.
+        problem: String,
+    },
+
     /// `open` was pointed at a directory that holds no store.
     #[error("no escrow store in {path} (run init first, or check the path)")]
     NoStore {
@@ -262,6 +273,7 @@ impl Error {
             Error::MigrationFailed { .. } => "ESCROW-006",
             Error::NotEmpty { .. } => "ESCROW-007",
             Error::NoStore { .. } => "ESCROW-008",
+            Error::DatabaseUnsuitable { .. } => "ESCROW-026",
             Error::LastUnlockMethod => "ESCROW-009",
             Error::UnknownUnlockMethod { .. } => "ESCROW-010",
             Error::NoUnlockMethod => "ESCROW-011",
@@ -367,6 +379,10 @@ mod tests {
             },
             Error::NotEmpty { path: "p".into() },
             Error::NoStore { path: "p".into() },
+            Error::DatabaseUnsuitable {
+                database: "postgres://u@h:5432/d".into(),
+                problem: "x".into(),
+            },
             Error::LastUnlockMethod,
             Error::UnknownUnlockMethod {
                 id: MethodId(1),
@@ -387,6 +403,7 @@ mod tests {
             Error::Storage(StorageFault::Busy),
             Error::Storage(StorageFault::Damaged),
             Error::Storage(StorageFault::Io),
+            Error::Storage(StorageFault::Unreachable),
             Error::BackupTooCostly {
                 path: "b".into(),
                 wraps: 1000,

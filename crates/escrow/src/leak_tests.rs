@@ -105,6 +105,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
+// SQLite only: scans the store's own files (PostgreSQL's pages are the server's).
 #[test]
 fn no_plaintext_key_or_master_key_on_disk() {
     let tmp = tempfile::tempdir().unwrap();
@@ -241,6 +242,7 @@ fn no_plaintext_key_or_master_key_on_disk() {
 /// from the database, the WAL and every later backup (a thief holding the master key finds
 /// nothing to decrypt), and neither the wrapped form nor any agent's sealed share is stored in
 /// the clear (both sit under the master key).
+// SQLite only: scans the store's own files (PostgreSQL's pages are the server's).
 #[test]
 fn an_agent_split_key_leaves_no_master_only_copy_and_no_share_in_the_clear() {
     use crate::AgentShare;

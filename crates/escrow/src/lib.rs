@@ -1,10 +1,14 @@
-//! The key-escrow store: every private key the authority issued, encrypted in SQLite under a
-//! master key that is itself stored only wrapped by start-up passwords and key files.
+//! The key-escrow store: every private key the authority issued, encrypted in SQLite or
+//! PostgreSQL under a master key that is itself stored only wrapped by start-up passwords and
+//! key files.
 //!
 //! # Shape
 //!
 //! - [`Store::init`] creates a store (a random 256-bit master key, wrapped by a password
-//!   through Argon2id and/or by a key file written twice), [`Store::open`] opens one locked,
+//!   through Argon2id and/or by a key file written twice) in a data directory, and
+//!   [`Store::init_database`] in a PostgreSQL database (several nodes share it;
+//!   [`Store::heal`] reconnects after the server was lost); [`Store::open`] and
+//!   [`Store::open_database`] open one locked,
 //!   [`Store::unlock`] (or `unlock_with_password` / `unlock_with_key_file`) gives an
 //!   [`UnlockedStore`] that can [`escrow`](UnlockedStore::escrow) keys (or
 //!   [`begin`](UnlockedStore::begin) an [`EscrowTx`] that escrows them with the caller's own
@@ -16,8 +20,9 @@
 //!   (`HKDF-SHA256(master, info = "kms-escrow/v1/escrowed-key-encryption")`), with a random
 //!   96-bit nonce per row and the key's id, owner and usage as associated data: a row that is
 //!   edited or moved to another owner is reported as [`Error::Tampered`], never returned.
-//! - The schema lives in the workspace's `migrations/NNNN_name.sql` files, embedded at build
-//!   time and applied in order at open; a store newer than the binary is refused.
+//! - The schema lives in the workspace's `migrations/sqlite/` and `migrations/postgres/`
+//!   files, embedded at build time and applied in order at open; a store newer than the
+//!   binary is refused.
 //!
 //! Secrets live in types that are wiped on drop and print as `[redacted]`.
 //!
@@ -52,6 +57,7 @@
 //! | `ESCROW-023` | the store is damaged (malformed database file, or an unlock method's wrap that the right key file does not open) |
 //! | `ESCROW-024` | the disk reported an I/O error, or a database file could not be opened |
 //! | `ESCROW-025` | the database server cannot be reached (PostgreSQL down, connection lost) |
+//! | `ESCROW-026` | a PostgreSQL database cannot hold a new store: it holds one already, holds other tables, or its collation is not C |
 //! | `ESCROW-030` | a backup header asks for too many unlock wraps or too much Argon2 work in all (refused before any derivation) |
 //! | `ESCROW-031` | a change was committed but the disk did not confirm it (fsync failed): it may be lost at a power failure; restart the service once the disk is sound |
 //! | `ESCROW-040` | an escrowed key cannot be agent-split or re-shared as asked (no such key, already split, not split yet) |
@@ -76,13 +82,16 @@ mod tx;
 
 #[cfg(test)]
 mod leak_tests;
+#[cfg(test)]
+mod test_support;
 
 pub use agents::{AgentShare, SplitKeyRow};
 pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
 pub use durable::Pending;
 pub use error::{Error, Result};
 pub use health::{
-    CheckDepth, KeyCheck, StorageFault, check_integrity, classify as classify_db_error, store_size,
+    AMCHECK_MISSING, CheckDepth, IntegrityReport, KeyCheck, StorageFault, check_integrity,
+    check_store_integrity, classify as classify_db_error, store_size,
 };
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};

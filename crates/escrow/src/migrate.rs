@@ -92,33 +92,35 @@ mod tests {
 
     #[test]
     fn migrate_is_idempotent_and_refuses_newer_or_edited() {
-        let conn = Connection::open_sqlite_in_memory().unwrap();
-        let latest = latest(Backend::Sqlite);
-        assert_eq!(migrate(&conn).unwrap(), latest);
-        assert_eq!(migrate(&conn).unwrap(), latest);
+        db::testing::both(|conn| {
+            let backend = conn.backend();
+            let latest = latest(backend);
+            assert_eq!(migrate(conn).unwrap(), latest);
+            assert_eq!(migrate(conn).unwrap(), latest);
 
-        conn.execute(
-            "UPDATE schema_migrations SET checksum = ?1 WHERE version = 1",
-            [vec![0u8]],
-        )
-        .unwrap();
-        assert!(matches!(
-            migrate(&conn),
-            Err(Error::MigrationChanged { version: 1, .. })
-        ));
-        conn.execute(
-            "UPDATE schema_migrations SET checksum = ?1 WHERE version = 1",
-            [SQLITE_MIGRATIONS[0].checksum()],
-        )
-        .unwrap();
+            conn.execute(
+                "UPDATE schema_migrations SET checksum = ?1 WHERE version = 1",
+                [vec![0u8]],
+            )
+            .unwrap();
+            assert!(matches!(
+                migrate(conn),
+                Err(Error::MigrationChanged { version: 1, .. })
+            ));
+            conn.execute(
+                "UPDATE schema_migrations SET checksum = ?1 WHERE version = 1",
+                [list(backend)[0].checksum()],
+            )
+            .unwrap();
 
-        conn.execute(
-            "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, 'future', ?2)",
-            db::params![latest + 1, vec![0u8]],
-        )
-        .unwrap();
-        let err = migrate(&conn).unwrap_err();
-        assert!(matches!(err, Error::SchemaTooNew { .. }));
-        assert!(err.to_string().contains("upgrade the program"), "{err}");
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, 'future', ?2)",
+                db::params![latest + 1, vec![0u8]],
+            )
+            .unwrap();
+            let err = migrate(conn).unwrap_err();
+            assert!(matches!(err, Error::SchemaTooNew { .. }));
+            assert!(err.to_string().contains("upgrade the program"), "{err}");
+        });
     }
 }

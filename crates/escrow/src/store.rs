@@ -5,7 +5,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use db::{Backend, Connection, OptionalExtension, Row, params};
+use db::{Backend, Backoff, Connection, ErrorKind, OptionalExtension, PgConfig, Row, params};
 use rusqlite::OpenFlags;
 
 use crate::crypto::{Aad, Aead, NONCE_LEN};
@@ -197,6 +197,9 @@ pub struct KeyCounts {
 pub struct Store {
     conn: Connection,
     dir: PathBuf,
+    /// On PostgreSQL, the database the store lives in (kept to open further connections:
+    /// the unlocked store's own, and a replacement after the server was lost).
+    pg: Option<PgConfig>,
     store_id: [u8; STORE_ID_LEN],
     /// The fsync point grouped commits share (see [`crate::durable`]).
     sync: std::sync::Arc<GroupSync>,
@@ -206,6 +209,7 @@ impl fmt::Debug for Store {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Store")
             .field("dir", &self.dir)
+            .field("location", &self.location())
             .field("store_id", &hex(&self.store_id))
             .finish_non_exhaustive()
     }
@@ -261,27 +265,7 @@ impl Store {
     /// Atomic: the database is built under a temporary name and renamed into place only after
     /// the key files are written, so a failure or crash leaves no half-made store.
     pub fn init(data_dir: &Path, options: &InitOptions) -> Result<UnlockedStore> {
-        if options.password.is_none() && options.key_file.is_none() {
-            return Err(Error::NoUnlockMethod);
-        }
-        let key_file_paths: Vec<&Path> = options
-            .key_file
-            .iter()
-            .flat_map(|t| std::iter::once(t.path.as_path()).chain(t.copy.as_deref()))
-            .collect();
-        if key_file_paths.len() == 2 && key_file_paths[0] == key_file_paths[1] {
-            return Err(Error::invalid(
-                "key file copy",
-                "the copy must be written to another path than the key file",
-            ));
-        }
-        for path in &key_file_paths {
-            if path.exists() {
-                return Err(Error::FileExists {
-                    path: path.to_path_buf(),
-                });
-            }
-        }
+        let key_file_paths = check_init_options(options)?;
         fsutil::create_private_dir(data_dir)?;
         let db_path = data_dir.join(DB_FILE_NAME);
         for suffix in ["", "-wal", "-journal"] {
@@ -292,20 +276,12 @@ impl Store {
         }
 
         // Slow part first (Argon2), before anything is written.
-        let master = MasterKey::generate()?;
-        let store_id: [u8; STORE_ID_LEN] = random_array()?;
-        let mut keks = Vec::new();
-        if let Some(password) = &options.password {
-            keks.push(PreparedKek::for_password(password, &options.argon2)?);
-        }
-        let key_file = match &options.key_file {
-            Some(_) => {
-                let kf = KeyFile::generate()?;
-                keks.push(PreparedKek::for_key_file(&kf)?);
-                Some(kf)
-            }
-            None => None,
-        };
+        let NewSecrets {
+            master,
+            store_id,
+            keks,
+            key_file,
+        } = NewSecrets::generate(options)?;
 
         // Build the database under a temporary name, in rollback-journal mode.
         let temp = fsutil::temp_in(data_dir, ".escrow-init-", ".db")?;
@@ -315,14 +291,7 @@ impl Store {
             let conn = Connection::from_rusqlite(raw)?;
             migrate::migrate(&conn)?;
             let tx = conn.transaction()?;
-            tx.execute(
-                "INSERT INTO store_meta (id, store_id) VALUES (1, ?1)",
-                [&store_id[..]],
-            )?;
-            for kek in &keks {
-                let id = next_id(&tx, "unlock_methods")?;
-                insert_wrap(&tx, &kek.wrap(&store_id, id, &master)?)?;
-            }
+            write_new_store(&tx, &store_id, &keks, &master)?;
             tx.commit()?;
             // Closed here (the commit is on disk: rollback-journal mode, synchronous FULL).
             drop(conn);
@@ -373,21 +342,167 @@ impl Store {
         Ok(Store {
             conn,
             dir: data_dir.to_path_buf(),
+            pg: None,
             store_id,
             sync: GroupSync::new(db_path),
         })
     }
 
+    /// Creates a new store in the PostgreSQL database `config` names and returns it unlocked;
+    /// `data_dir` is the node's own directory (created 0700 if missing) for its configuration,
+    /// TLS and key files and backups.
+    ///
+    /// The database must have been created with the C collation and hold nothing but what a
+    /// fresh migration of ours leaves (a store there, or tables of another program, are refused
+    /// with [`Error::DatabaseUnsuitable`]). Applies the PostgreSQL migrations, then writes the
+    /// store's id and the master key's wraps in one transaction; the key files are written
+    /// before that commit and removed again if it fails.
+    pub fn init_database(
+        config: &PgConfig,
+        data_dir: &Path,
+        options: &InitOptions,
+    ) -> Result<UnlockedStore> {
+        let key_file_paths = check_init_options(options)?;
+        let conn = Connection::connect_postgres(config)?;
+        check_collation(&conn, config)?;
+        check_empty(&conn, config)?;
+        fsutil::create_private_dir(data_dir)?;
+
+        // Slow part (Argon2) before anything is written.
+        let NewSecrets {
+            master,
+            store_id,
+            keks,
+            key_file,
+        } = NewSecrets::generate(options)?;
+        migrate::migrate(&conn)?;
+
+        let mut written: Vec<&Path> = Vec::new();
+        let result = (|| {
+            let tx = conn.transaction()?;
+            // Another node may have initialised the database since the check: the row's key
+            // refuses the second store.
+            write_new_store(&tx, &store_id, &keks, &master).map_err(|e| match e {
+                Error::Database(ref d) if d.kind() == ErrorKind::Conflict => {
+                    already_holds_a_store(config)
+                }
+                e => e,
+            })?;
+            if let Some(kf) = &key_file {
+                for path in &key_file_paths {
+                    kf.write_new(path)?;
+                    written.push(path);
+                }
+            }
+            tx.commit().map_err(|e| match e.kind() {
+                ErrorKind::Conflict => already_holds_a_store(config),
+                _ => Error::from(e),
+            })
+        })();
+        if let Err(e) = result {
+            remove_files(&written);
+            return Err(e);
+        }
+        tracing::info!(
+            database = %config,
+            dir = %data_dir.display(),
+            store_id = %hex(&store_id),
+            methods = keks.len(),
+            "created escrow store"
+        );
+        drop(conn);
+        let store = Store::open_database(config, data_dir)?;
+        Ok(UnlockedStore::new(store, master))
+    }
+
+    /// Opens the store in the PostgreSQL database `config` names (`data_dir`: the node's own
+    /// directory, see [`Store::init_database`]): applies pending migrations (several nodes
+    /// starting at once apply each one once: [`db::migrate`] locks its table), loads nothing
+    /// secret.
+    ///
+    /// A database without a store is [`Error::NoStore`] and is left untouched.
+    pub fn open_database(config: &PgConfig, data_dir: &Path) -> Result<Store> {
+        let conn = Connection::connect_postgres(config)?;
+        let has_store: bool =
+            conn.query_row("SELECT to_regclass('store_meta') IS NOT NULL", [], |r| {
+                r.get(0)
+            })? && conn
+                .query_opt("SELECT 1 FROM store_meta WHERE id = 1", [], |r| {
+                    r.get::<i64>(0)
+                })?
+                .is_some();
+        if !has_store {
+            return Err(Error::NoStore {
+                path: PathBuf::from(config.to_string()),
+            });
+        }
+        migrate::migrate(&conn)?;
+        let store_id = read_store_id(&conn)?;
+        Ok(Store {
+            conn,
+            dir: data_dir.to_path_buf(),
+            pg: Some(config.clone()),
+            store_id,
+            sync: GroupSync::new(data_dir.join(DB_FILE_NAME)),
+        })
+    }
+
     /// A second connection to the same store (no migrations: they were applied at open).
     fn reconnect(&self) -> Result<Store> {
-        let conn = connect(&self.dir.join(DB_FILE_NAME))?;
+        let conn = match &self.pg {
+            Some(config) => Connection::connect_postgres(config)?,
+            None => connect(&self.dir.join(DB_FILE_NAME))?,
+        };
         migrate::check(&conn)?;
         Ok(Store {
             conn,
             dir: self.dir.clone(),
+            pg: self.pg.clone(),
             store_id: self.store_id,
             sync: self.sync.clone(),
         })
+    }
+
+    /// Which database engine holds the store.
+    pub fn backend(&self) -> Backend {
+        self.conn.backend()
+    }
+
+    /// Where the store is, for logs and health reports: the data directory on SQLite, the
+    /// database as `postgres://USER@HOST:PORT/DB` on PostgreSQL (never a password).
+    pub fn location(&self) -> String {
+        match &self.pg {
+            Some(config) => config.to_string(),
+            None => self.dir.display().to_string(),
+        }
+    }
+
+    /// On PostgreSQL, makes sure the connection is usable after the server was lost: if it
+    /// does not answer, connects again, waiting a little between attempts (up to about 2 s).
+    /// `Ok(true)` when the connection answers (an open transaction was lost with the old one),
+    /// `Ok(false)` while the server is still unreachable; another failure (credentials, the
+    /// database gone) is an error. On SQLite there is nothing to heal: `Ok(true)` at once.
+    pub fn heal(&mut self) -> Result<bool> {
+        if self.pg.is_none() || self.conn.ping().is_ok() {
+            return Ok(true);
+        }
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_millis(500),
+            give_up_after: Duration::from_secs(2),
+        };
+        match self.conn.reconnect(&backoff) {
+            Ok(()) => match self.conn.ping() {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == ErrorKind::Unreachable => Ok(false),
+                Err(e) => Err(e.into()),
+            },
+            Err(e) if e.kind() == ErrorKind::Unreachable => {
+                tracing::warn!(database = %self.location(), "database still unreachable");
+                Ok(false)
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The store's database connection, for reading the tables other crates add with their
@@ -494,6 +609,12 @@ impl UnlockedStore {
             master,
             rows,
         }
+    }
+
+    /// [`Store::heal`]: reconnects to a PostgreSQL server that was lost; `Ok(true)` once the
+    /// connection answers (always on SQLite).
+    pub fn heal(&mut self) -> Result<bool> {
+        self.store.heal()
     }
 
     /// Forgets the master key and returns the locked store.
@@ -755,6 +876,175 @@ impl UnlockedStore {
             })
         }
     }
+}
+
+/// Refuses options that could never make a usable store (no unlock method, a key-file copy on
+/// the key file's own path, a key-file path that exists); the key-file paths, in order.
+fn check_init_options(options: &InitOptions) -> Result<Vec<&Path>> {
+    if options.password.is_none() && options.key_file.is_none() {
+        return Err(Error::NoUnlockMethod);
+    }
+    let key_file_paths: Vec<&Path> = options
+        .key_file
+        .iter()
+        .flat_map(|t| std::iter::once(t.path.as_path()).chain(t.copy.as_deref()))
+        .collect();
+    if key_file_paths.len() == 2 && key_file_paths[0] == key_file_paths[1] {
+        return Err(Error::invalid(
+            "key file copy",
+            "the copy must be written to another path than the key file",
+        ));
+    }
+    for path in &key_file_paths {
+        if path.exists() {
+            return Err(Error::FileExists {
+                path: path.to_path_buf(),
+            });
+        }
+    }
+    Ok(key_file_paths)
+}
+
+/// What a new store is made of: its master key, id, the keys wrapping the master key (Argon2
+/// already run) and the key file to write.
+struct NewSecrets {
+    master: MasterKey,
+    store_id: [u8; STORE_ID_LEN],
+    keks: Vec<PreparedKek>,
+    key_file: Option<KeyFile>,
+}
+
+impl NewSecrets {
+    fn generate(options: &InitOptions) -> Result<NewSecrets> {
+        let master = MasterKey::generate()?;
+        let store_id: [u8; STORE_ID_LEN] = random_array()?;
+        let mut keks = Vec::new();
+        if let Some(password) = &options.password {
+            keks.push(PreparedKek::for_password(password, &options.argon2)?);
+        }
+        let key_file = match &options.key_file {
+            Some(_) => {
+                let kf = KeyFile::generate()?;
+                keks.push(PreparedKek::for_key_file(&kf)?);
+                Some(kf)
+            }
+            None => None,
+        };
+        Ok(NewSecrets {
+            master,
+            store_id,
+            keks,
+            key_file,
+        })
+    }
+}
+
+/// Writes a new store's id and the master key's wraps, inside the transaction open on `conn`.
+fn write_new_store(
+    conn: &Connection,
+    store_id: &[u8; STORE_ID_LEN],
+    keks: &[PreparedKek],
+    master: &MasterKey,
+) -> Result<()> {
+    conn.execute(
+        "INSERT INTO store_meta (id, store_id) VALUES (1, ?1)",
+        [&store_id[..]],
+    )?;
+    for kek in keks {
+        let id = next_id(conn, "unlock_methods")?;
+        insert_wrap(conn, &kek.wrap(store_id, id, master)?)?;
+    }
+    Ok(())
+}
+
+fn already_holds_a_store(config: &PgConfig) -> Error {
+    Error::DatabaseUnsuitable {
+        database: config.to_string(),
+        problem: "already holds an escrow store (open it instead, or create another database)"
+            .to_owned(),
+    }
+}
+
+/// Refuses a database whose collation is not C: text must sort byte-wise as on SQLite, and
+/// prefix searches (`LIKE 'x%'`) must use the indexes (see docs/STORAGE.md).
+fn check_collation(conn: &Connection, config: &PgConfig) -> Result<()> {
+    let (collate, ctype): (String, String) = conn.query_row(
+        "SELECT datcollate, datctype FROM pg_database WHERE datname = current_database()",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    let is_c = |s: &str| s == "C" || s == "POSIX";
+    if is_c(&collate) && is_c(&ctype) {
+        return Ok(());
+    }
+    Err(Error::DatabaseUnsuitable {
+        database: config.to_string(),
+        problem: format!(
+            "its collation is {collate:?} (character type {ctype:?}), not C: create it with \
+             CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' LC_CTYPE 'C'",
+            config.dbname
+        ),
+    })
+}
+
+/// Refuses a database that holds a store, or tables of anything but a fresh migration of ours
+/// (an earlier `init_database` that stopped after migrating is fine). Reads only.
+fn check_empty(conn: &Connection, config: &PgConfig) -> Result<()> {
+    let ours: bool = conn.query_row(
+        "SELECT to_regclass('schema_migrations') IS NOT NULL",
+        [],
+        |r| r.get(0),
+    )?;
+    if !ours {
+        let tables: Vec<String> = conn.query_map(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() ORDER BY table_name LIMIT 5",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables.is_empty() {
+            return Ok(());
+        }
+        return Err(Error::DatabaseUnsuitable {
+            database: config.to_string(),
+            problem: format!(
+                "is not empty (it holds tables of another program: {}): create an empty \
+                 database for the store",
+                tables.join(", ")
+            ),
+        });
+    }
+    // A fresh migration leaves every table empty but its own record (the one data migration,
+    // 0005, copies rows that a fresh database does not have).
+    let tables: Vec<(String, String)> = conn.query_map(
+        "SELECT table_name::text, quote_ident(table_name::text) FROM information_schema.tables
+         WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+           AND table_name <> 'schema_migrations'
+         ORDER BY table_name <> 'store_meta', table_name",
+        [],
+        |r| Ok((r.get(0)?, r.get(1)?)),
+    )?;
+    for (table, quoted) in &tables {
+        let has_rows: bool = conn.query_row(
+            &format!("SELECT EXISTS (SELECT 1 FROM {quoted})"),
+            [],
+            |r| r.get(0),
+        )?;
+        if !has_rows {
+            continue;
+        }
+        if table == "store_meta" {
+            return Err(already_holds_a_store(config));
+        }
+        return Err(Error::DatabaseUnsuitable {
+            database: config.to_string(),
+            problem: format!(
+                "holds rows in {table} but no store: it is not a fresh database (restore the \
+                 store from a backup, or create an empty database)"
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn write_key_files<'p>(

@@ -134,19 +134,14 @@ impl Deref for EscrowTx<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::{Argon2Params, InitOptions, KeyUsage, NewKey, Password, Store};
+    use db::Backend;
+
+    use crate::test_support::both;
+    use crate::{KeyUsage, NewKey};
 
     fn store() -> (tempfile::TempDir, crate::UnlockedStore) {
         let tmp = tempfile::tempdir().unwrap();
-        let s = Store::init(
-            &tmp.path().join("d"),
-            &InitOptions {
-                password: Some(Password::new("a password for tests")),
-                key_file: None,
-                argon2: Argon2Params::new(64, 1, 1),
-            },
-        )
-        .unwrap();
+        let s = crate::test_support::sqlite_store(tmp.path());
         (tmp, s)
     }
 
@@ -162,52 +157,77 @@ mod tests {
 
     #[test]
     fn dropped_transaction_leaves_no_key() {
-        let (_tmp, mut s) = store();
-        {
-            let tx = s.begin().unwrap();
-            let id = tx.escrow(&key("alice")).unwrap();
-            // Visible inside the transaction, with the caller's own SQL.
-            let n: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM escrowed_keys WHERE id = ?1",
-                    [id.0],
-                    |r| r.get(0),
-                )
-                .unwrap();
-            assert_eq!(n, 1);
-        }
-        assert!(s.list().unwrap().is_empty());
-        assert!(s.keys_of("alice").unwrap().is_empty());
+        both(|mut s| {
+            {
+                let tx = s.begin().unwrap();
+                let id = tx.escrow(&key("alice")).unwrap();
+                // Visible inside the transaction, with the caller's own SQL.
+                let n: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM escrowed_keys WHERE id = ?1",
+                        [id.0],
+                        |r| r.get(0),
+                    )
+                    .unwrap();
+                assert_eq!(n, 1);
+            }
+            assert!(s.list().unwrap().is_empty());
+            assert!(s.keys_of("alice").unwrap().is_empty());
+        });
     }
 
     #[test]
     fn commit_makes_keys_visible_with_the_callers_rows() {
-        let (_tmp, mut s) = store();
-        let id = {
-            let tx = s.begin().unwrap();
-            tx.execute_batch("CREATE TABLE side (k INTEGER)").unwrap();
-            let id = tx.escrow(&key("bob")).unwrap();
-            tx.execute("INSERT INTO side (k) VALUES (?1)", [id.0])
+        both(|mut s| {
+            let id = {
+                let tx = s.begin().unwrap();
+                tx.execute_batch("CREATE TABLE side (k BIGINT)").unwrap();
+                let id = tx.escrow(&key("bob")).unwrap();
+                tx.execute("INSERT INTO side (k) VALUES (?1)", [id.0])
+                    .unwrap();
+                tx.commit().unwrap();
+                id
+            };
+            let keys = s.keys_of("bob").unwrap();
+            assert_eq!(keys.len(), 1);
+            assert_eq!(keys[0].info.id, id);
+            assert_eq!(
+                keys[0].private_key_der.expose(),
+                b"not really a key, but opaque to the store"
+            );
+            let side: i64 = s
+                .store()
+                .connection()
+                .query_row("SELECT k FROM side", [], |r| r.get(0))
                 .unwrap();
+            assert_eq!(side, id.0);
+            // A second transaction gets the next id; a batch gets consecutive ones in order.
+            let tx = s.begin().unwrap();
+            assert_eq!(tx.escrow(&key("bob")).unwrap().0, id.0 + 1);
+            let batch = tx
+                .escrow_batch(&[key("carol"), key("dave"), key("carol")])
+                .unwrap();
+            assert_eq!(
+                batch.iter().map(|k| k.0).collect::<Vec<_>>(),
+                [id.0 + 2, id.0 + 3, id.0 + 4]
+            );
             tx.commit().unwrap();
-            id
-        };
-        let keys = s.keys_of("bob").unwrap();
-        assert_eq!(keys.len(), 1);
-        assert_eq!(keys[0].info.id, id);
-        assert_eq!(
-            keys[0].private_key_der.expose(),
-            b"not really a key, but opaque to the store"
-        );
-        let side: i64 = s
-            .store()
-            .connection()
-            .query_row("SELECT k FROM side", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(side, id.0);
-        // A second transaction gets the next id.
-        let tx = s.begin().unwrap();
-        assert_eq!(tx.escrow(&key("bob")).unwrap().0, id.0 + 1);
+            assert_eq!(s.keys_of("carol").unwrap()[1].info.id, batch[2]);
+        });
+    }
+
+    #[test]
+    fn a_grouped_transaction_on_postgresql_is_a_plain_one() {
+        both(|mut s| {
+            if s.store().backend() != Backend::Postgres {
+                return;
+            }
+            let tx = s.begin_grouped().unwrap();
+            tx.escrow(&key("erin")).unwrap();
+            tx.commit_grouped().unwrap().wait().unwrap();
+            assert_eq!(s.group_fsyncs(), 0);
+            assert_eq!(s.keys_of("erin").unwrap().len(), 1);
+        });
     }
 
     fn synchronous(s: &crate::UnlockedStore) -> i64 {
@@ -217,6 +237,7 @@ mod tests {
             .unwrap()
     }
 
+    // SQLite only: PRAGMA synchronous and the WAL file's fsync.
     #[test]
     fn grouped_commits_share_one_fsync_and_restore_full() {
         const FULL: i64 = 2;
@@ -258,6 +279,7 @@ mod tests {
         assert_eq!(s.group_fsyncs(), 2);
     }
 
+    // SQLite only: the shared fsync of grouped commits.
     #[test]
     fn concurrent_waiters_are_all_answered() {
         let (_tmp, mut s) = store();

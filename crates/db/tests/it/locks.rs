@@ -68,3 +68,38 @@ fn sequence_numbers_are_unique_across_connections() {
     assert_eq!(sorted.len(), seen.len(), "{seen:?}");
     assert_eq!(sorted, (1..=22).collect::<Vec<i64>>());
 }
+
+#[test]
+fn nodes_migrating_an_empty_database_at_once_apply_each_migration_once() {
+    let cfg = PgCluster::shared().fresh_db();
+    let migrations = [
+        db::Migration {
+            version: 1,
+            name: "0001_a.sql",
+            sql: "CREATE TABLE a (id BIGINT PRIMARY KEY)",
+        },
+        db::Migration {
+            version: 2,
+            name: "0002_b.sql",
+            sql: "CREATE TABLE b (id BIGINT PRIMARY KEY); INSERT INTO a (id) VALUES (1)",
+        },
+    ];
+    let nodes: Vec<Connection> = (0..4)
+        .map(|_| Connection::connect_postgres(&cfg).unwrap())
+        .collect();
+    let barrier = std::sync::Barrier::new(nodes.len());
+    std::thread::scope(|s| {
+        for conn in nodes {
+            let (barrier, migrations) = (&barrier, &migrations);
+            s.spawn(move || {
+                barrier.wait();
+                assert_eq!(db::migrate(&conn, migrations).unwrap(), 2);
+            });
+        }
+    });
+    let conn = Connection::connect_postgres(&cfg).unwrap();
+    let rows: i64 = conn
+        .query_row("SELECT count(*) FROM a", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(rows, 1, "migration 2 ran once");
+}

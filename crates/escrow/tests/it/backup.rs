@@ -45,6 +45,7 @@ fn is_missing_or_empty(dir: &Path) -> bool {
     !dir.exists() || std::fs::read_dir(dir).unwrap().next().is_none()
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy; postgres.rs checks the refusal).
 #[test]
 fn backup_verify_restore_round_trip_with_the_same_secrets() {
     let (fx, store, expected) = populated();
@@ -122,6 +123,7 @@ fn backup_verify_restore_round_trip_with_the_same_secrets() {
     .unwrap();
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy; postgres.rs checks the refusal).
 #[test]
 fn damaged_backups_are_refused_by_verify_and_restore_which_writes_nothing() {
     let (fx, store, _) = populated();
@@ -185,6 +187,7 @@ fn damaged_backups_are_refused_by_verify_and_restore_which_writes_nothing() {
     verify_backup(&backup, &cred).unwrap();
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy; postgres.rs checks the refusal).
 #[test]
 fn clear_errors_for_wrong_secrets_and_non_backups() {
     let (fx, store, _) = populated();
@@ -212,6 +215,7 @@ fn clear_errors_for_wrong_secrets_and_non_backups() {
     assert_eq!(err.code(), "ESCROW-013");
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy; postgres.rs checks the refusal).
 #[test]
 fn restore_refuses_a_non_empty_target_and_backup_an_existing_file() {
     let (fx, store, _) = populated();
@@ -233,6 +237,7 @@ fn restore_refuses_a_non_empty_target_and_backup_an_existing_file() {
     assert_eq!(std::fs::read_dir(&target).unwrap().count(), 1);
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy; postgres.rs checks the refusal).
 #[test]
 fn a_restore_killed_half_way_leaves_its_temporary_only_in_the_private_target_and_it_is_swept() {
     let (fx, store, _) = populated();
@@ -268,6 +273,7 @@ fn a_restore_killed_half_way_leaves_its_temporary_only_in_the_private_target_and
     }
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy; postgres.rs checks the refusal).
 #[test]
 fn a_tampered_row_inside_a_backup_is_reported() {
     let (fx, store, _) = populated();

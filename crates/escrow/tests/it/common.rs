@@ -1,58 +1,138 @@
-//! Shared helpers: cheap Argon2 parameters, the repository's test keys, store set-up, snapshots.
+//! Shared helpers: cheap Argon2 parameters, the repository's test keys, store set-up on either
+//! backend (a data directory with SQLite, or a fresh database of the shared PostgreSQL test
+//! cluster beside a data directory), snapshots, and a raw connection to play the attacker.
 
 use std::path::{Path, PathBuf};
 
 use base64ct::{Base64, Encoding};
+use db::testing::PgCluster;
+use db::{Backend, Connection, PgConfig};
 use escrow::{
     Argon2Params, InitOptions, KeyFileTargets, KeyUsage, NewKey, Password, Store, UnlockedStore,
 };
 use sha2::{Digest, Sha256};
 
+/// Runs `test` on SQLite, then on PostgreSQL (a fresh database of the shared cluster per
+/// fixture); a failure says which backend failed. Without PostgreSQL installed the second run
+/// fails saying what to install (never skipped).
+pub fn both(test: impl Fn(Backend)) {
+    for backend in [Backend::Sqlite, Backend::Postgres] {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| test(backend)))
+        {
+            eprintln!("the test failed on {}", backend.as_str());
+            std::panic::resume_unwind(panic);
+        }
+    }
+}
+
 /// Argon2id parameters cheap enough for tests (the default stays strong).
 pub const CHEAP: Argon2Params = Argon2Params::new(64, 1, 1);
 pub const PASSWORD: &str = "correct horse battery staple";
 
-/// A temporary directory with a store made by [`init`].
+/// A temporary directory (the data directory and key files) and, on PostgreSQL, the database
+/// of a store made by [`init`] or [`init_on`].
 pub struct Fixture {
     pub tmp: tempfile::TempDir,
     pub data: PathBuf,
     pub key_file: PathBuf,
     pub key_file_copy: PathBuf,
+    /// The store's database on PostgreSQL; `None` on SQLite.
+    pub pg: Option<PgConfig>,
 }
 
 impl Fixture {
+    /// An empty fixture for `backend` (a fresh database on PostgreSQL; no store yet).
+    pub fn empty(backend: Backend) -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        Fixture {
+            data: tmp.path().join("data"),
+            key_file: tmp.path().join("disk1-escrow.key"),
+            key_file_copy: tmp.path().join("disk2-escrow.key"),
+            pg: match backend {
+                Backend::Sqlite => None,
+                Backend::Postgres => Some(PgCluster::shared().fresh_db()),
+            },
+            tmp,
+        }
+    }
+
     pub fn path(&self, name: &str) -> PathBuf {
         self.tmp.path().join(name)
     }
+
+    pub fn backend(&self) -> Backend {
+        if self.pg.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// Creates the store with `options` (`Store::init` or `Store::init_database`).
+    pub fn create(&self, options: &InitOptions) -> escrow::Result<UnlockedStore> {
+        match &self.pg {
+            Some(cfg) => Store::init_database(cfg, &self.data, options),
+            None => Store::init(&self.data, options),
+        }
+    }
+
+    /// Opens the store locked (`Store::open` or `Store::open_database`).
+    pub fn open(&self) -> escrow::Result<Store> {
+        match &self.pg {
+            Some(cfg) => Store::open_database(cfg, &self.data),
+            None => Store::open(&self.data),
+        }
+    }
+
+    /// Opens and unlocks the store with the password.
+    pub fn unlock(&self) -> UnlockedStore {
+        self.open()
+            .unwrap()
+            .unlock_with_password(&Password::new(PASSWORD))
+            .unwrap()
+    }
+
+    /// A connection of its own to the store's database, outside the store (the attacker's).
+    pub fn raw(&self) -> Connection {
+        match &self.pg {
+            Some(cfg) => Connection::connect_postgres(cfg).unwrap(),
+            None => Connection::open_sqlite(&self.data.join(escrow::DB_FILE_NAME)).unwrap(),
+        }
+    }
+
+    /// Every row of the tables that hold keys and wraps, as text.
+    pub fn snapshot(&self) -> Vec<String> {
+        snapshot_of(&self.raw())
+    }
+
+    /// The newest migration this build knows for the fixture's backend.
+    pub fn schema_version_supported(&self) -> u32 {
+        escrow::schema_version_supported_on(self.backend())
+    }
 }
 
-/// A new store with a password and a key file (plus copy); returns it unlocked.
+/// The options [`init`] uses: a password, and a key file with a copy.
+pub fn options(fx: &Fixture) -> InitOptions {
+    InitOptions {
+        password: Some(Password::new(PASSWORD)),
+        key_file: Some(KeyFileTargets {
+            path: fx.key_file.clone(),
+            copy: Some(fx.key_file_copy.clone()),
+        }),
+        argon2: CHEAP,
+    }
+}
+
+/// A new SQLite store with a password and a key file (plus copy); returns it unlocked.
 pub fn init() -> (Fixture, UnlockedStore) {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let key_file = tmp.path().join("disk1-escrow.key");
-    let key_file_copy = tmp.path().join("disk2-escrow.key");
-    let store = Store::init(
-        &data,
-        &InitOptions {
-            password: Some(Password::new(PASSWORD)),
-            key_file: Some(KeyFileTargets {
-                path: key_file.clone(),
-                copy: Some(key_file_copy.clone()),
-            }),
-            argon2: CHEAP,
-        },
-    )
-    .unwrap();
-    (
-        Fixture {
-            tmp,
-            data,
-            key_file,
-            key_file_copy,
-        },
-        store,
-    )
+    init_on(Backend::Sqlite)
+}
+
+/// [`init`] on `backend`.
+pub fn init_on(backend: Backend) -> (Fixture, UnlockedStore) {
+    let fx = Fixture::empty(backend);
+    let store = fx.create(&options(&fx)).unwrap();
+    (fx, store)
 }
 
 /// The DER of every `*.key.pem` (PKCS#8) in the workspace's `keys/` folder, by file name.
@@ -96,9 +176,14 @@ pub fn new_key<'a>(owner: &'a str, der: &'a [u8], created_at: i64) -> NewKey<'a>
     }
 }
 
-/// Every row of the tables that hold keys and wraps, as text, for before/after comparisons.
+/// Every row of the tables that hold keys and wraps in the SQLite store in `data`, as text,
+/// for before/after comparisons.
 pub fn snapshot(data: &Path) -> Vec<String> {
-    let conn = rusqlite::Connection::open(data.join(escrow::DB_FILE_NAME)).unwrap();
+    snapshot_of(&Connection::open_sqlite(&data.join(escrow::DB_FILE_NAME)).unwrap())
+}
+
+/// [`snapshot`] through `conn`, on either backend.
+pub fn snapshot_of(conn: &Connection) -> Vec<String> {
     let mut out = Vec::new();
     for table in [
         "store_meta",
@@ -106,21 +191,15 @@ pub fn snapshot(data: &Path) -> Vec<String> {
         "escrowed_keys",
         "schema_migrations",
     ] {
-        let mut stmt = conn
-            .prepare(&format!("SELECT * FROM {table} ORDER BY 1"))
-            .unwrap();
-        let n = stmt.column_count();
-        let rows = stmt
-            .query_map([], |r| {
-                let mut line = format!("{table}:");
-                for i in 0..n {
-                    let v: rusqlite::types::Value = r.get(i)?;
-                    line.push_str(&format!(" {v:?}"));
-                }
-                Ok(line)
-            })
-            .unwrap();
-        out.extend(rows.map(Result::unwrap));
+        conn.query_each(&format!("SELECT * FROM {table} ORDER BY 1"), [], |r| {
+            let mut line = format!("{table}:");
+            for i in 0..r.len() {
+                line.push_str(&format!(" {:?}", r.get_value(i)?));
+            }
+            out.push(line);
+            Ok(())
+        })
+        .unwrap();
     }
     out
 }

@@ -18,6 +18,7 @@ use crate::common::{PASSWORD, init, new_key, random_blob, raw, sha256_hex};
 const CHILD_ENV: &str = "ESCROW_CRASH_CHILD_DATA_DIR";
 const ROUNDS: usize = 20;
 
+// SQLite only: durability of the store's own file (on PostgreSQL the server's, and the test cluster runs with fsync off).
 #[test]
 #[ignore = "child process of killed_writer_never_loses_a_returned_key (runs only with its env var)"]
 fn crash_child() {
@@ -58,6 +59,7 @@ fn random_below(n: u64) -> u64 {
     u64::from_le_bytes(b) % n
 }
 
+// SQLite only: durability of the store's own file (on PostgreSQL the server's, and the test cluster runs with fsync off).
 #[test]
 fn killed_writer_never_loses_a_returned_key() {
     use std::os::unix::process::ExitStatusExt;

@@ -1,6 +1,8 @@
 //! Storage faults on a real SQLite file: a full database, a read-only connection, a database
 //! locked by another connection, damaged pages; each is its own error (never a wrong secret),
-//! and a failed write changes nothing.
+//! and a failed write changes nothing. SQLite only (each test says why), except the pass over
+//! every key, and a damaged wrap, which run on both backends; PostgreSQL's own fault, the lost server, is in
+//! `postgres.rs`.
 
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::Path;
@@ -68,6 +70,7 @@ fn damage_root(data: &Path, table: &str) {
     f.sync_all().unwrap();
 }
 
+// SQLite only: fills the database's own file (max_page_count); PostgreSQL's disk is the server's.
 #[test]
 fn a_full_database_is_its_own_error_and_changes_nothing() {
     let (_fx, mut store) = init();
@@ -104,6 +107,7 @@ fn a_full_database_is_its_own_error_and_changes_nothing() {
     assert_eq!(count(&store), 3);
 }
 
+// SQLite only: a read-only file and a file lock held by another connection.
 #[test]
 fn a_read_only_or_locked_database_is_its_own_error() {
     let (fx, mut store) = init();
@@ -142,6 +146,7 @@ fn a_read_only_or_locked_database_is_its_own_error() {
     assert_eq!(count(&store), 1);
 }
 
+// SQLite only: damages pages of the database file.
 #[test]
 fn a_damaged_key_table_is_found_by_the_checks_and_is_not_a_wrong_secret() {
     let (fx, mut store) = init();
@@ -170,6 +175,7 @@ fn a_damaged_key_table_is_found_by_the_checks_and_is_not_a_wrong_secret() {
     assert!(store.check_keys().is_err());
 }
 
+// SQLite only: damages pages of the database file.
 #[test]
 fn a_damaged_unlock_method_table_is_damage_and_a_wrong_password_stays_wrong() {
     let (fx, store) = init();
@@ -194,10 +200,14 @@ fn a_damaged_unlock_method_table_is_damage_and_a_wrong_password_stays_wrong() {
 
 #[test]
 fn a_key_files_damaged_wrap_is_damage_not_a_wrong_key_file() {
-    let (fx, store) = init();
+    crate::common::both(damaged_wrap_on);
+}
+
+fn damaged_wrap_on(backend: db::Backend) {
+    let (fx, store) = crate::common::init_on(backend);
     drop(store);
     {
-        let conn = Connection::open(fx.data.join(escrow::DB_FILE_NAME)).unwrap();
+        let conn = fx.raw();
         let mut wrapped: Vec<u8> = conn
             .query_row(
                 "SELECT wrapped_key FROM unlock_methods WHERE kind = 'key_file'",
@@ -212,7 +222,7 @@ fn a_key_files_damaged_wrap_is_damage_not_a_wrong_key_file() {
         )
         .unwrap();
     }
-    let locked = Store::open(&fx.data).unwrap();
+    let locked = fx.open().unwrap();
     let e = locked.unlock_with_key_file(&fx.key_file).unwrap_err();
     assert!(matches!(e, Error::Storage(StorageFault::Damaged)), "{e:?}");
     // The password's own wrap is intact.
@@ -223,26 +233,34 @@ fn a_key_files_damaged_wrap_is_damage_not_a_wrong_key_file() {
 
 #[test]
 fn check_keys_lists_every_key_that_fails_and_counts_the_rest() {
-    let (fx, mut store) = init();
+    crate::common::both(check_keys_on);
+}
+
+fn check_keys_on(backend: db::Backend) {
+    let (fx, mut store) = crate::common::init_on(backend);
     let ids: Vec<_> = ["alice", "alice", "bob", "carol"]
         .iter()
         .map(|o| store.escrow(&key(o, &random_blob(150))).unwrap())
         .collect();
     drop(store);
     {
-        let conn = Connection::open(fx.data.join(escrow::DB_FILE_NAME)).unwrap();
+        let conn = fx.raw();
         for id in [ids[1], ids[3]] {
+            let len: i64 = conn
+                .query_row(
+                    "SELECT length(ciphertext) FROM escrowed_keys WHERE id = ?1",
+                    [id.0],
+                    |r| r.get(0),
+                )
+                .unwrap();
             conn.execute(
-                "UPDATE escrowed_keys SET ciphertext = zeroblob(length(ciphertext)) WHERE id = ?1",
-                [id.0],
+                "UPDATE escrowed_keys SET ciphertext = ?2 WHERE id = ?1",
+                db::params![id.0, vec![0u8; len as usize]],
             )
             .unwrap();
         }
     }
-    let store = Store::open(&fx.data)
-        .unwrap()
-        .unlock_with_password(&Password::new(PASSWORD))
-        .unwrap();
+    let store = fx.unlock();
     let check = store.check_keys().unwrap();
     assert_eq!(check.failed, vec![ids[1], ids[3]]);
     assert_eq!((check.sound.keys, check.sound.owners), (2, 2));

@@ -63,6 +63,7 @@ fn assert_too_costly(path: &Path) {
     );
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy).
 #[test]
 fn thousands_of_maximal_password_wraps_are_refused_before_any_derivation() {
     let dir = tempfile::tempdir().unwrap();
@@ -71,6 +72,7 @@ fn thousands_of_maximal_password_wraps_are_refused_before_any_derivation() {
     assert_too_costly(&path);
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy).
 #[test]
 fn a_few_wraps_whose_total_cost_is_too_high_are_refused_too() {
     let dir = tempfile::tempdir().unwrap();
@@ -88,6 +90,7 @@ fn a_few_wraps_whose_total_cost_is_too_high_are_refused_too() {
     assert_too_costly(&path);
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy).
 #[test]
 fn a_cheap_header_from_the_generator_gets_past_the_cost_check() {
     // The generator's output is a well-formed header: with affordable costs it is refused
@@ -99,6 +102,7 @@ fn a_cheap_header_from_the_generator_gets_past_the_cost_check() {
     assert_eq!(err.code(), "ESCROW-001", "{err}");
 }
 
+// SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy).
 #[test]
 fn backups_sweep_leftovers_and_leave_only_the_backup() {
     let (fx, store) = init();

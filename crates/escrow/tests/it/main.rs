@@ -7,5 +7,6 @@ mod faults;
 mod hostile_backup;
 mod methods;
 mod migrations;
+mod postgres;
 mod store;
 mod tamper;

@@ -1,36 +1,39 @@
 //! Adding, changing, replacing and removing unlock methods re-wraps only the master key.
 
-use escrow::{Error, InitOptions, MethodKind, Password, Store};
+use db::Backend;
+use escrow::{Error, InitOptions, MethodKind, Password};
 
-use crate::common::{CHEAP, PASSWORD, init, new_key, raw, test_keys};
+use crate::common::{CHEAP, Fixture, PASSWORD, both, init_on, new_key, test_keys};
 
-fn escrowed_rows(data: &std::path::Path) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
-    raw(data)
-        .prepare("SELECT id, nonce, ciphertext FROM escrowed_keys ORDER BY id")
+fn escrowed_rows(fx: &Fixture) -> Vec<(i64, Vec<u8>, Vec<u8>)> {
+    fx.raw()
+        .query_map(
+            "SELECT id, nonce, ciphertext FROM escrowed_keys ORDER BY id",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect()
 }
 
 #[test]
 fn add_change_and_remove_methods() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = tmp.path().join("data");
-    let mut store = Store::init(
-        &data,
-        &InitOptions {
+    both(add_change_and_remove_on);
+}
+
+fn add_change_and_remove_on(backend: Backend) {
+    let fx = Fixture::empty(backend);
+    let tmp = &fx.tmp;
+    let mut store = fx
+        .create(&InitOptions {
             password: Some(Password::new("first password")),
             key_file: None,
             argon2: CHEAP,
-        },
-    )
-    .unwrap();
+        })
+        .unwrap();
     for (i, (_, der)) in test_keys().iter().take(4).enumerate() {
         store.escrow(&new_key("alice", der, i as i64)).unwrap();
     }
-    let rows_before = escrowed_rows(&data);
+    let rows_before = escrowed_rows(&fx);
     let methods = store.unlock_methods().unwrap();
     assert_eq!(methods.len(), 1);
     assert_eq!(methods[0].kind, MethodKind::Password);
@@ -58,7 +61,7 @@ fn add_change_and_remove_methods() {
         .change_password(first, &Password::new("first password, changed"), &CHEAP)
         .unwrap();
     drop(store);
-    let locked = Store::open(&data).unwrap();
+    let locked = fx.open().unwrap();
     assert!(matches!(
         locked.unlock_with_password(&Password::new("first password")),
         Err(Error::BadSecret)
@@ -80,7 +83,7 @@ fn add_change_and_remove_methods() {
     }
 
     // Only the wraps changed: every escrowed row is byte-for-byte the same.
-    assert_eq!(escrowed_rows(&data), rows_before);
+    assert_eq!(escrowed_rows(&fx), rows_before);
 
     // Remove methods; the last one cannot be removed.
     let mut store = locked.unlock_with_key_file(&kf).unwrap();
@@ -108,7 +111,11 @@ fn add_change_and_remove_methods() {
 
 #[test]
 fn replacing_a_key_file_retires_the_old_one() {
-    let (fx, mut store) = init();
+    both(replacing_a_key_file_on);
+}
+
+fn replacing_a_key_file_on(backend: Backend) {
+    let (fx, mut store) = init_on(backend);
     store
         .escrow(&new_key("alice", &test_keys()[0].1, 1))
         .unwrap();
@@ -139,7 +146,11 @@ fn replacing_a_key_file_retires_the_old_one() {
 
 #[test]
 fn adding_a_key_file_never_overwrites_a_file() {
-    let (fx, mut store) = init();
+    both(adding_a_key_file_on);
+}
+
+fn adding_a_key_file_on(backend: Backend) {
+    let (fx, mut store) = init_on(backend);
     let methods_before = store.unlock_methods().unwrap();
     let before = std::fs::read(&fx.key_file).unwrap();
     let err = store.add_key_file(&fx.key_file, None).unwrap_err();

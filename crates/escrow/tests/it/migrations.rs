@@ -1,24 +1,30 @@
-//! Schema migrations: recorded in a version table; a store newer than the binary is refused.
+//! Schema migrations: recorded in a version table; a store newer than the binary is refused
+//! (on both backends).
 
-use escrow::{Error, Password, Store};
+use db::Backend;
+use escrow::Error;
 
-use crate::common::{PASSWORD, init, raw, snapshot};
+use crate::common::{both, init_on};
 
 #[test]
 fn applied_migrations_are_recorded() {
-    let (fx, store) = init();
-    let supported = escrow::schema_version_supported();
+    both(applied_migrations_on);
+}
+
+fn applied_migrations_on(backend: Backend) {
+    let (fx, store) = init_on(backend);
+    let supported = fx.schema_version_supported();
     assert!(supported >= 1);
     assert_eq!(store.store().schema_version().unwrap(), supported);
     drop(store);
-    let conn = raw(&fx.data);
+    let conn = fx.raw();
     let versions: Vec<i64> = conn
-        .prepare("SELECT version FROM schema_migrations ORDER BY version")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
-        .collect();
+        .query_map(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
     assert_eq!(versions, (1..=i64::from(supported)).collect::<Vec<_>>());
     let name: String = conn
         .query_row(
@@ -32,18 +38,22 @@ fn applied_migrations_are_recorded() {
 
 #[test]
 fn a_store_newer_than_the_binary_is_refused_with_a_clear_message() {
-    let (fx, store) = init();
+    both(newer_store_on);
+}
+
+fn newer_store_on(backend: Backend) {
+    let (fx, store) = init_on(backend);
     drop(store);
-    let future = escrow::schema_version_supported() + 1;
-    raw(&fx.data)
+    let future = fx.schema_version_supported() + 1;
+    fx.raw()
         .execute(
-            "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, '9999_future.sql', x'00')",
-            [future],
+            "INSERT INTO schema_migrations (version, name, checksum) VALUES (?1, '9999_future.sql', ?2)",
+            db::params![future, vec![0u8]],
         )
         .unwrap();
-    let before = snapshot(&fx.data);
+    let before = fx.snapshot();
 
-    let err = Store::open(&fx.data).unwrap_err();
+    let err = fx.open().unwrap_err();
     match &err {
         Error::SchemaTooNew { found, supported } => {
             assert_eq!(*found, future);
@@ -57,33 +67,30 @@ fn a_store_newer_than_the_binary_is_refused_with_a_clear_message() {
         msg.contains(&format!("version {future}")) && msg.contains("upgrade the program"),
         "{msg}"
     );
-    assert_eq!(
-        snapshot(&fx.data),
-        before,
-        "a refused store is left untouched"
-    );
+    assert_eq!(fx.snapshot(), before, "a refused store is left untouched");
 
     // Removing the future row makes it usable again.
-    raw(&fx.data)
+    fx.raw()
         .execute("DELETE FROM schema_migrations WHERE version = ?1", [future])
         .unwrap();
-    Store::open(&fx.data)
-        .unwrap()
-        .unlock_with_password(&Password::new(PASSWORD))
-        .unwrap();
+    fx.unlock();
 }
 
 #[test]
 fn an_edited_landed_migration_is_refused() {
-    let (fx, store) = init();
+    both(edited_migration_on);
+}
+
+fn edited_migration_on(backend: Backend) {
+    let (fx, store) = init_on(backend);
     drop(store);
-    raw(&fx.data)
+    fx.raw()
         .execute(
-            "UPDATE schema_migrations SET checksum = x'0102' WHERE version = 1",
-            [],
+            "UPDATE schema_migrations SET checksum = ?1 WHERE version = 1",
+            [vec![1u8, 2]],
         )
         .unwrap();
-    let err = Store::open(&fx.data).unwrap_err();
+    let err = fx.open().unwrap_err();
     assert!(
         matches!(err, Error::MigrationChanged { version: 1, .. }),
         "{err:?}"

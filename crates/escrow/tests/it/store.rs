@@ -1,12 +1,22 @@
-//! Creating, opening and unlocking a store; escrowing keys and reading an owner's history.
+//! Creating, opening and unlocking a store; escrowing keys and reading an owner's history
+//! (on both backends, except where the data directory holds the database).
 
+use db::Backend;
 use escrow::{Credential, Error, InitOptions, KeyFileTargets, KeyUsage, NewKey, Password, Store};
 
-use crate::common::{self, CHEAP, PASSWORD, init, new_key, snapshot, test_keys};
+use crate::common::{self, CHEAP, PASSWORD, both, init, init_on, new_key, snapshot, test_keys};
 
 #[test]
 fn escrow_and_read_back_each_owners_whole_history_in_order() {
-    let (fx, mut store) = init();
+    both(escrow_and_read_back_on);
+}
+
+fn escrow_and_read_back_on(backend: Backend) {
+    let (fx, mut store) = init_on(backend);
+    assert_eq!(store.store().backend(), backend);
+    if backend == Backend::Sqlite {
+        assert_eq!(store.store().location(), fx.data.display().to_string());
+    }
     let keys = test_keys();
     let alice: Vec<&Vec<u8>> = keys
         .iter()
@@ -70,7 +80,7 @@ fn escrow_and_read_back_each_owners_whole_history_in_order() {
     drop(locked);
 
     // Reopen; both key-file copies and the password unlock it.
-    let locked = Store::open(&fx.data).unwrap();
+    let locked = fx.open().unwrap();
     for unlocked in [
         locked
             .unlock_with_password(&Password::new(PASSWORD))
@@ -88,7 +98,11 @@ fn escrow_and_read_back_each_owners_whole_history_in_order() {
 
 #[test]
 fn key_files_are_private_and_identical_copies() {
-    let (fx, _store) = init();
+    both(key_files_are_private_on);
+}
+
+fn key_files_are_private_on(backend: Backend) {
+    let (fx, _store) = init_on(backend);
     let a = std::fs::read(&fx.key_file).unwrap();
     let b = std::fs::read(&fx.key_file_copy).unwrap();
     assert_eq!(a, b);
@@ -109,18 +123,22 @@ fn key_files_are_private_and_identical_copies() {
 
 #[test]
 fn wrong_password_is_refused_and_changes_nothing() {
-    let (fx, mut store) = init();
+    both(wrong_password_on);
+}
+
+fn wrong_password_on(backend: Backend) {
+    let (fx, mut store) = init_on(backend);
     store
         .escrow(&new_key("alice", &test_keys()[0].1, 1))
         .unwrap();
     drop(store);
-    let before = snapshot(&fx.data);
+    let before = fx.snapshot();
     let key_files_before = (
         std::fs::read(&fx.key_file).unwrap(),
         std::fs::read(&fx.key_file_copy).unwrap(),
     );
 
-    let locked = Store::open(&fx.data).unwrap();
+    let locked = fx.open().unwrap();
     for wrong in [
         "",
         "wrong",
@@ -139,30 +157,31 @@ fn wrong_password_is_refused_and_changes_nothing() {
     }
     drop(locked);
 
-    assert_eq!(snapshot(&fx.data), before);
+    assert_eq!(fx.snapshot(), before);
     assert_eq!(std::fs::read(&fx.key_file).unwrap(), key_files_before.0);
     assert_eq!(
         std::fs::read(&fx.key_file_copy).unwrap(),
         key_files_before.1
     );
     // And the right password still works.
-    let unlocked = Store::open(&fx.data)
-        .unwrap()
-        .unlock_with_password(&Password::new(PASSWORD))
-        .unwrap();
+    let unlocked = fx.unlock();
     assert_eq!(unlocked.keys_of("alice").unwrap().len(), 1);
 }
 
 #[test]
 fn corrupted_truncated_or_foreign_key_files_are_refused_and_change_nothing() {
-    let (fx, mut store) = init();
+    both(bad_key_files_on);
+}
+
+fn bad_key_files_on(backend: Backend) {
+    let (fx, mut store) = init_on(backend);
     store
         .escrow(&new_key("alice", &test_keys()[0].1, 1))
         .unwrap();
     drop(store);
-    let before = snapshot(&fx.data);
+    let before = fx.snapshot();
     let good = std::fs::read_to_string(&fx.key_file).unwrap();
-    let locked = Store::open(&fx.data).unwrap();
+    let locked = fx.open().unwrap();
 
     // One changed character of the secret.
     let secret_at = good.find("Secret: ").unwrap() + 12;
@@ -207,15 +226,16 @@ fn corrupted_truncated_or_foreign_key_files_are_refused_and_change_nothing() {
     );
 
     // A valid key file of another store: the generic "does not unlock" error.
-    let (other, _other_store) = init();
+    let (other, _other_store) = init_on(backend);
     let err = locked.unlock_with_key_file(&other.key_file).unwrap_err();
     assert!(matches!(err, Error::BadSecret), "{err:?}");
     drop(locked);
 
-    assert_eq!(snapshot(&fx.data), before);
+    assert_eq!(fx.snapshot(), before);
     assert_eq!(std::fs::read_to_string(&fx.key_file).unwrap(), good);
 }
 
+// SQLite only: the data directory holds the database (postgres.rs has the database's refusals).
 #[test]
 fn init_refuses_an_existing_store_existing_key_files_and_no_method() {
     let (fx, store) = init();
@@ -254,6 +274,7 @@ fn init_refuses_an_existing_store_existing_key_files_and_no_method() {
     assert!(matches!(err, Error::NoUnlockMethod), "{err:?}");
 }
 
+// SQLite only: a directory without a database file (postgres.rs: a database without a store).
 #[test]
 fn open_without_a_store_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
@@ -265,8 +286,12 @@ fn open_without_a_store_is_a_clear_error() {
 
 #[test]
 fn bad_arguments_are_refused_before_anything_is_written() {
-    let (fx, mut store) = init();
-    let before = snapshot(&fx.data);
+    both(bad_arguments_on);
+}
+
+fn bad_arguments_on(backend: Backend) {
+    let (fx, mut store) = init_on(backend);
+    let before = fx.snapshot();
     let der = common::random_blob(1200);
     let too_big = vec![1u8; escrow::MAX_KEY_LEN + 1];
     let long_owner = "x".repeat(escrow::MAX_OWNER_LEN + 1);
@@ -281,12 +306,16 @@ fn bad_arguments_are_refused_before_anything_is_written() {
             .unwrap_err();
         assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
     }
-    assert_eq!(snapshot(&fx.data), before);
+    assert_eq!(fx.snapshot(), before);
 }
 
 #[test]
 fn secrets_are_redacted_in_debug_output() {
-    let (_fx, mut store) = init();
+    both(secrets_redacted_on);
+}
+
+fn secrets_redacted_on(backend: Backend) {
+    let (_fx, mut store) = init_on(backend);
     let der = test_keys()[0].1.clone();
     store.escrow(&new_key("alice", &der, 1)).unwrap();
     let key = store.keys_of("alice").unwrap().remove(0);

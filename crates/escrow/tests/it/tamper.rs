@@ -1,12 +1,14 @@
-//! An attacker with write access to the database file: edited, moved or swapped rows are
-//! reported as tampered (naming the key), never returned; escrowed rows cannot be deleted.
+//! An attacker with write access to the database (the file, or a connection to the server):
+//! edited, moved or swapped rows are reported as tampered (naming the key), never returned;
+//! escrowed rows cannot be deleted. Every test runs on both backends.
 
-use escrow::{Error, KeyId, Password, Store};
+use db::{Backend, ErrorKind};
+use escrow::{Error, KeyId, Password};
 
-use crate::common::{PASSWORD, init, new_key, raw, test_keys};
+use crate::common::{Fixture, PASSWORD, both, init_on, new_key, test_keys};
 
-fn store_with_two_owners() -> (crate::common::Fixture, Vec<KeyId>) {
-    let (fx, mut store) = init();
+fn store_with_two_owners(backend: Backend) -> (Fixture, Vec<KeyId>) {
+    let (fx, mut store) = init_on(backend);
     let keys = test_keys();
     let mut ids = Vec::new();
     for (i, (_, der)) in keys.iter().take(6).enumerate() {
@@ -17,18 +19,19 @@ fn store_with_two_owners() -> (crate::common::Fixture, Vec<KeyId>) {
     (fx, ids)
 }
 
-fn unlock(fx: &crate::common::Fixture) -> escrow::UnlockedStore {
-    Store::open(&fx.data)
-        .unwrap()
-        .unlock_with_password(&Password::new(PASSWORD))
-        .unwrap()
+fn unlock(fx: &Fixture) -> escrow::UnlockedStore {
+    fx.unlock()
 }
 
 #[test]
 fn one_flipped_ciphertext_byte_is_detected_and_not_returned() {
-    let (fx, ids) = store_with_two_owners();
+    both(one_flipped_ciphertext_byte_is_detected_and_not_returned_on);
+}
+
+fn one_flipped_ciphertext_byte_is_detected_and_not_returned_on(backend: Backend) {
+    let (fx, ids) = store_with_two_owners(backend);
     let target = ids[2]; // alice's second key
-    let conn = raw(&fx.data);
+    let conn = fx.raw();
     let mut ct: Vec<u8> = conn
         .query_row(
             "SELECT ciphertext FROM escrowed_keys WHERE id = ?1",
@@ -40,7 +43,7 @@ fn one_flipped_ciphertext_byte_is_detected_and_not_returned() {
     ct[mid] ^= 0x20;
     conn.execute(
         "UPDATE escrowed_keys SET ciphertext = ?1 WHERE id = ?2",
-        rusqlite::params![ct, target.0],
+        db::params![ct, target.0],
     )
     .unwrap();
     drop(conn);
@@ -65,11 +68,15 @@ fn one_flipped_ciphertext_byte_is_detected_and_not_returned() {
 
 #[test]
 fn flipped_nonce_is_detected() {
-    let (fx, ids) = store_with_two_owners();
-    let conn = raw(&fx.data);
+    both(flipped_nonce_is_detected_on);
+}
+
+fn flipped_nonce_is_detected_on(backend: Backend) {
+    let (fx, ids) = store_with_two_owners(backend);
+    let conn = fx.raw();
     conn.execute(
-        "UPDATE escrowed_keys SET nonce = zeroblob(12) WHERE id = ?1",
-        [ids[1].0],
+        "UPDATE escrowed_keys SET nonce = ?2 WHERE id = ?1",
+        db::params![ids[1].0, vec![0u8; 12]],
     )
     .unwrap();
     drop(conn);
@@ -82,8 +89,12 @@ fn flipped_nonce_is_detected() {
 
 #[test]
 fn a_row_moved_to_another_owner_or_usage_fails() {
-    let (fx, ids) = store_with_two_owners();
-    let conn = raw(&fx.data);
+    both(a_row_moved_to_another_owner_or_usage_fails_on);
+}
+
+fn a_row_moved_to_another_owner_or_usage_fails_on(backend: Backend) {
+    let (fx, ids) = store_with_two_owners(backend);
+    let conn = fx.raw();
     conn.execute(
         "UPDATE escrowed_keys SET owner = 'mallory' WHERE id = ?1",
         [ids[0].0],
@@ -110,8 +121,12 @@ fn a_row_moved_to_another_owner_or_usage_fails() {
 
 #[test]
 fn swapped_ciphertexts_or_ids_fail() {
-    let (fx, ids) = store_with_two_owners();
-    let conn = raw(&fx.data);
+    both(swapped_ciphertexts_or_ids_fail_on);
+}
+
+fn swapped_ciphertexts_or_ids_fail_on(backend: Backend) {
+    let (fx, ids) = store_with_two_owners(backend);
+    let conn = fx.raw();
     // Give alice's first row bob's first ciphertext and nonce (both valid under the master key).
     conn.execute(
         "UPDATE escrowed_keys SET (nonce, ciphertext) =
@@ -134,11 +149,16 @@ fn swapped_ciphertexts_or_ids_fail() {
 
 #[test]
 fn escrowed_rows_cannot_be_deleted() {
-    let (fx, ids) = store_with_two_owners();
-    let conn = raw(&fx.data);
+    both(escrowed_rows_cannot_be_deleted_on);
+}
+
+fn escrowed_rows_cannot_be_deleted_on(backend: Backend) {
+    let (fx, ids) = store_with_two_owners(backend);
+    let conn = fx.raw();
     let err = conn
         .execute("DELETE FROM escrowed_keys WHERE id = ?1", [ids[0].0])
         .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Constraint, "{err}");
     assert!(err.to_string().contains("never deleted"), "{err}");
     drop(conn);
     assert_eq!(unlock(&fx).keys_of("alice").unwrap().len(), 3);
@@ -146,8 +166,12 @@ fn escrowed_rows_cannot_be_deleted() {
 
 #[test]
 fn an_altered_wrap_only_disables_its_own_method() {
-    let (fx, _ids) = store_with_two_owners();
-    let conn = raw(&fx.data);
+    both(an_altered_wrap_on);
+}
+
+fn an_altered_wrap_on(backend: Backend) {
+    let (fx, _ids) = store_with_two_owners(backend);
+    let conn = fx.raw();
     let mut wrapped: Vec<u8> = conn
         .query_row(
             "SELECT wrapped_key FROM unlock_methods WHERE kind = 'password'",
@@ -164,7 +188,7 @@ fn an_altered_wrap_only_disables_its_own_method() {
     // Lowering the stored Argon2 cost does not help an attacker either: it changes the KEK
     // and the associated data.
     drop(conn);
-    let locked = Store::open(&fx.data).unwrap();
+    let locked = fx.open().unwrap();
     assert!(matches!(
         locked.unlock_with_password(&Password::new(PASSWORD)),
         Err(Error::BadSecret)

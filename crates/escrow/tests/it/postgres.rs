@@ -1,0 +1,408 @@
+//! What only a store on PostgreSQL has: creating one in a database (refusing a database that
+//! holds a store, other tables, or another collation), finding no store, the location without
+//! a password, losing the server and healing, two nodes escrowing on one database at once, and
+//! the integrity check through `amcheck`.
+
+use std::collections::BTreeSet;
+
+use db::testing::PgCluster;
+use db::{Backend, Connection};
+use escrow::{
+    AMCHECK_MISSING, CheckDepth, Error, InitOptions, KeyFileTargets, KeyId, Password, StorageFault,
+    Store, check_store_integrity,
+};
+
+use crate::common::{
+    CHEAP, Fixture, PASSWORD, init_on, new_key, options, random_blob, snapshot_of,
+};
+
+fn password_only() -> InitOptions {
+    InitOptions {
+        password: Some(Password::new(PASSWORD)),
+        key_file: None,
+        argon2: CHEAP,
+    }
+}
+
+fn tables(conn: &Connection) -> Vec<String> {
+    conn.query_map(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = current_schema() ORDER BY 1",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+#[test]
+fn a_store_in_a_database_keeps_its_local_files_in_the_data_dir_and_reopens() {
+    let (fx, mut store) = init_on(Backend::Postgres);
+    assert_eq!(store.store().backend(), Backend::Postgres);
+    let location = store.store().location();
+    let cfg = fx.pg.as_ref().unwrap();
+    assert_eq!(
+        location,
+        format!("postgres://postgres@127.0.0.1:{}/{}", cfg.port, cfg.dbname)
+    );
+    let password = cfg.password().unwrap().expose().to_owned();
+    assert!(!location.contains(&password));
+    assert!(!format!("{:?} {:?}", store, store.store()).contains(&password));
+    // The data directory is private and holds no database file.
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&fx.data).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
+    assert!(!fx.data.join(escrow::DB_FILE_NAME).exists());
+    assert_eq!(store.store().data_dir(), fx.data);
+
+    let id = store
+        .escrow(&new_key("alice", &random_blob(300), 1))
+        .unwrap();
+    let store_id = store.store().store_id();
+    drop(store);
+    let locked = fx.open().unwrap();
+    assert_eq!(locked.store_id(), store_id);
+    assert_eq!(
+        locked.schema_version().unwrap(),
+        escrow::schema_version_supported_on(Backend::Postgres)
+    );
+    let unlocked = locked.unlock_with_key_file(&fx.key_file).unwrap();
+    assert_eq!(unlocked.key(id).unwrap().unwrap().info.owner, "alice");
+    // The unlocked store has a connection of its own to the same database.
+    assert_eq!(unlocked.store().location(), location);
+}
+
+#[test]
+fn init_database_refuses_a_database_holding_a_store_and_changes_nothing() {
+    let (fx, store) = init_on(Backend::Postgres);
+    drop(store);
+    let before = fx.snapshot();
+    let key_file_before = std::fs::read(&fx.key_file).unwrap();
+    let other_dir = fx.path("node2");
+    let new_key_file = fx.path("node2.key");
+    let err = Store::init_database(
+        fx.pg.as_ref().unwrap(),
+        &other_dir,
+        &InitOptions {
+            password: Some(Password::new("another")),
+            key_file: Some(KeyFileTargets {
+                path: new_key_file.clone(),
+                copy: None,
+            }),
+            argon2: CHEAP,
+        },
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::DatabaseUnsuitable { .. }), "{err:?}");
+    assert_eq!(err.code(), "ESCROW-026");
+    assert!(
+        err.to_string().contains("already holds an escrow store"),
+        "{err}"
+    );
+    assert_eq!(fx.snapshot(), before);
+    assert_eq!(std::fs::read(&fx.key_file).unwrap(), key_file_before);
+    assert!(!new_key_file.exists());
+    assert!(!other_dir.exists());
+}
+
+#[test]
+fn init_database_refuses_another_programs_tables_and_a_collation_that_is_not_c() {
+    let cluster = PgCluster::shared();
+    // Another program's table.
+    let cfg = cluster.fresh_db();
+    let conn = Connection::connect_postgres(&cfg).unwrap();
+    conn.execute_batch("CREATE TABLE invoices (n BIGINT)")
+        .unwrap();
+    let fx = Fixture::empty(Backend::Sqlite);
+    let err = Store::init_database(&cfg, &fx.data, &options(&fx)).unwrap_err();
+    assert!(matches!(err, Error::DatabaseUnsuitable { .. }), "{err:?}");
+    assert!(err.to_string().contains("invoices"), "{err}");
+    assert_eq!(tables(&conn), ["invoices"], "nothing was migrated into it");
+    assert!(!fx.key_file.exists() && !fx.key_file_copy.exists());
+
+    // A database with another collation: the message says how to make a right one.
+    let name = format!("{}_en", cfg.dbname);
+    cluster.admin(&format!(
+        "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.UTF-8' \
+         LC_CTYPE 'C.UTF-8'"
+    ));
+    let other = cluster.config(&name);
+    let err = Store::init_database(&other, &fx.data, &options(&fx)).unwrap_err();
+    assert!(matches!(err, Error::DatabaseUnsuitable { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("C.UTF-8")
+            && msg.contains(&format!(
+                "CREATE DATABASE {name} TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C' \
+                 LC_CTYPE 'C'"
+            )),
+        "{msg}"
+    );
+    assert!(tables(&Connection::connect_postgres(&other).unwrap()).is_empty());
+
+    // A database an earlier init migrated but never finished (its key file could not be
+    // written): nothing of it is kept but the schema, and a second init succeeds.
+    let cfg = cluster.fresh_db();
+    let unwritable = InitOptions {
+        password: None,
+        key_file: Some(KeyFileTargets {
+            path: fx.path("no-such-dir/escrow.key"),
+            copy: None,
+        }),
+        argon2: CHEAP,
+    };
+    let err = Store::init_database(&cfg, &fx.path("d1"), &unwritable).unwrap_err();
+    assert_eq!(err.code(), "ESCROW-016", "{err:?}");
+    let conn = Connection::connect_postgres(&cfg).unwrap();
+    assert!(tables(&conn).contains(&"store_meta".to_owned()));
+    let rows: i64 = conn
+        .query_row(
+            "SELECT (SELECT count(*) FROM store_meta) + (SELECT count(*) FROM unlock_methods)",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(rows, 0);
+    // Rows in any of our tables, though, are not a fresh database.
+    conn.execute(
+        "INSERT INTO recovery_agents (name, public_key, added_at, added_by)
+         VALUES ('a', ?1, 1, 'test')",
+        [vec![1u8; 32]],
+    )
+    .unwrap();
+    let err = Store::init_database(&cfg, &fx.path("d1"), &password_only()).unwrap_err();
+    assert_eq!(err.code(), "ESCROW-026", "{err:?}");
+    assert!(
+        err.to_string().contains("holds rows in recovery_agents"),
+        "{err}"
+    );
+    conn.execute_batch("DELETE FROM recovery_agents").unwrap();
+    let store = Store::init_database(&cfg, &fx.path("d1"), &password_only()).unwrap();
+    assert_eq!(store.unlock_methods().unwrap().len(), 1);
+}
+
+#[test]
+fn open_database_without_a_store_is_no_store_and_creates_nothing() {
+    let cfg = PgCluster::shared().fresh_db();
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Store::open_database(&cfg, tmp.path()).unwrap_err();
+    assert!(matches!(err, Error::NoStore { .. }), "{err:?}");
+    assert!(err.to_string().contains(&cfg.to_string()), "{err}");
+    assert!(tables(&Connection::connect_postgres(&cfg).unwrap()).is_empty());
+}
+
+#[test]
+fn a_lost_server_is_unreachable_changes_nothing_and_heal_reconnects() {
+    let cluster = PgCluster::start();
+    let fx = Fixture {
+        pg: Some(cluster.fresh_db()),
+        ..Fixture::empty(Backend::Sqlite)
+    };
+    let mut store = fx.create(&options(&fx)).unwrap();
+    let der = random_blob(400);
+    let first = store.escrow(&new_key("alice", &der, 1)).unwrap();
+    assert!(store.heal().unwrap(), "a live connection needs no healing");
+    let before = snapshot_of(&fx.raw());
+
+    cluster.stop();
+    let err = store
+        .escrow(&new_key("bob", &random_blob(400), 2))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Storage(StorageFault::Unreachable)),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "ESCROW-025");
+    let err = store.keys_of("alice").unwrap_err();
+    assert_eq!(err.code(), "ESCROW-025", "{err:?}");
+    // Healing while the server is down gives up after about 2 s.
+    let started = std::time::Instant::now();
+    assert!(!store.heal().unwrap());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // A new node cannot open it either.
+    assert_eq!(fx.open().unwrap_err().code(), "ESCROW-025");
+
+    cluster.restart();
+    assert!(store.heal().unwrap());
+    assert_eq!(
+        snapshot_of(&fx.raw()),
+        before,
+        "the failed escrow left nothing"
+    );
+    let keys = store.keys_of("alice").unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].info.id, first);
+    assert_eq!(keys[0].private_key_der.expose(), &der[..]);
+    let second = store.escrow(&new_key("bob", &random_blob(400), 3)).unwrap();
+    assert!(second > first);
+    assert_eq!(store.verify_keys().unwrap().keys, 2);
+}
+
+#[test]
+fn two_nodes_escrow_at_once_on_one_database() {
+    const EACH: usize = 200;
+    let (fx, first) = init_on(Backend::Postgres);
+    drop(first);
+    let nodes: Vec<_> = (0..2).map(|_| fx.unlock()).collect();
+    let ids: Vec<Vec<(KeyId, Vec<u8>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = nodes
+            .into_iter()
+            .enumerate()
+            .map(|(n, mut node)| {
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    for i in 0..EACH {
+                        let der = random_blob(64 + i % 50);
+                        let owner = format!("node{n}-user{}", i % 7);
+                        let id = node.escrow(&new_key(&owner, &der, i as i64)).unwrap();
+                        out.push((id, der));
+                    }
+                    (node, out)
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        let mut nodes = Vec::new();
+        for h in handles {
+            let (node, out) = h.join().unwrap();
+            nodes.push(node);
+            all.push(out);
+        }
+        // Each node reads every key the other escrowed.
+        for (reader, written) in [(&nodes[0], &all[1]), (&nodes[1], &all[0])] {
+            for (id, der) in written {
+                assert_eq!(
+                    reader.key(*id).unwrap().unwrap().private_key_der.expose(),
+                    &der[..]
+                );
+            }
+        }
+        all
+    });
+    let distinct: BTreeSet<KeyId> = ids.iter().flatten().map(|(id, _)| *id).collect();
+    assert_eq!(distinct.len(), 2 * EACH, "no id was given twice");
+    let store = fx.unlock();
+    assert_eq!(store.verify_keys().unwrap().keys, 2 * EACH as u64);
+}
+
+#[test]
+fn the_integrity_check_runs_amcheck_where_installed_and_notes_it_otherwise() {
+    let (fx, mut store) = init_on(Backend::Postgres);
+    for i in 0..20 {
+        store
+            .escrow(&new_key(&format!("u{i}"), &random_blob(200), i))
+            .unwrap();
+    }
+    let locked = store.lock();
+    for depth in [CheckDepth::Quick, CheckDepth::Full] {
+        let report = check_store_integrity(&locked, depth).unwrap();
+        assert!(report.problems.is_empty(), "{report:?}");
+        assert_eq!(report.notes, [AMCHECK_MISSING]);
+    }
+    fx.raw().execute_batch("CREATE EXTENSION amcheck").unwrap();
+    for depth in [CheckDepth::Quick, CheckDepth::Full] {
+        let report = check_store_integrity(&locked, depth).unwrap();
+        assert!(report.problems.is_empty(), "{report:?}");
+        assert!(report.notes.is_empty(), "{report:?}");
+    }
+
+    // SQLite: the file's own checks, no note.
+    let (_sq, sqlite) = init_on(Backend::Sqlite);
+    let report = check_store_integrity(sqlite.store(), CheckDepth::Full).unwrap();
+    assert_eq!(report, escrow::IntegrityReport::default());
+}
+
+#[test]
+fn backups_of_a_store_on_postgresql_are_refused_for_now() {
+    let (fx, store) = init_on(Backend::Postgres);
+    let dest = fx.path("store.backup");
+    let err = store.backup(&dest).unwrap_err();
+    assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
+    assert!(err.to_string().contains("PostgreSQL"), "{err}");
+    assert!(!dest.exists());
+}
+
+#[test]
+fn two_nodes_initialising_one_database_at_once_make_one_store() {
+    let cfg = PgCluster::shared().fresh_db();
+    let tmp = tempfile::tempdir().unwrap();
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|n| {
+                let (cfg, dir) = (&cfg, tmp.path().join(format!("node{n}")));
+                let key_file = tmp.path().join(format!("node{n}.key"));
+                s.spawn(move || {
+                    let options = InitOptions {
+                        password: Some(Password::new(PASSWORD)),
+                        key_file: Some(KeyFileTargets {
+                            path: key_file,
+                            copy: None,
+                        }),
+                        argon2: CHEAP,
+                    };
+                    Store::init_database(cfg, &dir, &options).map(|s| s.store().store_id())
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let made: Vec<_> = results.iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(made.len(), 1, "{results:?}");
+    let (n, refused) = results
+        .iter()
+        .enumerate()
+        .find_map(|(n, r)| r.as_ref().err().map(|e| (n, e)))
+        .unwrap();
+    assert_eq!(refused.code(), "ESCROW-026", "{refused:?}");
+    // The refused node left no key file; the store is the winner's, with its one method.
+    assert!(!tmp.path().join(format!("node{n}.key")).exists());
+    assert!(tmp.path().join(format!("node{}.key", 1 - n)).exists());
+    let store = Store::open_database(&cfg, tmp.path()).unwrap();
+    assert_eq!(&store.store_id(), made[0].as_ref().unwrap());
+    assert_eq!(store.unlock_methods().unwrap().len(), 2);
+}
+
+#[test]
+fn amcheck_reports_a_damaged_index_as_a_problem() {
+    let cluster = PgCluster::start();
+    let fx = Fixture {
+        pg: Some(cluster.fresh_db()),
+        ..Fixture::empty(Backend::Sqlite)
+    };
+    let mut store = fx.create(&options(&fx)).unwrap();
+    for i in 0..20 {
+        store
+            .escrow(&new_key(&format!("u{i:02}"), &random_blob(200), i))
+            .unwrap();
+    }
+    let raw = fx.raw();
+    raw.execute_batch("CREATE EXTENSION amcheck").unwrap();
+    let (data_dir, file): (String, String) = raw
+        .query_row(
+            "SELECT current_setting('data_directory'),
+                    pg_relation_filepath('escrowed_keys_owner')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    drop(raw);
+    drop(store);
+    cluster.stop();
+    // Block 0 is the metapage; block 1 the only leaf of a small index: zero it.
+    let path = std::path::Path::new(&data_dir).join(file);
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() >= 2 * 8192, "{} bytes", bytes.len());
+    bytes[8192..2 * 8192].fill(0);
+    std::fs::write(&path, bytes).unwrap();
+    cluster.restart();
+
+    let locked = fx.open().unwrap();
+    let report = check_store_integrity(&locked, CheckDepth::Quick).unwrap();
+    assert!(report.notes.is_empty(), "{report:?}");
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(
+        report.problems[0].starts_with("index escrowed_keys_owner: "),
+        "{report:?}"
+    );
+}
