@@ -354,7 +354,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
     // authority as a pki::SigningKey (the authority itself needs no PKCS#11).
     // server -> db: kmsd reads where the database is (kmsd.toml's database, --database) and
     // hands the configuration down.
-    ("server", &["authority", "escrow", "pki", "api", "hsm", "db"]),
+    (
+        "server",
+        &["authority", "escrow", "pki", "api", "hsm", "db"],
+    ),
     ("kmsctl", &["api"]),
     ("client", &["pki", "api"]),
     // fuzz/targets: the fuzz targets' bodies, over every parser that takes outside input.

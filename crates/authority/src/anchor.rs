@@ -332,14 +332,18 @@ pub(crate) fn check_locked(st: &State) -> Result<AnchorReport> {
     let text = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let written = conn
-                .query_row(
-                    "SELECT value FROM settings WHERE key = ?1",
-                    [WRITTEN_SETTING],
-                    |r| r.get::<String>(0),
-                )
-                .optional()?
-                .is_some();
+            // On PostgreSQL each node keeps its own anchor of the chain as it saw it: a node
+            // that never wrote one (a new node, `kmsd join`) has none, and the store-wide
+            // record says nothing about this node.
+            let written = conn.backend() == db::Backend::Sqlite
+                && conn
+                    .query_row(
+                        "SELECT value FROM settings WHERE key = ?1",
+                        [WRITTEN_SETTING],
+                        |r| r.get::<String>(0),
+                    )
+                    .optional()?
+                    .is_some();
             return Ok(if written {
                 report(
                     AnchorState::Missing,

@@ -1171,11 +1171,11 @@ fn read_published_from(store: &Store, blobs: &dyn crl_blobs::CrlBlobs) -> Result
         .optional()?;
     let (crl_der, delta_crl_der) = match number {
         Some(n) => (
-                blobs.get(crl_blobs::CrlKind::Full, n)?.unwrap_or_default(),
-                blobs
-                    .get(crl_blobs::CrlKind::Delta, n + 1)?
-                    .unwrap_or_default(),
-            ),
+            blobs.get(crl_blobs::CrlKind::Full, n)?.unwrap_or_default(),
+            blobs
+                .get(crl_blobs::CrlKind::Delta, n + 1)?
+                .unwrap_or_default(),
+        ),
         None => Default::default(),
     };
     Ok(Published::new(ca_der, crl_der, delta_crl_der))

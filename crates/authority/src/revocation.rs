@@ -6,7 +6,7 @@
 //! writer however long the list.
 
 use super::*;
-use crate::crl_blobs::{self, CrlBlobs, CrlKind};
+use crate::crl_blobs::{CrlBlobs, CrlKind};
 
 /// Most entries (serials or addresses) one bulk revoke takes.
 pub const MAX_BULK_REVOKE: usize = 100_000;
@@ -389,13 +389,24 @@ impl Authority {
             self.publisher.wait(n, Duration::from_secs(5));
             return Ok(false);
         }
-        crl_pass(&self.state, &self.published, &*self.clock, &self.config, None)
+        crl_pass(
+            &self.state,
+            &self.published,
+            &*self.clock,
+            &self.config,
+            None,
+        )
     }
 
     /// Whether this authority's store is on PostgreSQL, shared with other nodes (the CRL is
     /// then signed by one node at a time).
     pub fn is_clustered(&self) -> bool {
-        self.lock().store.store().connection().postgres_config().is_some()
+        self.lock()
+            .store
+            .store()
+            .connection()
+            .postgres_config()
+            .is_some()
     }
 
     /// Re-signs the CRLs from the store's state now.
@@ -430,7 +441,10 @@ impl Authority {
             let st = self.lock();
             let published = self.published.read().unwrap_or_else(|p| p.into_inner());
             let conn = st.store.store().connection();
-            (crl_lag(conn, &published, now, &self.config), st.blobs.clone())
+            (
+                crl_lag(conn, &published, now, &self.config),
+                st.blobs.clone(),
+            )
         };
         let r = match r {
             Ok(None) if thorough => newer_crl_stored(&*blobs, &self.published),

@@ -807,8 +807,8 @@ fn join(
     )
     .with_context(|| format!("making {} private (0700)", data_dir.display()))?;
     let store = open_store(data_dir, Some(&pg))?;
-    let auth = authority::unlock(&store, &credential, config(), Arc::new(SystemClock))
-        .map_err(|e| {
+    let auth =
+        authority::unlock(&store, &credential, config(), Arc::new(SystemClock)).map_err(|e| {
             if e.code() == "AUTH-014" {
                 anyhow::anyhow!(
                     "[{}] the password or key file does not unlock this authority",
