@@ -513,3 +513,32 @@ fn a_full_disk_under_the_database_is_its_own_error_and_changes_nothing() {
     drop(store);
     drop(cluster);
 }
+
+#[test]
+fn a_read_only_database_is_its_own_error_and_changes_nothing() {
+    let (fx, store) = init_on(Backend::Postgres);
+    drop(store);
+    let name = &fx.pg.as_ref().unwrap().dbname;
+    let cluster = PgCluster::shared();
+    // What a standby, or a database an operator froze, answers (25006).
+    cluster.admin(&format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on"
+    ));
+    let before = fx.snapshot();
+    let mut store = fx.unlock();
+    let err = store
+        .escrow(&new_key("alice", &random_blob(300), 1))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Storage(StorageFault::ReadOnly)),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "ESCROW-021");
+    assert_eq!(fx.snapshot(), before);
+    cluster.admin(&format!(
+        "ALTER DATABASE {name} RESET default_transaction_read_only"
+    ));
+    fx.unlock()
+        .escrow(&new_key("alice", &random_blob(300), 1))
+        .unwrap();
+}
