@@ -13,7 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use escrow::rusqlite::{Connection, OpenFlags, types::ValueRef};
+use rusqlite::{Connection, OpenFlags, types::ValueRef};
 use serde_json::Value;
 
 use super::support::{free_port, kmsd_bin, ok, openssl, run, sibling_bin, start};

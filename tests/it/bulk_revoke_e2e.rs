@@ -41,7 +41,7 @@ fn kmsctl_revokes_a_list_in_one_call() {
     // 300 certificates, seeded directly (as the console benchmark does).
     let serials: Vec<String> = (0..300u64).map(|i| format!("b01c{i:08x}")).collect();
     {
-        let conn = escrow::rusqlite::Connection::open(data.join(escrow::DB_FILE_NAME)).unwrap();
+        let conn = rusqlite::Connection::open(data.join(escrow::DB_FILE_NAME)).unwrap();
         for s in &serials {
             conn.execute(
                 "INSERT INTO certificates (serial, user_id, kind, der, not_before, not_after, issued_at)

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use api::{ClientError, KmsClient, Secret};
-use escrow::rusqlite::{Connection, OpenFlags};
 use pki::{DigestAlgorithm, Name, PrivateKey};
+use rusqlite::{Connection, OpenFlags};
 
 use super::support::{
     Server, TestRng, base64_decode, free_port, kmsd_bin, ok, run, start, temporaries,

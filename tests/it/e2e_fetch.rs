@@ -81,7 +81,7 @@ fn busy_port_fails_first_fetch_collects_renewals_and_restore_brings_settings_bac
             "nothing may be created before the port is bound"
         );
         let audit_entries = || -> i64 {
-            escrow::rusqlite::Connection::open(data.join(escrow::DB_FILE_NAME))
+            rusqlite::Connection::open(data.join(escrow::DB_FILE_NAME))
                 .unwrap()
                 .query_row("SELECT count(*) FROM audit_log", [], |r| r.get(0))
                 .unwrap()

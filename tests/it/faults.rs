@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use escrow::rusqlite::{Connection, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 use serde_json::{Value, json};
 
 use super::support::{Server, free_port, kmsd_bin, ok, run, start};

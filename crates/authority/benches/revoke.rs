@@ -17,10 +17,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use authority::{Admin, Authority, BulkTarget, Config, InitParams, RevokeTarget, SystemClock};
 use criterion::{Criterion, criterion_group, criterion_main};
-use escrow::rusqlite::{Connection, params};
 use escrow::{Argon2Params, InitOptions, Password};
 use pki::crl::{CrlBuilder, CrlEntry, RevocationReason};
 use pki::{Issuer, PrivateKey};
+use rusqlite::{Connection, params};
 
 const ADMIN_PW: &str = "admin password 1";
 

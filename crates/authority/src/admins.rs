@@ -50,10 +50,7 @@ impl Authority {
         self.audit_op(&actor.name, "admin.unlock", name, |rec| {
             actor.require_administrator()?;
             let mut st = self.lock();
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             let row: Option<(i64, String, i64)> = tx
                 .query_row(
                     "UPDATE admins SET failed_logins = 0, locked_until = NULL
@@ -312,10 +309,7 @@ impl Authority {
         let hash = secret::hash_password(password.expose(), &self.config.admin_argon2)?;
         let now = unix(self.now());
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM admins WHERE name = ?1 AND removed_at IS NULL)",
             [name],
@@ -346,10 +340,7 @@ impl Authority {
         actor.require_administrator()?;
         self.gate(rec, actor, "admin-change", &format!("remove {name}"))?;
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         let row: Option<(i64, String, i64, Option<i64>)> = tx
             .query_row(
                 "SELECT id, role, created_at, locked_until FROM admins
@@ -408,9 +399,9 @@ impl Authority {
         let rows = stmt
             .query_map([], |r| {
                 Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, String>(1)?,
-                    r.get::<_, String>(2)?,
+                    r.get::<i64>(0)?,
+                    r.get::<String>(1)?,
+                    r.get::<String>(2)?,
                     r.get(3)?,
                     r.get(4)?,
                 ))

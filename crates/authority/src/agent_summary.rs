@@ -3,7 +3,7 @@
 //! [`Authority::agents`] it counts no escrowed keys, so a dashboard view stays independent of
 //! the number of keys in escrow.
 
-use escrow::rusqlite::OptionalExtension;
+use db::OptionalExtension;
 use serde::Serialize;
 
 use super::*;
@@ -43,7 +43,7 @@ impl Authority {
                 "SELECT id FROM agent_requests WHERE status = 'open' AND expires_at > ?1",
             )?;
             stmt.query_map([now], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<db::Result<_>>()?
         };
         let requests_waiting = open
             .into_iter()

@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use escrow::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
+use db::{Connection, OptionalExtension, params};
 use escrow::{AgentShare, EscrowTx, KeyId};
 use pki::quorum::{self, AgentPublicKey, AgentSecretKey, KeyLabel, Share};
 use serde::Serialize;
@@ -181,13 +181,9 @@ pub(crate) fn active_agents(conn: &Connection) -> Result<Vec<(i64, String, Agent
     )?;
     let rows = stmt
         .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
+            Ok((r.get::<i64>(0)?, r.get::<String>(1)?, r.get::<Vec<u8>>(2)?))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<db::Result<Vec<_>>>()?;
     rows.into_iter()
         .map(|(id, name, pk)| Ok((id, name, AgentPublicKey::from_bytes(&pk)?)))
         .collect()
@@ -266,7 +262,7 @@ fn split_keys_of(conn: &Connection, owner: &str) -> Result<Vec<(KeyId, i64)>> {
     )?;
     let rows = stmt
         .query_map([owner], |r| Ok((KeyId(r.get(0)?), r.get(1)?)))?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
@@ -286,12 +282,12 @@ fn stale_keys(conn: &Connection, m: i64, agents: &[i64]) -> Result<Vec<(KeyId, i
         .query_map([], |r| {
             Ok((
                 KeyId(r.get(0)?),
-                r.get::<_, i64>(1)?,
-                r.get::<_, i64>(2)?,
-                r.get::<_, i64>(3)?,
+                r.get::<i64>(1)?,
+                r.get::<i64>(2)?,
+                r.get::<i64>(3)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<db::Result<Vec<_>>>()?;
     Ok(rows
         .into_iter()
         .filter(|&(_, t, active, all)| t != m || active != n || all != n)
@@ -359,7 +355,7 @@ impl Authority {
                         kind: r.get(1)?,
                         opener: r.get(2)?,
                         target: r.get(3)?,
-                        public_key: pki::certificate::hex_bytes(&r.get::<_, Vec<u8>>(4)?),
+                        public_key: pki::certificate::hex_bytes(&r.get::<Vec<u8>>(4)?),
                         released_by: Vec::new(),
                         needed: 0,
                         opened_at: r.get(5)?,
@@ -377,7 +373,7 @@ impl Authority {
     )?;
         req.released_by = stmt
             .query_map([id], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<db::Result<Vec<String>>>()?;
         let keys = self.keys_of_request(conn, id, &req.kind, &req.target)?;
         req.keys = keys.len() as i64;
         req.needed = keys.iter().map(|(_, m)| *m).max().unwrap_or(0);
@@ -400,13 +396,13 @@ impl Authority {
                 Ok(AgentInfo {
                     id: r.get(0)?,
                     name: r.get(1)?,
-                    public_key: pki::certificate::hex_bytes(&r.get::<_, Vec<u8>>(2)?),
+                    public_key: pki::certificate::hex_bytes(&r.get::<Vec<u8>>(2)?),
                     added_at: r.get(3)?,
                     added_by: r.get(4)?,
                     shares: r.get(5)?,
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<db::Result<Vec<_>>>()?;
         let split_keys: i64 =
             conn.query_row("SELECT count(*) FROM split_keys", [], |r| r.get(0))?;
         let master_only_keys: i64 = conn.query_row(
@@ -456,10 +452,7 @@ impl Authority {
             )?;
             let now = unix(self.now());
             let mut st = self.lock();
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             let taken: bool = tx.query_row(
                 "SELECT EXISTS (SELECT 1 FROM recovery_agents WHERE removed_at IS NULL
                                 AND (name = ?1 OR public_key = ?2))",
@@ -471,12 +464,12 @@ impl Authority {
                     "an active agent already has the name {name} or this public key"
                 )));
             }
-            tx.execute(
+            let id: i64 = tx.query_row(
                 "INSERT INTO recovery_agents (name, public_key, added_at, added_by)
-                 VALUES (?1, ?2, ?3, ?4)",
+                 VALUES (?1, ?2, ?3, ?4) RETURNING id",
                 params![name, &pk.0[..], now, actor.name],
+                |r| r.get(0),
             )?;
-            let id = tx.last_insert_rowid();
             audit::commit(tx, rec, now)?;
             Ok(AgentInfo {
                 id,
@@ -502,10 +495,7 @@ impl Authority {
             self.gate(rec, actor, "agent-change", &format!("remove {name}"))?;
             let now = unix(self.now());
             let mut st = self.lock();
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             let id: i64 = tx
                 .query_row(
                     "SELECT id FROM recovery_agents WHERE name = ?1 AND removed_at IS NULL",
@@ -558,10 +548,7 @@ impl Authority {
             self.gate(rec, actor, "agent-change", &format!("threshold {m}"))?;
             let now = unix(self.now());
             let mut st = self.lock();
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             let n = active_agents(&tx)?.len() as i64;
             if m > n {
                 return Err(refused(format!(
@@ -658,7 +645,7 @@ impl Authority {
                  WHERE pending_key_id IS NOT NULL AND used_at IS NULL",
             )?;
             stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<db::Result<_>>()?
         };
         let todo: Vec<i64> = {
             let mut stmt = conn.prepare(
@@ -666,7 +653,7 @@ impl Authority {
                  ORDER BY id",
             )?;
             stmt.query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<db::Result<_>>()?
         };
         let tx = st.store.begin()?;
         let mut split = 0;
@@ -788,7 +775,7 @@ impl Authority {
                  ORDER BY id",
             )?;
             stmt.query_map([now], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?
+                .collect::<db::Result<_>>()?
         };
         let mut out = Vec::new();
         for id in ids {
@@ -918,7 +905,7 @@ impl Authority {
                     if !keys.contains(key_id) {
                         return Err(refused(format!("key {key_id} is not part of request {id}")));
                     }
-                    if !holds.query_row(params![key_id, agent_id], |r| r.get::<_, bool>(0))? {
+                    if !holds.query_row(params![key_id, agent_id], |r| r.get::<bool>(0))? {
                         return Err(refused(format!(
                             "agent {agent_name} holds no share of key {key_id}"
                         )));
@@ -938,10 +925,7 @@ impl Authority {
                     })?;
                 }
                 drop(holds);
-                let tx = st
-                    .store
-                    .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = st.store.connection_mut().transaction()?;
                 for (key_id, sealed) in shares {
                     tx.execute(
                     "INSERT INTO agent_releases (request_id, agent_id, key_id, sealed, released_at)
@@ -1019,14 +1003,11 @@ impl Authority {
         let key = AgentSecretKey::generate()?;
         let pk = key.public_key()?;
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+        let tx = st.store.connection_mut().transaction()?;
+        let id: i64 = tx.query_row(
             "INSERT INTO agent_requests (kind, opener_id, opener, target, reenroll, public_key,
                                          opened_at, expires_at)
-             VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?8, ?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
             params![
                 actor.id,
                 actor.name,
@@ -1037,8 +1018,8 @@ impl Authority {
                 now + secs(self.config.approval_ttl),
                 kind
             ],
+            |r| r.get(0),
         )?;
-        let id = tx.last_insert_rowid();
         tx.commit()?;
         self.request_keys.insert(id, key, scope);
         Ok(id)
@@ -1115,9 +1096,9 @@ impl Authority {
         )?;
         let rows = stmt
             .query_map(params![id, key_id.0], |r| {
-                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((r.get::<Vec<u8>>(0)?, r.get::<Vec<u8>>(1)?))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<db::Result<Vec<_>>>()?;
         if (rows.len() as i64) < m {
             return Ok(None);
         }
@@ -1156,10 +1137,7 @@ impl Authority {
     fn end_agent_request(&self, id: i64, status: &str) -> Result<()> {
         self.request_keys.forget(id);
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         tx.execute("DELETE FROM agent_releases WHERE request_id = ?1", [id])?;
         tx.execute(
             "UPDATE agent_requests SET status = ?2 WHERE id = ?1",
@@ -1202,7 +1180,7 @@ pub(crate) fn check_split_keys(store: &UnlockedStore) -> Result<SplitCheck> {
         let mut stmt =
             conn.prepare("SELECT id, name, added_at, removed_at FROM recovery_agents ORDER BY id")?;
         stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-            .collect::<rusqlite::Result<_>>()?
+            .collect::<db::Result<_>>()?
     };
     let m = threshold(conn)?;
     let active: Vec<i64> = all.iter().filter(|a| a.3.is_none()).map(|a| a.0).collect();

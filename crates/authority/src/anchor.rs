@@ -336,7 +336,7 @@ pub(crate) fn check_locked(st: &State) -> Result<AnchorReport> {
                 .query_row(
                     "SELECT value FROM settings WHERE key = ?1",
                     [WRITTEN_SETTING],
-                    |r| r.get::<_, String>(0),
+                    |r| r.get::<String>(0),
                 )
                 .optional()?
                 .is_some();

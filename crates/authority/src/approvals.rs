@@ -11,7 +11,7 @@
 //! role count: removing an administrator withdraws their approvals, and a removed name added
 //! again is a new account whose predecessor's approvals do not count for it.
 
-use escrow::rusqlite::{Connection, OptionalExtension, params};
+use db::{Connection, OptionalExtension, params};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
@@ -296,9 +296,9 @@ pub(crate) fn open_request(
     let rows = stmt
         .query_map(params![op, target, opener_id, now], |r| {
             Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Option<Vec<u8>>>(1)?,
-                r.get::<_, Option<Vec<u8>>>(2)?,
+                r.get::<i64>(0)?,
+                r.get::<Option<Vec<u8>>>(1)?,
+                r.get::<Option<Vec<u8>>>(2)?,
             ))
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -330,10 +330,10 @@ pub(crate) fn create(conn: &Connection, r: &NewRequest<'_>) -> Result<i64> {
     getrandom::fill(&mut salt)
         .map_err(|e| Error::Corrupt(format!("OS random number generator failed: {e}")))?;
     let digest = params_digest(r.pepper, &salt, r.params);
-    conn.execute(
+    Ok(conn.query_row(
         "INSERT INTO approval_requests (operation, target, requested_by, status, created_at,
              expires_at, opener_id, why, params_salt, params_digest)
-         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9)",
+         VALUES (?1, ?2, ?3, 'pending', ?4, ?5, ?6, ?7, ?8, ?9) RETURNING id",
         params![
             r.op,
             r.target,
@@ -345,8 +345,8 @@ pub(crate) fn create(conn: &Connection, r: &NewRequest<'_>) -> Result<i64> {
             &salt[..],
             &digest[..]
         ],
-    )?;
-    Ok(conn.last_insert_rowid())
+        |r| r.get(0),
+    )?)
 }
 
 /// Checks a reason given with a request: at most [`WHY_MAX`] characters, no control

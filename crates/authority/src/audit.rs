@@ -8,7 +8,7 @@
 //! the link to its predecessor or leaves a gap in `seq`, and a rewritten tail no longer matches
 //! the CA-signed checkpoints.
 
-use escrow::rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior, params};
+use db::{Connection, OptionalExtension, Transaction, params};
 use pki::{DigestAlgorithm, PublicKey};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -118,7 +118,7 @@ pub(crate) struct Record<'a> {
 
 /// Appends one entry in its own immediate transaction; returns its `seq`.
 pub(crate) fn append(conn: &Connection, r: &Record<'_>) -> Result<i64> {
-    let tx = Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+    let tx = conn.transaction()?;
     let seq = append_in(&tx, r)?;
     tx.commit()?;
     Ok(seq)
@@ -213,12 +213,15 @@ pub(crate) fn raw_entries(conn: &Connection) -> Result<Vec<RawEntry>> {
                 detail: r.get(7)?,
             })
         })?
-        .collect::<escrow::rusqlite::Result<Vec<_>>>()?;
+        .collect::<db::Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 /// Appends one entry with the given outcome and detail inside the write transaction open
 /// on `tx`; returns its `seq`.
+/// The PostgreSQL advisory lock key that serialises appends to the audit chain.
+pub(crate) const AUDIT_CHAIN_LOCK: i64 = 0x6b6d_735f_6175_6431; // "kms_aud1"
+
 pub(crate) fn append_raw(
     tx: &Connection,
     at: i64,
@@ -228,6 +231,12 @@ pub(crate) fn append_raw(
     outcome: &str,
     detail: &str,
 ) -> Result<i64> {
+    if tx.backend() == db::Backend::Postgres {
+        // Several nodes append to one chain: the head is read and extended under a lock held
+        // to this transaction's end, so the next appender reads the head this one wrote and
+        // the chain stays linear (SQLite's single writer gives the same for free).
+        tx.execute("SELECT pg_advisory_xact_lock(?1)", [AUDIT_CHAIN_LOCK])?;
+    }
     let last: Option<(i64, Vec<u8>)> = tx
         .query_row(
             "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1",
@@ -408,11 +417,11 @@ pub(crate) fn append_op(conn: &Connection, op: &Op, at: i64) -> Result<bool> {
     Ok(true)
 }
 
-/// [`append_op`] with SQLite's error type, for the escrow store's `with` steps.
-pub(crate) fn append_op_sql(conn: &Connection, op: &Op, at: i64) -> escrow::rusqlite::Result<bool> {
+/// [`append_op`] with the database's error type, for the escrow store's `with` steps.
+pub(crate) fn append_op_sql(conn: &Connection, op: &Op, at: i64) -> db::Result<bool> {
     append_op(conn, op, at).map_err(|e| match e {
         crate::Error::Database(e) => e,
-        other => escrow::rusqlite::Error::ToSqlConversionFailure(other.to_string().into()),
+        other => db::DbError::new(db::ErrorKind::Type, other.to_string()),
     })
 }
 
@@ -432,7 +441,7 @@ pub(crate) fn list(conn: &Connection, since: Option<i64>, limit: i64) -> Result<
                 target: r.get(4)?,
                 outcome: r.get(5)?,
                 detail: r.get(6)?,
-                hash: hex::encode(r.get::<_, Vec<u8>>(7)?),
+                hash: hex::encode(r.get::<Vec<u8>>(7)?),
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -510,16 +519,15 @@ pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
     // Recomputed hashes by seq, for the checkpoints.
     let mut computed: std::collections::HashMap<i64, [u8; 32]> = Default::default();
     {
-        let mut stmt = conn.prepare(
-            "SELECT seq, at, actor, action, target, outcome, detail, prev_hash, hash
-             FROM audit_log ORDER BY seq",
-        )?;
-        let mut rows = stmt.query([])?;
         let mut expected_seq = 1i64;
         let mut prev = GENESIS;
         // Stored hashes seen so far (a reordered row links to an earlier entry's hash).
         let mut seen: std::collections::HashMap<Vec<u8>, i64> = Default::default();
-        while let Some(r) = rows.next()? {
+        conn.query_while(
+            "SELECT seq, at, actor, action, target, outcome, detail, prev_hash, hash
+             FROM audit_log ORDER BY seq",
+            [],
+            |r| -> Result<bool> {
             let seq: i64 = r.get(0)?;
             let at: i64 = r.get(1)?;
             let actor: String = r.get(2)?;
@@ -573,11 +581,13 @@ pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
             if let Some(p) = problem {
                 report.ok = false;
                 report.problem = Some(p);
-                break;
+                return Ok(false);
             }
             seen.insert(hash, seq);
             expected_seq = seq + 1;
-        }
+            Ok(true)
+            },
+        )?;
     }
     // Checkpoints: each must be validly signed and match the recomputed chain; the last one
     // must still be in the log (a removed tail).
@@ -585,11 +595,7 @@ pub fn verify(conn: &Connection, ca_key: &PublicKey) -> Result<AuditReport> {
         conn.prepare("SELECT seq, hash, signature FROM audit_checkpoints ORDER BY seq")?;
     let cps = stmt
         .query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, Vec<u8>>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
+            Ok((r.get::<i64>(0)?, r.get::<Vec<u8>>(1)?, r.get::<Vec<u8>>(2)?))
         })?
         .collect::<Result<Vec<_>, _>>()?;
     for (seq, hash, sig) in cps {

@@ -245,7 +245,7 @@ impl Authority {
                 carried = Some(c);
                 if failed {
                     // The live store stays as it was; the error is handed back below.
-                    return Err(rusqlite::Error::InvalidQuery);
+                    return Err(db::DbError::misuse("carrying state over failed"));
                 }
                 Ok(())
             });
@@ -492,7 +492,7 @@ fn carry_over(
                 issued_at: r.get(7)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
+        .collect::<db::Result<Vec<_>>>()?
     };
     let crl_numbers: (i64, i64) = live
         .query_row(
@@ -504,8 +504,8 @@ fn carry_over(
         .unwrap_or((0, 0));
     let live_policies = {
         let mut stmt = live.prepare("SELECT operation, quorum FROM policies")?;
-        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?
-            .collect::<rusqlite::Result<Vec<_>>>()?
+        stmt.query_map([], |r| Ok((r.get::<String>(0)?, r.get::<i64>(1)?)))?
+            .collect::<db::Result<Vec<_>>>()?
     };
     let live_admins = {
         let mut stmt = live.prepare(
@@ -523,15 +523,16 @@ fn carry_over(
                 must_change: r.get(6)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?
+        .collect::<db::Result<Vec<_>>>()?
     };
     let live_audit = audit::raw_entries(live)?;
 
-    let tx = rusqlite::Transaction::new_unchecked(restored, TransactionBehavior::Immediate)?;
+    let tx = restored.transaction()?;
     tx.execute("DELETE FROM sessions", [])?;
     // CRL numbers only grow: the next CRL is numbered above every one published.
     tx.execute(
-        "UPDATE crl_state SET number = max(number, ?1), delta_number = max(delta_number, ?2)
+        "UPDATE crl_state SET number = CASE WHEN number > ?1 THEN number ELSE ?1 END,
+                              delta_number = CASE WHEN delta_number > ?2 THEN delta_number ELSE ?2 END
          WHERE id = 1",
         params![crl_numbers.0, crl_numbers.1],
     )?;

@@ -14,8 +14,8 @@
 
 use std::sync::{Arc, Mutex};
 
+use db::OptionalExtension;
 use escrow::UnlockedStore;
-use escrow::rusqlite::OptionalExtension;
 use pki::certificate;
 use pki::{Issuer, KeyRef, KeyStore, PrivateKey, SigningKey};
 use zeroize::Zeroizing;

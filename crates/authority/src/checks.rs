@@ -168,33 +168,34 @@ fn at(t: i64) -> String {
 
 /// The newest verification of each backup (by file name), from the audit log.
 pub(crate) fn verifications(conn: &Connection) -> Result<HashMap<String, VerificationStatus>> {
-    let mut stmt = conn.prepare(
+    let mut out = HashMap::new();
+    conn.query_each(
         "SELECT at, actor, target, outcome, detail FROM audit_log
          WHERE action = 'backup.verify' AND outcome != 'pending' ORDER BY seq",
-    )?;
-    let mut rows = stmt.query([])?;
-    let mut out = HashMap::new();
-    while let Some(r) = rows.next()? {
-        let target: String = r.get(2)?;
-        let outcome: String = r.get(3)?;
-        let detail: String = r.get(4)?;
-        let ok = outcome == "ok";
-        let name = target.rsplit('/').next().unwrap_or(&target).to_string();
-        out.insert(
-            name,
-            VerificationStatus {
-                at: r.get(0)?,
-                actor: r.get(1)?,
-                backup: target,
-                ok,
-                summary: if ok && detail.is_empty() {
-                    "every key decrypted, database and audit chain intact".into()
-                } else {
-                    detail
+        [],
+        |r| {
+            let target: String = r.get(2)?;
+            let outcome: String = r.get(3)?;
+            let detail: String = r.get(4)?;
+            let ok = outcome == "ok";
+            let name = target.rsplit('/').next().unwrap_or(&target).to_string();
+            out.insert(
+                name,
+                VerificationStatus {
+                    at: r.get(0)?,
+                    actor: r.get(1)?,
+                    backup: target,
+                    ok,
+                    summary: if ok && detail.is_empty() {
+                        "every key decrypted, database and audit chain intact".into()
+                    } else {
+                        detail
+                    },
                 },
-            },
-        );
-    }
+            );
+            Ok(())
+        },
+    )?;
     Ok(out)
 }
 
@@ -574,7 +575,7 @@ fn tls_check(data_dir: &Path, now: i64) -> HealthCheck {
     }
 }
 
-fn count(conn: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<i64> {
+fn count(conn: &Connection, sql: &str, p: impl db::Params) -> Result<i64> {
     Ok(conn.query_row(sql, p, |r| r.get(0))?)
 }
 
@@ -624,9 +625,7 @@ fn activity(conn: &Connection, now: i64) -> Result<Vec<DayActivity>> {
         })
         .collect();
     let mut tally = |sql: &str, issued: bool| -> Result<()> {
-        let mut stmt = conn.prepare(sql)?;
-        let mut rows = stmt.query([first * 86400])?;
-        while let Some(r) = rows.next()? {
+        conn.query_each(sql, [first * 86400], |r| {
             let (d, n): (i64, i64) = (r.get(0)?, r.get(1)?);
             if let Some(slot) = usize::try_from(d - first)
                 .ok()
@@ -638,7 +637,8 @@ fn activity(conn: &Connection, now: i64) -> Result<Vec<DayActivity>> {
                     slot.revoked = n;
                 }
             }
-        }
+            Ok(())
+        })?;
         Ok(())
     };
     tally(

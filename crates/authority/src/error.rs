@@ -106,13 +106,14 @@ pub enum Error {
         /// What is wrong.
         detail: String,
     },
-    /// SQLite reported an error. One that is a storage fault (full, read-only, busy,
-    /// damaged, I/O) carries that fault's code (`AUTH-060`..`AUTH-064`) and operator message,
-    /// as [`Error::Storage`] does.
+    /// The database reported an error. One that is a storage fault (full, read-only, busy,
+    /// damaged, I/O, unreachable) carries that fault's code (`AUTH-060`..`AUTH-065`) and
+    /// operator message, as [`Error::Storage`] does.
     #[error("{}", crate::health::database_message(.0))]
-    Database(#[from] escrow::rusqlite::Error),
+    Database(#[from] db::DbError),
     /// The storage under the store failed (full disk, read-only, locked by another program,
-    /// damaged, I/O error); nothing was changed. `AUTH-060`..`AUTH-064`.
+    /// damaged, I/O error, database unreachable); nothing was changed.
+    /// `AUTH-060`..`AUTH-065`.
     #[error("{0}")]
     Storage(escrow::StorageFault),
     /// The store's own data is inconsistent.
@@ -305,7 +306,7 @@ impl Error {
             Error::Pki(_) => "AUTH-017",
             Error::ProfileRefused { .. } => "AUTH-080",
             Error::CaKeyTooSmall { .. } => "AUTH-081",
-            Error::Database(e) => match escrow::classify_sqlite_error(e) {
+            Error::Database(e) => match escrow::classify_db_error(e) {
                 Some(fault) => crate::health::storage_code(fault),
                 None => "AUTH-018",
             },
@@ -341,7 +342,7 @@ impl Error {
     pub fn storage_fault(&self) -> Option<escrow::StorageFault> {
         match self {
             Error::Storage(fault) => Some(*fault),
-            Error::Database(e) => escrow::classify_sqlite_error(e),
+            Error::Database(e) => escrow::classify_db_error(e),
             Error::Escrow(e) => e.storage_fault(),
             _ => None,
         }

@@ -227,7 +227,7 @@ impl Authority {
             h.update(&secret[..]);
             zeroize::Zeroizing::new(h.finalize().into())
         };
-        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let tx = conn.transaction()?;
         approvals::forget_expired(&tx, now)?;
         let id = match approvals::open_request(&tx, op, target, actor.id, &pepper, params, now)? {
             Some(id) => id,
@@ -324,10 +324,7 @@ impl Authority {
             // Nothing changes, so there is nothing to approve (scripts may set a policy
             // again); its entry commits on its own (or the call fails, like any change).
             let mut st = self.lock();
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             audit::commit(tx, rec, unix(self.now()))?;
             return Ok(PolicyChange {
                 policy: Policy { operation, quorum },
@@ -341,10 +338,7 @@ impl Authority {
             &format!("{operation}={quorum}"),
         )?;
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         approvals::set(&tx, operation, quorum)?;
         let raised = approvals::enforce_invariants(&tx)?;
         // Checked again under the write lock (another change may have come in between).
@@ -433,7 +427,7 @@ impl Authority {
         if !approvals::may_approve(conn, actor.id)? {
             return Err(removed_approver(actor, id));
         }
-        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+        let tx = conn.transaction()?;
         if !approvals::add_approval(&tx, id, actor.id, now)? {
             return Err(Error::ApprovalRefused(format!(
                 "{} approved request {id} already; another administrator must approve it",
@@ -458,7 +452,7 @@ impl Authority {
                     req.status
                 )));
             }
-            let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate)?;
+            let tx = conn.transaction()?;
             approvals::close(&tx, id, "cancelled", now)?;
             audit::commit(tx, rec, now)?;
             approvals::get(conn, id, now)?.ok_or(Error::UnknownRequest { id })

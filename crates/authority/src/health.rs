@@ -1,4 +1,4 @@
-//! The authority's health: the codes and messages of storage faults (`AUTH-060`..`AUTH-064`),
+//! The authority's health: the codes and messages of storage faults (`AUTH-060`..`AUTH-065`),
 //! the reasons it reports to `/healthz` ([`Authority::health`]), and the offline check of a
 //! store that `kmsd check` runs ([`check_store`]): SQLite's full integrity check, its foreign
 //! keys, every escrowed key authenticated, the agent-split keys' shares against their agent
@@ -18,14 +18,16 @@ pub(crate) fn storage_code(fault: StorageFault) -> &'static str {
         StorageFault::ReadOnly => "AUTH-061",
         StorageFault::Busy => "AUTH-062",
         StorageFault::Damaged => "AUTH-063",
+        StorageFault::Unreachable => "AUTH-065",
         _ => "AUTH-064",
     }
 }
 
-/// The message of [`Error::Database`]: the operator's message for a storage fault (SQLite's
-/// own text was logged where the error was classified), SQLite's message otherwise.
-pub(crate) fn database_message(e: &escrow::rusqlite::Error) -> String {
-    match escrow::classify_sqlite_error(e) {
+/// The message of [`Error::Database`]: the operator's message for a storage fault (the
+/// database's own text was logged where the error was classified), the database's message
+/// otherwise.
+pub(crate) fn database_message(e: &db::DbError) -> String {
+    match escrow::classify_db_error(e) {
         Some(fault) => fault.message().to_string(),
         None => format!("database: {e}"),
     }
@@ -170,10 +172,9 @@ mod tests {
 
     #[test]
     fn storage_faults_have_their_own_codes_and_clean_messages() {
-        use escrow::rusqlite::{Error as SqlError, ffi};
-        let full = Error::Database(SqlError::SqliteFailure(
-            ffi::Error::new(ffi::SQLITE_FULL),
-            Some("database or disk is full".into()),
+        let full = Error::Database(db::DbError::new(
+            db::ErrorKind::Full,
+            "database or disk is full",
         ));
         assert_eq!(full.code(), "AUTH-060");
         assert_eq!(full.storage_fault(), Some(StorageFault::Full));
@@ -184,12 +185,13 @@ mod tests {
             StorageFault::Busy,
             StorageFault::Damaged,
             StorageFault::Io,
+            StorageFault::Unreachable,
         ]
         .map(|f| Error::Storage(f).code())
         .to_vec();
         codes.dedup();
-        assert_eq!(codes.len(), 5);
-        let plain = Error::Database(SqlError::InvalidQuery);
+        assert_eq!(codes.len(), 6);
+        let plain = Error::Database(db::DbError::new(db::ErrorKind::Sql, "no such table"));
         assert_eq!(plain.code(), "AUTH-018");
         assert_eq!(plain.storage_fault(), None);
         assert_eq!(

@@ -105,10 +105,7 @@ impl Authority {
         let info = CertificateInfo::from_certificate(&cert)?;
         let der = certificate::to_der(&cert)?;
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         tx.execute(
             "INSERT INTO certificates (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
              VALUES (?1, NULL, 'tls', ?2, ?3, ?4, NULL, ?5)",

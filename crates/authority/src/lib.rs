@@ -73,6 +73,7 @@
 //! | `AUTH-062` | the database is locked by another program (503) |
 //! | `AUTH-063` | the store is damaged: restore it from a backup (503) |
 //! | `AUTH-064` | the disk reported an I/O error, or a database file could not be opened (503) |
+//! | `AUTH-065` | the database server cannot be reached (PostgreSQL down, connection lost; 503; the node reconnects by itself) |
 //! | `AUTH-070` | committed work is missing: the audit anchor names entries the database lacks (a lost or truncated WAL, an older copy of the store) |
 //! | `AUTH-071` | the audit anchor file is malformed, of another store, or fails its MAC |
 //! | `AUTH-080` | the certificate profile (S/MIME Baseline Requirements) refuses the certificate; the message names the rule (`sbr.subject.person_name`: a sponsored profile needs the given name and surname on record; `sbr.key_usage`, ...); HTTP 422 |
@@ -126,7 +127,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
-use escrow::rusqlite::{self, Connection, OptionalExtension, TransactionBehavior, params};
+use db::{Connection, OptionalExtension, params};
 use escrow::{Credential, KeyUsage, NewKey, Password, Store, UnlockedStore};
 use pki::certificate::{self, CertificateInfo};
 use pki::crl::{CrlBuilder, CrlEntry, RevocationReason};
@@ -1158,7 +1159,7 @@ fn next_crl_number(conn: &Connection) -> Result<i64> {
     Ok(last.map_or(1, |n| n + 1))
 }
 
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
+fn user_row(r: &db::Row<'_>) -> db::Result<UserInfo> {
     let caps: String = r.get(2)?;
     Ok(UserInfo {
         email: r.get(0)?,

@@ -116,7 +116,7 @@ impl Authority {
                 let tx = st
                     .store
                     .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    .transaction()?;
                 let previous = setting(&tx, "public_url")?;
                 tx.execute(
                     "UPDATE settings SET value = ?1 WHERE key = 'public_url'",

@@ -96,7 +96,7 @@ impl Authority {
                             "SELECT der FROM certificates WHERE escrowed_key_id = ?1
                              ORDER BY issued_at DESC LIMIT 1",
                             [k.info.id.0],
-                            |r| r.get::<_, Vec<u8>>(0),
+                            |r| r.get::<Vec<u8>>(0),
                         )
                         .optional()?
                         .ok_or_else(|| {

@@ -130,7 +130,7 @@ impl Authority {
         let users: Vec<(i64, String, String)> = conn
             .prepare("SELECT id, email, status FROM users ORDER BY email")?
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+            .collect::<db::Result<_>>()?;
         let mut plans = Vec::with_capacity(users.len());
         for (id, email, status) in users {
             let skip = |reason| {

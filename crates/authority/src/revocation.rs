@@ -165,10 +165,7 @@ impl Authority {
         };
         let now = unix(self.now());
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         let next_number = next_crl_number(&tx)?;
         let mut out = BulkRevokeOutcome::default();
         let mut seen = std::collections::HashSet::new();
@@ -181,7 +178,7 @@ impl Authority {
                     if !seen.insert(serial.clone()) {
                         continue;
                     }
-                    if known.exists([&serial])? {
+                    if known.query_row([&serial], |_| Ok(())).optional()?.is_some() {
                         candidates.push(serial);
                     } else {
                         out.not_found.push(as_given.clone());
@@ -206,8 +203,8 @@ impl Authority {
                         continue;
                     }
                     let s = of_user
-                        .query_map(params![id, now], |r| r.get::<_, String>(0))?
-                        .collect::<rusqlite::Result<Vec<_>>>()?;
+                        .query_map(params![id, now], |r| r.get::<String>(0))?
+                        .collect::<db::Result<Vec<_>>>()?;
                     candidates.extend(s);
                 }
             }
@@ -278,7 +275,7 @@ impl Authority {
         )?;
         let serials = stmt
             .query_map(params![id, now], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<String>>>()?;
+            .collect::<db::Result<Vec<String>>>()?;
         Ok(serials)
     }
 
@@ -299,10 +296,7 @@ impl Authority {
         actor.require_officer()?;
         let now = unix(self.now());
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         let next_number = next_crl_number(&tx)?;
         let mut already = Vec::new();
         let mut raised = Vec::new();
@@ -317,7 +311,7 @@ impl Authority {
                 )?;
                 let s = stmt
                     .query_map(params![id, now], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<String>>>()?;
+                    .collect::<db::Result<Vec<String>>>()?;
                 if s.is_empty() {
                     return Err(Error::NothingToRevoke(format!(
                         "{} has no unrevoked certificate",
@@ -585,7 +579,7 @@ pub(crate) fn crl_pass(
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     let now_t = clock.now();
     let now = unix(now_t);
-    let (plan, issuer, db_path, blobs) = {
+    let (plan, issuer, reader, blobs) = {
         let mut st = lock();
         let conn = st.store.store().connection();
         let Some(crl) = crl_state(conn)? else {
@@ -616,23 +610,17 @@ pub(crate) fn crl_pass(
         )?;
         // The issuer is cheap to clone (its key is shared) and signs without the lock.
         let issuer = st.issuer.clone();
-        let db_path = st.store.store().data_dir().join(escrow::DB_FILE_NAME);
-        (plan, issuer, db_path, blobs)
+        let reader = Reader::of(&st.store);
+        (plan, issuer, reader, blobs)
     };
-    let built = rusqlite::Connection::open_with_flags(
-        &db_path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(Error::from)
-    .and_then(|reader| {
-        reader.busy_timeout(std::time::Duration::from_secs(10))?;
-        build_crls(&reader, &plan, &issuer)
-    })
-    .and_then(|b| {
-        blobs.put(CrlKind::Full, plan.number, &b.full)?;
-        blobs.put(CrlKind::Delta, plan.number + 1, &b.delta)?;
-        Ok(b)
-    });
+    let built = reader
+        .open()
+        .and_then(|reader| build_crls(&reader, &plan, &issuer))
+        .and_then(|b| {
+            blobs.put(CrlKind::Full, plan.number, &b.full)?;
+            blobs.put(CrlKind::Delta, plan.number + 1, &b.delta)?;
+            Ok(b)
+        });
     let b = match built {
         Ok(b) => b,
         Err(e) => {
@@ -720,34 +708,71 @@ fn build_crls(conn: &Connection, plan: &Plan, issuer: &Issuer) -> Result<Built> 
     let mut delta = CrlBuilder::new(plan.number as u64 + 1, plan.this_update, plan.next_update)?
         .delta_of(plan.base as u64)?;
     let (mut entries, mut delta_entries) = (0i64, 0i64);
-    let mut stmt =
-        conn.prepare("SELECT serial, reason, revoked_at, crl_number FROM revocations")?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let serial: String = r.get(0)?;
-        let reason: String = r.get(1)?;
-        let listed_in: i64 = r.get(3)?;
-        let entry = CrlEntry {
-            serial: serial_bytes(&serial)?,
-            revoked_at: from_unix(r.get(2)?),
-            reason: RevocationReason::from_str(&reason)
-                .map_err(|_| Error::Corrupt(format!("revocation reason {reason}")))?,
-        };
-        full.add(&entry)?;
-        entries += 1;
-        if listed_in > plan.base {
-            delta.add(&entry)?;
-            delta_entries += 1;
-        }
-    }
-    drop(rows);
-    drop(stmt);
+    conn.query_each_and_then(
+        "SELECT serial, reason, revoked_at, crl_number FROM revocations",
+        [],
+        |r| -> Result<()> {
+            let serial: String = r.get(0)?;
+            let reason: String = r.get(1)?;
+            let listed_in: i64 = r.get(3)?;
+            let entry = CrlEntry {
+                serial: serial_bytes(&serial)?,
+                revoked_at: from_unix(r.get(2)?),
+                reason: RevocationReason::from_str(&reason)
+                    .map_err(|_| Error::Corrupt(format!("revocation reason {reason}")))?,
+            };
+            full.add(&entry)?;
+            entries += 1;
+            if listed_in > plan.base {
+                delta.add(&entry)?;
+                delta_entries += 1;
+            }
+            Ok(())
+        },
+    )?;
     Ok(Built {
         full: full.sign(issuer)?,
         delta: delta.sign(issuer)?,
         entries,
         delta_entries,
     })
+}
+
+/// Where the CRL builder reads the revocations from: a connection of its own, so that the
+/// long read runs without the authority's lock and without holding its connection.
+enum Reader {
+    /// The SQLite file, opened read-only (WAL: the read sees one snapshot while writers go on).
+    Sqlite(std::path::PathBuf),
+    /// The PostgreSQL database, on a new session (one statement: one snapshot).
+    Postgres(db::PgConfig),
+}
+
+impl Reader {
+    fn of(store: &escrow::UnlockedStore) -> Reader {
+        match store.store().connection().postgres_config() {
+            Some(config) => Reader::Postgres(config.clone()),
+            None => Reader::Sqlite(store.store().data_dir().join(escrow::DB_FILE_NAME)),
+        }
+    }
+
+    fn open(&self) -> Result<Connection> {
+        Ok(match self {
+            Reader::Sqlite(path) => {
+                let raw = rusqlite::Connection::open_with_flags(
+                    path,
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+                        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )
+                .map_err(db::DbError::from)?;
+                Connection::from_rusqlite(raw)?
+            }
+            Reader::Postgres(config) => {
+                let conn = Connection::connect_postgres(config)?;
+                conn.execute_batch("SET default_transaction_read_only = on")?;
+                conn
+            }
+        })
+    }
 }
 
 /// Serves newly recorded CRLs (`new`'s CA certificate is filled in here).

@@ -157,10 +157,7 @@ impl Authority {
             self.gate(rec, actor, "backup-schedule", &target)?;
             {
                 let mut st = self.lock();
-                let tx = st
-                    .store
-                    .connection_mut()
-                    .transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let tx = st.store.connection_mut().transaction()?;
                 tx.execute(
                     "INSERT INTO settings (key, value) VALUES (?1, ?2)
                      ON CONFLICT (key) DO UPDATE SET value = excluded.value",

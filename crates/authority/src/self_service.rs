@@ -68,10 +68,7 @@ impl Authority {
         let new_hash = secret::hash_password(new.expose(), &self.config.admin_argon2)?;
         let keep = keep_session.map(|t| secret::hash_token(t).to_vec());
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         // Unchanged since it was read, or another change won the race: refuse rather than
         // overwrite a password nobody checked against.
         let n = tx.execute(
@@ -101,10 +98,7 @@ impl Authority {
     fn count_failed_password(&self, actor: &Admin) -> Result<Error> {
         let now = unix(self.now());
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         let failed: u32 = tx.query_row(
             "UPDATE admins SET failed_logins = failed_logins + 1 WHERE id = ?1
              RETURNING failed_logins",
@@ -172,10 +166,7 @@ impl Authority {
             &format!("set role of {name} to {}", role.as_str()),
         )?;
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         // Checked again under the write lock: another change may have come in between.
         let n = tx.execute(
             "UPDATE admins SET role = ?2 WHERE id = ?1 AND role = ?3 AND removed_at IS NULL",

@@ -223,10 +223,7 @@ impl Guard {
 const KEEP_FAILURE_HOURS: i64 = 90 * 24;
 
 /// Counts one failed sign-in at `now` in its hour's row of `signin_failures`.
-pub(crate) fn record_failure(
-    conn: &escrow::rusqlite::Connection,
-    now: i64,
-) -> escrow::rusqlite::Result<()> {
+pub(crate) fn record_failure(conn: &db::Connection, now: i64) -> db::Result<()> {
     let hour = now.div_euclid(3600) * 3600;
     conn.execute(
         "INSERT INTO signin_failures (hour, failures) VALUES (?1, 1)
@@ -242,10 +239,7 @@ pub(crate) fn record_failure(
 
 /// Failed sign-ins counted in the hours that end after `since` (the hour holding `since`
 /// included).
-pub(crate) fn failures_since(
-    conn: &escrow::rusqlite::Connection,
-    since: i64,
-) -> crate::Result<i64> {
+pub(crate) fn failures_since(conn: &db::Connection, since: i64) -> crate::Result<i64> {
     Ok(conn.query_row(
         "SELECT COALESCE(SUM(failures), 0) FROM signin_failures WHERE hour > ?1",
         [since - 3600],

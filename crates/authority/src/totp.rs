@@ -15,8 +15,7 @@ use hmac::{Hmac, Mac};
 use zeroize::Zeroizing;
 
 use crate::{
-    Admin, Authority, Error, OptionalExtension, Result, SignIn, State, TransactionBehavior, audit,
-    params, unix,
+    Admin, Authority, Error, OptionalExtension, Result, SignIn, State, audit, params, unix,
 };
 
 /// Seconds per time step.
@@ -257,10 +256,7 @@ impl Authority {
             let mut st = self.lock();
             let ca_secret = crate::ca_key::ca_secret(&st.issuer, &st.store)?;
             let sealed = seal(&ca_secret, actor.id, &secret)?;
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             let changed = tx.execute(
                 "UPDATE admins SET totp_secret = ?2, totp_last_step = NULL
                  WHERE id = ?1 AND removed_at IS NULL AND totp_secret IS NULL",
@@ -288,10 +284,7 @@ impl Authority {
                 self.gate(rec, actor, "admin-change", &format!("totp-disable {name}"))?;
             }
             let mut st = self.lock();
-            let tx = st
-                .store
-                .connection_mut()
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = st.store.connection_mut().transaction()?;
             let had: Option<bool> = tx
                 .query_row(
                     "SELECT totp_secret IS NOT NULL FROM admins

@@ -150,10 +150,7 @@ impl Authority {
         let token = Token::generate()?;
         let expires_at = now + secs(self.config.token_ttl);
         let mut st = self.lock();
-        let tx = st
-            .store
-            .connection_mut()
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = st.store.connection_mut().transaction()?;
         let exists: bool = tx.query_row(
             "SELECT EXISTS (SELECT 1 FROM users WHERE email_key = ?1)",
             [email_key(&email)],
@@ -162,10 +159,10 @@ impl Authority {
         if exists {
             return Err(Error::UserExists { email });
         }
-        tx.execute(
+        let user_id: i64 = tx.query_row(
             "INSERT INTO users (email, email_key, name, capabilities, status, created_at,
                                 given_name, surname, pseudonym, profile)
-             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?7, ?8, ?9) RETURNING id",
             params![
                 email,
                 email_key(&email),
@@ -177,8 +174,8 @@ impl Authority {
                 pseudonym,
                 profile
             ],
+            |r| r.get(0),
         )?;
-        let user_id = tx.last_insert_rowid();
         insert_token(&tx, user_id, &token, now, expires_at)?;
         audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(admin = %actor.name, user = %email, "user added");
@@ -225,10 +222,10 @@ impl Authority {
                     not_before: r.get(2)?,
                     not_after: r.get(3)?,
                     revoked: r.get(4)?,
-                    superseded: r.get::<_, Option<i64>>(5)?.is_some(),
+                    superseded: r.get::<Option<i64>>(5)?.is_some(),
                 })
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<db::Result<Vec<_>>>()?;
         let escrowed_keys = st
             .store
             .list()?

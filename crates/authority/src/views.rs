@@ -303,17 +303,11 @@ impl UserState {
         }
     }
 
-    fn from_sql(s: &str) -> rusqlite::Result<Self> {
+    fn from_sql(s: &str) -> db::Result<Self> {
         UserState::ALL
             .into_iter()
             .find(|st| st.as_str() == s)
-            .ok_or_else(|| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    0,
-                    rusqlite::types::Type::Text,
-                    format!("unknown user state {s:?}").into(),
-                )
-            })
+            .ok_or_else(|| db::DbError::type_error(format!("unknown user state {s:?}")))
     }
 }
 
@@ -383,9 +377,9 @@ fn user_state_expiry_sql(now: i64) -> String {
 }
 
 /// A user row: [`USER_COLUMNS`] of `u`, then its state and the state's expiry.
-fn user_state_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserInfo> {
+fn user_state_row(r: &db::Row<'_>) -> db::Result<UserInfo> {
     let mut u = user_row(r)?;
-    u.state = UserState::from_sql(&r.get::<_, String>(9)?)?;
+    u.state = UserState::from_sql(&r.get::<String>(9)?)?;
     u.state_expires_at = r.get(10)?;
     Ok(u)
 }
@@ -554,7 +548,7 @@ fn fingerprint(der: &[u8]) -> String {
         .join(":")
 }
 
-fn cert_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<CertRow> {
+fn cert_row(r: &db::Row<'_>) -> db::Result<CertRow> {
     Ok(CertRow {
         serial: r.get(0)?,
         email: r.get(1)?,
@@ -588,25 +582,26 @@ impl Authority {
         let conn = st.store.store().connection();
         let ca = CertificateInfo::from_certificate(st.issuer.certificate())?;
         let mut users = UserCounts::default();
-        {
-            let mut stmt = conn.prepare("SELECT status, count(*) FROM users GROUP BY status")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
+        conn.query_each(
+            "SELECT status, count(*) FROM users GROUP BY status",
+            [],
+            |r| {
                 let (status, n): (String, i64) = (r.get(0)?, r.get(1)?);
                 match status.as_str() {
                     "active" => users.active = n,
                     _ => users.disabled += n,
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
         let mut certificates = CertCounts::default();
-        {
-            let mut stmt = conn.prepare(&format!(
+        conn.query_each(
+            &format!(
                 "SELECT {CERT_STATUS_SQL} AS status, count(*) FROM certificates c
                  LEFT JOIN revocations r ON r.serial = c.serial GROUP BY status"
-            ))?;
-            let mut rows = stmt.query([now])?;
-            while let Some(r) = rows.next()? {
+            ),
+            [now],
+            |r| {
                 let (status, n): (String, i64) = (r.get(0)?, r.get(1)?);
                 match status.as_str() {
                     "active" => certificates.active = n,
@@ -614,8 +609,9 @@ impl Authority {
                     "expired" => certificates.expired = n,
                     _ => certificates.superseded = n,
                 }
-            }
-        }
+                Ok(())
+            },
+        )?;
         let crl = conn
             .query_row(
                 "SELECT number, delta_number, this_update, next_update FROM crl_state WHERE id = 1",
@@ -759,7 +755,7 @@ impl Authority {
                 params![now, serial, email, status, kind, limit, offset],
                 cert_row,
             )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<db::Result<Vec<_>>>()?;
         Ok(Page {
             total,
             offset,
@@ -788,7 +784,7 @@ impl Authority {
                          WHERE c.serial = ?2"
                     ),
                     params![now, serial],
-                    |r| Ok((cert_row(r)?, r.get::<_, Vec<u8>>(8)?, r.get(9)?)),
+                    |r| Ok((cert_row(r)?, r.get::<Vec<u8>>(8)?, r.get(9)?)),
                 )
                 .optional()?
                 .ok_or(Error::UnknownCertificate { serial })?
@@ -875,7 +871,7 @@ impl Authority {
         ))?;
         let items = stmt
             .query_map(params![text, status, state, limit, offset], user_state_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<db::Result<Vec<_>>>()?;
         Ok(Page {
             total,
             offset,
@@ -904,7 +900,7 @@ impl Authority {
             user_state_expiry_sql(now)
         ))?;
         let rows = stmt.query_map([], user_state_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        Ok(rows.collect::<db::Result<_>>()?)
     }
 
     /// `user` (read by `find_user` from the row `id`) with its state filled in.
@@ -973,11 +969,11 @@ impl Authority {
                         target: r.get(4)?,
                         outcome: r.get(5)?,
                         detail: r.get(6)?,
-                        hash: hex::encode(r.get::<_, Vec<u8>>(7)?),
+                        hash: hex::encode(r.get::<Vec<u8>>(7)?),
                     })
                 },
             )?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<db::Result<Vec<_>>>()?;
         Ok(Page {
             total,
             offset,

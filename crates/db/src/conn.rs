@@ -285,12 +285,24 @@ impl Connection {
     }
 
     /// Runs `sql` and calls `f` on its rows in order until `f` answers `false` or the rows
-    /// end: the one row walker under every query call. SQLite streams; PostgreSQL holds the
+    /// end (rusqlite's `while let Some(row) = rows.next()?` loop, `break` being `Ok(false)`):
+    /// the one row walker under every query call. SQLite streams; PostgreSQL holds the
     /// result's raw rows meanwhile (the client buffers a result as it arrives either way; the
     /// rows are read into the driver's compact form first so that `f` may use the connection
     /// itself; bounded memory needs a portal: see STORAGE.md). Errors of the database become
     /// `E` through `From`, marking an open transaction failed; errors of `f` are returned as
     /// they are.
+    pub fn query_while<E, P, F>(&self, sql: &str, params: P, f: F) -> std::result::Result<(), E>
+    where
+        E: From<DbError>,
+        P: Params,
+        F: FnMut(&Row<'_>) -> std::result::Result<bool, E>,
+    {
+        let values = params.to_values()?;
+        self.walk(sql, &values, f)
+    }
+
+    /// [`Connection::query_while`] on values already bound.
     fn walk<E, F>(&self, sql: &str, values: &[Value], mut f: F) -> std::result::Result<(), E>
     where
         E: From<DbError>,

@@ -167,11 +167,13 @@ impl DbError {
         DbError::new(ErrorKind::NotFound, "the query returned no row")
     }
 
-    pub(crate) fn misuse(message: impl Into<String>) -> Self {
+    /// A [`ErrorKind::Misuse`] error (a caller's step that failed inside a database call).
+    pub fn misuse(message: impl Into<String>) -> Self {
         DbError::new(ErrorKind::Misuse, message)
     }
 
-    pub(crate) fn type_error(message: impl Into<String>) -> Self {
+    /// A [`ErrorKind::Type`] error (a value that does not convert).
+    pub fn type_error(message: impl Into<String>) -> Self {
         DbError::new(ErrorKind::Type, message)
     }
 

@@ -19,10 +19,10 @@ use axum::Router;
 use axum::body::{Body, to_bytes};
 use axum::http::{Request, StatusCode, header};
 use criterion::{Criterion, criterion_group, criterion_main};
-use escrow::rusqlite::params;
 use escrow::{Argon2Params, InitOptions, Password};
 use kmsd::AppState;
 use pki::PrivateKey;
+use rusqlite::params;
 use serde_json::{Value, json};
 use tokio::runtime::Runtime;
 use tower::ServiceExt;
@@ -54,7 +54,7 @@ fn serial(u: i64, k: i64) -> String {
 /// Writes `users` users, two certificates each (one user in ten revoked) and one audit entry
 /// per user straight into the store in one transaction.
 fn fill(dir: &Path, users: i64) {
-    let mut conn = escrow::rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap();
+    let mut conn = rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap();
     let tx = conn.transaction().unwrap();
     let first_seq: i64 = tx
         .query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM audit_log", [], |r| {

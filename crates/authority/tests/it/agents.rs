@@ -497,7 +497,7 @@ fn kmsd_check_verifies_split_keys_against_their_agent_set_without_opening_a_shar
     // A share row moved onto another agent's fails its authentication; a deleted share is
     // missing; either makes the store unsound.
     let moved = check("moved");
-    let db = escrow::rusqlite::Connection::open(moved.join(escrow::DB_FILE_NAME)).unwrap();
+    let db = rusqlite::Connection::open(moved.join(escrow::DB_FILE_NAME)).unwrap();
     db.execute(
         "UPDATE key_shares SET ciphertext = (SELECT ciphertext FROM key_shares
          WHERE agent_id = 1 ORDER BY key_id LIMIT 1) WHERE agent_id = 2",

@@ -5,8 +5,8 @@
 
 use authority::{Admin, RevokeTarget};
 use escrow::Password;
-use escrow::rusqlite::Connection;
 use pki::crl::{Crl, RevocationReason};
+use rusqlite::Connection;
 use sha2::{Digest, Sha256};
 
 use super::{ADMIN_PW, Fixture, csr, fixture};

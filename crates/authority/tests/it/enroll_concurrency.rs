@@ -4,7 +4,7 @@
 
 use authority::Admin;
 use escrow::Password;
-use escrow::rusqlite::Connection;
+use rusqlite::Connection;
 
 use super::{ADMIN_PW, Fixture, csr, fixture, key};
 

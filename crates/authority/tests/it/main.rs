@@ -591,7 +591,7 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
     let a = &f.auth;
     let admin = a.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
     let before = a.audit_list(&admin, None).unwrap().len();
-    let db = escrow::rusqlite::Connection::open(f.dir.join(escrow::DB_FILE_NAME)).unwrap();
+    let db = rusqlite::Connection::open(f.dir.join(escrow::DB_FILE_NAME)).unwrap();
     db.execute_batch(
         "CREATE TRIGGER test_refuse_audit BEFORE INSERT ON audit_log
          BEGIN SELECT RAISE(ABORT, 'test: the audit log refuses entries'); END;",

@@ -4,8 +4,8 @@
 
 use authority::{Admin, RevokeTarget};
 use escrow::Password;
-use escrow::rusqlite::Connection;
 use pki::crl::{Crl, RevocationReason};
+use rusqlite::Connection;
 
 use super::{ADMIN_PW, Fixture, csr, fixture};
 

@@ -4,7 +4,7 @@
 
 use axum::http::StatusCode;
 use escrow::StorageFault;
-use escrow::rusqlite::{Connection, TransactionBehavior};
+use rusqlite::{Connection, TransactionBehavior};
 use serde_json::json;
 
 use super::{call, code, fixture, j, login};

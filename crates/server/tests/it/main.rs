@@ -823,8 +823,8 @@ async fn roles_limit_what_each_administrator_may_do() {
     assert_eq!((s, code(&v)), (StatusCode::NOT_FOUND, "AUTH-021"), "{v}");
 }
 
-fn db(dir: &Path) -> escrow::rusqlite::Connection {
-    escrow::rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap()
+fn db(dir: &Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(dir.join(escrow::DB_FILE_NAME)).unwrap()
 }
 
 async fn verify_audit(app: &Router, t: &str) -> Value {
