@@ -406,3 +406,139 @@ fn amcheck_reports_a_damaged_index_as_a_problem() {
         "{report:?}"
     );
 }
+
+/// A tmpfs of its own, unmounted when dropped (lazily: the server may still hold a file).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size_kib: u32) -> SmallDisk {
+        let dir = tempfile::Builder::new()
+            .prefix("escrow-small-disk-")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size_kib}k,mode=0700")])
+            .arg("tmpfs")
+            .arg(dir.path())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "this test mounts a small tmpfs for a tablespace: run the suite as root"
+        );
+        let disk = SmallDisk { dir };
+        let run = |args: &[&str]| {
+            let ok = std::process::Command::new(args[0])
+                .args(&args[1..])
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "{args:?}");
+        };
+        // The server runs as `postgres` (PgCluster does so under root).
+        run(&["chown", "postgres:postgres", disk.path()]);
+        disk
+    }
+
+    fn path(&self) -> &str {
+        self.dir.path().to_str().unwrap()
+    }
+
+    fn resize(&self, size_kib: u32) {
+        let ok = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size_kib}k")])
+            .arg(self.dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "remounting the tmpfs");
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn a_full_disk_under_the_database_is_its_own_error_and_changes_nothing() {
+    // Dropped after the cluster (declared first): the server lets go of the files first.
+    let disk = SmallDisk::mount(1024);
+    let cluster = PgCluster::start();
+    let fx = Fixture {
+        pg: Some(cluster.fresh_db()),
+        ..Fixture::empty(Backend::Sqlite)
+    };
+    let mut store = fx.create(&options(&fx)).unwrap();
+    // The escrowed keys (and their TOAST table) on the small disk; the WAL stays on the big
+    // one, so the server fails the statement (53100) instead of stopping.
+    cluster.admin(&format!(
+        "CREATE TABLESPACE small LOCATION '{}'",
+        disk.path()
+    ));
+    fx.raw()
+        .execute_batch("ALTER TABLE escrowed_keys SET TABLESPACE small")
+        .unwrap();
+    let mut kept = 0;
+    let err = loop {
+        match store.escrow_batch(&[
+            new_key("alice", &random_blob(200), 1),
+            new_key("alice", &random_blob(60 * 1024), 1),
+        ]) {
+            Ok(_) => kept += 2,
+            Err(e) => break e,
+        }
+        assert!(kept < 200, "the small disk never filled");
+    };
+    assert!(matches!(err, Error::Storage(StorageFault::Full)), "{err:?}");
+    assert_eq!(err.code(), "ESCROW-020");
+    assert!(kept >= 4, "the disk filled after {kept} keys");
+    let before = fx.snapshot();
+    let again = store
+        .escrow(&new_key("bob", &random_blob(60 * 1024), 2))
+        .unwrap_err();
+    assert_eq!(again.code(), "ESCROW-020", "{again:?}");
+    assert_eq!(fx.snapshot(), before, "a refused escrow leaves nothing");
+    assert_eq!(store.verify_keys().unwrap().keys, kept);
+
+    // Room again: escrowing works on the same connection.
+    disk.resize(64 * 1024);
+    store
+        .escrow(&new_key("bob", &random_blob(60 * 1024), 3))
+        .unwrap();
+    assert_eq!(store.verify_keys().unwrap().keys, kept + 1);
+    drop(store);
+    drop(cluster);
+}
+
+#[test]
+fn a_read_only_database_is_its_own_error_and_changes_nothing() {
+    let (fx, store) = init_on(Backend::Postgres);
+    drop(store);
+    let name = &fx.pg.as_ref().unwrap().dbname;
+    let cluster = PgCluster::shared();
+    // What a standby, or a database an operator froze, answers (25006).
+    cluster.admin(&format!(
+        "ALTER DATABASE {name} SET default_transaction_read_only = on"
+    ));
+    let before = fx.snapshot();
+    let mut store = fx.unlock();
+    let err = store
+        .escrow(&new_key("alice", &random_blob(300), 1))
+        .unwrap_err();
+    assert!(
+        matches!(err, Error::Storage(StorageFault::ReadOnly)),
+        "{err:?}"
+    );
+    assert_eq!(err.code(), "ESCROW-021");
+    assert_eq!(fx.snapshot(), before);
+    cluster.admin(&format!(
+        "ALTER DATABASE {name} RESET default_transaction_read_only"
+    ));
+    fx.unlock()
+        .escrow(&new_key("alice", &random_blob(300), 1))
+        .unwrap();
+}
