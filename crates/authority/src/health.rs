@@ -34,6 +34,16 @@ pub(crate) fn database_message(e: &db::DbError) -> String {
 }
 
 impl Authority {
+    /// Why the authority cannot serve at all, for an operator; `None` when it can. `/healthz`
+    /// reports it as `unavailable` (503): the PostgreSQL database could not be reached at the
+    /// last look (every second); the node reconnects by itself.
+    pub fn unavailable(&self) -> Option<String> {
+        (!self
+            .database_reachable
+            .load(std::sync::atomic::Ordering::Relaxed))
+        .then(|| StorageFault::Unreachable.message().to_string())
+    }
+
     /// Why the authority is not fully well, one sentence each for an operator; empty when
     /// all is well. `/healthz` reports these as its `reasons` (status `degraded`).
     ///

@@ -838,6 +838,8 @@ pub struct Authority {
     request_keys: agents::RequestKeys,
     /// Whether the CA key can sign (a token key may be gone): see `ca_key`.
     signer_health: ca_key::SignerHealth,
+    /// Whether the database answered at the last look (PostgreSQL; always true on SQLite).
+    database_reachable: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -1027,6 +1029,7 @@ impl Authority {
         let pool = KeyPool::start(config.key_pool_size);
         let issuer = Arc::new(issuer);
         let clustered = signer.is_some();
+        let database_reachable = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let state = Arc::new(Mutex::new(State {
             store,
             issuer: issuer.clone(),
@@ -1034,12 +1037,13 @@ impl Authority {
         }));
         let ocsp = Arc::new(ocsp::Ocsp::default());
         let publisher = {
-            let (state, published, clock, config, ocsp) = (
+            let (state, published, clock, config, ocsp, reachable) = (
                 state.clone(),
                 published.clone(),
                 clock.clone(),
                 config.clone(),
                 ocsp.clone(),
+                database_reachable.clone(),
             );
             publisher::Publisher::start(
                 publisher::Timing {
@@ -1054,6 +1058,30 @@ impl Authority {
                     retry: config.crl_retry,
                 },
                 move || {
+                    if clustered {
+                        // The database session is looked at every second: a lost one is
+                        // replaced as soon as the server answers again (calls meanwhile are
+                        // refused with AUTH-065, and /healthz says unavailable).
+                        let ok = {
+                            let mut st = state.lock().unwrap_or_else(|p| p.into_inner());
+                            st.store.heal()
+                        };
+                        let ok = ok.unwrap_or_else(|e| {
+                            tracing::error!(error = %e, "the database connection cannot be restored");
+                            false
+                        });
+                        let was = reachable.swap(ok, std::sync::atomic::Ordering::Relaxed);
+                        if was != ok {
+                            if ok {
+                                tracing::info!("the database answers again");
+                            } else {
+                                tracing::error!("the database cannot be reached");
+                            }
+                        }
+                        if !ok {
+                            return Ok(false);
+                        }
+                    }
                     let signed = revocation::crl_pass(
                         &state,
                         &published,
@@ -1100,6 +1128,7 @@ impl Authority {
             checks: Default::default(),
             request_keys: Default::default(),
             signer_health: Default::default(),
+            database_reachable,
         })
     }
 

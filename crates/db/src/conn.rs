@@ -92,10 +92,42 @@ impl Backoff {
 const PG_STATEMENT_CACHE: usize = 256;
 
 struct Pg {
-    client: RefCell<postgres::Client>,
+    /// The client (`None` only while it is dropped: see `Drop`).
+    client: RefCell<Option<postgres::Client>>,
     /// Prepared statements by their SQL as written (with `?N`).
     statements: RefCell<HashMap<String, postgres::Statement>>,
     config: PgConfig,
+}
+
+impl Pg {
+    fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
+        std::cell::RefMut::map(self.client.borrow_mut(), |c| {
+            c.as_mut().expect("a PostgreSQL client is open until it is dropped")
+        })
+    }
+}
+
+impl Drop for Pg {
+    fn drop(&mut self) {
+        // Closing the session runs the client's own runtime: see `pg_blocking`.
+        if let Some(client) = self.client.get_mut().take() {
+            pg_blocking(move || drop(client));
+        }
+    }
+}
+
+/// Runs a call of the synchronous PostgreSQL client, which drives a small runtime of its own:
+/// on a worker thread of a multi-threaded tokio runtime (kmsd's request handlers call the
+/// authority directly for quick reads), through `block_in_place`, which hands the worker's
+/// other tasks to another thread first (a runtime started inside a runtime's worker panics);
+/// anywhere else (plain threads, `spawn_blocking`), directly.
+fn pg_blocking<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
 }
 
 enum Inner {
@@ -149,10 +181,10 @@ impl Connection {
 
     /// Connects to PostgreSQL (one attempt; see [`Connection::reconnect`]).
     pub fn connect_postgres(config: &PgConfig) -> Result<Self> {
-        let client = pg_connect(config)?;
+        let client = pg_blocking(|| pg_connect(config))?;
         Ok(Connection {
             inner: Inner::Postgres(Box::new(Pg {
-                client: RefCell::new(client),
+                client: RefCell::new(Some(client)),
                 statements: RefCell::new(HashMap::new()),
                 config: config.clone(),
             })),
@@ -235,11 +267,7 @@ impl Connection {
             return Ok(s.clone());
         }
         let text = placeholder::to_postgres(sql)?;
-        let stmt = pg
-            .client
-            .borrow_mut()
-            .prepare(&text)
-            .map_err(|e| self.pg_err(e))?;
+        let stmt = pg_blocking(|| pg.client().prepare(&text)).map_err(|e| self.pg_err(e))?;
         let mut cache = pg.statements.borrow_mut();
         if cache.len() >= PG_STATEMENT_CACHE {
             cache.clear();
@@ -259,10 +287,7 @@ impl Connection {
             }
             Inner::Postgres(pg) => {
                 let stmt = self.pg_statement(pg, sql)?;
-                let n = pg
-                    .client
-                    .borrow_mut()
-                    .execute(&stmt, &pg_params(&values))
+                let n = pg_blocking(|| pg.client().execute(&stmt, &pg_params(&values)))
                     .map_err(|e| self.pg_err(e))?;
                 Ok(usize::try_from(n).unwrap_or(usize::MAX))
             }
@@ -276,10 +301,7 @@ impl Connection {
             Inner::Postgres(pg) => {
                 // DDL may change what cached statements return.
                 pg.statements.borrow_mut().clear();
-                pg.client
-                    .borrow_mut()
-                    .batch_execute(sql)
-                    .map_err(|e| self.pg_err(e))
+                pg_blocking(|| pg.client().batch_execute(sql)).map_err(|e| self.pg_err(e))
             }
         }
     }
@@ -323,10 +345,7 @@ impl Connection {
             }
             Inner::Postgres(pg) => {
                 let stmt = self.pg_statement(pg, sql)?;
-                let rows = pg
-                    .client
-                    .borrow_mut()
-                    .query(&stmt, &pg_params(values))
+                let rows = pg_blocking(|| pg.client().query(&stmt, &pg_params(values)))
                     .map_err(|e| self.pg_err(e))?;
                 for r in &rows {
                     if !f(&Row(RowInner::Postgres(r)))? {
@@ -525,11 +544,9 @@ impl Connection {
     fn raw_batch(&self, sql: &str) -> Result<()> {
         match &self.inner {
             Inner::Sqlite(c) => c.execute_batch(sql).map_err(|e| self.sqlite_err(e)),
-            Inner::Postgres(pg) => pg
-                .client
-                .borrow_mut()
-                .batch_execute(sql)
-                .map_err(|e| self.pg_err(e)),
+            Inner::Postgres(pg) => {
+                pg_blocking(|| pg.client().batch_execute(sql)).map_err(|e| self.pg_err(e))
+            }
         }
     }
 
@@ -653,8 +670,10 @@ impl Connection {
         let Inner::Postgres(pg) = &mut self.inner else {
             return Ok(());
         };
-        let alive = !pg.client.get_mut().is_closed()
-            && pg.client.get_mut().simple_query("SELECT 1").is_ok();
+        let alive = pg_blocking(|| {
+            let mut client = pg.client();
+            !client.is_closed() && client.simple_query("SELECT 1").is_ok()
+        });
         if alive {
             return Ok(());
         }
@@ -668,9 +687,10 @@ impl Connection {
             attempt.connect_timeout = attempt
                 .connect_timeout
                 .min(left.max(Duration::from_secs(1)));
-            match pg_connect(&attempt) {
+            match pg_blocking(|| pg_connect(&attempt)) {
                 Ok(client) => {
-                    *pg.client.get_mut() = client;
+                    let old = pg.client.get_mut().replace(client);
+                    pg_blocking(move || drop(old));
                     pg.statements.get_mut().clear();
                     self.in_tx.set(false);
                     self.tx_failed.set(false);

@@ -162,9 +162,10 @@ impl AppState {
     /// authority's own [`Authority::health`]). 503 `unavailable` when it cannot serve at all,
     /// 200 `degraded` with reasons, 200 `ok`.
     pub fn health(&self) -> (StatusCode, api::Health) {
-        let (unavailable, mut degraded) = self.health.reasons();
+        let (mut unavailable, mut degraded) = self.health.reasons();
         let locked = match self.authority() {
             Ok(a) => {
+                unavailable.extend(a.unavailable());
                 degraded.extend(a.health());
                 false
             }
