@@ -445,9 +445,15 @@ fn restored_over(conn: &Connection, anchor: &Anchor) -> Result<bool> {
         anchor.seq,
         hex::encode(&anchor.hash)
     );
+    let contains = match conn.backend() {
+        db::Backend::Sqlite => "instr(target, ?1) > 0",
+        db::Backend::Postgres => "strpos(target, ?1) > 0",
+    };
     Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM audit_log WHERE action = 'restore' AND outcome = 'ok'
-                        AND instr(target, ?1) > 0)",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM audit_log WHERE action = 'restore' AND outcome = 'ok'
+                            AND {contains})"
+        ),
         [needle],
         |r| r.get(0),
     )?)

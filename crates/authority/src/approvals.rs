@@ -367,8 +367,8 @@ pub(crate) fn check_why(why: Option<&str>) -> Result<Option<&str>> {
 /// Adds the approval of account `admin_id`; false when it was there already.
 pub(crate) fn add_approval(conn: &Connection, id: i64, admin_id: i64, now: i64) -> Result<bool> {
     Ok(conn.execute(
-        "INSERT OR IGNORE INTO admin_approvals (request_id, admin_id, approved_at)
-         VALUES (?1, ?2, ?3)",
+        "INSERT INTO admin_approvals (request_id, admin_id, approved_at)
+         VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING",
         params![id, admin_id, now],
     )? == 1)
 }

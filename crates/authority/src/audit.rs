@@ -489,8 +489,8 @@ pub(crate) fn insert_checkpoint(
     now: i64,
 ) -> Result<()> {
     conn.execute(
-        "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, signature, signed_at)
-         VALUES (?1, ?2, ?3, ?4)",
+        "INSERT INTO audit_checkpoints (seq, hash, signature, signed_at)
+         VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
         params![seq, hash, signature, now],
     )?;
     Ok(())

@@ -540,9 +540,9 @@ fn carry_over(
     let mut revocations_carried = 0u64;
     for c in &carried {
         tx.execute(
-            "INSERT OR IGNORE INTO certificates
+            "INSERT INTO certificates
                  (serial, user_id, kind, der, not_before, not_after, escrowed_key_id, issued_at)
-             VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6)",
+             VALUES (?1, NULL, ?2, ?3, ?4, ?5, NULL, ?6) ON CONFLICT DO NOTHING",
             params![
                 c.serial,
                 c.kind,
@@ -553,8 +553,8 @@ fn carry_over(
             ],
         )?;
         revocations_carried += tx.execute(
-            "INSERT OR IGNORE INTO revocations (serial, reason, revoked_at, crl_number)
-             VALUES (?1, ?2, ?3, ?4)",
+            "INSERT INTO revocations (serial, reason, revoked_at, crl_number)
+             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
             params![c.serial, c.reason, c.revoked_at, listed_in],
         )? as u64;
     }
@@ -610,16 +610,17 @@ fn keep_admins(conn: &Connection, live: &[LiveAdmin]) -> Result<()> {
     for a in live {
         conn.execute(
             "UPDATE admins SET role = ?2, password_hash = ?3, removed_at = coalesce(removed_at, ?4),
-                 must_change_password = max(must_change_password, ?5)
+                 must_change_password = CASE WHEN must_change_password > ?5
+                                             THEN must_change_password ELSE ?5 END
              WHERE id = ?1",
             params![a.id, a.role, a.password_hash, a.removed_at, a.must_change],
         )?;
     }
     for a in live {
         let n = conn.execute(
-            "INSERT OR IGNORE INTO admins
+            "INSERT INTO admins
                  (id, name, role, password_hash, created_at, removed_at, must_change_password)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
             params![
                 a.id,
                 a.name,

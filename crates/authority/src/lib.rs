@@ -1354,7 +1354,7 @@ fn current_cert_full(
             "SELECT c.serial, c.der, c.escrowed_key_id FROM certificates c
              WHERE c.user_id = ?1 AND c.kind = ?2 AND c.superseded_at IS NULL AND c.not_after > ?3
                AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.serial = c.serial)
-             ORDER BY c.issued_at DESC, c.rowid DESC LIMIT 1",
+             ORDER BY c.issued_at DESC, c.not_after DESC, c.serial DESC LIMIT 1",
             params![user_id, kind, now],
             |r| {
                 Ok(CurrentCert {

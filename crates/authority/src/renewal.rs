@@ -188,7 +188,7 @@ fn current_not_after(conn: &Connection, user_id: i64, kind: &str, now: i64) -> R
             "SELECT c.not_after FROM certificates c
              WHERE c.user_id = ?1 AND c.kind = ?2 AND c.superseded_at IS NULL AND c.not_after > ?3
                AND NOT EXISTS (SELECT 1 FROM revocations r WHERE r.serial = c.serial)
-             ORDER BY c.issued_at DESC, c.rowid DESC LIMIT 1",
+             ORDER BY c.issued_at DESC, c.not_after DESC, c.serial DESC LIMIT 1",
             params![user_id, kind, now],
             |r| r.get(0),
         )

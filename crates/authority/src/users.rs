@@ -212,7 +212,8 @@ impl Authority {
         let mut stmt = conn.prepare(
             "SELECT c.serial, c.kind, c.not_before, c.not_after, r.reason, c.superseded_at
              FROM certificates c LEFT JOIN revocations r ON r.serial = c.serial
-             WHERE c.user_id = ?1 ORDER BY c.issued_at, c.rowid",
+             WHERE c.user_id = ?1
+             ORDER BY c.issued_at, c.superseded_at IS NULL, c.serial",
         )?;
         let certificates = stmt
             .query_map([id], |r| {
@@ -457,7 +458,7 @@ impl Authority {
                     .map_err(|e| Error::Corrupt(format!("escrowed key {key_id}: {e}")))?;
                 let enc_der: Vec<u8> = st.store.store().connection().query_row(
                     "SELECT der FROM certificates WHERE escrowed_key_id = ?1
-                     ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+                     ORDER BY issued_at DESC, superseded_at IS NULL DESC, serial DESC LIMIT 1",
                     [key_id],
                     |r| r.get(0),
                 )?;

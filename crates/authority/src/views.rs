@@ -723,21 +723,27 @@ impl Authority {
         };
         let now = unix(self.now());
         let email = email.as_deref().map(like_contains);
-        // ?1 now, ?2 serial prefix (GLOB can use the primary key), ?3 e-mail, ?4 status,
-        // ?5 kind.
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        // A prefix match that uses the primary key: GLOB on SQLite (its LIKE ignores case
+        // and so no index), LIKE under the database's C collation on PostgreSQL. Serials
+        // are lower-case hex: no wildcard to escape.
+        let prefix = match conn.backend() {
+            db::Backend::Sqlite => "c.serial GLOB ?2 || '*'",
+            db::Backend::Postgres => "c.serial LIKE ?2 || '%'",
+        };
+        // ?1 now, ?2 serial prefix, ?3 e-mail, ?4 status, ?5 kind.
         let from = format!(
             "FROM (SELECT c.serial, u.email, c.kind, {CERT_STATUS_SQL} AS status, c.not_before,
                           c.not_after, c.issued_at, r.reason
                    FROM certificates c
                    LEFT JOIN users u ON u.id = c.user_id
                    LEFT JOIN revocations r ON r.serial = c.serial
-                   WHERE (?2 IS NULL OR c.serial GLOB ?2 || '*')
-                     AND (?3 IS NULL OR u.email LIKE ?3 ESCAPE '\\')
+                   WHERE (?2 IS NULL OR {prefix})
+                     AND (?3 IS NULL OR lower(u.email) LIKE lower(?3) ESCAPE '\\')
                      AND (?5 IS NULL OR c.kind = ?5)) c
              WHERE (?4 IS NULL OR c.status = ?4)"
         );
-        let st = self.lock();
-        let conn = st.store.store().connection();
         let total: i64 = conn.query_row(
             &format!("SELECT count(*) {from}"),
             params![now, serial, email, status, kind],
@@ -836,7 +842,7 @@ impl Authority {
             .unwrap_or_else(|| "email".into());
         let direction = q.direction.unwrap_or_default();
         let column = match sort.as_str() {
-            "name" => "name COLLATE NOCASE",
+            "name" => "lower(name)",
             "status" => "status",
             "created_at" => "created_at",
             _ => "email",
@@ -846,11 +852,12 @@ impl Authority {
         let state_filter = if state.is_some() {
             format!("AND ({}) = ?3", user_state_sql(now, soon))
         } else {
-            "AND ?3 IS NULL".to_string()
+            // Typed: PostgreSQL cannot infer a parameter's type from IS NULL alone.
+            "AND CAST(?3 AS TEXT) IS NULL".to_string()
         };
         let filter = format!(
-            "FROM users u WHERE (?1 IS NULL OR u.email LIKE ?1 ESCAPE '\\'
-                                 OR u.name LIKE ?1 ESCAPE '\\')
+            "FROM users u WHERE (?1 IS NULL OR lower(u.email) LIKE lower(?1) ESCAPE '\\'
+                                 OR lower(u.name) LIKE lower(?1) ESCAPE '\\')
                 AND (?2 IS NULL OR u.status = ?2) {state_filter}"
         );
         let st = self.lock();
@@ -942,7 +949,7 @@ impl Authority {
             return Err(Error::invalid("time range", "since must be before until"));
         }
         let filter = "FROM audit_log WHERE (?1 IS NULL OR actor = ?1)
-                        AND (?2 IS NULL OR action LIKE ?2 ESCAPE '\\')
+                        AND (?2 IS NULL OR lower(action) LIKE lower(?2) ESCAPE '\\')
                         AND (?3 IS NULL OR outcome = ?3)
                         AND (?4 IS NULL OR at >= ?4)
                         AND (?5 IS NULL OR at < ?5)";

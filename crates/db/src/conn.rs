@@ -102,7 +102,8 @@ struct Pg {
 impl Pg {
     fn client(&self) -> std::cell::RefMut<'_, postgres::Client> {
         std::cell::RefMut::map(self.client.borrow_mut(), |c| {
-            c.as_mut().expect("a PostgreSQL client is open until it is dropped")
+            c.as_mut()
+                .expect("a PostgreSQL client is open until it is dropped")
         })
     }
 }
