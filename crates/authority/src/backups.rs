@@ -59,6 +59,10 @@ struct Carried {
     issued_at: i64,
 }
 
+/// The `settings` key of the time (Unix seconds) the last scheduled backup was claimed by a
+/// node of a cluster.
+const SCHEDULED_BACKUP_KEY: &str = "scheduled_backup_at";
+
 impl Authority {
     // ---------------------------------------------------------------------------------
     // Backups.
@@ -339,10 +343,49 @@ impl Authority {
             return Ok(None);
         };
         let now = unix(self.now());
-        if newest.is_some_and(|t| now - t < i64::try_from(every).unwrap_or(i64::MAX)) {
+        let every = i64::try_from(every).unwrap_or(i64::MAX);
+        if newest.is_some_and(|t| now - t < every) {
+            return Ok(None);
+        }
+        if !self.claim_scheduled_backup(now, every)? {
             return Ok(None);
         }
         self.backup_now(None).map(Some)
+    }
+
+    /// In a cluster (the store on PostgreSQL), one node takes each scheduled backup: the
+    /// first whose claim on the store-wide time of the last scheduled backup succeeds (a
+    /// compare-and-set of one `settings` row); the others see it taken. On SQLite there is
+    /// one node: always true.
+    fn claim_scheduled_backup(&self, now: i64, every: i64) -> Result<bool> {
+        let st = self.lock();
+        let conn = st.store.store().connection();
+        if conn.backend() == db::Backend::Sqlite {
+            return Ok(true);
+        }
+        let last: Option<String> = conn
+            .query_row(
+                "SELECT value FROM settings WHERE key = ?1",
+                [SCHEDULED_BACKUP_KEY],
+                |r| r.get(0),
+            )
+            .optional()?;
+        let claimed = match last {
+            Some(last) => {
+                if last.parse::<i64>().is_ok_and(|t| now - t < every) {
+                    return Ok(false);
+                }
+                conn.execute(
+                    "UPDATE settings SET value = ?2 WHERE key = ?1 AND value = ?3",
+                    params![SCHEDULED_BACKUP_KEY, now.to_string(), last],
+                )?
+            }
+            None => conn.execute(
+                "INSERT INTO settings (key, value) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![SCHEDULED_BACKUP_KEY, now.to_string()],
+            )?,
+        };
+        Ok(claimed == 1)
     }
 
     /// The backups in `DATA_DIR/backups`, oldest first (any role).
