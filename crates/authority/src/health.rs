@@ -64,8 +64,13 @@ impl Authority {
 /// What `kmsd check` found.
 #[derive(Debug, Default)]
 pub struct CheckReport {
-    /// Problems SQLite's integrity and foreign-key checks found (empty: sound).
+    /// Problems the database's integrity and foreign-key checks found (empty: sound).
     pub integrity: Vec<String>,
+    /// What the integrity check could not look at, and why (not damage): e.g. PostgreSQL
+    /// without the `amcheck` extension.
+    pub integrity_notes: Vec<String>,
+    /// Where the store is: its data directory, or `postgres://USER@HOST:PORT/DB`.
+    pub location: String,
     /// Escrowed keys decrypted and authenticated.
     pub keys_sound: u64,
     /// Their distinct owners.
@@ -103,11 +108,29 @@ impl CheckReport {
 ///
 /// A wrong secret is an error ([`Error::BadSecret`]), never reported as damage.
 pub fn check_store(data_dir: &Path, credential: &Credential) -> Result<CheckReport> {
+    check_store_in(data_dir, None, credential)
+}
+
+/// [`check_store`] of the store in the PostgreSQL database `database` when given (this
+/// node's files in `data_dir`): PostgreSQL's own checks (`amcheck` where installed) and the
+/// same key, share and CA key checks.
+pub fn check_store_in(
+    data_dir: &Path,
+    database: Option<&db::PgConfig>,
+    credential: &Credential,
+) -> Result<CheckReport> {
     let mut report = CheckReport {
-        integrity: escrow::check_integrity(data_dir, CheckDepth::Full)?,
+        location: data_dir.display().to_string(),
         ..Default::default()
     };
-    let store = match Store::open(data_dir) {
+    if database.is_none() {
+        report.integrity = escrow::check_integrity(data_dir, CheckDepth::Full)?;
+    }
+    let opened = match database {
+        Some(pg) => Store::open_database(pg, data_dir),
+        None => Store::open(data_dir),
+    };
+    let store = match opened {
         Ok(s) => s,
         Err(e) if e.storage_fault() == Some(StorageFault::Damaged) => {
             report.not_checked = Some(format!("the store does not open: [{}] {e}", e.code()));
@@ -115,6 +138,12 @@ pub fn check_store(data_dir: &Path, credential: &Credential) -> Result<CheckRepo
         }
         Err(e) => return Err(e.into()),
     };
+    if database.is_some() {
+        let found = escrow::check_store_integrity(&store, CheckDepth::Full)?;
+        report.integrity = found.problems;
+        report.integrity_notes = found.notes;
+        report.location = store.location();
+    }
     let unlocked = match store.unlock(credential) {
         Ok(u) => u,
         Err(escrow::Error::BadSecret) => return Err(Error::BadSecret),

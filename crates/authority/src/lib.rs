@@ -152,7 +152,7 @@ pub use ca_key::CaSigningKey;
 pub use checks::{ACTIVITY_DAYS, Attention, CheckState, DayActivity, HealthCheck, HealthReport};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
-pub use health::{CheckReport, check_store};
+pub use health::{CheckReport, check_store, check_store_in};
 pub use ocsp::OcspAnswer;
 pub use public_url::{
     MAX_PUBLIC_URL, PUBLIC_URL_NOTE, PublicUrlChange, check_public_url, is_loopback_host,

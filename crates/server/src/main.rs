@@ -402,7 +402,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(k) => Credential::key_file(&k)?,
                 None => Credential::Password(read_stdin_line("start-up password")?),
             };
-            check(&absolute(&data_dir), &credential)
+            let data_dir = absolute(&data_dir);
+            let pg = FileSettings::load(&data_dir)?.database_config(None)?;
+            check(&data_dir, pg.as_ref(), &credential)
         }
         Command::Restore {
             file,
@@ -1451,8 +1453,12 @@ fn check_before_unlock(data_dir: &Path, file: &FileSettings) -> anyhow::Result<b
 }
 
 /// `kmsd check`: prints the report; an error (exit 1) unless the store is sound.
-fn check(data_dir: &Path, credential: &Credential) -> anyhow::Result<()> {
-    let report = authority::check_store(data_dir, credential).map_err(|e| {
+fn check(
+    data_dir: &Path,
+    pg: Option<&db::PgConfig>,
+    credential: &Credential,
+) -> anyhow::Result<()> {
+    let report = authority::check_store_in(data_dir, pg, credential).map_err(|e| {
         if matches!(e, authority::Error::BadSecret) {
             anyhow::anyhow!(
                 "[{}] the password or key file does not unlock this authority (nothing was \
@@ -1463,9 +1469,15 @@ fn check(data_dir: &Path, credential: &Credential) -> anyhow::Result<()> {
             anyhow::anyhow!("[{}] {e}", e.code())
         }
     })?;
-    println!("store: {}", data_dir.display());
+    println!("store: {}", report.location);
     if report.integrity.is_empty() {
-        println!("database integrity: ok (integrity_check, foreign_key_check)");
+        match pg {
+            None => println!("database integrity: ok (integrity_check, foreign_key_check)"),
+            Some(_) => println!("database integrity: ok (PostgreSQL: amcheck, foreign keys)"),
+        }
+        for note in &report.integrity_notes {
+            println!("  note: {note}");
+        }
     } else {
         println!("database integrity: DAMAGED");
         for p in &report.integrity {
