@@ -607,7 +607,12 @@ pub(crate) fn crl_pass(
     if let Some(signer) = signer
         && !signer.lock().unwrap_or_else(|p| p.into_inner()).holds()
     {
-        follow_published(&lock(), published)?;
+        // Another node signs. A revocation made here waits (in `revoke`) for this pass: it
+        // ends once the signer's CRLs listing it are served here, or after a short while.
+        let deadline = std::time::Instant::now() + FOLLOW_WAIT;
+        while follow_published(&lock(), published)? && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(100));
+        }
         return Ok(false);
     }
     let now_t = clock.now();
@@ -870,33 +875,40 @@ impl SignerLock {
     }
 }
 
+/// How long a node that does not sign waits, after a revocation made through it, for the
+/// signer's CRLs that list it.
+const FOLLOW_WAIT: Duration = Duration::from_secs(2);
+
 /// On a node that does not sign the CRLs: serves the CRLs the store's CRL state names when
 /// they differ from the served ones (another node signed), checked against the state's
-/// SHA-256 of each; a read of one row when nothing changed.
-fn follow_published(st: &State, published: &RwLock<Published>) -> Result<()> {
+/// SHA-256 of each; a read of one row when nothing changed. True while the state says a
+/// re-sign is due or under way (the served CRLs do not list everything yet).
+fn follow_published(st: &State, published: &RwLock<Published>) -> Result<bool> {
     let conn = st.store.store().connection();
-    let Some((number, full_hash, delta_hash)) = conn
+    let Some((number, full_hash, delta_hash, pending)) = conn
         .query_row(
-            "SELECT number, crl_sha256, delta_sha256 FROM crl_state WHERE id = 1",
+            "SELECT number, crl_sha256, delta_sha256, due <> 0 OR delta_number <> number + 1
+             FROM crl_state WHERE id = 1",
             [],
             |r| {
                 Ok((
                     r.get::<i64>(0)?,
                     r.get::<Option<Vec<u8>>>(1)?,
                     r.get::<Option<Vec<u8>>>(2)?,
+                    r.get::<bool>(3)?,
                 ))
             },
         )
         .optional()?
     else {
-        return Ok(());
+        return Ok(false);
     };
     {
         let served = published.read().unwrap_or_else(|p| p.into_inner());
         if full_hash.as_deref() == Some(&served.hashes.0[..])
             && delta_hash.as_deref() == Some(&served.hashes.1[..])
         {
-            return Ok(());
+            return Ok(pending);
         }
     }
     let (Some(full), Some(delta)) = (
@@ -904,17 +916,18 @@ fn follow_published(st: &State, published: &RwLock<Published>) -> Result<()> {
         st.blobs.get(CrlKind::Delta, number + 1)?,
     ) else {
         // Recorded but not readable yet (or pruned meanwhile): the next look serves it.
-        return Ok(());
+        return Ok(true);
     };
     let new = Published::new(Vec::new(), full, delta);
     if full_hash.as_deref() != Some(&new.hashes.0[..])
         || delta_hash.as_deref() != Some(&new.hashes.1[..])
     {
         // The signer moved on between the two reads: the next look serves its newer CRLs.
-        return Ok(());
+        return Ok(true);
     }
     tracing::info!(number, "serving the CRLs another node signed");
-    serve(st, published, new)
+    serve(st, published, new)?;
+    Ok(pending)
 }
 
 /// Serves newly recorded CRLs (`new`'s CA certificate is filled in here).
