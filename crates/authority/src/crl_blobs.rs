@@ -396,28 +396,9 @@ mod tests {
 
     /// A fresh database of the shared test cluster, migrated with migrations/postgres.
     fn migrated_pg() -> db::PgConfig {
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations/postgres");
-        let mut files: Vec<(u32, String, String)> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let version = name.strip_suffix(".sql")?.split('_').next()?.parse().ok()?;
-                Some((version, name, std::fs::read_to_string(e.path()).ok()?))
-            })
-            .collect();
-        files.sort();
-        let list: Vec<db::Migration<'_>> = files
-            .iter()
-            .map(|(version, name, sql)| db::Migration {
-                version: *version,
-                name,
-                sql,
-            })
-            .collect();
         let config = db::testing::PgCluster::shared().fresh_db();
         let conn = db::Connection::connect_postgres(&config).unwrap();
-        assert!(db::migrate(&conn, &list).unwrap() >= 14);
+        assert!(db::migrate(&conn, escrow::migrations(db::Backend::Postgres)).unwrap() >= 14);
         config
     }
 

@@ -108,6 +108,12 @@ pub fn schema_version_supported() -> u32 {
     migrate::latest(db::Backend::Sqlite)
 }
 
+/// The store's migrations for `backend` (`migrations/sqlite/` or `migrations/postgres/`,
+/// embedded at build time), for [`db::migrate`] and tests that build a store's schema.
+pub fn migrations(backend: db::Backend) -> &'static [db::Migration<'static>] {
+    migrate::list(backend)
+}
+
 /// The newest schema version (migration number) this build knows for `backend`.
 pub fn schema_version_supported_on(backend: db::Backend) -> u32 {
     migrate::latest(backend)
