@@ -5,6 +5,7 @@ mod agents;
 mod anchor;
 mod capabilities;
 mod checks;
+mod cluster;
 mod crl_files;
 mod enroll_concurrency;
 mod governance;
