@@ -1088,6 +1088,7 @@ impl Authority {
                         &*clock,
                         &config,
                         signer.as_ref(),
+                        &|| ocsp.invalidate(),
                     )?;
                     if signed {
                         // The store's revocations may have changed otherwise than by revoke.

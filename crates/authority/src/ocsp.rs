@@ -8,7 +8,9 @@
 //! ([`Config::ocsp_validity`], thisUpdate to nextUpdate) has passed. Every entry is dropped
 //! when a revocation commits, before `revoke` answers, and whenever the CRL publisher
 //! re-signs: a revoked certificate's new status is served from the moment its revocation
-//! commits (the documented bound is 0 s after the commit; the issue asks for 2 s).
+//! commits (the documented bound is 0 s after the commit; the issue asks for 2 s). In a
+//! cluster (the store on PostgreSQL) each node keeps its own cache: a revocation through
+//! another node empties it at this node's next look at the store's CRL state (every second).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};

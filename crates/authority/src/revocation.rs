@@ -395,6 +395,7 @@ impl Authority {
             &*self.clock,
             &self.config,
             None,
+            &|| self.ocsp.invalidate(),
         )
     }
 
@@ -602,6 +603,7 @@ pub(crate) fn crl_pass(
     clock: &dyn Clock,
     config: &Config,
     signer: Option<&Mutex<SignerLock>>,
+    revocations_changed: &dyn Fn(),
 ) -> Result<bool> {
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(signer) = signer
@@ -609,11 +611,19 @@ pub(crate) fn crl_pass(
     {
         // Another node signs. A revocation made here waits (in `revoke`) for this pass: it
         // ends once the signer's CRLs listing it are served here, or after a short while.
+        // A revocation through another node shows as a re-sign due (or new CRLs): this node's
+        // OCSP answers cached before it are dropped then, within a look (a second).
         let deadline = std::time::Instant::now() + FOLLOW_WAIT;
-        while follow_published(&lock(), published)? && std::time::Instant::now() < deadline {
+        loop {
+            let (pending, changed) = follow_published(&lock(), published)?;
+            if pending || changed {
+                revocations_changed();
+            }
+            if !pending || std::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
             std::thread::sleep(Duration::from_millis(100));
         }
-        return Ok(false);
     }
     let now_t = clock.now();
     let now = unix(now_t);
@@ -881,9 +891,10 @@ const FOLLOW_WAIT: Duration = Duration::from_secs(2);
 
 /// On a node that does not sign the CRLs: serves the CRLs the store's CRL state names when
 /// they differ from the served ones (another node signed), checked against the state's
-/// SHA-256 of each; a read of one row when nothing changed. True while the state says a
-/// re-sign is due or under way (the served CRLs do not list everything yet).
-fn follow_published(st: &State, published: &RwLock<Published>) -> Result<bool> {
+/// SHA-256 of each; a read of one row when nothing changed. Says whether the state says a
+/// re-sign is due or under way (the served CRLs do not list everything yet), and whether
+/// the CRLs served changed.
+fn follow_published(st: &State, published: &RwLock<Published>) -> Result<(bool, bool)> {
     let conn = st.store.store().connection();
     let Some((number, full_hash, delta_hash, pending)) = conn
         .query_row(
@@ -901,14 +912,14 @@ fn follow_published(st: &State, published: &RwLock<Published>) -> Result<bool> {
         )
         .optional()?
     else {
-        return Ok(false);
+        return Ok((false, false));
     };
     {
         let served = published.read().unwrap_or_else(|p| p.into_inner());
         if full_hash.as_deref() == Some(&served.hashes.0[..])
             && delta_hash.as_deref() == Some(&served.hashes.1[..])
         {
-            return Ok(pending);
+            return Ok((pending, false));
         }
     }
     let (Some(full), Some(delta)) = (
@@ -916,18 +927,18 @@ fn follow_published(st: &State, published: &RwLock<Published>) -> Result<bool> {
         st.blobs.get(CrlKind::Delta, number + 1)?,
     ) else {
         // Recorded but not readable yet (or pruned meanwhile): the next look serves it.
-        return Ok(true);
+        return Ok((true, false));
     };
     let new = Published::new(Vec::new(), full, delta);
     if full_hash.as_deref() != Some(&new.hashes.0[..])
         || delta_hash.as_deref() != Some(&new.hashes.1[..])
     {
         // The signer moved on between the two reads: the next look serves its newer CRLs.
-        return Ok(true);
+        return Ok((true, false));
     }
     tracing::info!(number, "serving the CRLs another node signed");
     serve(st, published, new)?;
-    Ok(pending)
+    Ok((pending, true))
 }
 
 /// Serves newly recorded CRLs (`new`'s CA certificate is filled in here).
