@@ -33,7 +33,9 @@ fn fixture_with(tune: impl FnOnce(&mut Config)) -> F {
         ..config()
     };
     tune(&mut c);
-    let auth = authority::init(
+    let pg = super::new_database();
+    let auth = super::init_on(
+        pg.as_ref(),
         authority::InitParams {
             data_dir: &dir,
             ca_subject: "CN=Checks CA,O=Example",

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use authority::{Admin, Error, RevokeTarget, Role};
-use escrow::{Credential, Password, Store};
+use escrow::{Credential, Password};
 use pki::crl::RevocationReason;
 
 use super::{ADMIN_PW, Fixture, csr, fixture, key};
@@ -360,7 +360,7 @@ fn backups_carry_the_server_settings_file() {
             &into,
         )
         .unwrap();
-        authority::carried_server_settings(&Store::open(&into).unwrap()).unwrap()
+        authority::carried_server_settings(&super::open_store_in(None, &into)).unwrap()
     };
     // No kmsd.toml: the backup carries none.
     let b = f.auth.backup_now(Some(&admin)).unwrap();

@@ -8,10 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use authority::{CaSigningKey, Clock, InitParams, ManualClock};
-use escrow::{Argon2Params, Credential, InitOptions, Password, Store};
+use db::PgConfig;
+use escrow::{Argon2Params, Credential, InitOptions, Password};
 use pki::{DigestAlgorithm, KeyRef, KeyStore, PrivateKey, PublicKey, SigningKey};
 
-use super::{ADMIN_PW, config, csr, key, start};
+use super::{ADMIN_PW, config, csr, init_on, key, new_database, open_store_in, start};
 
 /// A token key: signs through a committed key it never lets out, unless "removed".
 struct Token {
@@ -61,8 +62,14 @@ fn token_config(t: &Arc<Token>) -> authority::Config {
     }
 }
 
-fn init(dir: &std::path::Path, t: &Arc<Token>, clock: Arc<ManualClock>) -> authority::Authority {
-    let auth = authority::init(
+fn init(
+    pg: Option<&PgConfig>,
+    dir: &std::path::Path,
+    t: &Arc<Token>,
+    clock: Arc<ManualClock>,
+) -> authority::Authority {
+    let auth = init_on(
+        pg,
         InitParams {
             data_dir: dir,
             ca_subject: "CN=Token CA,O=Example",
@@ -102,7 +109,8 @@ fn a_token_ca_stores_no_key_signs_through_the_token_and_needs_it_to_unlock() {
     let dir = tmp.path().join("data");
     let clock = Arc::new(ManualClock::new(start()));
     let t = token("ca-3072.key.pem");
-    let auth = init(&dir, &t, clock.clone());
+    let pg = new_database();
+    let auth = init(pg.as_ref(), &dir, &t, clock.clone());
     let admin = auth.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
     assert_eq!(auth.ca_key_ref(), t.key_ref());
     assert!(auth.ca_key_ref().to_string().starts_with("token:"));
@@ -179,7 +187,7 @@ fn a_token_ca_stores_no_key_signs_through_the_token_and_needs_it_to_unlock() {
         assert_eq!(found, None, "CA key material in {}", f.display());
     }
     // The escrow entry of the CA key is a reference; no escrowed entry is the CA key.
-    let store = Store::open(&dir).unwrap();
+    let store = open_store_in(pg.as_ref(), &dir);
     let unlocked = store
         .unlock(&Credential::password("start-up password"))
         .unwrap();
@@ -224,7 +232,7 @@ fn a_token_ca_stores_no_key_signs_through_the_token_and_needs_it_to_unlock() {
 fn a_software_ca_refuses_a_token_key() {
     let f = super::fixture();
     let t = token("ca-3072.key.pem");
-    let store = Store::open(&f.dir).unwrap();
+    let store = f.open_store();
     drop(f.auth);
     let e = authority::unlock(
         &store,
@@ -243,7 +251,8 @@ fn a_token_that_goes_away_refuses_signing_with_auth_150_and_is_reported_until_ba
     let dir = tmp.path().join("data");
     let clock = Arc::new(ManualClock::new(start()));
     let t = token("ca-3072.key.pem");
-    let auth = init(&dir, &t, clock.clone());
+    let pg = new_database();
+    let auth = init(pg.as_ref(), &dir, &t, clock.clone());
     let admin = auth.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
     let (_, tok) = auth
         .add_user(&admin, "alice@example.com", "Alice", &[])
