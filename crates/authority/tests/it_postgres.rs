@@ -6,6 +6,11 @@
 /// The backend the stores of this run live on.
 const BACKEND: db::Backend = db::Backend::Postgres;
 
+/// Tests that hold only on SQLite (each says why where it is written): not compiled here.
+macro_rules! sqlite_only {
+    ($($item:item)*) => {};
+}
+
 #[path = "it/common.rs"]
 mod common;
 #[allow(unused_imports)]

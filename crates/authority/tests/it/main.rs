@@ -5,6 +5,11 @@
 /// The backend the stores of this run live on.
 const BACKEND: db::Backend = db::Backend::Sqlite;
 
+/// Tests that hold only on SQLite, each with a comment saying why (`it_postgres` drops them).
+macro_rules! sqlite_only {
+    ($($item:item)*) => { $($item)* };
+}
+
 mod common;
 #[allow(unused_imports)]
 use common::*;
