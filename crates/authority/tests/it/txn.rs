@@ -368,3 +368,37 @@ fn addresses_compare_canonically() {
         .unwrap_err();
     assert_eq!(e.code(), "AUTH-006", "{e}");
 }
+
+/// A state naming another CRL than the one served (here: a hash that does not match) is
+/// reported by `crl_health`, and the next pass re-signs.
+#[test]
+fn crl_health_compares_the_served_crl_with_the_stored_hash() {
+    let f = fixture();
+    let admin = admin(&f);
+    let serials = enrolled(&f, &admin, "alice@example.com", "alice-sign.key.pem");
+    f.auth
+        .revoke(
+            &admin,
+            &RevokeTarget::Serial(serials[0].clone()),
+            RevocationReason::KeyCompromise,
+        )
+        .unwrap();
+    db(&f)
+        .execute("UPDATE crl_state SET crl_sha256 = ?1", [vec![0u8; 32]])
+        .unwrap();
+    let lag = f.auth.crl_health().expect("the mismatch is reported");
+    assert!(lag.contains("not the one the store recorded"), "{lag}");
+    let before = Crl::parse(&f.auth.published().crl_der)
+        .unwrap()
+        .number()
+        .unwrap();
+    assert!(f.auth.refresh_crl_if_due().unwrap());
+    assert_eq!(f.auth.crl_health(), None);
+    assert!(
+        Crl::parse(&f.auth.published().crl_der)
+            .unwrap()
+            .number()
+            .unwrap()
+            > before
+    );
+}
