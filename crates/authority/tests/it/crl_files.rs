@@ -1,7 +1,7 @@
 //! The published CRLs live outside the database (`DATA_DIR/crl/`, one file per number): the
 //! store keeps their state (numbers, SHA-256, entry counts), the check at unlock re-signs a
 //! missing or altered file, and CRL numbers keep growing over a store whose state is older
-//! than the files.
+//! than the files. SQLite only: on PostgreSQL the bytes are rows of `crl_blobs`.
 
 use authority::{Admin, RevokeTarget};
 use escrow::Password;
