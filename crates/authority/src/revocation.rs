@@ -381,13 +381,16 @@ impl Authority {
     }
 
     /// Re-signs the CRLs now when the store's CRL state says a re-sign is due or their
-    /// nextUpdate is near (what the publisher thread does on its own). True when it did.
+    /// nextUpdate is near (what the publisher thread does on its own). True when it did; in
+    /// a cluster, true when this node's publisher signed meanwhile (false on a node that
+    /// serves another's CRLs).
     pub fn refresh_crl_if_due(&self) -> Result<bool> {
         if self.is_clustered() {
             // Only the node holding the CRL signer's lock signs: its publisher is asked.
+            let before = self.publisher.signs();
             let n = self.publisher.request();
             self.publisher.wait(n, Duration::from_secs(5));
-            return Ok(false);
+            return Ok(self.publisher.signs() > before);
         }
         crl_pass(
             &self.state,

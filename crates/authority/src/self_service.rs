@@ -82,10 +82,14 @@ impl Authority {
                 "the password changed meanwhile; sign in again",
             ));
         }
-        tx.execute(
-            "DELETE FROM sessions WHERE admin_id = ?1 AND (?2 IS NULL OR token_hash != ?2)",
-            params![actor.id, keep],
-        )?;
+        // Every other session ends (all of them when the change comes from no session).
+        match &keep {
+            Some(keep) => tx.execute(
+                "DELETE FROM sessions WHERE admin_id = ?1 AND token_hash != ?2",
+                params![actor.id, keep],
+            )?,
+            None => tx.execute("DELETE FROM sessions WHERE admin_id = ?1", [actor.id])?,
+        };
         audit::commit(tx, rec, unix(self.now()))?;
         tracing::info!(admin = %actor.name, "administrator changed their password");
         Ok(())

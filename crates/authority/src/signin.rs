@@ -226,8 +226,10 @@ const KEEP_FAILURE_HOURS: i64 = 90 * 24;
 pub(crate) fn record_failure(conn: &db::Connection, now: i64) -> db::Result<()> {
     let hour = now.div_euclid(3600) * 3600;
     conn.execute(
+        // The old row's column qualified: PostgreSQL finds a bare `failures` ambiguous
+        // (the table's or `excluded`'s).
         "INSERT INTO signin_failures (hour, failures) VALUES (?1, 1)
-         ON CONFLICT (hour) DO UPDATE SET failures = failures + 1",
+         ON CONFLICT (hour) DO UPDATE SET failures = signin_failures.failures + 1",
         [hour],
     )?;
     conn.execute(

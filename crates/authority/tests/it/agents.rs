@@ -5,12 +5,13 @@
 use std::path::Path;
 
 use authority::{Admin, Authority, Error, reseal_for_request};
-use escrow::{Password, Store};
+use db::PgConfig;
+use escrow::Password;
 use pki::quorum::{self, AgentSecretKey};
 
-use super::{ADMIN_PW, csr, fixture};
+use super::{ADMIN_PW, csr, fixture, open_store_in};
 
-fn admin(a: &Authority) -> Admin {
+pub(crate) fn admin(a: &Authority) -> Admin {
     a.login("admin", &Password::new(ADMIN_PW)).unwrap().admin
 }
 
@@ -27,7 +28,7 @@ fn shares_pending<T: std::fmt::Debug>(r: authority::Result<T>) -> (i64, Vec<Stri
 }
 
 /// Enrolls `email` and returns the PKCS#8 of the encryption key it received.
-fn enroll(a: &Authority, admin: &Admin, email: &str, sign_key: &str) -> Vec<u8> {
+pub(crate) fn enroll(a: &Authority, admin: &Admin, email: &str, sign_key: &str) -> Vec<u8> {
     let (_, token) = a.add_user(admin, email, "Someone", &[]).unwrap();
     let e = a
         .enroll(token.token.expose(), &csr(sign_key, email))
@@ -52,7 +53,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+pub(crate) fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap() {
         let e = e.unwrap();
@@ -170,7 +171,8 @@ fn two_of_three_agents_recover_one_alone_gets_nothing_and_a_stolen_copy_opens_no
     // there, and none of them is a private key; no file holds alice's or bob's PKCS#8.
     let copy = f.dir.parent().unwrap().join("stolen");
     copy_dir(&f.dir, &copy);
-    let store = Store::open(&copy).unwrap();
+    // (On PostgreSQL the copy is the data directory's files with the same database.)
+    let store = open_store_in(f.pg.as_ref(), &copy);
     let un = store
         .unlock_with_password(&Password::new("start-up password"))
         .unwrap();
@@ -269,10 +271,10 @@ fn open_share(
 }
 
 /// The agent-split form of `owner`'s only key, read from a copy of the data directory
-/// unlocked with the start-up secret.
-fn wrapped_in_copy(dir: &Path, to: &Path, owner: &str) -> (i64, Vec<u8>) {
+/// unlocked with the start-up secret (on PostgreSQL: with the same database `pg`).
+fn wrapped_in_copy(pg: Option<&PgConfig>, dir: &Path, to: &Path, owner: &str) -> (i64, Vec<u8>) {
     copy_dir(dir, to);
-    let store = Store::open(to).unwrap();
+    let store = open_store_in(pg, to);
     let un = store
         .unlock_with_password(&Password::new("start-up password"))
         .unwrap();
@@ -326,8 +328,12 @@ fn a_replaced_agent_is_reshared_out_by_two_old_agents_and_opens_nothing_new() {
     // their machines) rebuild alice's wrap key.
     let (rec_id, _, _) = shares_pending(a.recover_key(&adm, "alice@example.com", &pw, false, None));
     let tmp = tempfile::tempdir().unwrap();
-    let (key_id, wrapped_before) =
-        wrapped_in_copy(&f.dir, &tmp.path().join("before"), "alice@example.com");
+    let (key_id, wrapped_before) = wrapped_in_copy(
+        f.pg.as_ref(),
+        &f.dir,
+        &tmp.path().join("before"),
+        "alice@example.com",
+    );
     let old0 = open_share(a, &adm, &agents[0], rec_id, key_id);
     let old2 = open_share(a, &adm, &agents[2], rec_id, key_id);
     assert!(unwraps(
@@ -402,8 +408,12 @@ fn a_replaced_agent_is_reshared_out_by_two_old_agents_and_opens_nothing_new() {
 
     // The old shares (the removed agent's with another's) rebuild the old wrap key, which
     // opens nothing now: the key was wrapped again under a new one.
-    let (_, wrapped_after) =
-        wrapped_in_copy(&f.dir, &tmp.path().join("after"), "alice@example.com");
+    let (_, wrapped_after) = wrapped_in_copy(
+        f.pg.as_ref(),
+        &f.dir,
+        &tmp.path().join("after"),
+        "alice@example.com",
+    );
     assert_ne!(wrapped_after, wrapped_before);
     assert!(!unwraps(
         &[&old0, &old2],
@@ -458,81 +468,6 @@ fn a_replaced_agent_is_reshared_out_by_two_old_agents_and_opens_nothing_new() {
     assert!(log.iter().any(|e| e.action == "agent.reshare"
         && e.outcome == "ok"
         && e.target.contains("shares of 1 keys re-made")));
-}
-
-#[test]
-fn kmsd_check_verifies_split_keys_against_their_agent_set_without_opening_a_share() {
-    let f = fixture();
-    let a = &f.auth;
-    let adm = admin(a);
-    let agents: Vec<AgentSecretKey> = (0..4)
-        .map(|_| AgentSecretKey::generate().unwrap())
-        .collect();
-    for (i, k) in agents.iter().enumerate().take(3) {
-        a.add_agent(
-            &adm,
-            &format!("agent{i}"),
-            &k.public_key().unwrap().to_hex(),
-        )
-        .unwrap();
-    }
-    a.set_agent_threshold(&adm, 2).unwrap();
-    f.clock.advance(std::time::Duration::from_secs(5));
-    enroll(a, &adm, "alice@example.com", "alice-sign.key.pem");
-    enroll(a, &adm, "bob@example.com", "bob-sign.key.pem");
-    let secret = escrow::Credential::password("start-up password");
-    let tmp = tempfile::tempdir().unwrap();
-    let check = |name: &str| {
-        let copy = tmp.path().join(name);
-        copy_dir(&f.dir, &copy);
-        copy
-    };
-
-    let sound = authority::check_store(&check("sound"), &secret).unwrap();
-    assert!(sound.is_sound(), "{sound:?}");
-    assert_eq!((sound.split.keys, sound.split.shares), (2, 6));
-    assert_eq!((sound.split.threshold, sound.split.agents), (Some(2), 3));
-    assert!(sound.split.needs_reshare.is_empty());
-
-    // A share row moved onto another agent's fails its authentication; a deleted share is
-    // missing; either makes the store unsound.
-    let moved = check("moved");
-    let db = rusqlite::Connection::open(moved.join(escrow::DB_FILE_NAME)).unwrap();
-    db.execute(
-        "UPDATE key_shares SET ciphertext = (SELECT ciphertext FROM key_shares
-         WHERE agent_id = 1 ORDER BY key_id LIMIT 1) WHERE agent_id = 2",
-        [],
-    )
-    .unwrap();
-    db.execute(
-        "DELETE FROM key_shares WHERE agent_id = 3 AND key_id = (SELECT max(key_id) FROM split_keys)",
-        [],
-    )
-    .unwrap();
-    drop(db);
-    let r = authority::check_store(&moved, &secret).unwrap();
-    assert!(!r.is_sound());
-    let text = r.split.problems.join("\n");
-    assert_eq!(r.split.problems.len(), 4, "{text}");
-    assert_eq!(
-        text.matches("share of agent agent1 failed authentication")
-            .count(),
-        2,
-        "{text}"
-    );
-    assert!(text.contains("share of agent agent2 is missing"), "{text}");
-    // The key left with one sound share cannot be rebuilt: said so.
-    assert!(
-        text.contains("1 sound shares of active agents, fewer than its threshold 2"),
-        "{text}"
-    );
-
-    // An agent added: every key needs a re-share, and the store is sound.
-    a.add_agent(&adm, "agent3", &agents[3].public_key().unwrap().to_hex())
-        .unwrap();
-    let r = authority::check_store(&check("added"), &secret).unwrap();
-    assert!(r.is_sound(), "{r:?}");
-    assert_eq!(r.split.needs_reshare.len(), 2);
 }
 
 #[test]
@@ -628,7 +563,7 @@ fn the_dashboard_summary_counts_requests_that_can_complete_not_those_a_restart_v
     );
     // A restart loses the request's one-time key: the request is void and waits for nothing.
     drop(f.auth);
-    let store = Store::open(&f.dir).unwrap();
+    let store = open_store_in(f.pg.as_ref(), &f.dir);
     let b = authority::unlock(
         &store,
         &escrow::Credential::password("start-up password"),

@@ -2,6 +2,8 @@
 //! moves; an older copy of the store, a forged or foreign anchor are refused at unlock; a
 //! missing anchor is a warning recorded in the log; `--accept-rollback` and a restore through
 //! the product re-anchor. Also: unlock sweeps backup leftovers and makes `backups/` 0700.
+//! SQLite only: the anchor file and older copies of the SQLite file (on PostgreSQL the anchor
+//! is kept in the database and each node's file is its own, `src/anchor.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,6 +29,7 @@ fn env() -> (Env, Authority) {
         dir,
         clock,
         auth,
+        ..
     } = fixture();
     (
         Env {

@@ -3,8 +3,13 @@
 //! authority (`Config::capabilities`, `capabilities` in `kmsd.toml`) is honoured, strongest
 //! first, and a list given for the user wins over it.
 
-use super::*;
+use std::sync::Arc;
+
+use authority::{InitParams, ManualClock};
+use escrow::{Argon2Params, InitOptions, Password};
 use pki::ContentAlgorithm as A;
+
+use super::{ADMIN_PW, config, csr, init_on, key, new_database, start};
 
 /// The content of the SMIMECapabilities extension of a certificate (DER), as written.
 fn capabilities_extension(der: &[u8]) -> Vec<u8> {
@@ -28,7 +33,9 @@ fn issued(configured: Option<Vec<A>>, given: &[A]) -> (Vec<u8>, Vec<u8>) {
     if let Some(c) = configured {
         cfg.capabilities = c;
     }
-    let auth = authority::init(
+    let pg = new_database();
+    let auth = init_on(
+        pg.as_ref(),
         InitParams {
             data_dir: &tmp.path().join("data"),
             ca_subject: "CN=Test CA,O=Example",

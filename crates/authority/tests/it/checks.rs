@@ -33,7 +33,9 @@ fn fixture_with(tune: impl FnOnce(&mut Config)) -> F {
         ..config()
     };
     tune(&mut c);
-    let auth = authority::init(
+    let pg = super::new_database();
+    let auth = super::init_on(
+        pg.as_ref(),
         authority::InitParams {
             data_dir: &dir,
             ca_subject: "CN=Checks CA,O=Example",
@@ -118,6 +120,9 @@ fn the_crl_warning_threshold_is_a_setting() {
     assert!(m.contains("less than the 8 days warned about"), "{m}");
 }
 
+// SQLite only: backups of a store on PostgreSQL are refused for now (they copy a SQLite
+// image; `db::copy` will write them), which `views::status_counts_everything` checks.
+sqlite_only! {
 #[test]
 fn backups_are_checked_against_their_schedule_and_their_verification() {
     let f = fixture_with(|_| {});
@@ -166,6 +171,7 @@ fn backups_are_checked_against_their_schedule_and_their_verification() {
     let (s, m) = state(&f.auth.refresh_health().unwrap(), "backup");
     assert_eq!(s, CheckState::Warning, "{m}");
     assert!(m.contains("turn the schedule on"), "{m}");
+}
 }
 
 #[test]

@@ -4,7 +4,6 @@
 
 use authority::Admin;
 use escrow::Password;
-use rusqlite::Connection;
 
 use super::{ADMIN_PW, Fixture, csr, fixture, key};
 
@@ -16,10 +15,7 @@ fn admin(f: &Fixture) -> Admin {
 }
 
 fn count(f: &Fixture, sql: &str) -> i64 {
-    Connection::open(f.dir.join(escrow::DB_FILE_NAME))
-        .unwrap()
-        .query_row(sql, [], |r| r.get(0))
-        .unwrap()
+    super::count(&f.raw(), sql)
 }
 
 #[test]

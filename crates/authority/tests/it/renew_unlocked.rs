@@ -4,9 +4,8 @@
 
 use authority::Admin;
 use escrow::Password;
-use rusqlite::Connection;
 
-use super::{ADMIN_PW, Fixture, csr, fixture};
+use super::{ADMIN_PW, Fixture, allow, count, csr, fixture, refuse};
 
 fn admin(f: &Fixture) -> Admin {
     f.auth
@@ -26,10 +25,6 @@ fn enrolled(f: &Fixture, admin: &Admin) {
             &csr("alice-sign.key.pem", "alice@example.com"),
         )
         .unwrap();
-}
-
-fn count(db: &Connection, sql: &str) -> i64 {
-    db.query_row(sql, [], |r| r.get(0)).unwrap()
 }
 
 #[test]
@@ -70,7 +65,7 @@ fn concurrent_renewals_leave_one_current_pair() {
         }
     }
     assert!(renewed >= 1);
-    let db = Connection::open(f.dir.join(escrow::DB_FILE_NAME)).unwrap();
+    let db = f.raw();
     assert_eq!(
         count(&db, "SELECT count(*) FROM certificates"),
         2 + 2 * renewed
@@ -110,13 +105,14 @@ fn a_renewal_failing_at_its_commit_leaves_nothing() {
     let f = fixture();
     let admin = admin(&f);
     enrolled(&f, &admin);
-    let db = Connection::open(f.dir.join(escrow::DB_FILE_NAME)).unwrap();
-    db.execute_batch(
-        "CREATE TRIGGER test_refuse_enc BEFORE INSERT ON certificates
-         WHEN NEW.kind = 'encryption'
-         BEGIN SELECT RAISE(ABORT, 'test: certificate insert refused'); END;",
-    )
-    .unwrap();
+    let db = f.raw();
+    refuse(
+        &db,
+        "test_refuse_enc",
+        "INSERT",
+        "certificates",
+        Some("NEW.kind = 'encryption'"),
+    );
     let err = f
         .auth
         .renew(&admin, "alice@example.com", false)
@@ -130,22 +126,18 @@ fn a_renewal_failing_at_its_commit_leaves_nothing() {
         ),
         0
     );
-    db.execute_batch("DROP TRIGGER test_refuse_enc").unwrap();
+    allow(&db, "test_refuse_enc", "certificates");
     let r = f.auth.renew(&admin, "alice@example.com", false).unwrap();
     assert_eq!(r.certificates.len(), 2);
     assert_eq!(count(&db, "SELECT count(*) FROM certificates"), 4);
 
     // With a new key: the key, its certificate and the token commit together or not at all.
-    db.execute_batch(
-        "CREATE TRIGGER test_refuse_token BEFORE INSERT ON tokens
-         BEGIN SELECT RAISE(ABORT, 'test: token insert refused'); END;",
-    )
-    .unwrap();
+    refuse(&db, "test_refuse_token", "INSERT", "tokens", None);
     let keys = count(&db, "SELECT count(*) FROM escrowed_keys");
     assert!(f.auth.renew(&admin, "alice@example.com", true).is_err());
     assert_eq!(count(&db, "SELECT count(*) FROM escrowed_keys"), keys);
     assert_eq!(count(&db, "SELECT count(*) FROM certificates"), 4);
-    db.execute_batch("DROP TRIGGER test_refuse_token").unwrap();
+    allow(&db, "test_refuse_token", "tokens");
     let r = f.auth.renew(&admin, "alice@example.com", true).unwrap();
     assert!(r.enrollment_token.is_some());
     assert_eq!(count(&db, "SELECT count(*) FROM escrowed_keys"), keys + 1);

@@ -21,7 +21,9 @@ fn public_fixture() -> Fixture {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("data");
     let clock = Arc::new(authority::ManualClock::new(super::start()));
-    let auth = authority::init(
+    let pg = super::new_database();
+    let auth = super::init_on(
+        pg.as_ref(),
         authority::InitParams {
             data_dir: &dir,
             ca_subject: "CN=Test CA,O=Example",
@@ -47,6 +49,7 @@ fn public_fixture() -> Fixture {
         dir,
         clock,
         auth,
+        pg,
     }
 }
 

@@ -83,14 +83,21 @@ fn status_counts_everything_and_reports_backups() {
     assert!(s.last_backup.is_none() && s.last_verification.is_none());
     assert_eq!(s.pending_approvals, 0);
 
-    let b = f.auth.backup_now(Some(&admin)).unwrap();
-    f.auth.verify_backup(&admin, &b.name).unwrap();
-    let s = f.auth.status(&aude).unwrap();
-    let last = s.last_backup.unwrap();
-    assert_eq!((last.name.as_str(), last.bytes), (b.name.as_str(), b.bytes));
-    assert_eq!(last.taken_at, Some(1_800_000_060));
-    let v = s.last_verification.unwrap();
-    assert!(v.ok && v.backup == b.name && v.actor == "admin", "{v:?}");
+    if f.pg.is_some() {
+        // Backups of a store on PostgreSQL are refused for now (not yet written by
+        // `db::copy`); the status reports none.
+        super::assert_backup_refused(f.auth.backup_now(Some(&admin)));
+        assert!(f.auth.status(&aude).unwrap().last_backup.is_none());
+    } else {
+        let b = f.auth.backup_now(Some(&admin)).unwrap();
+        f.auth.verify_backup(&admin, &b.name).unwrap();
+        let s = f.auth.status(&aude).unwrap();
+        let last = s.last_backup.unwrap();
+        assert_eq!((last.name.as_str(), last.bytes), (b.name.as_str(), b.bytes));
+        assert_eq!(last.taken_at, Some(1_800_000_060));
+        let v = s.last_verification.unwrap();
+        assert!(v.ok && v.backup == b.name && v.actor == "admin", "{v:?}");
+    }
     // A refused verification is the newest one now, and says why.
     assert!(f.auth.verify_backup(&admin, "../escape.kmsbak").is_err());
     let v = f.auth.status(&aude).unwrap().last_verification.unwrap();
