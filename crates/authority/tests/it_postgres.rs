@@ -24,6 +24,9 @@ mod basics;
 mod capabilities;
 #[path = "it/checks.rs"]
 mod checks;
+// PostgreSQL only: two nodes on one store.
+#[path = "it/cluster.rs"]
+mod cluster;
 #[path = "it/enroll_concurrency.rs"]
 mod enroll_concurrency;
 #[path = "it/governance.rs"]
@@ -49,7 +52,8 @@ mod views;
 
 // SQLite only, not included here:
 // - agents_check: `kmsd check` (`authority::check_store`) reads a data directory's SQLite file.
-// - anchor: the anchor file against older copies of the SQLite file (PostgreSQL keeps the
-//   anchor in the database).
+// - anchor: the tests put older copies of the SQLite file back under the anchor file (a
+//   PostgreSQL database put back to an older state is the server's doing, not reproduced
+//   here; each node keeps its own anchor file, checked the same way at start).
 // - crl_files: the CRL files in DATA_DIR/crl (PostgreSQL keeps them in `crl_blobs`).
 // - sqlite_schema: migration 0010 on a SQLite schema taken back to version 9 by hand.

@@ -1,4 +1,4 @@
-//! Two authorities on one PostgreSQL store, in one process (two "nodes"): one signs the CRLs
+//! Two authorities on one PostgreSQL store, in one process (two "nodes"; `it_postgres` only): one signs the CRLs
 //! at a time and the other serves what it publishes; the signing moves when the signer goes;
 //! revocations through either node reach both nodes' CRLs; the audit chain stays one linear
 //! chain while both append at once. (The same with two `kmsd` processes, SIGKILL and a
@@ -11,7 +11,7 @@ use authority::{Admin, Authority, InitParams, ManualClock, RevokeTarget};
 use escrow::{Argon2Params, Credential, InitOptions, Password, Store};
 use pki::crl::{Crl, RevocationReason};
 
-use super::{ADMIN_PW, config, csr, key, start};
+use crate::common::{ADMIN_PW, config, csr, key, start};
 
 struct Nodes {
     _tmp: tempfile::TempDir,

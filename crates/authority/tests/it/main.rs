@@ -20,7 +20,6 @@ mod anchor;
 mod basics;
 mod capabilities;
 mod checks;
-mod cluster;
 mod crl_files;
 mod enroll_concurrency;
 mod governance;
