@@ -203,3 +203,66 @@ fn the_audit_chain_stays_one_chain_while_both_nodes_append() {
     let users = a.search_users(&admin_a, &Default::default()).unwrap();
     assert_eq!(users.total, 2 * EACH as i64);
 }
+
+#[test]
+fn a_node_that_loses_the_database_says_unavailable_and_comes_back_by_itself() {
+    let tmp = tempfile::tempdir().unwrap();
+    // A cluster of its own: this test stops and starts it.
+    let cluster = db::testing::PgCluster::start();
+    let pg = cluster.fresh_db();
+    let auth = authority::init_in(
+        InitParams {
+            data_dir: &tmp.path().join("a"),
+            ca_subject: "CN=Cluster CA,O=Example",
+            admin_name: "admin",
+            admin_password: &Password::new(ADMIN_PW),
+            unlock: InitOptions {
+                password: Some(Password::new("start-up password")),
+                key_file: None,
+                argon2: Argon2Params::new(64, 1, 1),
+            },
+            public_url: "http://127.0.0.1:9999",
+            ca_key: Some(key("ca-3072.key.pem")),
+        },
+        Some(&pg),
+        config(),
+        Arc::new(ManualClock::new(start())),
+    )
+    .unwrap();
+    let admin = admin(&auth);
+    auth.add_user(&admin, "before@example.com", "Before", &[])
+        .unwrap();
+    let crl_before = auth.published().crl_der;
+
+    cluster.stop();
+    let err = auth
+        .add_user(&admin, "during@example.com", "During", &[])
+        .unwrap_err();
+    assert_eq!(err.code(), "AUTH-065", "{err}");
+    assert_eq!(err.storage_fault(), Some(escrow::StorageFault::Unreachable));
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while auth.unavailable().is_none() {
+        assert!(Instant::now() < deadline, "never reported unavailable");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // What it holds in memory is still served.
+    assert_eq!(auth.published().crl_der, crl_before);
+
+    cluster.restart();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while auth.unavailable().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "never came back: {:?}",
+            auth.unavailable()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The session was a row: it survived; the failed addition left nothing.
+    auth.add_user(&admin, "after@example.com", "After", &[])
+        .unwrap();
+    let users = auth.search_users(&admin, &Default::default()).unwrap();
+    let emails: Vec<&str> = users.items.iter().map(|u| u.email.as_str()).collect();
+    assert_eq!(emails, ["after@example.com", "before@example.com"]);
+    assert!(auth.audit_verify(&admin).unwrap().ok);
+}
