@@ -54,7 +54,8 @@ pub fn move_to_database(
 /// The new database is built under a temporary name in `data_dir` (migrated, the rows
 /// copied and verified, then switched to WAL mode as the store's connections use it) and
 /// renamed into place only when complete, so an interruption leaves no half-made store (a
-/// leftover temporary is swept at the next unlock). The database is only read.
+/// leftover temporary is swept at the next unlock). The database is only read (but for
+/// pending migrations, applied as opening the store applies them).
 pub fn move_to_sqlite(
     config: &PgConfig,
     data_dir: &Path,
