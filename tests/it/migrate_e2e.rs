@@ -342,6 +342,14 @@ fn a_sqlite_authority_moves_to_postgresql_and_back_and_its_backups_restore_into_
     .unwrap();
     assert_eq!(report.keys, keys, "{report:?}");
     let backup_users = ok(run(env.kmsctl().args(["user", "list"]), None), "users");
+    // Restoring over the live PostgreSQL store is refused, naming the offline way.
+    let out = run(
+        env.kmsctl().args(["backup", "restore", &name, "--yes"]),
+        None,
+    );
+    assert_ne!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("kmsd restore"), "{err}");
     drop(server);
 
     let restore = |args: &[&str], dir: &Path| {
