@@ -972,19 +972,28 @@ fn migrate(from: &str, to: &str, password_file: Option<&Path>) -> anyhow::Result
                 }
             })?;
             print_copy(&report, started.elapsed());
-            let store = open_store(&data_dir, Some(&pg))?;
-            audit_migration(&store, &data_dir.display().to_string(), &pg.to_string())?;
-            drop(store);
-            // The SQLite file stays, out of the way: the node serves from the database now.
-            let old = data_dir.join(escrow::DB_FILE_NAME);
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs());
             let kept = data_dir.join(format!("{}.migrated-{secs}", escrow::DB_FILE_NAME));
-            std::fs::rename(&old, &kept)
-                .with_context(|| format!("renaming {} to {}", old.display(), kept.display()))?;
-            let lines = kmsd::settings::database_lines(to, password_file.map(absolute).as_deref());
-            set_settings(&data_dir, Some(&lines))?;
+            (|| {
+                let store = open_store(&data_dir, Some(&pg))?;
+                audit_migration(&store, &data_dir.display().to_string(), &pg.to_string())?;
+                drop(store);
+                // The SQLite file stays, out of the way: the node serves from the database.
+                let old = data_dir.join(escrow::DB_FILE_NAME);
+                std::fs::rename(&old, &kept)
+                    .with_context(|| format!("renaming {} to {}", old.display(), kept.display()))?;
+                let lines =
+                    kmsd::settings::database_lines(to, password_file.map(absolute).as_deref());
+                set_settings(&data_dir, Some(&lines))
+            })()
+            .with_context(|| {
+                format!(
+                    "the store is copied to {pg}, but the move is not finished (audit entry, \
+                     the SQLite file moved aside, database = in kmsd.toml, in that order)"
+                )
+            })?;
             println!(
                 "moved the store in {} to {pg}; the SQLite file is kept as {}; {} names the \
                  database: kmsd serve --data-dir {} serves from it",
@@ -1002,17 +1011,27 @@ fn migrate(from: &str, to: &str, password_file: Option<&Path>) -> anyhow::Result
             let report = escrow::move_to_sqlite(&pg, &data_dir, progress)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
             print_copy(&report, started.elapsed());
-            let store = open_store(&data_dir, None)?;
-            audit_migration(&store, &pg.to_string(), &data_dir.display().to_string())?;
-            drop(store);
-            if data_dir.join(kmsd::settings::FILE_NAME).exists() {
-                set_settings(&data_dir, None)?;
-            } else {
-                restore_settings(&data_dir, None, None)?;
-            }
-            if !data_dir.join(authority::ANCHOR_FILE).exists() {
-                restore_anchor(&data_dir, None)?;
-            }
+            (|| {
+                let store = open_store(&data_dir, None)?;
+                audit_migration(&store, &pg.to_string(), &data_dir.display().to_string())?;
+                drop(store);
+                if data_dir.join(kmsd::settings::FILE_NAME).exists() {
+                    set_settings(&data_dir, None)?;
+                } else {
+                    restore_settings(&data_dir, None, None)?;
+                }
+                if !data_dir.join(authority::ANCHOR_FILE).exists() {
+                    restore_anchor(&data_dir, None)?;
+                }
+                anyhow::Ok(())
+            })()
+            .with_context(|| {
+                format!(
+                    "the store is copied into {}, but the move is not finished (audit entry, \
+                     kmsd.toml without the database lines, the anchor, in that order)",
+                    data_dir.display()
+                )
+            })?;
             println!(
                 "moved the store in {pg} to {}: kmsd serve --data-dir {} serves from it",
                 data_dir.display(),
