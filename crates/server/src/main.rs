@@ -946,7 +946,24 @@ fn print_copy(report: &db::CopyReport, took: Duration) {
 /// `kmsd migrate` (see the command's help).
 fn migrate(from: &str, to: &str, password_file: Option<&Path>) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let progress = |_: &str, _: u64| {};
+    // A spinner on a terminal (hidden otherwise): the table being copied and its rows.
+    let spinner =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let progress = |table: &str, rows: u64| spinner.set_message(format!("{table}: {rows} rows"));
+    let result = migrate_with(from, to, password_file, started, progress, &spinner);
+    spinner.finish_and_clear();
+    result
+}
+
+fn migrate_with(
+    from: &str,
+    to: &str,
+    password_file: Option<&Path>,
+    started: std::time::Instant,
+    progress: impl FnMut(&str, u64),
+    spinner: &indicatif::ProgressBar,
+) -> anyhow::Result<()> {
     match (is_database_url(from), is_database_url(to)) {
         (false, true) => {
             let data_dir = absolute(Path::new(from));
@@ -971,6 +988,7 @@ fn migrate(from: &str, to: &str, password_file: Option<&Path>) -> anyhow::Result
                     anyhow::anyhow!("[{}] {e}", e.code())
                 }
             })?;
+            spinner.finish_and_clear();
             print_copy(&report, started.elapsed());
             let secs = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
@@ -1010,6 +1028,7 @@ fn migrate(from: &str, to: &str, password_file: Option<&Path>) -> anyhow::Result
                 .map_err(|e| anyhow::anyhow!("[{}] --from: {e}", e.code()))?;
             let report = escrow::move_to_sqlite(&pg, &data_dir, progress)
                 .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+            spinner.finish_and_clear();
             print_copy(&report, started.elapsed());
             (|| {
                 let store = open_store(&data_dir, None)?;
