@@ -496,6 +496,45 @@ fn a_backup_of_a_store_on_postgresql_is_the_same_format_and_restores_into_either
 }
 
 #[test]
+fn a_backup_of_a_store_on_postgresql_is_one_snapshot_while_another_node_escrows() {
+    let (fx, mut store) = init_on(Backend::Postgres);
+    escrow_some(&mut store, 5);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut other = fx.unlock();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                other
+                    .escrow(&new_key("carol", &random_blob(100), 1_750_000_000))
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut counts = Vec::new();
+    for i in 0..3 {
+        let dest = fx.path(&format!("busy-{i}.kmsbak"));
+        let report = store.backup(&dest).unwrap();
+        // Every key inside decrypts and the wraps match: the image is whole.
+        let checked =
+            escrow::verify_backup(&dest, &escrow::Credential::password(PASSWORD)).unwrap();
+        assert_eq!(checked.keys, report.keys);
+        counts.push(report.keys);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    assert!(
+        counts[0] >= 5 && counts[2] <= 5 + written,
+        "{counts:?} {written}"
+    );
+}
+
+#[test]
 fn a_stopped_store_moves_to_postgresql_and_back_identical() {
     let (fx, mut store) = init_on(Backend::Sqlite);
     let keys = escrow_some(&mut store, 9);
