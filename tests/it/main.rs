@@ -3,7 +3,8 @@
 //! `agents_e2e`, a stolen copy of their data directory in `agents_copy`), the URLs in certificates
 //! fetched by `openssl` and `gpgsm` (`public_urls`), a `kmsd` killed with
 //! SIGKILL under load (`crash`), storage faults and a damaged store (`faults`), the audit
-//! anchor against a lost WAL or an older store (`anchor`), the CA key in SoftHSM (`hsm_e2e`), the admin console in Chromium
+//! anchor against a lost WAL or an older store (`anchor`), `kmsd migrate` between SQLite and
+//! PostgreSQL and backups restored into either (`migrate_e2e`), the CA key in SoftHSM (`hsm_e2e`), the admin console in Chromium
 //! (`console_browser`), the README's quick start as written (`readme`), and the repository's
 //! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
@@ -24,6 +25,7 @@ mod governance_e2e;
 mod hsm_e2e;
 mod layout;
 mod limits_e2e;
+mod migrate_e2e;
 mod ocsp_e2e;
 mod public_urls;
 mod readme;

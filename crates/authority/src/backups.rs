@@ -222,6 +222,14 @@ impl Authority {
         )?;
         let now = unix(self.now());
         let mut st = self.lock();
+        if st.store.store().backend() == db::Backend::Postgres {
+            // Other nodes serve the same database: a restore is done offline.
+            return Err(Error::invalid(
+                "restore",
+                "a backup is not restored over a live PostgreSQL store: stop every node, then \
+                 `kmsd restore BACKUP --database URL --data-dir NODE_DIR` into an empty database",
+            ));
+        }
         // The anchor names exactly the head the restore replaces (its `restore` entry names
         // it too), so a crash before the re-anchoring below is recognised at the next start.
         self.anchor_locked(&st)?;

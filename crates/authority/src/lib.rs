@@ -804,6 +804,29 @@ pub fn audit_refusal(
     }
 }
 
+/// Records, in the audit log of a locked store, a successful operation done offline on the
+/// whole store (`kmsd migrate`: action `store.migrate`, the target naming where from and
+/// where to, never a password), in its own transaction at the chain's head.
+pub fn audit_offline(
+    store: &Store,
+    clock: &dyn Clock,
+    actor: &str,
+    action: &str,
+    target: &str,
+) -> Result<i64> {
+    audit::append(
+        store.connection(),
+        &audit::Record {
+            at: unix(clock.now()),
+            actor,
+            action,
+            target,
+            refusal: None,
+            pending: false,
+        },
+    )
+}
+
 /// The `public_url` setting of a store, locked or not (the server's `Host` check names it).
 pub fn stored_public_url(store: &Store) -> Result<String> {
     setting(store.connection(), "public_url")

@@ -1,5 +1,9 @@
-//! Encrypted backups: SQLite's online backup into memory, streamed out as one chunked,
-//! authenticated file (no plaintext temporary on disk); `verify_backup` and `restore` check every chunk and every key first.
+//! Encrypted backups: a SQLite image of the store made in memory (SQLite's online backup, or
+//! on PostgreSQL the rows read in one snapshot by `db::copy` into a migrated in-memory SQLite
+//! database), streamed out as one chunked, authenticated file (no plaintext temporary on
+//! disk): one format for both backends. `verify_backup`, `restore` (a new SQLite store) and
+//! `restore_into_database` (an empty PostgreSQL database) check every chunk and every key
+//! first.
 //!
 //! File layout (integers big-endian):
 //!
@@ -29,7 +33,7 @@ use std::io::{self, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 use std::time::Duration;
 
-use db::Connection;
+use db::{Backend, Connection, PgConfig};
 use rusqlite::backup::{Backup, StepResult};
 use sha2::{Digest, Sha256};
 
@@ -303,7 +307,10 @@ impl UnlockedStore {
     /// exist), while the store stays usable.
     ///
     /// The SQLite copy is made with the online backup API into memory (memory use: the size
-    /// of the database), encrypted in 1 MiB chunks as it is written to a `.part` file beside
+    /// of the database); a store on PostgreSQL is read in one snapshot (`SERIALIZABLE`, read
+    /// again if it lost a serialization race) into a migrated in-memory SQLite database with
+    /// [`db::copy_database`], every table verified, the CRL bytes (`crl_blobs`) left out (the
+    /// authority re-signs at unlock). Either image is encrypted in 1 MiB chunks as it is written to a `.part` file beside
     /// `dest` (mode 0600, ciphertext only), which becomes `dest` atomically; leftovers of an
     /// interrupted backup in that folder are swept first ([`sweep_temporaries`]). `dest` opens
     /// with the same passwords and key files as the store.
@@ -322,21 +329,28 @@ impl UnlockedStore {
         // written by an older version) go first.
         sweep_temporaries(&dir)?;
 
-        // 1. A consistent copy through SQLite's online backup API, into memory: no plaintext
-        //    copy of the database ever lies on disk, so a crash leaves nothing readable.
-        let mut raw = rusqlite::Connection::open_in_memory()?;
+        // 1. A consistent copy into memory: no plaintext copy of the database ever lies on
+        //    disk, so a crash leaves nothing readable. SQLite: the online backup API;
+        //    PostgreSQL: the rows read in one snapshot into a migrated in-memory SQLite
+        //    database (`db::copy`), so the file is the same format for both backends.
         let (mut dst, schema_version, wraps, keys, owners) = {
-            {
-                let backup = Backup::new(sqlite(self.store().conn())?, &mut raw)?;
-                loop {
-                    match backup.step(1024)? {
-                        StepResult::Done => break,
-                        StepResult::More => {}
-                        _ => std::thread::sleep(Duration::from_millis(5)),
+            let dst = match self.store().backend() {
+                Backend::Sqlite => {
+                    let mut raw = rusqlite::Connection::open_in_memory()?;
+                    {
+                        let backup = Backup::new(sqlite(self.store().conn())?, &mut raw)?;
+                        loop {
+                            match backup.step(1024)? {
+                                StepResult::Done => break,
+                                StepResult::More => {}
+                                _ => std::thread::sleep(Duration::from_millis(5)),
+                            }
+                        }
                     }
+                    Connection::from_rusqlite(raw)?
                 }
-            }
-            let dst = Connection::from_rusqlite(raw)?;
+                Backend::Postgres => image_of_database(self.store().conn())?,
+            };
             let check: String = dst.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
             if check != "ok" {
                 return Err(Error::corrupt(format!(
@@ -630,6 +644,10 @@ impl UnlockedStore {
     /// live one in one step (one write transaction: a failure leaves the live database as it
     /// was); pending migrations are applied to the restored schema. Returns the reports of
     /// the restored backup and of the safety backup.
+    ///
+    /// SQLite only: a store on PostgreSQL is refused (nothing written) with an error naming
+    /// the offline way, [`restore_into_database`] (`kmsd restore BACKUP --database URL`)
+    /// into an empty database with every node stopped.
     pub fn restore_own_backup(
         &mut self,
         path: &Path,
@@ -650,6 +668,14 @@ impl UnlockedStore {
         safety: &Path,
         prepare: impl FnOnce(&Connection, &Connection) -> db::Result<()>,
     ) -> Result<(BackupReport, BackupReport)> {
+        if self.store().backend() == Backend::Postgres {
+            return Err(Error::invalid(
+                "restore",
+                "a backup is not restored over a live PostgreSQL store: stop every node, \
+                 then `kmsd restore BACKUP --database URL --data-dir NODE_DIR` into an empty \
+                 database (the nodes then serve from it)",
+            ));
+        }
         let dir = self.store().data_dir().to_path_buf();
         let mut temp = fsutil::temp_in(&dir, ".escrow-restore-", ".db")?;
         let store_id: Vec<u8> = self.store().connection().query_row(
@@ -747,6 +773,94 @@ fn restore_into(path: &Path, credential: &Credential, new_data_dir: &Path) -> Re
     Ok(report)
 }
 
+/// Restores the backup at `path` into the EMPTY PostgreSQL database `config` names (every
+/// node stopped), after checking it completely with `credential` exactly as [`verify_backup`]
+/// does; `node_dir` (missing or empty, made private 0700) is the node's own directory.
+///
+/// The database is refused before the backup is even read unless it could hold a new store
+/// ([`crate::Store::init_database`]'s checks: the C collation, nothing but a fresh migration
+/// of ours). The backup is decrypted and checked into a temporary SQLite file inside
+/// `node_dir` (rows still encrypted; removed before returning), brought to the current
+/// schema, and copied into the freshly migrated database with [`db::copy_database`]: one
+/// transaction, every table verified (row count and SHA-256) before the commit, ids and CRL
+/// numbers kept. A refusal or failure leaves the database without a store (at most migrated)
+/// and removes a `node_dir` this call made. The restored store keeps the store id and the
+/// unlock methods; the CRLs are re-signed at the first unlock.
+pub fn restore_into_database(
+    path: &Path,
+    credential: &Credential,
+    config: &PgConfig,
+    node_dir: &Path,
+) -> Result<(BackupReport, db::CopyReport)> {
+    let existed = node_dir.exists();
+    if existed {
+        sweep_temporaries(node_dir)?;
+    }
+    if !fsutil::is_missing_or_empty_dir(node_dir)? {
+        return Err(Error::NotEmpty {
+            path: node_dir.to_path_buf(),
+        });
+    }
+    let pg = Connection::connect_postgres(config)?;
+    store::check_new_database(&pg, config)?;
+    fsutil::create_private_dir(node_dir)?;
+    let result = (|| {
+        let mut temp = fsutil::temp_in(node_dir, ".escrow-restore-", ".db")?;
+        let (header, master) =
+            decrypt_backup(path, KeySource::Credential(credential), temp.as_file_mut())?;
+        let master = master.ok_or_else(|| Error::backup(path, "no master key"))?;
+        let report = check_database(path, temp.path(), &header, &master)?;
+        let src = Connection::open_sqlite(temp.path())?;
+        migrate::migrate(&src)?;
+        migrate::migrate(&pg)?;
+        let copied = db::copy_database(&src, &pg, |_, _| {})?;
+        drop(src);
+        drop(temp);
+        Ok((report, copied))
+    })();
+    match &result {
+        Ok((report, copied)) => tracing::info!(
+            path = %path.display(),
+            database = %config,
+            keys = report.keys,
+            tables = copied.tables.len(),
+            "restored backup into the database"
+        ),
+        Err(_) if !existed => {
+            let _ = std::fs::remove_dir(node_dir);
+        }
+        Err(_) => {}
+    }
+    result
+}
+
+/// The whole PostgreSQL store under `src`, read in one snapshot, in a private in-memory
+/// SQLite database migrated to the same schema (the two migration folders share their
+/// numbers): what a backup of a PostgreSQL store encrypts. A snapshot that lost a
+/// serialization race is read again (three attempts).
+fn image_of_database(src: &Connection) -> Result<Connection> {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let raw = rusqlite::Connection::open_in_memory()?;
+        store::configure(&raw)?;
+        let mem = Connection::from_rusqlite(raw)?;
+        migrate::migrate(&mem)?;
+        match db::copy_database(src, &mem, |_, _| {}) {
+            Ok(report) => {
+                tracing::debug!(
+                    tables = report.tables.len(),
+                    skipped = ?report.skipped,
+                    "read the database's rows for a backup"
+                );
+                return Ok(mem);
+            }
+            Err(e) if e.kind() == db::ErrorKind::Retry && attempt < 3 => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -797,7 +911,8 @@ mod tests {
         (start, out)
     }
 
-    // SQLite only: backups copy the SQLite image (PostgreSQL's come with db::copy).
+    // SQLite only: the chunk layout does not depend on the backend (PostgreSQL's round
+    // trip is in tests/it/postgres.rs).
     #[test]
     fn multi_chunk_backups_detect_reorder_truncation_and_extension() {
         let dir = tempfile::tempdir().unwrap();

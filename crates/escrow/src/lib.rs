@@ -14,8 +14,10 @@
 //!   [`begin`](UnlockedStore::begin) an [`EscrowTx`] that escrows them with the caller's own
 //!   rows in one transaction), return an owner's
 //!   whole history with [`keys_of`](UnlockedStore::keys_of), manage unlock methods and write
-//!   encrypted [`backup`](UnlockedStore::backup)s, which [`verify_backup`] and [`restore`]
-//!   check with the same password or key file.
+//!   encrypted [`backup`](UnlockedStore::backup)s (one format for both backends), which
+//!   [`verify_backup`] and [`restore`] (or [`restore_into_database`]) check with the same
+//!   password or key file; [`move_to_database`] and [`move_to_sqlite`] move a stopped
+//!   store between the backends.
 //! - Private keys are AES-256-GCM ciphertext under a subkey of the master key
 //!   (`HKDF-SHA256(master, info = "kms-escrow/v1/escrowed-key-encryption")`), with a random
 //!   96-bit nonce per row and the key's id, owner and usage as associated data: a row that is
@@ -76,6 +78,7 @@ mod health;
 mod keyfile;
 mod master;
 mod migrate;
+mod moves;
 mod secret;
 mod store;
 mod tx;
@@ -86,7 +89,9 @@ mod leak_tests;
 mod test_support;
 
 pub use agents::{AgentShare, SplitKeyRow};
-pub use backup::{BackupReport, TEMP_PREFIXES, restore, sweep_temporaries, verify_backup};
+pub use backup::{
+    BackupReport, TEMP_PREFIXES, restore, restore_into_database, sweep_temporaries, verify_backup,
+};
 pub use durable::Pending;
 pub use error::{Error, Result};
 pub use health::{
@@ -95,6 +100,7 @@ pub use health::{
 };
 pub use keyfile::KeyFile;
 pub use master::{Argon2Params, Credential, MethodKind};
+pub use moves::{move_to_database, move_to_sqlite};
 pub use secret::{Password, SecretBytes};
 pub use store::{
     DB_FILE_NAME, EscrowedKey, InitOptions, KeyCounts, KeyFileTargets, KeyId, KeyInfo, KeyUsage,

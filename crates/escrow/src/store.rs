@@ -965,6 +965,14 @@ fn already_holds_a_store(config: &PgConfig) -> Error {
     }
 }
 
+/// Refuses a PostgreSQL database that could not hold a new store (see
+/// [`Store::init_database`]): a collation other than C, a store or rows already there, tables
+/// of another program. Reads only.
+pub(crate) fn check_new_database(conn: &Connection, config: &PgConfig) -> Result<()> {
+    check_collation(conn, config)?;
+    check_empty(conn, config)
+}
+
 /// Refuses a database whose collation is not C: text must sort byte-wise as on SQLite, and
 /// prefix searches (`LIKE 'x%'`) must use the indexes (see docs/STORAGE.md).
 fn check_collation(conn: &Connection, config: &PgConfig) -> Result<()> {

@@ -1,5 +1,6 @@
-//! `kmsd`: creates the authority (`init`), rebuilds it from a backup (`restore`), serves it
-//! (`serve`) and checks a store in full (`check`); opens the CA key on a PKCS#11 token when
+//! `kmsd`: creates the authority (`init`), rebuilds it from a backup (`restore`, into a
+//! SQLite data directory or an empty PostgreSQL database), moves a stopped store between the
+//! backends (`migrate`), serves it (`serve`) and checks a store in full (`check`); opens the CA key on a PKCS#11 token when
 //! `kmsd.toml` has `[ca_key]`, with the PIN from `--pin-stdin`, `--pin-file` or
 //! `KMS_PKCS11_PIN_FILE`.
 //!
@@ -110,12 +111,26 @@ enum Command {
     /// does (RSA 2048, --tls-name names or localhost, 127.0.0.1 and ::1), recorded by the
     /// authority so that it can be revoked, and writes DATA_DIR/tls.key (0600) and
     /// DATA_DIR/tls.crt. Clients keep trusting the same CA certificate.
+    ///
+    /// With --database the store is restored into that PostgreSQL database instead (empty,
+    /// created with the C collation; every node of the cluster stopped): DATA_DIR is then the
+    /// node's own directory, its kmsd.toml names the database (as `kmsd init --database`
+    /// writes it); further nodes `kmsd join` it again.
     Restore {
-        /// The backup file (from `kmsctl backup now`, in DATA_DIR/backups).
+        /// The backup file (from `kmsctl backup now`, in DATA_DIR/backups; the same format
+        /// from a SQLite or a PostgreSQL store).
         file: PathBuf,
         /// The new data directory (missing or empty).
         #[arg(long)]
         data_dir: PathBuf,
+        /// Restore into this PostgreSQL database (postgres://USER@HOST[:PORT]/DB, empty)
+        /// instead of a SQLite file in DATA_DIR; written into DATA_DIR/kmsd.toml.
+        #[arg(long, value_name = "URL")]
+        database: Option<String>,
+        /// A file holding the database password (one line; mode 0600); written into
+        /// kmsd.toml (database_password_file).
+        #[arg(long, value_name = "FILE", requires = "database")]
+        database_password_file: Option<PathBuf>,
         /// Open the backup with this key file.
         #[arg(
             long,
@@ -191,6 +206,32 @@ enum Command {
         /// Unlock with this key file.
         #[arg(long)]
         key_file: Option<PathBuf>,
+    },
+    /// Move a stopped authority's store between SQLite and PostgreSQL: `--from DATA_DIR --to
+    /// postgres://USER@HOST[:PORT]/DB` copies the SQLite store into the empty database (made
+    /// with the C collation) and writes `database = ...` into DATA_DIR/kmsd.toml, so that
+    /// `kmsd serve --data-dir DATA_DIR` serves from PostgreSQL (the SQLite file is kept,
+    /// renamed escrow.db.migrated-TIME); `--from URL --to DATA_DIR` copies the PostgreSQL
+    /// store into a new SQLite store in DATA_DIR and takes the database lines out of its
+    /// kmsd.toml.
+    ///
+    /// kmsd must not be running on the store (a SQLite store in use is refused). Every table
+    /// is copied in one transaction and verified (rows and SHA-256) before it commits; the
+    /// store id, unlock methods (the same passwords and key files), ids, audit chain and CRL
+    /// numbers are kept. The CRLs are re-signed at the first unlock, numbered above every
+    /// CRL published before. The move is recorded in the destination's audit log
+    /// (store.migrate).
+    Migrate {
+        /// Where the store is now: a data directory, or postgres://USER@HOST[:PORT]/DB.
+        #[arg(long)]
+        from: String,
+        /// Where it goes: postgres://USER@HOST[:PORT]/DB, or a data directory.
+        #[arg(long)]
+        to: String,
+        /// A file holding the database password (one line; mode 0600); written into
+        /// kmsd.toml when moving to PostgreSQL.
+        #[arg(long, value_name = "FILE")]
+        database_password_file: Option<PathBuf>,
     },
     /// Serve the API and the public URLs.
     Serve {
@@ -406,9 +447,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             let pg = FileSettings::load(&data_dir)?.database_config(None)?;
             check(&data_dir, pg.as_ref(), &credential)
         }
+        Command::Migrate {
+            from,
+            to,
+            database_password_file,
+        } => migrate(&from, &to, database_password_file.as_deref()),
         Command::Restore {
             file,
             data_dir,
+            database,
+            database_password_file,
             key_file,
             password_stdin: _,
             tls_names,
@@ -424,18 +472,46 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 None => Credential::Password(read_stdin_line("start-up password")?),
             };
             let pin = pin.read()?;
-            let report = escrow::restore(&file, &credential, &data_dir)
-                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+            let pg = match &database {
+                Some(url) => Some(
+                    db::PgConfig::from_url(url, database_password_file.as_deref())
+                        .map_err(|e| anyhow::anyhow!("[{}] --database: {e}", e.code()))?,
+                ),
+                None => None,
+            };
+            let started = std::time::Instant::now();
+            let (report, into) = match &pg {
+                None => (
+                    escrow::restore(&file, &credential, &data_dir)
+                        .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?,
+                    data_dir.display().to_string(),
+                ),
+                Some(pg) => {
+                    let (report, copied) =
+                        escrow::restore_into_database(&file, &credential, pg, &data_dir)
+                            .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+                    print_copy(&copied, started.elapsed());
+                    (
+                        report,
+                        format!("{pg} (this node's files in {})", data_dir.display()),
+                    )
+                }
+            };
             println!(
-                "restored {} into {}: {} keys of {} owners, {} unlock methods",
+                "restored {} into {into}: {} keys of {} owners, {} unlock methods",
                 file.display(),
-                data_dir.display(),
                 report.keys,
                 report.owners,
                 report.unlock_methods
             );
-            restore_settings(&data_dir)?;
-            restore_anchor(&data_dir)?;
+            let lines = database.as_deref().map(|url| {
+                kmsd::settings::database_lines(
+                    url,
+                    database_password_file.as_deref().map(absolute).as_deref(),
+                )
+            });
+            restore_settings(&data_dir, pg.as_ref(), lines.as_deref())?;
+            restore_anchor(&data_dir, pg.as_ref())?;
             if no_tls_cert {
                 eprintln!(
                     "kmsd: no TLS certificate issued (--no-tls-cert): put {} and {} into {} \
@@ -446,7 +522,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 );
                 return Ok(());
             }
-            restore_tls(&data_dir, &credential, pin, &tls_names).with_context(|| {
+            restore_tls(&data_dir, pg.as_ref(), &credential, pin, &tls_names).with_context(|| {
                 format!(
                     "the store is restored in {}, but no TLS certificate was issued (put {} \
                      and {} there yourself)",
@@ -842,6 +918,197 @@ fn join(
     Ok(())
 }
 
+/// Whether `s` names a PostgreSQL database rather than a data directory.
+fn is_database_url(s: &str) -> bool {
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// Prints what a copy between backends copied, and how long it took.
+fn print_copy(report: &db::CopyReport, took: Duration) {
+    let rows: u64 = report.tables.iter().map(|(_, n, _)| n).sum();
+    for (table, n, _) in &report.tables {
+        println!("  {table}: {n} rows");
+    }
+    if !report.skipped.is_empty() {
+        println!(
+            "  not copied (on one side only): {}",
+            report.skipped.join(", ")
+        );
+    }
+    for (name, next) in &report.sequences {
+        println!("  sequence {name}: continues at {next}");
+    }
+    println!(
+        "copied {} tables, {rows} rows, verified (rows and SHA-256 per table) in {:.1} s",
+        report.tables.len(),
+        took.as_secs_f64()
+    );
+}
+
+/// `kmsd migrate` (see the command's help).
+fn migrate(from: &str, to: &str, password_file: Option<&Path>) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    // A spinner on a terminal (hidden otherwise): the table being copied and its rows.
+    let spinner =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    spinner.enable_steady_tick(Duration::from_millis(200));
+    let progress = |table: &str, rows: u64| spinner.set_message(format!("{table}: {rows} rows"));
+    let result = migrate_with(from, to, password_file, started, progress, &spinner);
+    spinner.finish_and_clear();
+    result
+}
+
+fn migrate_with(
+    from: &str,
+    to: &str,
+    password_file: Option<&Path>,
+    started: std::time::Instant,
+    progress: impl FnMut(&str, u64),
+    spinner: &indicatif::ProgressBar,
+) -> anyhow::Result<()> {
+    match (is_database_url(from), is_database_url(to)) {
+        (false, true) => {
+            let data_dir = absolute(Path::new(from));
+            let pg = db::PgConfig::from_url(to, password_file)
+                .map_err(|e| anyhow::anyhow!("[{}] --to: {e}", e.code()))?;
+            let file = FileSettings::load(&data_dir)?;
+            if let Some(db) = &file.database {
+                bail!(
+                    "{} serves from the database {db} already (kmsd.toml): nothing was changed",
+                    data_dir.display()
+                );
+            }
+            let report = escrow::move_to_database(&data_dir, &pg, progress).map_err(|e| {
+                if e.code() == "ESCROW-022" {
+                    anyhow::anyhow!(
+                        "[{}] the store in {} is in use: stop kmsd (and anything else that has \
+                         it open) first; nothing was changed",
+                        e.code(),
+                        data_dir.display()
+                    )
+                } else {
+                    anyhow::anyhow!("[{}] {e}", e.code())
+                }
+            })?;
+            spinner.finish_and_clear();
+            print_copy(&report, started.elapsed());
+            let secs = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            let kept = data_dir.join(format!("{}.migrated-{secs}", escrow::DB_FILE_NAME));
+            (|| {
+                let store = open_store(&data_dir, Some(&pg))?;
+                audit_migration(&store, &data_dir.display().to_string(), &pg.to_string())?;
+                drop(store);
+                // The SQLite file stays, out of the way: the node serves from the database.
+                let old = data_dir.join(escrow::DB_FILE_NAME);
+                std::fs::rename(&old, &kept)
+                    .with_context(|| format!("renaming {} to {}", old.display(), kept.display()))?;
+                let lines =
+                    kmsd::settings::database_lines(to, password_file.map(absolute).as_deref());
+                set_settings(&data_dir, Some(&lines))
+            })()
+            .with_context(|| {
+                format!(
+                    "the store is copied to {pg}, but the move is not finished (audit entry, \
+                     the SQLite file moved aside, database = in kmsd.toml, in that order)"
+                )
+            })?;
+            println!(
+                "moved the store in {} to {pg}; the SQLite file is kept as {}; {} names the \
+                 database: kmsd serve --data-dir {} serves from it",
+                data_dir.display(),
+                kept.display(),
+                data_dir.join(kmsd::settings::FILE_NAME).display(),
+                data_dir.display()
+            );
+            Ok(())
+        }
+        (true, false) => {
+            let data_dir = absolute(Path::new(to));
+            let pg = db::PgConfig::from_url(from, password_file)
+                .map_err(|e| anyhow::anyhow!("[{}] --from: {e}", e.code()))?;
+            let report = escrow::move_to_sqlite(&pg, &data_dir, progress)
+                .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+            spinner.finish_and_clear();
+            print_copy(&report, started.elapsed());
+            (|| {
+                let store = open_store(&data_dir, None)?;
+                audit_migration(&store, &pg.to_string(), &data_dir.display().to_string())?;
+                drop(store);
+                if data_dir.join(kmsd::settings::FILE_NAME).exists() {
+                    set_settings(&data_dir, None)?;
+                } else {
+                    restore_settings(&data_dir, None, None)?;
+                }
+                if !data_dir.join(authority::ANCHOR_FILE).exists() {
+                    restore_anchor(&data_dir, None)?;
+                }
+                anyhow::Ok(())
+            })()
+            .with_context(|| {
+                format!(
+                    "the store is copied into {}, but the move is not finished (audit entry, \
+                     kmsd.toml without the database lines, the anchor, in that order)",
+                    data_dir.display()
+                )
+            })?;
+            println!(
+                "moved the store in {pg} to {}: kmsd serve --data-dir {} serves from it",
+                data_dir.display(),
+                data_dir.display()
+            );
+            if !data_dir.join(kmsd::tls::CERT_FILE).exists() {
+                println!(
+                    "{} has no TLS certificate: copy {} and {} from the node, or serve with \
+                     --http on loopback",
+                    data_dir.display(),
+                    kmsd::tls::CERT_FILE,
+                    kmsd::tls::KEY_FILE
+                );
+            }
+            Ok(())
+        }
+        _ => bail!(
+            "give a data directory and a postgres://USER@HOST[:PORT]/DB URL, one as --from and \
+             the other as --to"
+        ),
+    }
+}
+
+/// Records the move in the destination's audit log (`store.migrate`, from and to: the
+/// database printed without any password).
+fn audit_migration(store: &Store, from: &str, to: &str) -> anyhow::Result<()> {
+    authority::audit_offline(
+        store,
+        &SystemClock,
+        "-",
+        "store.migrate",
+        &format!("from {from} to {to}"),
+    )
+    .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))
+    .context("recording the move in the audit log")?;
+    Ok(())
+}
+
+/// Rewrites DATA_DIR/kmsd.toml with `lines` as its database lines (or none), keeping every
+/// other setting; creates it from the template when missing.
+fn set_settings(data_dir: &Path, lines: Option<&str>) -> anyhow::Result<()> {
+    let path = data_dir.join(kmsd::settings::FILE_NAME);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => kmsd::settings::TEMPLATE.to_string(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let new = kmsd::settings::with_database_lines(&text, lines);
+    FileSettings::parse(&new).with_context(|| format!("the new {}", path.display()))?;
+    let tmp = data_dir.join(format!(".tmp-{}-kmsd.toml", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    write_new(&tmp, new.as_bytes(), 0o644)?;
+    std::fs::rename(&tmp, &path).with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
+}
+
 /// The CA key of a new authority: a software key of that many bits, or a key on a token
 /// (with what happened: generated, or an existing key used).
 enum CaKeyChoice {
@@ -1084,6 +1351,7 @@ fn write_tls_files(
 /// with and issues the server a new TLS certificate from the restored CA, as `kmsd init` does.
 fn restore_tls(
     data_dir: &Path,
+    pg: Option<&db::PgConfig>,
     credential: &Credential,
     pin: Option<hsm::Pin>,
     names: &TlsNames,
@@ -1100,7 +1368,7 @@ fn restore_tls(
         );
         return Ok(());
     }
-    let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+    let store = open_store(data_dir, pg)?;
     // A CA key on a token ([ca_key] of the kmsd.toml the backup carried) signs there.
     let config = with_ca_key(config(), &FileSettings::load(data_dir)?, pin)?;
     let auth = authority::unlock(&store, credential, config, Arc::new(SystemClock))
@@ -1126,12 +1394,33 @@ fn absolute(path: &Path) -> PathBuf {
 /// data directory. A different file there already is kept as `kmsd.toml.pre-restore` (or
 /// `.pre-restore-N`), never silently overwritten; a backup made before backups carried the
 /// settings restores as before, and says so.
-fn restore_settings(data_dir: &Path) -> anyhow::Result<()> {
-    let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+///
+/// The carried file's `database` lines are replaced by `database_lines` (a restore into
+/// PostgreSQL; without a carried file the template with them is written), or taken out (a
+/// backup of a PostgreSQL node restored into SQLite).
+fn restore_settings(
+    data_dir: &Path,
+    pg: Option<&db::PgConfig>,
+    database_lines: Option<&str>,
+) -> anyhow::Result<()> {
+    let store = open_store(data_dir, pg)?;
     let carried = authority::carried_server_settings(&store)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     drop(store);
     let path = absolute(&data_dir.join(kmsd::settings::FILE_NAME));
+    let carried = match (carried, database_lines) {
+        (Some(text), lines) => Some(kmsd::settings::with_database_lines(&text, lines)),
+        (None, Some(lines)) => {
+            let text = format!("{}\n{lines}", kmsd::settings::TEMPLATE);
+            println!(
+                "the backup carries no {}: wrote the default one naming the database",
+                kmsd::settings::FILE_NAME
+            );
+            write_new(&path, text.as_bytes(), 0o644)?;
+            return Ok(());
+        }
+        (None, None) => None,
+    };
     let Some(text) = carried else {
         println!(
             "the backup carries no {} (it was made before backups carried the server's \
@@ -1188,8 +1477,8 @@ fn restore_settings(data_dir: &Path) -> anyhow::Result<()> {
 
 /// After `kmsd restore`: writes the audit anchor the backup carries into the data directory
 /// (a backup made before backups carried anchors: the first unlock anchors the store).
-fn restore_anchor(data_dir: &Path) -> anyhow::Result<()> {
-    let store = Store::open(data_dir).map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
+fn restore_anchor(data_dir: &Path, pg: Option<&db::PgConfig>) -> anyhow::Result<()> {
+    let store = open_store(data_dir, pg)?;
     let written = authority::restore_anchor_file(&store)
         .map_err(|e| anyhow::anyhow!("[{}] {e}", e.code()))?;
     if written {

@@ -130,6 +130,42 @@ pub fn database_lines(url: &str, password_file: Option<&Path>) -> String {
     out
 }
 
+/// `text` (a `kmsd.toml`) with its top-level `database` and `database_password_file` lines
+/// taken out and, when given, `lines` ([`database_lines`]) put in their place: before the
+/// first table (`[ca_key]`), where top-level keys must stand. Comments and every other
+/// setting are kept as they are (`kmsd migrate` and `kmsd restore --database`).
+pub fn with_database_lines(text: &str, lines: Option<&str>) -> String {
+    let mut out = String::with_capacity(text.len() + 128);
+    let mut in_table = false;
+    let mut inserted = lines.is_none();
+    for line in text.split_inclusive('\n') {
+        let t = line.trim_start();
+        if t.starts_with('[') {
+            if !inserted {
+                if !out.is_empty() && !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push_str(lines.unwrap_or_default());
+                out.push('\n');
+                inserted = true;
+            }
+            in_table = true;
+        }
+        let key = t.split('=').next().unwrap_or_default().trim();
+        if !in_table && t.contains('=') && (key == "database" || key == "database_password_file") {
+            continue;
+        }
+        out.push_str(line);
+    }
+    if !inserted {
+        if !out.is_empty() && !out.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(lines.unwrap_or_default());
+    }
+    out
+}
+
 /// [`TEMPLATE`] with the public listener turned on at `addr` (what `kmsd init` writes).
 pub fn template_with_public_listen(addr: SocketAddr) -> String {
     TEMPLATE.replacen(
@@ -488,6 +524,51 @@ fn parse_capabilities(names: &[String]) -> anyhow::Result<Vec<pki::ContentAlgori
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn database_lines_go_in_before_the_first_table_and_come_out_again() {
+        let base = format!(
+            "{}\n[ca_key]\npkcs11_module = \"/m.so\"\ntoken_label = \"t\"\nkey_label = \"k\"\n",
+            template_with_public_listen("127.0.0.1:9".parse().unwrap())
+        );
+        let lines = database_lines("postgres://kms@localhost/kms", Some(Path::new("/etc/pw")));
+        let with = with_database_lines(&base, Some(&lines));
+        let parsed = FileSettings::parse(&with).unwrap();
+        assert_eq!(
+            parsed.database.as_deref(),
+            Some("postgres://kms@localhost/kms")
+        );
+        assert_eq!(
+            parsed.database_password_file.as_deref(),
+            Some(Path::new("/etc/pw"))
+        );
+        assert!(parsed.ca_key.is_some());
+        assert_eq!(parsed.public_listen, Some("127.0.0.1:9".parse().unwrap()));
+        // Replaced, not doubled.
+        let other = database_lines("postgres://kms@127.0.0.1/kms2", None);
+        let again = with_database_lines(&with, Some(&other));
+        let parsed = FileSettings::parse(&again).unwrap();
+        assert_eq!(
+            parsed.database.as_deref(),
+            Some("postgres://kms@127.0.0.1/kms2")
+        );
+        assert_eq!(parsed.database_password_file, None);
+        // Taken out: the other settings and the comments stay.
+        let out = with_database_lines(&with, None);
+        let parsed = FileSettings::parse(&out).unwrap();
+        assert_eq!(
+            (parsed.database, parsed.database_password_file),
+            (None, None)
+        );
+        assert!(parsed.ca_key.is_some());
+        assert!(out.contains("# database = "), "{out}");
+        // A file without tables gets them at the end.
+        let plain = with_database_lines("listen = \"127.0.0.1:1\"\n", Some(&other));
+        assert_eq!(
+            FileSettings::parse(&plain).unwrap().database.as_deref(),
+            Some("postgres://kms@127.0.0.1/kms2")
+        );
+    }
 
     #[test]
     fn template_parses_to_defaults_and_typos_are_refused() {

@@ -313,14 +313,292 @@ fn the_integrity_check_runs_amcheck_where_installed_and_notes_it_otherwise() {
     assert_eq!(report, escrow::IntegrityReport::default());
 }
 
+/// Digests of every table but `schema_migrations` (whose checksums differ per backend), as
+/// `db::copy` computes them: equal for the same rows on either backend.
+fn digests(conn: &Connection) -> Vec<(String, u64, [u8; 32])> {
+    let names: Vec<String> = match conn.backend() {
+        Backend::Sqlite => conn.query_map(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+             AND name NOT IN ('schema_migrations', 'db_sequences') ORDER BY name",
+            [],
+            |r| r.get(0),
+        ),
+        Backend::Postgres => conn.query_map(
+            "SELECT table_name::text FROM information_schema.tables
+             WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
+               AND table_name NOT IN ('schema_migrations', 'crl_blobs') ORDER BY 1",
+            [],
+            |r| r.get(0),
+        ),
+    }
+    .unwrap();
+    names
+        .into_iter()
+        .map(|t| {
+            let (n, d) = db::copy::table_digest(conn, &t).unwrap();
+            (t, n, d)
+        })
+        .collect()
+}
+
+fn escrow_some(store: &mut escrow::UnlockedStore, n: usize) -> Vec<(KeyId, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let der = random_blob(200 + i);
+            let owner = if i % 2 == 0 { "alice" } else { "bob" };
+            let id = store
+                .escrow(&new_key(owner, &der, 1_700_000_000 + i as i64))
+                .unwrap();
+            (id, der)
+        })
+        .collect()
+}
+
+fn assert_keys(store: &escrow::UnlockedStore, keys: &[(KeyId, Vec<u8>)]) {
+    for (id, der) in keys {
+        let k = store.key(*id).unwrap().expect("key kept");
+        assert_eq!(k.private_key_der.expose(), &der[..], "key {id:?}");
+    }
+}
+
 #[test]
-fn backups_of_a_store_on_postgresql_are_refused_for_now() {
-    let (fx, store) = init_on(Backend::Postgres);
-    let dest = fx.path("store.backup");
-    let err = store.backup(&dest).unwrap_err();
+fn a_backup_of_a_store_on_postgresql_is_the_same_format_and_restores_into_either_backend() {
+    let (fx, mut store) = init_on(Backend::Postgres);
+    let keys = escrow_some(&mut store, 12);
+    // A named sequence (the CRL numbers) continues through the backup.
+    let raw = fx.raw();
+    raw.create_sequence("crl_number", 1).unwrap();
+    for _ in 0..4 {
+        raw.nextval("crl_number").unwrap();
+    }
+    let before = digests(&raw);
+    let dest = fx.path("pg.kmsbak");
+    let report = store.backup(&dest).unwrap();
+    assert_eq!(
+        (report.keys, report.owners, report.unlock_methods),
+        (12, 2, 2)
+    );
+    assert_eq!(
+        report.schema_version,
+        escrow::schema_version_supported_on(Backend::Sqlite)
+    );
+    assert_eq!(report.store_id, store.store().store_id());
+
+    // Checked as any backup: with the password and with the key file.
+    let by_password =
+        escrow::verify_backup(&dest, &escrow::Credential::password(PASSWORD)).unwrap();
+    assert_eq!(by_password.keys, 12);
+    let by_key_file =
+        escrow::verify_backup(&dest, &escrow::Credential::key_file(&fx.key_file).unwrap()).unwrap();
+    assert_eq!(by_key_file, by_password);
+    // And by the store itself, with the master key in memory.
+    let (own, _) = store.verify_own_backup(&dest, |_| ()).unwrap();
+    assert_eq!(own.keys, 12);
+
+    // Restoring over the live PostgreSQL store is refused, naming the offline way.
+    let err = store
+        .restore_own_backup(&dest, &fx.path("safety.kmsbak"))
+        .unwrap_err();
     assert!(matches!(err, Error::Invalid { .. }), "{err:?}");
-    assert!(err.to_string().contains("PostgreSQL"), "{err}");
-    assert!(!dest.exists());
+    assert!(err.to_string().contains("kmsd restore"), "{err}");
+    assert!(!fx.path("safety.kmsbak").exists());
+
+    // Into SQLite: the same rows, the same keys.
+    let sqlite_dir = fx.path("restored-sqlite");
+    let r = escrow::restore(&dest, &escrow::Credential::password(PASSWORD), &sqlite_dir).unwrap();
+    assert_eq!(r.keys, 12);
+    {
+        let restored = Store::open(&sqlite_dir)
+            .unwrap()
+            .unlock_with_password(&Password::new(PASSWORD))
+            .unwrap();
+        assert_eq!(restored.store().store_id(), store.store().store_id());
+        assert_keys(&restored, &keys);
+        assert_eq!(digests(restored.store().connection()), before);
+        assert_eq!(
+            restored.store().connection().nextval("crl_number").unwrap(),
+            5
+        );
+    }
+
+    // Into a second, empty PostgreSQL database: the same again.
+    let second = PgCluster::shared().fresh_db();
+    let node = fx.path("node2");
+    let (r2, copied) = escrow::restore_into_database(
+        &dest,
+        &escrow::Credential::key_file(&fx.key_file).unwrap(),
+        &second,
+        &node,
+    )
+    .unwrap();
+    assert_eq!(r2.keys, 12);
+    assert!(
+        copied
+            .tables
+            .iter()
+            .any(|(t, n, _)| t == "escrowed_keys" && *n == 12)
+    );
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&node).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        // The checked copy is gone.
+        assert_eq!(std::fs::read_dir(&node).unwrap().count(), 0);
+    }
+    let restored = Store::open_database(&second, &node)
+        .unwrap()
+        .unlock_with_password(&Password::new(PASSWORD))
+        .unwrap();
+    assert_eq!(restored.store().store_id(), store.store().store_id());
+    assert_keys(&restored, &keys);
+    assert_eq!(digests(restored.store().connection()), before);
+    assert_eq!(
+        restored.store().connection().nextval("crl_number").unwrap(),
+        5
+    );
+    // New ids continue above the restored ones.
+    let mut restored = restored;
+    let id = restored
+        .escrow(&new_key("carol", &random_blob(99), 1_800_000_000))
+        .unwrap();
+    assert!(keys.iter().all(|(k, _)| k.0 < id.0), "{id:?}");
+
+    // A database that holds a store (the one just restored) is refused before anything is
+    // read, and so is a wrong secret; neither changes the database.
+    let before_second = digests(&Connection::connect_postgres(&second).unwrap());
+    let err = escrow::restore_into_database(
+        &dest,
+        &escrow::Credential::password(PASSWORD),
+        &second,
+        &fx.path("node3"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "ESCROW-026", "{err}");
+    assert!(!fx.path("node3").exists());
+    let third = PgCluster::shared().fresh_db();
+    let err = escrow::restore_into_database(
+        &dest,
+        &escrow::Credential::password("wrong"),
+        &third,
+        &fx.path("node4"),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "ESCROW-001", "{err}");
+    assert!(!fx.path("node4").exists());
+    assert!(matches!(
+        Store::open_database(&third, &fx.path("node4")),
+        Err(Error::NoStore { .. })
+    ));
+    assert_eq!(
+        digests(&Connection::connect_postgres(&second).unwrap()),
+        before_second
+    );
+}
+
+#[test]
+fn a_backup_of_a_store_on_postgresql_is_one_snapshot_while_another_node_escrows() {
+    let (fx, mut store) = init_on(Backend::Postgres);
+    escrow_some(&mut store, 5);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let writer = {
+        let stop = stop.clone();
+        let mut other = fx.unlock();
+        std::thread::spawn(move || {
+            let mut n = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                other
+                    .escrow(&new_key("carol", &random_blob(100), 1_750_000_000))
+                    .unwrap();
+                n += 1;
+            }
+            n
+        })
+    };
+    let mut counts = Vec::new();
+    for i in 0..3 {
+        let dest = fx.path(&format!("busy-{i}.kmsbak"));
+        let report = store.backup(&dest).unwrap();
+        // Every key inside decrypts and the wraps match: the image is whole.
+        let checked =
+            escrow::verify_backup(&dest, &escrow::Credential::password(PASSWORD)).unwrap();
+        assert_eq!(checked.keys, report.keys);
+        counts.push(report.keys);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let written = writer.join().unwrap();
+    assert!(written > 0);
+    assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{counts:?}");
+    assert!(
+        counts[0] >= 5 && counts[2] <= 5 + written,
+        "{counts:?} {written}"
+    );
+}
+
+#[test]
+fn a_stopped_store_moves_to_postgresql_and_back_identical() {
+    let (fx, mut store) = init_on(Backend::Sqlite);
+    let keys = escrow_some(&mut store, 9);
+    store
+        .store()
+        .connection()
+        .create_sequence("crl_number", 7)
+        .unwrap();
+    let before = digests(store.store().connection());
+    let store_id = store.store().store_id();
+
+    // In use (a connection open on the file): refused at once, nothing written.
+    let pg = PgCluster::shared().fresh_db();
+    let err = escrow::move_to_database(&fx.data, &pg, |_, _| {}).unwrap_err();
+    assert!(matches!(err, Error::Storage(StorageFault::Busy)), "{err:?}");
+    assert!(matches!(
+        Store::open_database(&pg, &fx.path("node")),
+        Err(Error::NoStore { .. })
+    ));
+    drop(store);
+
+    let report = escrow::move_to_database(&fx.data, &pg, |_, _| {}).unwrap();
+    assert!(
+        report.skipped.contains(&"crl_blobs".to_string()),
+        "{report:?}"
+    );
+    assert_eq!(report.sequences, vec![("crl_number".to_string(), 7)]);
+    let on_pg = Store::open_database(&pg, &fx.path("node"))
+        .unwrap()
+        .unlock_with_key_file(&fx.key_file)
+        .unwrap();
+    assert_eq!(on_pg.store().store_id(), store_id);
+    assert_keys(&on_pg, &keys);
+    assert_eq!(digests(on_pg.store().connection()), before);
+    drop(on_pg);
+
+    // A database holding a store is refused.
+    let err = escrow::move_to_database(&fx.data, &pg, |_, _| {}).unwrap_err();
+    assert_eq!(err.code(), "ESCROW-026", "{err}");
+
+    // Back into a new SQLite store; a directory holding one is refused.
+    let err = escrow::move_to_sqlite(&pg, &fx.data, |_, _| {}).unwrap_err();
+    assert_eq!(err.code(), "ESCROW-007", "{err}");
+    let back_dir = fx.path("back");
+    escrow::move_to_sqlite(&pg, &back_dir, |_, _| {}).unwrap();
+    let names: Vec<String> = std::fs::read_dir(&back_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, vec![escrow::DB_FILE_NAME.to_string()]);
+    let back = Store::open(&back_dir)
+        .unwrap()
+        .unlock_with_password(&Password::new(PASSWORD))
+        .unwrap();
+    let mode: String = back
+        .store()
+        .connection()
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(back.store().store_id(), store_id);
+    assert_keys(&back, &keys);
+    assert_eq!(digests(back.store().connection()), before);
+    assert_eq!(back.store().connection().nextval("crl_number").unwrap(), 7);
 }
 
 #[test]
