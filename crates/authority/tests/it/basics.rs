@@ -572,8 +572,8 @@ fn an_action_whose_audit_entry_fails_changes_nothing() {
     assert!(a.audit_verify(&admin).unwrap().ok);
 }
 
-// SQLite only: backups of a store on PostgreSQL are refused for now (they copy a SQLite
-// image; `db::copy` will write them), which `views::status_counts_everything` checks.
+// SQLite only: a PostgreSQL store is restored offline, all nodes stopped (`kmsd restore
+// --database`, tests/it/migrate_e2e.rs); restoring over the live store there is refused.
 sqlite_only! {
 /// Restoring a backup over the live store: under the `restore` quorum, checked before
 /// anything is replaced, with a safety backup, and the audit chain kept verifiable with a

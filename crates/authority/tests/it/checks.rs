@@ -120,9 +120,6 @@ fn the_crl_warning_threshold_is_a_setting() {
     assert!(m.contains("less than the 8 days warned about"), "{m}");
 }
 
-// SQLite only: backups of a store on PostgreSQL are refused for now (they copy a SQLite
-// image; `db::copy` will write them), which `views::status_counts_everything` checks.
-sqlite_only! {
 #[test]
 fn backups_are_checked_against_their_schedule_and_their_verification() {
     let f = fixture_with(|_| {});
@@ -172,8 +169,6 @@ fn backups_are_checked_against_their_schedule_and_their_verification() {
     assert_eq!(s, CheckState::Warning, "{m}");
     assert!(m.contains("turn the schedule on"), "{m}");
 }
-}
-
 #[test]
 fn expiring_certificates_invitations_and_activity_are_counted() {
     let f = fixture_with(|_| {});

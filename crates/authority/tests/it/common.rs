@@ -173,10 +173,3 @@ pub fn csr(key_name: &str, email: &str) -> Vec<u8> {
     )
     .unwrap()
 }
-
-/// Backups of a store on PostgreSQL are refused for now (they copy a SQLite image;
-/// `db::copy` will write them): what `backup_now` must answer there.
-pub fn assert_backup_refused<T: std::fmt::Debug>(r: authority::Result<T>) {
-    let e = r.unwrap_err();
-    assert!(e.to_string().contains("SQLite database image"), "{e}");
-}

@@ -295,8 +295,8 @@ fn an_administrator_added_under_quorum_is_bound_to_the_approved_password_and_mus
     assert_eq!(f.auth.authenticate(s.token.expose()).unwrap().name, "dave");
 }
 
-// SQLite only: backups of a store on PostgreSQL are refused for now (they copy a SQLite
-// image; `db::copy` will write them), which `views::status_counts_everything` checks.
+// SQLite only: a PostgreSQL store is restored offline, all nodes stopped (`kmsd restore
+// --database`, tests/it/migrate_e2e.rs); restoring over the live store there is refused.
 sqlite_only! {
 #[test]
 fn restore_keeps_stricter_governance_and_the_whole_audit_history() {

@@ -220,9 +220,6 @@ fn directory_serves_the_signing_certificate_beside_the_encryption_one() {
     );
 }
 
-// SQLite only: backups of a store on PostgreSQL are refused for now (they copy a SQLite
-// image; `db::copy` will write them), which `views::status_counts_everything` checks.
-sqlite_only! {
 #[test]
 fn backup_schedule_is_a_setting_under_its_quorum_and_drives_the_scheduler() {
     let f = fixture();
@@ -349,11 +346,6 @@ fn backup_schedule_is_a_setting_under_its_quorum_and_drives_the_scheduler() {
         "{outcomes:?}"
     );
 }
-}
-
-// SQLite only: backups of a store on PostgreSQL are refused for now (they copy a SQLite
-// image; `db::copy` will write them), which `views::status_counts_everything` checks.
-sqlite_only! {
 #[test]
 fn backups_carry_the_server_settings_file() {
     use escrow::Credential;
@@ -379,8 +371,6 @@ fn backups_carry_the_server_settings_file() {
     let b = f.auth.backup_now(Some(&admin)).unwrap();
     assert_eq!(restore(&b.name).as_deref(), Some(text));
 }
-}
-
 /// The CRL distribution point URLs of a DER certificate.
 fn crl_urls(der: &[u8]) -> pki::crl::DistributionUrls {
     let c = pki::certificate::parse_certificates(der).unwrap();
