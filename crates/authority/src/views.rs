@@ -739,10 +739,10 @@ impl Authority {
                    FROM certificates c
                    LEFT JOIN users u ON u.id = c.user_id
                    LEFT JOIN revocations r ON r.serial = c.serial
-                   WHERE (?2 IS NULL OR {prefix})
-                     AND (?3 IS NULL OR lower(u.email) LIKE lower(?3) ESCAPE '\\')
-                     AND (?5 IS NULL OR c.kind = ?5)) c
-             WHERE (?4 IS NULL OR c.status = ?4)"
+                   WHERE (CAST(?2 AS TEXT) IS NULL OR {prefix})
+                     AND (CAST(?3 AS TEXT) IS NULL OR lower(u.email) LIKE lower(?3) ESCAPE '\\')
+                     AND (CAST(?5 AS TEXT) IS NULL OR c.kind = ?5)) c
+             WHERE (CAST(?4 AS TEXT) IS NULL OR c.status = ?4)"
         );
         let total: i64 = conn.query_row(
             &format!("SELECT count(*) {from}"),
@@ -856,9 +856,9 @@ impl Authority {
             "AND CAST(?3 AS TEXT) IS NULL".to_string()
         };
         let filter = format!(
-            "FROM users u WHERE (?1 IS NULL OR lower(u.email) LIKE lower(?1) ESCAPE '\\'
+            "FROM users u WHERE (CAST(?1 AS TEXT) IS NULL OR lower(u.email) LIKE lower(?1) ESCAPE '\\'
                                  OR lower(u.name) LIKE lower(?1) ESCAPE '\\')
-                AND (?2 IS NULL OR u.status = ?2) {state_filter}"
+                AND (CAST(?2 AS TEXT) IS NULL OR u.status = ?2) {state_filter}"
         );
         let st = self.lock();
         let conn = st.store.store().connection();
@@ -948,11 +948,11 @@ impl Authority {
         {
             return Err(Error::invalid("time range", "since must be before until"));
         }
-        let filter = "FROM audit_log WHERE (?1 IS NULL OR actor = ?1)
-                        AND (?2 IS NULL OR lower(action) LIKE lower(?2) ESCAPE '\\')
-                        AND (?3 IS NULL OR outcome = ?3)
-                        AND (?4 IS NULL OR at >= ?4)
-                        AND (?5 IS NULL OR at < ?5)";
+        let filter = "FROM audit_log WHERE (CAST(?1 AS TEXT) IS NULL OR actor = ?1)
+                        AND (CAST(?2 AS TEXT) IS NULL OR lower(action) LIKE lower(?2) ESCAPE '\\')
+                        AND (CAST(?3 AS TEXT) IS NULL OR outcome = ?3)
+                        AND (CAST(?4 AS BIGINT) IS NULL OR at >= ?4)
+                        AND (CAST(?5 AS BIGINT) IS NULL OR at < ?5)";
         let st = self.lock();
         let conn = st.store.store().connection();
         let total: i64 = conn.query_row(
