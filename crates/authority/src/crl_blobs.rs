@@ -140,9 +140,15 @@ impl CrlBlobs for CrlFiles {
             sync_dir(parent)?;
         }
         let path = self.path(kind, number);
-        // One temporary name per target: puts of one number never run concurrently (the
-        // number is reserved by one re-sign).
-        let temp = self.dir.join(format!(".{}-{number}.crl.tmp", kind.name()));
+        // A temporary name of its own per put: two puts of one number (a re-sign reserved it,
+        // and a second one raced it) never write into each other's file; the rename decides.
+        static PUTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let unique = PUTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let temp = self.dir.join(format!(
+            ".{}-{number}.crl.{}-{unique}.tmp",
+            kind.name(),
+            std::process::id()
+        ));
         let write = || -> std::io::Result<()> {
             let mut options = std::fs::OpenOptions::new();
             options.write(true).create(true).truncate(true);
@@ -176,11 +182,15 @@ impl CrlBlobs for CrlFiles {
         for name in self.names()? {
             let stale = match Self::parse_name(&name) {
                 Some((k, n)) => k == kind && n < below,
-                // An interrupted put's temporary file of an older number.
+                // An interrupted put's temporary file of an older number
+                // (`.KIND-N.crl.PID-COUNT.tmp`, or `.KIND-N.crl.tmp` of older versions).
                 None => name
                     .strip_prefix('.')
                     .and_then(|n| n.strip_suffix(".tmp"))
-                    .and_then(Self::parse_name)
+                    .and_then(|n| match n.split_once(".crl.") {
+                        Some((base, _)) => Self::parse_name(&format!("{base}.crl")),
+                        None => Self::parse_name(n),
+                    })
                     .is_some_and(|(k, n)| k == kind && n < below),
             };
             if stale {
@@ -337,6 +347,31 @@ mod tests {
     use super::*;
 
     #[test]
+    fn concurrent_puts_of_one_number_do_not_collide() {
+        let tmp = tempfile::tempdir().unwrap();
+        let blobs = for_data_dir(tmp.path());
+        std::thread::scope(|s| {
+            for i in 0..8u8 {
+                let blobs = &blobs;
+                s.spawn(move || {
+                    for _ in 0..20 {
+                        blobs.put(CrlKind::Full, 7, &[i; 4096]).unwrap();
+                    }
+                });
+            }
+        });
+        let got = blobs.get(CrlKind::Full, 7).unwrap().unwrap();
+        // One put's bytes whole, never a mix.
+        assert!(got.len() == 4096 && got.iter().all(|b| *b == got[0]));
+        blobs.prune(CrlKind::Full, 7).unwrap();
+        let names: Vec<String> = std::fs::read_dir(tmp.path().join(CRL_DIR))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["full-7.crl"]);
+    }
+
+    #[test]
     fn put_get_prune_and_highest() {
         let tmp = tempfile::tempdir().unwrap();
         let blobs = for_data_dir(tmp.path());
@@ -349,8 +384,10 @@ mod tests {
         assert_eq!(blobs.get(CrlKind::Full, 3).unwrap().unwrap(), b"three");
         assert_eq!(blobs.get(CrlKind::Delta, 3).unwrap(), None);
         assert_eq!(blobs.highest().unwrap(), Some(4));
-        // A leftover temporary file of an older number goes too.
+        // Leftover temporary files of an older number go too (both namings), not a newer one's.
         std::fs::write(tmp.path().join(CRL_DIR).join(".full-2.crl.tmp"), b"x").unwrap();
+        std::fs::write(tmp.path().join(CRL_DIR).join(".full-1.crl.77-3.tmp"), b"x").unwrap();
+        std::fs::write(tmp.path().join(CRL_DIR).join(".full-5.crl.77-4.tmp"), b"x").unwrap();
         blobs.prune(CrlKind::Full, 3).unwrap();
         blobs.prune(CrlKind::Delta, 4).unwrap();
         let mut left: Vec<String> = std::fs::read_dir(tmp.path().join(CRL_DIR))
@@ -358,7 +395,8 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         left.sort();
-        assert_eq!(left, ["delta-4.crl", "full-3.crl"]);
+        assert_eq!(left, [".full-5.crl.77-4.tmp", "delta-4.crl", "full-3.crl"]);
+        std::fs::remove_file(tmp.path().join(CRL_DIR).join(".full-5.crl.77-4.tmp")).unwrap();
         blobs.remove(CrlKind::Delta, 4).unwrap();
         assert_eq!(blobs.get(CrlKind::Delta, 4).unwrap(), None);
         assert_eq!(blobs.highest().unwrap(), Some(3));

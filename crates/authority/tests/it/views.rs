@@ -768,3 +768,100 @@ fn role_changes_keep_an_administrator_and_wait_for_the_quorum() {
         ]
     );
 }
+
+/// The same searches on PostgreSQL, every filter given and every filter left out: each
+/// parameter is typed there (an untyped `?n IS NULL` is refused with "could not determine
+/// data type of parameter").
+#[test]
+fn searches_filter_on_postgresql() {
+    use std::sync::Arc;
+
+    let pg = db::testing::PgCluster::shared().fresh_db();
+    let tmp = tempfile::tempdir().unwrap();
+    let clock = Arc::new(authority::ManualClock::new(super::start()));
+    let auth = authority::init_in(
+        authority::InitParams {
+            data_dir: &tmp.path().join("node"),
+            ca_subject: "CN=Test CA,O=Example",
+            admin_name: "admin",
+            admin_password: &Password::new(ADMIN_PW),
+            unlock: escrow::InitOptions {
+                password: Some(Password::new("start-up password")),
+                key_file: None,
+                argon2: escrow::Argon2Params::new(64, 1, 1),
+            },
+            public_url: "http://127.0.0.1:9999",
+            ca_key: Some(super::key("ca-3072.key.pem")),
+        },
+        Some(&pg),
+        super::config(),
+        clock.clone(),
+    )
+    .unwrap();
+    auth.add_pool_keys(vec![super::key("spare-1.key.pem")]);
+    let admin = auth.login("admin", &Password::new(ADMIN_PW)).unwrap().admin;
+    let (_, t) = auth
+        .add_user(&admin, "alice@example.com", "Alice Doe", &[])
+        .unwrap();
+    auth.enroll(
+        t.token.expose(),
+        &csr("alice-sign.key.pem", "alice@example.com"),
+    )
+    .unwrap();
+    auth.add_user(&admin, "bob@example.com", "Bob Roe", &[])
+        .unwrap();
+    let users = |q: UserQuery| auth.search_users(&admin, &q).unwrap().total;
+    assert_eq!(users(UserQuery::default()), 2);
+    let text = |s: &str| UserQuery {
+        text: Some(s.into()),
+        ..UserQuery::default()
+    };
+    assert_eq!(users(text("ALICE")), 1);
+    assert_eq!(users(text("roe")), 1);
+    assert_eq!(
+        users(UserQuery {
+            status: Some("active".into()),
+            ..text("example.com")
+        }),
+        2
+    );
+    let certs = |q: CertQuery| auth.certificates(&admin, &q).unwrap().items;
+    let all = certs(CertQuery::default());
+    assert_eq!(all.len(), 2);
+    assert_eq!(
+        certs(CertQuery {
+            email: Some("alice@".into()),
+            status: Some("active".into()),
+            kind: Some("encryption".into()),
+            serial: Some(all[0].serial[..4].into()),
+            ..CertQuery::default()
+        })
+        .len(),
+        usize::from(
+            all.iter()
+                .any(|c| c.kind == "encryption" && c.serial.starts_with(&all[0].serial[..4]))
+        )
+    );
+    assert_eq!(
+        certs(CertQuery {
+            email: Some("bob@".into()),
+            ..CertQuery::default()
+        })
+        .len(),
+        0
+    );
+    let audit = |q: AuditQuery| auth.audit_search(&admin, &q).unwrap().total;
+    let every = audit(AuditQuery::default());
+    assert!(every >= 4, "{every}");
+    assert_eq!(
+        audit(AuditQuery {
+            actor: Some("admin".into()),
+            action: Some("user.".into()),
+            outcome: Some("ok".into()),
+            since: Some(0),
+            until: Some(i64::MAX),
+            ..AuditQuery::default()
+        }),
+        2
+    );
+}
