@@ -11,6 +11,7 @@ mod agents_copy;
 mod agents_e2e;
 mod anchor;
 mod bulk_revoke_e2e;
+mod cluster_e2e;
 mod console_browser;
 mod crash;
 mod crl_cache_e2e;
