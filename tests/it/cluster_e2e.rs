@@ -147,6 +147,23 @@ impl Node {
             .contains("this node now signs the CRLs")
     }
 
+    /// Whether the running node's log says, last, that it holds the CRL signer's lock (not
+    /// that it lost it or serves another node's CRLs since).
+    fn holds_signer(&self) -> bool {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let mut holds = false;
+        for line in log.lines() {
+            if line.contains("this node now signs the CRLs") {
+                holds = true;
+            } else if line.contains("lost the database session holding the CRL signer's lock")
+                || line.contains("serving the CRLs another node signed")
+            {
+                holds = false;
+            }
+        }
+        holds
+    }
+
     /// Signs in as `who` on this node, waiting for it to serve.
     fn login(&self, who: &str, pw: &str) -> KmsClient {
         let client = KmsClient::new(&self.url(), None).unwrap();
@@ -666,6 +683,13 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
     );
     std::thread::sleep(Duration::from_millis(rng.between(1500, 3000)));
     killed.kill();
+    let survivor_enrolls = |l: &Ledger| {
+        l.acked
+            .get(&format!("{} enroll", survivor.name))
+            .copied()
+            .unwrap_or(0)
+    };
+    let at_kill = survivor_enrolls(&lock(&ledger));
     // The survivor keeps serving under load for a while.
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::SeqCst);
@@ -674,6 +698,12 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
     }
     {
         let l = lock(&ledger);
+        assert!(
+            survivor_enrolls(&l) > at_kill,
+            "{} enrolled nobody after the kill: {:?}",
+            survivor.name,
+            l.refused
+        );
         let through = |n: &str| l.certs.values().filter(|(_, via)| *via == n).count();
         assert!(
             through(killed.name) > 0,
@@ -727,8 +757,10 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
         "{}: a revocation after the kill is not on its CRL",
         survivor.name
     );
+    let got = survivor.ocsp(&ca_file, &t.join("cert3.pem"), "revoked");
+    assert_eq!(got, "revoked", "{}: OCSP after the kill", survivor.name);
     println!(
-        "   {} signs the CRLs now; a revocation after the kill is on its CRL",
+        "   {} signs the CRLs now; a revocation after the kill is on its CRL and OCSP",
         survivor.name
     );
     // The killed node comes back.
@@ -765,31 +797,42 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
     std::thread::sleep(Duration::from_millis(1000));
     cluster.stop();
     let outage = Instant::now();
-    // During the outage: /healthz 503 with a code on both, calls fail with 503 and a code.
+    // During the outage: /healthz answers 503 `unavailable` with a reason on both nodes.
+    let raw: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
     for n in [&a, &b] {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            match n.public.health() {
-                Err(ClientError::Api {
-                    status: 503, code, ..
-                }) => {
-                    assert!(
-                        !code.is_empty() && !code.starts_with("HTTP-"),
-                        "{}: 503 without a code",
-                        n.name
-                    );
-                    break;
-                }
-                other => {
-                    assert!(
-                        Instant::now() < deadline,
-                        "{}: /healthz during the outage: {:?}",
-                        n.name,
-                        other.map(|h| h.status).map_err(|e| describe(&e))
-                    );
-                    std::thread::sleep(Duration::from_millis(100));
-                }
+            let (status, body) = match raw.get(format!("{}/healthz", n.public_url())).call() {
+                Ok(mut r) => (
+                    r.status().as_u16(),
+                    r.body_mut().read_to_string().unwrap_or_default(),
+                ),
+                Err(e) => (0, e.to_string()),
+            };
+            if status == 503 {
+                let v: serde_json::Value = serde_json::from_str(&body)
+                    .unwrap_or_else(|e| panic!("{}: /healthz 503 not JSON ({e}): {body}", n.name));
+                assert_eq!(v["status"], "unavailable", "{}: {v}", n.name);
+                assert!(
+                    v["reasons"].as_array().is_some_and(|r| !r.is_empty()),
+                    "{}: /healthz 503 without a reason: {v}",
+                    n.name
+                );
+                println!(
+                    "   {} /healthz during the outage: 503 {}",
+                    n.name, v["reasons"]
+                );
+                break;
             }
+            assert!(
+                Instant::now() < deadline,
+                "{}: /healthz during the outage: {status} {body}",
+                n.name
+            );
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
     for (name, client) in [("A", &admin_a), ("B", &admin_b)] {
@@ -797,7 +840,8 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
             Err(ClientError::Api {
                 status: 503, code, ..
             }) => {
-                assert!(!code.starts_with("HTTP-"), "{name}: 503 without a code")
+                assert!(!code.starts_with("HTTP-"), "{name}: 503 without a code");
+                println!("   {name}: a call during the outage: 503 {code}");
             }
             other => panic!(
                 "{name}: a call during the outage: {:?}",
@@ -848,6 +892,48 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
             n.name
         );
     }
+    // A revocation through each node after the outage is on both CRLs and OCSPs.
+    let mut after = BTreeSet::new();
+    for (i, client) in [(2, &admin_a), (4, &admin_b)] {
+        let pem = if i < enrolled.len() {
+            enrolled[i].2.signing_certificate.clone()
+        } else {
+            let got = add_and_enroll(client, &keys, &mut rng, "late@cluster.example.com")
+                .unwrap_or_else(|(op, e)| panic!("{op} after the outage: {}", describe(&e)));
+            std::fs::write(t.join(format!("cert{i}.pem")), &got.signing_certificate).unwrap();
+            got.signing_certificate
+        };
+        let serial = serial_of_pem(&pem);
+        revoke_serial(client, &serial)
+            .unwrap_or_else(|e| panic!("revoking {serial} after the outage: {}", describe(&e)));
+        after.insert(serial);
+    }
+    for n in [&a, &b] {
+        let missing = n.crl_missing(&ca, &after);
+        assert!(
+            missing.is_empty(),
+            "{}: revocations after the outage not on its CRL: {missing:?}",
+            n.name
+        );
+        for i in [2, 4] {
+            let got = n.ocsp(&ca_file, &t.join(format!("cert{i}.pem")), "revoked");
+            assert_eq!(
+                got, "revoked",
+                "{}: OCSP for cert{i} after the outage",
+                n.name
+            );
+        }
+    }
+    let signers: Vec<&str> = [&a, &b]
+        .into_iter()
+        .filter(|n| n.holds_signer())
+        .map(|n| n.name)
+        .collect();
+    assert_eq!(
+        signers.len(),
+        1,
+        "CRL signers after the outage: {signers:?}"
+    );
     let entries = (audit_ok("A", &admin_a), audit_ok("B", &admin_b));
     for n in [&a, &b] {
         let logs = n.logs();
@@ -859,14 +945,16 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
     }
     println!(
         "5. database down {:.1} s under load; healthy again after {:.1} s (A) and {:.1} s (B); \
-         {} certificates and {} revocations acknowledged; {:?}; refused {:?}; audit {entries:?}",
+         {} certificates and {} revocations acknowledged; {:?}; refused {:?}; audit {entries:?}; \
+         revocations after it on both CRLs and OCSPs; {} signs the CRLs",
         down.as_secs_f64(),
         healed.0.as_secs_f64(),
         healed.1.as_secs_f64(),
         l.certs.len(),
         l.revoked.len(),
         l.acked,
-        l.refused
+        l.refused,
+        signers[0]
     );
     println!(
         "cluster e2e: {} certificates acknowledged in all, done in {:.1} s",
