@@ -408,10 +408,27 @@ fn spawn_workers(
 
 /// Waits until `node` answers /healthz 200 `ok`; how long it took.
 fn wait_healthy(node: &Node, deadline: Duration) -> Duration {
+    wait_health(node, deadline, false)
+}
+
+/// Waits until `node` answers /healthz 200: `ok`, or (with `lagging_crl`) `degraded` for
+/// no other reason than its CRL lagging revocations that keep coming (under load, a re-sign
+/// is due now and then, and a node that follows the signer is a number behind for up to a
+/// second); how long it took.
+fn wait_health(node: &Node, deadline: Duration, lagging_crl: bool) -> Duration {
+    let crl_lag = |r: &String| {
+        r.starts_with("a CRL re-sign is due")
+            || r.starts_with("the served CRL's number is not the store's")
+            || r.starts_with("a CRL re-sign is under way")
+            || r.starts_with("the served CRL is not the one the store recorded")
+    };
     let t0 = Instant::now();
     loop {
         match node.public.health() {
             Ok(h) if h.status == "ok" => return t0.elapsed(),
+            Ok(h) if lagging_crl && h.status == "degraded" && h.reasons.iter().all(crl_lag) => {
+                return t0.elapsed();
+            }
             other if t0.elapsed() >= deadline => panic!(
                 "{}: /healthz not ok {}s after the database came back: {:?}\n{}",
                 node.name,
@@ -874,9 +891,10 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
     std::thread::sleep(Duration::from_millis(2000));
     cluster.restart();
     let down = outage.elapsed();
+    // Both nodes serve again by themselves (still under load: their CRL may lag a moment).
     let healed = (
-        wait_healthy(&a, HEAL_DEADLINE),
-        wait_healthy(&b, HEAL_DEADLINE),
+        wait_health(&a, HEAL_DEADLINE, true),
+        wait_health(&b, HEAL_DEADLINE, true),
     );
     // Work goes on through both nodes once the database is back.
     let enrolled_before = lock(&load).acked.clone();
@@ -884,6 +902,10 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
     stop.store(true, Ordering::SeqCst);
     for h in handles {
         h.join().expect("a worker panicked");
+    }
+    // Once the load stops, both are fully well.
+    for n in [&a, &b] {
+        wait_healthy(n, Duration::from_secs(10));
     }
     let l = lock(&load);
     for n in ["A", "B"] {
@@ -977,7 +999,7 @@ fn two_nodes_on_one_postgresql_survive_a_killed_node_and_a_database_restart() {
         );
     }
     println!(
-        "5. database down {:.1} s under load; healthy again after {:.1} s (A) and {:.1} s (B); \
+        "5. database down {:.1} s under load; serving again after {:.1} s (A) and {:.1} s (B); \
          {} certificates and {} revocations acknowledged; {:?}; refused {:?}; audit {entries:?}; \
          revocations after it on both CRLs and OCSPs; {} signs the CRLs",
         down.as_secs_f64(),
