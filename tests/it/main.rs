@@ -2,9 +2,11 @@
 //! (`e2e`, `e2e_views`, `e2e_enroll`, `e2e_fetch`, `crl_cache_e2e`; key recovery agents in
 //! `agents_e2e`, a stolen copy of their data directory in `agents_copy`), the URLs in certificates
 //! fetched by `openssl` and `gpgsm` (`public_urls`), a `kmsd` killed with
-//! SIGKILL under load (`crash`), storage faults and a damaged store (`faults`), the audit
-//! anchor against a lost WAL or an older store (`anchor`), `kmsd migrate` between SQLite and
-//! PostgreSQL and backups restored into either (`migrate_e2e`), the CA key in SoftHSM (`hsm_e2e`), the admin console in Chromium
+//! SIGKILL under load (`crash`), two nodes on one PostgreSQL database with a node killed and the
+//! database restarted under load (`cluster_e2e`), storage faults and a damaged store (`faults`),
+//! the audit anchor against a lost WAL or an older store (`anchor`), `kmsd migrate` between
+//! SQLite and PostgreSQL and backups restored into either (`migrate_e2e`), the CA key in
+//! SoftHSM (`hsm_e2e`), the admin console in Chromium
 //! (`console_browser`), the README's quick start as written (`readme`), and the repository's
 //! own rules (`layout`: nothing refers outside the repository, dependency arrows point down).
 
@@ -12,6 +14,7 @@ mod agents_copy;
 mod agents_e2e;
 mod anchor;
 mod bulk_revoke_e2e;
+mod cluster_e2e;
 mod console_browser;
 mod crash;
 mod crl_cache_e2e;

@@ -216,12 +216,23 @@ impl CrlBlobs for CrlFiles {
 
 /// CRLs as rows `crl_blobs (kind, number, der)` of the database (PostgreSQL: the nodes share
 /// no directory). Holds its own connection, so a long CRL write never waits on, or holds, the
-/// store's; a call that finds the server gone reconnects (waiting as [`db::Backoff`]'s
-/// default says) and runs once more. Each call is one statement, durable when it returns
-/// (autocommit).
+/// store's; a call that finds the server gone reconnects (for up to about 2 s, as the store's
+/// own heal does: see [`RECONNECT`]) and runs once more. Each call is one statement, durable
+/// when it returns (autocommit).
 pub(crate) struct DbCrlBlobs {
     conn: Mutex<db::Connection>,
 }
+
+/// How long a CRL table call waits for the server to come back: briefly. The calls run on
+/// the CRL thread, which also heals the store's session and tells /healthz that the database
+/// is unreachable; held in a minute-long reconnect it did neither (found by the two-node
+/// test: /healthz said `degraded` through a whole outage on the signing node). A failed pass
+/// is retried by the publisher.
+const RECONNECT: db::Backoff = db::Backoff {
+    initial: std::time::Duration::from_millis(100),
+    max: std::time::Duration::from_millis(500),
+    give_up_after: std::time::Duration::from_secs(2),
+};
 
 impl std::fmt::Debug for DbCrlBlobs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -258,7 +269,7 @@ impl DbCrlBlobs {
             Ok(v) => Ok(v),
             Err(e) if e.kind() == db::ErrorKind::Unreachable => {
                 tracing::warn!(error = %e, "the CRL table's connection is gone; reconnecting");
-                conn.reconnect(&db::Backoff::default())
+                conn.reconnect(&RECONNECT)
                     .map_err(|e| db_error("reconnect for", e))?;
                 op(&*conn).map_err(|e| db_error(action, e))
             }

@@ -172,6 +172,10 @@ impl AppState {
             Err(_) => true,
         };
         let (code, status, reasons) = if !unavailable.is_empty() {
+            // One cause once: while the database is unreachable the storage fault of the
+            // last call and the CRL state repeat the unavailable reason's sentence.
+            let repeats = |d: &String| unavailable.iter().any(|u| d.contains(u.as_str()));
+            let degraded: Vec<String> = degraded.into_iter().filter(|d| !repeats(d)).collect();
             let mut reasons = unavailable;
             reasons.extend(degraded);
             (StatusCode::SERVICE_UNAVAILABLE, "unavailable", reasons)
