@@ -6,7 +6,8 @@
 //! AUTH-150 with the token's HSM code and `/healthz` degraded ("no signer") while the CRL, the CA
 //! certificate and OCSP keep being served, and back -> signing again. And the refusals at
 //! start: a wrong PIN (HSM-003), a wrong module (HSM-001), a key label not on the token
-//! (HSM-005), no PIN.
+//! (HSM-005), no PIN. And a second node joining a PostgreSQL-backed authority whose CA key is
+//! in the token (`kmsd join --settings-from` and the PIN).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -620,4 +621,123 @@ fn kmsd_refuses_to_start_without_its_token_key() {
         &pin_file,
     );
     assert!(again.contains("existing key"), "{again}");
+}
+
+/// A PostgreSQL-backed authority whose CA key is in the token: a second node joins with the
+/// first node's settings (`--settings-from`: its `[ca_key]`) and the token's PIN; its TLS
+/// certificate is signed through the token, and its kmsd.toml names the token and the
+/// database; without the PIN the join is refused before anything is written.
+#[test]
+fn a_node_joins_an_authority_whose_ca_key_is_in_the_token() {
+    let hsm = SoftHsm::new();
+    hsm.init_token(TOKEN);
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    let pin_file = t.join("token.pin");
+    std::fs::write(&pin_file, format!("{USER_PIN}\n")).unwrap();
+    let cluster = db::testing::PgCluster::shared();
+    let pg = cluster.fresh_db();
+    let url = format!("postgres://{}@127.0.0.1:{}/{}", pg.user, pg.port, pg.dbname);
+    let pw_file = t.join("db.password");
+    std::fs::write(
+        &pw_file,
+        format!(
+            "{}\n",
+            pg.password().expect("a test database password").expose()
+        ),
+    )
+    .unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&pw_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let (a, b) = (t.join("a"), t.join("b"));
+    let key_file = t.join("kmsd.keyfile");
+    ok(
+        run(
+            hsm.command(kmsd_bin())
+                .args(["init", "--ca-key-bits", "3072", "--database", &url])
+                .arg("--database-password-file")
+                .arg(&pw_file)
+                .args(["--ca-subject", "CN=Token CA,O=Example", "--admin", "admin"])
+                .args([
+                    "--admin-password-stdin",
+                    "--public-url",
+                    "http://127.0.0.1:9",
+                ])
+                .arg("--data-dir")
+                .arg(&a)
+                .arg("--key-file")
+                .arg(&key_file)
+                .arg("--ca-key-pkcs11-module")
+                .arg(SoftHsm::module())
+                .args(["--ca-key-token", TOKEN, "--ca-key-label", KEY_LABEL])
+                .arg("--pin-file")
+                .arg(&pin_file),
+            Some(ADMIN_PW),
+        ),
+        "kmsd init --database with the CA key in SoftHSM",
+    );
+    let join = |pin: bool| {
+        let mut cmd = hsm.command(kmsd_bin());
+        cmd.args(["join", "--database", &url])
+            .arg("--database-password-file")
+            .arg(&pw_file)
+            .arg("--data-dir")
+            .arg(&b)
+            .arg("--key-file")
+            .arg(&key_file)
+            .arg("--settings-from")
+            .arg(a.join("kmsd.toml"))
+            .args(["--tls-name", "node-b.example"]);
+        if pin {
+            cmd.arg("--pin-file").arg(&pin_file);
+        }
+        run(&mut cmd, None)
+    };
+    let refused = join(false);
+    assert!(!refused.status.success());
+    assert!(text(&refused).contains("PIN"), "{}", text(&refused));
+    assert!(!b.join("kmsd.toml").exists() && !b.join("tls.key").exists());
+
+    ok(join(true), "kmsd join --settings-from with the token's PIN");
+    let settings = std::fs::read_to_string(b.join("kmsd.toml")).unwrap();
+    assert!(
+        settings.contains(&format!("database = \"{url}\"")),
+        "{settings}"
+    );
+    assert!(
+        settings.contains("[ca_key]") && settings.contains(KEY_LABEL),
+        "{settings}"
+    );
+    // Top-level keys stay before the table.
+    assert!(
+        settings.find("database =") < settings.find("[ca_key]"),
+        "{settings}"
+    );
+    // The node's certificate chains to the CA whose key is in the token.
+    let chain = std::fs::read_to_string(b.join("tls.crt")).unwrap();
+    let certs: Vec<&str> = chain
+        .split_inclusive("-----END CERTIFICATE-----")
+        .filter(|c| c.contains("BEGIN CERTIFICATE"))
+        .collect();
+    assert_eq!(certs.len(), 2, "{chain}");
+    let leaf = pki::certificate::parse_certificate(certs[0].trim().as_bytes()).unwrap();
+    let ca = pki::certificate::parse_certificate(certs[1].trim().as_bytes()).unwrap();
+    pki::certificate::verify_signed_by(&leaf, &ca).unwrap();
+    assert!(text(&x509_text(&hsm, &b)).contains("node-b.example"));
+}
+
+/// `openssl x509 -text` of the node's TLS certificate in `data`.
+fn x509_text(hsm: &SoftHsm, data: &Path) -> std::process::Output {
+    hsm.run(
+        "openssl",
+        &[
+            "x509",
+            "-noout",
+            "-text",
+            "-in",
+            data.join("tls.crt").to_str().unwrap(),
+        ],
+    )
 }

@@ -206,6 +206,14 @@ enum Command {
         /// Unlock with this key file.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// Start this node's kmsd.toml from this file (another node's, say): its settings,
+        /// its [ca_key] when the CA key is on a PKCS#11 token (the token then opened with
+        /// --pin-stdin, --pin-file or KMS_PKCS11_PIN_FILE); its database lines are replaced
+        /// by --database's. Without it: the defaults, with --public-listen.
+        #[arg(long, value_name = "FILE")]
+        settings_from: Option<PathBuf>,
+        #[command(flatten)]
+        pin: PinArgs,
     },
     /// Move a stopped authority's store between SQLite and PostgreSQL: `--from DATA_DIR --to
     /// postgres://USER@HOST[:PORT]/DB` copies the SQLite store into the empty database (made
@@ -675,16 +683,29 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             public_listen,
             password_stdin: _,
             key_file,
+            settings_from,
+            pin,
         } => {
             let tls_names = TlsNames::parse(&tls_names)?;
             let data_dir = absolute(&data_dir);
+            // The settings this node starts from, checked before anything is read or written.
+            let base = match &settings_from {
+                Some(f) => {
+                    let text = std::fs::read_to_string(f)
+                        .with_context(|| format!("reading {}", f.display()))?;
+                    FileSettings::parse(&text).with_context(|| format!("in {}", f.display()))?;
+                    text
+                }
+                None => kmsd::settings::template_with_public_listen(public_listen),
+            };
             join(
                 &database,
                 database_password_file.as_deref(),
                 &data_dir,
                 &tls_names,
-                public_listen,
+                &base,
                 key_file.as_deref(),
+                pin,
             )
         }
         Command::Serve {
@@ -855,8 +876,9 @@ fn join(
     password_file: Option<&Path>,
     data_dir: &Path,
     tls_names: &TlsNames,
-    public_listen: SocketAddr,
+    base_settings: &str,
     key_file: Option<&Path>,
+    pin: PinArgs,
 ) -> anyhow::Result<()> {
     for f in [
         kmsd::settings::FILE_NAME,
@@ -866,7 +888,8 @@ fn join(
     ] {
         if data_dir.join(f).exists() {
             bail!(
-                "{} holds {f} already: a node joins with a new, empty data directory                  (nothing was changed)",
+                "{} holds {f} already: a node joins with a new, empty data directory \
+                 (nothing was changed)",
                 data_dir.display()
             );
         }
@@ -877,6 +900,8 @@ fn join(
         Some(k) => Credential::key_file(k)?,
         None => Credential::Password(read_stdin_line("start-up password")?),
     };
+    // A CA key on a token ([ca_key] of the settings given) signs this node's certificate.
+    let config = with_ca_key(config(), &FileSettings::parse(base_settings)?, pin.read()?)?;
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("creating {}", data_dir.display()))?;
     std::fs::set_permissions(
@@ -886,7 +911,7 @@ fn join(
     .with_context(|| format!("making {} private (0700)", data_dir.display()))?;
     let store = open_store(data_dir, Some(&pg))?;
     let auth =
-        authority::unlock(&store, &credential, config(), Arc::new(SystemClock)).map_err(|e| {
+        authority::unlock(&store, &credential, config, Arc::new(SystemClock)).map_err(|e| {
             if e.code() == "AUTH-014" {
                 anyhow::anyhow!(
                     "[{}] the password or key file does not unlock this authority",
@@ -897,12 +922,8 @@ fn join(
             }
         })?;
     let serial = write_tls_files(&auth, data_dir, tls_names)?;
-    let mut settings = kmsd::settings::template_with_public_listen(public_listen);
-    settings.push('\n');
-    settings.push_str(&kmsd::settings::database_lines(
-        url,
-        password_file.map(absolute).as_deref(),
-    ));
+    let lines = kmsd::settings::database_lines(url, password_file.map(absolute).as_deref());
+    let settings = kmsd::settings::with_database_lines(base_settings, Some(&lines));
     write_new(
         &data_dir.join(kmsd::settings::FILE_NAME),
         settings.as_bytes(),
@@ -910,7 +931,8 @@ fn join(
     )?;
     drop(auth);
     println!(
-        "joined the authority in {pg}: this node's files in {} (TLS certificate serial          {serial} for {}); start it with kmsd serve --data-dir {}",
+        "joined the authority in {pg}: this node's files in {} (TLS certificate serial \
+         {serial} for {}); start it with kmsd serve --data-dir {}",
         data_dir.display(),
         tls_names.describe(),
         data_dir.display()
