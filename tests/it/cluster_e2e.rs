@@ -20,7 +20,10 @@ use api::{ClientError, KmsClient, Secret};
 use db::testing::PgCluster;
 use pki::{DigestAlgorithm, Name, PrivateKey};
 
-use super::support::{Server, TestRng, free_port, kmsd_bin, ok, run, start, workspace_root};
+use super::support::{
+    Server, TestRng, canon, describe, free_port, hex_bytes, kmsd_bin, ok, run,
+    serial_of_pem as support_serial_of_pem, start, workspace_root,
+};
 
 const ADMIN_PW: &str = "cluster e2e admin password";
 const BOB_PW: &str = "cluster e2e bob's password";
@@ -31,40 +34,8 @@ const CRL_DEADLINE: Duration = Duration::from_secs(8);
 /// How long a node has to answer /healthz "ok" again once the database is back.
 const HEAL_DEADLINE: Duration = Duration::from_secs(30);
 
-/// A serial as the store keeps it: lower-case hex without leading zeros.
-fn canon(serial: &str) -> String {
-    let s = serial.trim().to_ascii_lowercase().replace(':', "");
-    let s = s.trim_start_matches('0');
-    if s.is_empty() { "0".into() } else { s.into() }
-}
-
-fn hex_bytes(hex: &str) -> Vec<u8> {
-    let hex = if hex.len() % 2 == 1 {
-        format!("0{hex}")
-    } else {
-        hex.to_string()
-    };
-    (0..hex.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
-}
-
 fn serial_of_pem(pem: &str) -> String {
-    let cert = pki::certificate::parse_certificate(pem.as_bytes()).unwrap();
-    let info = pki::CertificateInfo::from_certificate(&cert).unwrap();
-    canon(&info.serial_hex)
-}
-
-fn describe(e: &ClientError) -> String {
-    match e {
-        ClientError::Api {
-            status,
-            code,
-            message,
-        } => format!("{status} {code}: {message}"),
-        other => other.to_string(),
-    }
+    support_serial_of_pem(pem).unwrap_or_else(|e| panic!("a certificate the server sent: {e}"))
 }
 
 /// One node: its data directory, ports, log, the running process and clients.

@@ -20,8 +20,8 @@ use pki::{DigestAlgorithm, Name, PrivateKey};
 use rusqlite::{Connection, OpenFlags};
 
 use super::support::{
-    Server, TestRng, base64_decode, free_port, kmsd_bin, ok, run, start, temporaries,
-    workspace_root,
+    Server, TestRng, base64_decode, canon, describe, free_port, hex_bytes, kmsd_bin, ok, run,
+    serial_of_pem, start, temporaries, workspace_root,
 };
 
 const ADMIN: &str = "admin";
@@ -139,44 +139,8 @@ struct Snapshot {
     noncanonical: i64,
 }
 
-/// A serial as the store keeps it: lower-case hex without leading zeros.
-fn canon(serial: &str) -> String {
-    let s = serial.trim().to_ascii_lowercase().replace(':', "");
-    let s = s.trim_start_matches('0');
-    if s.is_empty() { "0".into() } else { s.into() }
-}
-
-fn hex_bytes(hex: &str) -> Vec<u8> {
-    let hex = if hex.len() % 2 == 1 {
-        format!("0{hex}")
-    } else {
-        hex.to_string()
-    };
-    (0..hex.len())
-        .step_by(2)
-        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
-        .collect()
-}
-
-fn serial_of_pem(pem: &str) -> Result<String, String> {
-    let cert = pki::certificate::parse_certificate(pem.as_bytes()).map_err(|e| e.to_string())?;
-    let info = pki::CertificateInfo::from_certificate(&cert).map_err(|e| e.to_string())?;
-    Ok(canon(&info.serial_hex))
-}
-
 fn lock(ledger: &Mutex<Ledger>) -> MutexGuard<'_, Ledger> {
     ledger.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn describe(e: &ClientError) -> String {
-    match e {
-        ClientError::Api {
-            status,
-            code,
-            message,
-        } => format!("{status} {code}: {message}"),
-        other => other.to_string(),
-    }
 }
 
 /// What a worker needs.

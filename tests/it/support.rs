@@ -238,3 +238,42 @@ pub(crate) fn temporaries(dir: &Path) -> Vec<PathBuf> {
     found.sort();
     found
 }
+
+/// A serial as the store keeps it: lower-case hex without leading zeros.
+pub(crate) fn canon(serial: &str) -> String {
+    let s = serial.trim().to_ascii_lowercase().replace(':', "");
+    let s = s.trim_start_matches('0');
+    if s.is_empty() { "0".into() } else { s.into() }
+}
+
+/// The bytes of a hex string (an odd length gets a leading zero; bad digits are skipped).
+pub(crate) fn hex_bytes(hex: &str) -> Vec<u8> {
+    let hex = if hex.len() % 2 == 1 {
+        format!("0{hex}")
+    } else {
+        hex.to_string()
+    };
+    (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .collect()
+}
+
+/// The canonical serial of the certificate in `pem`.
+pub(crate) fn serial_of_pem(pem: &str) -> Result<String, String> {
+    let cert = pki::certificate::parse_certificate(pem.as_bytes()).map_err(|e| e.to_string())?;
+    let info = pki::CertificateInfo::from_certificate(&cert).map_err(|e| e.to_string())?;
+    Ok(canon(&info.serial_hex))
+}
+
+/// A client error as a test failure says it: `STATUS CODE: message`, or the error itself.
+pub(crate) fn describe(e: &api::ClientError) -> String {
+    match e {
+        api::ClientError::Api {
+            status,
+            code,
+            message,
+        } => format!("{status} {code}: {message}"),
+        other => other.to_string(),
+    }
+}
