@@ -863,6 +863,8 @@ pub struct Authority {
     signer_health: ca_key::SignerHealth,
     /// Whether the database answered at the last look (PostgreSQL; always true on SQLite).
     database_reachable: Arc<std::sync::atomic::AtomicBool>,
+    /// Since when the served CRL has lagged the store without a break (see `crl_health`).
+    crl_lag_since: Mutex<Option<std::time::Instant>>,
 }
 
 impl std::fmt::Debug for Authority {
@@ -1153,6 +1155,7 @@ impl Authority {
             request_keys: Default::default(),
             signer_health: Default::default(),
             database_reachable,
+            crl_lag_since: Mutex::new(None),
         })
     }
 

@@ -441,13 +441,14 @@ impl Authority {
 
     fn crl_health_with(&self, thorough: bool) -> Option<String> {
         let now = unix(self.now());
-        let (r, blobs) = {
+        let (r, blobs, clustered) = {
             let st = self.lock();
             let published = self.published.read().unwrap_or_else(|p| p.into_inner());
             let conn = st.store.store().connection();
             (
                 crl_lag(conn, &published, now, &self.config),
                 st.blobs.clone(),
+                conn.backend() == db::Backend::Postgres,
             )
         };
         let r = match r {
@@ -458,13 +459,34 @@ impl Authority {
             Ok(lag) => lag,
             Err(e) => Some(format!("the CRL state cannot be read: [{}] {e}", e.code())),
         };
-        match (lag, self.publisher.last_error()) {
+        let failed = self.publisher.last_error();
+        // In a cluster a CRL a second behind is the design (the signer re-signs within a
+        // second of a revocation through any node, the others serve it a second later): a
+        // lag is reported once it lasted CLUSTER_LAG_GRACE, or at once when a re-sign failed.
+        let lag = {
+            let mut since = self.crl_lag_since.lock().unwrap_or_else(|p| p.into_inner());
+            match lag {
+                None => {
+                    *since = None;
+                    None
+                }
+                Some(l) if clustered && !thorough && failed.is_none() => {
+                    let first = *since.get_or_insert_with(std::time::Instant::now);
+                    (first.elapsed() >= CLUSTER_LAG_GRACE).then_some(l)
+                }
+                Some(l) => Some(l),
+            }
+        };
+        match (lag, failed) {
             (None, _) => None,
             (Some(l), Some(e)) => Some(format!("{l}; the last re-sign failed: {e}")),
             (Some(l), None) => Some(l),
         }
     }
 }
+
+/// How long, in a cluster, a CRL may lag the store before `/healthz` says so.
+const CLUSTER_LAG_GRACE: Duration = Duration::from_secs(10);
 
 /// The store's CRL state (one row).
 struct CrlState {
