@@ -215,6 +215,9 @@ pub struct Config {
     pub crl_check_every: Duration,
     /// First wait before retrying a failed re-sign (doubled each time, at most 5 minutes).
     pub crl_retry: Duration,
+    /// In a cluster (the store on PostgreSQL), how long the served CRL may lag the store
+    /// before `crl_health` (and `/healthz`) says so: a second's lag is the design there.
+    pub cluster_crl_lag_grace: Duration,
     /// Failed sign-ins in a row before the account is locked.
     pub max_failed_logins: u32,
     /// How long a locked-out account stays locked (for the client address its failures came
@@ -305,6 +308,7 @@ impl Default for Config {
             crl_publish_wait: Duration::from_secs(2),
             crl_coalesce: Duration::from_millis(20),
             crl_check_every: Duration::from_secs(60),
+            cluster_crl_lag_grace: Duration::from_secs(10),
             crl_retry: Duration::from_secs(1),
             max_failed_logins: 5,
             lockout: Duration::from_secs(15 * 60),

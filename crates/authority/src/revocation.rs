@@ -462,7 +462,8 @@ impl Authority {
         let failed = self.publisher.last_error();
         // In a cluster a CRL a second behind is the design (the signer re-signs within a
         // second of a revocation through any node, the others serve it a second later): a
-        // lag is reported once it lasted CLUSTER_LAG_GRACE, or at once when a re-sign failed.
+        // lag is reported once it lasted `cluster_crl_lag_grace`, or at once when a re-sign
+        // failed.
         let lag = {
             let mut since = self.crl_lag_since.lock().unwrap_or_else(|p| p.into_inner());
             match lag {
@@ -472,7 +473,7 @@ impl Authority {
                 }
                 Some(l) if clustered && !thorough && failed.is_none() => {
                     let first = *since.get_or_insert_with(std::time::Instant::now);
-                    (first.elapsed() >= CLUSTER_LAG_GRACE).then_some(l)
+                    (first.elapsed() >= self.config.cluster_crl_lag_grace).then_some(l)
                 }
                 Some(l) => Some(l),
             }
@@ -484,9 +485,6 @@ impl Authority {
         }
     }
 }
-
-/// How long, in a cluster, a CRL may lag the store before `/healthz` says so.
-const CLUSTER_LAG_GRACE: Duration = Duration::from_secs(10);
 
 /// The store's CRL state (one row).
 struct CrlState {
