@@ -580,6 +580,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                     data_dir.display()
                 );
             }
+            // The node's files are written after the store is made (in the database, with
+            // --database): a directory that holds them already is refused first, so that a
+            // store is never made whose node files cannot be written.
+            for f in [
+                kmsd::settings::FILE_NAME,
+                kmsd::tls::CERT_FILE,
+                kmsd::tls::KEY_FILE,
+            ] {
+                if data_dir.join(f).exists() {
+                    bail!(
+                        "{} holds {f} already: kmsd init writes a new data directory (nothing \
+                         was changed)",
+                        data_dir.display()
+                    );
+                }
+            }
             let pg = match &database {
                 Some(url) => Some(
                     db::PgConfig::from_url(url, database_password_file.as_deref())
