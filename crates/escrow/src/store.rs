@@ -197,6 +197,9 @@ pub struct KeyCounts {
 pub struct Store {
     conn: Connection,
     dir: PathBuf,
+    /// On PostgreSQL, the database the store lives in (kept to open further connections:
+    /// the unlocked store's own, and a replacement after the server was lost).
+    pg: Option<PgConfig>,
     store_id: [u8; STORE_ID_LEN],
     /// The fsync point grouped commits share (see [`crate::durable`]).
     sync: std::sync::Arc<GroupSync>,
@@ -339,6 +342,7 @@ impl Store {
         Ok(Store {
             conn,
             dir: data_dir.to_path_buf(),
+            pg: None,
             store_id,
             sync: GroupSync::new(db_path),
         })
@@ -437,6 +441,7 @@ impl Store {
         Ok(Store {
             conn,
             dir: data_dir.to_path_buf(),
+            pg: Some(config.clone()),
             store_id,
             sync: GroupSync::new(data_dir.join(DB_FILE_NAME)),
         })
@@ -444,8 +449,7 @@ impl Store {
 
     /// A second connection to the same store (no migrations: they were applied at open).
     fn reconnect(&self) -> Result<Store> {
-        // On PostgreSQL the connection keeps the configuration it was made with.
-        let conn = match self.conn.postgres_config() {
+        let conn = match &self.pg {
             Some(config) => Connection::connect_postgres(config)?,
             None => connect(&self.dir.join(DB_FILE_NAME))?,
         };
@@ -453,6 +457,7 @@ impl Store {
         Ok(Store {
             conn,
             dir: self.dir.clone(),
+            pg: self.pg.clone(),
             store_id: self.store_id,
             sync: self.sync.clone(),
         })
@@ -466,7 +471,7 @@ impl Store {
     /// Where the store is, for logs and health reports: the data directory on SQLite, the
     /// database as `postgres://USER@HOST:PORT/DB` on PostgreSQL (never a password).
     pub fn location(&self) -> String {
-        match self.conn.postgres_config() {
+        match &self.pg {
             Some(config) => config.to_string(),
             None => self.dir.display().to_string(),
         }
@@ -478,7 +483,7 @@ impl Store {
     /// `Ok(false)` while the server is still unreachable; another failure (credentials, the
     /// database gone) is an error. On SQLite there is nothing to heal: `Ok(true)` at once.
     pub fn heal(&mut self) -> Result<bool> {
-        if self.conn.backend() == Backend::Sqlite || self.conn.ping().is_ok() {
+        if self.pg.is_none() || self.conn.ping().is_ok() {
             return Ok(true);
         }
         let backoff = Backoff {
