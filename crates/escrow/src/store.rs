@@ -197,9 +197,6 @@ pub struct KeyCounts {
 pub struct Store {
     conn: Connection,
     dir: PathBuf,
-    /// On PostgreSQL, the database the store lives in (kept to open further connections:
-    /// the unlocked store's own, and a replacement after the server was lost).
-    pg: Option<PgConfig>,
     store_id: [u8; STORE_ID_LEN],
     /// The fsync point grouped commits share (see [`crate::durable`]).
     sync: std::sync::Arc<GroupSync>,
@@ -342,7 +339,6 @@ impl Store {
         Ok(Store {
             conn,
             dir: data_dir.to_path_buf(),
-            pg: None,
             store_id,
             sync: GroupSync::new(db_path),
         })
@@ -441,7 +437,6 @@ impl Store {
         Ok(Store {
             conn,
             dir: data_dir.to_path_buf(),
-            pg: Some(config.clone()),
             store_id,
             sync: GroupSync::new(data_dir.join(DB_FILE_NAME)),
         })
@@ -449,7 +444,8 @@ impl Store {
 
     /// A second connection to the same store (no migrations: they were applied at open).
     fn reconnect(&self) -> Result<Store> {
-        let conn = match &self.pg {
+        // On PostgreSQL the connection keeps the configuration it was made with.
+        let conn = match self.conn.postgres_config() {
             Some(config) => Connection::connect_postgres(config)?,
             None => connect(&self.dir.join(DB_FILE_NAME))?,
         };
@@ -457,7 +453,6 @@ impl Store {
         Ok(Store {
             conn,
             dir: self.dir.clone(),
-            pg: self.pg.clone(),
             store_id: self.store_id,
             sync: self.sync.clone(),
         })
@@ -471,7 +466,7 @@ impl Store {
     /// Where the store is, for logs and health reports: the data directory on SQLite, the
     /// database as `postgres://USER@HOST:PORT/DB` on PostgreSQL (never a password).
     pub fn location(&self) -> String {
-        match &self.pg {
+        match self.conn.postgres_config() {
             Some(config) => config.to_string(),
             None => self.dir.display().to_string(),
         }
@@ -483,7 +478,7 @@ impl Store {
     /// `Ok(false)` while the server is still unreachable; another failure (credentials, the
     /// database gone) is an error. On SQLite there is nothing to heal: `Ok(true)` at once.
     pub fn heal(&mut self) -> Result<bool> {
-        if self.pg.is_none() || self.conn.ping().is_ok() {
+        if self.conn.backend() == Backend::Sqlite || self.conn.ping().is_ok() {
             return Ok(true);
         }
         let backoff = Backoff {
